@@ -1,0 +1,9 @@
+//! hashsieve: find known violent-extremist media when it is reposted.
+//!
+//! The library walks inputs, reads each file once (cryptographic hashes on the
+//! byte stream), sniffs and decodes media, computes PDQ (images) and vPDQ
+//! (videos), and matches against the hash lists of the [`hashdb`] crate. The
+//! binary (`main.rs`) only turns the command line into the plain configs
+//! defined here. The library never prints.
+
+pub mod pdq;

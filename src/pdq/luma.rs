@@ -1,0 +1,279 @@
+//! Pixels to the float luma PDQ hashes.
+//!
+//! Two conventions exist and both matter:
+//!
+//! * [`LumaRule::Pillow`]: the lists made by ThreatExchange's Python hasher
+//!   (and `pdqhash` on PyPI) compute luma in numpy: `R*0.299 + G*0.587 +
+//!   B*0.114` in `f64`, then cast to `f32`. This is the image hash of record.
+//! * [`LumaRule::Reference`]: the C++ reference (`fillFloatLumaFromRGB`, used
+//!   by vPDQ) multiplies by `f32` coefficients in `f32`.
+//!
+//! The two differ in the last bits of the float, which can flip a hash bit
+//! whose coefficient sits on the median, so the rule is explicit everywhere.
+
+/// Which float luma convention to reproduce (see the module docs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LumaRule {
+    /// numpy `f64` arithmetic cast to `f32` (pdqhash / ThreatExchange Python).
+    #[default]
+    Pillow,
+    /// `f32` arithmetic with `f32` coefficients (the C++ reference, vPDQ).
+    Reference,
+}
+
+/// A picture that can produce one row of float luma at a time.
+///
+/// PDQ is computed in a single streaming pass over rows, so a full-size
+/// float copy of the image is never needed.
+pub trait LumaSource {
+    /// Width in pixels.
+    fn width(&self) -> usize;
+    /// Height in pixels.
+    fn height(&self) -> usize;
+    /// Fill `out` (exactly `width()` long) with the luma of row `y`.
+    fn luma_row(&self, y: usize, out: &mut [f32]);
+}
+
+/// Packed 8-bit RGB (3 bytes per pixel), rows `stride` bytes apart.
+pub struct Rgb8<'a> {
+    data: &'a [u8],
+    width: usize,
+    height: usize,
+    stride: usize,
+    rule: LumaRule,
+    lut: &'a LumaLut,
+}
+
+/// Products of each 8-bit value with each coefficient, precomputed: the same
+/// values as multiplying on the fly, at a table look-up's cost.
+pub struct LumaLut {
+    r: [f64; 256],
+    g: [f64; 256],
+    b: [f64; 256],
+    rf: [f32; 256],
+    gf: [f32; 256],
+    bf: [f32; 256],
+}
+
+impl LumaLut {
+    fn new() -> Self {
+        let mut lut = LumaLut {
+            r: [0.0; 256],
+            g: [0.0; 256],
+            b: [0.0; 256],
+            rf: [0.0; 256],
+            gf: [0.0; 256],
+            bf: [0.0; 256],
+        };
+        for v in 0..256 {
+            lut.r[v] = v as f64 * 0.299;
+            lut.g[v] = v as f64 * 0.587;
+            lut.b[v] = v as f64 * 0.114;
+            lut.rf[v] = 0.299f32 * v as f32;
+            lut.gf[v] = 0.587f32 * v as f32;
+            lut.bf[v] = 0.114f32 * v as f32;
+        }
+        lut
+    }
+
+    /// The process-wide table.
+    pub fn get() -> &'static LumaLut {
+        static LUT: std::sync::OnceLock<LumaLut> = std::sync::OnceLock::new();
+        LUT.get_or_init(LumaLut::new)
+    }
+}
+
+/// Why pixel data does not describe the picture it claims to.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("pixel buffer of {len} bytes is too small for {width}x{height} with stride {stride}")]
+pub struct BufferSizeError {
+    pub len: usize,
+    pub width: usize,
+    pub height: usize,
+    pub stride: usize,
+}
+
+fn check_len(
+    len: usize,
+    width: usize,
+    height: usize,
+    stride: usize,
+    bpp: usize,
+) -> Result<(), BufferSizeError> {
+    let err = BufferSizeError {
+        len,
+        width,
+        height,
+        stride,
+    };
+    if height == 0 || width == 0 {
+        return Ok(());
+    }
+    if stride < width.checked_mul(bpp).ok_or(err.clone())? {
+        return Err(err);
+    }
+    let need = stride
+        .checked_mul(height - 1)
+        .and_then(|v| v.checked_add(width * bpp))
+        .ok_or(err.clone())?;
+    if len < need {
+        return Err(err);
+    }
+    Ok(())
+}
+
+impl<'a> Rgb8<'a> {
+    /// Tightly packed RGB rows.
+    pub fn new(
+        data: &'a [u8],
+        width: usize,
+        height: usize,
+        rule: LumaRule,
+    ) -> Result<Self, BufferSizeError> {
+        Self::with_stride(data, width, height, width * 3, rule)
+    }
+
+    /// RGB rows `stride` bytes apart (FFmpeg frames pad their rows).
+    pub fn with_stride(
+        data: &'a [u8],
+        width: usize,
+        height: usize,
+        stride: usize,
+        rule: LumaRule,
+    ) -> Result<Self, BufferSizeError> {
+        check_len(data.len(), width, height, stride, 3)?;
+        Ok(Rgb8 {
+            data,
+            width,
+            height,
+            stride,
+            rule,
+            lut: LumaLut::get(),
+        })
+    }
+}
+
+impl LumaSource for Rgb8<'_> {
+    fn width(&self) -> usize {
+        self.width
+    }
+    fn height(&self) -> usize {
+        self.height
+    }
+    fn luma_row(&self, y: usize, out: &mut [f32]) {
+        let row = &self.data[y * self.stride..y * self.stride + 3 * self.width];
+        let lut = self.lut;
+        match self.rule {
+            LumaRule::Pillow => {
+                for (o, px) in out.iter_mut().zip(row.chunks_exact(3)) {
+                    // numpy evaluates (R*0.299 + G*0.587) + B*0.114 in f64.
+                    *o = ((lut.r[px[0] as usize] + lut.g[px[1] as usize]) + lut.b[px[2] as usize])
+                        as f32;
+                }
+            }
+            LumaRule::Reference => {
+                for (o, px) in out.iter_mut().zip(row.chunks_exact(3)) {
+                    *o = (lut.rf[px[0] as usize] + lut.gf[px[1] as usize]) + lut.bf[px[2] as usize];
+                }
+            }
+        }
+    }
+}
+
+/// 8-bit single-channel rows (a greyscale plane, or an FFmpeg Y plane where
+/// that is the convention), rows `stride` bytes apart.
+pub struct Grey8<'a> {
+    data: &'a [u8],
+    width: usize,
+    height: usize,
+    stride: usize,
+}
+
+impl<'a> Grey8<'a> {
+    pub fn new(
+        data: &'a [u8],
+        width: usize,
+        height: usize,
+        stride: usize,
+    ) -> Result<Self, BufferSizeError> {
+        check_len(data.len(), width, height, stride, 1)?;
+        Ok(Grey8 {
+            data,
+            width,
+            height,
+            stride,
+        })
+    }
+}
+
+impl LumaSource for Grey8<'_> {
+    fn width(&self) -> usize {
+        self.width
+    }
+    fn height(&self) -> usize {
+        self.height
+    }
+    fn luma_row(&self, y: usize, out: &mut [f32]) {
+        let row = &self.data[y * self.stride..y * self.stride + self.width];
+        for (o, &v) in out.iter_mut().zip(row) {
+            *o = v as f32;
+        }
+    }
+}
+
+/// A float luma buffer, row-major and tightly packed.
+pub struct FloatLuma<'a> {
+    data: &'a [f32],
+    width: usize,
+    height: usize,
+}
+
+impl<'a> FloatLuma<'a> {
+    pub fn new(data: &'a [f32], width: usize, height: usize) -> Result<Self, BufferSizeError> {
+        check_len(data.len(), width, height, width, 1)?;
+        Ok(FloatLuma {
+            data,
+            width,
+            height,
+        })
+    }
+}
+
+impl LumaSource for FloatLuma<'_> {
+    fn width(&self) -> usize {
+        self.width
+    }
+    fn height(&self) -> usize {
+        self.height
+    }
+    fn luma_row(&self, y: usize, out: &mut [f32]) {
+        out.copy_from_slice(&self.data[y * self.width..(y + 1) * self.width]);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pillow_rule_matches_f64_arithmetic() {
+        let px = [200u8, 17, 255, 0, 0, 0, 255, 255, 255];
+        let src = Rgb8::new(&px, 3, 1, LumaRule::Pillow).unwrap();
+        let mut out = [0f32; 3];
+        src.luma_row(0, &mut out);
+        let want = (200f64 * 0.299 + 17f64 * 0.587 + 255f64 * 0.114) as f32;
+        assert_eq!(out[0], want);
+        assert_eq!(out[1], 0.0);
+        assert_eq!(
+            out[2],
+            (255.0 * 0.299 + 255.0 * 0.587 + 255.0 * 0.114) as f32
+        );
+    }
+
+    #[test]
+    fn short_buffer_is_an_error() {
+        assert!(Rgb8::new(&[0u8; 8], 3, 1, LumaRule::Pillow).is_err());
+        assert!(Grey8::new(&[0u8; 10], 4, 3, 4).is_err());
+        assert!(Grey8::new(&[0u8; 12], 4, 3, 4).is_ok());
+    }
+}
