@@ -1,0 +1,40 @@
+//! Command-line parsing: one file per subcommand, each turning its clap
+//! arguments into a library config and returning the process exit code.
+
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+
+mod hash;
+
+/// Find known violent-extremist media when it is reposted.
+///
+/// Exit codes: 0 success (scan/match: no match), 1 matches found (scan,
+/// match, compare), 2 errors happened or bad arguments.
+#[derive(Parser)]
+#[command(name = "hashsieve", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Hash files: MD5, SHA-256, BLAKE3 of every file, PDQ of images,
+    /// vPDQ frame hashes of videos. JSON Lines on stdout.
+    Hash(hash::HashArgs),
+}
+
+/// Parse the command line and run; returns the process exit code.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Hash(args) => hash::run(args),
+    };
+    match result {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            eprintln!("hashsieve: error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
