@@ -6,4 +6,11 @@
 //! binary (`main.rs`) only turns the command line into the plain configs
 //! defined here. The library never prints.
 
+pub mod error;
+pub mod hashing;
+pub mod media;
 pub mod pdq;
+pub mod pipeline;
+pub mod record;
+pub mod video;
+pub mod walk;

@@ -1,0 +1,290 @@
+//! Hashing one item: read it once, digest every byte, sniff, decode, PDQ.
+//!
+//! The cryptographic digests advance on the same buffers that go to the
+//! decoder, so each file is read from disk once. Every readable item gets
+//! its digests, whether or not it decodes; every item gets exactly one
+//! [`FileRecord`], with an error when something went wrong.
+//!
+//! Threading: [`hash_path`] and [`hash_bytes`] are pure functions of their
+//! input plus a per-thread [`Worker`] (scratch buffers); run them on as many
+//! threads as you like, one `Worker` each.
+
+pub mod crypto;
+pub mod reader;
+
+use crate::error::{ErrorKind, ItemError};
+use crate::media::image::{decode_rgb, ImageLimits};
+use crate::media::{sniff, sniff::SNIFF_LEN, ImageFormat, MediaKind};
+use crate::pdq::{LumaRule, PdqHasher, Rgb8};
+use crate::record::{DihedralHashes, FileRecord, PdqItem};
+use crypto::MultiDigest;
+use reader::HashingReader;
+use std::fs::File;
+use std::io::{Cursor, Read, Seek};
+use std::path::Path;
+
+/// What to compute for each item and under which limits.
+#[derive(Debug, Clone)]
+pub struct HashConfig {
+    /// Decoder limits for still images.
+    pub image_limits: ImageLimits,
+    /// Largest image file we read into memory to decode (bytes). Larger
+    /// files still get their digests, and a `limit` error.
+    pub max_image_bytes: u64,
+    /// Also compute the eight dihedral hashes of images.
+    pub dihedral: bool,
+    /// Video sampling and limits.
+    pub video: crate::video::VideoOptions,
+}
+
+impl Default for HashConfig {
+    fn default() -> Self {
+        HashConfig {
+            image_limits: ImageLimits::default(),
+            max_image_bytes: 256 << 20,
+            dihedral: false,
+            video: crate::video::VideoOptions::default(),
+        }
+    }
+}
+
+/// Per-thread scratch: a PDQ hasher and a read buffer.
+pub struct Worker {
+    pub pdq: PdqHasher,
+    buf: Vec<u8>,
+}
+
+impl Default for Worker {
+    fn default() -> Self {
+        Worker {
+            pdq: PdqHasher::new(),
+            buf: vec![0; 1 << 20],
+        }
+    }
+}
+
+impl Worker {
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
+/// Open `path` for hashing without ever blocking on a fifo or device: the
+/// open is non-blocking and anything but a regular file is refused.
+fn open_regular(path: &Path) -> Result<(File, u64), ItemError> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)
+        .map_err(|e| ItemError::io("open", &e))?;
+    let meta = file.metadata().map_err(|e| ItemError::io("stat", &e))?;
+    if !meta.is_file() {
+        use std::os::unix::fs::FileTypeExt;
+        let ft = meta.file_type();
+        let what = if ft.is_fifo() {
+            "a fifo"
+        } else if ft.is_socket() {
+            "a socket"
+        } else if ft.is_block_device() || ft.is_char_device() {
+            "a device"
+        } else if ft.is_dir() {
+            "a directory"
+        } else {
+            "not a regular file"
+        };
+        return Err(ItemError::new(ErrorKind::Io, format!("skipped: {what}")));
+    }
+    Ok((file, meta.len()))
+}
+
+/// Hash the file at `path`. Never fails: problems are in the record.
+pub fn hash_path(path: &Path, cfg: &HashConfig, worker: &mut Worker) -> FileRecord {
+    let mut rec = FileRecord::new(path);
+    match open_regular(path) {
+        Ok((file, _len)) => hash_stream(file, &mut rec, cfg, worker),
+        Err(e) => rec.error = Some(e),
+    }
+    rec
+}
+
+/// Hash an item held in memory (an archive member, an upload), recorded
+/// under the name `path`.
+pub fn hash_bytes(path: &Path, data: &[u8], cfg: &HashConfig, worker: &mut Worker) -> FileRecord {
+    let mut rec = FileRecord::new(path);
+    hash_stream(Cursor::new(data), &mut rec, cfg, worker);
+    rec
+}
+
+/// Read up to `SNIFF_LEN` bytes (fewer only at end of stream).
+fn read_head<R: Read>(r: &mut R, buf: &mut [u8]) -> std::io::Result<usize> {
+    let mut n = 0;
+    while n < buf.len() {
+        match r.read(&mut buf[n..]) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(n)
+}
+
+/// Digest everything left in `r`.
+fn drain<R: Read>(r: &mut R, digest: &mut MultiDigest, buf: &mut [u8]) -> std::io::Result<()> {
+    loop {
+        match r.read(buf) {
+            Ok(0) => return Ok(()),
+            Ok(n) => digest.update(&buf[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+fn hash_stream<R: Read + Seek>(
+    mut r: R,
+    rec: &mut FileRecord,
+    cfg: &HashConfig,
+    worker: &mut Worker,
+) {
+    let mut head = [0u8; SNIFF_LEN];
+    let n = match read_head(&mut r, &mut head) {
+        Ok(n) => n,
+        Err(e) => {
+            rec.error = Some(ItemError::io("read", &e));
+            return;
+        }
+    };
+    let head = &head[..n];
+    let mut digest = MultiDigest::new();
+    digest.update(head);
+    let kind = sniff(head);
+    rec.media = kind.label();
+    match kind {
+        MediaKind::Other => {
+            let mut buf = std::mem::take(&mut worker.buf);
+            let res = drain(&mut r, &mut digest, &mut buf);
+            worker.buf = buf;
+            finish_digest(rec, digest, res.err());
+        }
+        MediaKind::Image(format) => hash_image_stream(r, head, digest, format, rec, cfg, worker),
+        MediaKind::Video => {
+            let mut reader = HashingReader::new(r, digest);
+            let outcome =
+                crate::video::hash_video_into(&mut reader, rec, &cfg.video, &mut worker.pdq);
+            match reader.finish() {
+                Ok((d, len)) => rec.set_digests(&d, len),
+                Err(e) => {
+                    rec.error.get_or_insert(ItemError::io("read", &e));
+                }
+            }
+            if let Err(e) = outcome {
+                rec.error.get_or_insert(e);
+            }
+        }
+    }
+}
+
+fn finish_digest(rec: &mut FileRecord, digest: MultiDigest, err: Option<std::io::Error>) {
+    match err {
+        None => {
+            let bytes = digest.bytes();
+            rec.set_digests(&digest.finish(), bytes);
+        }
+        Some(e) => {
+            // A read error midway: the digests of a prefix would be
+            // misleading, so none are reported.
+            rec.bytes = digest.bytes();
+            rec.error = Some(ItemError::io("read", &e));
+        }
+    }
+}
+
+fn hash_image_stream<R: Read>(
+    mut r: R,
+    head: &[u8],
+    mut digest: MultiDigest,
+    format: ImageFormat,
+    rec: &mut FileRecord,
+    cfg: &HashConfig,
+    worker: &mut Worker,
+) {
+    let mut data = head.to_vec();
+    let mut too_big = false;
+    let mut buf = std::mem::take(&mut worker.buf);
+    let mut read_err = None;
+    loop {
+        match r.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => {
+                digest.update(&buf[..n]);
+                if !too_big {
+                    if (data.len() + n) as u64 > cfg.max_image_bytes {
+                        too_big = true;
+                        data = Vec::new();
+                    } else {
+                        data.extend_from_slice(&buf[..n]);
+                    }
+                }
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => {
+                read_err = Some(e);
+                break;
+            }
+        }
+    }
+    worker.buf = buf;
+    finish_digest(rec, digest, read_err);
+    if rec.error.is_some() {
+        return;
+    }
+    if too_big {
+        rec.error = Some(ItemError::new(
+            ErrorKind::Limit,
+            format!(
+                "image file of {} bytes is over the limit of {} bytes",
+                rec.bytes, cfg.max_image_bytes
+            ),
+        ));
+        return;
+    }
+    if let Err(e) = hash_image_data(&data, format, rec, cfg, worker) {
+        rec.error = Some(e);
+    }
+}
+
+/// Decode and PDQ-hash image bytes into `rec` (dimensions, orientation,
+/// the hash of record, and the dihedral hashes when configured).
+fn hash_image_data(
+    data: &[u8],
+    format: ImageFormat,
+    rec: &mut FileRecord,
+    cfg: &HashConfig,
+    worker: &mut Worker,
+) -> Result<(), ItemError> {
+    let img = decode_rgb(data, format, &cfg.image_limits)?;
+    rec.width = Some(img.width);
+    rec.height = Some(img.height);
+    rec.orientation = Some(img.orientation);
+    let src = Rgb8::new(
+        &img.rgb,
+        img.width as usize,
+        img.height as usize,
+        LumaRule::Pillow,
+    )
+    .map_err(|e| ItemError::new(ErrorKind::Decode, e.to_string()))?;
+    let hash = worker.pdq.hash(&src);
+    rec.pdq.push(PdqItem {
+        hash: hash.hash,
+        quality: hash.quality,
+        frame: None,
+        timestamp: None,
+    });
+    if cfg.dihedral {
+        let d = worker.pdq.dihedral(&src);
+        rec.dihedral = Some(DihedralHashes::from(&d));
+    }
+    Ok(())
+}

@@ -1,0 +1,237 @@
+//! Still images to 8-bit RGB, the way the shared lists were made.
+//!
+//! The reference hashes were computed on `Image.open(p).convert("RGB")` in
+//! Pillow: greyscale replicated, palette expanded, alpha dropped without
+//! compositing, 16-bit samples reduced to their high byte, CMYK converted,
+//! EXIF orientation NOT applied. We do the same with the `image` crate, and
+//! report the EXIF orientation so matching can try the upright view too.
+//!
+//! Limits are checked on the header before any pixel buffer exists, and
+//! the decoder runs under `catch_unwind`: a hostile file costs its own
+//! record, never the process.
+
+use super::sniff::ImageFormat;
+use crate::error::{ErrorKind, ItemError};
+use image::{DynamicImage, ImageDecoder, ImageReader};
+use std::io::Cursor;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+
+/// Safety limits for decoding one image.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ImageLimits {
+    /// Maximum width x height.
+    pub max_pixels: u64,
+    /// Maximum memory the decoder may allocate, in bytes.
+    pub max_alloc: u64,
+}
+
+impl Default for ImageLimits {
+    fn default() -> Self {
+        ImageLimits {
+            max_pixels: 100_000_000,
+            max_alloc: 512 << 20,
+        }
+    }
+}
+
+/// A decoded image: packed RGB rows.
+#[derive(Debug, Clone)]
+pub struct RgbImage {
+    pub width: u32,
+    pub height: u32,
+    /// `width * height * 3` bytes.
+    pub rgb: Vec<u8>,
+    /// EXIF orientation (1..=8; 1 when the file has none).
+    pub orientation: u8,
+}
+
+fn to_image_format(f: ImageFormat) -> image::ImageFormat {
+    match f {
+        ImageFormat::Jpeg => image::ImageFormat::Jpeg,
+        ImageFormat::Png => image::ImageFormat::Png,
+        ImageFormat::Gif => image::ImageFormat::Gif,
+        ImageFormat::Webp => image::ImageFormat::WebP,
+        ImageFormat::Bmp => image::ImageFormat::Bmp,
+        ImageFormat::Tiff => image::ImageFormat::Tiff,
+    }
+}
+
+fn classify(e: image::ImageError) -> ItemError {
+    use image::ImageError as E;
+    match e {
+        E::Limits(l) => ItemError::new(ErrorKind::Limit, format!("decoder limit: {l}")),
+        E::Unsupported(u) => ItemError::new(ErrorKind::Unsupported, u.to_string()),
+        E::IoError(io) if io.kind() == std::io::ErrorKind::UnexpectedEof => {
+            ItemError::new(ErrorKind::Decode, format!("truncated image: {io}"))
+        }
+        other => ItemError::new(ErrorKind::Decode, other.to_string()),
+    }
+}
+
+/// Decode `data` (whose format was sniffed as `format`) to RGB.
+///
+/// Errors: `limit` when the header declares more than `limits` allow (checked
+/// before allocation), `decode` for damaged data (also when the decoder
+/// panics), `unsupported` for variants the decoder does not handle.
+pub fn decode_rgb(
+    data: &[u8],
+    format: ImageFormat,
+    limits: &ImageLimits,
+) -> Result<RgbImage, ItemError> {
+    match catch_unwind(AssertUnwindSafe(|| decode_inner(data, format, limits))) {
+        Ok(r) => r,
+        Err(panic) => {
+            let what = panic
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "unknown panic".to_string());
+            Err(ItemError::new(
+                ErrorKind::Decode,
+                format!("decoder crashed: {what}"),
+            ))
+        }
+    }
+}
+
+fn decode_inner(
+    data: &[u8],
+    format: ImageFormat,
+    limits: &ImageLimits,
+) -> Result<RgbImage, ItemError> {
+    let mut reader = ImageReader::with_format(Cursor::new(data), to_image_format(format));
+    let mut lim = image::Limits::default();
+    lim.max_alloc = Some(limits.max_alloc);
+    reader.limits(lim);
+    let mut decoder = reader.into_decoder().map_err(classify)?;
+    let (w, h) = decoder.dimensions();
+    let pixels = w as u64 * h as u64;
+    if pixels > limits.max_pixels {
+        return Err(ItemError::new(
+            ErrorKind::Limit,
+            format!(
+                "{w}x{h} is {pixels} pixels, over the limit of {}",
+                limits.max_pixels
+            ),
+        ));
+    }
+    if w == 0 || h == 0 {
+        return Err(ItemError::new(
+            ErrorKind::Decode,
+            format!("image has no pixels ({w}x{h})"),
+        ));
+    }
+    // A missing or unreadable EXIF block is not an error: orientation 1.
+    let orientation = decoder.orientation().map(|o| o.to_exif()).unwrap_or(1);
+    let img = DynamicImage::from_decoder(decoder).map_err(classify)?;
+    let rgb = to_rgb8_like_pillow(img);
+    Ok(RgbImage {
+        width: w,
+        height: h,
+        rgb,
+        orientation,
+    })
+}
+
+/// Pillow's `convert("RGB")` semantics on the `image` crate's pixel layouts.
+fn to_rgb8_like_pillow(img: DynamicImage) -> Vec<u8> {
+    match img {
+        DynamicImage::ImageRgb8(b) => b.into_raw(),
+        DynamicImage::ImageRgba8(b) => b
+            .into_raw()
+            .chunks_exact(4)
+            .flat_map(|p| [p[0], p[1], p[2]])
+            .collect(),
+        DynamicImage::ImageLuma8(b) => b.into_raw().into_iter().flat_map(|v| [v, v, v]).collect(),
+        DynamicImage::ImageLumaA8(b) => b
+            .into_raw()
+            .chunks_exact(2)
+            .flat_map(|p| [p[0], p[0], p[0]])
+            .collect(),
+        // 16-bit: Pillow keeps the most significant byte.
+        DynamicImage::ImageRgb16(b) => b.into_raw().into_iter().map(|v| (v >> 8) as u8).collect(),
+        DynamicImage::ImageRgba16(b) => b
+            .into_raw()
+            .chunks_exact(4)
+            .flat_map(|p| [(p[0] >> 8) as u8, (p[1] >> 8) as u8, (p[2] >> 8) as u8])
+            .collect(),
+        DynamicImage::ImageLuma16(b) => b
+            .into_raw()
+            .into_iter()
+            .flat_map(|v| {
+                let g = (v >> 8) as u8;
+                [g, g, g]
+            })
+            .collect(),
+        DynamicImage::ImageLumaA16(b) => b
+            .into_raw()
+            .chunks_exact(2)
+            .flat_map(|p| {
+                let g = (p[0] >> 8) as u8;
+                [g, g, g]
+            })
+            .collect(),
+        // Float images (TIFF): the crate's own clamp-and-scale.
+        other => other.to_rgb8().into_raw(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn png_bytes(img: DynamicImage) -> Vec<u8> {
+        let mut out = Cursor::new(Vec::new());
+        img.write_to(&mut out, image::ImageFormat::Png).unwrap();
+        out.into_inner()
+    }
+
+    #[test]
+    fn rgba_drops_alpha_without_compositing() {
+        let img = image::RgbaImage::from_pixel(6, 6, image::Rgba([10, 20, 30, 0]));
+        let d = decode_rgb(
+            &png_bytes(DynamicImage::ImageRgba8(img)),
+            ImageFormat::Png,
+            &ImageLimits::default(),
+        )
+        .unwrap();
+        assert_eq!(&d.rgb[0..3], &[10, 20, 30]);
+        assert_eq!(d.orientation, 1);
+    }
+
+    #[test]
+    fn sixteen_bit_keeps_high_byte() {
+        let img =
+            image::ImageBuffer::<image::Luma<u16>, _>::from_pixel(5, 5, image::Luma([0x12ff]));
+        let d = decode_rgb(
+            &png_bytes(DynamicImage::ImageLuma16(img)),
+            ImageFormat::Png,
+            &ImageLimits::default(),
+        )
+        .unwrap();
+        assert_eq!(&d.rgb[0..3], &[0x12, 0x12, 0x12]);
+    }
+
+    #[test]
+    fn pixel_limit_is_checked_before_decoding() {
+        let img = image::RgbImage::from_pixel(100, 100, image::Rgb([1, 2, 3]));
+        let bytes = png_bytes(DynamicImage::ImageRgb8(img));
+        let limits = ImageLimits {
+            max_pixels: 9_999,
+            ..ImageLimits::default()
+        };
+        let e = decode_rgb(&bytes, ImageFormat::Png, &limits).unwrap_err();
+        assert_eq!(e.kind, ErrorKind::Limit);
+    }
+
+    #[test]
+    fn garbage_is_a_decode_error() {
+        let e = decode_rgb(
+            &[0xFF, 0xD8, 0xFF, 0xE0, 1, 2, 3],
+            ImageFormat::Jpeg,
+            &ImageLimits::default(),
+        )
+        .unwrap_err();
+        assert_eq!(e.kind, ErrorKind::Decode);
+    }
+}

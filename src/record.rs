@@ -1,0 +1,161 @@
+//! The record of one hashed item: the JSON line of `hashsieve hash`.
+//!
+//! Field names are a contract (other tools read them): `path`, `media`,
+//! `bytes`, `md5`, `sha256`, `blake3`, `width`, `height`, `orientation`,
+//! `pdq`, `error`, plus `duration`/`frame_rate` for videos and `dihedral`
+//! when asked for. Unknown values are `null`, never guessed.
+
+use crate::error::ItemError;
+use crate::hashing::crypto::Digests;
+use hashdb::{Blake3, Md5, Pdq, Sha256};
+use serde::Serialize;
+use std::path::{Path, PathBuf};
+
+/// One PDQ hash of an image, or of one sampled video frame.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PdqItem {
+    pub hash: Pdq,
+    pub quality: u8,
+    /// Video only: the frame number in the decoded stream.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub frame: Option<u64>,
+    /// Video only: the frame's time in seconds.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub timestamp: Option<f64>,
+}
+
+/// The eight dihedral hashes, in the reference's order and names.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct DihedralHashes {
+    pub original: Pdq,
+    pub rotate90: Pdq,
+    pub rotate180: Pdq,
+    pub rotate270: Pdq,
+    pub flipx: Pdq,
+    pub flipy: Pdq,
+    pub flipplus1: Pdq,
+    pub flipminus1: Pdq,
+}
+
+impl From<&crate::pdq::Dihedral> for DihedralHashes {
+    fn from(d: &crate::pdq::Dihedral) -> Self {
+        let h = d.hashes;
+        DihedralHashes {
+            original: h[0],
+            rotate90: h[1],
+            rotate180: h[2],
+            rotate270: h[3],
+            flipx: h[4],
+            flipy: h[5],
+            flipplus1: h[6],
+            flipminus1: h[7],
+        }
+    }
+}
+
+/// Extra facts about a decoded video.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct VideoFacts {
+    /// Frames the decoder produced.
+    pub frames_decoded: u64,
+    /// Frames lost to damage (packets that failed to decode).
+    pub frames_lost: u64,
+    /// Codec name as FFmpeg reports it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub codec: Option<String>,
+}
+
+/// One output record. `path_raw_hex` appears only for a path that is not
+/// valid UTF-8: `path` then holds a lossy rendering and the hex holds the
+/// exact bytes.
+#[derive(Debug, Clone, Serialize)]
+pub struct FileRecord {
+    pub path: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub path_raw_hex: Option<String>,
+    #[serde(skip)]
+    pub path_os: PathBuf,
+    pub media: &'static str,
+    pub bytes: u64,
+    pub md5: Option<Md5>,
+    pub sha256: Option<Sha256>,
+    pub blake3: Option<Blake3>,
+    pub width: Option<u32>,
+    pub height: Option<u32>,
+    pub orientation: Option<u8>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub duration: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub frame_rate: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub video: Option<VideoFacts>,
+    pub pdq: Vec<PdqItem>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dihedral: Option<DihedralHashes>,
+    pub error: Option<ItemError>,
+}
+
+/// `path` as a JSON string, plus the raw bytes in hex when it is not UTF-8.
+pub fn display_path(path: &Path) -> (String, Option<String>) {
+    match path.to_str() {
+        Some(s) => (s.to_string(), None),
+        None => {
+            use std::os::unix::ffi::OsStrExt;
+            let raw = path.as_os_str().as_bytes();
+            let hex: String = raw.iter().map(|b| format!("{b:02x}")).collect();
+            (path.to_string_lossy().into_owned(), Some(hex))
+        }
+    }
+}
+
+impl FileRecord {
+    /// An empty record for `path` (media `other`, nothing computed yet).
+    pub fn new(path: &Path) -> Self {
+        let (display, raw) = display_path(path);
+        FileRecord {
+            path: display,
+            path_raw_hex: raw,
+            path_os: path.to_path_buf(),
+            media: "other",
+            bytes: 0,
+            md5: None,
+            sha256: None,
+            blake3: None,
+            width: None,
+            height: None,
+            orientation: None,
+            duration: None,
+            frame_rate: None,
+            video: None,
+            pdq: Vec::new(),
+            dihedral: None,
+            error: None,
+        }
+    }
+
+    /// A record that is only an error (e.g. a path that could not be opened).
+    pub fn failed(path: &Path, error: ItemError) -> Self {
+        let mut r = FileRecord::new(path);
+        r.error = Some(error);
+        r
+    }
+
+    pub fn set_digests(&mut self, d: &Digests, bytes: u64) {
+        self.md5 = Some(d.md5);
+        self.sha256 = Some(d.sha256);
+        self.blake3 = Some(d.blake3);
+        self.bytes = bytes;
+    }
+
+    /// The record as one JSON line (no trailing newline).
+    pub fn to_json_line(&self) -> String {
+        // Serialising plain data cannot fail; fall back to a minimal line
+        // rather than panic if it ever did.
+        serde_json::to_string(self).unwrap_or_else(|e| {
+            format!(
+                "{{\"path\":{:?},\"error\":{{\"kind\":\"io\",\"message\":\"serialise: {e}\"}}}}",
+                self.path
+            )
+        })
+    }
+}
