@@ -1,10 +1,13 @@
 //! The hash list of hashsieve.
 //!
 //! This crate holds what the scanner, the service and the list tools share and
-//! nothing that decodes media: the hash value types, (later) the SQLite store,
-//! list formats and the in-memory Hamming index. Keeping image and FFmpeg code
-//! out of it lets a tool that only moves lists around build in seconds.
+//! nothing that decodes media: the hash value types, the SQLite store, list
+//! formats, the vPDQ bag comparison and the in-memory Hamming index. Keeping
+//! image and FFmpeg code out of it lets a tool that only moves lists around
+//! build in seconds.
 
+pub mod index;
 pub mod types;
+pub mod vpdq;
 
 pub use types::{Blake3, HexError, Md5, Pdq, Sha256, SignalType, UnknownSignalType};

@@ -1,0 +1,136 @@
+//! vPDQ: a video as a bag of frame PDQ hashes, and how two bags compare.
+//!
+//! The rule is python-threatexchange's (what HMA runs): drop duplicate
+//! frame hashes, drop frames below the quality gate, then count the frames
+//! of each side that have *some* frame of the other side within the
+//! distance (inclusive). The two percentages decide a match: the listed
+//! video's share (did we see most of it?) and the query's share (is the
+//! query mostly made of it: a clip).
+//!
+//! Written by the lead for both the video and the hashdb work; it is a pure
+//! function so the scanner, `compare`, `match` and the service share it.
+
+use crate::types::Pdq;
+use std::collections::HashSet;
+
+/// One hashed frame of a video.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct VpdqFrame {
+    /// Frame number in the decoded stream.
+    pub frame: u64,
+    pub hash: Pdq,
+    pub quality: u8,
+    /// Seconds from the start.
+    pub timestamp: f64,
+}
+
+/// Thresholds of the comparison.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct VpdqThresholds {
+    /// Frames match when their distance is at most this (default 31).
+    pub distance: u32,
+    /// Frames below this quality are ignored (default 50).
+    pub quality: u8,
+    /// Match when at least this % of the listed (target) video's unique
+    /// frames are matched (default 80).
+    pub target_percent: f64,
+    /// ... and at least this % of the query's (default 0).
+    pub query_percent: f64,
+}
+
+impl Default for VpdqThresholds {
+    fn default() -> Self {
+        VpdqThresholds { distance: 31, quality: 50, target_percent: 80.0, query_percent: 0.0 }
+    }
+}
+
+/// The outcome of comparing a query video with a target (listed) video.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct VpdqComparison {
+    /// % of the query's unique good frames with a match in the target.
+    pub query_percent: f64,
+    /// % of the target's unique good frames with a match in the query.
+    pub target_percent: f64,
+    /// Unique good frames on each side (the denominators).
+    pub query_frames: usize,
+    pub target_frames: usize,
+}
+
+impl VpdqComparison {
+    /// Whether the percentages pass `t` (both sides need at least one frame).
+    pub fn is_match(&self, t: &VpdqThresholds) -> bool {
+        self.query_frames > 0
+            && self.target_frames > 0
+            && self.target_percent >= t.target_percent
+            && self.query_percent >= t.query_percent
+    }
+}
+
+/// Unique hashes (first occurrence kept) of frames at or above `quality`.
+pub fn unique_good_hashes(frames: &[VpdqFrame], quality: u8) -> Vec<Pdq> {
+    let mut seen = HashSet::new();
+    frames
+        .iter()
+        .filter(|f| f.quality >= quality)
+        .filter(|f| seen.insert(f.hash))
+        .map(|f| f.hash)
+        .collect()
+}
+
+fn matched_count(a: &[Pdq], b: &[Pdq], distance: u32) -> usize {
+    a.iter().filter(|x| b.iter().any(|y| x.distance(y) <= distance)).count()
+}
+
+/// Compare two bags of frames (brute force: videos sampled at one frame a
+/// second have hundreds of frames, not millions; list-scale search goes
+/// through the index instead).
+pub fn compare(query: &[VpdqFrame], target: &[VpdqFrame], t: &VpdqThresholds) -> VpdqComparison {
+    let q = unique_good_hashes(query, t.quality);
+    let g = unique_good_hashes(target, t.quality);
+    let pct = |n: usize, of: usize| if of == 0 { 0.0 } else { n as f64 * 100.0 / of as f64 };
+    VpdqComparison {
+        query_percent: pct(matched_count(&q, &g, t.distance), q.len()),
+        target_percent: pct(matched_count(&g, &q, t.distance), g.len()),
+        query_frames: q.len(),
+        target_frames: g.len(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn frame(i: u64, bits: &[usize], quality: u8) -> VpdqFrame {
+        let mut h = Pdq::ZERO;
+        for &b in bits {
+            h.set_bit(b);
+        }
+        VpdqFrame { frame: i, hash: h, quality, timestamp: i as f64 }
+    }
+
+    #[test]
+    fn duplicates_and_low_quality_frames_do_not_count() {
+        let far: Vec<usize> = (0..100).collect();
+        let q = vec![frame(0, &[1], 90), frame(1, &[1], 90), frame(2, &far, 90), frame(3, &[2], 10)];
+        let t = vec![frame(0, &[1, 2, 3], 90)];
+        let c = compare(&q, &t, &VpdqThresholds::default());
+        // Unique good query frames: {1}, {far}; only {1} is near the target.
+        assert_eq!(c.query_frames, 2);
+        assert_eq!(c.query_percent, 50.0);
+        assert_eq!(c.target_percent, 100.0);
+        assert!(c.is_match(&VpdqThresholds::default()));
+    }
+
+    #[test]
+    fn distance_is_inclusive_and_empty_sides_never_match() {
+        let a: Vec<usize> = (0..31).collect();
+        let q = vec![frame(0, &a, 80)];
+        let t = vec![frame(0, &[], 80)];
+        let th = VpdqThresholds::default();
+        assert_eq!(compare(&q, &t, &th).target_percent, 100.0);
+        let th30 = VpdqThresholds { distance: 30, ..th };
+        assert_eq!(compare(&q, &t, &th30).target_percent, 0.0);
+        let c = compare(&[], &t, &th);
+        assert!(!c.is_match(&th));
+    }
+}
