@@ -59,6 +59,9 @@ pub struct HashArgs {
     /// Do not follow symbolic links inside folders.
     #[arg(long)]
     pub no_follow: bool,
+
+    #[command(flatten)]
+    pub video: super::video_args::VideoArgs,
 }
 
 impl HashArgs {
@@ -75,7 +78,7 @@ impl HashArgs {
             },
             max_image_bytes: self.max_image_mib << 20,
             dihedral: self.dihedral,
-            ..HashConfig::default()
+            video: self.video.to_options()?,
         })
     }
 }

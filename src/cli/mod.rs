@@ -5,6 +5,7 @@ use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
 mod hash;
+mod video_args;
 
 /// Find known violent-extremist media when it is reposted.
 ///
