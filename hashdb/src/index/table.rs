@@ -1,0 +1,132 @@
+//! The per-substring tables: a compact static one (CSR) and a growable delta.
+//!
+//! The static table is what almost every query touches, so it is two flat
+//! arrays: `offsets[key]..offsets[key + 1]` indexes `slots`, which lists the
+//! slots whose substring equals `key`, in slot order. One probe is one read
+//! of two adjacent `u32`s; there are no pointers to chase and no per-bucket
+//! allocation. Entries added after the build go to the delta table (a hash
+//! map per substring) until the index is compacted into a new static table.
+
+use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
+
+use super::layout::Layout;
+
+/// Static bucket arrays for one substring.
+#[derive(Debug, Default)]
+pub struct CsrTable {
+    offsets: Vec<u32>,
+    slots: Vec<u32>,
+}
+
+impl CsrTable {
+    /// Build table `t` over `hashes` (slot = position) by counting sort.
+    pub fn build(layout: &Layout, t: usize, hashes: &[[u64; 4]]) -> CsrTable {
+        let buckets = layout.buckets();
+        let mut offsets = vec![0u32; buckets + 1];
+        for h in hashes {
+            offsets[layout.key(h, t) as usize + 1] += 1;
+        }
+        for i in 0..buckets {
+            offsets[i + 1] += offsets[i];
+        }
+        let mut fill = offsets.clone();
+        let mut slots = vec![0u32; hashes.len()];
+        for (slot, h) in hashes.iter().enumerate() {
+            let k = layout.key(h, t) as usize;
+            slots[fill[k] as usize] = slot as u32;
+            fill[k] += 1;
+        }
+        CsrTable { offsets, slots }
+    }
+
+    /// Slots in bucket `key`.
+    #[inline(always)]
+    pub fn bucket(&self, key: u32) -> &[u32] {
+        let k = key as usize;
+        let s = self.offsets[k] as usize;
+        let e = self.offsets[k + 1] as usize;
+        &self.slots[s..e]
+    }
+
+    /// Start loading the offsets of `key` into cache.
+    #[inline(always)]
+    pub fn prefetch(&self, key: u32) {
+        super::kernel::prefetch(self.offsets.as_ptr().wrapping_add(key as usize));
+    }
+
+    /// Heap bytes held.
+    pub fn heap_bytes(&self) -> usize {
+        (self.offsets.capacity() + self.slots.capacity()) * 4
+    }
+}
+
+/// A multiplicative hasher for `u32` keys (the keys are already uniform-ish
+/// hash bits; SipHash would cost more than the lookup itself).
+#[derive(Default, Clone, Copy)]
+pub struct KeyHasher(u64);
+
+impl Hasher for KeyHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = (self.0 ^ *b as u64).wrapping_mul(0x100_0000_01b3);
+        }
+    }
+    fn write_u32(&mut self, n: u32) {
+        self.0 = (n as u64 ^ 0x9e37_79b9_7f4a_7c15).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    }
+}
+
+/// Growable buckets for slots added after the static build.
+#[derive(Debug, Default)]
+pub struct DeltaTable {
+    buckets: HashMap<u32, Vec<u32>, BuildHasherDefault<KeyHasher>>,
+}
+
+impl DeltaTable {
+    /// Add `slot` under `key`.
+    pub fn insert(&mut self, key: u32, slot: u32) {
+        self.buckets.entry(key).or_default().push(slot);
+    }
+
+    /// Slots in bucket `key`.
+    #[inline]
+    pub fn bucket(&self, key: u32) -> &[u32] {
+        self.buckets.get(&key).map(Vec::as_slice).unwrap_or(&[])
+    }
+
+    /// Approximate heap bytes held.
+    pub fn heap_bytes(&self) -> usize {
+        self.buckets.capacity() * 40
+            + self
+                .buckets
+                .values()
+                .map(|v| v.capacity() * 4)
+                .sum::<usize>()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn csr_buckets_hold_their_slots() {
+        let layout = Layout::with_bits(8);
+        let hashes: Vec<[u64; 4]> = (0..1000u64)
+            .map(|i| [i.wrapping_mul(0x9e37_79b9_7f4a_7c15), i, !i, i << 3])
+            .collect();
+        let table = CsrTable::build(&layout, 0, &hashes);
+        let mut seen = 0;
+        for key in 0..256u32 {
+            for &s in table.bucket(key) {
+                assert_eq!(layout.key(&hashes[s as usize], 0), key);
+                seen += 1;
+            }
+        }
+        assert_eq!(seen, hashes.len());
+    }
+}
