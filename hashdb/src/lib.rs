@@ -6,7 +6,10 @@
 //! image and FFmpeg code out of it lets a tool that only moves lists around
 //! build in seconds.
 
+pub mod error;
 pub mod index;
+pub mod model;
+pub mod store;
 pub mod types;
 pub mod vpdq;
 

@@ -1,0 +1,114 @@
+//! Error types, one per kind of operation, so callers can tell a locked
+//! database from a missing list from a bad line without parsing messages.
+
+use std::path::PathBuf;
+
+use crate::model::EntryId;
+
+/// Opening (or creating) a store failed. Nothing was written.
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    /// The file exists but is not an SQLite database.
+    #[error("{path}: not a hashsieve database (not an SQLite file); left untouched")]
+    NotADatabase { path: PathBuf },
+    /// Written by a newer hashsieve; we will not guess at its schema.
+    #[error("{path}: database schema version {found} is newer than this hashsieve supports ({supported}); upgrade hashsieve")]
+    TooNew {
+        path: PathBuf,
+        found: i64,
+        supported: i64,
+    },
+    /// An SQLite database, but not one of ours (foreign tables, no version).
+    #[error(
+        "{path}: an SQLite database, but not a hashsieve one (has tables and no schema version)"
+    )]
+    Foreign { path: PathBuf },
+    /// Another process holds the lock longer than the busy timeout.
+    #[error("{path}: database is locked by another process (waited {waited_ms} ms)")]
+    Locked { path: PathBuf, waited_ms: u64 },
+    /// Reading the file failed.
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// SQLite failed.
+    #[error("{path}: {source}")]
+    Sqlite {
+        path: PathBuf,
+        #[source]
+        source: rusqlite::Error,
+    },
+}
+
+/// A store operation failed. Write operations are transactional: after an
+/// error the database is as it was before the call.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("no list named {0:?}")]
+    NoSuchList(String),
+    #[error("a list named {0:?} already exists")]
+    ListExists(String),
+    #[error("no entry with id {0}")]
+    NoSuchEntry(EntryId),
+    #[error("invalid {field}: {message}")]
+    Invalid {
+        field: &'static str,
+        message: String,
+    },
+    /// Another process held the write lock longer than the busy timeout.
+    #[error("database is locked by another process (gave up after the busy timeout)")]
+    Locked,
+    /// The stored data does not decode (a damaged or hand-edited file).
+    #[error("corrupt row in {table}: {message}")]
+    Corrupt {
+        table: &'static str,
+        message: String,
+    },
+    #[error("database error: {0}")]
+    Sqlite(#[source] rusqlite::Error),
+}
+
+/// A list file could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum ParseError {
+    /// A line (or CSV record, 1-based line number) is invalid.
+    #[error("line {line}: {message}")]
+    Line { line: u64, message: String },
+    /// The file as a whole is unusable (no header, unknown format, ...).
+    #[error("{0}")]
+    File(String),
+    #[error("read error: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// Importing a file into a list failed; the list is unchanged.
+#[derive(Debug, thiserror::Error)]
+pub enum ImportError {
+    #[error("{path}: {source}")]
+    Parse {
+        path: PathBuf,
+        #[source]
+        source: ParseError,
+    },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+pub(crate) fn is_busy(e: &rusqlite::Error) -> bool {
+    matches!(
+        e.sqlite_error_code(),
+        Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
+    )
+}
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> Self {
+        if is_busy(&e) {
+            StoreError::Locked
+        } else {
+            StoreError::Sqlite(e)
+        }
+    }
+}

@@ -1,0 +1,214 @@
+//! Lists ("banks"): create, read, enable/disable, count.
+
+use rusqlite::{params, OptionalExtension, Row};
+use serde::Serialize;
+
+use super::{now, Store};
+use crate::error::StoreError;
+use crate::model::{ListId, ListInfo, NewList};
+
+const LIST_COLUMNS: &str =
+    "id, name, description, source, enabled, pdq_threshold, pdq_quality, created_at, updated_at";
+
+fn list_from_row(r: &Row<'_>) -> rusqlite::Result<ListInfo> {
+    Ok(ListInfo {
+        id: r.get(0)?,
+        name: r.get(1)?,
+        description: r.get(2)?,
+        source: r.get(3)?,
+        enabled: r.get(4)?,
+        pdq_threshold: r.get(5)?,
+        pdq_quality: r.get(6)?,
+        created_at: r.get(7)?,
+        updated_at: r.get(8)?,
+    })
+}
+
+/// Entries of one signal type and status in a list.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SignalCount {
+    pub signal_type: String,
+    pub status: String,
+    pub count: u64,
+}
+
+/// A list and what it holds.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ListStats {
+    #[serde(flatten)]
+    pub list: ListInfo,
+    pub entries: u64,
+    pub counts: Vec<SignalCount>,
+}
+
+fn validate(new: &NewList) -> Result<(), StoreError> {
+    let name = new.name.trim();
+    if name.is_empty() || name != new.name || name.chars().any(char::is_control) {
+        return Err(StoreError::Invalid {
+            field: "list name",
+            message: format!(
+                "{:?}: must be non-empty, without surrounding spaces or control characters",
+                new.name
+            ),
+        });
+    }
+    if new.pdq_threshold > 256 {
+        return Err(StoreError::Invalid {
+            field: "threshold",
+            message: format!("{} is above 256", new.pdq_threshold),
+        });
+    }
+    if new.pdq_quality > 100 {
+        return Err(StoreError::Invalid {
+            field: "quality",
+            message: format!("{} is above 100", new.pdq_quality),
+        });
+    }
+    Ok(())
+}
+
+impl Store {
+    /// Create a list.
+    ///
+    /// # Errors
+    /// [`StoreError::ListExists`], [`StoreError::Invalid`] for a bad name or
+    /// threshold, [`StoreError::Locked`].
+    pub fn create_list(&mut self, new: &NewList) -> Result<ListInfo, StoreError> {
+        validate(new)?;
+        let tx = self.immediate()?;
+        let exists: Option<i64> = tx
+            .query_row("SELECT id FROM lists WHERE name = ?1", [&new.name], |r| {
+                r.get(0)
+            })
+            .optional()?;
+        if exists.is_some() {
+            return Err(StoreError::ListExists(new.name.clone()));
+        }
+        let t = now();
+        tx.execute(
+            "INSERT INTO lists (name, description, source, pdq_threshold, pdq_quality, created_at, updated_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)",
+            params![new.name, new.description, new.source, new.pdq_threshold, new.pdq_quality, t],
+        )?;
+        let id = tx.last_insert_rowid();
+        let info = tx.query_row(
+            &format!("SELECT {LIST_COLUMNS} FROM lists WHERE id = ?1"),
+            [id],
+            list_from_row,
+        )?;
+        tx.commit()?;
+        Ok(info)
+    }
+
+    /// All lists, by name.
+    pub fn lists(&self) -> Result<Vec<ListInfo>, StoreError> {
+        let mut st = self
+            .conn
+            .prepare_cached(&format!("SELECT {LIST_COLUMNS} FROM lists ORDER BY name"))?;
+        let rows = st.query_map([], list_from_row)?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// The list called `name`.
+    pub fn list(&self, name: &str) -> Result<ListInfo, StoreError> {
+        self.conn
+            .query_row(
+                &format!("SELECT {LIST_COLUMNS} FROM lists WHERE name = ?1"),
+                [name],
+                list_from_row,
+            )
+            .optional()?
+            .ok_or_else(|| StoreError::NoSuchList(name.to_string()))
+    }
+
+    /// The list with row id `id`.
+    pub fn list_by_id(&self, id: ListId) -> Result<ListInfo, StoreError> {
+        self.conn
+            .query_row(
+                &format!("SELECT {LIST_COLUMNS} FROM lists WHERE id = ?1"),
+                [id],
+                list_from_row,
+            )
+            .optional()?
+            .ok_or_else(|| StoreError::NoSuchList(format!("#{id}")))
+    }
+
+    /// Enable or disable a list (a disabled list is kept but never matched).
+    pub fn set_list_enabled(&mut self, name: &str, enabled: bool) -> Result<ListInfo, StoreError> {
+        let tx = self.immediate()?;
+        let n = tx.execute(
+            "UPDATE lists SET enabled = ?1, updated_at = ?2 WHERE name = ?3",
+            params![enabled, now(), name],
+        )?;
+        if n == 0 {
+            return Err(StoreError::NoSuchList(name.to_string()));
+        }
+        tx.commit()?;
+        self.list(name)
+    }
+
+    /// Delete a list and all its entries.
+    pub fn delete_list(&mut self, name: &str) -> Result<(), StoreError> {
+        let tx = self.immediate()?;
+        let n = tx.execute("DELETE FROM lists WHERE name = ?1", [name])?;
+        if n == 0 {
+            return Err(StoreError::NoSuchList(name.to_string()));
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Every list with its entry counts by signal type and status.
+    pub fn stats(&self) -> Result<Vec<ListStats>, StoreError> {
+        let lists = self.lists()?;
+        let mut st = self.conn.prepare_cached(
+            "SELECT signal_type, status, count(*) FROM entries WHERE list_id = ?1
+             GROUP BY signal_type, status ORDER BY signal_type, status",
+        )?;
+        let mut out = Vec::with_capacity(lists.len());
+        for list in lists {
+            let counts: Vec<SignalCount> = st
+                .query_map([list.id], |r| {
+                    Ok(SignalCount {
+                        signal_type: r.get(0)?,
+                        status: r.get(1)?,
+                        count: r.get::<_, i64>(2)? as u64,
+                    })
+                })?
+                .collect::<Result<_, _>>()?;
+            out.push(ListStats {
+                entries: counts.iter().map(|c| c.count).sum(),
+                list,
+                counts,
+            });
+        }
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn create_enable_disable() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = Store::open(dir.path().join("a.db")).unwrap();
+        let l = s.create_list(&NewList::new("gifct")).unwrap();
+        assert_eq!((l.pdq_threshold, l.pdq_quality, l.enabled), (31, 50, true));
+        assert!(matches!(
+            s.create_list(&NewList::new("gifct")),
+            Err(StoreError::ListExists(_))
+        ));
+        assert!(matches!(
+            s.create_list(&NewList::new(" ")),
+            Err(StoreError::Invalid { .. })
+        ));
+        assert!(!s.set_list_enabled("gifct", false).unwrap().enabled);
+        assert!(matches!(
+            s.set_list_enabled("nope", true),
+            Err(StoreError::NoSuchList(_))
+        ));
+        assert_eq!(s.lists().unwrap().len(), 1);
+    }
+}

@@ -1,0 +1,272 @@
+//! The SQLite store of lists and entries.
+//!
+//! Why SQLite: one file a team can copy, inspect and back up, with real
+//! transactions (a failed import leaves the list as it was) and safe
+//! concurrent use by several processes (WAL mode; writers queue behind the
+//! busy timeout instead of failing at once). The in-memory index is built
+//! from here; the store itself is never on the hot path of a match.
+//!
+//! Threading: a [`Store`] is one connection; use one per thread.
+
+mod allowlist;
+mod entries;
+mod lists;
+pub mod schema;
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use rusqlite::{Connection, OpenFlags};
+
+pub use allowlist::AllowEntry;
+pub use entries::{FrameRow, ImportOptions, ImportSummary, IndexRow};
+pub use lists::{ListStats, SignalCount};
+
+use crate::error::{is_busy, OpenError, StoreError};
+
+/// Default time a writer waits for another process's lock.
+pub const DEFAULT_BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The first 16 bytes of every SQLite 3 database file.
+const SQLITE_MAGIC: &[u8; 16] = b"SQLite format 3\0";
+
+/// An open hashsieve database.
+pub struct Store {
+    conn: Connection,
+    path: PathBuf,
+}
+
+/// Options for [`Store::open_with`].
+#[derive(Debug, Clone, Copy)]
+pub struct OpenOptions {
+    /// How long to wait for another process's lock before giving up.
+    pub busy_timeout: Duration,
+}
+
+impl Default for OpenOptions {
+    fn default() -> Self {
+        OpenOptions {
+            busy_timeout: DEFAULT_BUSY_TIMEOUT,
+        }
+    }
+}
+
+pub(crate) fn now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+impl Store {
+    /// Open the database at `path`, creating it (and migrating its schema)
+    /// if needed, with default options.
+    ///
+    /// # Errors
+    /// [`OpenError::NotADatabase`] if the file is something else (it is left
+    /// untouched), [`OpenError::TooNew`] if a newer hashsieve wrote it,
+    /// [`OpenError::Locked`] if another process holds it past the timeout.
+    pub fn open(path: impl AsRef<Path>) -> Result<Store, OpenError> {
+        Self::open_with(path, OpenOptions::default())
+    }
+
+    /// [`Store::open`] with options.
+    pub fn open_with(path: impl AsRef<Path>, opts: OpenOptions) -> Result<Store, OpenError> {
+        let path = path.as_ref().to_path_buf();
+        check_magic(&path)?;
+        let sql = |source: rusqlite::Error| {
+            if is_busy(&source) {
+                OpenError::Locked {
+                    path: path.clone(),
+                    waited_ms: opts.busy_timeout.as_millis() as u64,
+                }
+            } else if source.sqlite_error_code() == Some(rusqlite::ErrorCode::NotADatabase) {
+                OpenError::NotADatabase { path: path.clone() }
+            } else {
+                OpenError::Sqlite {
+                    path: path.clone(),
+                    source,
+                }
+            }
+        };
+        let conn = Connection::open_with_flags(
+            &path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE
+                | OpenFlags::SQLITE_OPEN_CREATE
+                | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(sql)?;
+        conn.busy_timeout(opts.busy_timeout).map_err(sql)?;
+        // Reading the schema version is the first access to the file: a
+        // damaged header fails here, before anything is written.
+        let version: i64 = conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .map_err(sql)?;
+        if version > schema::CURRENT_VERSION {
+            return Err(OpenError::TooNew {
+                path: path.clone(),
+                found: version,
+                supported: schema::CURRENT_VERSION,
+            });
+        }
+        conn.execute_batch("PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;")
+            .map_err(sql)?;
+        let mode: String = conn
+            .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
+            .map_err(sql)?;
+        let _ = mode; // WAL is unavailable on some filesystems; rollback journal still works.
+        let mut store = Store {
+            conn,
+            path: path.clone(),
+        };
+        if version < schema::CURRENT_VERSION {
+            store.migrate().map_err(|e| match e {
+                MigrateError::Sql(source) => sql(source),
+                MigrateError::Open(e) => e,
+            })?;
+        }
+        Ok(store)
+    }
+
+    fn migrate(&mut self) -> Result<(), MigrateError> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        // Another process may have migrated while we waited for the lock.
+        let version: i64 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+        if version == 0 {
+            let tables: i64 = tx.query_row(
+                "SELECT count(*) FROM sqlite_master WHERE type = 'table'",
+                [],
+                |r| r.get(0),
+            )?;
+            if tables > 0 {
+                return Err(MigrateError::Open(OpenError::Foreign {
+                    path: self.path.clone(),
+                }));
+            }
+        }
+        if version > schema::CURRENT_VERSION {
+            return Err(MigrateError::Open(OpenError::TooNew {
+                path: self.path.clone(),
+                found: version,
+                supported: schema::CURRENT_VERSION,
+            }));
+        }
+        for (i, m) in schema::MIGRATIONS.iter().enumerate().skip(version as usize) {
+            tx.execute_batch(m)?;
+            tx.pragma_update(None, "user_version", (i + 1) as i64)?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// The file this store was opened from.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The schema version of the open database.
+    pub fn schema_version(&self) -> Result<i64, StoreError> {
+        Ok(self
+            .conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))?)
+    }
+
+    fn immediate(&mut self) -> Result<rusqlite::Transaction<'_>, StoreError> {
+        Ok(self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?)
+    }
+}
+
+enum MigrateError {
+    Sql(rusqlite::Error),
+    Open(OpenError),
+}
+
+impl From<rusqlite::Error> for MigrateError {
+    fn from(e: rusqlite::Error) -> Self {
+        MigrateError::Sql(e)
+    }
+}
+
+/// Refuse a non-empty file that does not start like an SQLite database, so
+/// that a mistyped `--db` never turns someone's file into a database.
+fn check_magic(path: &Path) -> Result<(), OpenError> {
+    let mut f = match std::fs::File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(source) => {
+            return Err(OpenError::Io {
+                path: path.to_path_buf(),
+                source,
+            })
+        }
+    };
+    let mut head = Vec::with_capacity(16);
+    f.by_ref()
+        .take(16)
+        .read_to_end(&mut head)
+        .map_err(|source| OpenError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+    if head.is_empty() || head.as_slice() == SQLITE_MAGIC {
+        Ok(())
+    } else {
+        Err(OpenError::NotADatabase {
+            path: path.to_path_buf(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refuses_non_sqlite_files_without_touching_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("notes.txt");
+        std::fs::write(&p, b"my precious notes\n").unwrap();
+        let err = Store::open(&p).err().unwrap();
+        assert!(matches!(err, OpenError::NotADatabase { .. }), "{err}");
+        assert_eq!(std::fs::read(&p).unwrap(), b"my precious notes\n");
+        assert!(!dir.path().join("notes.txt-wal").exists());
+    }
+
+    #[test]
+    fn refuses_newer_schema_and_foreign_databases() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("new.db");
+        drop(Store::open(&p).unwrap());
+        let c = Connection::open(&p).unwrap();
+        c.pragma_update(None, "user_version", 99).unwrap();
+        drop(c);
+        assert!(matches!(
+            Store::open(&p).err().unwrap(),
+            OpenError::TooNew { found: 99, .. }
+        ));
+        let f = dir.path().join("foreign.db");
+        let c = Connection::open(&f).unwrap();
+        c.execute_batch("CREATE TABLE t(x)").unwrap();
+        drop(c);
+        assert!(matches!(
+            Store::open(&f).err().unwrap(),
+            OpenError::Foreign { .. }
+        ));
+    }
+
+    #[test]
+    fn creates_current_schema() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Store::open(dir.path().join("a.db")).unwrap();
+        assert_eq!(s.schema_version().unwrap(), schema::CURRENT_VERSION);
+        // Reopening does not migrate again.
+        drop(s);
+        let s = Store::open(dir.path().join("a.db")).unwrap();
+        assert_eq!(s.schema_version().unwrap(), schema::CURRENT_VERSION);
+    }
+}

@@ -1,0 +1,71 @@
+//! The schema, as typed constants, and its forward migrations.
+//!
+//! `PRAGMA user_version` holds the schema version. Migration `i` (index in
+//! [`MIGRATIONS`]) takes a database from version `i` to `i + 1`; they run in
+//! one transaction at open. A database with a higher version than
+//! [`CURRENT_VERSION`] was written by a newer hashsieve and is refused.
+
+/// Schema version this build writes.
+pub const CURRENT_VERSION: i64 = MIGRATIONS.len() as i64;
+
+/// Table names (used in error messages and queries).
+pub const LISTS: &str = "lists";
+pub const ENTRIES: &str = "entries";
+pub const LABELS: &str = "entry_labels";
+pub const FRAMES: &str = "vpdq_frames";
+pub const ALLOWLIST: &str = "allowlist";
+
+/// Forward migrations, oldest first.
+pub const MIGRATIONS: &[&str] = &[V1];
+
+/// Version 1: lists, entries with labels and vPDQ frames, the allowlist.
+const V1: &str = "
+CREATE TABLE lists (
+    id            INTEGER PRIMARY KEY,
+    name          TEXT    NOT NULL UNIQUE,
+    description   TEXT    NOT NULL DEFAULT '',
+    source        TEXT    NOT NULL DEFAULT 'local',
+    enabled       INTEGER NOT NULL DEFAULT 1 CHECK (enabled IN (0, 1)),
+    pdq_threshold INTEGER NOT NULL DEFAULT 31 CHECK (pdq_threshold BETWEEN 0 AND 256),
+    pdq_quality   INTEGER NOT NULL DEFAULT 50 CHECK (pdq_quality BETWEEN 0 AND 100),
+    created_at    INTEGER NOT NULL,
+    updated_at    INTEGER NOT NULL
+);
+CREATE TABLE entries (
+    id            INTEGER PRIMARY KEY,
+    list_id       INTEGER NOT NULL REFERENCES lists(id) ON DELETE CASCADE,
+    signal_type   TEXT    NOT NULL CHECK (signal_type IN ('pdq', 'vpdq', 'md5', 'sha256', 'blake3')),
+    value         BLOB    NOT NULL,
+    quality       INTEGER CHECK (quality BETWEEN 0 AND 100),
+    external_id   TEXT,
+    note          TEXT,
+    added_at      INTEGER NOT NULL,
+    status        TEXT    NOT NULL DEFAULT 'active' CHECK (status IN ('active', 'disabled', 'disputed')),
+    status_by     TEXT,
+    status_reason TEXT,
+    status_at     INTEGER,
+    UNIQUE (list_id, signal_type, value)
+);
+CREATE TABLE entry_labels (
+    entry_id INTEGER NOT NULL REFERENCES entries(id) ON DELETE CASCADE,
+    label    TEXT    NOT NULL,
+    PRIMARY KEY (entry_id, label)
+) WITHOUT ROWID;
+CREATE TABLE vpdq_frames (
+    entry_id  INTEGER NOT NULL REFERENCES entries(id) ON DELETE CASCADE,
+    frame     INTEGER NOT NULL,
+    quality   INTEGER NOT NULL CHECK (quality BETWEEN 0 AND 100),
+    hash      BLOB    NOT NULL CHECK (length(hash) = 32),
+    timestamp REAL    NOT NULL,
+    PRIMARY KEY (entry_id, frame)
+) WITHOUT ROWID;
+CREATE TABLE allowlist (
+    id          INTEGER PRIMARY KEY,
+    signal_type TEXT    NOT NULL CHECK (signal_type IN ('pdq', 'md5', 'sha256', 'blake3')),
+    value       BLOB    NOT NULL,
+    note        TEXT,
+    added_by    TEXT,
+    added_at    INTEGER NOT NULL,
+    UNIQUE (signal_type, value)
+);
+";
