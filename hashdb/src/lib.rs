@@ -7,6 +7,7 @@
 //! build in seconds.
 
 pub mod error;
+pub mod formats;
 pub mod index;
 pub mod model;
 pub mod store;
