@@ -9,6 +9,7 @@
 pub mod error;
 pub mod formats;
 pub mod index;
+pub mod matcher;
 pub mod model;
 pub mod store;
 pub mod types;

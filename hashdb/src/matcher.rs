@@ -1,0 +1,635 @@
+//! Matching queries against the active entries of the enabled lists.
+//!
+//! [`Matcher`] is the in-memory side: a [`PdqIndex`] over every active PDQ
+//! hash (image entries and every frame of vPDQ entries, each pointing back
+//! to its entry and frame), exact sets for the digests, the frames of every
+//! listed video for the bag comparison, and the allowlist. [`HashDb`] pairs
+//! it with the [`Store`] and keeps both in step: adding, disabling or
+//! disputing an entry updates the index in place, with no rebuild.
+//!
+//! Threading: matching takes `&self` (share a `Matcher` across threads
+//! behind an `Arc`/`RwLock`); changes take `&mut self`.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
+
+use crate::error::{ImportError, OpenError, ParseError, StoreError};
+use crate::index::{ExactIndex, IndexConfig, PdqIndex};
+use crate::model::{Entry, EntryId, ListId, ListInfo, Record, Status, StatusChange, Value};
+use crate::store::{ImportOptions, ImportSummary, OpenOptions, Store};
+use crate::types::{Pdq, SignalType};
+use crate::vpdq::{compare, unique_good_hashes, VpdqComparison, VpdqFrame, VpdqThresholds};
+
+/// Where an indexed hash came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ItemRef {
+    pub entry: EntryId,
+    pub list: ListId,
+    /// Frame number for a vPDQ frame; `NO_FRAME` for an image/crypto entry.
+    pub frame: u64,
+}
+
+/// `ItemRef::frame` of a hash that is not a video frame.
+pub const NO_FRAME: u64 = u64::MAX;
+
+/// Which lists and thresholds a query uses.
+#[derive(Debug, Clone, Default)]
+pub struct MatchOptions {
+    /// Only these lists (by name); `None` = every enabled list.
+    pub lists: Option<Vec<String>>,
+    /// PDQ distance instead of each list's own threshold.
+    pub threshold: Option<u32>,
+    /// vPDQ rule (its `distance` is replaced by `threshold` when set).
+    pub vpdq: VpdqThresholds,
+}
+
+/// One match.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Hit {
+    pub list: ListId,
+    pub entry: EntryId,
+    pub signal_type: SignalType,
+    /// PDQ distance (for vPDQ: of the closest frame pair; digests: 0).
+    pub distance: u32,
+    /// The listed video's frame that matched (a PDQ query hitting a video).
+    pub frame: Option<u64>,
+    /// The query video's frame that matched (vPDQ query hitting an image).
+    pub query_frame: Option<u64>,
+    /// The vPDQ bag comparison, for video-to-video hits.
+    pub vpdq: Option<VpdqComparison>,
+    /// The allowlist entry that suppresses this hit, if any.
+    pub suppressed_by: Option<i64>,
+}
+
+/// Opening a [`HashDb`] failed.
+#[derive(Debug, thiserror::Error)]
+pub enum HashDbError {
+    #[error(transparent)]
+    Open(#[from] OpenError),
+    #[error("loading the lists: {0}")]
+    Load(#[from] StoreError),
+}
+
+/// The in-memory matcher.
+#[derive(Default)]
+pub struct Matcher {
+    lists: HashMap<ListId, ListInfo>,
+    pdq: PdqIndex<ItemRef>,
+    md5: ExactIndex<[u8; 16], ItemRef>,
+    sha256: ExactIndex<[u8; 32], ItemRef>,
+    blake3: ExactIndex<[u8; 32], ItemRef>,
+    videos: HashMap<EntryId, Vec<VpdqFrame>>,
+    allow_pdq: PdqIndex<i64>,
+    allow_exact: HashMap<(SignalType, Vec<u8>), i64>,
+}
+
+impl Matcher {
+    /// Load every active entry of every enabled list from `store`.
+    pub fn load(store: &Store) -> Result<Matcher, StoreError> {
+        let lists: HashMap<ListId, ListInfo> = store
+            .lists()?
+            .into_iter()
+            .filter(|l| l.enabled)
+            .map(|l| (l.id, l))
+            .collect();
+        let mut m = Matcher {
+            lists,
+            ..Matcher::default()
+        };
+        let mut hashes = Vec::new();
+        let mut items = Vec::new();
+        let mut err = None;
+        store.for_each_index_row(|row| {
+            let item = ItemRef {
+                entry: row.entry,
+                list: row.list,
+                frame: NO_FRAME,
+            };
+            match row.value {
+                Value::Pdq(p) => {
+                    if m.passes_gate(row.list, row.quality) {
+                        hashes.push(p.words());
+                        items.push(item);
+                    }
+                }
+                other => m.insert_exact(&other, item),
+            }
+        })?;
+        store.for_each_frame_row(|row| {
+            hashes.push(row.frame.hash.words());
+            items.push(ItemRef {
+                entry: row.entry,
+                list: row.list,
+                frame: row.frame.frame,
+            });
+            m.videos.entry(row.entry).or_default().push(row.frame);
+        })?;
+        m.pdq = PdqIndex::build(hashes, items, IndexConfig::default());
+        let mut allow = Vec::new();
+        for (a, v) in store.allowlist()? {
+            match v {
+                Value::Pdq(p) => allow.push((p, a.id)),
+                v => {
+                    m.allow_exact.insert((v.signal_type(), v.key()), a.id);
+                }
+            }
+        }
+        m.allow_pdq = PdqIndex::from_pairs(allow, IndexConfig::default());
+        if let Some(e) = err.take() {
+            return Err(e);
+        }
+        Ok(m)
+    }
+
+    fn passes_gate(&self, list: ListId, quality: Option<u8>) -> bool {
+        match (self.lists.get(&list), quality) {
+            (Some(l), Some(q)) => q >= l.pdq_quality,
+            _ => true,
+        }
+    }
+
+    fn insert_exact(&mut self, v: &Value, item: ItemRef) {
+        match v {
+            Value::Md5(h) => self.md5.insert(h.0, item),
+            Value::Sha256(h) => self.sha256.insert(h.0, item),
+            Value::Blake3(h) => self.blake3.insert(h.0, item),
+            Value::Pdq(_) | Value::Vpdq(_) => {}
+        }
+    }
+
+    /// Number of PDQ hashes (images and frames) indexed.
+    pub fn pdq_len(&self) -> usize {
+        self.pdq.len()
+    }
+
+    /// Heap bytes of the PDQ index.
+    pub fn pdq_heap_bytes(&self) -> usize {
+        self.pdq.heap_bytes()
+    }
+
+    /// The enabled lists.
+    pub fn lists(&self) -> impl Iterator<Item = &ListInfo> {
+        self.lists.values()
+    }
+
+    /// Add an active entry of an enabled list (no-op otherwise).
+    pub fn add_entry(&mut self, e: &Entry) {
+        if e.status.status != Status::Active || !self.lists.contains_key(&e.list_id) {
+            return;
+        }
+        let item = ItemRef {
+            entry: e.id,
+            list: e.list_id,
+            frame: NO_FRAME,
+        };
+        match &e.record.value {
+            Value::Pdq(p) => {
+                if self.passes_gate(e.list_id, e.record.quality) {
+                    self.pdq.insert(p, item);
+                }
+            }
+            Value::Vpdq(frames) => {
+                for f in frames {
+                    self.pdq.insert(
+                        &f.hash,
+                        ItemRef {
+                            frame: f.frame,
+                            ..item
+                        },
+                    );
+                }
+                self.videos.insert(e.id, frames.clone());
+            }
+            v => self.insert_exact(v, item),
+        }
+    }
+
+    /// Remove an entry (when it is disabled or disputed).
+    pub fn remove_entry(&mut self, e: &Entry) {
+        let id = e.id;
+        match &e.record.value {
+            Value::Pdq(p) => {
+                self.pdq.remove(p, |it| it.entry == id);
+            }
+            Value::Vpdq(frames) => {
+                for f in frames {
+                    self.pdq.remove(&f.hash, |it| it.entry == id);
+                }
+                self.videos.remove(&id);
+            }
+            Value::Md5(h) => {
+                self.md5.remove(&h.0, |it| it.entry == id);
+            }
+            Value::Sha256(h) => {
+                self.sha256.remove(&h.0, |it| it.entry == id);
+            }
+            Value::Blake3(h) => {
+                self.blake3.remove(&h.0, |it| it.entry == id);
+            }
+        }
+    }
+
+    fn selected(&self, opts: &MatchOptions) -> Result<Vec<&ListInfo>, StoreError> {
+        match &opts.lists {
+            None => Ok(self.lists.values().collect()),
+            Some(names) => names
+                .iter()
+                .map(|n| {
+                    self.lists
+                        .values()
+                        .find(|l| &l.name == n)
+                        .ok_or_else(|| StoreError::NoSuchList(format!("{n} (or it is disabled)")))
+                })
+                .collect(),
+        }
+    }
+
+    /// Match one value. `quality` is the query's PDQ quality where known
+    /// (queries below a list's quality gate do not match that list).
+    ///
+    /// # Errors
+    /// [`StoreError::NoSuchList`] for an unknown or disabled list in `opts`.
+    pub fn match_value(
+        &self,
+        value: &Value,
+        quality: Option<u8>,
+        opts: &MatchOptions,
+    ) -> Result<Vec<Hit>, StoreError> {
+        let lists = self.selected(opts)?;
+        let by_id: HashMap<ListId, &ListInfo> = lists.iter().map(|l| (l.id, *l)).collect();
+        let mut hits = match value {
+            Value::Pdq(p) => self.match_pdq(p, quality, opts, &by_id),
+            Value::Vpdq(frames) => self.match_vpdq(frames, opts, &by_id),
+            v => {
+                let items: &[ItemRef] = match v {
+                    Value::Md5(h) => self.md5.get(&h.0),
+                    Value::Sha256(h) => self.sha256.get(&h.0),
+                    Value::Blake3(h) => self.blake3.get(&h.0),
+                    _ => &[],
+                };
+                let allowed = self.allow_exact.get(&(v.signal_type(), v.key())).copied();
+                items
+                    .iter()
+                    .filter(|it| by_id.contains_key(&it.list))
+                    .map(|it| Hit {
+                        list: it.list,
+                        entry: it.entry,
+                        signal_type: v.signal_type(),
+                        distance: 0,
+                        frame: None,
+                        query_frame: None,
+                        vpdq: None,
+                        suppressed_by: allowed,
+                    })
+                    .collect()
+            }
+        };
+        hits.sort_by(|a, b| (a.distance, a.list, a.entry).cmp(&(b.distance, b.list, b.entry)));
+        Ok(hits)
+    }
+
+    fn radius(opts: &MatchOptions, lists: &HashMap<ListId, &ListInfo>) -> u32 {
+        opts.threshold
+            .unwrap_or_else(|| lists.values().map(|l| l.pdq_threshold).max().unwrap_or(0))
+    }
+
+    fn match_pdq(
+        &self,
+        p: &Pdq,
+        quality: Option<u8>,
+        opts: &MatchOptions,
+        lists: &HashMap<ListId, &ListInfo>,
+    ) -> Vec<Hit> {
+        if lists.is_empty() {
+            return Vec::new();
+        }
+        let radius = Self::radius(opts, lists);
+        let allow = self.allow_pdq.search(p, radius);
+        // Best (closest) frame per entry.
+        let mut best: BTreeMap<EntryId, Hit> = BTreeMap::new();
+        for h in self.pdq.search(p, radius) {
+            let Some(list) = lists.get(&h.item.list) else {
+                continue;
+            };
+            let limit = opts.threshold.unwrap_or(list.pdq_threshold);
+            if h.distance > limit || quality.is_some_and(|q| q < list.pdq_quality) {
+                continue;
+            }
+            let hit = Hit {
+                list: list.id,
+                entry: h.item.entry,
+                signal_type: if h.item.frame == NO_FRAME {
+                    SignalType::Pdq
+                } else {
+                    SignalType::Vpdq
+                },
+                distance: h.distance,
+                frame: (h.item.frame != NO_FRAME).then_some(h.item.frame),
+                query_frame: None,
+                vpdq: None,
+                suppressed_by: allow.iter().find(|a| a.distance <= limit).map(|a| a.item),
+            };
+            best.entry(hit.entry)
+                .and_modify(|b| {
+                    if hit.distance < b.distance {
+                        *b = hit.clone();
+                    }
+                })
+                .or_insert(hit);
+        }
+        best.into_values().collect()
+    }
+
+    fn match_vpdq(
+        &self,
+        frames: &[VpdqFrame],
+        opts: &MatchOptions,
+        lists: &HashMap<ListId, &ListInfo>,
+    ) -> Vec<Hit> {
+        let mut t = opts.vpdq;
+        if let Some(d) = opts.threshold {
+            t.distance = d;
+        }
+        // Allowlisted frames (a logo, a flag) take no part in the comparison.
+        let query: Vec<VpdqFrame> = frames
+            .iter()
+            .filter(|f| self.allow_pdq.search(&f.hash, t.distance).is_empty())
+            .copied()
+            .collect();
+        let mut videos: BTreeMap<EntryId, (ListId, u32)> = BTreeMap::new();
+        let mut images: BTreeMap<EntryId, Hit> = BTreeMap::new();
+        for q in unique_good_hashes(&query, t.quality) {
+            let qframe = query.iter().find(|f| f.hash == q).map(|f| f.frame);
+            for h in self.pdq.search(&q, t.distance) {
+                let Some(list) = lists.get(&h.item.list) else {
+                    continue;
+                };
+                if h.item.frame != NO_FRAME {
+                    let e = videos.entry(h.item.entry).or_insert((list.id, h.distance));
+                    e.1 = e.1.min(h.distance);
+                } else if h.distance <= opts.threshold.unwrap_or(list.pdq_threshold) {
+                    let hit = Hit {
+                        list: list.id,
+                        entry: h.item.entry,
+                        signal_type: SignalType::Pdq,
+                        distance: h.distance,
+                        frame: None,
+                        query_frame: qframe,
+                        vpdq: None,
+                        suppressed_by: None,
+                    };
+                    images
+                        .entry(hit.entry)
+                        .and_modify(|b| {
+                            if hit.distance < b.distance {
+                                *b = hit.clone();
+                            }
+                        })
+                        .or_insert(hit);
+                }
+            }
+        }
+        let mut hits: Vec<Hit> = images.into_values().collect();
+        for (entry, (list, distance)) in videos {
+            let Some(target) = self.videos.get(&entry) else {
+                continue;
+            };
+            let c = compare(&query, target, &t);
+            if c.is_match(&t) {
+                hits.push(Hit {
+                    list,
+                    entry,
+                    signal_type: SignalType::Vpdq,
+                    distance,
+                    frame: None,
+                    query_frame: None,
+                    vpdq: Some(c),
+                    suppressed_by: None,
+                });
+            }
+        }
+        hits
+    }
+}
+
+/// The store and its matcher, kept in step.
+pub struct HashDb {
+    store: Store,
+    matcher: Matcher,
+}
+
+impl HashDb {
+    /// Open the store at `path` and load the matcher from it.
+    pub fn open(path: impl AsRef<Path>, opts: OpenOptions) -> Result<HashDb, HashDbError> {
+        let store = Store::open_with(path, opts)?;
+        let matcher = Matcher::load(&store)?;
+        Ok(HashDb { store, matcher })
+    }
+
+    /// Wrap an open store (loads the matcher).
+    pub fn from_store(store: Store) -> Result<HashDb, StoreError> {
+        let matcher = Matcher::load(&store)?;
+        Ok(HashDb { store, matcher })
+    }
+
+    /// The store (reads).
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// The matcher.
+    pub fn matcher(&self) -> &Matcher {
+        &self.matcher
+    }
+
+    /// Import records into a list and index the new entries.
+    pub fn import<I>(
+        &mut self,
+        list: &str,
+        records: I,
+        origin: &Path,
+        opts: ImportOptions,
+    ) -> Result<ImportSummary, ImportError>
+    where
+        I: IntoIterator<Item = Result<Record, ParseError>>,
+    {
+        let sum = self.store.import(list, records, origin, opts)?;
+        for &id in &sum.added_ids {
+            let e = self.store.entry(id)?;
+            self.matcher.add_entry(&e);
+        }
+        Ok(sum)
+    }
+
+    /// Change an entry's status and update the index.
+    pub fn set_status(&mut self, id: EntryId, change: &StatusChange) -> Result<Entry, StoreError> {
+        let before = self.store.entry(id)?;
+        let after = self.store.set_status(id, change)?;
+        if before.status.status == Status::Active {
+            self.matcher.remove_entry(&before);
+        }
+        self.matcher.add_entry(&after);
+        Ok(after)
+    }
+
+    /// Enable or disable a list (reloads the matcher).
+    pub fn set_list_enabled(&mut self, name: &str, enabled: bool) -> Result<ListInfo, StoreError> {
+        let l = self.store.set_list_enabled(name, enabled)?;
+        self.matcher = Matcher::load(&self.store)?;
+        Ok(l)
+    }
+
+    /// Match one value (see [`Matcher::match_value`]).
+    pub fn match_value(
+        &self,
+        value: &Value,
+        quality: Option<u8>,
+        opts: &MatchOptions,
+    ) -> Result<Vec<Hit>, StoreError> {
+        self.matcher.match_value(value, quality, opts)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::NewList;
+
+    fn pdq_with_bits(bits: &[usize]) -> Pdq {
+        let mut p = Pdq::ZERO;
+        for &b in bits {
+            p.set_bit(b);
+        }
+        p
+    }
+
+    fn rec(v: Value, q: Option<u8>) -> Result<Record, ParseError> {
+        let mut r = Record::new(v);
+        r.quality = q;
+        Ok(r)
+    }
+
+    #[test]
+    fn add_disable_allow_update_in_place() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut db = HashDb::open(dir.path().join("a.db"), OpenOptions::default()).unwrap();
+        db.store.create_list(&NewList::new("l")).unwrap();
+        db.store
+            .create_list(&NewList {
+                pdq_threshold: 5,
+                ..NewList::new("strict")
+            })
+            .unwrap();
+        // Lists created after open: reload to see them.
+        db.matcher = Matcher::load(&db.store).unwrap();
+        let a: Vec<usize> = (0..64).collect();
+        let near: Vec<usize> = (0..74).collect(); // distance 10 from `a`
+        let s = db
+            .import(
+                "l",
+                vec![rec(Value::Pdq(pdq_with_bits(&a)), Some(90))],
+                Path::new("t"),
+                ImportOptions::default(),
+            )
+            .unwrap();
+        db.import(
+            "strict",
+            vec![rec(Value::Pdq(pdq_with_bits(&a)), Some(90))],
+            Path::new("t"),
+            ImportOptions::default(),
+        )
+        .unwrap();
+        let o = MatchOptions::default();
+        let q = Value::Pdq(pdq_with_bits(&near));
+        let hits = db.match_value(&q, None, &o).unwrap();
+        // Only the list with threshold 31 matches at distance 10.
+        assert_eq!(hits.len(), 1);
+        assert_eq!((hits[0].entry, hits[0].distance), (s.added_ids[0], 10));
+        // Query quality below the gate: no match.
+        assert!(db.match_value(&q, Some(10), &o).unwrap().is_empty());
+        // Dispute: gone without a rebuild.
+        let change = StatusChange {
+            status: Status::Disputed,
+            ..Default::default()
+        };
+        db.set_status(s.added_ids[0], &change).unwrap();
+        assert!(db.match_value(&q, None, &o).unwrap().is_empty());
+        db.set_status(s.added_ids[0], &StatusChange::default())
+            .unwrap();
+        assert_eq!(db.match_value(&q, None, &o).unwrap().len(), 1);
+        // Allowlist the query: reported, suppressed.
+        let id = db.store.allow(&q, Some("flag"), None).unwrap();
+        db.matcher = Matcher::load(&db.store).unwrap();
+        assert_eq!(
+            db.match_value(&q, None, &o).unwrap()[0].suppressed_by,
+            Some(id)
+        );
+        // Digests are exact.
+        let md5 = Value::Md5("00".repeat(16).parse().unwrap());
+        db.import(
+            "l",
+            vec![rec(md5.clone(), None)],
+            Path::new("t"),
+            ImportOptions::default(),
+        )
+        .unwrap();
+        assert_eq!(db.match_value(&md5, None, &o).unwrap().len(), 1);
+        let o2 = MatchOptions {
+            lists: Some(vec!["nope".into()]),
+            ..o
+        };
+        assert!(db.match_value(&md5, None, &o2).is_err());
+    }
+
+    #[test]
+    fn vpdq_video_matches_video() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut db = HashDb::open(dir.path().join("a.db"), OpenOptions::default()).unwrap();
+        db.store.create_list(&NewList::new("v")).unwrap();
+        db.matcher = Matcher::load(&db.store).unwrap();
+        let frames: Vec<VpdqFrame> = (0..10u64)
+            .map(|i| VpdqFrame {
+                frame: i * 30,
+                // Far-apart frames: one hex digit pattern per frame.
+                hash: Pdq::from_words(
+                    [0x0123_4567_89ab_cdef_u64.rotate_left(i as u32 * 7)
+                        ^ (i * 0x1111_1111_1111_1111); 4],
+                ),
+                quality: 100,
+                timestamp: i as f64,
+            })
+            .collect();
+        db.import(
+            "v",
+            vec![rec(Value::Vpdq(frames.clone()), None)],
+            Path::new("t"),
+            ImportOptions::default(),
+        )
+        .unwrap();
+        // The query is the first 9 of 10 frames: 90% of the listed video.
+        let hits = db
+            .match_value(
+                &Value::Vpdq(frames[..9].to_vec()),
+                None,
+                &MatchOptions::default(),
+            )
+            .unwrap();
+        assert_eq!(hits.len(), 1);
+        let c = hits[0].vpdq.unwrap();
+        assert_eq!((c.target_percent, c.query_percent), (90.0, 100.0));
+        // Half the video: below the 80% rule.
+        let hits = db
+            .match_value(
+                &Value::Vpdq(frames[..5].to_vec()),
+                None,
+                &MatchOptions::default(),
+            )
+            .unwrap();
+        assert!(hits.is_empty());
+        // A single frame as a PDQ query hits the video, with its frame number.
+        let hits = db
+            .match_value(&Value::Pdq(frames[3].hash), None, &MatchOptions::default())
+            .unwrap();
+        assert_eq!(hits[0].frame, Some(90));
+    }
+}
