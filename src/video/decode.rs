@@ -1,0 +1,436 @@
+//! Demux, decode, sample, hash: one video, streaming, in bounded memory.
+//!
+//! Why it is shaped like this: decoding every frame is the floor of the
+//! conformant mode's cost, so everything else gets out of its way. Only the
+//! sampled frames are handed on (a reference to the decoder's buffer, no
+//! copy), and with more than one thread they go through a channel of two
+//! frames to a hashing thread, so RGB conversion and PDQ overlap with
+//! decoding; at most a few frames are alive at any time, whatever the
+//! length of the video.
+//!
+//! Damage is survived, not fatal: a packet the decoder rejects is counted in
+//! `frames_lost` and decoding goes on. Limits are checked before decoding
+//! (declared size and duration) and while decoding (wall clock, decoded
+//! duration).
+
+use super::avio::{CustomInput, OpenError, ReadSeek};
+use super::frames::{FrameHasher, Sampled};
+use super::sampler::{self, ByTime, EveryNth};
+use super::VideoOptions;
+use crate::error::{ErrorKind, ItemError};
+use crate::pdq::PdqHasher;
+use crate::record::{FileRecord, PdqItem, VideoFacts};
+use ffmpeg_next::codec::{self, threading};
+use ffmpeg_next::ffi;
+use ffmpeg_next::format::stream::Disposition;
+use ffmpeg_next::media::Type;
+use ffmpeg_next::util::frame::video::Video;
+use ffmpeg_next::{Discard, Packet, Rational};
+use std::time::Instant;
+
+/// Consecutive demuxer errors after which we give up on a file.
+const MAX_READ_ERRORS: u32 = 64;
+
+/// FFmpeg must never print: the library does not (once per process).
+fn quiet_logs() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        // SAFETY: sets a global integer in libavutil.
+        unsafe { ffi::av_log_set_level(ffi::AV_LOG_QUIET) };
+    });
+}
+
+fn open_error(e: OpenError, timeout_secs: f64) -> ItemError {
+    match e {
+        OpenError::Io(e) => ItemError::io("read", &e),
+        OpenError::Interrupted => ItemError::new(
+            ErrorKind::Timeout,
+            format!("gave up after {timeout_secs} s while opening the video"),
+        ),
+        OpenError::Alloc => ItemError::new(ErrorKind::Limit, e.to_string()),
+        OpenError::Format(_) => ItemError::new(ErrorKind::Decode, e.to_string()),
+    }
+}
+
+fn seconds(ts: i64, tb: Rational) -> Option<f64> {
+    (tb.denominator() != 0 && ts != ffi::AV_NOPTS_VALUE)
+        .then(|| ts as f64 * tb.numerator() as f64 / tb.denominator() as f64)
+}
+
+/// A new reference to `f`'s buffers (no pixel copy).
+fn frame_ref(f: &Video) -> Result<Video, ItemError> {
+    let mut v = Video::empty();
+    // SAFETY: both frames are valid; av_frame_ref only adds references.
+    let r = unsafe { ffi::av_frame_ref(v.as_mut_ptr(), f.as_ptr()) };
+    if r < 0 {
+        return Err(ItemError::new(
+            ErrorKind::Limit,
+            "out of memory referencing a frame",
+        ));
+    }
+    Ok(v)
+}
+
+/// Where sampled frames go: hashed inline, or sent to the hashing thread.
+type Sink<'s> = dyn FnMut(Sampled) -> Result<(), ItemError> + 's;
+
+/// Counters of one decode.
+#[derive(Default)]
+struct Counts {
+    decoded: u64,
+    lost: u64,
+    packets: u64,
+}
+
+/// Which frames to take.
+enum Sampler {
+    Conformant(EveryNth),
+    Fast(ByTime),
+}
+
+struct Decode<'i, 'a> {
+    input: &'i mut CustomInput<'a>,
+    decoder: codec::decoder::Video,
+    stream: usize,
+    time_base: Rational,
+    start: f64,
+    fps: f64,
+    sampler: Sampler,
+    opts: &'i VideoOptions,
+    deadline: Option<Instant>,
+    counts: Counts,
+}
+
+impl Decode<'_, '_> {
+    fn timeout(&self) -> ItemError {
+        ItemError::new(
+            ErrorKind::Timeout,
+            format!(
+                "gave up after {} s (--video-timeout) at frame {}",
+                self.opts.timeout.map_or(0.0, |t| t.as_secs_f64()),
+                self.counts.decoded
+            ),
+        )
+    }
+
+    fn check_deadline(&self) -> Result<(), ItemError> {
+        match self.deadline {
+            Some(d) if Instant::now() >= d => Err(self.timeout()),
+            _ => Ok(()),
+        }
+    }
+
+    /// Read packets to the end, decoding and sampling.
+    fn run(&mut self, sink: &mut Sink<'_>) -> Result<(), ItemError> {
+        let mut packet = Packet::empty();
+        let mut read_errors = 0u32;
+        loop {
+            self.check_deadline()?;
+            match packet.read(self.input.input()) {
+                Ok(()) => read_errors = 0,
+                Err(ffmpeg_next::Error::Eof) => break,
+                Err(e) => {
+                    if let Some(io) = self.input.take_io_error() {
+                        return Err(ItemError::io("read", &io));
+                    }
+                    if self.input.interrupted() {
+                        return Err(self.timeout());
+                    }
+                    read_errors += 1;
+                    if read_errors >= MAX_READ_ERRORS {
+                        return Err(ItemError::new(
+                            ErrorKind::Decode,
+                            format!(
+                                "the container is unreadable after frame {}: {e}",
+                                self.counts.decoded
+                            ),
+                        ));
+                    }
+                    continue;
+                }
+            }
+            if packet.stream() != self.stream {
+                continue;
+            }
+            self.counts.packets += 1;
+            if self.decoder.send_packet(&packet).is_err() {
+                self.counts.lost += 1;
+                continue;
+            }
+            self.drain(sink)?;
+        }
+        if self.decoder.send_eof().is_ok() {
+            self.drain(sink)?;
+        }
+        Ok(())
+    }
+
+    /// Take every frame the decoder has ready.
+    fn drain(&mut self, sink: &mut Sink<'_>) -> Result<(), ItemError> {
+        let mut frame = Video::empty();
+        loop {
+            match self.decoder.receive_frame(&mut frame) {
+                Ok(()) => self.on_frame(&frame, sink)?,
+                Err(ffmpeg_next::Error::Eof) => return Ok(()),
+                Err(ffmpeg_next::Error::Other { errno }) if errno == libc::EAGAIN => return Ok(()),
+                Err(_) => {
+                    self.counts.lost += 1;
+                    return Ok(());
+                }
+            }
+        }
+    }
+
+    fn on_frame(&mut self, frame: &Video, sink: &mut Sink<'_>) -> Result<(), ItemError> {
+        let n = self.counts.decoded;
+        self.counts.decoded += 1;
+        let pts_time = frame
+            .timestamp()
+            .and_then(|t| seconds(t, self.time_base))
+            .map(|t| t - self.start);
+        let shown_at = pts_time.unwrap_or(n as f64 / self.fps);
+        if let Some(max) = self.opts.max_duration {
+            if shown_at > max {
+                return Err(ItemError::new(
+                    ErrorKind::Limit,
+                    format!("video runs longer than the limit of {max} s (--max-duration)"),
+                ));
+            }
+        }
+        let pick = match &mut self.sampler {
+            Sampler::Conformant(s) => s.wants(n).then(|| (n, s.timestamp(n))),
+            Sampler::Fast(s) => pts_time
+                .and_then(|t| s.take(t).map(|num| (num, t)))
+                .or_else(|| (n == 0).then_some((0, 0.0))),
+        };
+        if let Some((number, timestamp)) = pick {
+            sink(Sampled {
+                frame: frame_ref(frame)?,
+                number,
+                timestamp,
+            })?;
+        }
+        Ok(())
+    }
+}
+
+/// Decode the video in `src` and fill `rec`. See [`super::hash_video_into`].
+pub fn hash_video(
+    src: &mut dyn ReadSeek,
+    rec: &mut FileRecord,
+    opts: &VideoOptions,
+    pdq: &mut PdqHasher,
+) -> Result<(), ItemError> {
+    quiet_logs();
+    let deadline = opts.timeout.map(|t| Instant::now() + t);
+    let timeout_secs = opts.timeout.map_or(0.0, |t| t.as_secs_f64());
+    let mut input = CustomInput::open(src, deadline).map_err(|e| open_error(e, timeout_secs))?;
+
+    let ictx = input.input();
+    let container_duration =
+        (ictx.duration() > 0).then(|| ictx.duration() as f64 / f64::from(ffi::AV_TIME_BASE));
+    let stream = ictx
+        .streams()
+        .filter(|s| s.parameters().medium() == Type::Video)
+        .min_by_key(|s| s.disposition().contains(Disposition::ATTACHED_PIC))
+        .ok_or_else(|| {
+            ItemError::new(
+                ErrorKind::Unsupported,
+                "no video stream to hash (an audio-only file?)",
+            )
+        })?;
+    let index = stream.index();
+    let time_base = stream.time_base();
+    let start = seconds(stream.start_time(), time_base).unwrap_or(0.0);
+    let declared_frames = u64::try_from(stream.frames()).unwrap_or(0);
+    let duration = (stream.duration() > 0)
+        .then(|| seconds(stream.duration(), time_base))
+        .flatten()
+        .or(container_duration);
+    let params = stream.parameters();
+    // SAFETY: `params` points at the stream's live codec parameters.
+    let (width, height) = unsafe { ((*params.as_ptr()).width, (*params.as_ptr()).height) };
+    let fps = sampler::frame_rate(
+        (
+            stream.avg_frame_rate().numerator(),
+            stream.avg_frame_rate().denominator(),
+        ),
+        (stream.rate().numerator(), stream.rate().denominator()),
+    );
+    let codec_name = codec::decoder::find(params.id()).map(|c| c.name().to_string());
+    rec.duration = duration;
+    rec.frame_rate = fps;
+    if width > 0 && height > 0 {
+        rec.width = Some(width as u32);
+        rec.height = Some(height as u32);
+    }
+    let mut facts = VideoFacts {
+        codec: codec_name.clone(),
+        ..VideoFacts::default()
+    };
+
+    if width <= 0 || height <= 0 {
+        return Err(ItemError::new(
+            ErrorKind::Decode,
+            "the video stream declares no frame size",
+        ));
+    }
+    let pixels = width as u64 * height as u64;
+    if pixels > opts.max_pixels {
+        return Err(ItemError::new(
+            ErrorKind::Limit,
+            format!(
+                "declared frame size {width}x{height} is over the limit of {} pixels",
+                opts.max_pixels
+            ),
+        ));
+    }
+    if let (Some(max), Some(d)) = (opts.max_duration, duration) {
+        if d > max {
+            return Err(ItemError::new(
+                ErrorKind::Limit,
+                format!("declared duration {d:.1} s is over the limit of {max} s (--max-duration)"),
+            ));
+        }
+    }
+    let fps = fps.ok_or_else(|| {
+        ItemError::new(ErrorKind::Decode, "the video stream declares no frame rate")
+    })?;
+    let Some(decoder_codec) = codec::decoder::find(params.id()) else {
+        return Err(ItemError::new(
+            ErrorKind::Unsupported,
+            format!(
+                "no decoder for codec {:?} in the linked FFmpeg",
+                params.id()
+            ),
+        ));
+    };
+    let mut ctx = codec::Context::from_parameters(params)
+        .map_err(|e| ItemError::new(ErrorKind::Decode, format!("codec parameters: {e}")))?;
+    ctx.set_threading(threading::Config {
+        kind: threading::Type::Frame,
+        count: opts.threads,
+        ..threading::Config::default()
+    });
+    let mut decoder = ctx.decoder();
+    if opts.fast {
+        decoder.skip_frame(Discard::NonKey);
+    }
+    let decoder = decoder
+        .open_as(decoder_codec)
+        .and_then(|d| d.video())
+        .map_err(|e| {
+            ItemError::new(
+                ErrorKind::Unsupported,
+                format!(
+                    "cannot open the {} decoder: {e}",
+                    codec_name.as_deref().unwrap_or("video")
+                ),
+            )
+        })?;
+
+    let sampler = if opts.fast {
+        Sampler::Fast(ByTime::new(opts.seconds_per_hash, fps))
+    } else {
+        Sampler::Conformant(EveryNth::new(opts.seconds_per_hash, fps))
+    };
+    let mut run = Decode {
+        input: &mut input,
+        decoder,
+        stream: index,
+        time_base,
+        start,
+        fps,
+        sampler,
+        opts,
+        deadline,
+        counts: Counts::default(),
+    };
+    let (dw, dh) = (width as u32, height as u32);
+    let (items, result) = if opts.threads == 1 {
+        let mut fh = FrameHasher::new(dw, dh);
+        let mut items = Vec::new();
+        let result = run.run(&mut |s| {
+            let item = fh
+                .hash(&s, pdq)
+                .map_err(|e| ItemError::new(ErrorKind::Decode, e.to_string()))?;
+            items.push(item);
+            Ok(())
+        });
+        (items, result)
+    } else {
+        hash_on_worker(&mut run, pdq, dw, dh)
+    };
+    facts.frames_decoded = run.counts.decoded;
+    facts.frames_lost = run.counts.lost;
+    let packets = run.counts.packets;
+    drop(run);
+    rec.pdq = items;
+    let truncated = result.is_ok() && declared_frames > packets;
+    if truncated {
+        facts.frames_lost += declared_frames - packets;
+    }
+    rec.video = Some(facts);
+    result?;
+    if truncated {
+        return Err(ItemError::new(
+            ErrorKind::Decode,
+            format!(
+                "truncated: the index lists {declared_frames} frames, the file holds {packets}"
+            ),
+        ));
+    }
+    if rec.pdq.is_empty() {
+        return Err(ItemError::new(
+            ErrorKind::Decode,
+            "no video frame could be decoded",
+        ));
+    }
+    Ok(())
+}
+
+/// Decode on this thread, convert and hash on a scoped worker thread; a
+/// channel of two frames keeps memory bounded and lets the decoder run ahead.
+fn hash_on_worker(
+    run: &mut Decode<'_, '_>,
+    pdq: &mut PdqHasher,
+    width: u32,
+    height: u32,
+) -> (Vec<PdqItem>, Result<(), ItemError>) {
+    std::thread::scope(|scope| {
+        let (tx, rx) = crossbeam_channel::bounded::<Sampled>(2);
+        let worker = scope.spawn(move || {
+            let mut fh = FrameHasher::new(width, height);
+            let mut items = Vec::new();
+            for s in rx {
+                match fh.hash(&s, pdq) {
+                    Ok(item) => items.push(item),
+                    Err(e) => {
+                        return (
+                            items,
+                            Some(ItemError::new(ErrorKind::Decode, e.to_string())),
+                        )
+                    }
+                }
+            }
+            (items, None)
+        });
+        let decoded = run.run(&mut |s| {
+            tx.send(s)
+                .map_err(|_| ItemError::new(ErrorKind::Decode, "the frame hasher stopped"))
+        });
+        drop(tx);
+        match worker.join() {
+            Ok((items, None)) => (items, decoded),
+            // The hasher's own error explains a "hasher stopped" send error.
+            Ok((items, Some(e))) => (items, Err(e)),
+            Err(_) => (
+                Vec::new(),
+                Err(ItemError::new(
+                    ErrorKind::Decode,
+                    "internal error while hashing frames",
+                )),
+            ),
+        }
+    })
+}
