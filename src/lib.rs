@@ -6,11 +6,15 @@
 //! binary (`main.rs`) only turns the command line into the plain configs
 //! defined here. The library never prints.
 
+pub mod archive;
 pub mod error;
 pub mod hashing;
+pub mod matching;
 pub mod media;
 pub mod pdq;
 pub mod pipeline;
+pub mod progress;
 pub mod record;
+pub mod scan;
 pub mod video;
 pub mod walk;

@@ -93,6 +93,10 @@ pub struct FileRecord {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub dihedral: Option<DihedralHashes>,
     pub error: Option<ItemError>,
+    /// `scan`: the hits of this item against the hash lists (absent from
+    /// `hash` output).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub matches: Option<Vec<crate::matching::MatchRecord>>,
 }
 
 /// `path` as a JSON string, plus the raw bytes in hex when it is not UTF-8.
@@ -130,6 +134,7 @@ impl FileRecord {
             pdq: Vec::new(),
             dihedral: None,
             error: None,
+            matches: None,
         }
     }
 

@@ -2,7 +2,6 @@
 
 use anyhow::Context;
 use hashsieve::hashing::{hash_path, HashConfig};
-use hashsieve::media::image::ImageLimits;
 use hashsieve::pipeline::run_ordered;
 use hashsieve::record::FileRecord;
 use hashsieve::walk::{walk, WalkItem, WalkOptions};
@@ -42,19 +41,8 @@ pub struct HashArgs {
     #[arg(long)]
     pub dihedral: bool,
 
-    /// Refuse images with more pixels than this (checked on the header,
-    /// before decoding).
-    #[arg(long, default_value_t = 100_000_000, value_name = "PIXELS")]
-    pub max_pixels: u64,
-
-    /// Maximum memory an image decoder may allocate, in MiB.
-    #[arg(long, default_value_t = 512, value_name = "MIB")]
-    pub max_decoder_mib: u64,
-
-    /// Largest image file read into memory for decoding, in MiB (larger
-    /// files still get their cryptographic hashes, and a `limit` error).
-    #[arg(long, default_value_t = 256, value_name = "MIB")]
-    pub max_image_mib: u64,
+    #[command(flatten)]
+    pub limits: super::limits_args::ImageLimitArgs,
 
     /// Do not follow symbolic links inside folders.
     #[arg(long)]
@@ -62,21 +50,21 @@ pub struct HashArgs {
 
     #[command(flatten)]
     pub video: super::video_args::VideoArgs,
+
+    /// Output format: `jsonl` (one JSON object per file) or `vpdq` (the
+    /// reference's `frame,quality,hash,timestamp` lines of each video, for
+    /// diffing with and exchanging with Meta's tools; other files and
+    /// errors are reported on stderr).
+    #[arg(long, value_enum, default_value_t = super::video_args::OutputFormat::Jsonl)]
+    pub format: super::video_args::OutputFormat,
 }
 
 impl HashArgs {
     fn config(&self) -> anyhow::Result<HashConfig> {
-        anyhow::ensure!(self.max_pixels > 0, "--max-pixels must be positive");
-        anyhow::ensure!(
-            self.max_decoder_mib > 0,
-            "--max-decoder-mib must be positive"
-        );
+        let (image_limits, max_image_bytes) = self.limits.to_limits()?;
         Ok(HashConfig {
-            image_limits: ImageLimits {
-                max_pixels: self.max_pixels,
-                max_alloc: self.max_decoder_mib << 20,
-            },
-            max_image_bytes: self.max_image_mib << 20,
+            image_limits,
+            max_image_bytes,
             dihedral: self.dihedral,
             video: self.video.to_options()?,
         })
@@ -104,7 +92,7 @@ pub fn run(args: HashArgs) -> anyhow::Result<u8> {
                 errors += 1;
             }
             if write_err.is_none() {
-                if let Err(e) = writeln!(out, "{}", rec.to_json_line()) {
+                if let Err(e) = out.write_all(args.format.render(&rec).as_bytes()) {
                     write_err = Some(e);
                 }
             }

@@ -4,7 +4,11 @@
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
+mod db;
 mod hash;
+mod limits_args;
+mod matching;
+mod scan;
 mod video_args;
 
 /// Find known violent-extremist media when it is reposted.
@@ -23,6 +27,14 @@ enum Command {
     /// Hash files: MD5, SHA-256, BLAKE3 of every file, PDQ of images,
     /// vPDQ frame hashes of videos. JSON Lines on stdout.
     Hash(hash::HashArgs),
+    /// Scan folders and archives for known media (parallel, resumable):
+    /// hashes every file and matches it against the hash lists.
+    Scan(scan::ScanArgs),
+    /// Manage the hash lists: create, import, export, add media, disable,
+    /// dispute, allowlist, stats.
+    Db(db::DbArgs),
+    /// Look hashes up in the hash lists (JSON Lines; exit 1 on a match).
+    Match(matching::MatchArgs),
 }
 
 /// Parse the command line and run; returns the process exit code.
@@ -30,6 +42,9 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Hash(args) => hash::run(args),
+        Command::Scan(args) => scan::run(args),
+        Command::Db(args) => db::run(args),
+        Command::Match(args) => matching::run(args),
     };
     match result {
         Ok(code) => ExitCode::from(code),

@@ -1,0 +1,384 @@
+//! `hashsieve scan PATH...`: the batch job. Clap flags -> library configs,
+//! the progress bar, Ctrl-C, and where the report and summary go.
+
+use anyhow::Context;
+use hashsieve::archive::ArchiveLimits;
+use hashsieve::hashing::HashConfig;
+use hashsieve::matching::{MatchConfig, RecordMatcher, VideoRule};
+use hashsieve::progress::{NullProgress, Progress};
+use hashsieve::scan::report::{Format, ReportWriter};
+use hashsieve::scan::resume::{new_run_id, RunState};
+use hashsieve::scan::{scan, ScanConfig, ScanEnv, ScanError};
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Instant;
+
+/// Scan folders and archives for known media: every file is hashed (MD5,
+/// SHA-256, BLAKE3; PDQ for images; vPDQ frames for videos) and matched
+/// against every enabled list of the hash database.
+///
+/// Folders are walked in parallel (hidden files included, no .gitignore
+/// rules). Zip and tar archives (plain, .gz, .zst, .xz; recognised by
+/// content) are read in place, never extracted: each member is a record at
+/// `archive.zip!/dir/member.jpg`, nested archives too
+/// (`a.zip!/b.tar!/c.mp4`) up to --max-depth. An archive also gets a record
+/// of its own (media "archive"). Members that break a limit (zip bombs, over
+/// --max-member-mib) get a `limit` error; the rest of the archive is read.
+///
+/// Report (stdout): JSON Lines by default when stdout is not a terminal,
+/// one object per file: the `hashsieve hash` fields plus "matches": [{"list",
+/// "entry", "external_id", "signal_type", "labels", "hit_by", "hash",
+/// "distance", "vpdq": {"rule", "query_percent", "target_percent",
+/// "timestamps", ...}, "frames": [...], "suppressed", "view"}]. On a terminal,
+/// hits and errors only, readable. A summary goes to stderr at the end (and to
+/// --summary-json FILE as JSON); a progress bar to stderr when it is a
+/// terminal.
+///
+/// Resuming: every run records each file's outcome (keyed by path, size and
+/// mtime) in a state file (--state; default: the database path plus ".runs").
+/// The run name is printed at the start. After a crash, kill or Ctrl-C, run
+/// the same command with --resume RUN: files already done are not scanned
+/// again, and their stored records are printed again, so the new report is
+/// complete on its own (every file exactly once): keep it, discard the
+/// report of the interrupted session. `--resume NAME` with a new name starts
+/// a run of that name.
+///
+/// Exit codes: 0 no match and no error; 1 matches found (suppressed hits do
+/// not count); 2 errors happened (unreadable or damaged files, limits,
+/// bad arguments; takes precedence over 1, as in grep); 130 interrupted by
+/// Ctrl-C (the report written so far is complete for the files it lists).
+#[derive(clap::Args)]
+pub struct ScanArgs {
+    /// Files and folders to scan.
+    #[arg(required = true)]
+    pub paths: Vec<PathBuf>,
+
+    /// Hash database (default: $HASHSIEVE_DB, else ./hashsieve.db). Without
+    /// one, files are hashed but not matched.
+    #[arg(long, value_name = "FILE")]
+    pub db: Option<PathBuf>,
+
+    /// Match only against these lists (repeatable; default: every enabled
+    /// list).
+    #[arg(long = "list", value_name = "LIST")]
+    pub lists: Vec<String>,
+
+    /// Report format (default: jsonl when stdout is not a terminal, human
+    /// when it is).
+    #[arg(long, value_enum)]
+    pub format: Option<FormatArg>,
+
+    /// Only report files with hits or errors (all files are still counted
+    /// in the summary and recorded for resuming).
+    #[arg(long)]
+    pub matches_only: bool,
+
+    /// Worker threads (0 = one per core).
+    #[arg(long, default_value_t = 0)]
+    pub threads: usize,
+
+    /// Also write the summary as a JSON object to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub summary_json: Option<PathBuf>,
+
+    /// Resume (or name) a run: files it already did are not scanned again.
+    #[arg(long, value_name = "RUN")]
+    pub resume: Option<String>,
+
+    /// Resume state file (default: the database path plus ".runs", or
+    /// ./hashsieve-scan.runs without a database).
+    #[arg(long, value_name = "FILE")]
+    pub state: Option<PathBuf>,
+
+    /// Do not record outcomes (the run cannot be resumed).
+    #[arg(long, conflicts_with = "resume")]
+    pub no_state: bool,
+
+    /// No progress bar, even on a terminal.
+    #[arg(long)]
+    pub no_progress: bool,
+
+    /// Do not follow symbolic links inside folders.
+    #[arg(long)]
+    pub no_follow: bool,
+
+    /// Archives nested deeper than this are not opened (their own hashes
+    /// are still reported, with a `limit` error). 0 = never open archives.
+    #[arg(long, default_value_t = 3, value_name = "N")]
+    pub max_depth: u32,
+
+    /// Largest archive member read into memory to decode, in MiB (larger
+    /// members get their cryptographic hashes and a `limit` error).
+    #[arg(long, default_value_t = 256, value_name = "MIB")]
+    pub max_member_mib: u64,
+
+    /// Refuse members (and compressed streams) expanding more than this
+    /// ratio once past 1 MiB: zip bombs.
+    #[arg(long, default_value_t = 100, value_name = "RATIO")]
+    pub max_ratio: u64,
+
+    /// Total decompressed bytes one archive may produce, nested archives
+    /// included, in GiB.
+    #[arg(long, default_value_t = 64, value_name = "GIB")]
+    pub max_archive_gib: u64,
+
+    /// vPDQ rule: a listed video matches when at least this % of its unique
+    /// frames are in ours.
+    #[arg(long, default_value_t = 80.0, value_name = "PERCENT")]
+    pub vpdq_target_percent: f64,
+
+    /// Clip rule: ... or when at least this % of our unique frames are in it
+    /// ...
+    #[arg(long, default_value_t = 80.0, value_name = "PERCENT")]
+    pub vpdq_query_percent: f64,
+
+    /// ... and at least this many of them.
+    #[arg(long, default_value_t = 5, value_name = "FRAMES")]
+    pub min_clip_frames: usize,
+
+    #[command(flatten)]
+    pub limits: super::limits_args::ImageLimitArgs,
+
+    #[command(flatten)]
+    pub video: super::video_args::VideoArgs,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug)]
+pub enum FormatArg {
+    Jsonl,
+    Csv,
+    Human,
+}
+
+static STOP: AtomicBool = AtomicBool::new(false);
+
+impl ScanArgs {
+    fn config(&self) -> anyhow::Result<ScanConfig> {
+        let (image_limits, max_image_bytes) = self.limits.to_limits()?;
+        anyhow::ensure!(self.max_ratio >= 1, "--max-ratio must be at least 1");
+        for (name, v) in [
+            ("--vpdq-target-percent", self.vpdq_target_percent),
+            ("--vpdq-query-percent", self.vpdq_query_percent),
+        ] {
+            anyhow::ensure!((0.0..=100.0).contains(&v), "{name} must be within 0..=100");
+        }
+        Ok(ScanConfig {
+            roots: self.paths.clone(),
+            threads: self.threads,
+            hash: HashConfig {
+                image_limits,
+                max_image_bytes,
+                dihedral: false,
+                video: self.video.to_options()?,
+            },
+            archives: ArchiveLimits {
+                max_depth: self.max_depth,
+                max_member_bytes: self.max_member_mib << 20,
+                max_ratio: self.max_ratio,
+                max_total_bytes: self.max_archive_gib << 30,
+                ..ArchiveLimits::default()
+            },
+            follow_links: !self.no_follow,
+            ..ScanConfig::default()
+        })
+    }
+
+    /// The database to use: the flag, $HASHSIEVE_DB, ./hashsieve.db; a
+    /// default that does not exist means "no matching".
+    fn db_path(&self) -> anyhow::Result<Option<PathBuf>> {
+        if let Some(p) = &self.db {
+            anyhow::ensure!(p.exists(), "no hash database at {}", p.display());
+            return Ok(Some(p.clone()));
+        }
+        if let Some(p) = std::env::var_os("HASHSIEVE_DB").filter(|p| !p.is_empty()) {
+            let p = PathBuf::from(p);
+            anyhow::ensure!(
+                p.exists(),
+                "no hash database at {} ($HASHSIEVE_DB)",
+                p.display()
+            );
+            return Ok(Some(p));
+        }
+        let p = PathBuf::from("hashsieve.db");
+        Ok(p.exists().then_some(p))
+    }
+}
+
+/// The progress bar: counts in atomics, drawn by indicatif (rate-limited).
+struct Bar {
+    bar: indicatif::ProgressBar,
+    found: AtomicU64,
+    done: AtomicU64,
+    matches: AtomicU64,
+    errors: AtomicU64,
+    started: Instant,
+}
+
+impl Bar {
+    fn new() -> Bar {
+        let bar =
+            indicatif::ProgressBar::with_draw_target(None, indicatif::ProgressDrawTarget::stderr());
+        bar.set_style(
+            indicatif::ProgressStyle::with_template(
+                "{spinner} [{elapsed_precise}] {bytes} ({bytes_per_sec}) {msg} (counting files...)",
+            )
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
+        );
+        bar.enable_steady_tick(std::time::Duration::from_millis(200));
+        Bar {
+            bar,
+            found: AtomicU64::new(0),
+            done: AtomicU64::new(0),
+            matches: AtomicU64::new(0),
+            errors: AtomicU64::new(0),
+            started: Instant::now(),
+        }
+    }
+
+    fn message(&self) {
+        let done = self.done.load(Ordering::Relaxed);
+        let secs = self.started.elapsed().as_secs_f64().max(1e-3);
+        self.bar.set_message(format!(
+            "{done}/{} files ({:.0}/s), {} matches, {} errors",
+            self.found.load(Ordering::Relaxed),
+            done as f64 / secs,
+            self.matches.load(Ordering::Relaxed),
+            self.errors.load(Ordering::Relaxed)
+        ));
+    }
+}
+
+impl Progress for Bar {
+    fn found(&self, bytes: u64) {
+        self.found.fetch_add(1, Ordering::Relaxed);
+        self.bar.inc_length(bytes);
+    }
+    fn walk_done(&self) {
+        self.bar.set_style(
+            indicatif::ProgressStyle::with_template(
+                "{spinner} [{elapsed_precise}] {wide_bar} {bytes}/{total_bytes} ({bytes_per_sec}, ETA {eta}) {msg}",
+            )
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
+        self.message();
+    }
+    fn file_done(&self, bytes: u64, _records: u64, matches: u64, errors: u64) {
+        self.done.fetch_add(1, Ordering::Relaxed);
+        self.matches.fetch_add(matches, Ordering::Relaxed);
+        self.errors.fetch_add(errors, Ordering::Relaxed);
+        self.bar.inc(bytes);
+        self.message();
+    }
+    fn finish(&self) {
+        self.bar.finish_and_clear();
+    }
+}
+
+pub fn run(args: ScanArgs) -> anyhow::Result<u8> {
+    let cfg = args.config()?;
+    let db = args.db_path()?;
+    let matcher = match &db {
+        Some(p) => {
+            let store = hashdb::store::Store::open(p)
+                .with_context(|| format!("opening the hash database {}", p.display()))?;
+            let mcfg = MatchConfig {
+                lists: (!args.lists.is_empty()).then(|| args.lists.clone()),
+                video: VideoRule {
+                    target_percent: args.vpdq_target_percent,
+                    query_percent: args.vpdq_query_percent,
+                    min_clip_frames: args.min_clip_frames,
+                },
+            };
+            Some(RecordMatcher::load(store, &mcfg).context("loading the hash lists")?)
+        }
+        None => {
+            anyhow::ensure!(
+                args.lists.is_empty(),
+                "--list needs a hash database (--db FILE or $HASHSIEVE_DB)"
+            );
+            eprintln!("hashsieve: no hash database (--db, $HASHSIEVE_DB or ./hashsieve.db): hashing only, nothing is matched");
+            None
+        }
+    };
+
+    let mut state = if args.no_state {
+        None
+    } else {
+        let path = args.state.clone().unwrap_or_else(|| match &db {
+            Some(p) => {
+                let mut s = p.clone().into_os_string();
+                s.push(".runs");
+                PathBuf::from(s)
+            }
+            None => PathBuf::from("hashsieve-scan.runs"),
+        });
+        let run = args.resume.clone().unwrap_or_else(new_run_id);
+        let st = RunState::open(&path, &run, &args.paths)
+            .with_context(|| format!("opening the resume state {}", path.display()))?;
+        if st.is_resumed() {
+            eprintln!("hashsieve: resuming run {run} (state {})", path.display());
+        } else {
+            eprintln!(
+                "hashsieve: run {run} (state {}; resume with --resume {run})",
+                path.display()
+            );
+        }
+        Some(st)
+    };
+
+    // First Ctrl-C: stop cleanly (in-flight files finish, the report is
+    // flushed). Second: leave at once.
+    let _ = ctrlc::set_handler(|| {
+        if STOP.swap(true, Ordering::SeqCst) {
+            std::process::exit(130);
+        }
+    });
+
+    let stdout_tty = std::io::stdout().is_terminal();
+    let format = match args.format {
+        Some(FormatArg::Jsonl) => Format::Jsonl,
+        Some(FormatArg::Csv) => Format::Csv,
+        Some(FormatArg::Human) => Format::Human,
+        None if stdout_tty => Format::Human,
+        None => Format::Jsonl,
+    };
+    let out = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout());
+    let mut writer = ReportWriter::new(format, args.matches_only, out);
+    let bar;
+    let progress: &dyn Progress = if std::io::stderr().is_terminal() && !args.no_progress {
+        bar = Bar::new();
+        &bar
+    } else {
+        &NullProgress
+    };
+    let result = scan(
+        &cfg,
+        ScanEnv {
+            matcher: matcher.as_ref(),
+            progress,
+            stop: &STOP,
+            state: state.as_mut(),
+        },
+        &mut |v| writer.write(v),
+    );
+    let flushed = writer.flush();
+    let summary = match result {
+        Ok(s) => s,
+        Err(ScanError::Output(e)) if e.kind() == std::io::ErrorKind::BrokenPipe => return Ok(2),
+        Err(e) => return Err(e).context("scan stopped"),
+    };
+    if let Err(e) = flushed {
+        if e.kind() != std::io::ErrorKind::BrokenPipe {
+            return Err(e).context("writing the report");
+        }
+    }
+    eprintln!("{}", summary.human());
+    if let Some(p) = &args.summary_json {
+        let text = serde_json::to_string_pretty(&summary)?;
+        let mut f = std::fs::File::create(p)
+            .with_context(|| format!("writing the summary to {}", p.display()))?;
+        writeln!(f, "{text}").with_context(|| format!("writing the summary to {}", p.display()))?;
+    }
+    Ok(summary.exit_code)
+}

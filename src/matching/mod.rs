@@ -1,0 +1,348 @@
+//! Matching one item's hashes against the hash lists, producing the match
+//! records of the report.
+//!
+//! Why a layer over [`hashdb::matcher::Matcher`]: hashdb answers "which
+//! entries does this one value hit" (its index, its vPDQ comparison, its
+//! allowlist). A scanned file has several values (three digests, an image
+//! PDQ, or hundreds of video frames), and a report needs more than entry
+//! ids: the list name, labels, external id, which hash of ours hit, which
+//! frames and timestamps, the video rule that fired. The batch scan, the
+//! `match` command and the HTTP service share these records, so they are
+//! built here once, independent of the scan loop.
+//!
+//! Rules (thresholds and quality gates are each list's, as hashdb applies
+//! them):
+//! - md5/sha256/blake3: exact.
+//! - image PDQ: within the list's distance, query quality at or above the
+//!   list's gate. (An image that is a frame of a listed video is reported
+//!   too, as a `vpdq` entry hit by `pdq`, with the listed frame.)
+//! - video: every listed video hashdb compares with ours is a hit when at
+//!   least `target_percent` of its unique frames match (the vPDQ rule) or
+//!   at least `query_percent` of ours do and at least `min_clip_frames` of
+//!   them (the clip rule: a reposted excerpt); our frames are also matched
+//!   one by one against image entries (a known still or logo inside a
+//!   video), reporting which frames hit.
+//! - a hit hashdb marks as allowlisted is reported with `"suppressed":
+//!   true`; disabled or disputed entries and disabled lists are not loaded,
+//!   so they never hit.
+//!
+//! Threading: a [`RecordMatcher`] is `Sync`; match from many threads.
+//! Entry details (labels, external id) are read from the store on the
+//! first hit of an entry, behind a mutex, then cached.
+
+mod video;
+
+use crate::record::{FileRecord, PdqItem};
+use hashdb::error::StoreError;
+use hashdb::matcher::{Hit, MatchOptions, Matcher};
+use hashdb::model::{EntryId, ListId, ListInfo, Value};
+use hashdb::store::Store;
+use hashdb::vpdq::VpdqFrame;
+use hashdb::{Blake3, Md5, Sha256, SignalType};
+use serde::Serialize;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+/// Why the lists could not be loaded or queried.
+#[derive(Debug, thiserror::Error)]
+pub enum MatchError {
+    #[error("reading the hash database: {0}")]
+    Store(#[from] StoreError),
+    #[error("no list named {0:?} in the hash database")]
+    NoSuchList(String),
+    #[error("list {0:?} is disabled (enable it with `hashsieve db enable`)")]
+    ListDisabled(String),
+}
+
+/// Percentages of the video rules (the distance and quality gate come from
+/// each list).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct VideoRule {
+    /// vPDQ rule: % of the listed video's unique frames matched (80).
+    pub target_percent: f64,
+    /// Clip rule: % of our unique frames matched (80) ...
+    pub query_percent: f64,
+    /// ... and at least this many of them (5).
+    pub min_clip_frames: usize,
+}
+
+impl Default for VideoRule {
+    fn default() -> Self {
+        VideoRule {
+            target_percent: 80.0,
+            query_percent: 80.0,
+            min_clip_frames: 5,
+        }
+    }
+}
+
+/// Which lists to match, and the video rule.
+#[derive(Debug, Clone, Default)]
+pub struct MatchConfig {
+    /// Only these lists (by name); `None` = every enabled list.
+    pub lists: Option<Vec<String>>,
+    pub video: VideoRule,
+}
+
+/// The vPDQ side of a video hit.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct VpdqScore {
+    /// `vpdq` (most of the listed video is here) or `clip` (most of ours
+    /// is from the listed video).
+    pub rule: &'static str,
+    pub query_percent: f64,
+    pub target_percent: f64,
+    /// Unique good frames on each side (the denominators).
+    pub query_frames: usize,
+    pub target_frames: usize,
+    /// Our unique good frames that matched.
+    pub matched_query_frames: usize,
+    /// Timestamps (s) of our frames that matched, in order.
+    pub timestamps: Vec<f64>,
+}
+
+/// One frame of ours that matched an image entry.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct FrameHit {
+    pub frame: Option<u64>,
+    pub timestamp: Option<f64>,
+    pub distance: u32,
+}
+
+/// One hit of an item against a list entry.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct MatchRecord {
+    pub list: String,
+    pub entry: EntryId,
+    pub external_id: Option<String>,
+    /// The entry's signal type: pdq, vpdq, md5, sha256, blake3.
+    pub signal_type: &'static str,
+    pub labels: Vec<String>,
+    /// Which hash of ours hit: md5, sha256, blake3, pdq (an image),
+    /// frames (video frames vs an image entry), vpdq (our video).
+    pub hit_by: &'static str,
+    /// Our hash that hit (hex), for single-hash hits.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hash: Option<String>,
+    /// Hamming distance (PDQ; the smallest over frames), 0 for exact hits,
+    /// absent for vPDQ (see `vpdq`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub distance: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub vpdq: Option<VpdqScore>,
+    /// Video frames vs an image entry: which frames hit.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub frames: Option<Vec<FrameHit>>,
+    /// Our hash is allowlisted: reported, not a hit.
+    pub suppressed: bool,
+    /// Which view of our media hit; `original` until query-side views
+    /// (flips, crops) exist.
+    pub view: &'static str,
+}
+
+/// The hashes of one item, however they were obtained.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Query<'a> {
+    pub md5: Option<&'a Md5>,
+    pub sha256: Option<&'a Sha256>,
+    pub blake3: Option<&'a Blake3>,
+    /// Image PDQ hashes (normally one).
+    pub image_pdq: &'a [PdqItem],
+    /// Video frames (empty for a still).
+    pub video_frames: &'a [VpdqFrame],
+}
+
+#[derive(Clone)]
+struct EntryMeta {
+    labels: Vec<String>,
+    external_id: Option<String>,
+}
+
+/// hashdb's matcher plus what a report needs; see the module docs.
+pub struct RecordMatcher {
+    matcher: Matcher,
+    lists: HashMap<ListId, ListInfo>,
+    opts: MatchOptions,
+    rule: VideoRule,
+    store: Mutex<Store>,
+    meta: Mutex<HashMap<EntryId, Arc<EntryMeta>>>,
+    entries: u64,
+}
+
+fn signal_name(t: SignalType) -> &'static str {
+    t.as_str()
+}
+
+impl RecordMatcher {
+    /// Load the active entries of the enabled lists (or of `cfg.lists`)
+    /// from `store` into hashdb's matcher.
+    ///
+    /// # Errors
+    /// A store read error; a list named in `cfg.lists` that does not exist
+    /// or is disabled.
+    pub fn load(store: Store, cfg: &MatchConfig) -> Result<RecordMatcher, MatchError> {
+        let all = store.lists()?;
+        if let Some(names) = &cfg.lists {
+            for name in names {
+                match all.iter().find(|l| &l.name == name) {
+                    None => return Err(MatchError::NoSuchList(name.clone())),
+                    Some(l) if !l.enabled => return Err(MatchError::ListDisabled(name.clone())),
+                    Some(_) => {}
+                }
+            }
+        }
+        let matcher = Matcher::load(&store)?;
+        let entries = store
+            .stats()?
+            .iter()
+            .filter(|s| s.list.enabled)
+            .filter(|s| cfg.lists.as_ref().is_none_or(|n| n.contains(&s.list.name)))
+            .flat_map(|s| s.counts.iter())
+            .filter(|c| c.status == "active")
+            .map(|c| c.count)
+            .sum();
+        Ok(RecordMatcher {
+            matcher,
+            lists: all.into_iter().map(|l| (l.id, l)).collect(),
+            opts: MatchOptions {
+                lists: cfg.lists.clone(),
+                ..MatchOptions::default()
+            },
+            rule: cfg.video,
+            store: Mutex::new(store),
+            meta: Mutex::new(HashMap::new()),
+            entries,
+        })
+    }
+
+    /// Active entries loaded (all signal types).
+    pub fn entries(&self) -> u64 {
+        self.entries
+    }
+
+    /// The lists of the database (enabled or not).
+    pub fn lists(&self) -> impl Iterator<Item = &ListInfo> {
+        self.lists.values()
+    }
+
+    /// hashdb's answer for one value; a query error (cannot happen once
+    /// the list names were checked at load) means no hits.
+    fn hits(&self, v: &Value, quality: Option<u8>, opts: &MatchOptions) -> Vec<Hit> {
+        self.matcher
+            .match_value(v, quality, opts)
+            .unwrap_or_default()
+    }
+
+    /// Match an item's hashes; see the module docs for the rules.
+    pub fn match_query(&self, q: &Query<'_>) -> Vec<MatchRecord> {
+        let mut out = Vec::new();
+        let digests = [
+            q.md5.map(|h| (Value::Md5(*h), "md5", h.to_string())),
+            q.sha256
+                .map(|h| (Value::Sha256(*h), "sha256", h.to_string())),
+            q.blake3
+                .map(|h| (Value::Blake3(*h), "blake3", h.to_string())),
+        ];
+        for (v, by, hex) in digests.into_iter().flatten() {
+            for hit in self.hits(&v, None, &self.opts) {
+                let mut r = self.record(&hit, by);
+                r.hash = Some(hex.clone());
+                out.push(r);
+            }
+        }
+        for p in q.image_pdq {
+            for hit in self.hits(&Value::Pdq(p.hash), Some(p.quality), &self.opts) {
+                let mut r = self.record(&hit, "pdq");
+                r.hash = Some(p.hash.to_string());
+                if let Some(f) = hit.frame {
+                    r.frames = Some(vec![FrameHit {
+                        frame: Some(f),
+                        timestamp: None,
+                        distance: hit.distance,
+                    }]);
+                }
+                out.push(r);
+            }
+        }
+        if !q.video_frames.is_empty() {
+            self.video_hits(q.video_frames, &mut out);
+        }
+        out
+    }
+
+    /// Match a hashed file (a `hash`/`scan` record): its digests, its image
+    /// PDQ or its video frames.
+    pub fn match_record(&self, rec: &FileRecord) -> Vec<MatchRecord> {
+        let is_video = rec.media == "video";
+        let frames: Vec<VpdqFrame> = if is_video {
+            rec.pdq
+                .iter()
+                .enumerate()
+                .map(|(i, p)| VpdqFrame {
+                    frame: p.frame.unwrap_or(i as u64),
+                    hash: p.hash,
+                    quality: p.quality,
+                    timestamp: p.timestamp.unwrap_or(0.0),
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
+        self.match_query(&Query {
+            md5: rec.md5.as_ref(),
+            sha256: rec.sha256.as_ref(),
+            blake3: rec.blake3.as_ref(),
+            image_pdq: if is_video { &[] } else { &rec.pdq },
+            video_frames: &frames,
+        })
+    }
+
+    /// The report record of one hashdb hit.
+    fn record(&self, hit: &Hit, hit_by: &'static str) -> MatchRecord {
+        let meta = self.meta(hit.entry);
+        MatchRecord {
+            list: self
+                .lists
+                .get(&hit.list)
+                .map(|l| l.name.clone())
+                .unwrap_or_default(),
+            entry: hit.entry,
+            external_id: meta.external_id.clone(),
+            signal_type: signal_name(hit.signal_type),
+            labels: meta.labels.clone(),
+            hit_by,
+            hash: None,
+            distance: (hit.vpdq.is_none()).then_some(hit.distance),
+            vpdq: None,
+            frames: None,
+            suppressed: hit.suppressed_by.is_some(),
+            view: "original",
+        }
+    }
+
+    /// Labels and external id of an entry (read once, then cached). A
+    /// store error leaves them empty rather than losing the hit.
+    fn meta(&self, entry: EntryId) -> Arc<EntryMeta> {
+        if let Some(m) = self.meta.lock().ok().and_then(|c| c.get(&entry).cloned()) {
+            return m;
+        }
+        let read = self
+            .store
+            .lock()
+            .ok()
+            .and_then(|s| s.entry(entry).ok())
+            .map(|e| EntryMeta {
+                labels: e.record.labels.into_iter().collect(),
+                external_id: e.record.external_id,
+            })
+            .unwrap_or(EntryMeta {
+                labels: Vec::new(),
+                external_id: None,
+            });
+        let m = Arc::new(read);
+        if let Ok(mut c) = self.meta.lock() {
+            c.insert(entry, m.clone());
+        }
+        m
+    }
+}

@@ -1,0 +1,87 @@
+//! Video hits: our frames against listed videos (vPDQ and clip rules, on
+//! hashdb's comparison) and against image entries (a known still or logo
+//! inside a video).
+
+use super::{FrameHit, MatchRecord, RecordMatcher, VpdqScore};
+use hashdb::matcher::MatchOptions;
+use hashdb::model::Value;
+use hashdb::vpdq::{VpdqFrame, VpdqThresholds};
+use hashdb::SignalType;
+use std::collections::{BTreeMap, HashMap};
+
+impl RecordMatcher {
+    pub(super) fn video_hits(&self, q: &[VpdqFrame], out: &mut Vec<MatchRecord>) {
+        // Frame by frame: which image entries each of our frames hits, and
+        // which of our frames land in which listed video (timestamps).
+        let mut images: BTreeMap<i64, (hashdb::matcher::Hit, Vec<FrameHit>)> = BTreeMap::new();
+        let mut in_video: HashMap<i64, Vec<f64>> = HashMap::new();
+        let mut done: HashMap<hashdb::Pdq, Vec<hashdb::matcher::Hit>> = HashMap::new();
+        for f in q {
+            let hits = done
+                .entry(f.hash)
+                .or_insert_with(|| self.hits(&Value::Pdq(f.hash), Some(f.quality), &self.opts));
+            for hit in hits.iter() {
+                if hit.signal_type == SignalType::Vpdq {
+                    in_video.entry(hit.entry).or_default().push(f.timestamp);
+                    continue;
+                }
+                let e = images
+                    .entry(hit.entry)
+                    .or_insert_with(|| (hit.clone(), Vec::new()));
+                if hit.distance < e.0.distance {
+                    e.0.distance = hit.distance;
+                }
+                e.0.suppressed_by = e.0.suppressed_by.and(hit.suppressed_by);
+                e.1.push(FrameHit {
+                    frame: Some(f.frame),
+                    timestamp: Some(f.timestamp),
+                    distance: hit.distance,
+                });
+            }
+        }
+        for (_, (hit, frames)) in images {
+            let mut r = self.record(&hit, "frames");
+            r.frames = Some(frames);
+            out.push(r);
+        }
+        // Bag comparisons: ask hashdb for every candidate's percentages
+        // (thresholds at zero), then apply both rules here.
+        let opts = MatchOptions {
+            vpdq: VpdqThresholds {
+                target_percent: 0.0,
+                query_percent: 0.0,
+                ..VpdqThresholds::default()
+            },
+            ..self.opts.clone()
+        };
+        let r = &self.rule;
+        for hit in self.hits(&Value::Vpdq(q.to_vec()), None, &opts) {
+            let Some(c) = hit.vpdq else { continue };
+            let matched = (c.query_percent * c.query_frames as f64 / 100.0).round() as usize;
+            let rule = if c.target_frames > 0 && c.target_percent >= r.target_percent {
+                "vpdq"
+            } else if c.query_frames > 0
+                && c.query_percent >= r.query_percent
+                && matched >= r.min_clip_frames
+            {
+                "clip"
+            } else {
+                continue;
+            };
+            let mut stamps = in_video.remove(&hit.entry).unwrap_or_default();
+            stamps.sort_by(f64::total_cmp);
+            stamps.dedup();
+            let mut rec = self.record(&hit, "vpdq");
+            rec.vpdq = Some(VpdqScore {
+                rule,
+                query_percent: c.query_percent,
+                target_percent: c.target_percent,
+                query_frames: c.query_frames,
+                target_frames: c.target_frames,
+                matched_query_frames: matched,
+                timestamps: stamps,
+            });
+            out.push(rec);
+        }
+    }
+}

@@ -1,0 +1,304 @@
+//! One input file of the scan, with everything inside it.
+//!
+//! A plain file is read once: small ones whole into memory (so their
+//! BLAKE3 can be looked up before decoding), large ones streamed by
+//! [`hash_path`]. An archive gets a record of its own (its digests, taken
+//! while its members are read) and one record per member, nested archives
+//! included, at locations like `a.zip!/b.tar!/c.mp4`.
+
+use super::dedupe::ContentCache;
+use super::ScanConfig;
+use crate::archive::{self, ArchiveKind, Budget, MemberEvent};
+use crate::error::{ErrorKind, ItemError};
+use crate::hashing::crypto::{digest, MultiDigest};
+use crate::hashing::reader::HashingReader;
+use crate::hashing::{hash_bytes, hash_path, Worker};
+use crate::matching::RecordMatcher;
+use crate::record::FileRecord;
+use std::ffi::OsString;
+use std::fs::File;
+use std::io::{Cursor, Read, Seek, SeekFrom};
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::path::{Path, PathBuf};
+
+/// How much of a compressed file is read to tell whether it holds a tar.
+const PROBE_LEN: usize = 64 << 10;
+
+/// The `media` label of an archive's own record.
+pub const ARCHIVE_MEDIA: &str = "archive";
+
+/// What the per-file work needs, shared by all workers.
+pub struct Ctx<'a> {
+    pub cfg: &'a ScanConfig,
+    pub matcher: Option<&'a RecordMatcher>,
+    pub cache: &'a ContentCache,
+}
+
+/// Counters a worker keeps (summed into the summary).
+#[derive(Debug, Default, Clone, Copy)]
+pub struct WorkStats {
+    /// Items whose hashes came from the same-content cache.
+    pub deduplicated: u64,
+}
+
+/// `parent!/name`, byte for byte (never `Path::join`: a member named
+/// `/etc/passwd` or `../x` must stay part of the location, as is).
+pub fn member_location(parent: &Path, name: &[u8]) -> PathBuf {
+    let mut v = parent.as_os_str().as_bytes().to_vec();
+    v.extend_from_slice(b"!/");
+    v.extend_from_slice(name);
+    PathBuf::from(OsString::from_vec(v))
+}
+
+fn read_up_to<R: Read>(r: &mut R, buf: &mut Vec<u8>, limit: u64) -> std::io::Result<()> {
+    buf.clear();
+    r.take(limit).read_to_end(buf).map(|_| ())
+}
+
+/// Which archive `head` (and the data it starts) is, if any.
+fn archive_kind(head: &[u8]) -> Option<ArchiveKind> {
+    match archive::detect(head)? {
+        k @ (ArchiveKind::TarGz | ArchiveKind::TarZst | ArchiveKind::TarXz) => {
+            archive::is_tar_stream(k, head).then_some(k)
+        }
+        k => Some(k),
+    }
+}
+
+impl Ctx<'_> {
+    fn finish(&self, mut rec: FileRecord) -> FileRecord {
+        if let Some(m) = self.matcher {
+            rec.matches = Some(m.match_record(&rec));
+        }
+        rec
+    }
+
+    /// Hash (or reuse) in-memory content recorded at `path`.
+    fn content(
+        &self,
+        path: &Path,
+        data: &[u8],
+        worker: &mut Worker,
+        stats: &mut WorkStats,
+    ) -> FileRecord {
+        let key = hashdb::Blake3(*blake3::hash(data).as_bytes());
+        if let Some(r) = self.cache.get(&key, path) {
+            stats.deduplicated += 1;
+            return r;
+        }
+        let rec = self.finish(hash_bytes(path, data, &self.cfg.hash, worker));
+        self.cache.put(&rec);
+        rec
+    }
+
+    /// Scan the file at `path` (of `size` bytes when it was walked),
+    /// appending its records to `out`.
+    pub fn scan_file(
+        &self,
+        path: &Path,
+        size: u64,
+        worker: &mut Worker,
+        stats: &mut WorkStats,
+        out: &mut Vec<FileRecord>,
+    ) {
+        use std::os::unix::fs::OpenOptionsExt;
+        let opened = std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NONBLOCK)
+            .open(path)
+            .and_then(|f| f.metadata().map(|m| (f, m)));
+        let (mut file, meta) = match opened {
+            Ok((f, m)) if m.is_file() => (f, m),
+            // Not a regular file, or unreadable: the hashing code reports
+            // it the same way `hash` does.
+            _ => {
+                out.push(hash_path(path, &self.cfg.hash, worker));
+                return;
+            }
+        };
+        let len = meta.len();
+        let mut head = Vec::with_capacity(PROBE_LEN);
+        if let Err(e) = read_up_to(&mut file, &mut head, PROBE_LEN as u64) {
+            out.push(FileRecord::failed(path, ItemError::io("read", &e)));
+            return;
+        }
+        if let Some(kind) = archive_kind(&head) {
+            if self.cfg.archives.max_depth >= 1 {
+                if let Err(e) = file.seek(SeekFrom::Start(0)) {
+                    out.push(FileRecord::failed(path, ItemError::io("seek", &e)));
+                    return;
+                }
+                self.scan_archive_file(path, kind, file, worker, stats, out);
+                return;
+            }
+        }
+        let mut rec = if len <= self.cfg.in_memory_max {
+            // Read exactly what the file held when opened; more means it
+            // grew while we read it.
+            let mut data = head;
+            let res = (&mut file)
+                .take(len.saturating_sub(data.len() as u64))
+                .read_to_end(&mut data);
+            if let Err(e) = res {
+                out.push(FileRecord::failed(path, ItemError::io("read", &e)));
+                return;
+            }
+            let mut probe = [0u8; 1];
+            let grew = matches!(file.read(&mut probe), Ok(1));
+            let mut rec = self.content(path, &data, worker, stats);
+            if grew && rec.error.is_none() {
+                rec.error = Some(ItemError::new(
+                    ErrorKind::Io,
+                    format!(
+                        "file grew while being read: hashed its first {} bytes",
+                        data.len()
+                    ),
+                ));
+            }
+            rec
+        } else {
+            drop(file);
+            let rec = self.finish(hash_path(path, &self.cfg.hash, worker));
+            rec
+        };
+        if rec.error.is_none() && rec.bytes != size && rec.bytes != len {
+            rec.error = Some(ItemError::new(
+                ErrorKind::Io,
+                format!(
+                    "file changed while being scanned ({size} bytes when listed, {} bytes read)",
+                    rec.bytes
+                ),
+            ));
+        }
+        out.push(rec);
+    }
+
+    fn scan_archive_file(
+        &self,
+        path: &Path,
+        kind: ArchiveKind,
+        file: File,
+        worker: &mut Worker,
+        stats: &mut WorkStats,
+        out: &mut Vec<FileRecord>,
+    ) {
+        let budget = Budget::new(&self.cfg.archives);
+        let mut reader = HashingReader::new(file, MultiDigest::new());
+        let slot = out.len();
+        out.push(FileRecord::new(path));
+        let res = self.visit(path, kind, &mut reader, 1, &budget, worker, stats, out);
+        let rec = &mut out[slot];
+        rec.media = ARCHIVE_MEDIA;
+        match reader.finish() {
+            Ok((d, n)) => rec.set_digests(&d, n),
+            Err(e) => rec.error = Some(ItemError::io("read", &e)),
+        }
+        if let Err(e) = res {
+            rec.error.get_or_insert(e);
+        }
+        let archive = std::mem::replace(&mut out[slot], FileRecord::new(path));
+        out[slot] = self.finish(archive);
+    }
+
+    /// Read the members of an archive at nesting `depth` (1 = outermost).
+    #[allow(clippy::too_many_arguments)]
+    fn visit<R: Read + Seek>(
+        &self,
+        location: &Path,
+        kind: ArchiveKind,
+        reader: R,
+        depth: u32,
+        budget: &Budget,
+        worker: &mut Worker,
+        stats: &mut WorkStats,
+        out: &mut Vec<FileRecord>,
+    ) -> Result<(), ItemError> {
+        let mut buf = Vec::new();
+        let limits = &self.cfg.archives;
+        archive::visit(kind, reader, limits, budget, &mut buf, &mut |ev| match ev {
+            MemberEvent::File { name, data } => {
+                let loc = member_location(location, name);
+                self.scan_member(&loc, data, depth, budget, worker, stats, out);
+            }
+            MemberEvent::Failed {
+                name,
+                error,
+                digests,
+            } => {
+                let loc = member_location(location, name);
+                let mut rec = FileRecord::new(&loc);
+                if let Some((d, n)) = digests {
+                    rec.set_digests(&d, n);
+                }
+                rec.error = Some(error);
+                out.push(self.finish(rec));
+            }
+        })
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn scan_member(
+        &self,
+        loc: &Path,
+        data: &[u8],
+        depth: u32,
+        budget: &Budget,
+        worker: &mut Worker,
+        stats: &mut WorkStats,
+        out: &mut Vec<FileRecord>,
+    ) {
+        let head = &data[..data.len().min(PROBE_LEN)];
+        let Some(kind) = archive_kind(head) else {
+            out.push(self.content(loc, data, worker, stats));
+            return;
+        };
+        let mut rec = FileRecord::new(loc);
+        rec.media = ARCHIVE_MEDIA;
+        rec.set_digests(&digest(data), data.len() as u64);
+        if depth >= self.cfg.archives.max_depth {
+            rec.error = Some(ItemError::new(
+                ErrorKind::Limit,
+                format!(
+                    "{} archive nested deeper than {} levels: not opened",
+                    kind.name(),
+                    self.cfg.archives.max_depth
+                ),
+            ));
+            out.push(self.finish(rec));
+            return;
+        }
+        let slot = out.len();
+        out.push(rec);
+        let res = self.visit(
+            loc,
+            kind,
+            Cursor::new(data),
+            depth + 1,
+            budget,
+            worker,
+            stats,
+            out,
+        );
+        if let Err(e) = res {
+            out[slot].error = Some(e);
+        }
+        let archive = std::mem::replace(&mut out[slot], FileRecord::new(loc));
+        out[slot] = self.finish(archive);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn member_locations_keep_names_as_is() {
+        let p = member_location(Path::new("a.zip"), b"../../etc/passwd");
+        assert_eq!(p, PathBuf::from("a.zip!/../../etc/passwd"));
+        let p = member_location(
+            &member_location(Path::new("a.zip"), b"b.tar"),
+            b"/abs/c.mp4",
+        );
+        assert_eq!(p, PathBuf::from("a.zip!/b.tar!//abs/c.mp4"));
+    }
+}

@@ -1,0 +1,165 @@
+//! The parallel walk: folders listed on several threads, every file found
+//! sent into a bounded channel (so a 100,000-file folder never piles up
+//! more than the channel holds), with its size and mtime (the resume key).
+//!
+//! No ignore-file semantics: a scan must see everything, hidden files and
+//! `.gitignore`d folders included. Anything that cannot be listed or
+//! stat'ed becomes an error input, so it is reported and the walk goes on.
+
+use crate::error::{ErrorKind, ItemError};
+use crate::progress::Progress;
+use crossbeam_channel::Sender;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+
+/// The identity of a file for resuming: a file whose size or mtime changed
+/// since it was scanned is scanned again.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileKey {
+    pub path: PathBuf,
+    pub size: u64,
+    /// Modification time, nanoseconds since the Unix epoch.
+    pub mtime_ns: i64,
+}
+
+/// One input of the scan.
+#[derive(Debug)]
+pub enum Input {
+    File(FileKey),
+    Failed(PathBuf, ItemError),
+}
+
+fn mtime_ns(m: &std::fs::Metadata) -> i64 {
+    use std::os::unix::fs::MetadataExt;
+    m.mtime().saturating_mul(1_000_000_000) + m.mtime_nsec()
+}
+
+fn describe(err: &ignore::Error) -> (Option<PathBuf>, ItemError) {
+    match err {
+        ignore::Error::WithPath { path, err } => {
+            let (_, e) = describe(err);
+            (Some(path.clone()), e)
+        }
+        ignore::Error::WithDepth { err, .. } | ignore::Error::WithLineNumber { err, .. } => {
+            describe(err)
+        }
+        ignore::Error::Loop { ancestor, child } => (
+            Some(child.clone()),
+            ItemError::new(
+                ErrorKind::Io,
+                format!("skipped: symlink loop back to {}", ancestor.display()),
+            ),
+        ),
+        ignore::Error::Io(e) => (None, ItemError::io("list", e)),
+        other => (None, ItemError::new(ErrorKind::Io, other.to_string())),
+    }
+}
+
+/// Walk `roots` on `threads` threads, sending every file (not folders) to
+/// `tx`. Returns when the walk is over, `stop` is set, or the receiver is
+/// gone.
+pub fn walk(
+    roots: &[PathBuf],
+    follow_links: bool,
+    threads: usize,
+    tx: &Sender<Input>,
+    stop: &AtomicBool,
+    progress: &dyn Progress,
+) {
+    let Some((first, rest)) = roots.split_first() else {
+        return;
+    };
+    let mut b = ignore::WalkBuilder::new(first);
+    for r in rest {
+        b.add(r);
+    }
+    b.standard_filters(false)
+        .follow_links(follow_links)
+        .threads(threads.max(1));
+    b.build_parallel().run(|| {
+        let tx = tx.clone();
+        Box::new(move |res| {
+            if stop.load(Ordering::Relaxed) {
+                return ignore::WalkState::Quit;
+            }
+            let input = match res {
+                Ok(entry) => {
+                    if entry.file_type().is_some_and(|t| t.is_dir()) {
+                        return ignore::WalkState::Continue;
+                    }
+                    match entry.metadata() {
+                        Ok(m) if m.is_dir() => return ignore::WalkState::Continue,
+                        Ok(m) => {
+                            progress.found(m.len());
+                            Input::File(FileKey {
+                                path: entry.into_path(),
+                                size: m.len(),
+                                mtime_ns: mtime_ns(&m),
+                            })
+                        }
+                        Err(e) => {
+                            let (_, err) = describe(&e);
+                            Input::Failed(entry.into_path(), err)
+                        }
+                    }
+                }
+                Err(e) => {
+                    let (path, err) = describe(&e);
+                    Input::Failed(path.unwrap_or_default(), err)
+                }
+            };
+            if tx.send(input).is_err() {
+                return ignore::WalkState::Quit;
+            }
+            ignore::WalkState::Continue
+        })
+    });
+}
+
+/// `stat` one path the way the walk does (for callers that have a single
+/// file to key).
+pub fn key_of(path: &Path) -> std::io::Result<FileKey> {
+    let m = std::fs::metadata(path)?;
+    Ok(FileKey {
+        path: path.to_path_buf(),
+        size: m.len(),
+        mtime_ns: mtime_ns(&m),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::progress::NullProgress;
+
+    #[test]
+    fn finds_every_file_including_hidden_and_ignored_ones() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        std::fs::create_dir_all(d.join("sub/.hidden")).unwrap();
+        std::fs::write(d.join(".gitignore"), "*.jpg\n").unwrap();
+        std::fs::write(d.join("a.jpg"), b"x").unwrap();
+        std::fs::write(d.join("sub/.hidden/b"), b"yy").unwrap();
+        let (tx, rx) = crossbeam_channel::bounded(2);
+        let stop = AtomicBool::new(false);
+        let roots = vec![d.to_path_buf(), d.join("missing")];
+        let walker = std::thread::spawn({
+            let roots = roots.clone();
+            move || walk(&roots, true, 2, &tx, &stop, &NullProgress)
+        });
+        let got: Vec<Input> = rx.iter().collect();
+        walker.join().unwrap();
+        let mut files: Vec<String> = got
+            .iter()
+            .filter_map(|i| match i {
+                Input::File(k) => Some(k.path.strip_prefix(d).unwrap().display().to_string()),
+                Input::Failed(..) => None,
+            })
+            .collect();
+        files.sort();
+        assert_eq!(files, vec![".gitignore", "a.jpg", "sub/.hidden/b"]);
+        assert!(got
+            .iter()
+            .any(|i| matches!(i, Input::Failed(p, _) if p.ends_with("missing"))));
+    }
+}
