@@ -1,15 +1,129 @@
 //! Video flags shared by the commands that hash media (`hash`, `scan`,
-//! `db add`, `compare`). (The video helper fills this in: issue 3.)
+//! `db add`, `compare`): one definition, so every command samples and limits
+//! videos the same way.
 
+use hashsieve::record::FileRecord;
 use hashsieve::video::VideoOptions;
+use std::time::Duration;
 
 /// Video sampling and limits.
-#[derive(clap::Args, Debug, Clone, Default)]
-pub struct VideoArgs {}
+#[derive(clap::Args, Debug, Clone)]
+pub struct VideoArgs {
+    /// Hash one video frame every this many seconds (vPDQ's
+    /// `seconds_per_hash`; the frames are those Meta's reference picks).
+    #[arg(long, default_value_t = 1.0, value_name = "SECONDS")]
+    pub seconds_per_hash: f64,
+
+    /// Hash every video frame (same as `--seconds-per-hash 0`).
+    #[arg(long, conflicts_with = "seconds_per_hash")]
+    pub every_frame: bool,
+
+    /// Triage mode for huge archives: decode keyframes only and hash them
+    /// (at most one per --seconds-per-hash). Roughly 10-40x faster than the
+    /// default, but NOT the reference's frames: the hashes are not
+    /// comparable frame by frame with a list's, and clips or videos with few
+    /// keyframes can be missed. Use the default mode for anything you will
+    /// add to a list or report.
+    #[arg(long)]
+    pub fast: bool,
+
+    /// Give up on a video after this many seconds of wall clock (`timeout`
+    /// error); 0 = never.
+    #[arg(long, default_value_t = 600.0, value_name = "SECONDS")]
+    pub video_timeout: f64,
+
+    /// Refuse videos longer than this many seconds (`limit` error), checked
+    /// on the declared duration and again while decoding.
+    #[arg(long, value_name = "SECONDS")]
+    pub max_duration: Option<f64>,
+
+    /// Refuse videos whose declared frame size is over this many pixels
+    /// (`limit` error).
+    #[arg(long, default_value_t = 8192 * 8192, value_name = "PIXELS")]
+    pub max_frame_pixels: u64,
+
+    /// Threads per video (0 = one per core): FFmpeg decodes on them and
+    /// frames are hashed on a separate thread. 1 = everything on one thread.
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    pub video_threads: usize,
+}
 
 impl VideoArgs {
     /// The library's options for these flags.
     pub fn to_options(&self) -> anyhow::Result<VideoOptions> {
-        Ok(VideoOptions::default())
+        let finite_non_negative = |v: f64| v.is_finite() && v >= 0.0;
+        anyhow::ensure!(
+            finite_non_negative(self.seconds_per_hash),
+            "--seconds-per-hash must be a number >= 0"
+        );
+        anyhow::ensure!(
+            finite_non_negative(self.video_timeout),
+            "--video-timeout must be a number >= 0"
+        );
+        if let Some(d) = self.max_duration {
+            anyhow::ensure!(d.is_finite() && d > 0.0, "--max-duration must be positive");
+        }
+        anyhow::ensure!(
+            self.max_frame_pixels > 0,
+            "--max-frame-pixels must be positive"
+        );
+        Ok(VideoOptions {
+            seconds_per_hash: if self.every_frame {
+                0.0
+            } else {
+                self.seconds_per_hash
+            },
+            fast: self.fast,
+            timeout: (self.video_timeout > 0.0)
+                .then(|| Duration::from_secs_f64(self.video_timeout)),
+            max_duration: self.max_duration,
+            max_pixels: self.max_frame_pixels,
+            threads: self.video_threads,
+        })
     }
+}
+
+/// How `hash` prints its records.
+#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OutputFormat {
+    /// One JSON object per file.
+    Jsonl,
+    /// The reference vPDQ text: `frame,quality,hash,timestamp` per hashed
+    /// frame (timestamp with 3 decimals, as the reference writes it).
+    Vpdq,
+}
+
+impl OutputFormat {
+    /// The text to print for `rec` (with its newlines). In `vpdq` format a
+    /// file without frames prints nothing and is explained on stderr.
+    pub fn render(self, rec: &FileRecord) -> String {
+        match self {
+            OutputFormat::Jsonl => rec.to_json_line() + "\n",
+            OutputFormat::Vpdq => {
+                if let Some(e) = &rec.error {
+                    eprintln!("hashsieve: {}: {e}", rec.path);
+                } else if rec.media != "video" {
+                    eprintln!(
+                        "hashsieve: {}: not a video ({}), no vPDQ",
+                        rec.path, rec.media
+                    );
+                }
+                if rec.error.is_some() {
+                    return String::new();
+                }
+                vpdq_text(rec)
+            }
+        }
+    }
+}
+
+/// The frames of a video record in the reference's text format.
+pub fn vpdq_text(rec: &FileRecord) -> String {
+    let mut s = String::new();
+    for p in rec.pdq.iter() {
+        if let (Some(frame), Some(ts)) = (p.frame, p.timestamp) {
+            s.push_str(&format!("{frame},{},{},{ts:.3}\n", p.quality, p.hash));
+        }
+    }
+    s
 }
