@@ -1,0 +1,130 @@
+//! `hashsieve db ...`: manage the hash lists (create, import, export, add
+//! your own media, disable/dispute entries, allowlist, stats).
+//!
+//! Each subcommand lives in `db/`; this file holds the shared arguments and
+//! the dispatch. The store is `--db PATH`, else `$HASHSIEVE_DB`, else
+//! `./hashsieve.db` (created on first use).
+
+mod add;
+mod entries;
+mod io;
+mod lists;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context;
+use hashdb::store::{OpenOptions, Store};
+
+/// Arguments shared by `db` and `match`: where the database is.
+#[derive(clap::Args, Debug, Clone)]
+pub struct DbLocation {
+    /// The hash database (default: $HASHSIEVE_DB, else ./hashsieve.db).
+    #[arg(long, global = true, value_name = "PATH")]
+    pub db: Option<PathBuf>,
+
+    /// How long to wait for another process's lock, in milliseconds.
+    #[arg(long, global = true, default_value_t = 10_000, value_name = "MS")]
+    pub busy_timeout: u64,
+}
+
+impl DbLocation {
+    /// The database path after applying the defaults.
+    pub fn path(&self) -> PathBuf {
+        self.db
+            .clone()
+            .or_else(|| std::env::var_os("HASHSIEVE_DB").map(PathBuf::from))
+            .unwrap_or_else(|| PathBuf::from("hashsieve.db"))
+    }
+
+    /// Open options.
+    pub fn options(&self) -> OpenOptions {
+        OpenOptions {
+            busy_timeout: Duration::from_millis(self.busy_timeout),
+        }
+    }
+
+    /// Open (creating if needed) the store.
+    pub fn open(&self) -> anyhow::Result<Store> {
+        let path = self.path();
+        Store::open_with(&path, self.options()).context("opening the hash database")
+    }
+}
+
+/// Manage the hash lists.
+///
+/// Lists ("banks") hold entries: PDQ, vPDQ, MD5, SHA-256 and BLAKE3 hashes
+/// with labels, an external id, a note and a status (active, disabled,
+/// disputed). Every write is a transaction: a failed command changes nothing.
+#[derive(clap::Args, Debug)]
+pub struct DbArgs {
+    #[command(flatten)]
+    pub location: DbLocation,
+
+    #[command(subcommand)]
+    pub command: DbCommand,
+}
+
+#[derive(clap::Subcommand, Debug)]
+pub enum DbCommand {
+    /// Create the database (or check an existing one) and print its path.
+    Init,
+    /// Create a list.
+    ListCreate(lists::ListCreateArgs),
+    /// Delete a list and all its entries.
+    ListDelete(lists::ListDeleteArgs),
+    /// Show the lists.
+    Lists(lists::ListsArgs),
+    /// Enable a list (its entries are matched).
+    Enable(lists::ListNameArg),
+    /// Disable a list (kept, never matched).
+    Disable(lists::ListNameArg),
+    /// Import list files (format detected from content unless --format).
+    Import(io::ImportArgs),
+    /// Export a list.
+    Export(io::ExportArgs),
+    /// Hash media files and add their hashes to a list.
+    Add(add::AddArgs),
+    /// Show entries by id (JSON Lines).
+    Show(entries::ShowArgs),
+    /// Disable entries (kept for the record, never matched).
+    DisableEntry(entries::StatusArgs),
+    /// Re-activate disabled or disputed entries.
+    EnableEntry(entries::StatusArgs),
+    /// Mark an entry as disputed (a false positive): not matched.
+    Dispute(entries::DisputeArgs),
+    /// Manage the allowlist (hashes that are never flagged).
+    Allow(entries::AllowArgs),
+    /// Entry counts per list, signal type and status.
+    Stats(lists::ListsArgs),
+}
+
+/// Run `hashsieve db`.
+pub fn run(args: DbArgs) -> anyhow::Result<u8> {
+    let loc = &args.location;
+    match args.command {
+        DbCommand::Init => {
+            let store = loc.open()?;
+            println!(
+                "{}: hashsieve database, schema version {}",
+                store.path().display(),
+                store.schema_version()?
+            );
+            Ok(0)
+        }
+        DbCommand::ListCreate(a) => lists::create(loc, a),
+        DbCommand::ListDelete(a) => lists::delete(loc, a),
+        DbCommand::Lists(a) => lists::show(loc, a, false),
+        DbCommand::Stats(a) => lists::show(loc, a, true),
+        DbCommand::Enable(a) => lists::set_enabled(loc, a, true),
+        DbCommand::Disable(a) => lists::set_enabled(loc, a, false),
+        DbCommand::Import(a) => io::import(loc, a),
+        DbCommand::Export(a) => io::export(loc, a),
+        DbCommand::Add(a) => add::run(loc, a),
+        DbCommand::Show(a) => entries::show(loc, a),
+        DbCommand::DisableEntry(a) => entries::set_status(loc, a, hashdb::model::Status::Disabled),
+        DbCommand::EnableEntry(a) => entries::set_status(loc, a, hashdb::model::Status::Active),
+        DbCommand::Dispute(a) => entries::dispute(loc, a),
+        DbCommand::Allow(a) => entries::allow(loc, a),
+    }
+}

@@ -1,0 +1,137 @@
+//! `db add LIST --label L PATH...`: hash media you confirmed yourself (with
+//! the same code as `hashsieve hash`) and add the hashes to a list: the
+//! digests of every file, the PDQ of images, the frame hashes (vPDQ) of
+//! videos. This is how a team contributes to a shared list.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use hashdb::error::ParseError;
+use hashdb::model::{Record, Value};
+use hashdb::store::ImportOptions;
+use hashdb::vpdq::VpdqFrame;
+use hashsieve::hashing::{hash_path, HashConfig, Worker};
+use hashsieve::record::FileRecord;
+
+use super::DbLocation;
+
+#[derive(clap::Args, Debug)]
+pub struct AddArgs {
+    /// The list to add to.
+    pub list: String,
+    /// Media files (images, videos, anything: every file gets its digests).
+    #[arg(required = true)]
+    pub paths: Vec<PathBuf>,
+    /// Labels for every added entry, e.g. entity:..., behaviour:..., ideology:... (repeatable).
+    #[arg(long = "label", value_name = "LABEL")]
+    pub labels: Vec<String>,
+    /// External id to record (e.g. your case number).
+    #[arg(long)]
+    pub external_id: Option<String>,
+    /// A note to record.
+    #[arg(long)]
+    pub note: Option<String>,
+    /// Do not add the cryptographic digests, only perceptual hashes.
+    #[arg(long)]
+    pub no_digests: bool,
+}
+
+/// The records to add for one hashed file.
+fn records(rec: &FileRecord, a: &AddArgs) -> Vec<Record> {
+    let mut values = Vec::new();
+    if !a.no_digests {
+        values.extend(rec.md5.map(|h| (Value::Md5(h), None)));
+        values.extend(rec.sha256.map(|h| (Value::Sha256(h), None)));
+        values.extend(rec.blake3.map(|h| (Value::Blake3(h), None)));
+    }
+    if rec.media == "video" {
+        let frames: Vec<VpdqFrame> = rec
+            .pdq
+            .iter()
+            .map(|p| VpdqFrame {
+                frame: p.frame.unwrap_or(0),
+                hash: p.hash,
+                quality: p.quality,
+                timestamp: p.timestamp.unwrap_or(0.0),
+            })
+            .collect();
+        if let Ok(frames) = hashdb::model::normalize_frames(frames) {
+            values.push((Value::Vpdq(frames), None));
+        }
+    } else {
+        values.extend(
+            rec.pdq
+                .iter()
+                .map(|p| (Value::Pdq(p.hash), Some(p.quality))),
+        );
+    }
+    values
+        .into_iter()
+        .map(|(v, q)| {
+            let mut r = Record::new(v);
+            r.quality = q;
+            r.labels = a.labels.iter().cloned().collect();
+            r.external_id = a.external_id.clone();
+            r.note = a.note.clone();
+            r
+        })
+        .collect()
+}
+
+pub fn run(loc: &DbLocation, a: AddArgs) -> anyhow::Result<u8> {
+    let mut store = loc.open()?;
+    let list = store.list(&a.list)?;
+    let cfg = HashConfig::default();
+    let mut worker = Worker::new();
+    let mut code = 0;
+    for path in &a.paths {
+        let rec = hash_path(path, &cfg, &mut worker);
+        let recs = records(&rec, &a);
+        if let Some(e) = &rec.error {
+            eprintln!(
+                "hashsieve: error: {}: {:?}: {}",
+                path.display(),
+                e.kind,
+                e.message
+            );
+            code = 2;
+        }
+        if recs.is_empty() {
+            continue;
+        }
+        let kinds: Vec<&str> = recs
+            .iter()
+            .map(|r| r.value.signal_type().as_str())
+            .collect();
+        if list.pdq_quality > 0 {
+            for r in &recs {
+                if let (Value::Pdq(_), Some(q)) = (&r.value, r.quality) {
+                    if q < list.pdq_quality {
+                        eprintln!(
+                            "hashsieve: warning: {}: PDQ quality {q} is below the list's gate {}; it will not match",
+                            path.display(),
+                            list.pdq_quality
+                        );
+                    }
+                }
+            }
+        }
+        let sum = store
+            .import(
+                &a.list,
+                recs.into_iter().map(Ok::<_, ParseError>),
+                path,
+                ImportOptions::default(),
+            )
+            .with_context(|| format!("{}: adding to {:?}", path.display(), a.list))?;
+        println!(
+            "{}",
+            serde_json::json!({
+                "path": path.to_string_lossy(), "list": a.list, "media": rec.media,
+                "signals": kinds, "added": sum.added, "merged": sum.merged,
+                "unchanged": sum.unchanged, "entry_ids": sum.added_ids,
+            })
+        );
+    }
+    Ok(code)
+}

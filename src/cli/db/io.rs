@@ -1,0 +1,148 @@
+//! `db import` and `db export`.
+
+use std::fs::File;
+use std::io::{BufRead, BufReader, BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use hashdb::formats::{self, Format, Writer};
+use hashdb::model::Status;
+use hashdb::store::ImportOptions;
+
+use super::DbLocation;
+
+#[derive(clap::Args, Debug)]
+pub struct ImportArgs {
+    /// The list to import into (must exist: `db list-create`).
+    pub list: String,
+    /// Files to import (`-` = standard input). Each file is one transaction.
+    #[arg(required = true)]
+    pub files: Vec<PathBuf>,
+    /// pdq, signal, csv, te-csv, vpdq or jsonl (default: detected from content).
+    #[arg(long)]
+    pub format: Option<Format>,
+    /// Import the valid lines and report how many were skipped, instead of
+    /// failing on the first bad line.
+    #[arg(long)]
+    pub skip_invalid: bool,
+    /// Labels to add to every imported entry (repeatable).
+    #[arg(long = "label", value_name = "LABEL")]
+    pub labels: Vec<String>,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct ExportArgs {
+    /// The list to export.
+    pub list: String,
+    /// pdq, signal, csv, te-csv, vpdq or jsonl.
+    #[arg(long, default_value = "jsonl")]
+    pub format: Format,
+    /// Write here instead of standard output.
+    #[arg(long, short)]
+    pub output: Option<PathBuf>,
+    /// Also export disabled and disputed entries (always on for jsonl,
+    /// which is lossless).
+    #[arg(long)]
+    pub include_inactive: bool,
+}
+
+fn open_input(path: &Path) -> anyhow::Result<Box<dyn BufRead>> {
+    if path.as_os_str() == "-" {
+        return Ok(Box::new(BufReader::with_capacity(
+            1 << 16,
+            std::io::stdin(),
+        )));
+    }
+    let f = File::open(path).with_context(|| format!("{}: cannot open", path.display()))?;
+    Ok(Box::new(BufReader::with_capacity(1 << 16, f)))
+}
+
+pub fn import(loc: &DbLocation, a: ImportArgs) -> anyhow::Result<u8> {
+    let mut store = loc.open()?;
+    // Fail before reading anything if the list is missing.
+    store.list(&a.list)?;
+    let opts = ImportOptions {
+        skip_invalid: a.skip_invalid,
+    };
+    let mut code = 0;
+    for path in &a.files {
+        let mut input = open_input(path)?;
+        let format = match a.format {
+            Some(f) => f,
+            None => {
+                let head = input
+                    .fill_buf()
+                    .with_context(|| format!("{}: read error", path.display()))?;
+                formats::detect(head).with_context(|| format!("{}", path.display()))?
+            }
+        };
+        let records =
+            formats::read(format, input).with_context(|| format!("{}", path.display()))?;
+        let labels = a.labels.clone();
+        let records = records.map(move |r| {
+            r.map(|mut r| {
+                r.labels.extend(labels.iter().cloned());
+                r
+            })
+        });
+        let sum = store
+            .import(&a.list, records, path, opts)
+            .with_context(|| {
+                format!(
+                    "importing into {:?} (nothing from this file was imported)",
+                    a.list
+                )
+            })?;
+        for e in &sum.skipped_errors {
+            eprintln!("hashsieve: warning: {}: skipped {e}", path.display());
+        }
+        if sum.skipped as usize > sum.skipped_errors.len() {
+            eprintln!(
+                "hashsieve: warning: {}: ... and {} more skipped lines",
+                path.display(),
+                sum.skipped as usize - sum.skipped_errors.len()
+            );
+        }
+        println!(
+            "{}",
+            serde_json::json!({
+                "file": path.to_string_lossy(), "list": a.list, "format": format.name(),
+                "added": sum.added, "merged": sum.merged, "unchanged": sum.unchanged,
+                "skipped": sum.skipped,
+            })
+        );
+        if sum.skipped > 0 {
+            code = 2;
+        }
+    }
+    Ok(code)
+}
+
+pub fn export(loc: &DbLocation, a: ExportArgs) -> anyhow::Result<u8> {
+    let store = loc.open()?;
+    let ids = store.entry_ids(&a.list)?;
+    let out: Box<dyn Write> = match &a.output {
+        Some(p) => Box::new(BufWriter::new(
+            File::create(p).with_context(|| format!("{}: cannot create", p.display()))?,
+        )),
+        None => Box::new(BufWriter::new(std::io::stdout().lock())),
+    };
+    let all = a.include_inactive || a.format == Format::Jsonl;
+    let mut w = Writer::new(a.format, out, &a.list)?;
+    for id in ids {
+        let e = store.entry(id)?;
+        if !all && e.status.status != Status::Active {
+            continue;
+        }
+        w.write(&e)?;
+    }
+    let sum = w.finish()?;
+    if sum.skipped > 0 {
+        eprintln!(
+            "hashsieve: warning: {} entries of other signal types cannot be written as {} and were left out",
+            sum.skipped, a.format
+        );
+    }
+    eprintln!("exported {} entries from {:?}", sum.written, a.list);
+    Ok(0)
+}

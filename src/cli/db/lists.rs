@@ -1,0 +1,126 @@
+//! `db list-create`, `db list-delete`, `db lists`, `db stats`, `db enable|disable`.
+
+use hashdb::model::{NewList, DEFAULT_PDQ_QUALITY, DEFAULT_PDQ_THRESHOLD};
+
+use super::DbLocation;
+
+#[derive(clap::Args, Debug)]
+pub struct ListCreateArgs {
+    /// The list's name (unique).
+    pub name: String,
+    /// PDQ hashes within this Hamming distance match (0..=256).
+    #[arg(long, default_value_t = DEFAULT_PDQ_THRESHOLD)]
+    pub threshold: u32,
+    /// PDQ hashes below this quality (0..=100) are ignored.
+    #[arg(long, default_value_t = DEFAULT_PDQ_QUALITY)]
+    pub quality: u8,
+    /// Where the list comes from: local, gifct, tcap, ncmec, threatexchange, file, ...
+    #[arg(long, default_value = "local")]
+    pub source: String,
+    /// Free text.
+    #[arg(long, default_value = "")]
+    pub description: String,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct ListDeleteArgs {
+    pub name: String,
+    /// Really delete (the list and all its entries).
+    #[arg(long)]
+    pub yes: bool,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct ListNameArg {
+    pub list: String,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct ListsArgs {
+    /// JSON Lines instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub fn create(loc: &DbLocation, a: ListCreateArgs) -> anyhow::Result<u8> {
+    let mut store = loc.open()?;
+    let l = store.create_list(&NewList {
+        name: a.name,
+        description: a.description,
+        source: a.source,
+        pdq_threshold: a.threshold,
+        pdq_quality: a.quality,
+    })?;
+    println!("{}", serde_json::to_string(&l)?);
+    Ok(0)
+}
+
+pub fn delete(loc: &DbLocation, a: ListDeleteArgs) -> anyhow::Result<u8> {
+    if !a.yes {
+        anyhow::bail!(
+            "deleting list {:?} removes all its entries; pass --yes to confirm",
+            a.name
+        );
+    }
+    loc.open()?.delete_list(&a.name)?;
+    eprintln!("deleted list {:?}", a.name);
+    Ok(0)
+}
+
+pub fn set_enabled(loc: &DbLocation, a: ListNameArg, enabled: bool) -> anyhow::Result<u8> {
+    let l = loc.open()?.set_list_enabled(&a.list, enabled)?;
+    println!("{}", serde_json::to_string(&l)?);
+    Ok(0)
+}
+
+pub fn show(loc: &DbLocation, a: ListsArgs, counts: bool) -> anyhow::Result<u8> {
+    let store = loc.open()?;
+    let stats = store.stats()?;
+    if a.json {
+        for s in &stats {
+            if counts {
+                println!("{}", serde_json::to_string(s)?);
+            } else {
+                println!(
+                    "{}",
+                    serde_json::json!({
+                        "name": s.list.name, "id": s.list.id, "source": s.list.source,
+                        "enabled": s.list.enabled, "threshold": s.list.pdq_threshold,
+                        "quality": s.list.pdq_quality, "entries": s.entries,
+                        "description": s.list.description,
+                    })
+                );
+            }
+        }
+        return Ok(0);
+    }
+    if stats.is_empty() {
+        eprintln!(
+            "no lists in {} (create one with `hashsieve db list-create NAME`)",
+            store.path().display()
+        );
+        return Ok(0);
+    }
+    println!(
+        "{:<24} {:<8} {:<15} {:>9} {:>7} {:>10}",
+        "LIST", "ENABLED", "SOURCE", "THRESHOLD", "QUALITY", "ENTRIES"
+    );
+    for s in &stats {
+        let l = &s.list;
+        println!(
+            "{:<24} {:<8} {:<15} {:>9} {:>7} {:>10}",
+            l.name,
+            if l.enabled { "yes" } else { "no" },
+            l.source,
+            l.pdq_threshold,
+            l.pdq_quality,
+            s.entries
+        );
+        if counts {
+            for c in &s.counts {
+                println!("    {:<8} {:<9} {:>10}", c.signal_type, c.status, c.count);
+            }
+        }
+    }
+    Ok(0)
+}

@@ -1,0 +1,264 @@
+//! `hashsieve match`: look hashes up in the lists.
+//!
+//! One query from the flags, or many from `--queries FILE|-` (one
+//! `<signal_type> <value>` or bare PDQ hex, optionally `hex,quality`, per
+//! line), all answered from one loaded index. Output is JSON Lines: one line
+//! per hit for a single query; one line per query, in input order, with its
+//! hits, for `--queries`. Exit code: 0 no match, 1 match, 2 error (a bad
+//! query line is reported on its own line and the others are answered).
+
+use std::io::{BufRead, BufReader, BufWriter, Write};
+use std::path::PathBuf;
+
+use anyhow::Context;
+use hashdb::formats;
+use hashdb::matcher::{HashDb, Hit, MatchOptions};
+use hashdb::model::Value;
+use hashdb::vpdq::VpdqThresholds;
+use hashdb::{Pdq, SignalType};
+use serde_json::{json, Value as Json};
+
+use super::db::DbLocation;
+
+/// Look hashes up in the hash lists; print the hits as JSON Lines.
+#[derive(clap::Args, Debug)]
+pub struct MatchArgs {
+    #[command(flatten)]
+    pub location: DbLocation,
+
+    /// A PDQ hash (64 hex digits).
+    #[arg(long, value_name = "HEX", group = "query")]
+    pub pdq: Option<Pdq>,
+    /// The PDQ query's quality, if known (queries below a list's gate do not match it).
+    #[arg(long, requires = "pdq")]
+    pub quality: Option<u8>,
+    /// An MD5 digest.
+    #[arg(long, value_name = "HEX", group = "query")]
+    pub md5: Option<hashdb::Md5>,
+    /// A SHA-256 digest.
+    #[arg(long, value_name = "HEX", group = "query")]
+    pub sha256: Option<hashdb::Sha256>,
+    /// A BLAKE3 digest.
+    #[arg(long, value_name = "HEX", group = "query")]
+    pub blake3: Option<hashdb::Blake3>,
+    /// A vPDQ file (`frame,quality,hash,timestamp` lines) of the query video.
+    #[arg(long, value_name = "FILE", group = "query")]
+    pub vpdq: Option<PathBuf>,
+    /// Many queries, one per line (`-` = standard input).
+    #[arg(long, value_name = "FILE", group = "query")]
+    pub queries: Option<PathBuf>,
+
+    /// Only these lists (repeatable; default: every enabled list).
+    #[arg(long = "list", value_name = "LIST")]
+    pub lists: Vec<String>,
+    /// PDQ distance to use instead of each list's own threshold.
+    #[arg(long, value_parser = clap::value_parser!(u32).range(0..=256))]
+    pub threshold: Option<u32>,
+    /// vPDQ: match when at least this % of the listed video's unique frames matched.
+    #[arg(long, default_value_t = 80.0)]
+    pub vpdq_target_percent: f64,
+    /// vPDQ: ... and at least this % of the query video's frames.
+    #[arg(long, default_value_t = 0.0)]
+    pub vpdq_query_percent: f64,
+    /// vPDQ: frames below this quality are ignored.
+    #[arg(long, default_value_t = 50)]
+    pub vpdq_quality: u8,
+}
+
+impl MatchArgs {
+    fn options(&self) -> MatchOptions {
+        MatchOptions {
+            lists: (!self.lists.is_empty()).then(|| self.lists.clone()),
+            threshold: self.threshold,
+            vpdq: VpdqThresholds {
+                distance: self.threshold.unwrap_or(31),
+                quality: self.vpdq_quality,
+                target_percent: self.vpdq_target_percent,
+                query_percent: self.vpdq_query_percent,
+            },
+        }
+    }
+}
+
+/// One hit as JSON, with the entry's details from the store.
+fn hit_json(db: &HashDb, h: &Hit) -> anyhow::Result<Json> {
+    let store = db.store();
+    let e = store.entry(h.entry)?;
+    let list = store.list_by_id(h.list)?;
+    let mut j = json!({
+        "list": list.name,
+        "entry_id": h.entry,
+        "signal_type": h.signal_type.as_str(),
+        "distance": h.distance,
+        "labels": e.record.labels,
+        "status": e.status.status,
+        "external_id": e.record.external_id,
+        "suppressed": h.suppressed_by.is_some(),
+    });
+    let o = j.as_object_mut().expect("json! object");
+    if let Some(f) = h.frame {
+        o.insert("frame".into(), json!(f));
+    }
+    if let Some(f) = h.query_frame {
+        o.insert("query_frame".into(), json!(f));
+    }
+    if let Some(c) = &h.vpdq {
+        o.insert("target_percent".into(), json!(c.target_percent));
+        o.insert("query_percent".into(), json!(c.query_percent));
+    }
+    if let Some(a) = h.suppressed_by {
+        o.insert("allowlist_id".into(), json!(a));
+    }
+    Ok(j)
+}
+
+/// Parse one `--queries` line: `<signal_type> <value>`, `hex` or `hex,quality`.
+fn parse_query(line: &str) -> Result<(Value, Option<u8>), String> {
+    let line = line.trim();
+    if let Some((t, v)) = line.split_once(char::is_whitespace) {
+        let t: SignalType = t
+            .parse()
+            .map_err(|e: hashdb::UnknownSignalType| e.to_string())?;
+        let v = Value::parse(t, v).map_err(|e| format!("bad {t} value: {e}"))?;
+        return Ok((v, None));
+    }
+    let (hex, q) = match line.split_once(',') {
+        Some((h, q)) => (
+            h,
+            Some(
+                q.trim()
+                    .parse::<u8>()
+                    .ok()
+                    .filter(|q| *q <= 100)
+                    .ok_or_else(|| format!("bad quality {q:?}"))?,
+            ),
+        ),
+        None => (line, None),
+    };
+    let p: Pdq = hex.parse().map_err(|e| format!("bad PDQ hash: {e}"))?;
+    Ok((Value::Pdq(p), q))
+}
+
+fn counts(hits: &[Hit]) -> bool {
+    hits.iter().any(|h| h.suppressed_by.is_none())
+}
+
+pub fn run(args: MatchArgs) -> anyhow::Result<u8> {
+    let single = if let Some(p) = args.pdq {
+        Some((Value::Pdq(p), args.quality))
+    } else if let Some(h) = args.md5 {
+        Some((Value::Md5(h), None))
+    } else if let Some(h) = args.sha256 {
+        Some((Value::Sha256(h), None))
+    } else if let Some(h) = args.blake3 {
+        Some((Value::Blake3(h), None))
+    } else if let Some(path) = &args.vpdq {
+        let f = std::fs::File::open(path)
+            .with_context(|| format!("{}: cannot open", path.display()))?;
+        let mut recs = formats::read(formats::Format::Vpdq, BufReader::new(f))?;
+        let rec = recs
+            .next()
+            .ok_or_else(|| anyhow::anyhow!("{}: empty vPDQ file", path.display()))?
+            .with_context(|| format!("{}", path.display()))?;
+        Some((rec.value, None))
+    } else {
+        None
+    };
+    if single.is_none() && args.queries.is_none() {
+        anyhow::bail!(
+            "give a query: --pdq, --md5, --sha256, --blake3, --vpdq FILE or --queries FILE"
+        );
+    }
+    let path = args.location.path();
+    let db = HashDb::open(&path, args.location.options()).context("opening the hash database")?;
+    let opts = args.options();
+    let mut out = BufWriter::new(std::io::stdout().lock());
+    if let Some((value, quality)) = single {
+        let hits = db.match_value(&value, quality, &opts)?;
+        for h in &hits {
+            writeln!(out, "{}", hit_json(&db, h)?)?;
+        }
+        out.flush()?;
+        return Ok(u8::from(counts(&hits)));
+    }
+    let qpath = args.queries.clone().unwrap_or_default();
+    let input: Box<dyn BufRead> = if qpath.as_os_str() == "-" {
+        Box::new(BufReader::new(std::io::stdin()))
+    } else {
+        Box::new(BufReader::new(
+            std::fs::File::open(&qpath)
+                .with_context(|| format!("{}: cannot open", qpath.display()))?,
+        ))
+    };
+    let mut matched = false;
+    let mut errors = false;
+    for (i, line) in input.lines().enumerate() {
+        let n = i + 1;
+        let line = match line {
+            Ok(l) => l,
+            Err(e) => {
+                writeln!(
+                    out,
+                    "{}",
+                    json!({"line": n, "error": format!("unreadable line: {e}")})
+                )?;
+                errors = true;
+                break;
+            }
+        };
+        let t = line.trim();
+        if t.is_empty() || t.starts_with('#') {
+            continue;
+        }
+        match parse_query(t) {
+            Err(e) => {
+                errors = true;
+                writeln!(out, "{}", json!({"line": n, "query": t, "error": e}))?;
+            }
+            Ok((value, quality)) => {
+                let hits = db.match_value(&value, quality, &opts)?;
+                matched |= counts(&hits);
+                let hits: Vec<Json> = hits
+                    .iter()
+                    .map(|h| hit_json(&db, h))
+                    .collect::<Result<_, _>>()?;
+                let q = if matches!(value, Value::Vpdq(_)) {
+                    "<vpdq>".to_string()
+                } else {
+                    value.to_text()
+                };
+                writeln!(
+                    out,
+                    "{}",
+                    json!({"line": n, "signal_type": value.signal_type().as_str(), "query": q, "hits": hits})
+                )?;
+            }
+        }
+    }
+    out.flush()?;
+    Ok(if errors { 2 } else { u8::from(matched) })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn query_lines() {
+        let h = "a".repeat(64);
+        assert!(matches!(parse_query(&h), Ok((Value::Pdq(_), None))));
+        assert!(matches!(
+            parse_query(&format!("{h},77")),
+            Ok((Value::Pdq(_), Some(77)))
+        ));
+        assert!(matches!(
+            parse_query(&format!("md5 {}", "0".repeat(32))),
+            Ok((Value::Md5(_), None))
+        ));
+        assert!(parse_query("sha1 abc")
+            .unwrap_err()
+            .contains("unknown signal type"));
+        assert!(parse_query(&h[..10]).unwrap_err().contains("expected 64"));
+        assert!(parse_query(&format!("{h},300")).is_err());
+    }
+}
