@@ -4,6 +4,7 @@
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
+mod compare;
 mod db;
 mod hash;
 mod limits_args;
@@ -35,6 +36,8 @@ enum Command {
     Db(db::DbArgs),
     /// Look hashes up in the hash lists (JSON Lines; exit 1 on a match).
     Match(matching::MatchArgs),
+    /// Compare two videos (vPDQ) or images (PDQ); media or vPDQ text files.
+    Compare(compare::CompareArgs),
 }
 
 /// Parse the command line and run; returns the process exit code.
@@ -45,6 +48,7 @@ pub fn main() -> ExitCode {
         Command::Scan(args) => scan::run(args),
         Command::Db(args) => db::run(args),
         Command::Match(args) => matching::run(args),
+        Command::Compare(args) => compare::run(args),
     };
     match result {
         Ok(code) => ExitCode::from(code),

@@ -1,0 +1,207 @@
+//! `hashsieve compare A B`: are two media files (or vPDQ text files) the
+//! same content? The vPDQ rule for videos, the PDQ distance for images.
+
+use anyhow::{bail, Context};
+use hashdb::formats::{self, Format};
+use hashdb::model::Value;
+use hashdb::vpdq::{compare, VpdqFrame, VpdqThresholds};
+use hashdb::Pdq;
+use hashsieve::hashing::{hash_path, HashConfig, Worker};
+use std::io::{BufReader, Read};
+use std::path::{Path, PathBuf};
+
+/// Compare two videos (or images) as the vPDQ reference does.
+///
+/// A and B are each a media file (hashed now) or a vPDQ text file
+/// (`frame,quality,hash,timestamp` lines, as `hash --format vpdq` and Meta's
+/// tools write). A is the query (the upload), B the target (the listed
+/// video). Prints the percentage of A's unique frame hashes of quality >=
+/// --quality that have a frame of B within --distance, the same for B, and
+/// whether that is a match: B's share >= --target-percent and A's share >=
+/// --query-percent. Two images: the PDQ distance, a match when it is <=
+/// --distance and both qualities are >= --quality.
+///
+/// Exit code: 1 match, 0 no match, 2 error.
+#[derive(clap::Args)]
+pub struct CompareArgs {
+    /// The query: media file or vPDQ text file.
+    pub a: PathBuf,
+    /// The target (listed) side: media file or vPDQ text file.
+    pub b: PathBuf,
+
+    /// Frames match when their PDQ distance is at most this.
+    #[arg(long, default_value_t = 31)]
+    pub distance: u32,
+
+    /// Ignore frames of lower PDQ quality.
+    #[arg(long, default_value_t = 50)]
+    pub quality: u8,
+
+    /// Match only if at least this % of B's unique frames are matched.
+    #[arg(long, default_value_t = 80.0, value_name = "PERCENT")]
+    pub target_percent: f64,
+
+    /// ... and at least this % of A's unique frames.
+    #[arg(long, default_value_t = 0.0, value_name = "PERCENT")]
+    pub query_percent: f64,
+
+    /// Print one JSON object instead of text.
+    #[arg(long)]
+    pub json: bool,
+
+    #[command(flatten)]
+    pub video: super::video_args::VideoArgs,
+}
+
+/// One side of the comparison.
+enum Side {
+    Image { hash: Pdq, quality: u8 },
+    Video(Vec<VpdqFrame>),
+}
+
+impl Side {
+    fn frames(&self) -> Vec<VpdqFrame> {
+        match self {
+            Side::Image { hash, quality } => vec![VpdqFrame {
+                frame: 0,
+                hash: *hash,
+                quality: *quality,
+                timestamp: 0.0,
+            }],
+            Side::Video(f) => f.clone(),
+        }
+    }
+}
+
+/// Whether the file starts like vPDQ text (checked on its first 4 KiB).
+fn is_vpdq_text(path: &Path) -> anyhow::Result<bool> {
+    let mut head = Vec::with_capacity(4096);
+    std::fs::File::open(path)
+        .with_context(|| format!("opening {}", path.display()))?
+        .take(4096)
+        .read_to_end(&mut head)
+        .with_context(|| format!("reading {}", path.display()))?;
+    Ok(matches!(formats::detect(&head), Ok(Format::Vpdq)))
+}
+
+fn load(path: &Path, cfg: &HashConfig) -> anyhow::Result<Side> {
+    if is_vpdq_text(path)? {
+        let file =
+            std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
+        let mut records = formats::read(Format::Vpdq, BufReader::new(file))
+            .with_context(|| format!("reading {}", path.display()))?;
+        return match records.next() {
+            Some(Ok(r)) => match r.value {
+                Value::Vpdq(frames) => Ok(Side::Video(frames)),
+                _ => bail!("{}: not a vPDQ file", path.display()),
+            },
+            Some(Err(e)) => Err(e).with_context(|| format!("{} (vPDQ text)", path.display())),
+            None => bail!("{}: empty vPDQ file", path.display()),
+        };
+    }
+    let rec = hash_path(path, cfg, &mut Worker::new());
+    if let Some(e) = &rec.error {
+        bail!("{}: {e}", path.display());
+    }
+    match rec.media {
+        "video" => Ok(Side::Video(
+            rec.pdq
+                .iter()
+                .map(|p| VpdqFrame {
+                    frame: p.frame.unwrap_or(0),
+                    hash: p.hash,
+                    quality: p.quality,
+                    timestamp: p.timestamp.unwrap_or(0.0),
+                })
+                .collect(),
+        )),
+        "image" => match rec.pdq.first() {
+            Some(p) => Ok(Side::Image {
+                hash: p.hash,
+                quality: p.quality,
+            }),
+            None => bail!("{}: image without a hash", path.display()),
+        },
+        other => bail!(
+            "{}: neither an image, a video nor a vPDQ text file (detected: {other})",
+            path.display()
+        ),
+    }
+}
+
+pub fn run(args: CompareArgs) -> anyhow::Result<u8> {
+    anyhow::ensure!(
+        (0.0..=100.0).contains(&args.target_percent) && (0.0..=100.0).contains(&args.query_percent),
+        "--target-percent and --query-percent must be between 0 and 100"
+    );
+    let cfg = HashConfig {
+        video: args.video.to_options()?,
+        ..HashConfig::default()
+    };
+    let a = load(&args.a, &cfg)?;
+    let b = load(&args.b, &cfg)?;
+    if let (
+        Side::Image {
+            hash: ha,
+            quality: qa,
+        },
+        Side::Image {
+            hash: hb,
+            quality: qb,
+        },
+    ) = (&a, &b)
+    {
+        let d = ha.distance(hb);
+        let is_match = d <= args.distance && *qa >= args.quality && *qb >= args.quality;
+        if args.json {
+            println!(
+                "{}",
+                serde_json::json!({"kind": "pdq", "distance": d, "quality_a": qa,
+                    "quality_b": qb, "match": is_match})
+            );
+        } else {
+            println!("PDQ distance {d} (quality {qa} and {qb})");
+            println!(
+                "match: {} (distance <= {}, quality >= {})",
+                if is_match { "yes" } else { "no" },
+                args.distance,
+                args.quality
+            );
+        }
+        return Ok(u8::from(is_match));
+    }
+    let t = VpdqThresholds {
+        distance: args.distance,
+        quality: args.quality,
+        target_percent: args.target_percent,
+        query_percent: args.query_percent,
+    };
+    let c = compare(&a.frames(), &b.frames(), &t);
+    let is_match = c.is_match(&t);
+    if args.json {
+        println!(
+            "{}",
+            serde_json::json!({"kind": "vpdq", "query_percent": c.query_percent,
+                "target_percent": c.target_percent, "query_frames": c.query_frames,
+                "target_frames": c.target_frames, "match": is_match})
+        );
+    } else {
+        println!(
+            "A (query):  {:6.2}% of {} unique frames matched in B",
+            c.query_percent, c.query_frames
+        );
+        println!(
+            "B (target): {:6.2}% of {} unique frames matched in A",
+            c.target_percent, c.target_frames
+        );
+        println!(
+            "match: {} (B >= {}%, A >= {}%, distance <= {}, quality >= {})",
+            if is_match { "yes" } else { "no" },
+            t.target_percent,
+            t.query_percent,
+            t.distance,
+            t.quality
+        );
+    }
+    Ok(u8::from(is_match))
+}
