@@ -1,0 +1,188 @@
+//! `hashsieve compare` on Meta's sample videos (read from
+//! `../shared/conformance/vpdq/`, never copied here).
+//!
+//! The query side (A) is our hash of each video, the target side (B) the
+//! reference's 1 fps hashes of the family's original (`chair-orig-22-sd-bar`,
+//! `pattern-hd-no-bar`), as a vPDQ text file: the situation of a shared list.
+//! The same comparison with the reference's own hashes of A gives the
+//! reference's verdict; ours must agree, in the default mode and with
+//! `--every-frame`, and no chair video may match a pattern video (or the
+//! reverse). The table shows the percentages (`--nocapture`).
+//!
+//! Note: with the default thresholds (distance 31, quality 50, 80 % of the
+//! target) the reference itself does NOT match every family member:
+//! letterboxing and large logos move PDQ too far. Those rows are printed
+//! and must agree with the reference, not match.
+
+use hashdb::formats::{self, Format};
+use hashdb::model::Value;
+use hashdb::vpdq::{compare, VpdqFrame, VpdqThresholds};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+const CONFORMANCE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/conformance");
+
+fn vpdq_dir() -> Option<PathBuf> {
+    let d = Path::new(CONFORMANCE).join("vpdq");
+    if d.join("videos").is_dir() {
+        Some(d)
+    } else {
+        println!("skipped: ../shared/conformance not found");
+        None
+    }
+}
+
+fn reference(path: &Path) -> Vec<VpdqFrame> {
+    let file = std::fs::File::open(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let mut recs = formats::read(Format::Vpdq, std::io::BufReader::new(file)).expect("reader");
+    match recs.next() {
+        Some(Ok(r)) => match r.value {
+            Value::Vpdq(f) => f,
+            _ => panic!("{}: not vPDQ", path.display()),
+        },
+        other => panic!("{}: {other:?}", path.display()),
+    }
+}
+
+/// `hashsieve compare --json A B [flags]`: (match, query %, target %).
+fn run_compare(a: &Path, b: &Path, flags: &[&str]) -> (bool, f64, f64) {
+    let out = Command::new(env!("CARGO_BIN_EXE_hashsieve"))
+        .arg("compare")
+        .arg("--json")
+        .args(flags)
+        .arg(a)
+        .arg(b)
+        .output()
+        .expect("run hashsieve");
+    let code = out.status.code();
+    assert!(
+        code == Some(0) || code == Some(1),
+        "compare failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    let m = v["match"].as_bool().expect("match");
+    assert_eq!(code == Some(1), m, "exit code says match iff the output does");
+    (
+        m,
+        v["query_percent"].as_f64().unwrap(),
+        v["target_percent"].as_f64().unwrap(),
+    )
+}
+
+fn family_target(name: &str) -> &'static str {
+    if name.starts_with("chair") {
+        "chair-orig-22-sd-bar"
+    } else {
+        "pattern-hd-no-bar"
+    }
+}
+
+#[test]
+fn family_members_compare_as_the_reference_does() {
+    let Some(d) = vpdq_dir() else { return };
+    let t = VpdqThresholds::default();
+    let mut failures = Vec::new();
+    println!(
+        "\n{:<32} {:<22} {:>14} {:>14} {:>14} {:>14}",
+        "A (our hash)", "B (reference 1 fps)", "A% / B% ours", "reference", "every-frame", "ref every-fr."
+    );
+    let mut names: Vec<String> = std::fs::read_dir(d.join("videos"))
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .map(|e| e.path().file_stem().unwrap().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("chair") || n.starts_with("pattern"))
+        .collect();
+    names.sort();
+    assert_eq!(names.len(), 12);
+    for name in &names {
+        let target_name = family_target(name);
+        let video = d.join(format!("videos/{name}.mp4"));
+        let target = d.join(format!("reference-1fps/{target_name}.txt"));
+        let tframes = reference(&target);
+        let (m, qp, tp) = run_compare(&video, &target, &[]);
+        let want = compare(&reference(&d.join(format!("reference-1fps/{name}.txt"))), &tframes, &t);
+        let (me, qpe, tpe) = run_compare(&video, &target, &["--every-frame"]);
+        let want_e = compare(&reference(&d.join(format!("reference-hashes/{name}.txt"))), &tframes, &t);
+        println!(
+            "{name:<32} {target_name:<22} {:>6.1}/{:>5.1}{} {:>6.1}/{:>5.1}{} {:>6.1}/{:>5.1}{} {:>6.1}/{:>5.1}{}",
+            qp,
+            tp,
+            if m { "*" } else { " " },
+            want.query_percent,
+            want.target_percent,
+            if want.is_match(&t) { "*" } else { " " },
+            qpe,
+            tpe,
+            if me { "*" } else { " " },
+            want_e.query_percent,
+            want_e.target_percent,
+            if want_e.is_match(&t) { "*" } else { " " },
+        );
+        if m != want.is_match(&t) || (tp - want.target_percent).abs() > 10.0 {
+            failures.push(format!("{name}: ours {qp:.1}/{tp:.1} match {m}, reference {want:?}"));
+        }
+        if me != want_e.is_match(&t) || (tpe - want_e.target_percent).abs() > 10.0 {
+            failures.push(format!("{name} --every-frame: ours {qpe:.1}/{tpe:.1} match {me}, reference {want_e:?}"));
+        }
+    }
+    println!("(* = match: B >= 80 %, distance <= 31, quality >= 50)");
+    // The originals must match themselves.
+    for (name, _) in [("chair-orig-22-sd-bar", ()), ("pattern-hd-no-bar", ())] {
+        let video = d.join(format!("videos/{name}.mp4"));
+        let target = d.join(format!("reference-1fps/{name}.txt"));
+        if !run_compare(&video, &target, &[]).0 {
+            failures.push(format!("{name} does not match its own reference hashes"));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
+fn chairs_never_match_patterns() {
+    let Some(d) = vpdq_dir() else { return };
+    let mut failures = Vec::new();
+    println!("\n{:<32} {:<22} {:>8} {:>8}", "A", "B", "A %", "B %");
+    for (a, b) in [
+        ("chair-orig-22-sd-bar", "pattern-hd-no-bar"),
+        ("chair-19-sd-bar", "pattern-hd-no-bar"),
+        ("chair-22-sd-grey-bar", "pattern-sd-grey-bar"),
+        ("pattern-hd-no-bar", "chair-orig-22-sd-bar"),
+        ("pattern-longer-no-bar", "chair-orig-22-sd-bar"),
+        ("pattern-sd-with-small-logo-bar", "chair-22-with-small-logo-bar"),
+    ] {
+        // Media against media: both sides hashed by us.
+        let (m, qp, tp) = run_compare(
+            &d.join(format!("videos/{a}.mp4")),
+            &d.join(format!("videos/{b}.mp4")),
+            &[],
+        );
+        println!("{a:<32} {b:<22} {qp:>8.1} {tp:>8.1}");
+        if m {
+            failures.push(format!("{a} matched {b}"));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
+fn two_identical_images_have_distance_zero() {
+    let Some(_) = vpdq_dir() else { return };
+    let img = Path::new(CONFORMANCE).join("pdq/decoded");
+    let Some(first) = std::fs::read_dir(&img)
+        .ok()
+        .and_then(|mut r| r.find_map(|e| e.ok().map(|e| e.path())))
+    else {
+        println!("skipped: no decoded PDQ images");
+        return;
+    };
+    let out = Command::new(env!("CARGO_BIN_EXE_hashsieve"))
+        .args(["compare", "--json"])
+        .arg(&first)
+        .arg(&first)
+        .output()
+        .expect("run hashsieve");
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert_eq!(v["kind"], "pdq");
+    assert_eq!(v["distance"], 0);
+}
