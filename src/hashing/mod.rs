@@ -167,6 +167,19 @@ fn hash_stream<R: Read + Seek>(
             let res = drain(&mut r, &mut digest, &mut buf);
             worker.buf = buf;
             finish_digest(rec, digest, res.err());
+            if rec.error.is_none() {
+                if let Some(claim) = crate::media::sniff::claimed_by_name(&rec.path_os) {
+                    let what = if n == 0 {
+                        "empty file"
+                    } else {
+                        "content is not a format we recognise"
+                    };
+                    rec.error = Some(ItemError::new(
+                        ErrorKind::Decode,
+                        format!("{what}, although its name says it is an {claim}"),
+                    ));
+                }
+            }
         }
         MediaKind::Image(format) => hash_image_stream(r, head, digest, format, rec, cfg, worker),
         MediaKind::Video => {

@@ -94,6 +94,18 @@ pub fn decode_rgb(
     }
 }
 
+/// Whether a JPEG stream reaches its end-of-image marker after its first
+/// scan. Entropy-coded data escapes 0xFF, so `FF D9` there can only be the
+/// marker. Our JPEG decoder fills a cut-off scan with grey instead of
+/// failing; Pillow (which made the lists) refuses such files, and a hash of
+/// half a picture is not one to report, so a missing marker is an error.
+fn jpeg_is_complete(data: &[u8]) -> bool {
+    let Some(sos) = data.windows(2).position(|w| w == [0xFF, 0xDA]) else {
+        return false;
+    };
+    data[sos..].windows(2).any(|w| w == [0xFF, 0xD9])
+}
+
 fn decode_inner(
     data: &[u8],
     format: ImageFormat,
@@ -119,6 +131,12 @@ fn decode_inner(
         return Err(ItemError::new(
             ErrorKind::Decode,
             format!("image has no pixels ({w}x{h})"),
+        ));
+    }
+    if format == ImageFormat::Jpeg && !jpeg_is_complete(data) {
+        return Err(ItemError::new(
+            ErrorKind::Decode,
+            "truncated JPEG: no end-of-image marker after the scan data",
         ));
     }
     // A missing or unreadable EXIF block is not an error: orientation 1.
@@ -222,6 +240,26 @@ mod tests {
         };
         let e = decode_rgb(&bytes, ImageFormat::Png, &limits).unwrap_err();
         assert_eq!(e.kind, ErrorKind::Limit);
+    }
+
+    #[test]
+    fn truncated_jpeg_is_a_decode_error() {
+        let img =
+            image::RgbImage::from_fn(64, 48, |x, y| image::Rgb([x as u8 * 3, y as u8 * 5, 7]));
+        let mut out = Cursor::new(Vec::new());
+        DynamicImage::ImageRgb8(img)
+            .write_to(&mut out, image::ImageFormat::Jpeg)
+            .unwrap();
+        let full = out.into_inner();
+        assert!(decode_rgb(&full, ImageFormat::Jpeg, &ImageLimits::default()).is_ok());
+        let e = decode_rgb(
+            &full[..full.len() * 2 / 3],
+            ImageFormat::Jpeg,
+            &ImageLimits::default(),
+        )
+        .unwrap_err();
+        assert_eq!(e.kind, ErrorKind::Decode);
+        assert!(e.message.contains("truncated"), "{}", e.message);
     }
 
     #[test]

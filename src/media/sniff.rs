@@ -120,6 +120,21 @@ fn bmp_header_plausible(head: &[u8]) -> bool {
     matches!(dib, 12 | 40 | 52 | 56 | 64 | 108 | 124)
 }
 
+/// What a file name's extension claims the content is, if anything. Names
+/// never decide the type; a claim that the content contradicts is reported
+/// (a damaged or disguised media file deserves a look).
+pub fn claimed_by_name(name: &std::path::Path) -> Option<&'static str> {
+    let ext = name.extension()?.to_str()?.to_ascii_lowercase();
+    match ext.as_str() {
+        "jpg" | "jpeg" | "jpe" | "jfif" | "png" | "gif" | "webp" | "bmp" | "tif" | "tiff" => {
+            Some("image")
+        }
+        "mp4" | "m4v" | "mov" | "mkv" | "webm" | "avi" | "ts" | "mts" | "flv" | "wmv" | "3gp"
+        | "mpg" | "mpeg" => Some("video"),
+        _ => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -145,5 +160,14 @@ mod tests {
         assert_eq!(sniff(b"hello world"), MediaKind::Other);
         assert_eq!(sniff(b""), MediaKind::Other);
         assert_eq!(sniff(b"BM"), MediaKind::Other);
+    }
+
+    #[test]
+    fn names_only_claim() {
+        use std::path::Path;
+        assert_eq!(claimed_by_name(Path::new("a/b.JPG")), Some("image"));
+        assert_eq!(claimed_by_name(Path::new("clip.mp4")), Some("video"));
+        assert_eq!(claimed_by_name(Path::new("notes.txt")), None);
+        assert_eq!(claimed_by_name(Path::new("noext")), None);
     }
 }

@@ -1,0 +1,52 @@
+//! PDQ on synthetic 1 MP and 12 MP pictures (RGB with the Pillow luma rule,
+//! and a float luma buffer), plus the dihedral set.
+//!
+//!     cargo bench --bench pdq
+
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use hashsieve::pdq::{FloatLuma, LumaRule, PdqHasher, Rgb8};
+
+/// A deterministic picture with texture at several scales.
+fn rgb(w: usize, h: usize) -> Vec<u8> {
+    let mut v = Vec::with_capacity(w * h * 3);
+    let mut x: u32 = 0x1234_5678;
+    for y in 0..h {
+        for c in 0..w {
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            let base = ((c * 255 / w) ^ (y * 255 / h)) as u32;
+            v.push((base + (x & 15)) as u8);
+            v.push(((c / 7 + y / 5) % 256) as u8);
+            v.push((255 - base + (x >> 28)) as u8);
+        }
+    }
+    v
+}
+
+fn bench(c: &mut Criterion) {
+    let mut group = c.benchmark_group("pdq");
+    group.sample_size(20);
+    for &(name, w, h) in &[("1MP", 1152usize, 868usize), ("12MP", 4000, 3000)] {
+        let pixels = rgb(w, h);
+        let luma: Vec<f32> = pixels
+            .chunks_exact(3)
+            .map(|p| p[0] as f32 * 0.3 + p[1] as f32 * 0.59 + p[2] as f32 * 0.11)
+            .collect();
+        let mut hasher = PdqHasher::new();
+        group.throughput(Throughput::Elements((w * h) as u64));
+        group.bench_with_input(BenchmarkId::new("rgb", name), &pixels, |b, px| {
+            b.iter(|| hasher.hash(&Rgb8::new(px, w, h, LumaRule::Pillow).unwrap()))
+        });
+        group.bench_with_input(BenchmarkId::new("luma", name), &luma, |b, l| {
+            b.iter(|| hasher.hash(&FloatLuma::new(l, w, h).unwrap()))
+        });
+        group.bench_with_input(BenchmarkId::new("dihedral", name), &pixels, |b, px| {
+            b.iter(|| hasher.dihedral(&Rgb8::new(px, w, h, LumaRule::Pillow).unwrap()))
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);
