@@ -44,25 +44,41 @@ fn build_tree(root: &Path) {
     let zeros = vec![0u8; 16 << 20];
     write(
         &root.join("arch/bomb.zip"),
-        &zip_of(&[("first.txt", b"before"), ("bomb.bin", &zeros), ("last.png", &png(3))]),
+        &zip_of(&[
+            ("first.txt", b"before"),
+            ("bomb.bin", &zeros),
+            ("last.png", &png(3)),
+        ]),
     );
     write(
         &root.join("arch/slip.zip"),
-        &zip_of(&[("../../evil.txt", b"escape"), ("/abs/evil2.txt", b"escape2")]),
+        &zip_of(&[
+            ("../../evil.txt", b"escape"),
+            ("/abs/evil2.txt", b"escape2"),
+        ]),
     );
     let enc = zip_of(&[("secret.png", &png(4)), ("plain.txt", b"readable")]);
-    write(&root.join("arch/enc.zip"), &mark_encrypted(enc, "secret.png"));
+    write(
+        &root.join("arch/enc.zip"),
+        &mark_encrypted(enc, "secret.png"),
+    );
     let t = tar_of(&[("a.txt", &[1u8; 100]), ("b.bin", &[2u8; 5000])]);
     write(&root.join("arch/trunc.tar"), &t[..512 + 512 + 512 + 1000]);
     let level3 = zip_of(&[("deep.txt", b"too deep")]);
     let level2 = tar_of(&[("level3.zip", &level3)]);
     let level1 = zip_of(&[("level2.tar", &level2)]);
-    write(&root.join("arch/nest.zip"), &zip_of(&[("level1.zip", &level1)]));
+    write(
+        &root.join("arch/nest.zip"),
+        &zip_of(&[("level1.zip", &level1)]),
+    );
     let inner = tar_of(&[("inner.png", &a)]);
     let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
     gz.write_all(&inner).unwrap();
     write(&root.join("arch/c.tar.gz"), &gz.finish().unwrap());
-    write(&root.join("arch/c.tar.zst"), &zstd::encode_all(&inner[..], 3).unwrap());
+    write(
+        &root.join("arch/c.tar.zst"),
+        &zstd::encode_all(&inner[..], 3).unwrap(),
+    );
     let mut xz = xz2::write::XzEncoder::new(Vec::new(), 6);
     xz.write_all(&inner).unwrap();
     write(&root.join("arch/c.tar.xz"), &xz.finish().unwrap());
@@ -105,7 +121,10 @@ fn hostile_and_nested_archives_each_get_their_records() {
     );
 
     // Zip bomb: the member is refused, its neighbours are read.
-    assert_eq!(s.error_kind("tree/arch/bomb.zip!/bomb.bin").as_deref(), Some("limit"));
+    assert_eq!(
+        s.error_kind("tree/arch/bomb.zip!/bomb.bin").as_deref(),
+        Some("limit")
+    );
     assert_eq!(s.error_kind("tree/arch/bomb.zip!/first.txt"), None);
     assert_eq!(s.one("tree/arch/bomb.zip!/last.png")["media"], "image");
     assert_eq!(s.error_kind("tree/arch/bomb.zip"), None);
@@ -118,18 +137,30 @@ fn hostile_and_nested_archives_each_get_their_records() {
     assert!(!Path::new("/abs/evil2.txt").exists());
 
     // Encrypted member: unsupported, the rest of the archive is read.
-    assert_eq!(s.error_kind("tree/arch/enc.zip!/secret.png").as_deref(), Some("unsupported"));
+    assert_eq!(
+        s.error_kind("tree/arch/enc.zip!/secret.png").as_deref(),
+        Some("unsupported")
+    );
     assert_eq!(s.one("tree/arch/enc.zip!/plain.txt")["bytes"], 8);
 
     // Truncated tar: members before the cut are fine, the cut one and the
     // archive report the damage.
     assert_eq!(s.error_kind("tree/arch/trunc.tar!/a.txt"), None);
-    assert_eq!(s.error_kind("tree/arch/trunc.tar!/b.bin").as_deref(), Some("decode"));
-    assert_eq!(s.error_kind("tree/arch/trunc.tar").as_deref(), Some("decode"));
+    assert_eq!(
+        s.error_kind("tree/arch/trunc.tar!/b.bin").as_deref(),
+        Some("decode")
+    );
+    assert_eq!(
+        s.error_kind("tree/arch/trunc.tar").as_deref(),
+        Some("decode")
+    );
 
     // Nesting: three levels are opened, the fourth is hashed and refused.
     assert_eq!(s.one("tree/arch/nest.zip!/level1.zip")["media"], "archive");
-    assert_eq!(s.one("tree/arch/nest.zip!/level1.zip!/level2.tar")["media"], "archive");
+    assert_eq!(
+        s.one("tree/arch/nest.zip!/level1.zip!/level2.tar")["media"],
+        "archive"
+    );
     let deep = s.one("tree/arch/nest.zip!/level1.zip!/level2.tar!/level3.zip");
     assert_eq!(deep["error"]["kind"], "limit");
     assert!(deep["md5"].is_string());
@@ -151,7 +182,10 @@ fn hostile_and_nested_archives_each_get_their_records() {
     assert_eq!(sum["files"], 13);
     assert_eq!(sum["exit_code"], 2);
     for kind in ["limit", "decode", "unsupported"] {
-        assert!(sum["errors_by_kind"][kind].as_u64().unwrap() >= 1, "{kind}: {sum}");
+        assert!(
+            sum["errors_by_kind"][kind].as_u64().unwrap() >= 1,
+            "{kind}: {sum}"
+        );
     }
     // x.png and the three inner.png are copies of a.png: hashed once.
     assert!(sum["deduplicated"].as_u64().unwrap() >= 3, "{sum}");

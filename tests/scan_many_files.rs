@@ -22,7 +22,12 @@ fn hundred_thousand_files_in_one_folder() {
         .args(["--no-state", "--threads", "2", "big"])
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let text = String::from_utf8(out.stdout).unwrap();
     let mut seen = HashSet::with_capacity(N);
     for line in text.lines() {

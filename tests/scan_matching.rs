@@ -16,8 +16,13 @@ use std::path::Path;
 fn pdq_of(data: &[u8]) -> hashdb::Pdq {
     let img = image::load_from_memory(data).unwrap().to_rgb8();
     let (w, h) = img.dimensions();
-    let src = hashsieve::pdq::Rgb8::new(img.as_raw(), w as usize, h as usize, hashsieve::pdq::LumaRule::Pillow)
-        .unwrap();
+    let src = hashsieve::pdq::Rgb8::new(
+        img.as_raw(),
+        w as usize,
+        h as usize,
+        hashsieve::pdq::LumaRule::Pillow,
+    )
+    .unwrap();
     hashsieve::pdq::PdqHasher::new().hash(&src).hash
 }
 
@@ -31,7 +36,9 @@ fn import(s: &mut Store, list: &str, values: Vec<HValue>) -> Vec<i64> {
             Ok(r)
         })
         .collect::<Vec<_>>();
-    s.import(list, recs, Path::new("t"), Default::default()).unwrap().added_ids
+    s.import(list, recs, Path::new("t"), Default::default())
+        .unwrap()
+        .added_ids
 }
 
 fn hex_digest<D: md5::Digest>(data: &[u8]) -> String {
@@ -78,14 +85,27 @@ fn images_and_digests_against_lists() {
     )
     .unwrap();
     // e.png is listed but allowlisted: reported, suppressed.
-    s.allow(&HValue::Md5(md5_hex(&imgs[4]).parse().unwrap()), Some("news logo"), None)
-        .unwrap();
-    let blake = blake3::hash(b"listed in a disabled list").to_hex().to_string();
+    s.allow(
+        &HValue::Md5(md5_hex(&imgs[4]).parse().unwrap()),
+        Some("news logo"),
+        None,
+    )
+    .unwrap();
+    let blake = blake3::hash(b"listed in a disabled list")
+        .to_hex()
+        .to_string();
     import(&mut s, "off", vec![HValue::Blake3(blake.parse().unwrap())]);
     s.set_list_enabled("off", false).unwrap();
     drop(s);
 
-    let r = parse(scan_cmd(root).args(["--no-state", "--db"]).arg(&db).arg("t").output().unwrap());
+    let r = parse(
+        scan_cmd(root)
+            .args(["--no-state", "--db"])
+            .arg(&db)
+            .arg("t")
+            .output()
+            .unwrap(),
+    );
     assert_eq!(r.code, 1, "{}", r.stderr);
     let m = |p: &str| r.one(p)["matches"].as_array().unwrap().clone();
     let a = m("t/a.png");
@@ -102,7 +122,10 @@ fn images_and_digests_against_lists() {
     assert_eq!(m("t/b.png")[0]["signal_type"], "sha256");
     let c = m("t/c.png");
     assert_eq!(c.len(), 1);
-    assert_eq!((c[0]["signal_type"].clone(), c[0]["distance"].clone()), ("pdq".into(), 5.into()));
+    assert_eq!(
+        (c[0]["signal_type"].clone(), c[0]["distance"].clone()),
+        ("pdq".into(), 5.into())
+    );
     assert!(m("t/d.png").is_empty(), "disputed entries never hit");
     let e = m("t/e.png");
     assert_eq!(e.len(), 1);
@@ -111,33 +134,66 @@ fn images_and_digests_against_lists() {
     assert!(m("t/g.png").is_empty());
 
     // Only suppressed or no hits: exit 0.
-    let quiet = scan_cmd(root).args(["--no-state", "--db"]).arg(&db).args(["t/e.png", "t/g.png"]).output().unwrap();
+    let quiet = scan_cmd(root)
+        .args(["--no-state", "--db"])
+        .arg(&db)
+        .args(["t/e.png", "t/g.png"])
+        .output()
+        .unwrap();
     assert_eq!(quiet.status.code(), Some(0));
 
     // --matches-only keeps files with hits (suppressed ones included).
     let only = parse(
-        scan_cmd(root).args(["--no-state", "--matches-only", "--db"]).arg(&db).arg("t").output().unwrap(),
+        scan_cmd(root)
+            .args(["--no-state", "--matches-only", "--db"])
+            .arg(&db)
+            .arg("t")
+            .output()
+            .unwrap(),
     );
-    let mut paths: Vec<&str> = only.records.iter().map(|r| r["path"].as_str().unwrap()).collect();
+    let mut paths: Vec<&str> = only
+        .records
+        .iter()
+        .map(|r| r["path"].as_str().unwrap())
+        .collect();
     paths.sort();
     assert_eq!(paths, ["t/a.png", "t/b.png", "t/c.png", "t/e.png"]);
 
     // Human format: one line per hit.
-    let human = scan_cmd(root).args(["--no-state", "--format", "human", "--db"]).arg(&db).arg("t").output().unwrap();
+    let human = scan_cmd(root)
+        .args(["--no-state", "--format", "human", "--db"])
+        .arg(&db)
+        .arg("t")
+        .output()
+        .unwrap();
     let text = String::from_utf8(human.stdout).unwrap();
-    assert_eq!(text.lines().filter(|l| l.starts_with("MATCH\t")).count(), 3, "{text}");
-    assert_eq!(text.lines().filter(|l| l.starts_with("allowed\t")).count(), 1, "{text}");
+    assert_eq!(
+        text.lines().filter(|l| l.starts_with("MATCH\t")).count(),
+        3,
+        "{text}"
+    );
+    assert_eq!(
+        text.lines().filter(|l| l.starts_with("allowed\t")).count(),
+        1,
+        "{text}"
+    );
 
     // A disabled or unknown list asked for by name is a clear error.
     for list in ["off", "nope"] {
-        let bad = scan_cmd(root).args(["--no-state", "--list", list, "--db"]).arg(&db).arg("t").output().unwrap();
+        let bad = scan_cmd(root)
+            .args(["--no-state", "--list", list, "--db"])
+            .arg(&db)
+            .arg("t")
+            .output()
+            .unwrap();
         assert_eq!(bad.status.code(), Some(2));
         assert!(String::from_utf8_lossy(&bad.stderr).contains(list));
     }
 }
 
 fn reference_frames(conf: &Path, name: &str) -> Vec<VpdqFrame> {
-    let text = std::fs::read_to_string(conf.join(format!("vpdq/reference-1fps/{name}.txt"))).unwrap();
+    let text =
+        std::fs::read_to_string(conf.join(format!("vpdq/reference-1fps/{name}.txt"))).unwrap();
     text.lines()
         .filter(|l| !l.trim().is_empty())
         .map(|l| {
@@ -167,7 +223,9 @@ fn videos_against_vpdq_and_image_entries() {
     for i in 0..60u64 {
         let mut h = [0u8; 32];
         for b in h.iter_mut() {
-            seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
             *b = (seed >> 56) as u8;
         }
         longer.push(VpdqFrame {
@@ -181,7 +239,11 @@ fn videos_against_vpdq_and_image_entries() {
     let ids = import(
         &mut s,
         "videos",
-        vec![HValue::Vpdq(orig.clone()), HValue::Vpdq(longer.clone()), HValue::Pdq(still.hash)],
+        vec![
+            HValue::Vpdq(orig.clone()),
+            HValue::Vpdq(longer.clone()),
+            HValue::Pdq(still.hash),
+        ],
     );
     drop(s);
     let videos = conf.join("vpdq/videos");
@@ -207,7 +269,12 @@ fn videos_against_vpdq_and_image_entries() {
     }
     assert_eq!(r.code, 1, "{}", r.stderr);
     let hit_on = |rec: &Value, entry: i64| -> Option<Value> {
-        rec["matches"].as_array().unwrap().iter().find(|m| m["entry"] == entry).cloned()
+        rec["matches"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["entry"] == entry)
+            .cloned()
     };
     // A re-encoded (grey) copy of the listed video: the vPDQ rule.
     let g = hit_on(&grey, ids[0]).unwrap_or_else(|| panic!("grey copy must match: {grey}"));
@@ -232,14 +299,20 @@ fn videos_against_vpdq_and_image_entries() {
             .output()
             .unwrap(),
     );
-    assert!(hit_on(&strict.records[0], ids[1]).is_none(), "{}", strict.stdout);
+    assert!(
+        hit_on(&strict.records[0], ids[1]).is_none(),
+        "{}",
+        strict.stdout
+    );
     // The listed still, found inside the original video: which frames hit.
     let o = rec("chair-orig-22-sd-bar.mp4");
     let st = hit_on(&o, ids[2]).unwrap_or_else(|| panic!("still must be found: {o}"));
     assert_eq!(st["hit_by"], "frames");
     let frames = st["frames"].as_array().unwrap();
     assert!(
-        frames.iter().any(|f| (f["timestamp"].as_f64().unwrap() - still.timestamp).abs() < 0.6),
+        frames
+            .iter()
+            .any(|f| (f["timestamp"].as_f64().unwrap() - still.timestamp).abs() < 0.6),
         "{st}"
     );
 }

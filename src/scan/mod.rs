@@ -280,7 +280,7 @@ pub fn scan(
         Ok(())
     })?;
     summary.interrupted = stop.load(Ordering::Relaxed) && fatal.is_none();
-    if let Some(st) = state.as_deref_mut() {
+    if let Some(st) = state {
         let r = st.finish(summary.interrupted || fatal.is_some());
         if fatal.is_none() {
             r?;

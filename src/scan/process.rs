@@ -158,8 +158,7 @@ impl Ctx<'_> {
             rec
         } else {
             drop(file);
-            let rec = self.finish(hash_path(path, &self.cfg.hash, worker));
-            rec
+            self.finish(hash_path(path, &self.cfg.hash, worker))
         };
         if rec.error.is_none() && rec.bytes != size && rec.bytes != len {
             rec.error = Some(ItemError::new(

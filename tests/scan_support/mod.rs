@@ -42,12 +42,13 @@ pub fn parse(out: Output) -> Scan {
 impl Scan {
     /// The record at `path`, which must appear exactly once.
     pub fn one(&self, path: &str) -> &Value {
-        let found: Vec<&Value> = self
-            .records
-            .iter()
-            .filter(|r| r["path"] == path)
-            .collect();
-        assert_eq!(found.len(), 1, "records at {path}: {found:?}\nstderr: {}", self.stderr);
+        let found: Vec<&Value> = self.records.iter().filter(|r| r["path"] == path).collect();
+        assert_eq!(
+            found.len(),
+            1,
+            "records at {path}: {found:?}\nstderr: {}",
+            self.stderr
+        );
         found[0]
     }
 
@@ -67,22 +68,30 @@ impl Scan {
 
 /// A deterministic 64x64 grey image made of random 8x8 blocks, as PNG.
 pub fn png(seed: u64) -> Vec<u8> {
-    let mut s = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+    let mut s = seed
+        .wrapping_mul(6364136223846793005)
+        .wrapping_add(1442695040888963407);
     let mut blocks = [0u8; 64];
     for b in blocks.iter_mut() {
-        s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        s = s
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
         *b = (s >> 56) as u8;
     }
-    let img = image::GrayImage::from_fn(64, 64, |x, y| image::Luma([blocks[(y / 8 * 8 + x / 8) as usize]]));
+    let img = image::GrayImage::from_fn(64, 64, |x, y| {
+        image::Luma([blocks[(y / 8 * 8 + x / 8) as usize]])
+    });
     let mut out = std::io::Cursor::new(Vec::new());
-    img.write_to(&mut out, image::ImageFormat::Png).expect("png");
+    img.write_to(&mut out, image::ImageFormat::Png)
+        .expect("png");
     out.into_inner()
 }
 
 pub fn zip_of(members: &[(&str, &[u8])]) -> Vec<u8> {
     let mut w = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
     for (name, data) in members {
-        w.start_file(*name, zip::write::SimpleFileOptions::default()).unwrap();
+        w.start_file(*name, zip::write::SimpleFileOptions::default())
+            .unwrap();
         w.write_all(data).unwrap();
     }
     w.finish().unwrap().into_inner()
@@ -123,16 +132,23 @@ pub fn make_db(path: &Path, name: &str, records: &[(&str, String)]) {
             Ok(r)
         })
         .collect();
-    s.import(name, recs, Path::new("test"), Default::default()).unwrap();
+    s.import(name, recs, Path::new("test"), Default::default())
+        .unwrap();
 }
 
 pub fn md5_hex(data: &[u8]) -> String {
     use md5::Digest;
-    md5::Md5::digest(data).iter().map(|b| format!("{b:02x}")).collect()
+    md5::Md5::digest(data)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 pub fn conformance() -> Option<PathBuf> {
-    let p = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/conformance"));
+    let p = PathBuf::from(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../shared/conformance"
+    ));
     if p.exists() {
         Some(p)
     } else {
