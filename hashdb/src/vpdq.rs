@@ -40,7 +40,12 @@ pub struct VpdqThresholds {
 
 impl Default for VpdqThresholds {
     fn default() -> Self {
-        VpdqThresholds { distance: 31, quality: 50, target_percent: 80.0, query_percent: 0.0 }
+        VpdqThresholds {
+            distance: 31,
+            quality: 50,
+            target_percent: 80.0,
+            query_percent: 0.0,
+        }
     }
 }
 
@@ -78,7 +83,9 @@ pub fn unique_good_hashes(frames: &[VpdqFrame], quality: u8) -> Vec<Pdq> {
 }
 
 fn matched_count(a: &[Pdq], b: &[Pdq], distance: u32) -> usize {
-    a.iter().filter(|x| b.iter().any(|y| x.distance(y) <= distance)).count()
+    a.iter()
+        .filter(|x| b.iter().any(|y| x.distance(y) <= distance))
+        .count()
 }
 
 /// Compare two bags of frames (brute force: videos sampled at one frame a
@@ -87,7 +94,13 @@ fn matched_count(a: &[Pdq], b: &[Pdq], distance: u32) -> usize {
 pub fn compare(query: &[VpdqFrame], target: &[VpdqFrame], t: &VpdqThresholds) -> VpdqComparison {
     let q = unique_good_hashes(query, t.quality);
     let g = unique_good_hashes(target, t.quality);
-    let pct = |n: usize, of: usize| if of == 0 { 0.0 } else { n as f64 * 100.0 / of as f64 };
+    let pct = |n: usize, of: usize| {
+        if of == 0 {
+            0.0
+        } else {
+            n as f64 * 100.0 / of as f64
+        }
+    };
     VpdqComparison {
         query_percent: pct(matched_count(&q, &g, t.distance), q.len()),
         target_percent: pct(matched_count(&g, &q, t.distance), g.len()),
@@ -105,13 +118,23 @@ mod tests {
         for &b in bits {
             h.set_bit(b);
         }
-        VpdqFrame { frame: i, hash: h, quality, timestamp: i as f64 }
+        VpdqFrame {
+            frame: i,
+            hash: h,
+            quality,
+            timestamp: i as f64,
+        }
     }
 
     #[test]
     fn duplicates_and_low_quality_frames_do_not_count() {
         let far: Vec<usize> = (0..100).collect();
-        let q = vec![frame(0, &[1], 90), frame(1, &[1], 90), frame(2, &far, 90), frame(3, &[2], 10)];
+        let q = vec![
+            frame(0, &[1], 90),
+            frame(1, &[1], 90),
+            frame(2, &far, 90),
+            frame(3, &[2], 10),
+        ];
         let t = vec![frame(0, &[1, 2, 3], 90)];
         let c = compare(&q, &t, &VpdqThresholds::default());
         // Unique good query frames: {1}, {far}; only {1} is near the target.
