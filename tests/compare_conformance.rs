@@ -62,7 +62,11 @@ fn run_compare(a: &Path, b: &Path, flags: &[&str]) -> (bool, f64, f64) {
     );
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
     let m = v["match"].as_bool().expect("match");
-    assert_eq!(code == Some(1), m, "exit code says match iff the output does");
+    assert_eq!(
+        code == Some(1),
+        m,
+        "exit code says match iff the output does"
+    );
     (
         m,
         v["query_percent"].as_f64().unwrap(),
@@ -85,7 +89,12 @@ fn family_members_compare_as_the_reference_does() {
     let mut failures = Vec::new();
     println!(
         "\n{:<32} {:<22} {:>14} {:>14} {:>14} {:>14}",
-        "A (our hash)", "B (reference 1 fps)", "A% / B% ours", "reference", "every-frame", "ref every-fr."
+        "A (our hash)",
+        "B (reference 1 fps)",
+        "A% / B% ours",
+        "reference",
+        "every-frame",
+        "ref every-fr."
     );
     let mut names: Vec<String> = std::fs::read_dir(d.join("videos"))
         .unwrap()
@@ -101,9 +110,17 @@ fn family_members_compare_as_the_reference_does() {
         let target = d.join(format!("reference-1fps/{target_name}.txt"));
         let tframes = reference(&target);
         let (m, qp, tp) = run_compare(&video, &target, &[]);
-        let want = compare(&reference(&d.join(format!("reference-1fps/{name}.txt"))), &tframes, &t);
+        let want = compare(
+            &reference(&d.join(format!("reference-1fps/{name}.txt"))),
+            &tframes,
+            &t,
+        );
         let (me, qpe, tpe) = run_compare(&video, &target, &["--every-frame"]);
-        let want_e = compare(&reference(&d.join(format!("reference-hashes/{name}.txt"))), &tframes, &t);
+        let want_e = compare(
+            &reference(&d.join(format!("reference-hashes/{name}.txt"))),
+            &tframes,
+            &t,
+        );
         println!(
             "{name:<32} {target_name:<22} {:>6.1}/{:>5.1}{} {:>6.1}/{:>5.1}{} {:>6.1}/{:>5.1}{} {:>6.1}/{:>5.1}{}",
             qp,
@@ -120,10 +137,14 @@ fn family_members_compare_as_the_reference_does() {
             if want_e.is_match(&t) { "*" } else { " " },
         );
         if m != want.is_match(&t) || (tp - want.target_percent).abs() > 10.0 {
-            failures.push(format!("{name}: ours {qp:.1}/{tp:.1} match {m}, reference {want:?}"));
+            failures.push(format!(
+                "{name}: ours {qp:.1}/{tp:.1} match {m}, reference {want:?}"
+            ));
         }
         if me != want_e.is_match(&t) || (tpe - want_e.target_percent).abs() > 10.0 {
-            failures.push(format!("{name} --every-frame: ours {qpe:.1}/{tpe:.1} match {me}, reference {want_e:?}"));
+            failures.push(format!(
+                "{name} --every-frame: ours {qpe:.1}/{tpe:.1} match {me}, reference {want_e:?}"
+            ));
         }
     }
     println!("(* = match: B >= 80 %, distance <= 31, quality >= 50)");
@@ -149,7 +170,10 @@ fn chairs_never_match_patterns() {
         ("chair-22-sd-grey-bar", "pattern-sd-grey-bar"),
         ("pattern-hd-no-bar", "chair-orig-22-sd-bar"),
         ("pattern-longer-no-bar", "chair-orig-22-sd-bar"),
-        ("pattern-sd-with-small-logo-bar", "chair-22-with-small-logo-bar"),
+        (
+            "pattern-sd-with-small-logo-bar",
+            "chair-22-with-small-logo-bar",
+        ),
     ] {
         // Media against media: both sides hashed by us.
         let (m, qp, tp) = run_compare(

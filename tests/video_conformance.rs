@@ -101,17 +101,27 @@ fn check(mode: &str, refs: &Path, ours: &BTreeMap<String, Vec<VpdqFrame>>) -> Ve
         checked += 1;
         let want = reference(&r);
         if got.len() != want.len() {
-            failures.push(format!("{mode} {stem}: {} frames, reference {}", got.len(), want.len()));
+            failures.push(format!(
+                "{mode} {stem}: {} frames, reference {}",
+                got.len(),
+                want.len()
+            ));
         }
         let (mut max, mut sum, mut n) = (0u32, 0u64, 0u64);
         for (g, w) in got.iter().zip(&want) {
             if g.frame != w.frame {
-                failures.push(format!("{mode} {stem}: frame {} where the reference has {}", g.frame, w.frame));
+                failures.push(format!(
+                    "{mode} {stem}: frame {} where the reference has {}",
+                    g.frame, w.frame
+                ));
                 break;
             }
             let (gt, wt) = (format!("{:.3}", g.timestamp), format!("{:.3}", w.timestamp));
             if gt != wt {
-                failures.push(format!("{mode} {stem} frame {}: timestamp {gt}, reference {wt}", g.frame));
+                failures.push(format!(
+                    "{mode} {stem} frame {}: timestamp {gt}, reference {wt}",
+                    g.frame
+                ));
             }
             if w.quality >= 80 {
                 let d = g.hash.distance(&w.hash);
@@ -119,7 +129,10 @@ fn check(mode: &str, refs: &Path, ours: &BTreeMap<String, Vec<VpdqFrame>>) -> Ve
                 sum += u64::from(d);
                 n += 1;
                 if d > 10 {
-                    failures.push(format!("{mode} {stem} frame {}: distance {d} > 10", g.frame));
+                    failures.push(format!(
+                        "{mode} {stem} frame {}: distance {d} > 10",
+                        g.frame
+                    ));
                 }
             }
         }
@@ -131,7 +144,10 @@ fn check(mode: &str, refs: &Path, ours: &BTreeMap<String, Vec<VpdqFrame>>) -> Ve
         );
     }
     if checked != ours.len() {
-        failures.push(format!("{mode}: {} videos but {checked} reference files", ours.len()));
+        failures.push(format!(
+            "{mode}: {} videos but {checked} reference files",
+            ours.len()
+        ));
     }
     failures
 }
@@ -175,7 +191,10 @@ fn vpdq_text_output_is_the_reference_format() {
         assert_eq!(gf.len(), 4, "{gl}");
         assert_eq!((gf[0], gf[3]), (wf[0], wf[3]), "{gl} vs {wl}");
         assert!(gf[1].parse::<u8>().is_ok(), "{gl}");
-        let dist = gf[2].parse::<Pdq>().unwrap().distance(&wf[2].parse::<Pdq>().unwrap());
+        let dist = gf[2]
+            .parse::<Pdq>()
+            .unwrap()
+            .distance(&wf[2].parse::<Pdq>().unwrap());
         assert!(dist <= 10, "{gl} vs {wl}");
     }
     // And hashdb's reader takes it back.

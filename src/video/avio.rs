@@ -195,9 +195,16 @@ impl<'a> CustomInput<'a> {
                 return Err(this.error_for(r));
             }
             this.input = Some(ffmpeg_next::format::context::Input::wrap(ctx));
+            // Like the ffmpeg CLI, a failure to probe every stream is not
+            // fatal when streams were found (a video with no frames, say:
+            // decoding then finds nothing and says so); I/O errors and the
+            // deadline are.
             let r = ffi::avformat_find_stream_info(ctx, std::ptr::null_mut());
             if r < 0 {
-                return Err(this.error_for(r));
+                let e = this.error_for(r);
+                if !matches!(e, OpenError::Format(_)) || (*ctx).nb_streams == 0 {
+                    return Err(e);
+                }
             }
         }
         Ok(this)

@@ -35,6 +35,9 @@ const MAX_READ_ERRORS: u32 = 64;
 fn quiet_logs() {
     static ONCE: std::sync::Once = std::sync::Once::new();
     ONCE.call_once(|| {
+        // Fills ffmpeg-next's error message table (it cannot fail on the
+        // FFmpeg versions we build against; if it did, messages are empty).
+        let _ = ffmpeg_next::init();
         // SAFETY: sets a global integer in libavutil.
         unsafe { ffi::av_log_set_level(ffi::AV_LOG_QUIET) };
     });
@@ -99,9 +102,33 @@ struct Decode<'i, 'a> {
     opts: &'i VideoOptions,
     deadline: Option<Instant>,
     counts: Counts,
+    /// Frame duration of a constant-rate stream: a larger jump in
+    /// presentation time means frames went missing (damage the container
+    /// cannot report, e.g. dropped MPEG-TS packets).
+    cfr_step: Option<f64>,
+    first_shown: Option<f64>,
+    last_shown: Option<f64>,
 }
 
 impl Decode<'_, '_> {
+    /// Frames missing from a constant-rate stream, judged from the span of
+    /// presentation times (damage the container cannot report, e.g.
+    /// dropped MPEG-TS packets). Implausible spans (timestamp jumps) count
+    /// nothing.
+    fn missing_frames(&self) -> u64 {
+        let (Some(step), Some(first), Some(last)) =
+            (self.cfr_step, self.first_shown, self.last_shown)
+        else {
+            return 0;
+        };
+        let expected = ((last - first) / step).round() + 1.0;
+        let decoded = self.counts.decoded as f64;
+        if !(expected.is_finite() && expected > decoded && expected <= 2.0 * decoded + 100.0) {
+            return 0;
+        }
+        (expected - decoded) as u64
+    }
+
     fn timeout(&self) -> ItemError {
         ItemError::new(
             ErrorKind::Timeout,
@@ -189,6 +216,10 @@ impl Decode<'_, '_> {
             .and_then(|t| seconds(t, self.time_base))
             .map(|t| t - self.start);
         let shown_at = pts_time.unwrap_or(n as f64 / self.fps);
+        if pts_time.is_some() {
+            self.first_shown = self.first_shown.or(pts_time);
+            self.last_shown = pts_time;
+        }
         if let Some(max) = self.opts.max_duration {
             if shown_at > max {
                 return Err(ItemError::new(
@@ -257,6 +288,7 @@ pub fn hash_video(
         ),
         (stream.rate().numerator(), stream.rate().denominator()),
     );
+    let constant_rate = stream.avg_frame_rate() == stream.rate();
     let codec_name = codec::decoder::find(params.id()).map(|c| c.name().to_string());
     rec.duration = duration;
     rec.frame_rate = fps;
@@ -345,6 +377,9 @@ pub fn hash_video(
         opts,
         deadline,
         counts: Counts::default(),
+        cfr_step: (constant_rate && !opts.fast).then(|| 1.0 / fps),
+        first_shown: None,
+        last_shown: None,
     };
     let (dw, dh) = (width as u32, height as u32);
     let (items, result) = if opts.threads == 1 {
@@ -362,7 +397,7 @@ pub fn hash_video(
         hash_on_worker(&mut run, pdq, dw, dh)
     };
     facts.frames_decoded = run.counts.decoded;
-    facts.frames_lost = run.counts.lost;
+    facts.frames_lost = run.counts.lost.max(run.missing_frames());
     let packets = run.counts.packets;
     drop(run);
     rec.pdq = items;
