@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Install what hashsieve needs to build and test on Debian/Ubuntu, only what
+# is missing: FFmpeg development libraries (video), clang for bindgen, the
+# ffmpeg CLI (the tests generate their video fixtures with it), and a Rust
+# toolchain when there is none.
+set -euo pipefail
+
+packages=(
+  build-essential pkg-config clang libclang-dev
+  libavcodec-dev libavformat-dev libavutil-dev libswscale-dev
+  libswresample-dev libavfilter-dev libavdevice-dev
+  ffmpeg util-linux ca-certificates curl
+)
+
+sudo_cmd=()
+if [ "$(id -u)" -ne 0 ]; then
+  sudo_cmd=(sudo)
+fi
+
+missing=()
+for p in "${packages[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+
+if [ "${#missing[@]}" -gt 0 ]; then
+  echo "installing: ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  "${sudo_cmd[@]}" apt-get update -qq
+  "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+else
+  echo "system packages: all present"
+fi
+
+if ! command -v cargo >/dev/null 2>&1; then
+  if [ -x "$HOME/.cargo/bin/cargo" ]; then
+    echo "cargo is in ~/.cargo/bin: add it to PATH (source ~/.cargo/env)"
+  else
+    echo "installing the Rust toolchain (rustup, minimal profile)"
+    curl --proto '=https' --tlsv1.2 -sSf https://sh.rustup.rs | sh -s -- -y --profile minimal
+  fi
+fi
