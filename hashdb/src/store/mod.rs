@@ -9,9 +9,11 @@
 //! Threading: a [`Store`] is one connection; use one per thread.
 
 mod allowlist;
+mod changes;
 mod entries;
 mod lists;
 pub mod schema;
+mod tokens;
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -20,8 +22,10 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use rusqlite::{Connection, OpenFlags};
 
 pub use allowlist::AllowEntry;
+pub use changes::{ChangeCursor, Changes};
 pub use entries::{FrameRow, ImportOptions, ImportSummary, IndexRow};
 pub use lists::{ListStats, SignalCount};
+pub use tokens::{token_hash, Scope, TokenInfo};
 
 use crate::error::{is_busy, OpenError, StoreError};
 

@@ -16,7 +16,7 @@ pub const FRAMES: &str = "vpdq_frames";
 pub const ALLOWLIST: &str = "allowlist";
 
 /// Forward migrations, oldest first.
-pub const MIGRATIONS: &[&str] = &[V1];
+pub const MIGRATIONS: &[&str] = &[V1, V2];
 
 /// Version 1: lists, entries with labels and vPDQ frames, the allowlist.
 const V1: &str = "
@@ -67,5 +67,17 @@ CREATE TABLE allowlist (
     added_by    TEXT,
     added_at    INTEGER NOT NULL,
     UNIQUE (signal_type, value)
+);
+";
+
+/// Version 2: API tokens of `hashsieve serve` (hashes of the secrets only).
+const V2: &str = "
+CREATE TABLE api_tokens (
+    id         INTEGER PRIMARY KEY,
+    hash       BLOB    NOT NULL UNIQUE CHECK (length(hash) = 32),
+    scopes     TEXT    NOT NULL,
+    note       TEXT,
+    created_at INTEGER NOT NULL,
+    revoked_at INTEGER
 );
 ";

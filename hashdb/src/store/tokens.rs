@@ -1,0 +1,238 @@
+//! API tokens of the HTTP service: bearer secrets with scopes.
+//!
+//! Why here: the tokens guard the lists, so they live in the same file as
+//! the lists (one thing to back up, one thing to protect). Only a BLAKE3
+//! hash of each secret is stored: a copy of the database does not give
+//! anyone a working token. The secret itself is shown once, at creation.
+//! Secrets are 256 random bits from the OS, so a fast hash is enough (there
+//! is nothing to brute-force).
+
+use rusqlite::{params, OptionalExtension};
+use serde::Serialize;
+use std::io::Read;
+
+use super::{now, Store};
+use crate::error::StoreError;
+
+/// What a token may do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Scope {
+    /// Hash uploads and look hashes up.
+    Match,
+    /// Change lists and entries.
+    Write,
+    /// Everything.
+    Admin,
+}
+
+impl Scope {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Scope::Match => "match",
+            Scope::Write => "write",
+            Scope::Admin => "admin",
+        }
+    }
+
+    /// Parse `match`, `write` or `admin`.
+    pub fn parse(s: &str) -> Result<Scope, StoreError> {
+        match s.trim() {
+            "match" => Ok(Scope::Match),
+            "write" => Ok(Scope::Write),
+            "admin" => Ok(Scope::Admin),
+            other => Err(StoreError::Invalid {
+                field: "scope",
+                message: format!("{other:?} is not one of match, write, admin"),
+            }),
+        }
+    }
+}
+
+/// A stored token (never its secret).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TokenInfo {
+    pub id: i64,
+    pub scopes: Vec<Scope>,
+    pub note: Option<String>,
+    pub created_at: i64,
+    pub revoked_at: Option<i64>,
+}
+
+impl TokenInfo {
+    /// Whether the token grants `scope` (`admin` grants every scope).
+    pub fn allows(&self, scope: Scope) -> bool {
+        self.revoked_at.is_none() && self.scopes.iter().any(|s| *s == scope || *s == Scope::Admin)
+    }
+}
+
+/// The stored form of a secret: its BLAKE3 hash.
+pub fn token_hash(secret: &str) -> [u8; 32] {
+    *blake3::hash(secret.as_bytes()).as_bytes()
+}
+
+const TABLE: &str = "api_tokens";
+
+fn scopes_text(scopes: &[Scope]) -> String {
+    let mut v: Vec<&str> = scopes.iter().map(|s| s.as_str()).collect();
+    v.sort_unstable();
+    v.dedup();
+    v.join(",")
+}
+
+fn parse_scopes(text: &str) -> Result<Vec<Scope>, StoreError> {
+    text.split(',')
+        .filter(|s| !s.is_empty())
+        .map(|s| {
+            Scope::parse(s).map_err(|_| StoreError::Corrupt {
+                table: TABLE,
+                message: format!("unknown scope {s:?}"),
+            })
+        })
+        .collect()
+}
+
+fn random_secret() -> Result<String, StoreError> {
+    let mut b = [0u8; 32];
+    std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(&mut b))
+        .map_err(|e| StoreError::Invalid {
+            field: "token",
+            message: format!("reading the system random source: {e}"),
+        })?;
+    let hex: String = b.iter().map(|x| format!("{x:02x}")).collect();
+    Ok(format!("hs_{hex}"))
+}
+
+impl Store {
+    /// Create a token; returns its id and its secret (shown only now).
+    ///
+    /// # Errors
+    /// [`StoreError::Invalid`] for an empty scope set.
+    pub fn create_token(
+        &mut self,
+        scopes: &[Scope],
+        note: Option<&str>,
+    ) -> Result<(i64, String), StoreError> {
+        if scopes.is_empty() {
+            return Err(StoreError::Invalid {
+                field: "scope",
+                message: "a token needs at least one scope".into(),
+            });
+        }
+        let secret = random_secret()?;
+        let tx = self.immediate()?;
+        tx.execute(
+            "INSERT INTO api_tokens (hash, scopes, note, created_at) VALUES (?1, ?2, ?3, ?4)",
+            params![&token_hash(&secret)[..], scopes_text(scopes), note, now()],
+        )?;
+        let id = tx.last_insert_rowid();
+        tx.commit()?;
+        Ok((id, secret))
+    }
+
+    /// Revoke token `id` (idempotent).
+    ///
+    /// # Errors
+    /// [`StoreError::Invalid`] when there is no such token.
+    pub fn revoke_token(&mut self, id: i64) -> Result<(), StoreError> {
+        let tx = self.immediate()?;
+        let n = tx.execute(
+            "UPDATE api_tokens SET revoked_at = coalesce(revoked_at, ?2) WHERE id = ?1",
+            params![id, now()],
+        )?;
+        if n == 0 {
+            return Err(StoreError::Invalid {
+                field: "token",
+                message: format!("no token with id {id}"),
+            });
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Every token, revoked or not, by id.
+    pub fn tokens(&self) -> Result<Vec<TokenInfo>, StoreError> {
+        self.token_rows()
+            .map(|v| v.into_iter().map(|(_, t)| t).collect())
+    }
+
+    /// Every token with the hash of its secret (what a server checks
+    /// presented secrets against).
+    pub fn token_rows(&self) -> Result<Vec<([u8; 32], TokenInfo)>, StoreError> {
+        let mut st = self.conn.prepare_cached(
+            "SELECT id, hash, scopes, note, created_at, revoked_at FROM api_tokens ORDER BY id",
+        )?;
+        let rows = st.query_map([], |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, Vec<u8>>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, Option<String>>(3)?,
+                r.get::<_, i64>(4)?,
+                r.get::<_, Option<i64>>(5)?,
+            ))
+        })?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (id, hash, scopes, note, created_at, revoked_at) = row?;
+            let hash: [u8; 32] = hash.try_into().map_err(|_| StoreError::Corrupt {
+                table: TABLE,
+                message: "token hash is not 32 bytes".into(),
+            })?;
+            out.push((
+                hash,
+                TokenInfo {
+                    id,
+                    scopes: parse_scopes(&scopes)?,
+                    note,
+                    created_at,
+                    revoked_at,
+                },
+            ));
+        }
+        Ok(out)
+    }
+
+    /// The live token whose secret is `secret`, if any.
+    pub fn verify_token(&self, secret: &str) -> Result<Option<TokenInfo>, StoreError> {
+        let h = token_hash(secret);
+        let id: Option<i64> = self
+            .conn
+            .query_row(
+                "SELECT id FROM api_tokens WHERE hash = ?1 AND revoked_at IS NULL",
+                [&h[..]],
+                |r| r.get(0),
+            )
+            .optional()?;
+        Ok(id.and_then(|id| self.tokens().ok()?.into_iter().find(|t| t.id == id)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn create_verify_revoke() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = Store::open(dir.path().join("t.db")).unwrap();
+        let (id, secret) = s.create_token(&[Scope::Match], Some("ci")).unwrap();
+        assert!(secret.starts_with("hs_") && secret.len() == 67);
+        let t = s.verify_token(&secret).unwrap().unwrap();
+        assert!(t.allows(Scope::Match) && !t.allows(Scope::Write));
+        assert!(s.verify_token("hs_wrong").unwrap().is_none());
+        // Only the hash is stored.
+        let stored: Vec<u8> = s
+            .conn
+            .query_row("SELECT hash FROM api_tokens WHERE id = ?1", [id], |r| r.get(0))
+            .unwrap();
+        assert_ne!(stored, secret.as_bytes());
+        s.revoke_token(id).unwrap();
+        assert!(s.verify_token(&secret).unwrap().is_none());
+        assert!(s.revoke_token(999).is_err());
+        assert!(s.create_token(&[], None).is_err());
+        let (_, admin) = s.create_token(&[Scope::Admin], None).unwrap();
+        assert!(s.verify_token(&admin).unwrap().unwrap().allows(Scope::Write));
+    }
+}
