@@ -17,4 +17,5 @@ pub mod progress;
 pub mod record;
 pub mod scan;
 pub mod video;
+pub mod views;
 pub mod walk;
