@@ -100,7 +100,7 @@ fn unknown_signal_type() {
 fn csv_missing_column() {
     rejects(
         "a.csv",
-        &format!("signal_type,labels\npdq,x\n"),
+        "signal_type,labels\npdq,x\n",
         "lacks the column \"signal_value\"",
         0,
     );

@@ -98,7 +98,6 @@ impl Matcher {
         };
         let mut hashes = Vec::new();
         let mut items = Vec::new();
-        let mut err = None;
         store.for_each_index_row(|row| {
             let item = ItemRef {
                 entry: row.entry,
@@ -135,9 +134,6 @@ impl Matcher {
             }
         }
         m.allow_pdq = PdqIndex::from_pairs(allow, IndexConfig::default());
-        if let Some(e) = err.take() {
-            return Err(e);
-        }
         Ok(m)
     }
 
@@ -284,7 +280,7 @@ impl Matcher {
                     .collect()
             }
         };
-        hits.sort_by(|a, b| (a.distance, a.list, a.entry).cmp(&(b.distance, b.list, b.entry)));
+        hits.sort_by_key(|h| (h.distance, h.list, h.entry));
         Ok(hits)
     }
 

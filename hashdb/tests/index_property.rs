@@ -89,15 +89,27 @@ fn check(name: &str, db: &[[u64; 4]], queries: &[[u64; 4]], rng: &mut Rng, bits:
     let mut checked = 0;
     for q in queries {
         for r in RADII {
-            assert_eq!(got(&built, q, r), brute(&items, q, r), "{name}: built, r={r}");
-            assert_eq!(got(&grown, q, r), brute(&alive, q, r), "{name}: grown, r={r}");
+            assert_eq!(
+                got(&built, q, r),
+                brute(&items, q, r),
+                "{name}: built, r={r}"
+            );
+            assert_eq!(
+                got(&grown, q, r),
+                brute(&alive, q, r),
+                "{name}: grown, r={r}"
+            );
             checked += 1;
         }
     }
     grown.compact();
     for q in queries.iter().take(50) {
         for r in RADII {
-            assert_eq!(got(&grown, q, r), brute(&alive, q, r), "{name}: compacted, r={r}");
+            assert_eq!(
+                got(&grown, q, r),
+                brute(&alive, q, r),
+                "{name}: compacted, r={r}"
+            );
         }
     }
     assert!(checked > 0);
@@ -116,8 +128,20 @@ fn uniform_random() {
     queries.extend((0..20).map(|_| rng.hash()));
     check("uniform", &db, &queries, &mut rng, None);
     // A small key width forces big buckets, a large one many empty ones.
-    check("uniform/8-bit keys", &db[..3000], &queries, &mut rng, Some(8));
-    check("uniform/24-bit keys", &db[..3000], &queries, &mut rng, Some(24));
+    check(
+        "uniform/8-bit keys",
+        &db[..3000],
+        &queries,
+        &mut rng,
+        Some(8),
+    );
+    check(
+        "uniform/24-bit keys",
+        &db[..3000],
+        &queries,
+        &mut rng,
+        Some(24),
+    );
 }
 
 #[test]
@@ -157,11 +181,17 @@ fn read_hashes(path: &std::path::Path) -> Vec<[u64; 4]> {
 
 #[test]
 fn real_pdq_hashes() {
-    let root = std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/conformance"));
+    let root = std::path::Path::new(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../shared/conformance"
+    ));
     let root = if root.exists() {
         root.to_path_buf()
     } else {
-        std::path::PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/conformance"))
+        std::path::PathBuf::from(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../shared/conformance"
+        ))
     };
     if !root.exists() {
         eprintln!("skipped: ../shared/conformance not found");
@@ -169,7 +199,12 @@ fn real_pdq_hashes() {
     }
     let dir = root.join("pdq/reg-test-input");
     let mut db = Vec::new();
-    for name in ["haystack.txt", "long256.dat", "short256.dat", "order256.dat"] {
+    for name in [
+        "haystack.txt",
+        "long256.dat",
+        "short256.dat",
+        "order256.dat",
+    ] {
         db.extend(read_hashes(&dir.join(name)));
     }
     // The conformance images' own hashes.
@@ -180,7 +215,11 @@ fn real_pdq_hashes() {
             }
         }
     }
-    assert!(db.len() > 1000, "expected the reference hash sets, found {}", db.len());
+    assert!(
+        db.len() > 1000,
+        "expected the reference hash sets, found {}",
+        db.len()
+    );
     let mut rng = Rng(3);
     // "Edits": each real hash moved by a few bits, as re-encodes do.
     let edits: Vec<[u64; 4]> = db

@@ -107,6 +107,9 @@ impl<T: Copy> PdqIndex<T> {
         let n = hashes.len().min(items.len());
         hashes.truncate(n);
         items.truncate(n);
+        // Vectors grown by pushing may hold up to twice their length.
+        hashes.shrink_to_fit();
+        items.shrink_to_fit();
         let layout = config
             .key_bits
             .map(Layout::with_bits)

@@ -66,9 +66,8 @@ impl Store {
             .query_row("PRAGMA data_version", [], |r| r.get(0))?;
         let t = now();
         let tx = self.conn.transaction()?;
-        let max_entry: i64 = tx.query_row("SELECT coalesce(max(id), 0) FROM entries", [], |r| {
-            r.get(0)
-        })?;
+        let max_entry: i64 =
+            tx.query_row("SELECT coalesce(max(id), 0) FROM entries", [], |r| r.get(0))?;
         let lists_sig: String = tx.query_row(
             "SELECT coalesce(group_concat(id || ':' || enabled || ':' || pdq_threshold || ':' || pdq_quality, ','), '')
              FROM (SELECT * FROM lists ORDER BY id)",
@@ -141,7 +140,12 @@ mod tests {
         a.create_list(&NewList::new("l")).unwrap();
         let c0 = b.change_cursor().unwrap();
         let sum = a
-            .import("l", [rec(1), rec(2)], Path::new("t"), ImportOptions::default())
+            .import(
+                "l",
+                [rec(1), rec(2)],
+                Path::new("t"),
+                ImportOptions::default(),
+            )
             .unwrap();
         let ch = b.changes_since(&c0, true).unwrap();
         assert_eq!(ch.entries.len(), 2);

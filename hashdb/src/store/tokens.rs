@@ -62,7 +62,11 @@ pub struct TokenInfo {
 impl TokenInfo {
     /// Whether the token grants `scope` (`admin` grants every scope).
     pub fn allows(&self, scope: Scope) -> bool {
-        self.revoked_at.is_none() && self.scopes.iter().any(|s| *s == scope || *s == Scope::Admin)
+        self.revoked_at.is_none()
+            && self
+                .scopes
+                .iter()
+                .any(|s| *s == scope || *s == Scope::Admin)
     }
 }
 
@@ -225,7 +229,9 @@ mod tests {
         // Only the hash is stored.
         let stored: Vec<u8> = s
             .conn
-            .query_row("SELECT hash FROM api_tokens WHERE id = ?1", [id], |r| r.get(0))
+            .query_row("SELECT hash FROM api_tokens WHERE id = ?1", [id], |r| {
+                r.get(0)
+            })
             .unwrap();
         assert_ne!(stored, secret.as_bytes());
         s.revoke_token(id).unwrap();
@@ -233,6 +239,10 @@ mod tests {
         assert!(s.revoke_token(999).is_err());
         assert!(s.create_token(&[], None).is_err());
         let (_, admin) = s.create_token(&[Scope::Admin], None).unwrap();
-        assert!(s.verify_token(&admin).unwrap().unwrap().allows(Scope::Write));
+        assert!(s
+            .verify_token(&admin)
+            .unwrap()
+            .unwrap()
+            .allows(Scope::Write));
     }
 }
