@@ -14,41 +14,47 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Instant;
 
-/// Scan folders and archives for known media: every file is hashed (MD5,
-/// SHA-256, BLAKE3; PDQ for images; vPDQ frames for videos) and matched
-/// against every enabled list of the hash database.
-///
-/// Folders are walked in parallel (hidden files included, no .gitignore
-/// rules). Zip and tar archives (plain, .gz, .zst, .xz; recognised by
-/// content) are read in place, never extracted: each member is a record at
-/// `archive.zip!/dir/member.jpg`, nested archives too
-/// (`a.zip!/b.tar!/c.mp4`) up to --max-depth. An archive also gets a record
-/// of its own (media "archive"). Members that break a limit (zip bombs, over
-/// --max-member-mib) get a `limit` error; the rest of the archive is read.
-///
-/// Report (stdout): JSON Lines by default when stdout is not a terminal,
-/// one object per file: the `hashsieve hash` fields plus "matches": [{"list",
-/// "entry", "external_id", "signal_type", "labels", "hit_by", "hash",
-/// "distance", "vpdq": {"rule", "query_percent", "target_percent",
-/// "timestamps", ...}, "frames": [...], "suppressed", "view"}]. On a terminal,
-/// hits and errors only, readable. A summary goes to stderr at the end (and to
-/// --summary-json FILE as JSON); a progress bar to stderr when it is a
-/// terminal.
-///
-/// Resuming: every run records each file's outcome (keyed by path, size and
-/// mtime) in a state file (--state; default: the database path plus ".runs").
-/// The run name is printed at the start. After a crash, kill or Ctrl-C, run
-/// the same command with --resume RUN: files already done are not scanned
-/// again, and their stored records are printed again, so the new report is
-/// complete on its own (every file exactly once): keep it, discard the
-/// report of the interrupted session. `--resume NAME` with a new name starts
-/// a run of that name.
-///
-/// Exit codes: 0 no match and no error; 1 matches found (suppressed hits do
-/// not count); 2 errors happened (unreadable or damaged files, limits,
-/// bad arguments; takes precedence over 1, as in grep); 130 interrupted by
-/// Ctrl-C (the report written so far is complete for the files it lists).
+/// The long explanation shown after the flags in `scan --help`.
+const AFTER_HELP: &str = "\
+Scan folders and archives for known media: every file is hashed (MD5,
+SHA-256, BLAKE3; PDQ for images; vPDQ frames for videos) and matched
+against every enabled list of the hash database.
+
+Folders are walked in parallel (hidden files included, no .gitignore
+rules). Zip and tar archives (plain, .gz, .zst, .xz; recognised by
+content) are read in place, never extracted: each member is a record at
+`archive.zip!/dir/member.jpg`, nested archives too
+(`a.zip!/b.tar!/c.mp4`) up to --max-depth. An archive also gets a record
+of its own (media \"archive\"). Members that break a limit (zip bombs, over
+--max-member-mib) get a `limit` error; the rest of the archive is read.
+
+Report (stdout): JSON Lines by default when stdout is not a terminal,
+one object per file: the `hashsieve hash` fields plus \"matches\": [{\"list\",
+\"entry\", \"external_id\", \"signal_type\", \"labels\", \"hit_by\", \"hash\",
+\"distance\", \"vpdq\": {\"rule\", \"query_percent\", \"target_percent\",
+\"timestamps\", ...}, \"frames\": [...], \"suppressed\", \"view\"}] (\"matches\" is
+absent when no database is used). --format csv: one row per record. On a terminal,
+hits and errors only, readable. A summary goes to stderr at the end (and to
+--summary-json FILE as JSON); a progress bar to stderr when it is a
+terminal.
+
+Resuming: every run records each file's outcome (keyed by path, size and
+mtime) in a state file (--state; default: the database path plus \".runs\").
+The run name is printed at the start. After a crash, kill or Ctrl-C, run
+the same command with --resume RUN: files already done are not scanned
+again, and their stored records are printed again, so the new report is
+complete on its own (every file exactly once): keep it, discard the
+report of the interrupted session. `--resume NAME` with a new name starts
+a run of that name.
+
+Exit codes: 0 no match and no error; 1 matches found (suppressed hits do
+not count); 2 errors happened (unreadable or damaged files, limits,
+bad arguments; takes precedence over 1, as in grep); 130 interrupted by
+Ctrl-C (the report written so far is complete for the files it lists).";
+
+/// `hashsieve scan` flags; see [`AFTER_HELP`].
 #[derive(clap::Args)]
+#[command(after_help = AFTER_HELP)]
 pub struct ScanArgs {
     /// Files and folders to scan.
     #[arg(required = true)]
@@ -170,6 +176,7 @@ impl ScanArgs {
                 image_limits,
                 max_image_bytes,
                 dihedral: false,
+                views: hashsieve::views::ViewSet::None,
                 video: self.video.to_options()?,
             },
             archives: ArchiveLimits {

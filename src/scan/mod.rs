@@ -225,6 +225,9 @@ pub fn scan(
     let stopped = || stop.load(Ordering::Relaxed) || internal_stop.load(Ordering::Relaxed);
     let mut fatal: Option<ScanError> = None;
     std::thread::scope(|s| -> Result<(), ScanError> {
+        // Owned by this closure: an early return (a thread that cannot be
+        // spawned) drops them, which ends the threads already running.
+        let (in_rx, out_tx, out_rx) = (in_rx, out_tx, out_rx);
         let roots = &cfg.roots;
         std::thread::Builder::new()
             .name("hashsieve-walk".into())

@@ -156,6 +156,31 @@ impl Ctx<'_> {
                 ));
             }
             rec
+        } else if matches!(crate::media::sniff(&head), crate::media::MediaKind::Video) {
+            // A large video: decoding costs minutes, a BLAKE3 pass over the
+            // file (mostly from the page cache afterwards) costs a second
+            // per GB, so look for the same content first.
+            let mut hasher = blake3::Hasher::new();
+            let known = file
+                .seek(SeekFrom::Start(0))
+                .and_then(|_| hasher.update_reader(&mut file).map(|_| ()))
+                .ok()
+                .and_then(|()| {
+                    let key = hashdb::Blake3(*hasher.finalize().as_bytes());
+                    self.cache.get(&key, path)
+                });
+            drop(file);
+            match known {
+                Some(r) => {
+                    stats.deduplicated += 1;
+                    r
+                }
+                None => {
+                    let rec = self.finish(hash_path(path, &self.cfg.hash, worker));
+                    self.cache.put(&rec);
+                    rec
+                }
+            }
         } else {
             drop(file);
             self.finish(hash_path(path, &self.cfg.hash, worker))
