@@ -36,6 +36,27 @@ fn locked_database_waits_then_fails_clearly() {
     // Another process (here: this test) holds the write lock.
     let holder = rusqlite::Connection::open(&db).unwrap();
     holder.execute_batch("BEGIN IMMEDIATE").unwrap();
+    // Readers are not blocked by a writer (WAL).
+    let o = run(&db, &["stats", "--busy-timeout", "100"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let o = Command::new(BIN)
+        .args([
+            "match",
+            "--md5",
+            &"00".repeat(16),
+            "--busy-timeout",
+            "100",
+            "--db",
+        ])
+        .arg(&db)
+        .output()
+        .unwrap();
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
     let t = Instant::now();
     let o = run(&db, &["list-create", "l", "--busy-timeout", "400"]);
     let waited = t.elapsed();
