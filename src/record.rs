@@ -92,6 +92,9 @@ pub struct FileRecord {
     pub pdq: Vec<PdqItem>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub dihedral: Option<DihedralHashes>,
+    /// Images: query-side views (see [`crate::views`]), when asked for.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub views: Option<Vec<crate::views::ViewHash>>,
     pub error: Option<ItemError>,
     /// `scan`: the hits of this item against the hash lists (absent from
     /// `hash` output).
@@ -133,6 +136,7 @@ impl FileRecord {
             video: None,
             pdq: Vec::new(),
             dihedral: None,
+            views: None,
             error: None,
             matches: None,
         }

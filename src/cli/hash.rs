@@ -41,6 +41,20 @@ pub struct HashArgs {
     #[arg(long)]
     pub dihedral: bool,
 
+    /// Query-side views of images, printed as "views": [{"view", "hash",
+    /// "quality"}, ...]: `dihedral` (rotations, flips, EXIF upright) or
+    /// `all` (also trimmed borders and the main picture of a canvas).
+    /// `--views` alone means `all`; `--views=dihedral` picks a set.
+    #[arg(
+        long,
+        value_name = "SET",
+        num_args = 0..=1,
+        require_equals = true,
+        default_missing_value = "all",
+        default_value = "none"
+    )]
+    pub views: hashsieve::views::ViewSet,
+
     #[command(flatten)]
     pub limits: super::limits_args::ImageLimitArgs,
 
@@ -66,6 +80,7 @@ impl HashArgs {
             image_limits,
             max_image_bytes,
             dihedral: self.dihedral,
+            views: self.views,
             video: self.video.to_options()?,
         })
     }

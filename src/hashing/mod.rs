@@ -33,6 +33,9 @@ pub struct HashConfig {
     pub max_image_bytes: u64,
     /// Also compute the eight dihedral hashes of images.
     pub dihedral: bool,
+    /// Query-side views of images (see [`crate::views`]); `None` by
+    /// default, so `hash` output is unchanged unless asked for.
+    pub views: crate::views::ViewSet,
     /// Video sampling and limits.
     pub video: crate::video::VideoOptions,
 }
@@ -43,6 +46,7 @@ impl Default for HashConfig {
             image_limits: ImageLimits::default(),
             max_image_bytes: 256 << 20,
             dihedral: false,
+            views: crate::views::ViewSet::None,
             video: crate::video::VideoOptions::default(),
         }
     }
@@ -288,7 +292,19 @@ fn hash_image_data(
         LumaRule::Pillow,
     )
     .map_err(|e| ItemError::new(ErrorKind::Decode, e.to_string()))?;
-    let hash = worker.pdq.hash(&src);
+    // Views share the decode and the downsample of the hash of record.
+    let hash = if cfg.views == crate::views::ViewSet::None {
+        worker.pdq.hash(&src)
+    } else {
+        let view = crate::views::RgbView::packed(&img.rgb, img.width as usize, img.height as usize);
+        let hashed =
+            crate::views::hash_with_views(view, img.orientation, cfg.views, &mut worker.pdq)
+                .ok_or_else(|| {
+                    ItemError::new(ErrorKind::Decode, "decoded pixel buffer has the wrong size")
+                })?;
+        rec.views = Some(hashed.views);
+        hashed.record
+    };
     rec.pdq.push(PdqItem {
         hash: hash.hash,
         quality: hash.quality,
