@@ -165,7 +165,8 @@ impl LumaSource for Rgb8<'_> {
         let lut = self.lut;
         match self.rule {
             LumaRule::Pillow => {
-                for (o, px) in out.iter_mut().zip(row.chunks_exact(3)) {
+                let done = simd::pillow_row(row, out);
+                for (o, px) in out[done..].iter_mut().zip(row[3 * done..].chunks_exact(3)) {
                     // numpy evaluates (R*0.299 + G*0.587) + B*0.114 in f64.
                     *o = ((lut.r[px[0] as usize] + lut.g[px[1] as usize]) + lut.b[px[2] as usize])
                         as f32;
