@@ -3,7 +3,7 @@
 //! videos the same way.
 
 use hashsieve::record::FileRecord;
-use hashsieve::video::VideoOptions;
+use hashsieve::video::{FastMode, VideoOptions};
 use std::time::Duration;
 
 /// Video sampling and limits.
@@ -18,14 +18,17 @@ pub struct VideoArgs {
     #[arg(long, conflicts_with = "seconds_per_hash")]
     pub every_frame: bool,
 
-    /// Triage mode for huge archives: decode keyframes only and hash them
-    /// (at most one per --seconds-per-hash). Roughly 10-40x faster than the
-    /// default, but NOT the reference's frames: the hashes are not
-    /// comparable frame by frame with a list's, and clips or videos with few
-    /// keyframes can be missed. Use the default mode for anything you will
-    /// add to a list or report.
-    #[arg(long)]
-    pub fast: bool,
+    /// Triage mode for huge archives: decode less and hash the decoded
+    /// frame nearest each sampling time. `--fast` or `--fast=keyframes`:
+    /// keyframes only, 10-40x faster than the default, but only one hash per
+    /// keyframe interval (often 2-10 s), so videos whose keyframes are
+    /// sparse match lists less often (vPDQ needs 80 % of the listed frames).
+    /// `--fast=no-b-frames`: skips B-frames, about 2x faster, a
+    /// hash near every sampling time, near-conformant recall. Neither gives
+    /// the reference's frames: use the default mode for anything you add to
+    /// a list or report.
+    #[arg(long, value_enum, num_args = 0..=1, require_equals = true, default_missing_value = "keyframes", value_name = "MODE")]
+    pub fast: Option<FastArg>,
 
     /// Give up on a video after this many seconds of wall clock (`timeout`
     /// error); 0 = never.
@@ -73,7 +76,10 @@ impl VideoArgs {
             } else {
                 self.seconds_per_hash
             },
-            fast: self.fast,
+            fast: self.fast.map(|f| match f {
+                FastArg::Keyframes => FastMode::Keyframes,
+                FastArg::NoBFrames => FastMode::NoBFrames,
+            }),
             timeout: (self.video_timeout > 0.0)
                 .then(|| Duration::from_secs_f64(self.video_timeout)),
             max_duration: self.max_duration,
@@ -126,4 +132,13 @@ pub fn vpdq_text(rec: &FileRecord) -> String {
         }
     }
     s
+}
+
+/// `--fast` modes.
+#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FastArg {
+    /// Keyframes only.
+    Keyframes,
+    /// Skip B-frames.
+    NoBFrames,
 }

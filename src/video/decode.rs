@@ -16,7 +16,7 @@
 use super::avio::{CustomInput, OpenError, ReadSeek};
 use super::frames::{FrameHasher, Sampled};
 use super::sampler::{self, ByTime, EveryNth};
-use super::VideoOptions;
+use super::{FastMode, VideoOptions};
 use crate::error::{ErrorKind, ItemError};
 use crate::pdq::PdqHasher;
 use crate::record::{FileRecord, PdqItem, VideoFacts};
@@ -345,8 +345,12 @@ pub fn hash_video(
         ..threading::Config::default()
     });
     let mut decoder = ctx.decoder();
-    if opts.fast {
-        decoder.skip_frame(Discard::NonKey);
+    match opts.fast {
+        Some(FastMode::Keyframes) => decoder.skip_frame(Discard::NonKey),
+        Some(FastMode::NoBFrames) => {
+            decoder.skip_frame(Discard::Bidirectional);
+        }
+        None => {}
     }
     let decoder = decoder
         .open_as(decoder_codec)
@@ -361,7 +365,7 @@ pub fn hash_video(
             )
         })?;
 
-    let sampler = if opts.fast {
+    let sampler = if opts.fast.is_some() {
         Sampler::Fast(ByTime::new(opts.seconds_per_hash, fps))
     } else {
         Sampler::Conformant(EveryNth::new(opts.seconds_per_hash, fps))
@@ -377,7 +381,7 @@ pub fn hash_video(
         opts,
         deadline,
         counts: Counts::default(),
-        cfr_step: (constant_rate && !opts.fast).then(|| 1.0 / fps),
+        cfr_step: (constant_rate && opts.fast.is_none()).then(|| 1.0 / fps),
         first_shown: None,
         last_shown: None,
     };

@@ -4,7 +4,7 @@
 //! make the same choices it makes (frame rate, which decoded frames, RGB
 //! conversion, luma, timestamps: see [`sampler`] and [`frames`]). A fast
 //! mode for triage decodes keyframes only and is *not* conformant frame for
-//! frame; it trades recall for an order of magnitude of speed.
+//! frame; it trades recall for speed (see [`FastMode`]).
 //!
 //! FFmpeg reads through the caller's reader (see [`avio`]) so the
 //! cryptographic digests come from the same single read of the file.
@@ -26,14 +26,26 @@ use crate::record::FileRecord;
 use std::io::{Read, Seek};
 use std::time::Duration;
 
+/// A triage mode: decode less, hash the decoded frame nearest each
+/// sampling time. Not the reference's frames: for triage, never for lists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FastMode {
+    /// Decode keyframes only (the cheapest: 10-40x less decoding, but one
+    /// hash per keyframe interval).
+    Keyframes,
+    /// Skip B-frames (about 2x less decoding; a frame
+    /// near every sampling time).
+    NoBFrames,
+}
+
 /// How videos are sampled and limited.
 #[derive(Debug, Clone, PartialEq)]
 pub struct VideoOptions {
     /// Hash one frame every this many seconds (the reference's
     /// `seconds_per_hash`); 0 hashes every frame.
     pub seconds_per_hash: f64,
-    /// Triage mode: decode keyframes only (see the module docs).
-    pub fast: bool,
+    /// Triage mode (see [`FastMode`]); `None` = conformant.
+    pub fast: Option<FastMode>,
     /// Per-file wall-clock limit (`timeout` error).
     pub timeout: Option<Duration>,
     /// Longest video accepted, in seconds (`limit` error).
@@ -50,7 +62,7 @@ impl Default for VideoOptions {
     fn default() -> Self {
         VideoOptions {
             seconds_per_hash: 1.0,
-            fast: false,
+            fast: None,
             timeout: Some(Duration::from_secs(600)),
             max_duration: None,
             max_pixels: 8192 * 8192,
