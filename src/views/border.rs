@@ -129,6 +129,100 @@ pub fn trim(img: &RgbView<'_>) -> Option<Rect> {
     (worth && r.w >= 16 && r.h >= 16).then_some(r)
 }
 
+/// A band line keeps at least this share of the band's colour (text on a
+/// caption band covers less than half of any line) ...
+const BAND_SHARE: f64 = 0.35;
+/// ... a pixel has the band's colour within this (max over channels) ...
+const BAND_TOL: f64 = 40.0;
+/// ... and bands thinner than this share of the side are ignored.
+const MIN_BAND_FRACTION: f64 = 0.03;
+
+/// Share of line `i` from `side` of `r` within [`BAND_TOL`] of `c`.
+fn colour_share(img: &RgbView<'_>, r: &Rect, side: Side, i: usize, c: [f64; 3]) -> f64 {
+    let len = match side {
+        Side::Top | Side::Bottom => r.w,
+        Side::Left | Side::Right => r.h,
+    };
+    let step = len.div_ceil(SAMPLES).max(1);
+    let (mut n, mut hit) = (0usize, 0usize);
+    let mut k = 0;
+    while k < len {
+        let p = match side {
+            Side::Top => img.px(r.x + k, r.y + i),
+            Side::Bottom => img.px(r.x + k, r.y + r.h - 1 - i),
+            Side::Left => img.px(r.x + i, r.y + k),
+            Side::Right => img.px(r.x + r.w - 1 - i, r.y + k),
+        };
+        n += 1;
+        if (0..3).all(|ch| (p[ch] as f64 - c[ch]).abs() <= BAND_TOL) {
+            hit += 1;
+        }
+        k += step;
+    }
+    hit as f64 / n.max(1) as f64
+}
+
+/// Depth of a band of one colour carrying text (a meme caption, a title
+/// strip) on `side`: it starts with a uniform line and goes on while
+/// lines keep most of its colour; it ends where a run of lines (1% of
+/// the side) has lost it: the picture.
+fn band(img: &RgbView<'_>, r: &Rect, side: Side) -> usize {
+    let depth = match side {
+        Side::Top | Side::Bottom => r.h,
+        Side::Left | Side::Right => r.w,
+    };
+    let (c, dev0) = line_stats(img, r, side, 0);
+    if dev0 > MAX_DEVIATION {
+        return 0;
+    }
+    let max = (depth as f64 * MAX_SIDE_FRACTION) as usize;
+    let run = (depth / 100).max(2);
+    let mut low = 0;
+    for i in 1..max {
+        if colour_share(img, r, side, i, c) < BAND_SHARE {
+            low += 1;
+            if low == run {
+                let end = i + 1 - run;
+                return if end as f64 >= depth as f64 * MIN_BAND_FRACTION {
+                    end
+                } else {
+                    0
+                };
+            }
+        } else {
+            low = 0;
+        }
+    }
+    0
+}
+
+/// The picture beside bands of one colour that carry text or logos (a
+/// caption above or below a meme, a title strip), or `None`.
+pub fn bands(img: &RgbView<'_>) -> Option<Rect> {
+    if img.width < 32 || img.height < 32 || !img.is_valid() {
+        return None;
+    }
+    let full = Rect {
+        x: 0,
+        y: 0,
+        w: img.width,
+        h: img.height,
+    };
+    let t = band(img, &full, Side::Top);
+    let b = band(img, &full, Side::Bottom);
+    let l = band(img, &full, Side::Left);
+    let rt = band(img, &full, Side::Right);
+    if t + b + l + rt == 0 || t + b + 16 > full.h || l + rt + 16 > full.w {
+        return None;
+    }
+    Some(Rect {
+        x: l,
+        y: t,
+        w: full.w - l - rt,
+        h: full.h - t - b,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

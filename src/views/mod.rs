@@ -14,7 +14,8 @@
 //! crop views hash a rectangle of the same buffer without copying.
 //!
 //! - [`orient`]: the EXIF orientation as a dihedral transform (`exif`).
-//! - [`border`]: uniform bars and frames trimmed (`trim`).
+//! - [`border`]: uniform bars and frames trimmed (`trim`); bands of one
+//!   colour carrying text, such as a meme's caption, cut off (`band`).
 //! - [`canvas`]: the dominant picture inside a larger canvas: a caption
 //!   band, a screenshot of a post, a photo on a card (`canvas`).
 
@@ -69,7 +70,7 @@ impl std::str::FromStr for ViewSet {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct ViewHash {
     /// `rotate90`, `rotate180`, `rotate270`, `flipx`, `flipy`,
-    /// `flipplus1`, `flipminus1`, `exif`, `trim`, `canvas`.
+    /// `flipplus1`, `flipminus1`, `exif`, `trim`, `band`, `canvas`.
     pub view: &'static str,
     pub hash: Pdq,
     pub quality: u8,
@@ -219,8 +220,20 @@ pub fn hash_with_views(
         if let Some(r) = trim {
             push_crop(&img, &r, "trim", hasher, &mut views);
         }
+        let mut done: Vec<Rect> = trim.into_iter().collect();
+        let fresh = |r: &Rect, done: &[Rect]| {
+            !done
+                .iter()
+                .any(|d| d.close_to(r, img.width, img.height, 0.01))
+        };
+        if let Some(r) = border::bands(&img) {
+            if fresh(&r, &done) {
+                push_crop(&img, &r, "band", hasher, &mut views);
+                done.push(r);
+            }
+        }
         if let Some(r) = canvas::main_picture(&img) {
-            if !trim.is_some_and(|t| t.close_to(&r, img.width, img.height, 0.01)) {
+            if fresh(&r, &done) {
                 push_crop(&img, &r, "canvas", hasher, &mut views);
             }
         }
