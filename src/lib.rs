@@ -16,6 +16,7 @@ pub mod pipeline;
 pub mod progress;
 pub mod record;
 pub mod scan;
+pub mod serve;
 pub mod video;
 pub mod views;
 pub mod walk;

@@ -10,6 +10,8 @@ mod hash;
 mod limits_args;
 mod matching;
 mod scan;
+mod serve;
+mod token;
 mod video_args;
 
 /// Find known violent-extremist media when it is reposted.
@@ -38,6 +40,10 @@ enum Command {
     Match(matching::MatchArgs),
     /// Compare two videos (vPDQ) or images (PDQ); media or vPDQ text files.
     Compare(compare::CompareArgs),
+    /// Serve upload scanning over HTTP (our /v1 API and HMA 2.0's routes).
+    Serve(serve::ServeArgs),
+    /// Create, list and revoke API tokens of `serve`.
+    Token(token::TokenArgs),
 }
 
 /// Parse the command line and run; returns the process exit code.
@@ -49,6 +55,8 @@ pub fn main() -> ExitCode {
         Command::Db(args) => db::run(args),
         Command::Match(args) => matching::run(args),
         Command::Compare(args) => compare::run(args),
+        Command::Serve(args) => serve::run_serve(args),
+        Command::Token(args) => token::run(args),
     };
     match result {
         Ok(code) => ExitCode::from(code),

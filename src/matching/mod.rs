@@ -220,6 +220,20 @@ impl RecordMatcher {
         self.entries
     }
 
+    /// hashdb's matcher (index size etc.).
+    pub fn matcher(&self) -> &Matcher {
+        &self.matcher
+    }
+
+    /// hashdb's matcher, to apply live changes in place (the service);
+    /// cached entry details are dropped, as they may have changed too.
+    pub fn matcher_mut(&mut self) -> &mut Matcher {
+        if let Ok(m) = self.meta.get_mut() {
+            m.clear();
+        }
+        &mut self.matcher
+    }
+
     /// The lists of the database (enabled or not).
     pub fn lists(&self) -> impl Iterator<Item = &ListInfo> {
         self.lists.values()

@@ -1,0 +1,103 @@
+//! `hashsieve serve`: the flags of the HTTP service, turned into a
+//! [`ServeConfig`].
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use hashsieve::hashing::HashConfig;
+use hashsieve::matching::MatchConfig;
+use hashsieve::serve::{run, ServeConfig};
+
+use super::db::DbLocation;
+
+/// Serve upload scanning over HTTP: our `/v1` API (OpenAPI document at
+/// `/v1/openapi.json`) and HMA 2.0's matching and bank routes.
+///
+/// Requests need a bearer token (`hashsieve token create`) once any token
+/// exists; on a loopback address with no token, everything is open.
+/// A non-loopback address without tokens is refused unless
+/// `--insecure-no-auth`. Stops gracefully on SIGTERM/SIGINT.
+#[derive(clap::Args, Debug)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    pub location: DbLocation,
+
+    /// Address to listen on (port 0 = any free port; the address is
+    /// printed on stderr once the index is loaded).
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+
+    /// Largest request body in MiB (enforced while it streams in).
+    #[arg(long, default_value_t = 256, value_name = "MIB")]
+    pub max_body_mib: u64,
+
+    /// Hashing jobs at once (0 = one per core).
+    #[arg(long, default_value_t = 0)]
+    pub max_jobs: usize,
+
+    /// Hashing requests allowed to wait beyond those (0 = twice
+    /// --max-jobs); more get 503 with Retry-After.
+    #[arg(long, default_value_t = 0)]
+    pub queue: usize,
+
+    /// Per-request time limit in seconds.
+    #[arg(long, default_value_t = 60)]
+    pub timeout_secs: u64,
+
+    /// How often to look for list changes made by other processes, in ms.
+    #[arg(long, default_value_t = 1000, value_name = "MS")]
+    pub poll_ms: u64,
+
+    /// Async worker threads (0 = one per core).
+    #[arg(long, default_value_t = 0)]
+    pub threads: usize,
+
+    /// Only these lists (repeatable; default: every enabled list).
+    #[arg(long = "list", value_name = "LIST")]
+    pub lists: Vec<String>,
+
+    /// Allow serving a non-loopback address with no API token configured.
+    #[arg(long)]
+    pub insecure_no_auth: bool,
+
+    #[command(flatten)]
+    pub limits: super::limits_args::ImageLimitArgs,
+
+    #[command(flatten)]
+    pub video: super::video_args::VideoArgs,
+}
+
+pub fn run_serve(args: ServeArgs) -> anyhow::Result<u8> {
+    anyhow::ensure!(args.max_body_mib > 0, "--max-body-mib must be positive");
+    anyhow::ensure!(args.timeout_secs > 0, "--timeout-secs must be positive");
+    anyhow::ensure!(args.poll_ms > 0, "--poll-ms must be positive");
+    let (image_limits, max_image_bytes) = args.limits.to_limits()?;
+    let cfg = ServeConfig {
+        listen: args.listen,
+        db: args.location.path(),
+        open: args.location.options(),
+        hash: HashConfig {
+            image_limits,
+            max_image_bytes,
+            dihedral: false,
+            video: args.video.to_options()?,
+            ..HashConfig::default()
+        },
+        matching: MatchConfig {
+            lists: (!args.lists.is_empty()).then(|| args.lists.clone()),
+            ..MatchConfig::default()
+        },
+        max_body: args.max_body_mib << 20,
+        max_jobs: args.max_jobs,
+        queue: args.queue,
+        timeout: Duration::from_secs(args.timeout_secs),
+        poll: Duration::from_millis(args.poll_ms),
+        insecure_no_auth: args.insecure_no_auth,
+        threads: args.threads,
+    };
+    run(cfg, |addr| {
+        eprintln!("hashsieve serve: listening on http://{addr}");
+    })?;
+    eprintln!("hashsieve serve: stopped");
+    Ok(0)
+}

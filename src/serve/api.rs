@@ -1,0 +1,283 @@
+//! Our API under `/v1`: hash an upload, match an upload or hashes, and the
+//! health and readiness probes. Hashing and matching are the library's
+//! (`hashing::hash_bytes`, `matching::RecordMatcher`): an upload answered
+//! here gets the same record as `hashsieve hash` / `hashsieve scan` would
+//! print for the same file.
+
+use std::path::Path;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use crate::hashing::hash_bytes;
+use crate::matching::{MatchRecord, Query as MatchQuery};
+use crate::record::{FileRecord, PdqItem};
+use axum::extract::{Query, Request, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use hashdb::model::Value;
+use hashdb::SignalType;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use super::body::{check_declared, read_limited, upload, Upload};
+use super::error::{ApiError, ErrorBody};
+use super::state::AppState;
+
+/// Hash an upload on the hashing pool (admission first, then the body).
+pub async fn hash_request(st: &Arc<AppState>, req: Request) -> Result<FileRecord, ApiError> {
+    let ticket = st.jobs.admit()?;
+    let up = upload(req, st.max_body).await?;
+    hash_upload(st, ticket, up).await
+}
+
+/// Hash an upload already read (with its admission ticket).
+pub async fn hash_upload(
+    st: &Arc<AppState>,
+    ticket: super::jobs::Ticket,
+    up: Upload,
+) -> Result<FileRecord, ApiError> {
+    let cfg = st.hash.clone();
+    let name = up.file_name.clone().unwrap_or_else(|| "upload".to_string());
+    st.jobs
+        .run(ticket, move |w| {
+            hash_bytes(Path::new(&name), &up.data, &cfg, w)
+        })
+        .await
+}
+
+/// Count hits per list for the metrics.
+pub fn count_matches(st: &AppState, hits: &[MatchRecord]) {
+    for h in hits.iter().filter(|h| !h.suppressed) {
+        st.metrics
+            .matches
+            .get_or_create(&super::metrics::ListLabel {
+                list: h.list.clone(),
+            })
+            .inc();
+    }
+}
+
+/// Match a hashed upload on a blocking thread (a video's frames can take
+/// a while) and attach the hits.
+pub async fn match_file(st: &Arc<AppState>, mut rec: FileRecord) -> Result<FileRecord, ApiError> {
+    let s = st.clone();
+    let hits = tokio::task::spawn_blocking(move || {
+        let hits = s
+            .matcher
+            .read()
+            .map(|m| m.match_record(&rec))
+            .map_err(|_| ApiError::internal("matcher lock poisoned"))?;
+        rec.matches = Some(hits);
+        Ok::<_, ApiError>(rec)
+    })
+    .await
+    .map_err(|e| ApiError::internal(format!("match task failed: {e}")))??;
+    count_matches(st, hits.matches.as_deref().unwrap_or_default());
+    Ok(hits)
+}
+
+/// `hashsieve hash` record of the upload (JSON).
+#[utoipa::path(post, path = "/v1/hash", tag = "hashing",
+    request_body(content = Vec<u8>, description = "the media: raw bytes, or multipart/form-data with one file", content_type = "application/octet-stream"),
+    responses(
+        (status = 200, description = "the `hashsieve hash` record of the upload (its `error` says when it did not decode)", body = Object),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 413, body = ErrorBody), (status = 503, description = "hashing queue full; see Retry-After", body = ErrorBody)),
+    security(("bearer" = ["match"])))]
+pub async fn post_hash(State(st): State<Arc<AppState>>, req: Request) -> Response {
+    match hash_request(&st, req).await {
+        Ok(rec) => record_response(rec),
+        Err(e) => e.into_response(),
+    }
+}
+
+/// A record as JSON; an upload that did not decode is the client's
+/// problem (422), with the record (digests) still in the body.
+fn record_response(rec: FileRecord) -> Response {
+    let status = match &rec.error {
+        None => StatusCode::OK,
+        Some(_) => StatusCode::UNPROCESSABLE_ENTITY,
+    };
+    (status, Json(rec)).into_response()
+}
+
+/// Hash the upload and match it: a `scan` record.
+#[utoipa::path(post, path = "/v1/match", tag = "matching",
+    request_body(content = Vec<u8>, description = "the media: raw bytes, or multipart/form-data with one file", content_type = "application/octet-stream"),
+    responses(
+        (status = 200, description = "the `hashsieve scan` record: hashes plus `matches`", body = Object),
+        (status = 422, description = "the media did not decode: record with `error`, digests matched", body = Object),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 413, body = ErrorBody), (status = 503, body = ErrorBody)),
+    security(("bearer" = ["match"])))]
+pub async fn post_match(State(st): State<Arc<AppState>>, req: Request) -> Response {
+    let rec = match hash_request(&st, req).await {
+        Ok(r) => r,
+        Err(e) => return e.into_response(),
+    };
+    match match_file(&st, rec).await {
+        Ok(rec) => record_response(rec),
+        Err(e) => e.into_response(),
+    }
+}
+
+/// Query of `GET /v1/match`.
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct HashQuery {
+    /// pdq, md5, sha256 or blake3 (aliases such as `pdq_hash`, `video_md5` accepted).
+    pub signal_type: Option<String>,
+    /// The hash, hex.
+    pub signal: Option<String>,
+    /// The PDQ hash's quality, if known (default 100: passes every quality gate).
+    pub quality: Option<u8>,
+}
+
+/// The answer to a hash lookup.
+#[derive(Serialize, ToSchema)]
+pub struct HashMatches {
+    pub signal_type: String,
+    pub signal: String,
+    /// Same objects as the `matches` of a scan record.
+    #[schema(value_type = Vec<Object>)]
+    pub matches: Vec<MatchRecord>,
+}
+
+/// Parse a signal type and value from a request.
+pub fn parse_signal(signal_type: Option<&str>, signal: Option<&str>) -> Result<Value, ApiError> {
+    let t = signal_type.ok_or_else(|| ApiError::bad_request("missing parameter signal_type"))?;
+    let s = signal.ok_or_else(|| ApiError::bad_request("missing parameter signal"))?;
+    let st: SignalType = t
+        .parse()
+        .map_err(|e: hashdb::UnknownSignalType| ApiError::bad_request(e.to_string()))?;
+    Value::parse(st, s.trim())
+        .map_err(|e| ApiError::bad_request(format!("invalid {} signal: {e}", st.as_str())))
+}
+
+/// Match one value (cheap: on the executor, under the read lock).
+pub fn match_value(st: &AppState, v: &Value, quality: u8) -> Result<Vec<MatchRecord>, ApiError> {
+    let m = st
+        .matcher
+        .read()
+        .map_err(|_| ApiError::internal("matcher lock poisoned"))?;
+    let pdq;
+    let frames;
+    let mut q = MatchQuery::default();
+    match v {
+        Value::Pdq(p) => {
+            pdq = [PdqItem {
+                hash: *p,
+                quality,
+                frame: None,
+                timestamp: None,
+            }];
+            q.image_pdq = &pdq;
+        }
+        Value::Md5(h) => q.md5 = Some(h),
+        Value::Sha256(h) => q.sha256 = Some(h),
+        Value::Blake3(h) => q.blake3 = Some(h),
+        Value::Vpdq(f) => {
+            frames = f.clone();
+            q.video_frames = &frames;
+        }
+    }
+    let hits = m.match_query(&q);
+    drop(m);
+    count_matches(st, &hits);
+    Ok(hits)
+}
+
+/// Look a hash up (for clients that hash on their side).
+#[utoipa::path(get, path = "/v1/match", tag = "matching", params(HashQuery),
+    responses((status = 200, body = HashMatches), (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)),
+    security(("bearer" = ["match"])))]
+pub async fn get_match(
+    State(st): State<Arc<AppState>>,
+    q: Result<Query<HashQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<HashMatches>, ApiError> {
+    let Query(q) = q.map_err(|e| ApiError::bad_request(e.body_text()))?;
+    let v = parse_signal(q.signal_type.as_deref(), q.signal.as_deref())?;
+    let quality = q.quality.unwrap_or(100).min(100);
+    let matches = match_value(&st, &v, quality)?;
+    Ok(Json(HashMatches {
+        signal_type: v.signal_type().as_str().to_string(),
+        signal: v.to_text(),
+        matches,
+    }))
+}
+
+/// Match a video given as vPDQ text (`frame,quality,hash,timestamp` lines).
+#[utoipa::path(post, path = "/v1/match/vpdq", tag = "matching",
+    request_body(content = String, description = "vPDQ frame lines", content_type = "text/plain"),
+    responses((status = 200, body = HashMatches), (status = 400, body = ErrorBody), (status = 413, body = ErrorBody)),
+    security(("bearer" = ["match"])))]
+pub async fn post_match_vpdq(State(st): State<Arc<AppState>>, req: Request) -> Response {
+    let run = async {
+        check_declared(&req, st.max_body)?;
+        let body = read_limited(req.into_body(), st.max_body).await?;
+        let rec = {
+            let mut recs = hashdb::formats::read(
+                hashdb::formats::Format::Vpdq,
+                std::io::Cursor::new(body.to_vec()),
+            )
+            .map_err(|e| ApiError::bad_request(e.to_string()))?;
+            recs.next()
+                .ok_or_else(|| ApiError::bad_request("no vPDQ frames in the body"))?
+                .map_err(|e| ApiError::bad_request(format!("vPDQ: {e}")))?
+        };
+        let s = st.clone();
+        let v = rec.value;
+        let matches = tokio::task::spawn_blocking(move || match_value(&s, &v, 100))
+            .await
+            .map_err(|e| ApiError::internal(e.to_string()))??;
+        Ok::<_, ApiError>(Json(HashMatches {
+            signal_type: "vpdq".into(),
+            signal: String::new(),
+            matches,
+        }))
+    };
+    match run.await {
+        Ok(j) => j.into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
+/// Liveness.
+#[utoipa::path(get, path = "/healthz", tag = "health", responses((status = 200, description = "alive")))]
+pub async fn healthz() -> Json<serde_json::Value> {
+    Json(serde_json::json!({"status": "ok"}))
+}
+
+/// Readiness: the index is loaded.
+#[utoipa::path(get, path = "/readyz", tag = "health",
+    responses((status = 200, description = "index loaded"), (status = 503, body = ErrorBody)))]
+pub async fn readyz(State(st): State<Arc<AppState>>) -> Response {
+    if !st.ready.load(Ordering::Acquire) {
+        return ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "not_ready",
+            "index loading",
+        )
+        .into_response();
+    }
+    let n = st
+        .matcher
+        .read()
+        .map(|m| m.matcher().pdq_len())
+        .unwrap_or(0);
+    Json(serde_json::json!({"status": "ready", "pdq_hashes": n})).into_response()
+}
+
+/// Prometheus metrics (text exposition format).
+#[utoipa::path(get, path = "/metrics", tag = "health", responses((status = 200, description = "Prometheus text", content_type = "text/plain")))]
+pub async fn metrics(State(st): State<Arc<AppState>>) -> Response {
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        st.metrics.render(),
+    )
+        .into_response()
+}

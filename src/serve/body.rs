@@ -1,0 +1,127 @@
+//! Reading an upload: the raw body, or the first file part of a
+//! `multipart/form-data` body (HMA's clients send `photo=@file` or
+//! `video=@file`). The size limit is enforced while the body streams in: a
+//! declared `Content-Length` over the limit is refused before reading
+//! anything, and an undeclared (chunked) body is cut off as soon as it
+//! passes the limit. Either way: 413.
+
+use axum::body::{Body, Bytes};
+use axum::extract::{FromRequest, Multipart, Request};
+use axum::http::{header, StatusCode};
+use http_body_util::{BodyExt, Limited};
+
+use super::error::ApiError;
+
+/// An upload and the multipart field it came in (`None` for a raw body).
+pub struct Upload {
+    pub field: Option<String>,
+    pub file_name: Option<String>,
+    pub data: Bytes,
+}
+
+fn declared_len(req: &Request) -> Option<u64> {
+    req.headers()
+        .get(header::CONTENT_LENGTH)?
+        .to_str()
+        .ok()?
+        .parse()
+        .ok()
+}
+
+fn is_multipart(req: &Request) -> bool {
+    req.headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| {
+            v.trim_start()
+                .to_ascii_lowercase()
+                .starts_with("multipart/form-data")
+        })
+}
+
+/// The whole body, at most `limit` bytes.
+pub async fn read_limited(body: Body, limit: u64) -> Result<Bytes, ApiError> {
+    let limited = Limited::new(body, limit as usize);
+    match limited.collect().await {
+        Ok(c) => Ok(c.to_bytes()),
+        Err(e)
+            if e.downcast_ref::<http_body_util::LengthLimitError>()
+                .is_some() =>
+        {
+            Err(ApiError::too_large(limit))
+        }
+        Err(e) => Err(ApiError::bad_request(format!(
+            "reading the request body: {e}"
+        ))),
+    }
+}
+
+/// Refuse a declared length over the limit before reading a byte.
+pub fn check_declared(req: &Request, limit: u64) -> Result<(), ApiError> {
+    match declared_len(req) {
+        Some(n) if n > limit => Err(ApiError::too_large(limit)),
+        _ => Ok(()),
+    }
+}
+
+/// The upload of `req` (raw or multipart), at most `limit` bytes.
+pub async fn upload(req: Request, limit: u64) -> Result<Upload, ApiError> {
+    check_declared(&req, limit)?;
+    if !is_multipart(&req) {
+        let data = read_limited(req.into_body(), limit).await?;
+        if data.is_empty() {
+            return Err(ApiError::bad_request("empty request body: send the media"));
+        }
+        return Ok(Upload {
+            field: None,
+            file_name: None,
+            data,
+        });
+    }
+    let (parts, body) = req.into_parts();
+    // Limit the stream itself, then let the multipart parser read it.
+    let body = Body::new(Limited::new(body, limit as usize));
+    let req = Request::from_parts(parts, body);
+    let mut mp = Multipart::from_request(req, &())
+        .await
+        .map_err(|e| ApiError::bad_request(format!("multipart: {}", e.body_text())))?;
+    let mut found: Option<Upload> = None;
+    loop {
+        let field = match mp.next_field().await {
+            Ok(Some(f)) => f,
+            Ok(None) => break,
+            Err(e) => return Err(multipart_error(e, limit)),
+        };
+        let name = field.name().map(str::to_string);
+        let file_name = field.file_name().map(str::to_string);
+        if file_name.is_none() && found.is_some() {
+            continue;
+        }
+        let data = field.bytes().await.map_err(|e| multipart_error(e, limit))?;
+        if file_name.is_some() || found.is_none() {
+            if found.as_ref().is_some_and(|u| u.file_name.is_some()) {
+                return Err(ApiError::bad_request("only one file allowed per request"));
+            }
+            found = Some(Upload {
+                field: name,
+                file_name,
+                data,
+            });
+        }
+    }
+    match found {
+        Some(u) if !u.data.is_empty() => Ok(u),
+        Some(_) => Err(ApiError::bad_request("the uploaded file is empty")),
+        None => Err(ApiError::bad_request(
+            "missing multipart/form-data file upload",
+        )),
+    }
+}
+
+fn multipart_error(e: axum::extract::multipart::MultipartError, limit: u64) -> ApiError {
+    if e.status() == StatusCode::PAYLOAD_TOO_LARGE || e.to_string().contains("length limit") {
+        ApiError::too_large(limit)
+    } else {
+        ApiError::bad_request(format!("multipart: {}", e.body_text()))
+    }
+}

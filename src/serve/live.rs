@@ -1,0 +1,120 @@
+//! Live list updates: every `interval` (and at once after a write through
+//! the API) ask the store what changed since the last look and apply it to
+//! the in-memory matcher in place: new entries are added, disabled or
+//! disputed ones removed, with no rebuild. Changes of list settings
+//! (enable, disable, threshold, delete) or of the allowlist rebuild the
+//! matcher in the background and swap it in; lookups go on meanwhile.
+//! Writes by other processes (`hashsieve db import`) are seen the same way:
+//! the database is the only channel.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::matching::RecordMatcher;
+use hashdb::store::{ChangeCursor, Store};
+
+use super::error::ApiError;
+use super::state::{load_tokens, AppState};
+
+/// The poller's own connection and where it stopped.
+pub struct Poller {
+    pub store: Store,
+    pub cursor: ChangeCursor,
+}
+
+enum Outcome {
+    Delta(Vec<hashdb::model::Entry>, bool),
+    Rebuilt(Box<RecordMatcher>),
+    Nothing,
+}
+
+/// One poll, on a blocking thread.
+fn poll_once(st: &AppState, p: &mut Poller) -> Result<Outcome, ApiError> {
+    let ch = p.store.changes_since(&p.cursor, true)?;
+    if let Ok(mut t) = st.tokens.write() {
+        *t = load_tokens(&p.store)?;
+    }
+    if ch.rebuild {
+        let store = Store::open_with(&st.db, st.open)
+            .map_err(|e| ApiError::internal(format!("reopening the database: {e}")))?;
+        let m = RecordMatcher::load(store, &st.match_cfg)
+            .map_err(|e| ApiError::internal(e.to_string()))?;
+        p.cursor = ch.next;
+        return Ok(Outcome::Rebuilt(Box::new(m)));
+    }
+    p.cursor = ch.next;
+    if ch.entries.is_empty() && !ch.touched {
+        return Ok(Outcome::Nothing);
+    }
+    Ok(Outcome::Delta(ch.entries, ch.touched))
+}
+
+fn apply(st: &AppState, out: Outcome) {
+    match out {
+        Outcome::Nothing => {}
+        Outcome::Rebuilt(m) => {
+            if let Ok(mut g) = st.matcher.write() {
+                *g = *m;
+                st.metrics
+                    .index_pdq_hashes
+                    .set(g.matcher().pdq_len() as i64);
+            }
+            st.metrics.live_rebuilds.inc();
+        }
+        Outcome::Delta(entries, _touched) => {
+            if let Ok(mut g) = st.matcher.write() {
+                let m = g.matcher_mut();
+                for e in &entries {
+                    m.remove_entry(e);
+                    m.add_entry(e);
+                }
+                st.metrics
+                    .index_pdq_hashes
+                    .set(g.matcher().pdq_len() as i64);
+            }
+            st.metrics.live_updates.inc_by(entries.len() as u64);
+        }
+    }
+}
+
+/// Poll until `shutdown` fires.
+pub async fn run(
+    st: Arc<AppState>,
+    mut poller: Poller,
+    interval: Duration,
+    mut shutdown: tokio::sync::watch::Receiver<bool>,
+) {
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(interval) => {}
+            _ = st.poke.notified() => {}
+            _ = shutdown.changed() => return,
+        }
+        let s = st.clone();
+        let res = tokio::task::spawn_blocking(move || {
+            let out = poll_once(&s, &mut poller);
+            (poller, out)
+        })
+        .await;
+        match res {
+            Ok((p, out)) => {
+                poller = p;
+                match out {
+                    Ok(o) => {
+                        let s = st.clone();
+                        // Applying takes the write lock: keep it off the executor.
+                        let _ = tokio::task::spawn_blocking(move || apply(&s, o)).await;
+                    }
+                    Err(_) => {
+                        st.metrics.live_errors.inc();
+                    }
+                }
+            }
+            Err(_) => {
+                // The poll panicked; the poller's connection is gone.
+                st.metrics.live_errors.inc();
+                return;
+            }
+        }
+    }
+}

@@ -1,0 +1,138 @@
+//! Prometheus metrics: requests by route and status, latency histograms,
+//! matches by list, index size, in-flight requests and queued jobs.
+//!
+//! Why prometheus-client: the text format is what every scraper reads, and
+//! the crate keeps counters lock-free on the hot path.
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RouteStatus {
+    pub route: String,
+    pub method: String,
+    pub status: u16,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RouteLabel {
+    pub route: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ListLabel {
+    pub list: String,
+}
+
+/// The service's metrics.
+pub struct Metrics {
+    registry: Registry,
+    pub requests: Family<RouteStatus, Counter>,
+    pub latency: Family<RouteLabel, Histogram>,
+    pub matches: Family<ListLabel, Counter>,
+    pub in_flight: Gauge,
+    pub jobs_running: Gauge,
+    pub jobs_queued: Gauge,
+    pub jobs_shed: Counter,
+    pub index_pdq_hashes: Gauge,
+    pub live_updates: Counter,
+    pub live_rebuilds: Counter,
+    pub live_errors: Counter,
+}
+
+fn latency_histogram() -> Histogram {
+    // 50 µs .. ~100 s.
+    Histogram::new(prometheus_client::metrics::histogram::exponential_buckets(
+        0.000_05, 2.0, 22,
+    ))
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        let mut registry = Registry::with_prefix("hashsieve");
+        let requests = Family::<RouteStatus, Counter>::default();
+        let latency = Family::<RouteLabel, Histogram>::new_with_constructor(
+            latency_histogram as fn() -> Histogram,
+        );
+        let m = Metrics {
+            requests,
+            latency,
+            matches: Family::default(),
+            in_flight: Gauge::default(),
+            jobs_running: Gauge::default(),
+            jobs_queued: Gauge::default(),
+            jobs_shed: Counter::default(),
+            index_pdq_hashes: Gauge::default(),
+            live_updates: Counter::default(),
+            live_rebuilds: Counter::default(),
+            live_errors: Counter::default(),
+            registry: Registry::default(),
+        };
+        registry.register(
+            "http_requests",
+            "HTTP requests by route, method and status",
+            m.requests.clone(),
+        );
+        registry.register(
+            "http_request_duration_seconds",
+            "HTTP request latency by route",
+            m.latency.clone(),
+        );
+        registry.register("matches", "Match hits by list", m.matches.clone());
+        registry.register(
+            "http_in_flight_requests",
+            "Requests being served",
+            m.in_flight.clone(),
+        );
+        registry.register(
+            "hash_jobs_running",
+            "Hashing jobs running",
+            m.jobs_running.clone(),
+        );
+        registry.register(
+            "hash_jobs_queued",
+            "Hashing jobs waiting for a worker",
+            m.jobs_queued.clone(),
+        );
+        registry.register(
+            "hash_jobs_shed",
+            "Hashing requests refused with 503 (queue full)",
+            m.jobs_shed.clone(),
+        );
+        registry.register(
+            "index_pdq_hashes",
+            "PDQ hashes (images and video frames) in the index",
+            m.index_pdq_hashes.clone(),
+        );
+        registry.register(
+            "live_updates",
+            "Entry changes applied to the index in place",
+            m.live_updates.clone(),
+        );
+        registry.register(
+            "live_rebuilds",
+            "Index rebuilds (list settings or allowlist changed)",
+            m.live_rebuilds.clone(),
+        );
+        registry.register(
+            "live_update_errors",
+            "Failed polls of the database for changes",
+            m.live_errors.clone(),
+        );
+        Metrics { registry, ..m }
+    }
+}
+
+impl Metrics {
+    /// The Prometheus text exposition.
+    pub fn render(&self) -> String {
+        let mut s = String::new();
+        // Writing to a String cannot fail.
+        let _ = prometheus_client::encoding::text::encode(&mut s, &self.registry);
+        s
+    }
+}

@@ -1,0 +1,203 @@
+//! `hashsieve serve`: the HTTP service for upload scanning.
+//!
+//! Why a service at all: an upload path needs an answer in milliseconds,
+//! from an index already in memory, under load, from something hostile
+//! input cannot take down. This module wires the library's hashing
+//! ([`crate::hashing`]) and matching ([`crate::matching`]) behind axum:
+//! our `/v1` API (documented by a generated OpenAPI document), the HMA 2.0
+//! routes, bearer tokens with scopes, a bounded hashing pool that sheds
+//! load with 503s, a body limit enforced while streaming, a per-request
+//! timeout, live list updates, Prometheus metrics and graceful shutdown.
+//!
+//! Threading: one tokio runtime; hashing and database work run on its
+//! blocking pool (hashing behind the job semaphore); hash lookups run on
+//! the executor under a read lock (microseconds).
+
+mod api;
+mod auth;
+mod body;
+mod error;
+mod hma;
+mod jobs;
+mod lists;
+mod live;
+mod metrics;
+mod openapi;
+mod router;
+mod state;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+
+use hashdb::error::{OpenError, StoreError};
+use hashdb::store::{OpenOptions, Store};
+
+use crate::hashing::HashConfig;
+use crate::matching::{MatchConfig, MatchError, RecordMatcher};
+
+pub use openapi::document as openapi_document;
+
+/// Everything `serve` needs, validated by the caller.
+#[derive(Debug, Clone)]
+pub struct ServeConfig {
+    pub listen: SocketAddr,
+    pub db: PathBuf,
+    pub open: OpenOptions,
+    pub hash: HashConfig,
+    pub matching: MatchConfig,
+    /// Largest request body, bytes.
+    pub max_body: u64,
+    /// Hashing jobs at once (0 = one per core).
+    pub max_jobs: usize,
+    /// Hashing requests waiting beyond those (0 = `2 * max_jobs`).
+    pub queue: usize,
+    /// Per-request time limit.
+    pub timeout: Duration,
+    /// How often to look for list changes made elsewhere.
+    pub poll: Duration,
+    /// Serve a non-loopback address with no tokens configured.
+    pub insecure_no_auth: bool,
+    /// Async worker threads (0 = one per core).
+    pub threads: usize,
+}
+
+/// Why the server could not start (or stopped).
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error("opening the hash database: {0}")]
+    Open(#[from] OpenError),
+    #[error("loading the lists: {0}")]
+    Load(#[from] MatchError),
+    #[error("reading the hash database: {0}")]
+    Store(#[from] StoreError),
+    #[error("refusing to serve {0} without authentication: no API token exists (create one with `hashsieve token create --scope match`), or pass --insecure-no-auth")]
+    NoAuth(SocketAddr),
+    #[error("listening on {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("server: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+fn cores() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+/// Run the server until SIGTERM or SIGINT; `on_listening` is called with
+/// the bound address once requests are accepted (the index is loaded
+/// first). In-flight requests finish before this returns.
+///
+/// # Errors
+/// The database cannot be opened or loaded, the address cannot be bound,
+/// or a non-loopback address without tokens (see [`ServeError::NoAuth`]).
+pub fn run(cfg: ServeConfig, on_listening: impl FnOnce(SocketAddr)) -> Result<(), ServeError> {
+    let threads = if cfg.threads == 0 {
+        cores()
+    } else {
+        cfg.threads
+    };
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(threads)
+        .thread_name("hashsieve-serve")
+        .enable_all()
+        .build()?;
+    rt.block_on(serve(cfg, on_listening))
+}
+
+async fn serve(cfg: ServeConfig, on_listening: impl FnOnce(SocketAddr)) -> Result<(), ServeError> {
+    let mut poll_store = Store::open_with(&cfg.db, cfg.open)?;
+    let tokens = state::load_tokens(&poll_store)?;
+    if tokens.is_empty() && !cfg.listen.ip().is_loopback() && !cfg.insecure_no_auth {
+        return Err(ServeError::NoAuth(cfg.listen));
+    }
+    let cursor = poll_store.change_cursor()?;
+    let writer = Store::open_with(&cfg.db, cfg.open)?;
+    let (db, open, mcfg) = (cfg.db.clone(), cfg.open, cfg.matching.clone());
+    let matcher = tokio::task::spawn_blocking(move || {
+        let store = Store::open_with(&db, open)?;
+        Ok::<_, ServeError>(RecordMatcher::load(store, &mcfg)?)
+    })
+    .await
+    .map_err(|e| std::io::Error::other(e.to_string()))??;
+    let metrics = Arc::new(metrics::Metrics::default());
+    metrics
+        .index_pdq_hashes
+        .set(matcher.matcher().pdq_len() as i64);
+    let max_jobs = if cfg.max_jobs == 0 {
+        cores()
+    } else {
+        cfg.max_jobs
+    };
+    let queue = if cfg.queue == 0 {
+        2 * max_jobs
+    } else {
+        cfg.queue
+    };
+    let st = Arc::new(state::AppState {
+        matcher: RwLock::new(matcher),
+        match_cfg: cfg.matching.clone(),
+        ready: AtomicBool::new(false),
+        db: cfg.db.clone(),
+        open: cfg.open,
+        writer: Mutex::new(writer),
+        hash: cfg.hash.clone(),
+        jobs: jobs::Jobs::new(max_jobs, queue, metrics.clone()),
+        metrics,
+        tokens: RwLock::new(tokens),
+        open_without_tokens: cfg.listen.ip().is_loopback() || cfg.insecure_no_auth,
+        max_body: cfg.max_body,
+        timeout: cfg.timeout,
+        poke: tokio::sync::Notify::new(),
+    });
+    let listener = tokio::net::TcpListener::bind(cfg.listen)
+        .await
+        .map_err(|source| ServeError::Bind {
+            addr: cfg.listen,
+            source,
+        })?;
+    let addr = listener.local_addr()?;
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let poller = tokio::spawn(live::run(
+        st.clone(),
+        live::Poller {
+            store: poll_store,
+            cursor,
+        },
+        cfg.poll,
+        stop_rx,
+    ));
+    st.ready.store(true, Ordering::Release);
+    let app = router::build(st.clone());
+    on_listening(addr);
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown_signal())
+        .await?;
+    let _ = stop_tx.send(true);
+    let _ = poller.await;
+    Ok(())
+}
+
+/// SIGTERM or SIGINT.
+async fn shutdown_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let term = signal(SignalKind::terminate());
+    let int = signal(SignalKind::interrupt());
+    match (term, int) {
+        (Ok(mut t), Ok(mut i)) => {
+            tokio::select! {
+                _ = t.recv() => {}
+                _ = i.recv() => {}
+            }
+        }
+        _ => {
+            // No signal handling available: serve until killed.
+            std::future::pending::<()>().await;
+        }
+    }
+}

@@ -1,0 +1,124 @@
+//! What every request shares: the matcher (behind a read-write lock, so
+//! live updates apply in place between lookups), the token table, the
+//! hashing pool, the metrics and the limits.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::atomic::AtomicBool;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+
+use crate::hashing::HashConfig;
+use crate::matching::{MatchConfig, RecordMatcher};
+use hashdb::store::{OpenOptions, Scope, Store, TokenInfo};
+
+use super::error::ApiError;
+use super::jobs::Jobs;
+use super::metrics::Metrics;
+
+/// Shared state of the server.
+pub struct AppState {
+    pub matcher: RwLock<RecordMatcher>,
+    pub match_cfg: MatchConfig,
+    pub ready: AtomicBool,
+    pub db: PathBuf,
+    pub open: OpenOptions,
+    /// One connection for writes made through the API (SQLite serialises
+    /// writers anyway; other processes queue behind the busy timeout).
+    pub writer: Mutex<Store>,
+    pub hash: HashConfig,
+    pub jobs: Arc<Jobs>,
+    pub metrics: Arc<Metrics>,
+    /// Live tokens by the hash of their secret; refreshed by the poller.
+    pub tokens: RwLock<HashMap<[u8; 32], TokenInfo>>,
+    /// No token exists and that is allowed (loopback, or
+    /// `--insecure-no-auth`): every request is let in.
+    pub open_without_tokens: bool,
+    pub max_body: u64,
+    pub timeout: Duration,
+    /// Wakes the poller after a write through the API.
+    pub poke: tokio::sync::Notify,
+}
+
+impl AppState {
+    /// Run `f` on the writer connection on a blocking thread, then wake
+    /// the poller so the change is matched at once.
+    pub async fn write<T, F>(self: &Arc<Self>, f: F) -> Result<T, ApiError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Store) -> Result<T, ApiError> + Send + 'static,
+    {
+        let st = self.clone();
+        let out = tokio::task::spawn_blocking(move || {
+            let mut store = st
+                .writer
+                .lock()
+                .map_err(|_| ApiError::internal("writer connection poisoned"))?;
+            f(&mut store)
+        })
+        .await
+        .map_err(|e| ApiError::internal(format!("write task failed: {e}")))?;
+        self.poke.notify_one();
+        out
+    }
+
+    /// Read from a fresh connection on a blocking thread (reads never
+    /// wait for the writer).
+    pub async fn read<T, F>(self: &Arc<Self>, f: F) -> Result<T, ApiError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Store) -> Result<T, ApiError> + Send + 'static,
+    {
+        let st = self.clone();
+        tokio::task::spawn_blocking(move || {
+            let store = Store::open_with(&st.db, st.open)
+                .map_err(|e| ApiError::internal(format!("opening the database: {e}")))?;
+            f(&store)
+        })
+        .await
+        .map_err(|e| ApiError::internal(format!("read task failed: {e}")))?
+    }
+
+    /// Whether a request presenting `bearer` may use `scope`.
+    pub fn authorize(&self, bearer: Option<&str>, scope: Scope) -> Result<(), ApiError> {
+        use axum::http::StatusCode;
+        let tokens = self
+            .tokens
+            .read()
+            .map_err(|_| ApiError::internal("token table poisoned"))?;
+        if tokens.is_empty() && self.open_without_tokens {
+            return Ok(());
+        }
+        let Some(secret) = bearer else {
+            return Err(ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "unauthorized",
+                "missing bearer token (Authorization: Bearer <token>)",
+            ));
+        };
+        match tokens.get(&hashdb::store::token_hash(secret)) {
+            None => Err(ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "unauthorized",
+                "unknown or revoked token",
+            )),
+            Some(t) if !t.allows(scope) => Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "forbidden",
+                format!("this token lacks the {:?} scope", scope.as_str()),
+            )),
+            Some(_) => Ok(()),
+        }
+    }
+}
+
+/// Load the live tokens of `store`.
+pub fn load_tokens(
+    store: &Store,
+) -> Result<HashMap<[u8; 32], TokenInfo>, hashdb::error::StoreError> {
+    Ok(store
+        .token_rows()?
+        .into_iter()
+        .filter(|(_, t)| t.revoked_at.is_none())
+        .collect())
+}
