@@ -342,28 +342,41 @@ impl Matcher {
         opts: &MatchOptions,
         lists: &HashMap<ListId, &ListInfo>,
     ) -> Vec<Hit> {
+        // Frames are compared at `--threshold` when given, else at each
+        // list's own threshold; the index is searched at the widest.
         let mut t = opts.vpdq;
         if let Some(d) = opts.threshold {
             t.distance = d;
         }
+        let radius = opts.threshold.unwrap_or_else(|| {
+            lists
+                .values()
+                .map(|l| l.pdq_threshold)
+                .max()
+                .unwrap_or(t.distance)
+        });
         // Allowlisted frames (a logo, a flag) take no part in the comparison.
         let query: Vec<VpdqFrame> = frames
             .iter()
-            .filter(|f| self.allow_pdq.search(&f.hash, t.distance).is_empty())
+            .filter(|f| self.allow_pdq.search(&f.hash, radius).is_empty())
             .copied()
             .collect();
         let mut videos: BTreeMap<EntryId, (ListId, u32)> = BTreeMap::new();
         let mut images: BTreeMap<EntryId, Hit> = BTreeMap::new();
         for q in unique_good_hashes(&query, t.quality) {
             let qframe = query.iter().find(|f| f.hash == q).map(|f| f.frame);
-            for h in self.pdq.search(&q, t.distance) {
+            for h in self.pdq.search(&q, radius) {
                 let Some(list) = lists.get(&h.item.list) else {
                     continue;
                 };
+                let limit = opts.threshold.unwrap_or(list.pdq_threshold);
+                if h.distance > limit {
+                    continue;
+                }
                 if h.item.frame != NO_FRAME {
                     let e = videos.entry(h.item.entry).or_insert((list.id, h.distance));
                     e.1 = e.1.min(h.distance);
-                } else if h.distance <= opts.threshold.unwrap_or(list.pdq_threshold) {
+                } else {
                     let hit = Hit {
                         list: list.id,
                         entry: h.item.entry,
@@ -390,8 +403,14 @@ impl Matcher {
             let Some(target) = self.videos.get(&entry) else {
                 continue;
             };
-            let c = compare(&query, target, &t);
-            if c.is_match(&t) {
+            let mut tl = t;
+            if opts.threshold.is_none() {
+                if let Some(l) = lists.get(&list) {
+                    tl.distance = l.pdq_threshold;
+                }
+            }
+            let c = compare(&query, target, &tl);
+            if c.is_match(&tl) {
                 hits.push(Hit {
                     list,
                     entry,
