@@ -1,0 +1,206 @@
+//! Hostile and malformed requests against the real server on an ephemeral
+//! loopback port: each gets the right status and a JSON error body, and
+//! the server keeps serving.
+
+mod serve_support;
+
+use serve_support::*;
+use std::io::Write;
+
+/// A PNG whose header claims 60000 x 60000 pixels over a few bytes of data.
+fn png_bomb() -> Vec<u8> {
+    fn chunk(out: &mut Vec<u8>, kind: &[u8; 4], data: &[u8]) {
+        out.extend_from_slice(&(data.len() as u32).to_be_bytes());
+        let mut crc = flate2::Crc::new();
+        crc.update(kind);
+        crc.update(data);
+        out.extend_from_slice(kind);
+        out.extend_from_slice(data);
+        out.extend_from_slice(&crc.sum().to_be_bytes());
+    }
+    let mut out = b"\x89PNG\r\n\x1a\n".to_vec();
+    let mut ihdr = Vec::new();
+    ihdr.extend_from_slice(&60_000u32.to_be_bytes());
+    ihdr.extend_from_slice(&60_000u32.to_be_bytes());
+    ihdr.extend_from_slice(&[8, 2, 0, 0, 0]);
+    chunk(&mut out, b"IHDR", &ihdr);
+    let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::best());
+    z.write_all(&vec![0u8; 1 << 20]).unwrap();
+    chunk(&mut out, b"IDAT", &z.finish().unwrap());
+    chunk(&mut out, b"IEND", &[]);
+    out
+}
+
+#[test]
+fn bad_requests_get_json_errors_and_the_server_keeps_serving() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = db_with_list(dir.path(), "L");
+    let s = Server::start(&db, &["--max-body-mib", "1"]);
+
+    // Garbage body: hashed as an unknown file (digests only), not an error.
+    let r = s.post("/v1/match", None, "application/octet-stream", b"\x00\x01garbage\xff");
+    assert_eq!(r.status, 200);
+    assert_eq!(r.json()["media"], "other");
+    assert!(r.json()["md5"].is_string());
+
+    // Empty body.
+    let r = s.post("/v1/hash", None, "application/octet-stream", b"");
+    assert_eq!((r.status, r.error_kind().as_str()), (400, "bad_request"));
+
+    // Truncated multipart: the closing boundary never comes.
+    let mut body = multipart("photo", "a.png", &test_png(64, 64, 1));
+    body.truncate(body.len() - 30);
+    let r = s.post("/v1/hash", None, &multipart_type(), &body);
+    assert_eq!(r.status, 400, "{}", String::from_utf8_lossy(&r.body));
+    r.error_kind();
+    let r = s.post("/m/lookup", None, &multipart_type(), &body);
+    assert_eq!(r.status, 400);
+    assert!(r.json()["message"].is_string(), "HMA error shape");
+
+    // Over the limit with a declared length: refused before the body is sent.
+    let head = format!(
+        "POST /v1/hash HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: {}\r\n\r\n",
+        3 << 20
+    );
+    let r = raw(s.addr, head.as_bytes());
+    assert_eq!((r.status, r.error_kind().as_str()), (413, "too_large"));
+    // Over the limit, chunked (no declared length): cut off while streaming.
+    let mut chunked =
+        b"POST /v1/hash HTTP/1.1\r\nHost: x\r\nConnection: close\r\nTransfer-Encoding: chunked\r\n\r\n"
+            .to_vec();
+    let piece = vec![b'a'; 64 << 10];
+    for _ in 0..40 {
+        chunked.extend_from_slice(format!("{:x}\r\n", piece.len()).as_bytes());
+        chunked.extend_from_slice(&piece);
+        chunked.extend_from_slice(b"\r\n");
+    }
+    chunked.extend_from_slice(b"0\r\n\r\n");
+    let r = raw(s.addr, &chunked);
+    assert_eq!((r.status, r.error_kind().as_str()), (413, "too_large"));
+    // Multipart over the limit.
+    let big = multipart("photo", "big.bin", &vec![7u8; 2 << 20]);
+    let r = s.post("/h/hash", None, &multipart_type(), &big);
+    assert_eq!(r.status, 413);
+
+    // Decompression bomb: refused by the decoder limits, digests still there.
+    let r = s.post("/v1/hash", None, "image/png", &png_bomb());
+    assert_eq!(r.status, 422, "{}", String::from_utf8_lossy(&r.body));
+    let j = r.json();
+    assert_eq!(j["error"]["kind"], "limit", "{j}");
+    assert!(j["sha256"].is_string());
+
+    // Corrupt video: an MP4 header over garbage.
+    let mut mp4 = b"\x00\x00\x00\x20ftypisom\x00\x00\x02\x00isomiso2avc1mp41".to_vec();
+    mp4.extend((0..50_000u32).map(|i| (i.wrapping_mul(2654435761) >> 24) as u8));
+    let r = s.post("/v1/match", None, "video/mp4", &mp4);
+    assert_eq!(r.status, 422, "{}", String::from_utf8_lossy(&r.body));
+    assert!(r.json()["error"]["kind"].is_string());
+    assert!(r.json()["matches"].is_array(), "digests still matched");
+
+    // Invalid hashes and parameters.
+    for q in [
+        "/v1/match?signal_type=pdq&signal=zz",
+        "/v1/match?signal_type=pdq&signal=abcd",
+        "/v1/match?signal_type=nosuch&signal=00",
+        "/v1/match?signal=00",
+        "/v1/match?signal_type=pdq&signal=00&quality=banana",
+    ] {
+        let r = s.get(q, None);
+        assert_eq!((r.status, r.error_kind().as_str()), (400, "bad_request"), "{q}");
+    }
+    let r = s.get("/m/lookup?signal_type=pdq&signal=xyz", None);
+    assert_eq!(r.status, 400);
+    assert!(r.json()["message"].is_string());
+    let r = s.post("/v1/match/vpdq", None, "text/plain", b"0,100,nothex,0.0\n");
+    assert_eq!(r.status, 400);
+    r.error_kind();
+    let r = s.post("/m/compare", None, "application/json", b"{not json");
+    assert_eq!(r.status, 400);
+    let r = s.post("/v1/lists", None, "application/json", b"[1,2]");
+    assert_eq!((r.status, r.error_kind().as_str()), (400, "bad_request"));
+
+    // Unknown routes and methods.
+    let r = s.get("/nope", None);
+    assert_eq!((r.status, r.error_kind().as_str()), (404, "not_found"));
+    let r = request(s.addr, "DELETE", "/v1/match", None, &[], &[]);
+    assert_eq!((r.status, r.error_kind().as_str()), (405, "method_not_allowed"));
+    let r = request(s.addr, "PATCH", "/v1/hash", None, &[], &[]);
+    assert_eq!(r.status, 405);
+
+    // A request that is not HTTP at all.
+    let _ = raw(s.addr, b"\x16\x03\x01\x02\x00garbage-not-http\r\n\r\n")
+        .status;
+
+    // Still serving, and the failures are counted.
+    assert_eq!(s.get("/healthz", None).status, 200);
+    let m = String::from_utf8(s.get("/metrics", None).body).unwrap();
+    assert!(m.contains("status=\"413\""), "{m}");
+    assert!(m.contains("status=\"400\""));
+}
+
+#[test]
+fn missing_wrong_and_underscoped_tokens_do_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = db_with_list(dir.path(), "L");
+    let dbs = db.to_str().unwrap();
+    let matcher = cli(&["token", "create", "--db", dbs, "--scope", "match"]);
+    let matcher = matcher.trim();
+    assert!(matcher.starts_with("hs_") && !matcher.contains('\n'), "token alone on stdout");
+    let writer = cli(&["token", "create", "--db", dbs, "--scope", "write"]);
+    let writer = writer.trim();
+    // The secret is not stored in clear.
+    let raw_db = std::fs::read(&db).unwrap();
+    assert!(!raw_db.windows(matcher.len()).any(|w| w == matcher.as_bytes()));
+
+    let s = Server::start(&db, &[]);
+    let q = "/v1/match?signal_type=md5&signal=d41d8cd98f00b204e9800998ecf8427e";
+    assert_eq!(s.get(q, None).error_kind(), "unauthorized");
+    assert_eq!(s.get(q, None).status, 401);
+    assert_eq!(s.get(q, Some("hs_wrong")).status, 401);
+    let r = request(s.addr, "GET", q, None, &[("Authorization", "Basic Zm9vOmJhcg==")], &[]);
+    assert_eq!(r.status, 401);
+    assert_eq!(s.get(q, Some(matcher)).status, 200);
+
+    // Wrong scope: 403 and the list is not created.
+    let body = serde_json::json!({"name": "NEW"});
+    let r = s.post_json("/v1/lists", Some(matcher), &body);
+    assert_eq!((r.status, r.error_kind().as_str()), (403, "forbidden"));
+    let r = s.post_json("/c/banks", None, &body);
+    assert_eq!(r.status, 401);
+    let lists = cli(&["db", "--db", dbs, "stats"]);
+    assert!(!lists.contains("NEW"), "{lists}");
+    // Hashing with a write-only token: 403, nothing hashed.
+    let r = s.post("/v1/hash", Some(writer), "image/png", &test_png(32, 32, 0));
+    assert_eq!(r.status, 403);
+    let r = s.post_json("/v1/lists", Some(writer), &body);
+    assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
+
+    // Revocation takes effect without a restart.
+    let list = cli(&["token", "list", "--db", dbs]);
+    let id = list
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .find(|t| t["scopes"][0] == "match")
+        .unwrap()["id"]
+        .as_i64()
+        .unwrap();
+    cli(&["token", "revoke", "--db", dbs, &id.to_string()]);
+    assert!(eventually(5, || s.get(q, Some(matcher)).status == 401));
+    // Health and metrics need no token.
+    assert_eq!(s.get("/healthz", None).status, 200);
+}
+
+#[test]
+fn non_loopback_without_tokens_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = db_with_list(dir.path(), "L");
+    let out = std::process::Command::new(BIN)
+        .args(["serve", "--db"])
+        .arg(&db)
+        .args(["--listen", "0.0.0.0:0"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("--insecure-no-auth"), "{err}");
+}
