@@ -106,7 +106,7 @@ fn is_isobmff(head: &[u8]) -> bool {
 
 /// MPEG transport stream: sync byte 0x47 every 188 bytes.
 fn is_mpeg_ts(head: &[u8]) -> bool {
-    head.len() >= 188 * 2 + 1 && head[0] == 0x47 && head[188] == 0x47 && head[376] == 0x47
+    head.len() > 188 * 2 && head[0] == 0x47 && head[188] == 0x47 && head[376] == 0x47
 }
 
 /// "BM" is a common two-byte prefix; also require a sane header size.

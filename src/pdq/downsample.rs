@@ -22,9 +22,10 @@
 
 use super::luma::LumaSource;
 
-/// The reference's window: `ceil(old / (2 * new))`.
+/// The reference's window: `(old + 2 * new - 1) / (2 * new)`, i.e.
+/// `ceil(old / (2 * new))`.
 pub(crate) fn window_size(old: usize, new: usize) -> usize {
-    (old + 2 * new - 1) / (2 * new)
+    old.div_ceil(2 * new)
 }
 
 /// The reference's sample positions: centres, `floor((o + 0.5) * len / 64)`
@@ -62,6 +63,8 @@ fn window_counts(len: usize, window: usize) -> Vec<f32> {
 /// `inp`), written to `out` unnormalised. The order of operations on each
 /// row's sum is the reference's `box1DFloat`: add the new right edge, then
 /// subtract the old left edge.
+// Indexing by row number is the point here: R independent running sums.
+#[allow(clippy::needless_range_loop)]
 fn box_sums_rows<const R: usize>(inp: &[f32], out: &mut [f32], w: usize, window: usize) {
     assert!(inp.len() >= R * w && out.len() >= R * w && window >= 1 && window <= w);
     let half = (window + 2) / 2;

@@ -138,9 +138,9 @@ fn bits_from_coefficients(c: &[[f32; 16]; 16]) -> Pdq {
 /// `int d = ((u - v) * 100) / 255` does (float arithmetic, then truncation).
 fn quality_metric(b: &[[f32; 64]; 64]) -> u8 {
     let mut sum: i64 = 0;
-    for i in 0..63 {
-        for j in 0..64 {
-            let d = (((b[i][j] - b[i + 1][j]) * 100.0) / 255.0) as i32;
+    for (row, next) in b.iter().zip(b.iter().skip(1)) {
+        for (&u, &v) in row.iter().zip(next.iter()) {
+            let d = (((u - v) * 100.0) / 255.0) as i32;
             sum += d.unsigned_abs() as i64;
         }
     }
