@@ -355,8 +355,13 @@ impl<T: Copy> PdqIndex<T> {
             s.cands.clear();
             let keys = &s.keys;
             for j in 0..keys.len() {
+                // Two-stage prefetch: the offsets of a key far ahead, the
+                // slots of a nearer key whose offsets have arrived by now.
                 if let Some(&k) = keys.get(j + AHEAD) {
                     table.prefetch(k);
+                }
+                if let Some(&k) = keys.get(j + AHEAD / 2) {
+                    table.prefetch_slots(k);
                 }
                 s.cands.extend_from_slice(table.bucket(keys[j]));
             }

@@ -55,6 +55,14 @@ impl CsrTable {
         super::kernel::prefetch(self.offsets.as_ptr().wrapping_add(key as usize));
     }
 
+    /// Start loading the slots of bucket `key` (its offsets should already
+    /// be in cache: see [`CsrTable::prefetch`]).
+    #[inline(always)]
+    pub fn prefetch_slots(&self, key: u32) {
+        let s = self.offsets[key as usize] as usize;
+        super::kernel::prefetch(self.slots.as_ptr().wrapping_add(s));
+    }
+
     /// Heap bytes held.
     pub fn heap_bytes(&self) -> usize {
         (self.offsets.capacity() + self.slots.capacity()) * 4
