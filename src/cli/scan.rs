@@ -143,6 +143,13 @@ pub struct ScanArgs {
     #[arg(long, default_value_t = 5, value_name = "FRAMES")]
     pub min_clip_frames: usize,
 
+    /// Query-side views of images matched besides the hash of record:
+    /// `all` (rotations, flips, EXIF upright, trimmed borders, caption
+    /// bands, the main picture of a screenshot), `dihedral` (rotations and
+    /// flips only) or `none`. Match records name the view that hit.
+    #[arg(long, value_name = "SET", default_value = "all")]
+    pub views: hashsieve::views::ViewSet,
+
     #[command(flatten)]
     pub limits: super::limits_args::ImageLimitArgs,
 
@@ -176,7 +183,7 @@ impl ScanArgs {
                 image_limits,
                 max_image_bytes,
                 dihedral: false,
-                views: hashsieve::views::ViewSet::None,
+                views: self.views,
                 video: self.video.to_options()?,
             },
             archives: ArchiveLimits {

@@ -135,8 +135,8 @@ pub struct MatchRecord {
     pub frames: Option<Vec<FrameHit>>,
     /// Our hash is allowlisted: reported, not a hit.
     pub suppressed: bool,
-    /// Which view of our media hit; `original` until query-side views
-    /// (flips, crops) exist.
+    /// Which view of our media hit: `original` for the hash of record,
+    /// else a view's name (see [`crate::views::ViewHash`]).
     pub view: &'static str,
 }
 
@@ -148,6 +148,9 @@ pub struct Query<'a> {
     pub blake3: Option<&'a Blake3>,
     /// Image PDQ hashes (normally one).
     pub image_pdq: &'a [PdqItem],
+    /// Query-side views of the image (see [`crate::views`]), matched like
+    /// the hash of record; a hit records the view's name.
+    pub image_views: &'a [crate::views::ViewHash],
     /// Video frames (empty for a still).
     pub video_frames: &'a [VpdqFrame],
 }
@@ -278,6 +281,7 @@ impl RecordMatcher {
                 out.push(r);
             }
         }
+        self.view_hits(q.image_views, &mut out);
         if !q.video_frames.is_empty() {
             self.video_hits(q.video_frames, &mut out);
         }
@@ -307,8 +311,51 @@ impl RecordMatcher {
             sha256: rec.sha256.as_ref(),
             blake3: rec.blake3.as_ref(),
             image_pdq: if is_video { &[] } else { &rec.pdq },
+            image_views: match (&rec.views, is_video) {
+                (Some(v), false) => v,
+                _ => &[],
+            },
             video_frames: &frames,
         })
+    }
+
+    /// Hits of the image's views on PDQ entries that the hash of record
+    /// (or an earlier view) did not already hit: one record per entry, by
+    /// the view at the smallest distance, named in `view`.
+    fn view_hits(&self, views: &[crate::views::ViewHash], out: &mut Vec<MatchRecord>) {
+        let already: std::collections::HashSet<EntryId> = out
+            .iter()
+            .filter(|r| r.hit_by == "pdq")
+            .map(|r| r.entry)
+            .collect();
+        let mut best: HashMap<EntryId, MatchRecord> = HashMap::new();
+        for v in views {
+            for hit in self.hits(&Value::Pdq(v.hash), Some(v.quality), &self.opts) {
+                if already.contains(&hit.entry) {
+                    continue;
+                }
+                if best
+                    .get(&hit.entry)
+                    .is_some_and(|b| b.distance <= Some(hit.distance))
+                {
+                    continue;
+                }
+                let mut r = self.record(&hit, "pdq");
+                r.hash = Some(v.hash.to_string());
+                r.view = v.view;
+                if let Some(f) = hit.frame {
+                    r.frames = Some(vec![FrameHit {
+                        frame: Some(f),
+                        timestamp: None,
+                        distance: hit.distance,
+                    }]);
+                }
+                best.insert(hit.entry, r);
+            }
+        }
+        let mut found: Vec<MatchRecord> = best.into_values().collect();
+        found.sort_by_key(|r| (r.distance, r.entry));
+        out.extend(found);
     }
 
     /// The report record of one hashdb hit.

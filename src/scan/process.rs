@@ -69,6 +69,8 @@ impl Ctx<'_> {
     fn finish(&self, mut rec: FileRecord) -> FileRecord {
         if let Some(m) = self.matcher {
             rec.matches = Some(m.match_record(&rec));
+            // Views were for matching; a hit names its view and hash.
+            rec.views = None;
         }
         rec
     }
