@@ -6,7 +6,7 @@
 //! walking, no archives, no matching, no report, no resume state: what the
 //! pipeline's overhead is measured against (see `scan_bench.sh`).
 //!
-//! Usage: cargo bench --bench scan_hash_only -- [--threads N] [--repeat R] PATH...
+//! Usage: cargo bench --bench scan_hash_only -- [--threads N] [--repeat R] [--views SET] PATH...
 //! Without paths it uses ../shared/conformance (photos and videos).
 
 use hashsieve::hashing::{hash_path, HashConfig, Worker};
@@ -23,6 +23,7 @@ thread_local! {
 fn main() {
     let mut threads = 2usize;
     let mut repeat = 1usize;
+    let mut cfg = HashConfig::default();
     let mut paths: Vec<PathBuf> = Vec::new();
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
@@ -30,6 +31,12 @@ fn main() {
             "--bench" => {}
             "--threads" => threads = args.next().and_then(|v| v.parse().ok()).unwrap_or(2),
             "--repeat" => repeat = args.next().and_then(|v| v.parse().ok()).unwrap_or(1),
+            // Query-side views of images (as `scan --views`); default none.
+            "--views" => {
+                if let Some(v) = args.next().and_then(|v| v.parse().ok()) {
+                    cfg.views = v;
+                }
+            }
             p => paths.push(PathBuf::from(p)),
         }
     }
@@ -55,7 +62,6 @@ fn main() {
         .filter_map(|p| std::fs::metadata(p).ok())
         .map(|m| m.len())
         .sum();
-    let cfg = HashConfig::default();
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(threads)
         .build()
@@ -75,7 +81,8 @@ fn main() {
         });
         let s = t.elapsed().as_secs_f64();
         println!(
-            "hash-only threads={threads} files={} bytes={bytes} errors={errors} seconds={s:.3} files_per_s={:.1} mb_per_s={:.1}",
+            "hash-only threads={threads} views={:?} files={} bytes={bytes} errors={errors} seconds={s:.3} files_per_s={:.1} mb_per_s={:.1}",
+            cfg.views,
             files.len(),
             files.len() as f64 / s,
             bytes as f64 / 1e6 / s

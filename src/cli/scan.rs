@@ -231,8 +231,10 @@ struct Bar {
 
 impl Bar {
     fn new() -> Bar {
-        let bar =
-            indicatif::ProgressBar::with_draw_target(None, indicatif::ProgressDrawTarget::stderr());
+        let bar = indicatif::ProgressBar::with_draw_target(
+            Some(0),
+            indicatif::ProgressDrawTarget::stderr(),
+        );
         bar.set_style(
             indicatif::ProgressStyle::with_template(
                 "{spinner} [{elapsed_precise}] {bytes} ({bytes_per_sec}) {msg} (counting files...)",

@@ -205,7 +205,7 @@ pub fn scan(
     let mut summary = Summary {
         run: state.as_ref().map(|s| s.run().to_string()),
         matching: matcher.is_some(),
-        list_entries: matcher.map_or(0, |m| m.entries()),
+        indexed_pdq_hashes: matcher.map_or(0, |m| m.entries()),
         ..Summary::default()
     };
     let lookup = state

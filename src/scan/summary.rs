@@ -43,8 +43,9 @@ pub struct Summary {
     pub deduplicated: u64,
     /// Whether matching ran (a hash database was loaded).
     pub matching: bool,
-    /// Entries loaded from the hash database.
-    pub list_entries: u64,
+    /// PDQ hashes indexed from the hash database (image entries and
+    /// video frames).
+    pub indexed_pdq_hashes: u64,
     /// Stopped early (Ctrl-C): files not yet reached are not reported.
     pub interrupted: bool,
     pub seconds: f64,
