@@ -60,6 +60,11 @@ pub struct ServeArgs {
     #[arg(long)]
     pub insecure_no_auth: bool,
 
+    /// Query-side views of uploaded images matched besides the hash of
+    /// record: `all`, `dihedral` (rotations and flips only) or `none`.
+    #[arg(long, value_name = "SET", default_value = "all")]
+    pub views: hashsieve::views::ViewSet,
+
     #[command(flatten)]
     pub limits: super::limits_args::ImageLimitArgs,
 
@@ -80,8 +85,8 @@ pub fn run_serve(args: ServeArgs) -> anyhow::Result<u8> {
             image_limits,
             max_image_bytes,
             dihedral: false,
+            views: args.views,
             video: args.video.to_options()?,
-            ..HashConfig::default()
         },
         matching: MatchConfig {
             lists: (!args.lists.is_empty()).then(|| args.lists.clone()),
