@@ -149,10 +149,13 @@ impl Decode<'_, '_> {
 
     /// Read packets to the end, decoding and sampling.
     fn run(&mut self, sink: &mut Sink<'_>) -> Result<(), ItemError> {
-        let mut packet = Packet::empty();
         let mut read_errors = 0u32;
         loop {
             self.check_deadline()?;
+            // av_read_frame overwrites the packet without releasing the
+            // previous one's buffer: start from a fresh packet (dropping the
+            // old one frees it), or every packet of the file leaks.
+            let mut packet = Packet::empty();
             match packet.read(self.input.input()) {
                 Ok(()) => read_errors = 0,
                 Err(ffmpeg_next::Error::Eof) => break,
