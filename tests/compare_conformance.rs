@@ -14,6 +14,10 @@
 //! letterboxing and large logos move PDQ too far. Those rows are printed
 //! and must agree with the reference, not match.
 
+// Needs FFmpeg: the build without the `video` feature is covered by
+// tests/video_disabled.rs.
+#![cfg(feature = "video")]
+
 use hashdb::formats::{self, Format};
 use hashdb::model::Value;
 use hashdb::vpdq::{compare, VpdqFrame, VpdqThresholds};

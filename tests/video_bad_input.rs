@@ -4,6 +4,10 @@
 //! CLI in a temporary folder (the test says it skipped when ffmpeg is
 //! missing).
 
+// Needs FFmpeg: the build without the `video` feature is covered by
+// tests/video_disabled.rs.
+#![cfg(feature = "video")]
+
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::path::Path;

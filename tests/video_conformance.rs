@@ -7,6 +7,10 @@
 //! (Meta's bar for a new implementation). A table is printed (run with
 //! `--nocapture` to see it).
 
+// Needs FFmpeg: the build without the `video` feature is covered by
+// tests/video_disabled.rs.
+#![cfg(feature = "video")]
+
 use hashdb::formats::{self, Format};
 use hashdb::model::Value;
 use hashdb::vpdq::VpdqFrame;
