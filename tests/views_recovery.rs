@@ -8,85 +8,9 @@ use hashdb::Pdq;
 use hashsieve::pdq::{LumaRule, PdqHasher, Rgb8};
 use hashsieve::views::{hash_with_views, orient, RgbView, ViewSet};
 
-/// A packed RGB image.
-#[derive(Clone)]
-struct Img {
-    w: usize,
-    h: usize,
-    rgb: Vec<u8>,
-}
+mod views_support;
 
-impl Img {
-    fn new(w: usize, h: usize, c: [u8; 3]) -> Img {
-        Img {
-            w,
-            h,
-            rgb: c.iter().copied().cycle().take(w * h * 3).collect(),
-        }
-    }
-    fn paste(&mut self, o: &Img, x0: usize, y0: usize) {
-        for y in 0..o.h {
-            let d = 3 * ((y0 + y) * self.w + x0);
-            self.rgb[d..d + 3 * o.w].copy_from_slice(&o.rgb[3 * y * o.w..3 * (y + 1) * o.w]);
-        }
-    }
-    fn fill(&mut self, x0: usize, y0: usize, w: usize, h: usize, c: [u8; 3]) {
-        for y in y0..y0 + h {
-            for x in x0..x0 + w {
-                self.rgb[3 * (y * self.w + x)..3 * (y * self.w + x) + 3].copy_from_slice(&c);
-            }
-        }
-    }
-}
-
-/// Seeded xorshift.
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-    fn unit(&mut self) -> f64 {
-        (self.next() >> 11) as f64 / (1u64 << 53) as f64
-    }
-}
-
-/// A photo-like picture: coloured blobs over a gradient, plus noise.
-fn photo(w: usize, h: usize, seed: u64) -> Img {
-    let mut r = Rng(seed.wrapping_mul(0x9e3779b97f4a7c15) | 1);
-    let blobs: Vec<(f64, f64, f64, [f64; 3])> = (0..40)
-        .map(|_| {
-            (
-                r.unit() * w as f64,
-                r.unit() * h as f64,
-                (0.03 + 0.08 * r.unit()) * w as f64,
-                [r.unit() * 255.0, r.unit() * 255.0, r.unit() * 255.0],
-            )
-        })
-        .collect();
-    let mut rgb = Vec::with_capacity(w * h * 3);
-    for y in 0..h {
-        for x in 0..w {
-            let mut c = [
-                60.0 + 100.0 * x as f64 / w as f64,
-                80.0,
-                60.0 + 90.0 * y as f64 / h as f64,
-            ];
-            for (bx, by, rad, col) in &blobs {
-                let d2 = ((x as f64 - bx).powi(2) + (y as f64 - by).powi(2)) / rad.powi(2);
-                let k = (-d2).exp();
-                for i in 0..3 {
-                    c[i] = c[i] * (1.0 - k) + col[i] * k;
-                }
-            }
-            let n = (r.next() % 9) as f64 - 4.0;
-            rgb.extend(c.map(|v| (v + n).clamp(0.0, 255.0) as u8));
-        }
-    }
-    Img { w, h, rgb }
-}
+use views_support::*;
 
 fn record(img: &Img) -> (Pdq, u8) {
     let h = PdqHasher::new().hash(&Rgb8::new(&img.rgb, img.w, img.h, LumaRule::Pillow).unwrap());
@@ -111,26 +35,6 @@ fn best_view(img: &Img, orientation: u8, target: &Pdq) -> (u32, &'static str) {
         }
     }
     best
-}
-
-/// Random dark "glyphs" on a line of text.
-fn text(img: &mut Img, x0: usize, y0: usize, w: usize, size: usize, r: &mut Rng, c: [u8; 3]) {
-    let mut x = x0;
-    while x + size < x0 + w {
-        let gw = size / 2 + (r.next() % (size as u64 / 2)) as usize;
-        img.fill(
-            x,
-            y0 + (r.next() % 3) as usize,
-            gw.min(x0 + w - x),
-            size / 4 + 1,
-            c,
-        );
-        img.fill(x, y0, size / 5 + 1, size, c);
-        x += gw + size / 3;
-        if r.next() % 5 == 0 {
-            x += size;
-        }
-    }
 }
 
 const CLOSE: u32 = 16;
