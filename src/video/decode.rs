@@ -292,7 +292,7 @@ pub fn hash_video(
         (stream.rate().numerator(), stream.rate().denominator()),
     );
     let constant_rate = stream.avg_frame_rate() == stream.rate();
-    let codec_name = codec::decoder::find(params.id()).map(|c| c.name().to_string());
+    let codec_name = Some(params.id().name().to_string());
     rec.duration = duration;
     rec.frame_rate = fps;
     if width > 0 && height > 0 {
