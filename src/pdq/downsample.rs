@@ -120,11 +120,144 @@ fn box_sums_rows_dyn(inp: &[f32], out: &mut [f32], rows: usize, w: usize, window
     }
 }
 
-fn box_sums_group(inp: &[f32], out: &mut [f32], rows: usize, w: usize, window: usize) {
+fn box_sums_group(
+    inp: &[f32],
+    out: &mut [f32],
+    rows: usize,
+    w: usize,
+    window: usize,
+    il: &mut Vec<f32>,
+) {
     if rows == GROUP {
-        box_sums_rows::<GROUP>(inp, out, w, window);
+        if !simd_box::rows8(inp, out, w, window, il) {
+            box_sums_rows::<GROUP>(inp, out, w, window);
+        }
     } else {
         box_sums_rows_dyn(inp, out, rows, w, window);
+    }
+}
+
+/// The eight-row running sums with AVX2: the rows are transposed (8x8
+/// blocks) so that one vector holds the same column of all eight rows,
+/// the sums advance as one vector with the scalar code's exact operations
+/// (add the right edge, then subtract the left; IEEE per lane, no fused
+/// multiply-add), and the result is transposed back. Selected at run time.
+mod simd_box {
+    /// Returns false (doing nothing) when the CPU lacks AVX2.
+    pub(super) fn rows8(
+        inp: &[f32],
+        out: &mut [f32],
+        w: usize,
+        window: usize,
+        il: &mut Vec<f32>,
+    ) -> bool {
+        #[cfg(target_arch = "x86_64")]
+        {
+            if std::is_x86_feature_detected!("avx2") {
+                assert!(inp.len() >= 8 * w && out.len() >= 8 * w && window >= 1 && window <= w);
+                il.clear();
+                il.resize(16 * w + 64, 0.0);
+                // SAFETY: AVX2 is present (checked above); buffer sizes asserted.
+                unsafe { rows8_avx2(inp, out, w, window, il) };
+                return true;
+            }
+        }
+        let _ = (inp, out, w, window, il);
+        false
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2")]
+    unsafe fn transpose8(r: [std::arch::x86_64::__m256; 8]) -> [std::arch::x86_64::__m256; 8] {
+        use std::arch::x86_64::*;
+        let t0 = _mm256_unpacklo_ps(r[0], r[1]);
+        let t1 = _mm256_unpackhi_ps(r[0], r[1]);
+        let t2 = _mm256_unpacklo_ps(r[2], r[3]);
+        let t3 = _mm256_unpackhi_ps(r[2], r[3]);
+        let t4 = _mm256_unpacklo_ps(r[4], r[5]);
+        let t5 = _mm256_unpackhi_ps(r[4], r[5]);
+        let t6 = _mm256_unpacklo_ps(r[6], r[7]);
+        let t7 = _mm256_unpackhi_ps(r[6], r[7]);
+        let u0 = _mm256_shuffle_ps::<0x44>(t0, t2);
+        let u1 = _mm256_shuffle_ps::<0xEE>(t0, t2);
+        let u2 = _mm256_shuffle_ps::<0x44>(t1, t3);
+        let u3 = _mm256_shuffle_ps::<0xEE>(t1, t3);
+        let u4 = _mm256_shuffle_ps::<0x44>(t4, t6);
+        let u5 = _mm256_shuffle_ps::<0xEE>(t4, t6);
+        let u6 = _mm256_shuffle_ps::<0x44>(t5, t7);
+        let u7 = _mm256_shuffle_ps::<0xEE>(t5, t7);
+        [
+            _mm256_permute2f128_ps::<0x20>(u0, u4),
+            _mm256_permute2f128_ps::<0x20>(u1, u5),
+            _mm256_permute2f128_ps::<0x20>(u2, u6),
+            _mm256_permute2f128_ps::<0x20>(u3, u7),
+            _mm256_permute2f128_ps::<0x31>(u0, u4),
+            _mm256_permute2f128_ps::<0x31>(u1, u5),
+            _mm256_permute2f128_ps::<0x31>(u2, u6),
+            _mm256_permute2f128_ps::<0x31>(u3, u7),
+        ]
+    }
+
+    /// SAFETY: caller checks AVX2; `inp`/`out` hold 8 * w, `il` 16 * w.
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2")]
+    unsafe fn rows8_avx2(inp: &[f32], out: &mut [f32], w: usize, window: usize, il: &mut [f32]) {
+        use std::arch::x86_64::*;
+        let (tin, tout) = il.split_at_mut(8 * w + 32);
+        let ip = inp.as_ptr();
+        let op = out.as_mut_ptr();
+        let tip = tin.as_mut_ptr();
+        let top = tout.as_mut_ptr();
+        // Transpose in: tin[8 * t + r] = inp[r * w + t].
+        let blocks = w / 8;
+        for b in 0..blocks {
+            let t0 = 8 * b;
+            let rows: [__m256; 8] = std::array::from_fn(|r| _mm256_loadu_ps(ip.add(r * w + t0)));
+            let cols = transpose8(rows);
+            for (k, c) in cols.iter().enumerate() {
+                _mm256_storeu_ps(tip.add(8 * (t0 + k)), *c);
+            }
+        }
+        for t in 8 * blocks..w {
+            for r in 0..8 {
+                *tip.add(8 * t + r) = *ip.add(r * w + t);
+            }
+        }
+        // Running sums, eight rows per vector, in the reference's order.
+        let half = (window + 2) / 2;
+        let lag = half - 1;
+        let col = |t: usize| _mm256_loadu_ps(tip.add(8 * t));
+        let mut s = _mm256_setzero_ps();
+        for t in 0..lag {
+            s = _mm256_add_ps(s, col(t));
+        }
+        for t in lag..window {
+            s = _mm256_add_ps(s, col(t));
+            _mm256_storeu_ps(top.add(8 * (t - lag)), s);
+        }
+        for t in window..w {
+            s = _mm256_add_ps(s, col(t));
+            s = _mm256_sub_ps(s, col(t - window));
+            _mm256_storeu_ps(top.add(8 * (t - lag)), s);
+        }
+        for i in 0..lag {
+            s = _mm256_sub_ps(s, col(w - window + i));
+            _mm256_storeu_ps(top.add(8 * (w - lag + i)), s);
+        }
+        // Transpose out: out[r * w + t] = tout[8 * t + r].
+        for b in 0..blocks {
+            let t0 = 8 * b;
+            let cols: [__m256; 8] = std::array::from_fn(|k| _mm256_loadu_ps(top.add(8 * (t0 + k))));
+            let rows = transpose8(cols);
+            for (r, v) in rows.iter().enumerate() {
+                _mm256_storeu_ps(op.add(r * w + t0), *v);
+            }
+        }
+        for t in 8 * blocks..w {
+            for r in 0..8 {
+                *op.add(r * w + t) = *top.add(8 * t + r);
+            }
+        }
     }
 }
 
@@ -232,6 +365,8 @@ pub(crate) struct Scratch {
     sums: Vec<f32>,
     col_out: Vec<f32>,
     mid: Vec<f32>,
+    /// Transposed rows for the SIMD row pass.
+    il: Vec<f32>,
 }
 
 /// Blur (two rounds of box filters, the Jarosz tent) and decimate to 64x64,
@@ -256,7 +391,10 @@ pub(crate) fn downsample_64(src: &dyn LumaSource, sc: &mut Scratch) -> [[f32; 64
         sums,
         col_out,
         mid,
+        il: il_buf,
     } = sc;
+    // Both row passes use it, one at a time.
+    let il = std::cell::RefCell::new(std::mem::take(il_buf));
     for v in [
         &mut *group_in,
         &mut *group_out,
@@ -276,7 +414,7 @@ pub(crate) fn downsample_64(src: &dyn LumaSource, sc: &mut Scratch) -> [[f32; 64
     let mut pending2 = 0usize; // rows buffered in group2_in
     let mut first2 = 0usize; // output row index of group2_in's first row
     let flush2 = |g_in: &[f32], g_out: &mut [f32], n: usize, first: usize, mid: &mut [f32]| {
-        box_sums_group(g_in, g_out, n, w, wr);
+        box_sums_group(g_in, g_out, n, w, wr, &mut il.borrow_mut());
         for r in 0..n {
             let sums_row = &g_out[r * w..(r + 1) * w];
             let m = &mut mid[(first + r) * 64..(first + r + 1) * 64];
@@ -303,7 +441,7 @@ pub(crate) fn downsample_64(src: &dyn LumaSource, sc: &mut Scratch) -> [[f32; 64
         for r in 0..n {
             src.luma_row(y + r, &mut group_in[r * w..(r + 1) * w]);
         }
-        box_sums_group(group_in, group_out, n, w, wr);
+        box_sums_group(group_in, group_out, n, w, wr, &mut il.borrow_mut());
         for r in 0..n {
             let row = &mut group_out[r * w..(r + 1) * w];
             for (v, &c) in row.iter_mut().zip(&counts_w) {
@@ -317,6 +455,7 @@ pub(crate) fn downsample_64(src: &dyn LumaSource, sc: &mut Scratch) -> [[f32; 64
     if pending2 > 0 {
         flush2(group2_in, group2_out, pending2, first2, mid);
     }
+    *il_buf = il.into_inner();
     *ring = std::mem::take(&mut vbox.ring);
     *sums = std::mem::take(&mut vbox.sums);
 
