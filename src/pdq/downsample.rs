@@ -592,6 +592,23 @@ mod tests {
     }
 
     #[test]
+    fn simd_and_scalar_row_passes_agree() {
+        // The scalar path only runs on CPUs without AVX2; keep it honest here.
+        for &(w, window) in &[(8usize, 1usize), (13, 2), (100, 7), (517, 5), (4000, 32)] {
+            let inp = noise(w, 8, w as u64);
+            let mut scalar = vec![0f32; 8 * w];
+            let mut simd = vec![0f32; 8 * w];
+            let mut il = Vec::new();
+            box_sums_rows::<8>(&inp, &mut scalar, w, window);
+            if simd_box::rows8(&inp, &mut simd, w, window, &mut il) {
+                let a: Vec<u32> = scalar.iter().map(|v| v.to_bits()).collect();
+                let b: Vec<u32> = simd.iter().map(|v| v.to_bits()).collect();
+                assert_eq!(a, b, "w={w} window={window}");
+            }
+        }
+    }
+
+    #[test]
     fn window_matches_reference_formula() {
         assert_eq!(window_size(1024, 64), 8);
         assert_eq!(window_size(1025, 64), 9);
