@@ -126,6 +126,7 @@ def check_ours(stdout):
 
 
 def main():
+    global BIN
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--long-seconds", type=int, default=300)
@@ -135,6 +136,9 @@ def main():
 
     if not os.path.exists(BIN):
         sys.exit("build first: cargo build --release")
+    # Time a private copy: a rebuild during the run must not swap binaries.
+    tmp = tempfile.mkdtemp(prefix="hashsieve-bench-")
+    BIN = shutil.copy2(BIN, os.path.join(tmp, "hashsieve"))
     try:
         import vpdq  # noqa: F401
     except ImportError:
