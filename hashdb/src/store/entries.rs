@@ -104,12 +104,39 @@ fn insert_or_merge(
 ) -> Result<(Option<EntryId>, bool), StoreError> {
     let st = rec.value.signal_type().as_str();
     let key = rec.value.key();
-    let existing: Option<EntryId> = tx
+    let status = rec.status.clone().unwrap_or_default();
+    // Try the insert first: new values (the common case in a bulk import)
+    // cost one index probe instead of two.
+    let inserted = tx
         .prepare_cached(
-            "SELECT id FROM entries WHERE list_id = ?1 AND signal_type = ?2 AND value = ?3",
+            "INSERT INTO entries (list_id, signal_type, value, quality, external_id, note, added_at,
+                                  status, status_by, status_reason, status_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
+             ON CONFLICT (list_id, signal_type, value) DO NOTHING",
         )?
-        .query_row(params![list, st, key], |r| r.get(0))
-        .optional()?;
+        .execute(params![
+            list,
+            st,
+            key,
+            rec.quality,
+            rec.external_id,
+            rec.note,
+            rec.added_at.unwrap_or_else(now),
+            status.status.as_str(),
+            status.by,
+            status.reason,
+            status.at
+        ])?;
+    let existing: Option<EntryId> = if inserted == 1 {
+        None
+    } else {
+        Some(
+            tx.prepare_cached(
+                "SELECT id FROM entries WHERE list_id = ?1 AND signal_type = ?2 AND value = ?3",
+            )?
+            .query_row(params![list, st, key], |r| r.get(0))?,
+        )
+    };
     let add_labels = |id: EntryId| -> Result<usize, StoreError> {
         let mut ins = tx.prepare_cached(
             "INSERT OR IGNORE INTO entry_labels (entry_id, label) VALUES (?1, ?2)",
@@ -132,25 +159,6 @@ fn insert_or_merge(
             .execute(params![id, rec.quality, rec.external_id, rec.note])?;
         return Ok((None, changed > 0));
     }
-    let status = rec.status.clone().unwrap_or_default();
-    tx.prepare_cached(
-        "INSERT INTO entries (list_id, signal_type, value, quality, external_id, note, added_at,
-                              status, status_by, status_reason, status_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
-    )?
-    .execute(params![
-        list,
-        st,
-        key,
-        rec.quality,
-        rec.external_id,
-        rec.note,
-        rec.added_at.unwrap_or_else(now),
-        status.status.as_str(),
-        status.by,
-        status.reason,
-        status.at
-    ])?;
     let id = tx.last_insert_rowid();
     add_labels(id)?;
     if let Value::Vpdq(frames) = &rec.value {

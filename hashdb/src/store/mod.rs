@@ -114,8 +114,11 @@ impl Store {
                 supported: schema::CURRENT_VERSION,
             });
         }
-        conn.execute_batch("PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;")
-            .map_err(sql)?;
+        conn.execute_batch(
+            // A 64 MiB page cache: bulk imports insert into a large unique index.
+            "PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL; PRAGMA cache_size = -65536;",
+        )
+        .map_err(sql)?;
         let mode: String = conn
             .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
             .map_err(sql)?;
