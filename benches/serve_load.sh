@@ -61,34 +61,45 @@ for i in 0 1 2 3 4 5 6 7; do
   ffmpeg -loglevel error -f lavfi -i "testsrc2=size=1000x1000:rate=1,noise=alls=$((i*6)):allf=t" \
     -frames:v 1 -q:v 3 "$WORK/img/p$i.jpg"
 done
-# The CLI's single-file hashing throughput: 40 files (5 copies of each), all cores.
+# The CLI's hashing throughput: 200 files (25 copies of each), all cores.
 mkdir -p "$WORK/cli"
-for r in 0 1 2 3 4; do for i in 0 1 2 3 4 5 6 7; do cp "$WORK/img/p$i.jpg" "$WORK/cli/r${r}_$i.jpg"; done; done
+for r in $(seq 25); do for i in 0 1 2 3 4 5 6 7; do cp "$WORK/img/p$i.jpg" "$WORK/cli/r${r}_$i.jpg"; done; done
 cli_rate() {
   python3 - "$BIN" "$WORK/cli" <<'PY'
-import subprocess, sys, time, statistics
-rates = []
+import resource, subprocess, sys, time, statistics
+rates, cpus = [], []
 for _ in range(3):
+    r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     t = time.perf_counter()
     subprocess.run([sys.argv[1], "hash", sys.argv[2]], stdout=subprocess.DEVNULL, check=True)
-    rates.append(40 / (time.perf_counter() - t))
-print("%.2f" % statistics.median(rates))
+    rates.append(200 / (time.perf_counter() - t))
+    r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpus.append((r1.ru_utime + r1.ru_stime - r0.ru_utime - r0.ru_stime) / 200 * 1e3)
+print("%.2f %.2f" % (statistics.median(rates), statistics.median(cpus)))
 PY
 }
-CLI=$(cli_rate)
-echo "CLI: hashsieve hash (40 x 1 MP JPEG, all cores): median of 3 = $CLI images/s"
+read CLI CLICPU < <(cli_rate)
+echo "CLI: hashsieve hash (200 x 1 MP JPEG, all cores): median of 3 = $CLI images/s, $CLICPU ms CPU per image"
 
 $BIN serve --db "$DB" --listen 127.0.0.1:$PORT 2>"$WORK/serve.err" &
 SERVER=$!
 for _ in $(seq 600); do grep -q listening "$WORK/serve.err" 2>/dev/null && break; sleep 0.2; done
 grep -q listening "$WORK/serve.err" || { cat "$WORK/serve.err"; exit 1; }
 rss() { awk '/VmRSS/ {print $2}' /proc/$SERVER/status; }
+# Server CPU time (utime + stime, clock ticks): CPU per request does not
+# depend on what else the machine runs (wrk shares the same 2 cores).
+cpu() { awk '{print $14 + $15}' /proc/$SERVER/stat; }
+TCK=$(getconf CLK_TCK)
 echo "server up; index: $(curl -s $U/readyz); RSS $(rss) KiB"
 
 echo
 echo "== (a) GET /v1/match by PDQ: wrk -t2 -c32 -d${DUR}s (1000 queries, half near-hits)"
+C0=$(cpu)
 wrk -t2 -c32 -d${DUR}s --latency -s "$WORK/queries.lua" $U > "$WORK/a.txt"
+C1=$(cpu)
 grep -E "Requests/sec|Non-2xx|50%|99%" "$WORK/a.txt" | sed 's/^/  /'
+N=$(awk '/requests in/ {print $1}' "$WORK/a.txt")
+python3 -c "print('  server CPU per request: %.1f us (%d requests)' % (($C1 - $C0) / $TCK * 1e6 / $N, $N))"
 
 echo
 echo "== (b) POST /v1/match, 1 MP JPEG: wrk -t2 -c4 -d${DUR}s"
@@ -100,8 +111,12 @@ f:close()
 wrk.headers["Content-Type"] = "image/jpeg"
 wrk.path = "/v1/match"
 LUA
+C0=$(cpu)
 wrk -t2 -c4 -d${DUR}s --latency -s "$WORK/post.lua" $U > "$WORK/b.txt"
+C1=$(cpu)
 grep -E "Requests/sec|Non-2xx|50%|99%" "$WORK/b.txt" | sed 's/^/  /'
+N=$(awk '/requests in/ {print $1}' "$WORK/b.txt")
+python3 -c "c = ($C1 - $C0) / $TCK * 1e3 / $N; print('  server CPU per request: %.2f ms (%d requests); CLI/server CPU-per-image ratio %.3f' % (c, $N, $CLICPU / c))"
 B=$(awk '/Requests\/sec/ {print $2}' "$WORK/b.txt")
 python3 -c "print('  server/CLI throughput ratio: %.3f (server %s req/s, CLI $CLI images/s)' % ($B / $CLI, '$B'))"
 

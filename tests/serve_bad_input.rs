@@ -38,7 +38,12 @@ fn bad_requests_get_json_errors_and_the_server_keeps_serving() {
     let s = Server::start(&db, &["--max-body-mib", "1"]);
 
     // Garbage body: hashed as an unknown file (digests only), not an error.
-    let r = s.post("/v1/match", None, "application/octet-stream", b"\x00\x01garbage\xff");
+    let r = s.post(
+        "/v1/match",
+        None,
+        "application/octet-stream",
+        b"\x00\x01garbage\xff",
+    );
     assert_eq!(r.status, 200);
     assert_eq!(r.json()["media"], "other");
     assert!(r.json()["md5"].is_string());
@@ -106,7 +111,11 @@ fn bad_requests_get_json_errors_and_the_server_keeps_serving() {
         "/v1/match?signal_type=pdq&signal=00&quality=banana",
     ] {
         let r = s.get(q, None);
-        assert_eq!((r.status, r.error_kind().as_str()), (400, "bad_request"), "{q}");
+        assert_eq!(
+            (r.status, r.error_kind().as_str()),
+            (400, "bad_request"),
+            "{q}"
+        );
     }
     let r = s.get("/m/lookup?signal_type=pdq&signal=xyz", None);
     assert_eq!(r.status, 400);
@@ -123,13 +132,15 @@ fn bad_requests_get_json_errors_and_the_server_keeps_serving() {
     let r = s.get("/nope", None);
     assert_eq!((r.status, r.error_kind().as_str()), (404, "not_found"));
     let r = request(s.addr, "DELETE", "/v1/match", None, &[], &[]);
-    assert_eq!((r.status, r.error_kind().as_str()), (405, "method_not_allowed"));
+    assert_eq!(
+        (r.status, r.error_kind().as_str()),
+        (405, "method_not_allowed")
+    );
     let r = request(s.addr, "PATCH", "/v1/hash", None, &[], &[]);
     assert_eq!(r.status, 405);
 
     // A request that is not HTTP at all.
-    let _ = raw(s.addr, b"\x16\x03\x01\x02\x00garbage-not-http\r\n\r\n")
-        .status;
+    let _ = raw(s.addr, b"\x16\x03\x01\x02\x00garbage-not-http\r\n\r\n").status;
 
     // Still serving, and the failures are counted.
     assert_eq!(s.get("/healthz", None).status, 200);
@@ -145,19 +156,31 @@ fn missing_wrong_and_underscoped_tokens_do_nothing() {
     let dbs = db.to_str().unwrap();
     let matcher = cli(&["token", "create", "--db", dbs, "--scope", "match"]);
     let matcher = matcher.trim();
-    assert!(matcher.starts_with("hs_") && !matcher.contains('\n'), "token alone on stdout");
+    assert!(
+        matcher.starts_with("hs_") && !matcher.contains('\n'),
+        "token alone on stdout"
+    );
     let writer = cli(&["token", "create", "--db", dbs, "--scope", "write"]);
     let writer = writer.trim();
     // The secret is not stored in clear.
     let raw_db = std::fs::read(&db).unwrap();
-    assert!(!raw_db.windows(matcher.len()).any(|w| w == matcher.as_bytes()));
+    assert!(!raw_db
+        .windows(matcher.len())
+        .any(|w| w == matcher.as_bytes()));
 
     let s = Server::start(&db, &[]);
     let q = "/v1/match?signal_type=md5&signal=d41d8cd98f00b204e9800998ecf8427e";
     assert_eq!(s.get(q, None).error_kind(), "unauthorized");
     assert_eq!(s.get(q, None).status, 401);
     assert_eq!(s.get(q, Some("hs_wrong")).status, 401);
-    let r = request(s.addr, "GET", q, None, &[("Authorization", "Basic Zm9vOmJhcg==")], &[]);
+    let r = request(
+        s.addr,
+        "GET",
+        q,
+        None,
+        &[("Authorization", "Basic Zm9vOmJhcg==")],
+        &[],
+    );
     assert_eq!(r.status, 401);
     assert_eq!(s.get(q, Some(matcher)).status, 200);
 

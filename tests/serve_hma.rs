@@ -33,45 +33,168 @@ fn pairs() -> Vec<Pair> {
     };
     vec![
         p("GET", "/c/banks", None, 200, json!([])),
-        p("POST", "/c/banks", Some(json!({"name": "TEST_BANK"})), 201,
-          json!({"name": "TEST_BANK", "matching_enabled_ratio": 1.0})),
-        p("POST", "/c/banks", Some(json!({"name": "TEST_BANK"})), 403,
-          json!({"message": "Bank already exists"})),
-        p("POST", "/c/banks", Some(json!({"name": "OFF_BANK", "enabled": false})), 201,
-          json!({"name": "OFF_BANK", "matching_enabled_ratio": 0.0})),
-        p("GET", "/c/bank/TEST_BANK", None, 200,
-          json!({"name": "TEST_BANK", "matching_enabled_ratio": 1.0})),
-        p("GET", "/c/bank/NO_SUCH_BANK", None, 404,
-          json!({"message": "bank 'NO_SUCH_BANK' not found"})),
-        p("POST", "/c/bank/TEST_BANK/signal", Some(json!({"pdq": PDQ_A})), 200,
-          json!({"id": "<int>", "signals": {"pdq": PDQ_A}})),
-        p("POST", "/c/bank/NO_SUCH_BANK/signal", Some(json!({"pdq": PDQ_A})), 404,
-          json!({"message": "bank 'NO_SUCH_BANK' not found"})),
-        p("POST", "/c/bank/TEST_BANK/signal", Some(json!({"pdq": "nothex"})), 400, json!("<message>")),
-        p("POST", "/c/bank/TEST_BANK/signal", Some(json!({})), 400, json!({"message": "No signals given"})),
-        p("POST", "/c/bank/OFF_BANK/signal", Some(json!({"pdq": PDQ_FAR})), 200,
-          json!({"id": "<int>", "signals": {"pdq": PDQ_FAR}})),
+        p(
+            "POST",
+            "/c/banks",
+            Some(json!({"name": "TEST_BANK"})),
+            201,
+            json!({"name": "TEST_BANK", "matching_enabled_ratio": 1.0}),
+        ),
+        p(
+            "POST",
+            "/c/banks",
+            Some(json!({"name": "TEST_BANK"})),
+            403,
+            json!({"message": "Bank already exists"}),
+        ),
+        p(
+            "POST",
+            "/c/banks",
+            Some(json!({"name": "OFF_BANK", "enabled": false})),
+            201,
+            json!({"name": "OFF_BANK", "matching_enabled_ratio": 0.0}),
+        ),
+        p(
+            "GET",
+            "/c/bank/TEST_BANK",
+            None,
+            200,
+            json!({"name": "TEST_BANK", "matching_enabled_ratio": 1.0}),
+        ),
+        p(
+            "GET",
+            "/c/bank/NO_SUCH_BANK",
+            None,
+            404,
+            json!({"message": "bank 'NO_SUCH_BANK' not found"}),
+        ),
+        p(
+            "POST",
+            "/c/bank/TEST_BANK/signal",
+            Some(json!({"pdq": PDQ_A})),
+            200,
+            json!({"id": "<int>", "signals": {"pdq": PDQ_A}}),
+        ),
+        p(
+            "POST",
+            "/c/bank/NO_SUCH_BANK/signal",
+            Some(json!({"pdq": PDQ_A})),
+            404,
+            json!({"message": "bank 'NO_SUCH_BANK' not found"}),
+        ),
+        p(
+            "POST",
+            "/c/bank/TEST_BANK/signal",
+            Some(json!({"pdq": "nothex"})),
+            400,
+            json!("<message>"),
+        ),
+        p(
+            "POST",
+            "/c/bank/TEST_BANK/signal",
+            Some(json!({})),
+            400,
+            json!({"message": "No signals given"}),
+        ),
+        p(
+            "POST",
+            "/c/bank/OFF_BANK/signal",
+            Some(json!({"pdq": PDQ_FAR})),
+            200,
+            json!({"id": "<int>", "signals": {"pdq": PDQ_FAR}}),
+        ),
         // Lookups: the banks a hash matches (disabled banks never match).
-        p("GET", &*Box::leak(format!("/m/lookup?signal_type=pdq&signal={PDQ_A_NEAR}").into_boxed_str()),
-          None, 200, json!(["TEST_BANK"])),
-        p("GET", &*Box::leak(format!("/m/lookup?signal_type=pdq&signal={PDQ_FAR}").into_boxed_str()),
-          None, 200, json!([])),
-        p("GET", "/m/lookup?signal_type=pdq", None, 400, json!("<message>")),
-        p("GET", "/m/lookup?url=http://169.254.169.254/latest", None, 403, json!("<message>")),
-        p("POST", "/m/compare", Some(json!({"pdq": [PDQ_A, PDQ_A_NEAR]})), 200,
-          json!({"pdq": [true, {"distance": 1}]})),
-        p("POST", "/m/compare", Some(json!({"pdq": [PDQ_A, PDQ_FAR]})), 200,
-          json!({"pdq": [false, {"distance": PDQ_DIST_A_FAR}]})),
-        p("POST", "/m/compare", Some(json!({"pdq": [PDQ_A]})), 400, json!("<message>")),
-        p("PUT", "/c/bank/TEST_BANK", Some(json!({"enabled": false})), 200,
-          json!({"name": "TEST_BANK", "matching_enabled_ratio": 0.0})),
-        p("PUT", "/c/bank/TEST_BANK", Some(json!({"enabled_ratio": 1.0})), 200,
-          json!({"name": "TEST_BANK", "matching_enabled_ratio": 1.0})),
-        p("PUT", "/c/bank/NO_SUCH_BANK", Some(json!({"enabled": true})), 404,
-          json!({"message": "Bank not found"})),
-        p("DELETE", "/c/bank/OFF_BANK", None, 200, json!({"message": "Done"})),
-        p("DELETE", "/c/bank/OFF_BANK", None, 200, json!({"message": "Done"})),
-        p("GET", "/c/banks", None, 200, json!([{"name": "TEST_BANK", "matching_enabled_ratio": 1.0}])),
+        p(
+            "GET",
+            &*Box::leak(format!("/m/lookup?signal_type=pdq&signal={PDQ_A_NEAR}").into_boxed_str()),
+            None,
+            200,
+            json!(["TEST_BANK"]),
+        ),
+        p(
+            "GET",
+            &*Box::leak(format!("/m/lookup?signal_type=pdq&signal={PDQ_FAR}").into_boxed_str()),
+            None,
+            200,
+            json!([]),
+        ),
+        p(
+            "GET",
+            "/m/lookup?signal_type=pdq",
+            None,
+            400,
+            json!("<message>"),
+        ),
+        p(
+            "GET",
+            "/m/lookup?url=http://169.254.169.254/latest",
+            None,
+            403,
+            json!("<message>"),
+        ),
+        p(
+            "POST",
+            "/m/compare",
+            Some(json!({"pdq": [PDQ_A, PDQ_A_NEAR]})),
+            200,
+            json!({"pdq": [true, {"distance": 1}]}),
+        ),
+        p(
+            "POST",
+            "/m/compare",
+            Some(json!({"pdq": [PDQ_A, PDQ_FAR]})),
+            200,
+            json!({"pdq": [false, {"distance": PDQ_DIST_A_FAR}]}),
+        ),
+        p(
+            "POST",
+            "/m/compare",
+            Some(json!({"pdq": [PDQ_A]})),
+            400,
+            json!("<message>"),
+        ),
+        p(
+            "PUT",
+            "/c/bank/TEST_BANK",
+            Some(json!({"enabled": false})),
+            200,
+            json!({"name": "TEST_BANK", "matching_enabled_ratio": 0.0}),
+        ),
+        p(
+            "PUT",
+            "/c/bank/TEST_BANK",
+            Some(json!({"enabled_ratio": 1.0})),
+            200,
+            json!({"name": "TEST_BANK", "matching_enabled_ratio": 1.0}),
+        ),
+        p(
+            "PUT",
+            "/c/bank/NO_SUCH_BANK",
+            Some(json!({"enabled": true})),
+            404,
+            json!({"message": "Bank not found"}),
+        ),
+        p(
+            "DELETE",
+            "/c/bank/OFF_BANK",
+            None,
+            200,
+            json!({"message": "Done"}),
+        ),
+        p(
+            "DELETE",
+            "/c/bank/OFF_BANK",
+            None,
+            200,
+            json!({"message": "Done"}),
+        ),
+        p(
+            "GET",
+            "/c/banks",
+            None,
+            200,
+            json!([{"name": "TEST_BANK", "matching_enabled_ratio": 1.0}]),
+        ),
     ]
 }
 
@@ -173,20 +296,41 @@ fn hma_media_routes_hash_and_match_uploads() {
     let line: Value = serde_json::from_str(&cli(&["hash", f.to_str().unwrap()])).unwrap();
     let pdq = line["pdq"][0]["hash"].as_str().unwrap().to_string();
 
-    let r = s.post("/h/hash", None, &multipart_type(), &multipart("photo", "a.png", &png));
+    let r = s.post(
+        "/h/hash",
+        None,
+        &multipart_type(),
+        &multipart("photo", "a.png", &png),
+    );
     assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
     assert_eq!(r.json(), json!({"pdq": pdq}));
     // Unknown content type field, and no file at all.
-    let r = s.post("/h/hash", None, &multipart_type(), &multipart("audio", "a.png", &png));
+    let r = s.post(
+        "/h/hash",
+        None,
+        &multipart_type(),
+        &multipart("audio", "a.png", &png),
+    );
     assert_eq!(r.status, 400);
-    assert_eq!(r.json(), json!({"message": "no such content_type: 'audio'"}));
+    assert_eq!(
+        r.json(),
+        json!({"message": "no such content_type: 'audio'"})
+    );
     let r = s.post("/h/hash", None, "application/octet-stream", &png);
     assert_eq!(r.status, 400);
-    assert_eq!(r.json(), json!({"message": "Missing multipart/form-data file upload"}));
+    assert_eq!(
+        r.json(),
+        json!({"message": "Missing multipart/form-data file upload"})
+    );
 
     let r = s.post_json("/c/banks", None, &json!({"name": "MEDIA"}));
     assert_eq!(r.status, 201);
-    let r = s.post("/m/lookup", None, &multipart_type(), &multipart("photo", "a.png", &png));
+    let r = s.post(
+        "/m/lookup",
+        None,
+        &multipart_type(),
+        &multipart("photo", "a.png", &png),
+    );
     assert_eq!(r.json(), json!({"pdq": []}));
     let r = s.post(
         "/c/bank/MEDIA/content",
@@ -199,7 +343,12 @@ fn hma_media_routes_hash_and_match_uploads() {
     assert!(j["id"].is_i64());
     assert_eq!(j["signals"], json!({"pdq": pdq}));
     assert!(eventually(5, || {
-        let r = s.post("/m/lookup", None, &multipart_type(), &multipart("photo", "a.png", &png));
+        let r = s.post(
+            "/m/lookup",
+            None,
+            &multipart_type(),
+            &multipart("photo", "a.png", &png),
+        );
         r.json() == json!({"pdq": ["MEDIA"]})
     }));
     let r = s.get("/m/index/status", None);

@@ -30,7 +30,10 @@ fn imports_and_disables_from_another_process_are_matched_within_5s() {
     std::fs::write(&file, format!("{h}\n")).unwrap();
     let t0 = Instant::now();
     cli(&["db", "--db", dbs, "import", "L", file.to_str().unwrap()]);
-    assert!(eventually(5, || banks_of(&s, &h) == ["L"]), "import not seen");
+    assert!(
+        eventually(5, || banks_of(&s, &h) == ["L"]),
+        "import not seen"
+    );
     let seen = t0.elapsed();
     assert!(seen < Duration::from_secs(5), "{seen:?}");
     // In place: no rebuild happened for an entry import.
@@ -39,9 +42,15 @@ fn imports_and_disables_from_another_process_are_matched_within_5s() {
 
     let id = cli(&["db", "--db", dbs, "export", "L", "--format", "jsonl"]);
     let id = serde_json::from_str::<serde_json::Value>(id.lines().next().unwrap()).unwrap();
-    let id = id["id"].as_i64().or_else(|| id["entry"].as_i64()).unwrap_or(1);
+    let id = id["id"]
+        .as_i64()
+        .or_else(|| id["entry"].as_i64())
+        .unwrap_or(1);
     cli(&["db", "--db", dbs, "disable-entry", &id.to_string()]);
-    assert!(eventually(5, || banks_of(&s, &h).is_empty()), "disable not seen");
+    assert!(
+        eventually(5, || banks_of(&s, &h).is_empty()),
+        "disable not seen"
+    );
 
     // A disabled list stops matching too (rebuild in the background).
     std::fs::write(&file, format!("{}\n", hex_pdq(0x33))).unwrap();
@@ -128,7 +137,14 @@ fn sigterm_finishes_in_flight_requests_then_exits() {
     let addr = s.addr;
     let png = test_png(2000, 1500, 3);
     let inflight = std::thread::spawn(move || {
-        request(addr, "POST", "/v1/hash", None, &[("Content-Type", "image/png")], &png)
+        request(
+            addr,
+            "POST",
+            "/v1/hash",
+            None,
+            &[("Content-Type", "image/png")],
+            &png,
+        )
     });
     std::thread::sleep(Duration::from_millis(150));
     let pid = s.child.id() as i32;

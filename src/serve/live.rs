@@ -16,6 +16,9 @@ use hashdb::store::{ChangeCursor, Store};
 use super::error::ApiError;
 use super::state::{load_tokens, AppState};
 
+/// More changed entries than this in one poll: rebuild instead.
+const MAX_DELTA: usize = 50_000;
+
 /// The poller's own connection and where it stopped.
 pub struct Poller {
     pub store: Store,
@@ -30,7 +33,7 @@ enum Outcome {
 
 /// One poll, on a blocking thread.
 fn poll_once(st: &AppState, p: &mut Poller) -> Result<Outcome, ApiError> {
-    let ch = p.store.changes_since(&p.cursor, true)?;
+    let ch = p.store.changes_since(&p.cursor, MAX_DELTA)?;
     if let Ok(mut t) = st.tokens.write() {
         *t = load_tokens(&p.store)?;
     }
@@ -111,9 +114,18 @@ pub async fn run(
                 }
             }
             Err(_) => {
-                // The poll panicked; the poller's connection is gone.
+                // The poll panicked and took the connection with it: start
+                // over from an empty cursor (the next poll rebuilds).
                 st.metrics.live_errors.inc();
-                return;
+                match Store::open_with(&st.db, st.open) {
+                    Ok(store) => {
+                        poller = Poller {
+                            store,
+                            cursor: ChangeCursor::default(),
+                        }
+                    }
+                    Err(_) => return,
+                }
             }
         }
     }

@@ -46,11 +46,17 @@ impl Server {
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
-            let line = rx
-                .recv_timeout(left)
-                .expect("server did not report its address in time");
+            let Ok(line) = rx.recv_timeout(left) else {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("server did not report its address in time");
+            };
             if let Some(a) = line.split("listening on http://").nth(1) {
-                let addr = a.trim().parse().expect("address");
+                let Ok(addr) = a.trim().parse() else {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    panic!("bad address line {line:?}");
+                };
                 return Server {
                     child,
                     addr,
@@ -114,10 +120,7 @@ impl Resp {
     /// An error answer: JSON `{"error": {"kind", "message"}}`; returns the kind.
     pub fn error_kind(&self) -> String {
         let j = self.json();
-        assert!(
-            j["error"]["message"].is_string(),
-            "no error message in {j}"
-        );
+        assert!(j["error"]["message"].is_string(), "no error message in {j}");
         j["error"]["kind"].as_str().unwrap().to_string()
     }
 }
@@ -227,7 +230,11 @@ pub fn multipart_type() -> String {
 pub fn test_png(w: u32, h: u32, seed: u32) -> Vec<u8> {
     let img = image::RgbImage::from_fn(w, h, |x, y| {
         let v = ((x * 7 + y * 3 + seed * 50) % 256) as u8;
-        let s = if ((x / 16) + (y / 16) + seed) % 2 == 0 { 40 } else { 200 };
+        let s = if ((x / 16) + (y / 16) + seed) % 2 == 0 {
+            40
+        } else {
+            200
+        };
         image::Rgb([v, s, v.wrapping_add(s)])
     });
     let mut out = std::io::Cursor::new(Vec::new());
@@ -244,7 +251,11 @@ pub fn db_with_list(dir: &Path, name: &str) -> PathBuf {
         .args(["list-create", name])
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     db
 }
 

@@ -51,19 +51,30 @@ impl Store {
     /// The cursor of the database as it is now (nothing before it will be
     /// reported by [`Store::changes_since`]).
     pub fn change_cursor(&mut self) -> Result<ChangeCursor, StoreError> {
-        Ok(self.changes_since(&ChangeCursor::default(), false)?.next)
+        Ok(self.changes_since(&ChangeCursor::default(), 0)?.next)
     }
 
-    /// Changes since `cursor`; with `read_entries` false only the cursor and
-    /// the flags are computed. One read transaction: a consistent snapshot.
+    /// Changes since `cursor`, reading at most `max_entries` changed
+    /// entries: when more changed (a big import), none are read and
+    /// `rebuild` is set instead (loading everything at once is cheaper than
+    /// applying a million single changes). One read transaction: a
+    /// consistent snapshot.
     pub fn changes_since(
         &mut self,
         cursor: &ChangeCursor,
-        read_entries: bool,
+        max_entries: usize,
     ) -> Result<Changes, StoreError> {
         let data_version: i64 = self
             .conn
             .query_row("PRAGMA data_version", [], |r| r.get(0))?;
+        if data_version == cursor.data_version && *cursor != ChangeCursor::default() {
+            // Nobody wrote since the last look (SQLite counts commits from
+            // every connection): skip the queries.
+            return Ok(Changes {
+                next: cursor.clone(),
+                ..Changes::default()
+            });
+        }
         let t = now();
         let tx = self.conn.transaction()?;
         let max_entry: i64 =
@@ -79,8 +90,14 @@ impl Store {
             [],
             |r| Ok((r.get(0)?, r.get(1)?)),
         )?;
+        let changed: i64 = tx.query_row(
+            "SELECT count(*) FROM entries WHERE id > ?1 OR status_at >= ?2",
+            params![cursor.max_entry, cursor.status_since - STATUS_MARGIN_SECS],
+            |r| r.get(0),
+        )?;
+        let too_many = changed as u64 > max_entries as u64;
         let mut ids = Vec::new();
-        if read_entries {
+        if !too_many {
             let mut st = tx.prepare_cached(
                 "SELECT id FROM entries WHERE id > ?1 OR status_at >= ?2 ORDER BY id",
             )?;
@@ -112,7 +129,9 @@ impl Store {
         };
         Ok(Changes {
             entries,
-            rebuild: next.lists_sig != cursor.lists_sig || next.allow_sig != cursor.allow_sig,
+            rebuild: too_many
+                || next.lists_sig != cursor.lists_sig
+                || next.allow_sig != cursor.allow_sig,
             touched: next.data_version != cursor.data_version || next.max_entry != cursor.max_entry,
             next,
         })
@@ -147,11 +166,11 @@ mod tests {
                 ImportOptions::default(),
             )
             .unwrap();
-        let ch = b.changes_since(&c0, true).unwrap();
+        let ch = b.changes_since(&c0, 100).unwrap();
         assert_eq!(ch.entries.len(), 2);
         assert!(!ch.rebuild && ch.touched);
         // Nothing new: only rows inside the status margin come back.
-        let ch2 = b.changes_since(&ch.next, true).unwrap();
+        let ch2 = b.changes_since(&ch.next, 100).unwrap();
         assert!(ch2.entries.iter().all(|e| e.status.at.is_some()));
         a.set_status(
             sum.added_ids[0],
@@ -163,12 +182,24 @@ mod tests {
             },
         )
         .unwrap();
-        let ch3 = b.changes_since(&ch2.next, true).unwrap();
+        let ch3 = b.changes_since(&ch2.next, 100).unwrap();
         assert!(ch3
             .entries
             .iter()
             .any(|e| e.id == sum.added_ids[0] && e.status.status == Status::Disabled));
         a.set_list_enabled("l", false).unwrap();
-        assert!(b.changes_since(&ch3.next, true).unwrap().rebuild);
+        assert!(b.changes_since(&ch3.next, 100).unwrap().rebuild);
+        // Too many changes to apply one by one: a rebuild instead.
+        a.set_list_enabled("l", true).unwrap();
+        let c4 = b.change_cursor().unwrap();
+        a.import(
+            "l",
+            [rec(3), rec(4), rec(5)],
+            Path::new("t"),
+            ImportOptions::default(),
+        )
+        .unwrap();
+        let ch5 = b.changes_since(&c4, 2).unwrap();
+        assert!(ch5.rebuild && ch5.entries.is_empty());
     }
 }

@@ -70,7 +70,8 @@ CREATE TABLE allowlist (
 );
 ";
 
-/// Version 2: API tokens of `hashsieve serve` (hashes of the secrets only).
+/// Version 2: API tokens of `hashsieve serve` (hashes of the secrets only),
+/// and an index on `status_at` (the service polls for recent status changes).
 const V2: &str = "
 CREATE TABLE api_tokens (
     id         INTEGER PRIMARY KEY,
@@ -80,4 +81,5 @@ CREATE TABLE api_tokens (
     created_at INTEGER NOT NULL,
     revoked_at INTEGER
 );
+CREATE INDEX IF NOT EXISTS entries_status_at ON entries(status_at);
 ";
