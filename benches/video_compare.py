@@ -114,7 +114,8 @@ def timed(cmd):
     out.seek(0)
     err.seek(0)
     if p.returncode != 0:
-        raise RuntimeError(f"{cmd} failed: {err.read().decode(errors='replace')[:500]}")
+        raise RuntimeError(f"{cmd} failed: {err.read().decode(errors='replace')[:300]}"
+                           f" {out.read().decode(errors='replace')[:300]}")
     return wall, ru.ru_utime + ru.ru_stime, out.read()
 
 
@@ -129,11 +130,13 @@ def main():
     global BIN
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--bin", default=BIN, help="hashsieve binary (default: target/release/hashsieve)")
     ap.add_argument("--long-seconds", type=int, default=300)
     ap.add_argument("--no-long", action="store_true", help="skip the generated long video")
     ap.add_argument("--no-conformance", action="store_true")
     a = ap.parse_args()
 
+    BIN = a.bin
     if not os.path.exists(BIN):
         sys.exit("build first: cargo build --release")
     # Time a private copy: a rebuild during the run must not swap binaries.
