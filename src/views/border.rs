@@ -16,7 +16,7 @@ const MAX_SIDE_FRACTION: f64 = 0.45;
 /// the line's mean (max over channels) is at most this ...
 const MAX_DEVIATION: f64 = 6.0;
 /// ... and its mean colour is within this of the outermost line's.
-const MAX_COLOUR_DRIFT: f64 = 24.0;
+const MAX_COLOUR_DRIFT: f64 = 10.0;
 /// Lines are sampled at most this many points along their length.
 const SAMPLES: usize = 256;
 /// Trims smaller than this share of the side are not worth a view.

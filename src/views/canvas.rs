@@ -18,7 +18,7 @@ use super::{Rect, RgbView};
 /// Grid resolution of the analysis (points on the longer side).
 const GRID: usize = 384;
 /// A pixel differs from the canvas when a channel differs by more than this.
-const COLOUR_TOL: i32 = 28;
+const COLOUR_TOL: i32 = 16;
 /// The canvas colour must cover at least this share of the outline.
 const MIN_OUTLINE_SHARE: f64 = 0.5;
 /// A line belongs to the picture when this share of it is marked ...

@@ -66,11 +66,16 @@ impl std::str::FromStr for ViewSet {
     }
 }
 
+/// Whether crop views also get their dihedral transforms (`trim+flipy`
+/// ...): they come from the same DCT, so they cost matching time only.
+const CROP_DIHEDRAL: bool = true;
+
 /// One view's PDQ hash.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct ViewHash {
     /// `rotate90`, `rotate180`, `rotate270`, `flipx`, `flipy`,
-    /// `flipplus1`, `flipminus1`, `exif`, `trim`, `band`, `canvas`.
+    /// `flipplus1`, `flipminus1`, `exif`, `trim`, `band`, `canvas`, and
+    /// a crop's transforms such as `trim+flipy`.
     pub view: &'static str,
     pub hash: Pdq,
     pub quality: u8,
@@ -218,7 +223,14 @@ pub fn hash_with_views(
     if set.crops() {
         let trim = border::trim(&img);
         if let Some(r) = trim {
-            push_crop(&img, &r, "trim", hasher, &mut views);
+            push_crop(
+                &img,
+                &r,
+                crop_names("trim"),
+                CROP_DIHEDRAL,
+                hasher,
+                &mut views,
+            );
         }
         let mut done: Vec<Rect> = trim.into_iter().collect();
         let fresh = |r: &Rect, done: &[Rect]| {
@@ -228,32 +240,100 @@ pub fn hash_with_views(
         };
         if let Some(r) = border::bands(&img) {
             if fresh(&r, &done) {
-                push_crop(&img, &r, "band", hasher, &mut views);
+                push_crop(
+                    &img,
+                    &r,
+                    crop_names("band"),
+                    CROP_DIHEDRAL,
+                    hasher,
+                    &mut views,
+                );
                 done.push(r);
             }
         }
         if let Some(r) = canvas::main_picture(&img) {
             if fresh(&r, &done) {
-                push_crop(&img, &r, "canvas", hasher, &mut views);
+                push_crop(
+                    &img,
+                    &r,
+                    crop_names("canvas"),
+                    CROP_DIHEDRAL,
+                    hasher,
+                    &mut views,
+                );
             }
         }
     }
     Some(Hashed { record, views })
 }
 
+/// Names of a crop view and of its dihedral transforms, in the order of
+/// [`DihedralKind::ALL`] (a mirrored *and* letterboxed repost is found by
+/// `trim+flipy`).
+const fn crop_names(crop: &'static str) -> [&'static str; 8] {
+    match crop.as_bytes()[0] {
+        b't' => [
+            "trim",
+            "trim+rotate90",
+            "trim+rotate180",
+            "trim+rotate270",
+            "trim+flipx",
+            "trim+flipy",
+            "trim+flipplus1",
+            "trim+flipminus1",
+        ],
+        b'b' => [
+            "band",
+            "band+rotate90",
+            "band+rotate180",
+            "band+rotate270",
+            "band+flipx",
+            "band+flipy",
+            "band+flipplus1",
+            "band+flipminus1",
+        ],
+        _ => [
+            "canvas",
+            "canvas+rotate90",
+            "canvas+rotate180",
+            "canvas+rotate270",
+            "canvas+flipx",
+            "canvas+flipy",
+            "canvas+flipplus1",
+            "canvas+flipminus1",
+        ],
+    }
+}
+
+/// Hash the crop `r` (and, with `dihedral`, its seven transforms from the
+/// same DCT) into `views`.
 fn push_crop(
     img: &RgbView<'_>,
     r: &Rect,
-    name: &'static str,
+    names: [&'static str; 8],
+    dihedral: bool,
     hasher: &mut PdqHasher,
     views: &mut Vec<ViewHash>,
 ) {
-    if let Some(src) = img.crop(r) {
+    let Some(src) = img.crop(r) else { return };
+    if !dihedral || (r.w == 64 && r.h == 64) {
         let h = hasher.hash(&src);
         views.push(ViewHash {
-            view: name,
+            view: names[0],
             hash: h.hash,
             quality: h.quality,
+        });
+        if !dihedral {
+            return;
+        }
+    }
+    let d = hasher.dihedral(&src);
+    let skip = usize::from(r.w == 64 && r.h == 64);
+    for (name, hash) in names.iter().zip(d.hashes).skip(skip) {
+        views.push(ViewHash {
+            view: name,
+            hash,
+            quality: d.quality,
         });
     }
 }
