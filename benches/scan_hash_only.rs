@@ -6,7 +6,8 @@
 //! walking, no archives, no matching, no report, no resume state: what the
 //! pipeline's overhead is measured against (see `scan_bench.sh`).
 //!
-//! Usage: cargo bench --bench scan_hash_only -- [--threads N] [--repeat R] [--views SET] PATH...
+//! Usage: cargo bench --bench scan_hash_only -- [--threads N] [--repeat R] [--views SET]
+//!        [--video-threads N] PATH...
 //! Without paths it uses ../shared/conformance (photos and videos).
 
 use hashsieve::hashing::{hash_path, HashConfig, Worker};
@@ -31,6 +32,12 @@ fn main() {
             "--bench" => {}
             "--threads" => threads = args.next().and_then(|v| v.parse().ok()).unwrap_or(2),
             "--repeat" => repeat = args.next().and_then(|v| v.parse().ok()).unwrap_or(1),
+            // Threads per video (as `scan --video-threads`); default 0.
+            "--video-threads" => {
+                if let Some(v) = args.next().and_then(|v| v.parse().ok()) {
+                    cfg.video.threads = v;
+                }
+            }
             // Query-side views of images (as `scan --views`); default none.
             "--views" => {
                 if let Some(v) = args.next().and_then(|v| v.parse().ok()) {
