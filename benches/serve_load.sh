@@ -97,7 +97,7 @@ echo "== (a) GET /v1/match by PDQ: wrk -t2 -c32 -d${DUR}s (1000 queries, half ne
 C0=$(cpu)
 wrk -t2 -c32 -d${DUR}s --latency -s "$WORK/queries.lua" $U > "$WORK/a.txt"
 C1=$(cpu)
-grep -E "Requests/sec|Non-2xx|50%|99%" "$WORK/a.txt" | sed 's/^/  /'
+grep -E "Requests/sec|Non-2xx|^ +50%|^ +99%" "$WORK/a.txt" | sed 's/^/  /'
 N=$(awk '/requests in/ {print $1}' "$WORK/a.txt")
 python3 -c "print('  server CPU per request: %.1f us (%d requests)' % (($C1 - $C0) / $TCK * 1e6 / $N, $N))"
 
@@ -114,7 +114,7 @@ LUA
 C0=$(cpu)
 wrk -t2 -c4 -d${DUR}s --latency -s "$WORK/post.lua" $U > "$WORK/b.txt"
 C1=$(cpu)
-grep -E "Requests/sec|Non-2xx|50%|99%" "$WORK/b.txt" | sed 's/^/  /'
+grep -E "Requests/sec|Non-2xx|^ +50%|^ +99%" "$WORK/b.txt" | sed 's/^/  /'
 N=$(awk '/requests in/ {print $1}' "$WORK/b.txt")
 python3 -c "c = ($C1 - $C0) / $TCK * 1e3 / $N; print('  server CPU per request: %.2f ms (%d requests); CLI/server CPU-per-image ratio %.3f' % (c, $N, $CLICPU / c))"
 B=$(awk '/Requests\/sec/ {print $2}' "$WORK/b.txt")

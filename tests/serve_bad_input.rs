@@ -142,6 +142,22 @@ fn bad_requests_get_json_errors_and_the_server_keeps_serving() {
     // A request that is not HTTP at all.
     let _ = raw(s.addr, b"\x16\x03\x01\x02\x00garbage-not-http\r\n\r\n").status;
 
+    // A client that stalls mid-body is cut off by the request timeout.
+    let slow = Server::start(&db, &["--timeout-secs", "1"]);
+    let t = std::time::Instant::now();
+    let r = raw(
+        slow.addr,
+        b"POST /v1/hash HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: 1000\r\n\r\nonly ten b",
+    );
+    assert_eq!((r.status, r.error_kind().as_str()), (503, "timeout"));
+    assert!(t.elapsed() < std::time::Duration::from_secs(10));
+    assert_eq!(r.header("retry-after"), Some("1"));
+
+    // The OpenAPI document is served and generated from the handlers.
+    let doc = s.get("/v1/openapi.json", None).json();
+    assert!(doc["paths"]["/v1/match"]["get"].is_object());
+    assert!(doc["paths"]["/v1/lists/{name}/entries"]["post"].is_object());
+
     // Still serving, and the failures are counted.
     assert_eq!(s.get("/healthz", None).status, 200);
     let m = String::from_utf8(s.get("/metrics", None).body).unwrap();

@@ -359,3 +359,54 @@ fn hma_media_routes_hash_and_match_uploads() {
     let r = s.get("/h/hash?url=http://127.0.0.1/x.jpg", None);
     assert_eq!(r.status, 403);
 }
+
+#[test]
+fn hma_video_upload_is_hashed_like_the_cli() {
+    let dir = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../shared/conformance/vpdq/videos"
+    );
+    let video = std::path::Path::new(dir).join("test-padded-dimensions.mp4");
+    if !video.exists() {
+        println!("skipped: ../shared/conformance not found");
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let s = Server::start(&tmp.path().join("v.db"), &[]);
+    let data = std::fs::read(&video).unwrap();
+    let line: Value = serde_json::from_str(&cli(&["hash", video.to_str().unwrap()])).unwrap();
+    let r = s.post(
+        "/h/hash",
+        None,
+        &multipart_type(),
+        &multipart("video", "v.mp4", &data),
+    );
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    assert_eq!(r.json(), json!({"video_md5": line["md5"]}));
+    // Our API: the same record as `hashsieve hash` (frames and all), but the path.
+    let r = s.post("/v1/hash", None, "video/mp4", &data);
+    assert_eq!(r.status, 200);
+    let mut j = r.json();
+    let mut want = line.clone();
+    j["path"] = Value::Null;
+    want["path"] = Value::Null;
+    assert_eq!(j, want);
+    // Bank it; a re-upload then matches by MD5 and by vPDQ.
+    s.post_json("/c/banks", None, &json!({"name": "VIDS"}));
+    let r = s.post(
+        "/c/bank/VIDS/content",
+        None,
+        &multipart_type(),
+        &multipart("video", "v.mp4", &data),
+    );
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    assert!(eventually(5, || {
+        let r = s.post(
+            "/m/lookup",
+            None,
+            &multipart_type(),
+            &multipart("video", "v.mp4", &data),
+        );
+        r.json() == json!({"video_md5": ["VIDS"], "vpdq": ["VIDS"]})
+    }));
+}
