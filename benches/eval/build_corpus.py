@@ -14,10 +14,11 @@ Layout of OUT (default benches/out/eval, git-ignored):
   originals/<name>.png
   queries/<edit>/<name>.<ext>     edited originals
   distractors/<edit>/<name>.<ext> edited distractors ("none" = unedited)
+  distractors/tiles/<name>-<i>.jpg random crops of the distractor photos
   manifest.json
 
 Usage: python3 benches/eval/build_corpus.py [--out DIR] [--max-side 1024]
-       [--seed 7] [--distractor-share 0.33] [--edits a,b,...]
+       [--seed 7] [--distractor-share 0.33] [--tiles 8] [--limit N] [--edits a,b,...]
 """
 import argparse
 import io
@@ -295,6 +296,8 @@ def main():
     ap.add_argument("--distractor-share", type=float, default=0.33)
     ap.add_argument("--limit", type=int, default=0, help="use at most N source images (0 = all)")
     ap.add_argument("--edits", default="", help="comma-separated subset of: " + ",".join(EDITS))
+    ap.add_argument("--tiles", type=int, default=8,
+                    help="extra distractors: N random crops (30-70%% of each side) of each distractor photo")
     a = ap.parse_args()
     out = Path(a.out)
     edits = [e for e in a.edits.split(",") if e] or list(EDITS)
@@ -327,6 +330,15 @@ def main():
             d.mkdir(parents=True, exist_ok=True)
             edited, fmt = EDITS[e](img, er)
             save(edited, fmt, d / name)
+        if role == "distractors" and a.tiles:
+            tr = random.Random(f"{a.seed}/{name}/tiles")
+            d = out / role / "tiles"
+            d.mkdir(parents=True, exist_ok=True)
+            for t in range(a.tiles):
+                fw, fh = tr.uniform(0.3, 0.7), tr.uniform(0.3, 0.7)
+                w, h = int(img.width * fw), int(img.height * fh)
+                x, y = tr.randint(0, img.width - w), tr.randint(0, img.height - h)
+                img.crop((x, y, x + w, y + h)).save(d / f"{name}-{t}.jpg", "JPEG", quality=85)
         print(f"{role[:-1]:>10} {name}", file=sys.stderr)
     (out / "manifest.json").write_text(json.dumps(manifest, indent=1))
     print(f"{len(manifest['originals'])} originals, {len(manifest['distractors'])} distractors, "

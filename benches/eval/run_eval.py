@@ -154,6 +154,18 @@ def main():
                     wrong += 1
             row[c] = (ok, wrong)
         table[e] = row
+    # Margin: the closest any distractor hash (quality-gated) comes to a
+    # listed hash, and how many distractor hashes each config compares.
+    margin = {}
+    for c in configs:
+        best, count = 256, 0
+        for p in (str(x) for x in (corpus / "distractors").rglob("*") if x.is_file()):
+            for view, h, q, _ in query_hashes(p, c):
+                if q < a.quality:
+                    continue
+                count += 1
+                best = min([best] + [popcount(h ^ lh) for lh in listed.values()])
+        margin[c] = (best, count)
     fp = {}
     fp_views = defaultdict(int)
     dfiles = sorted(str(p) for p in (corpus / "distractors").rglob("*") if p.is_file())
@@ -170,7 +182,7 @@ def main():
 
     n = len(listed)
     print(f"\n{n} listed originals (quality >= {a.quality}; {len(low_q)} below: {', '.join(low_q) or '-'}), "
-          f"{len(man['distractors'])} distractor photos x {len(man['edits'])} edits = {len(dfiles)} distractor files; "
+          f"{len(man['distractors'])} distractor photos x {len(man['edits'])} edits + random crops = {len(dfiles)} distractor files; "
           f"distance <= {a.distance}" + (f", crop views <= {crop_d}" if crop_d != a.distance else ""))
     print(f"\n| edit | {' | '.join(configs)} | views: which view hit |")
     print("|---|" + "---:|" * len(configs) + "---|")
@@ -185,10 +197,12 @@ def main():
     print("| **FP: distractor files hitting a listed hash** | " +
           " | ".join(f"{fp[c]}/{len(dfiles)} ({100 * fp[c] / len(dfiles):.2f}%)" for c in configs) +
           " | " + ", ".join(f"{v} {k}" for v, k in fp_views.items()) + " |")
+    print("| **closest distractor hash to a listed hash (hashes compared)** | " +
+          " | ".join(f"{margin[c][0]} ({margin[c][1]})" for c in configs) + " | |")
     print("| **edited originals hitting another original** | " +
           " | ".join(str(total_wrong[c]) for c in configs) + " | |")
     if a.json:
-        Path(a.json).write_text(json.dumps({"table": table, "fp": fp, "distractor_files": len(dfiles),
+        Path(a.json).write_text(json.dumps({"table": table, "fp": fp, "margin": margin, "distractor_files": len(dfiles),
                                             "listed": n}, indent=1))
 
 

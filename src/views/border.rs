@@ -33,9 +33,9 @@ enum Side {
 /// Mean colour and mean absolute deviation of line `i` from `side`,
 /// within the current rectangle `r`.
 fn line_stats(img: &RgbView<'_>, r: &Rect, side: Side, i: usize) -> ([f64; 3], f64) {
-    let (len, horizontal) = match side {
-        Side::Top | Side::Bottom => (r.w, true),
-        Side::Left | Side::Right => (r.h, false),
+    let len = match side {
+        Side::Top | Side::Bottom => r.w,
+        Side::Left | Side::Right => r.h,
     };
     let step = len.div_ceil(SAMPLES).max(1);
     let at = |k: usize| -> [u8; 3] {
@@ -46,7 +46,6 @@ fn line_stats(img: &RgbView<'_>, r: &Rect, side: Side, i: usize) -> ([f64; 3], f
             Side::Right => img.px(r.x + r.w - 1 - i, r.y + k),
         }
     };
-    let _ = horizontal;
     let mut sum = [0f64; 3];
     let mut n = 0f64;
     let mut k = 0;
@@ -237,16 +236,9 @@ mod tests {
             .collect()
     }
 
-    fn pad(
-        src: &[u8],
-        w: usize,
-        h: usize,
-        t: usize,
-        b: usize,
-        l: usize,
-        r: usize,
-        c: [u8; 3],
-    ) -> (Vec<u8>, usize, usize) {
+    /// `src` (w x h) with margins `[top, bottom, left, right]` of colour `c`.
+    fn pad(src: &[u8], w: usize, h: usize, m: [usize; 4], c: [u8; 3]) -> (Vec<u8>, usize, usize) {
+        let [t, b, l, r] = m;
         let (nw, nh) = (w + l + r, h + t + b);
         let mut out = Vec::with_capacity(nw * nh * 3);
         for y in 0..nh {
@@ -265,7 +257,7 @@ mod tests {
     #[test]
     fn finds_exact_letterbox_and_frame() {
         let src = textured(120, 80);
-        let (p, w, h) = pad(&src, 120, 80, 20, 20, 0, 0, [0, 0, 0]);
+        let (p, w, h) = pad(&src, 120, 80, [20, 20, 0, 0], [0, 0, 0]);
         let r = trim(&RgbView::packed(&p, w, h)).unwrap();
         assert_eq!(
             r,
@@ -277,8 +269,8 @@ mod tests {
             }
         );
         // A two-colour frame: white mat inside a brown frame.
-        let (m, w1, h1) = pad(&src, 120, 80, 10, 10, 10, 10, [250, 250, 250]);
-        let (f, w2, h2) = pad(&m, w1, h1, 6, 6, 6, 6, [90, 50, 20]);
+        let (m, w1, h1) = pad(&src, 120, 80, [10, 10, 10, 10], [250, 250, 250]);
+        let (f, w2, h2) = pad(&m, w1, h1, [6, 6, 6, 6], [90, 50, 20]);
         let r = trim(&RgbView::packed(&f, w2, h2)).unwrap();
         assert_eq!(
             r,
@@ -287,6 +279,30 @@ mod tests {
                 y: 16,
                 w: 120,
                 h: 80
+            }
+        );
+    }
+
+    #[test]
+    fn caption_band_with_text_is_cut_off() {
+        let src = textured(160, 100);
+        let (mut v, w, h) = pad(&src, 160, 100, [40, 0, 0, 0], [255, 255, 255]);
+        // Two lines of "glyphs" on the band.
+        for y in (8..18).chain(24..34) {
+            for x in (10..150).filter(|x| (x / 5) % 3 != 2) {
+                v[3 * (y * w + x)..3 * (y * w + x) + 3].copy_from_slice(&[0, 0, 0]);
+            }
+        }
+        let t = trim(&RgbView::packed(&v, w, h)).unwrap();
+        assert_eq!(t.y, 8, "the trim stops at the first line of text");
+        let r = bands(&RgbView::packed(&v, w, h)).unwrap();
+        assert_eq!(
+            r,
+            Rect {
+                x: 0,
+                y: 40,
+                w: 160,
+                h: 100
             }
         );
     }

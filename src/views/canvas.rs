@@ -62,8 +62,8 @@ fn canvas_colour(img: &RgbView<'_>) -> Option<[i32; 3]> {
     let mut add = |p: [u8; 3]| {
         let e = counts.entry(quantise(p)).or_insert((0, [0; 3]));
         e.0 += 1;
-        for c in 0..3 {
-            e.1[c] += p[c] as u64;
+        for (sum, v) in e.1.iter_mut().zip(p) {
+            *sum += v as u64;
         }
         total += 1;
     };
@@ -181,4 +181,67 @@ pub fn main_picture(img: &RgbView<'_>) -> Option<Rect> {
     };
     let area = (r.w * r.h) as f64 / (img.width * img.height) as f64;
     (r.w >= 32 && r.h >= 32 && (MIN_AREA..=MAX_AREA).contains(&area)).then_some(r)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A white 400x360 canvas with a textured 300x200 picture at (50, 90)
+    /// and blocks of "text" above and below it.
+    fn post() -> Vec<u8> {
+        let (w, h) = (400, 360);
+        let mut v = vec![255u8; w * h * 3];
+        for y in 0..h {
+            for x in 0..w {
+                let o = 3 * (y * w + x);
+                let pic = (50..350).contains(&x) && (90..290).contains(&y);
+                let text =
+                    ((20..30).contains(&y) || (40..50).contains(&y) || (310..320).contains(&y))
+                        && (50..330).contains(&x)
+                        && (x / 6) % 3 != 0;
+                if pic {
+                    let t = ((x * 13 + y * 7) % 200) as u8;
+                    v[o..o + 3].copy_from_slice(&[t, 180 - t / 2, 40 + t / 3]);
+                } else if text {
+                    v[o..o + 3].copy_from_slice(&[0, 0, 0]);
+                }
+            }
+        }
+        v
+    }
+
+    #[test]
+    fn finds_the_picture_between_text_blocks() {
+        let v = post();
+        let r = main_picture(&RgbView::packed(&v, 400, 360)).unwrap();
+        let want = Rect {
+            x: 50,
+            y: 90,
+            w: 300,
+            h: 200,
+        };
+        assert!(r.close_to(&want, 400, 360, 0.01), "{r:?}");
+    }
+
+    #[test]
+    fn no_canvas_in_a_full_bleed_picture() {
+        let v: Vec<u8> = (0..200 * 150)
+            .flat_map(|i| {
+                let t = ((i % 200) * 3 + (i / 200) * 5) as u8;
+                [t, t / 2, 255 - t]
+            })
+            .collect();
+        assert_eq!(main_picture(&RgbView::packed(&v, 200, 150)), None);
+    }
+
+    #[test]
+    fn longest_band_bridges_short_weak_gaps_only() {
+        let mut d = vec![0.0; 100];
+        d[10..40].fill(0.9);
+        d[40..42].fill(0.3); // a flat patch inside the picture
+        d[42..70].fill(0.9);
+        d[80..95].fill(0.9); // text-free block after a blank gap
+        assert_eq!(longest_band(&d), Some((10, 70)));
+    }
 }
