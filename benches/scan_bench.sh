@@ -72,7 +72,7 @@ median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 # One timed run: "wall_seconds cpu_seconds" (cpu = user + system).
 timeit() {
   /usr/bin/time -f "%e %U %S" -o "$WORK/.t" "$@" >/dev/null 2>&1 || true
-  awk '{printf "%s %.2f\n", $1, $2 + $3}' "$WORK/.t"
+  tail -1 "$WORK/.t" | awk '{printf "%s %.2f\n", $1, $2 + $3}'
 }
 # label, command... -> prints "wall cpu" medians; logs to stderr.
 run() {
