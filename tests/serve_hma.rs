@@ -410,3 +410,63 @@ fn hma_video_upload_is_hashed_like_the_cli() {
         r.json() == json!({"video_md5": ["VIDS"], "vpdq": ["VIDS"]})
     }));
 }
+
+/// A one-file HTTP/1.0 media server on loopback, answering `n` requests.
+fn media_server(body: Vec<u8>, n: usize) -> u16 {
+    use std::io::{Read, Write};
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for conn in l.incoming().take(n) {
+            let Ok(mut c) = conn else { continue };
+            let mut buf = [0u8; 4096];
+            let _ = c.read(&mut buf);
+            let head = format!(
+                "HTTP/1.0 200 OK\r\nContent-Type: image/png\r\nContent-Length: {}\r\n\r\n",
+                body.len()
+            );
+            let _ = c.write_all(head.as_bytes());
+            let _ = c.write_all(&body);
+        }
+    });
+    port
+}
+
+#[test]
+fn url_fetching_is_off_unless_the_host_is_allowed() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("f.db");
+    let png = test_png(200, 150, 9);
+    let port = media_server(png.clone(), 4);
+    let url = format!("http://127.0.0.1:{port}/a.png");
+    {
+        let s = Server::start(&db, &[]);
+        let r = s.get(&format!("/h/hash?url={url}"), None);
+        assert_eq!(r.status, 403);
+        assert!(r.json()["message"].as_str().unwrap().contains("disabled"));
+        let r = s.get(&format!("/m/lookup?url={url}"), None);
+        assert_eq!(r.status, 403);
+    }
+    let s = Server::start(&db, &["--fetch-allow-host", "127.0.0.1"]);
+    let direct = s.post(
+        "/h/hash",
+        None,
+        &multipart_type(),
+        &multipart("photo", "a.png", &png),
+    );
+    let r = s.get(&format!("/h/hash?url={url}"), None);
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    assert_eq!(r.json(), direct.json());
+    let r = s.get(&format!("/m/lookup?url={url}"), None);
+    assert_eq!(r.json(), json!({"pdq": []}));
+    // Another host name (even for the same address), another scheme: refused.
+    let r = s.get(&format!("/h/hash?url=http://localhost:{port}/a.png"), None);
+    assert_eq!(r.status, 403);
+    let r = s.get("/h/hash?url=https://127.0.0.1/a.png", None);
+    assert_eq!(r.status, 403);
+    let r = s.get("/h/hash", None);
+    assert_eq!(
+        (r.status, r.json()),
+        (400, json!({"message": "url is required"}))
+    );
+}

@@ -56,6 +56,12 @@ pub struct ServeArgs {
     #[arg(long = "list", value_name = "LIST")]
     pub lists: Vec<String>,
 
+    /// Allow fetching media by URL (HMA's `?url=`) from this host
+    /// (repeatable; http:// only, no redirects). Off by default: fetching
+    /// arbitrary URLs is an SSRF hole.
+    #[arg(long = "fetch-allow-host", value_name = "HOST")]
+    pub fetch_allow_hosts: Vec<String>,
+
     /// Allow serving a non-loopback address with no API token configured.
     #[arg(long)]
     pub insecure_no_auth: bool,
@@ -99,6 +105,7 @@ pub fn run_serve(args: ServeArgs) -> anyhow::Result<u8> {
         poll: Duration::from_millis(args.poll_ms),
         insecure_no_auth: args.insecure_no_auth,
         threads: args.threads,
+        fetch_allow_hosts: args.fetch_allow_hosts.clone(),
     };
     run(cfg, |addr| {
         eprintln!("hashsieve serve: listening on http://{addr}");

@@ -6,9 +6,9 @@
 //! is an entry, `video_md5` is the MD5 of a video file. HMA answers
 //! errors as `{"message": ...}`; so do these routes.
 //!
-//! Media fetching by `?url=` is refused: fetching arbitrary URLs from
-//! inside a trust-and-safety network is an SSRF hole, and this build has
-//! no fetcher (clients upload the media instead).
+//! Media fetching by `?url=` is refused unless the operator allowlists
+//! hosts (`--fetch-allow-host`): fetching arbitrary URLs from inside a
+//! trust-and-safety network is an SSRF hole (see [`super::fetch`]).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::Ordering;
@@ -64,12 +64,40 @@ fn bad(msg: impl Into<String>) -> HmaError {
     HmaError(ApiError::bad_request(msg))
 }
 
-fn url_refused() -> HmaError {
-    HmaError(ApiError::new(
-        StatusCode::FORBIDDEN,
-        "forbidden",
-        "fetching media by url is disabled on this server; upload the media (multipart/form-data) instead",
-    ))
+/// Fetch and hash `url` (allowlisted hosts only; see [`super::fetch`]).
+async fn hash_url(
+    st: &Arc<AppState>,
+    url: &str,
+    content_type: Option<&str>,
+) -> HmaResult<FileRecord> {
+    let ticket = st.jobs.admit()?;
+    let f = super::fetch::fetch(url, &st.fetch_allow, st.max_body, st.timeout).await?;
+    let kind = match content_type {
+        Some(c) => c.to_string(),
+        None => {
+            let declared = f.content_type.as_deref().unwrap_or("").to_ascii_lowercase();
+            if declared.starts_with("image") {
+                "photo".into()
+            } else if declared.starts_with("video") {
+                "video".into()
+            } else {
+                return Err(bad(format!(
+                    "unsupported url ContentType: '{declared}', if you know the expected type, provide it with the content_type query param"
+                )));
+            }
+        }
+    };
+    content_type_of(Some(&kind))?;
+    let up = super::body::Upload {
+        field: Some(kind),
+        file_name: None,
+        data: f.data,
+    };
+    let rec = hash_upload(st, ticket, up).await?;
+    if let Some(e) = &rec.error {
+        return Err(bad(format!("could not hash the media: {}", e.message)));
+    }
+    Ok(rec)
 }
 
 /// `GET /status`: `I-AM-ALIVE` once the index is loaded.
@@ -86,6 +114,8 @@ pub struct LookupQuery {
     pub signal_type: Option<String>,
     pub signal: Option<String>,
     pub url: Option<String>,
+    /// With `url`: photo or video (else from the response's Content-Type).
+    pub content_type: Option<String>,
 }
 
 /// Names of the enabled banks with a (not allowlisted) hit.
@@ -101,14 +131,15 @@ fn bank_names<'a>(hits: impl Iterator<Item = &'a crate::matching::MatchRecord>) 
 pub async fn lookup_get(
     State(st): State<Arc<AppState>>,
     q: Result<Query<LookupQuery>, axum::extract::rejection::QueryRejection>,
-) -> HmaResult<Json<Vec<String>>> {
+) -> HmaResult<Json<Json_>> {
     let Query(q) = q.map_err(|e| bad(e.body_text()))?;
-    if q.url.is_some() {
-        return Err(url_refused());
+    if let Some(url) = &q.url {
+        let rec = hash_url(&st, url, q.content_type.as_deref()).await?;
+        return lookup_record(&st, rec).await;
     }
     let v = parse_signal(q.signal_type.as_deref(), q.signal.as_deref())?;
     let hits = match_value(&st, &v, 100)?;
-    Ok(Json(bank_names(hits.iter())))
+    Ok(Json(json!(bank_names(hits.iter()))))
 }
 
 /// Check HMA's multipart field name: the content type.
@@ -151,16 +182,27 @@ pub async fn hash_post(State(st): State<Arc<AppState>>, req: Request) -> HmaResu
     Ok(Json(Json_::Object(hma_signals(&rec))))
 }
 
-/// `GET /h/hash?url=`: refused (no fetching).
-pub async fn hash_get() -> HmaError {
-    url_refused()
+/// `GET /h/hash?url=[&content_type=]`: fetch (allowlisted hosts only) and hash.
+pub async fn hash_get(
+    State(st): State<Arc<AppState>>,
+    q: Result<Query<LookupQuery>, axum::extract::rejection::QueryRejection>,
+) -> HmaResult<Json<Json_>> {
+    let Query(q) = q.map_err(|e| bad(e.body_text()))?;
+    let url = q.url.as_deref().ok_or_else(|| bad("url is required"))?;
+    let rec = hash_url(&st, url, q.content_type.as_deref()).await?;
+    Ok(Json(Json_::Object(hma_signals(&rec))))
 }
 
 /// `POST /m/lookup` (multipart `photo` or `video`): `{signal_type: [banks]}`.
 pub async fn lookup_post(State(st): State<Arc<AppState>>, req: Request) -> HmaResult<Json<Json_>> {
     let rec = hash_form(&st, req).await?;
+    lookup_record(&st, rec).await
+}
+
+/// `{signal_type: [banks]}` for a hashed upload.
+async fn lookup_record(st: &Arc<AppState>, rec: FileRecord) -> HmaResult<Json<Json_>> {
     let media = rec.media;
-    let rec = match_file(&st, rec).await?;
+    let rec = match_file(st, rec).await?;
     let mut out = Map::new();
     let hits = rec.matches.as_deref().unwrap_or_default();
     for name in hma_signals(&rec).keys() {
@@ -458,9 +500,6 @@ pub async fn bank_add_content(
     Query(q): Query<LookupQuery>,
     req: Request,
 ) -> HmaResult<Json<Json_>> {
-    if q.url.is_some() {
-        return Err(url_refused());
-    }
     let n = name.clone();
     if let Err(e) = st.read(move |s| Ok(s.list(&n)?)).await {
         return Err(if e.status == StatusCode::NOT_FOUND {
@@ -469,7 +508,10 @@ pub async fn bank_add_content(
             e.into()
         });
     }
-    let rec = hash_form(&st, req).await?;
+    let rec = match &q.url {
+        Some(url) => hash_url(&st, url, q.content_type.as_deref()).await?,
+        None => hash_form(&st, req).await?,
+    };
     let signals = hma_signals(&rec);
     let mut recs = super::lists::records_of(&rec, &[], None, None);
     // HMA banks the hashes of its signal types: the photo's PDQ, the

@@ -17,6 +17,7 @@ mod api;
 mod auth;
 mod body;
 mod error;
+mod fetch;
 mod hma;
 mod jobs;
 mod lists;
@@ -62,6 +63,9 @@ pub struct ServeConfig {
     pub insecure_no_auth: bool,
     /// Async worker threads (0 = one per core).
     pub threads: usize,
+    /// Hosts media may be fetched from by URL (HMA's `?url=`); empty =
+    /// fetching off.
+    pub fetch_allow_hosts: Vec<String>,
 }
 
 /// Why the server could not start (or stopped).
@@ -153,6 +157,7 @@ async fn serve(cfg: ServeConfig, on_listening: impl FnOnce(SocketAddr)) -> Resul
         open_without_tokens: cfg.listen.ip().is_loopback() || cfg.insecure_no_auth,
         max_body: cfg.max_body,
         timeout: cfg.timeout,
+        fetch_allow: cfg.fetch_allow_hosts.clone(),
         poke: tokio::sync::Notify::new(),
     });
     let listener = tokio::net::TcpListener::bind(cfg.listen)

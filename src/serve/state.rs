@@ -36,6 +36,8 @@ pub struct AppState {
     pub open_without_tokens: bool,
     pub max_body: u64,
     pub timeout: Duration,
+    /// Hosts media may be fetched from by URL (empty: fetching is off).
+    pub fetch_allow: Vec<String>,
     /// Wakes the poller after a write through the API.
     pub poke: tokio::sync::Notify,
 }
