@@ -22,7 +22,7 @@ pub struct VideoArgs {
     /// nearest each sampling time. NOT the reference's frames: use the
     /// default mode for anything you add to a list or report.
     /// `--fast` (= `--fast=keyframes`): keyframes only; about 5x less CPU
-    /// than the default on short SD clips, 30x and more on long 1080p video,
+    /// than the default on short SD clips, about 24x on long 1080p video,
     /// but one hash per keyframe interval (typically 2-10 s), so a video
     /// rarely covers the 80 % of a listed video's once-a-second frames that a
     /// vPDQ match needs (Meta's samples, keyframes every 2 s: 52-57 %, no

@@ -31,7 +31,7 @@ use std::time::Duration;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FastMode {
     /// Decode keyframes only: the cheapest (about 5x less CPU on short SD
-    /// clips, 30x and more on long 1080p), one hash per keyframe interval.
+    /// clips, about 24x on long 1080p), one hash per keyframe interval.
     Keyframes,
     /// Skip B-frames: about 1.8x less CPU, a hash within a frame or two of
     /// each sampling time.
