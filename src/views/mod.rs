@@ -18,9 +18,12 @@
 //!   colour carrying text, such as a meme's caption, cut off (`band`).
 //! - [`canvas`]: the dominant picture inside a larger canvas: a caption
 //!   band, a screenshot of a post, a photo on a card (`canvas`).
+//! - [`edges`]: the picture between symmetric straight edges, over bars
+//!   that are not uniform (a blurred copy of the picture) (`edges`).
 
 pub mod border;
 pub mod canvas;
+pub mod edges;
 pub mod orient;
 
 use crate::pdq::{DihedralKind, LumaRule, PdqHash, PdqHasher, Rgb8};
@@ -74,7 +77,8 @@ const CROP_DIHEDRAL: bool = true;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct ViewHash {
     /// `rotate90`, `rotate180`, `rotate270`, `flipx`, `flipy`,
-    /// `flipplus1`, `flipminus1`, `exif`, `trim`, `band`, `canvas`, and
+    /// `flipplus1`, `flipminus1`, `exif`, `trim`, `band`, `canvas`,
+    /// `edges`, and
     /// a crop's transforms such as `trim+flipy`.
     pub view: &'static str,
     pub hash: Pdq,
@@ -261,6 +265,19 @@ pub fn hash_with_views(
                     hasher,
                     &mut views,
                 );
+                done.push(r);
+            }
+        }
+        if let Some(r) = edges::framed(&img) {
+            if fresh(&r, &done) {
+                push_crop(
+                    &img,
+                    &r,
+                    crop_names("edges"),
+                    CROP_DIHEDRAL,
+                    hasher,
+                    &mut views,
+                );
             }
         }
     }
@@ -291,6 +308,16 @@ const fn crop_names(crop: &'static str) -> [&'static str; 8] {
             "band+flipy",
             "band+flipplus1",
             "band+flipminus1",
+        ],
+        b'e' => [
+            "edges",
+            "edges+rotate90",
+            "edges+rotate180",
+            "edges+rotate270",
+            "edges+flipx",
+            "edges+flipy",
+            "edges+flipplus1",
+            "edges+flipminus1",
         ],
         _ => [
             "canvas",
