@@ -7,6 +7,7 @@
 //! defined here. The library never prints.
 
 pub mod archive;
+pub mod contribute;
 pub mod error;
 pub mod hashing;
 pub mod matching;

@@ -12,9 +12,8 @@ use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use hashdb::formats::{self, Format};
-use hashdb::model::{normalize_frames, NewList, Record, Status, StatusChange, Value};
+use hashdb::model::{NewList, Record, Status, StatusChange};
 use hashdb::store::ImportOptions;
-use hashdb::vpdq::VpdqFrame;
 use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
 
@@ -193,52 +192,21 @@ pub async fn import_entries(
     })))
 }
 
-/// The entries a hashed file contributes (as `hashsieve db add`): its
-/// digests, the PDQ of an image or the frames of a video.
+/// The entries a hashed file contributes: the same rule as `hashsieve db
+/// add` ([`crate::contribute::records_for`]).
 pub fn records_of(
     rec: &FileRecord,
     labels: &[String],
     external_id: Option<&str>,
     note: Option<&str>,
 ) -> Vec<Record> {
-    let mut values: Vec<(Value, Option<u8>)> = Vec::new();
-    values.extend(rec.md5.map(|h| (Value::Md5(h), None)));
-    values.extend(rec.sha256.map(|h| (Value::Sha256(h), None)));
-    values.extend(rec.blake3.map(|h| (Value::Blake3(h), None)));
-    if rec.media == "video" {
-        let frames: Vec<VpdqFrame> = rec
-            .pdq
-            .iter()
-            .map(|p| VpdqFrame {
-                frame: p.frame.unwrap_or(0),
-                hash: p.hash,
-                quality: p.quality,
-                timestamp: p.timestamp.unwrap_or(0.0),
-            })
-            .collect();
-        if let Ok(frames) = normalize_frames(frames) {
-            if !frames.is_empty() {
-                values.push((Value::Vpdq(frames), None));
-            }
-        }
-    } else {
-        values.extend(
-            rec.pdq
-                .iter()
-                .map(|p| (Value::Pdq(p.hash), Some(p.quality))),
-        );
-    }
-    values
-        .into_iter()
-        .map(|(v, q)| {
-            let mut r = Record::new(v);
-            r.quality = q;
-            r.labels = labels.iter().cloned().collect();
-            r.external_id = external_id.map(str::to_string);
-            r.note = note.map(str::to_string);
-            r
-        })
-        .collect()
+    let opts = crate::contribute::ContributeOptions {
+        labels: labels.to_vec(),
+        external_id: external_id.map(str::to_string),
+        note: note.map(str::to_string),
+        no_digests: false,
+    };
+    crate::contribute::records_for(rec, &opts)
 }
 
 /// Hash an upload and add its hashes to a list (as `db add`).

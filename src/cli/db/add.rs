@@ -7,11 +7,10 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use hashdb::error::ParseError;
-use hashdb::model::{Record, Value};
+use hashdb::model::Value;
 use hashdb::store::ImportOptions;
-use hashdb::vpdq::VpdqFrame;
+use hashsieve::contribute::{records_for, ContributeOptions};
 use hashsieve::hashing::{hash_path, HashConfig, Worker};
-use hashsieve::record::FileRecord;
 
 use super::DbLocation;
 
@@ -36,46 +35,15 @@ pub struct AddArgs {
     pub no_digests: bool,
 }
 
-/// The records to add for one hashed file.
-fn records(rec: &FileRecord, a: &AddArgs) -> Vec<Record> {
-    let mut values = Vec::new();
-    if !a.no_digests {
-        values.extend(rec.md5.map(|h| (Value::Md5(h), None)));
-        values.extend(rec.sha256.map(|h| (Value::Sha256(h), None)));
-        values.extend(rec.blake3.map(|h| (Value::Blake3(h), None)));
-    }
-    if rec.media == "video" {
-        let frames: Vec<VpdqFrame> = rec
-            .pdq
-            .iter()
-            .map(|p| VpdqFrame {
-                frame: p.frame.unwrap_or(0),
-                hash: p.hash,
-                quality: p.quality,
-                timestamp: p.timestamp.unwrap_or(0.0),
-            })
-            .collect();
-        if let Ok(frames) = hashdb::model::normalize_frames(frames) {
-            values.push((Value::Vpdq(frames), None));
+impl AddArgs {
+    fn contribute_options(&self) -> ContributeOptions {
+        ContributeOptions {
+            labels: self.labels.clone(),
+            external_id: self.external_id.clone(),
+            note: self.note.clone(),
+            no_digests: self.no_digests,
         }
-    } else {
-        values.extend(
-            rec.pdq
-                .iter()
-                .map(|p| (Value::Pdq(p.hash), Some(p.quality))),
-        );
     }
-    values
-        .into_iter()
-        .map(|(v, q)| {
-            let mut r = Record::new(v);
-            r.quality = q;
-            r.labels = a.labels.iter().cloned().collect();
-            r.external_id = a.external_id.clone();
-            r.note = a.note.clone();
-            r
-        })
-        .collect()
 }
 
 pub fn run(loc: &DbLocation, a: AddArgs) -> anyhow::Result<u8> {
@@ -83,10 +51,11 @@ pub fn run(loc: &DbLocation, a: AddArgs) -> anyhow::Result<u8> {
     let list = store.list(&a.list)?;
     let cfg = HashConfig::default();
     let mut worker = Worker::new();
+    let opts = a.contribute_options();
     let mut code = 0;
     for path in &a.paths {
         let rec = hash_path(path, &cfg, &mut worker);
-        let recs = records(&rec, &a);
+        let recs = records_for(&rec, &opts);
         if let Some(e) = &rec.error {
             eprintln!(
                 "hashsieve: error: {}: {:?}: {}",
