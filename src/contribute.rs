@@ -7,7 +7,6 @@
 
 use crate::record::FileRecord;
 use hashdb::model::{normalize_frames, Record, Value};
-use hashdb::vpdq::VpdqFrame;
 
 /// What to attach to the entries, and which signals to store.
 #[derive(Debug, Clone, Default)]
@@ -29,17 +28,7 @@ pub fn records_for(rec: &FileRecord, opts: &ContributeOptions) -> Vec<Record> {
         values.extend(rec.blake3.map(|h| (Value::Blake3(h), None)));
     }
     if rec.media == "video" {
-        let frames: Vec<VpdqFrame> = rec
-            .pdq
-            .iter()
-            .map(|p| VpdqFrame {
-                frame: p.frame.unwrap_or(0),
-                hash: p.hash,
-                quality: p.quality,
-                timestamp: p.timestamp.unwrap_or(0.0),
-            })
-            .collect();
-        if let Ok(frames) = normalize_frames(frames) {
+        if let Ok(frames) = normalize_frames(rec.vpdq_frames()) {
             if !frames.is_empty() {
                 values.push((Value::Vpdq(frames), None));
             }

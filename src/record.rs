@@ -149,6 +149,24 @@ impl FileRecord {
         r
     }
 
+    /// The hashed frames of a video as vPDQ frames (for the bag comparison
+    /// and for storing a vPDQ entry). Empty for anything but a video.
+    pub fn vpdq_frames(&self) -> Vec<hashdb::vpdq::VpdqFrame> {
+        if self.media != "video" {
+            return Vec::new();
+        }
+        self.pdq
+            .iter()
+            .enumerate()
+            .map(|(i, p)| hashdb::vpdq::VpdqFrame {
+                frame: p.frame.unwrap_or(i as u64),
+                hash: p.hash,
+                quality: p.quality,
+                timestamp: p.timestamp.unwrap_or(0.0),
+            })
+            .collect()
+    }
+
     pub fn set_digests(&mut self, d: &Digests, bytes: u64) {
         self.md5 = Some(d.md5);
         self.sha256 = Some(d.sha256);

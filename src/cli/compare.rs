@@ -104,17 +104,7 @@ fn load(path: &Path, cfg: &HashConfig) -> anyhow::Result<Side> {
         bail!("{}: {e}", path.display());
     }
     match rec.media {
-        "video" => Ok(Side::Video(
-            rec.pdq
-                .iter()
-                .map(|p| VpdqFrame {
-                    frame: p.frame.unwrap_or(0),
-                    hash: p.hash,
-                    quality: p.quality,
-                    timestamp: p.timestamp.unwrap_or(0.0),
-                })
-                .collect(),
-        )),
+        "video" => Ok(Side::Video(rec.vpdq_frames())),
         "image" => match rec.pdq.first() {
             Some(p) => Ok(Side::Image {
                 hash: p.hash,
