@@ -100,10 +100,11 @@ pub fn decode_rgb(
 /// failing; Pillow (which made the lists) refuses such files, and a hash of
 /// half a picture is not one to report, so a missing marker is an error.
 fn jpeg_is_complete(data: &[u8]) -> bool {
-    let Some(sos) = data.windows(2).position(|w| w == [0xFF, 0xDA]) else {
+    let Some(sos) = memchr::memmem::find(data, &[0xFF, 0xDA]) else {
         return false;
     };
-    data[sos..].windows(2).any(|w| w == [0xFF, 0xD9])
+    // The marker is normally the last two bytes: search from the end.
+    memchr::memmem::rfind(&data[sos..], &[0xFF, 0xD9]).is_some()
 }
 
 fn decode_inner(
