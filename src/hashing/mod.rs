@@ -13,7 +13,7 @@ pub mod crypto;
 pub mod reader;
 
 use crate::error::{ErrorKind, ItemError};
-use crate::media::image::{decode_rgb, ImageLimits};
+use crate::media::image::{decode_rgb_reusing, ImageLimits};
 use crate::media::{sniff, sniff::SNIFF_LEN, ImageFormat, MediaKind};
 use crate::pdq::{LumaRule, PdqHasher, Rgb8};
 use crate::record::{DihedralHashes, FileRecord, PdqItem};
@@ -56,6 +56,8 @@ impl Default for HashConfig {
 pub struct Worker {
     pub pdq: PdqHasher,
     buf: Vec<u8>,
+    /// Decoded pixels, reused from image to image.
+    rgb: Vec<u8>,
 }
 
 impl Default for Worker {
@@ -63,6 +65,7 @@ impl Default for Worker {
         Worker {
             pdq: PdqHasher::new(),
             buf: vec![0; 1 << 20],
+            rgb: Vec::new(),
         }
     }
 }
@@ -281,7 +284,20 @@ fn hash_image_data(
     cfg: &HashConfig,
     worker: &mut Worker,
 ) -> Result<(), ItemError> {
-    let img = decode_rgb(data, format, &cfg.image_limits)?;
+    let mut reuse = std::mem::take(&mut worker.rgb);
+    let img = decode_rgb_reusing(data, format, &cfg.image_limits, &mut reuse)?;
+    let result = hash_decoded(&img, rec, cfg, worker);
+    worker.rgb = img.rgb;
+    result
+}
+
+/// PDQ (and views, dihedral) of a decoded image, into `rec`.
+fn hash_decoded(
+    img: &crate::media::image::RgbImage,
+    rec: &mut FileRecord,
+    cfg: &HashConfig,
+    worker: &mut Worker,
+) -> Result<(), ItemError> {
     rec.width = Some(img.width);
     rec.height = Some(img.height);
     rec.orientation = Some(img.orientation);

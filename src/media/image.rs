@@ -78,7 +78,21 @@ pub fn decode_rgb(
     format: ImageFormat,
     limits: &ImageLimits,
 ) -> Result<RgbImage, ItemError> {
-    match catch_unwind(AssertUnwindSafe(|| decode_inner(data, format, limits))) {
+    decode_rgb_reusing(data, format, limits, &mut Vec::new())
+}
+
+/// [`decode_rgb`], decoding into the storage of `reuse` when it can (give
+/// the returned image's `rgb` back to `reuse` after use: a hasher of many
+/// images then allocates only when a larger one comes along).
+pub fn decode_rgb_reusing(
+    data: &[u8],
+    format: ImageFormat,
+    limits: &ImageLimits,
+    reuse: &mut Vec<u8>,
+) -> Result<RgbImage, ItemError> {
+    match catch_unwind(AssertUnwindSafe(|| {
+        decode_inner(data, format, limits, reuse)
+    })) {
         Ok(r) => r,
         Err(panic) => {
             let what = panic
@@ -111,6 +125,7 @@ fn decode_inner(
     data: &[u8],
     format: ImageFormat,
     limits: &ImageLimits,
+    reuse: &mut Vec<u8>,
 ) -> Result<RgbImage, ItemError> {
     let mut reader = ImageReader::with_format(Cursor::new(data), to_image_format(format));
     let mut lim = image::Limits::default();
@@ -142,8 +157,24 @@ fn decode_inner(
     }
     // A missing or unreadable EXIF block is not an error: orientation 1.
     let orientation = decoder.orientation().map(|o| o.to_exif()).unwrap_or(1);
-    let img = DynamicImage::from_decoder(decoder).map_err(classify)?;
-    let rgb = to_rgb8_like_pillow(img);
+    let rgb = if decoder.color_type() == image::ColorType::Rgb8 {
+        // The common case (JPEG, RGB PNG/WebP): decode straight into reused
+        // storage, sparing a fresh allocation, its zeroing and page faults
+        // for every image.
+        let n = decoder.total_bytes();
+        let n =
+            usize::try_from(n).map_err(|_| ItemError::new(ErrorKind::Limit, "image too large"))?;
+        let mut rgb = std::mem::take(reuse);
+        if rgb.len() < n {
+            rgb.resize(n, 0);
+        } else {
+            rgb.truncate(n);
+        }
+        decoder.read_image(&mut rgb).map_err(classify)?;
+        rgb
+    } else {
+        to_rgb8_like_pillow(DynamicImage::from_decoder(decoder).map_err(classify)?)
+    };
     Ok(RgbImage {
         width: w,
         height: h,
