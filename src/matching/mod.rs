@@ -286,20 +286,7 @@ impl RecordMatcher {
     /// PDQ or its video frames.
     pub fn match_record(&self, rec: &FileRecord) -> Vec<MatchRecord> {
         let is_video = rec.media == "video";
-        let frames: Vec<VpdqFrame> = if is_video {
-            rec.pdq
-                .iter()
-                .enumerate()
-                .map(|(i, p)| VpdqFrame {
-                    frame: p.frame.unwrap_or(i as u64),
-                    hash: p.hash,
-                    quality: p.quality,
-                    timestamp: p.timestamp.unwrap_or(0.0),
-                })
-                .collect()
-        } else {
-            Vec::new()
-        };
+        let frames = rec.vpdq_frames();
         self.match_query(&Query {
             md5: rec.md5.as_ref(),
             sha256: rec.sha256.as_ref(),
