@@ -69,6 +69,7 @@ mod tests {
             quality: 90,
             frame: None,
             timestamp: None,
+            views: None,
         });
         let opts = ContributeOptions {
             labels: vec!["entity:x".into()],
@@ -102,6 +103,7 @@ mod tests {
             quality: 80,
             frame: Some(0),
             timestamp: Some(0.0),
+            views: None,
         });
         let v = records_for(
             &vid,

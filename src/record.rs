@@ -22,6 +22,10 @@ pub struct PdqItem {
     /// Video only: the frame's time in seconds.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub timestamp: Option<f64>,
+    /// Video only: the frame's query-side views (see [`crate::views`]),
+    /// when asked for; images carry theirs in [`FileRecord::views`].
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub views: Option<Vec<crate::views::ViewHash>>,
 }
 
 /// The eight dihedral hashes, in the reference's order and names.

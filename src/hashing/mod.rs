@@ -191,8 +191,13 @@ fn hash_stream<R: Read + Seek>(
         MediaKind::Image(format) => hash_image_stream(r, head, digest, format, rec, cfg, worker),
         MediaKind::Video => {
             let mut reader = HashingReader::new(r, digest);
-            let outcome =
-                crate::video::hash_video_into(&mut reader, rec, &cfg.video, &mut worker.pdq);
+            let outcome = crate::video::hash_video_into(
+                &mut reader,
+                rec,
+                &cfg.video,
+                cfg.views,
+                &mut worker.pdq,
+            );
             match reader.finish() {
                 Ok((d, len)) => rec.set_digests(&d, len),
                 Err(e) => {
@@ -326,6 +331,7 @@ fn hash_decoded(
         quality: hash.quality,
         frame: None,
         timestamp: None,
+        views: None,
     });
     if cfg.dihedral {
         let d = worker.pdq.dihedral(&src);

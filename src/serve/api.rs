@@ -170,6 +170,7 @@ pub fn match_value(st: &AppState, v: &Value, quality: u8) -> Result<Vec<MatchRec
                 quality,
                 frame: None,
                 timestamp: None,
+                views: None,
             }];
             q.image_pdq = &pdq;
         }

@@ -20,6 +20,7 @@ use super::{FastMode, VideoOptions};
 use crate::error::{ErrorKind, ItemError};
 use crate::pdq::PdqHasher;
 use crate::record::{FileRecord, PdqItem, VideoFacts};
+use crate::views::ViewSet;
 use ffmpeg_next::codec::{self, threading};
 use ffmpeg_next::ffi;
 use ffmpeg_next::format::stream::Disposition;
@@ -253,6 +254,7 @@ pub fn hash_video(
     src: &mut dyn ReadSeek,
     rec: &mut FileRecord,
     opts: &VideoOptions,
+    views: ViewSet,
     pdq: &mut PdqHasher,
 ) -> Result<(), ItemError> {
     quiet_logs();
@@ -390,7 +392,7 @@ pub fn hash_video(
     };
     let (dw, dh) = (width as u32, height as u32);
     let (items, result) = if opts.threads == 1 {
-        let mut fh = FrameHasher::new(dw, dh);
+        let mut fh = FrameHasher::new(dw, dh, views);
         let mut items = Vec::new();
         let result = run.run(&mut |s| {
             let item = fh
@@ -399,9 +401,10 @@ pub fn hash_video(
             items.push(item);
             Ok(())
         });
+        fh.finish(&mut items);
         (items, result)
     } else {
-        hash_on_worker(&mut run, pdq, dw, dh)
+        hash_on_worker(&mut run, pdq, dw, dh, views)
     };
     facts.frames_decoded = run.counts.decoded;
     facts.frames_lost = run.counts.lost.max(run.missing_frames());
@@ -438,24 +441,25 @@ fn hash_on_worker(
     pdq: &mut PdqHasher,
     width: u32,
     height: u32,
+    views: ViewSet,
 ) -> (Vec<PdqItem>, Result<(), ItemError>) {
     std::thread::scope(|scope| {
         let (tx, rx) = crossbeam_channel::bounded::<Sampled>(2);
         let worker = scope.spawn(move || {
-            let mut fh = FrameHasher::new(width, height);
+            let mut fh = FrameHasher::new(width, height, views);
             let mut items = Vec::new();
+            let mut failed = None;
             for s in rx {
                 match fh.hash(&s, pdq) {
                     Ok(item) => items.push(item),
                     Err(e) => {
-                        return (
-                            items,
-                            Some(ItemError::new(ErrorKind::Decode, e.to_string())),
-                        )
+                        failed = Some(ItemError::new(ErrorKind::Decode, e.to_string()));
+                        break;
                     }
                 }
             }
-            (items, None)
+            fh.finish(&mut items);
+            (items, failed)
         });
         let decoded = run.run(&mut |s| {
             tx.send(s)

@@ -14,6 +14,8 @@
 
 use crate::pdq::{LumaRule, PdqHasher, Rgb8};
 use crate::record::PdqItem;
+use crate::views::letterbox::LetterboxViews;
+use crate::views::{hash_with_views, RgbView, ViewSet};
 use ffmpeg_next::format::Pixel;
 use ffmpeg_next::software::scaling;
 use ffmpeg_next::util::frame::video::Video;
@@ -50,16 +52,40 @@ pub struct FrameHasher {
     dst: (u32, u32),
     scaler: Option<((Pixel, u32, u32), scaling::Context)>,
     rgb: Video,
+    views: ViewSet,
+    /// Bars found over the frames (crop views), resolved in [`finish`].
+    ///
+    /// [`finish`]: FrameHasher::finish
+    letterbox: Option<LetterboxViews>,
 }
 
 impl FrameHasher {
     /// Frames are converted to `width` x `height` (the stream's declared
-    /// size, as the reference does).
-    pub fn new(width: u32, height: u32) -> Self {
+    /// size, as the reference does). `views`: query-side views of each
+    /// frame (dihedral from the frame's DCT; with crops, `letterbox`).
+    pub fn new(width: u32, height: u32, views: ViewSet) -> Self {
         FrameHasher {
             dst: (width, height),
             scaler: None,
             rgb: Video::empty(),
+            views,
+            letterbox: views
+                .crops()
+                .then(|| LetterboxViews::new(width as usize, height as usize, true)),
+        }
+    }
+
+    /// Attach the letterbox views, known only now that every frame was
+    /// seen, to `items` (the items this hasher made, in order).
+    pub fn finish(self, items: &mut [PdqItem]) {
+        let Some(lb) = self.letterbox else { return };
+        let (_, per_frame) = lb.finish();
+        for (item, mut crops) in items.iter_mut().zip(per_frame) {
+            if crops.is_empty() {
+                continue;
+            }
+            crops.extend(item.views.take().unwrap_or_default());
+            item.views = Some(crops);
         }
     }
 
@@ -115,12 +141,39 @@ impl FrameHasher {
                 source,
             },
         )?;
-        let hash = pdq.hash(&src);
+        if !self.views.dihedral() {
+            let hash = pdq.hash(&src);
+            return Ok(PdqItem {
+                hash: hash.hash,
+                quality: hash.quality,
+                frame: Some(s.number),
+                timestamp: Some(s.timestamp),
+                views: None,
+            });
+        }
+        // The hash of record from the same DCT as the dihedral views
+        // (identical bits, see `views::hash_with_views`).
+        let img = RgbView::with_stride(self.rgb.data(0), w, h, stride, LumaRule::Reference);
+        let hashed = hash_with_views(img, 1, ViewSet::Dihedral, pdq).ok_or_else(|| {
+            ConvertError::Buffer {
+                number: s.number,
+                source: crate::pdq::BufferSizeError {
+                    len: img.data.len(),
+                    width: w,
+                    height: h,
+                    stride,
+                },
+            }
+        })?;
+        if let Some(lb) = &mut self.letterbox {
+            lb.add_frame(&img, pdq);
+        }
         Ok(PdqItem {
-            hash: hash.hash,
-            quality: hash.quality,
+            hash: hashed.record.hash,
+            quality: hashed.record.quality,
             frame: Some(s.number),
             timestamp: Some(s.timestamp),
+            views: Some(hashed.views),
         })
     }
 }

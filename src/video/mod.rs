@@ -72,7 +72,11 @@ impl Default for VideoOptions {
 }
 
 /// Decode the video behind `reader` and fill `rec` (media facts and one
-/// PDQ item per hashed frame).
+/// PDQ item per hashed frame; with `views` other than `None`, each item
+/// also carries its frame's views: the dihedral hashes from the frame's
+/// DCT and, with crops, `letterbox`: the bars found over all the sampled
+/// frames trimmed off, see [`crate::views::letterbox`]). The hash of record
+/// is the same with or without views.
 ///
 /// FFmpeg reads only through `reader`, seeking it as it likes (it starts by
 /// rewinding to the first byte). The library never prints: FFmpeg's log is
@@ -91,15 +95,16 @@ pub fn hash_video_into<R: Read + Seek>(
     reader: &mut HashingReader<R>,
     rec: &mut FileRecord,
     opts: &VideoOptions,
+    views: crate::views::ViewSet,
     pdq: &mut PdqHasher,
 ) -> Result<(), ItemError> {
     #[cfg(feature = "video")]
     {
-        decode::hash_video(reader, rec, opts, pdq)
+        decode::hash_video(reader, rec, opts, views, pdq)
     }
     #[cfg(not(feature = "video"))]
     {
-        let _ = (reader, rec, opts, pdq);
+        let _ = (reader, rec, opts, views, pdq);
         Err(ItemError::new(
             crate::error::ErrorKind::Unsupported,
             "this build has no video support; rebuild with `cargo build --features video` (needs the FFmpeg development libraries)",

@@ -20,10 +20,13 @@
 //!   band, a screenshot of a post, a photo on a card (`canvas`).
 //! - [`edges`]: the picture between symmetric straight edges, over bars
 //!   that are not uniform (a blurred copy of the picture) (`edges`).
+//! - [`letterbox`]: video only: letterbox/pillarbox bars agreed on over
+//!   many sampled frames, trimmed from every frame (`letterbox`).
 
 pub mod border;
 pub mod canvas;
 pub mod edges;
+pub mod letterbox;
 pub mod orient;
 
 use crate::pdq::{DihedralKind, LumaRule, PdqHash, PdqHasher, Rgb8};
@@ -78,8 +81,8 @@ const CROP_DIHEDRAL: bool = true;
 pub struct ViewHash {
     /// `rotate90`, `rotate180`, `rotate270`, `flipx`, `flipy`,
     /// `flipplus1`, `flipminus1`, `exif`, `trim`, `band`, `canvas`,
-    /// `edges`, and
-    /// a crop's transforms such as `trim+flipy`.
+    /// `edges`, `letterbox` (video frames), and a crop's transforms such
+    /// as `trim+flipy`.
     pub view: &'static str,
     pub hash: Pdq,
     pub quality: u8,
@@ -115,6 +118,9 @@ pub struct RgbView<'a> {
     pub width: usize,
     pub height: usize,
     pub stride: usize,
+    /// How views compute luma: [`LumaRule::Pillow`] for images (the image
+    /// lists' rule), [`LumaRule::Reference`] for video frames (vPDQ's).
+    pub luma: LumaRule,
 }
 
 impl<'a> RgbView<'a> {
@@ -125,11 +131,30 @@ impl<'a> RgbView<'a> {
             width,
             height,
             stride: width * 3,
+            luma: LumaRule::Pillow,
+        }
+    }
+
+    /// Rows `stride` bytes apart, luma computed by `luma` (a video frame
+    /// from libswscale: [`LumaRule::Reference`]).
+    pub fn with_stride(
+        data: &'a [u8],
+        width: usize,
+        height: usize,
+        stride: usize,
+        luma: LumaRule,
+    ) -> Self {
+        RgbView {
+            data,
+            width,
+            height,
+            stride,
+            luma,
         }
     }
 
     /// Whether the buffer holds `height` rows of `width` pixels.
-    fn is_valid(&self) -> bool {
+    pub(crate) fn is_valid(&self) -> bool {
         self.width > 0
             && self.height > 0
             && self.stride >= self.width * 3
@@ -153,14 +178,7 @@ impl<'a> RgbView<'a> {
             return None;
         }
         let off = r.y * self.stride + 3 * r.x;
-        Rgb8::with_stride(
-            self.data.get(off..)?,
-            r.w,
-            r.h,
-            self.stride,
-            LumaRule::Pillow,
-        )
-        .ok()
+        Rgb8::with_stride(self.data.get(off..)?, r.w, r.h, self.stride, self.luma).ok()
     }
 }
 
@@ -287,8 +305,18 @@ pub fn hash_with_views(
 /// Names of a crop view and of its dihedral transforms, in the order of
 /// [`DihedralKind::ALL`] (a mirrored *and* letterboxed repost is found by
 /// `trim+flipy`).
-const fn crop_names(crop: &'static str) -> [&'static str; 8] {
+pub(crate) const fn crop_names(crop: &'static str) -> [&'static str; 8] {
     match crop.as_bytes()[0] {
+        b'l' => [
+            "letterbox",
+            "letterbox+rotate90",
+            "letterbox+rotate180",
+            "letterbox+rotate270",
+            "letterbox+flipx",
+            "letterbox+flipy",
+            "letterbox+flipplus1",
+            "letterbox+flipminus1",
+        ],
         b't' => [
             "trim",
             "trim+rotate90",
@@ -334,7 +362,7 @@ const fn crop_names(crop: &'static str) -> [&'static str; 8] {
 
 /// Hash the crop `r` (and, with `dihedral`, its seven transforms from the
 /// same DCT) into `views`.
-fn push_crop(
+pub(crate) fn push_crop(
     img: &RgbView<'_>,
     r: &Rect,
     names: [&'static str; 8],
