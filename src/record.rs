@@ -171,6 +171,33 @@ impl FileRecord {
             .collect()
     }
 
+    /// A video's frame views as alternative vPDQ queries: one bag of
+    /// frames per view name (`letterbox`, `flipx`, ...), in the order the
+    /// names first appear on the frames (crop views come first). A frame
+    /// without a view is absent from that view's bag. Empty for anything
+    /// but a video hashed with views.
+    pub fn vpdq_view_frames(&self) -> Vec<(&'static str, Vec<hashdb::vpdq::VpdqFrame>)> {
+        let mut bags: Vec<(&'static str, Vec<hashdb::vpdq::VpdqFrame>)> = Vec::new();
+        if self.media != "video" {
+            return bags;
+        }
+        for (i, p) in self.pdq.iter().enumerate() {
+            for v in p.views.iter().flatten() {
+                let frame = hashdb::vpdq::VpdqFrame {
+                    frame: p.frame.unwrap_or(i as u64),
+                    hash: v.hash,
+                    quality: v.quality,
+                    timestamp: p.timestamp.unwrap_or(0.0),
+                };
+                match bags.iter_mut().find(|(n, _)| *n == v.view) {
+                    Some((_, b)) => b.push(frame),
+                    None => bags.push((v.view, vec![frame])),
+                }
+            }
+        }
+        bags
+    }
+
     pub fn set_digests(&mut self, d: &Digests, bytes: u64) {
         self.md5 = Some(d.md5);
         self.sha256 = Some(d.sha256);

@@ -31,6 +31,7 @@
 //! first hit of an entry, behind a mutex, then cached.
 
 mod video;
+mod views;
 
 use crate::record::{FileRecord, PdqItem};
 use hashdb::error::StoreError;
@@ -283,11 +284,11 @@ impl RecordMatcher {
     }
 
     /// Match a hashed file (a `hash`/`scan` record): its digests, its image
-    /// PDQ or its video frames.
+    /// PDQ or its video frames, then the views of either (see [`views`]).
     pub fn match_record(&self, rec: &FileRecord) -> Vec<MatchRecord> {
         let is_video = rec.media == "video";
         let frames = rec.vpdq_frames();
-        self.match_query(&Query {
+        let mut out = self.match_query(&Query {
             md5: rec.md5.as_ref(),
             sha256: rec.sha256.as_ref(),
             blake3: rec.blake3.as_ref(),
@@ -297,7 +298,11 @@ impl RecordMatcher {
                 _ => &[],
             },
             video_frames: &frames,
-        })
+        });
+        if is_video {
+            self.video_view_hits(rec, &mut out);
+        }
+        out
     }
 
     /// Hits of the image's views on PDQ entries that the hash of record

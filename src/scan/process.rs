@@ -71,6 +71,7 @@ impl Ctx<'_> {
             rec.matches = Some(m.match_record(&rec));
             // Views were for matching; a hit names its view and hash.
             rec.views = None;
+            rec.pdq.iter_mut().for_each(|p| p.views = None);
         }
         rec
     }
