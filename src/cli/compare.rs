@@ -21,6 +21,11 @@ use std::path::{Path, PathBuf};
 /// --query-percent. Two images: the PDQ distance, a match when it is <=
 /// --distance and both qualities are >= --quality.
 ///
+/// With --views, A (a media file) is also hashed with query-side views
+/// (letterbox bars trimmed, rotations and flips) and each view's frames are
+/// compared with B as another query: a match by a view is reported with its
+/// name. The default stays the reference's plain comparison.
+///
 /// Exit code: 1 match, 0 no match, 2 error.
 #[derive(clap::Args)]
 pub struct CompareArgs {
@@ -49,6 +54,20 @@ pub struct CompareArgs {
     #[arg(long)]
     pub json: bool,
 
+    /// Also compare A's query-side views with B: `all` (letterbox trimmed
+    /// over the frames, rotations and flips; an image's borders, bands,
+    /// canvas) or `dihedral`. `--views` alone means `all`. Off by default:
+    /// the plain comparison is the reference's.
+    #[arg(
+        long,
+        value_name = "SET",
+        num_args = 0..=1,
+        require_equals = true,
+        default_missing_value = "all",
+        default_value = "none"
+    )]
+    pub views: hashsieve::views::ViewSet,
+
     #[command(flatten)]
     pub video: super::video_args::VideoArgs,
 }
@@ -58,6 +77,10 @@ enum Side {
     Image { hash: Pdq, quality: u8 },
     Video(Vec<VpdqFrame>),
 }
+
+/// A side's views as alternative queries, by name (empty unless asked for
+/// and the side is a media file).
+type Views = Vec<(&'static str, Vec<VpdqFrame>)>;
 
 impl Side {
     fn frames(&self) -> Vec<VpdqFrame> {
@@ -84,7 +107,7 @@ fn is_vpdq_text(path: &Path) -> anyhow::Result<bool> {
     Ok(matches!(formats::detect(&head), Ok(Format::Vpdq)))
 }
 
-fn load(path: &Path, cfg: &HashConfig) -> anyhow::Result<Side> {
+fn load(path: &Path, cfg: &HashConfig) -> anyhow::Result<(Side, Views)> {
     if is_vpdq_text(path)? {
         let file =
             std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
@@ -92,7 +115,7 @@ fn load(path: &Path, cfg: &HashConfig) -> anyhow::Result<Side> {
             .with_context(|| format!("reading {}", path.display()))?;
         return match records.next() {
             Some(Ok(r)) => match r.value {
-                Value::Vpdq(frames) => Ok(Side::Video(frames)),
+                Value::Vpdq(frames) => Ok((Side::Video(frames), Vec::new())),
                 _ => bail!("{}: not a vPDQ file", path.display()),
             },
             Some(Err(e)) => Err(e).with_context(|| format!("{} (vPDQ text)", path.display())),
@@ -104,12 +127,27 @@ fn load(path: &Path, cfg: &HashConfig) -> anyhow::Result<Side> {
         bail!("{}: {e}", path.display());
     }
     match rec.media {
-        "video" => Ok(Side::Video(rec.vpdq_frames())),
+        "video" => Ok((Side::Video(rec.vpdq_frames()), rec.vpdq_view_frames())),
         "image" => match rec.pdq.first() {
-            Some(p) => Ok(Side::Image {
-                hash: p.hash,
-                quality: p.quality,
-            }),
+            Some(p) => Ok((
+                Side::Image {
+                    hash: p.hash,
+                    quality: p.quality,
+                },
+                rec.views
+                    .iter()
+                    .flatten()
+                    .map(|v| {
+                        let f = VpdqFrame {
+                            frame: 0,
+                            hash: v.hash,
+                            quality: v.quality,
+                            timestamp: 0.0,
+                        };
+                        (v.view, vec![f])
+                    })
+                    .collect(),
+            )),
             None => bail!("{}: image without a hash", path.display()),
         },
         other => bail!(
@@ -128,8 +166,14 @@ pub fn run(args: CompareArgs) -> anyhow::Result<u8> {
         video: args.video.to_options()?,
         ..HashConfig::default()
     };
-    let a = load(&args.a, &cfg)?;
-    let b = load(&args.b, &cfg)?;
+    let (a, a_views) = load(
+        &args.a,
+        &HashConfig {
+            views: args.views,
+            ..cfg.clone()
+        },
+    )?;
+    let (b, _) = load(&args.b, &cfg)?;
     if let (
         Side::Image {
             hash: ha,
@@ -142,18 +186,40 @@ pub fn run(args: CompareArgs) -> anyhow::Result<u8> {
     ) = (&a, &b)
     {
         let d = ha.distance(hb);
-        let is_match = d <= args.distance && *qa >= args.quality && *qb >= args.quality;
+        let mut is_match = d <= args.distance && *qa >= args.quality && *qb >= args.quality;
+        // The closest view of A of good quality, if any.
+        let best = a_views
+            .iter()
+            .flat_map(|(n, f)| f.iter().map(move |f| (*n, f)))
+            .filter(|(_, f)| f.quality >= args.quality)
+            .map(|(n, f)| (n, f.hash.distance(hb), f.quality))
+            .min_by_key(|(_, d, _)| *d);
+        let mut view = is_match.then_some("original");
+        if let Some((n, vd, _)) = best {
+            if !is_match && vd <= args.distance && *qb >= args.quality {
+                is_match = true;
+                view = Some(n);
+            }
+        }
         if args.json {
             println!(
                 "{}",
                 serde_json::json!({"kind": "pdq", "distance": d, "quality_a": qa,
-                    "quality_b": qb, "match": is_match})
+                    "quality_b": qb, "match": is_match, "view": view,
+                    "best_view": best.map(|(n, d, q)| serde_json::json!(
+                        {"view": n, "distance": d, "quality": q}))})
             );
         } else {
             println!("PDQ distance {d} (quality {qa} and {qb})");
+            if let Some((n, vd, vq)) = best {
+                println!("closest view of A: {n}, distance {vd} (quality {vq})");
+            }
             println!(
-                "match: {} (distance <= {}, quality >= {})",
+                "match: {}{} (distance <= {}, quality >= {})",
                 if is_match { "yes" } else { "no" },
+                view.filter(|v| *v != "original")
+                    .map(|v| format!(" by view {v}"))
+                    .unwrap_or_default(),
                 args.distance,
                 args.quality
             );
@@ -166,15 +232,45 @@ pub fn run(args: CompareArgs) -> anyhow::Result<u8> {
         target_percent: args.target_percent,
         query_percent: args.query_percent,
     };
-    let c = compare(&a.frames(), &b.frames(), &t);
-    let is_match = c.is_match(&t);
+    let b_frames = b.frames();
+    let c = compare(&a.frames(), &b_frames, &t);
+    let mut is_match = c.is_match(&t);
+    // Each view of A as a query of its own; the original comes first.
+    let views: Vec<(&str, hashdb::vpdq::VpdqComparison)> = a_views
+        .iter()
+        .map(|(n, f)| (*n, compare(f, &b_frames, &t)))
+        .collect();
+    let mut view = is_match.then_some("original");
+    if !is_match {
+        if let Some((n, _)) = views.iter().find(|(_, vc)| vc.is_match(&t)) {
+            is_match = true;
+            view = Some(n);
+        }
+    }
+    let best = views.iter().max_by(|x, y| {
+        (x.1.target_percent, x.1.query_percent)
+            .partial_cmp(&(y.1.target_percent, y.1.query_percent))
+            .unwrap_or(std::cmp::Ordering::Equal)
+            // Ties go to the earlier view.
+            .then(std::cmp::Ordering::Greater)
+    });
     if args.json {
-        println!(
-            "{}",
-            serde_json::json!({"kind": "vpdq", "query_percent": c.query_percent,
+        let vj: Vec<serde_json::Value> = views
+            .iter()
+            .map(|(n, vc)| {
+                serde_json::json!({"view": n, "query_percent": vc.query_percent,
+                    "target_percent": vc.target_percent, "query_frames": vc.query_frames,
+                    "target_frames": vc.target_frames, "match": vc.is_match(&t)})
+            })
+            .collect();
+        let mut j = serde_json::json!({"kind": "vpdq", "query_percent": c.query_percent,
                 "target_percent": c.target_percent, "query_frames": c.query_frames,
-                "target_frames": c.target_frames, "match": is_match})
-        );
+                "target_frames": c.target_frames, "match": is_match});
+        if args.views != hashsieve::views::ViewSet::None {
+            j["view"] = serde_json::json!(view);
+            j["views"] = serde_json::json!(vj);
+        }
+        println!("{j}");
     } else {
         println!(
             "A (query):  {:6.2}% of {} unique frames matched in B",
@@ -184,9 +280,18 @@ pub fn run(args: CompareArgs) -> anyhow::Result<u8> {
             "B (target): {:6.2}% of {} unique frames matched in A",
             c.target_percent, c.target_frames
         );
+        if let Some((n, vc)) = best {
+            println!(
+                "best view of A: {n}: {:.2}% of {} matched in B, B {:.2}% of {} matched",
+                vc.query_percent, vc.query_frames, vc.target_percent, vc.target_frames
+            );
+        }
         println!(
-            "match: {} (B >= {}%, A >= {}%, distance <= {}, quality >= {})",
+            "match: {}{} (B >= {}%, A >= {}%, distance <= {}, quality >= {})",
             if is_match { "yes" } else { "no" },
+            view.filter(|v| *v != "original")
+                .map(|v| format!(" by view {v}"))
+                .unwrap_or_default(),
             t.target_percent,
             t.query_percent,
             t.distance,
