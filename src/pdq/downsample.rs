@@ -107,7 +107,6 @@ fn box_sums_rows<const R: usize>(inp: &[f32], out: &mut [f32], w: usize, window:
         }
     }
 }
-
 /// One row's running sums (for a last, partial group of rows).
 fn box_sums_rows_dyn(inp: &[f32], out: &mut [f32], rows: usize, w: usize, window: usize) {
     for r in 0..rows {
@@ -120,49 +119,124 @@ fn box_sums_rows_dyn(inp: &[f32], out: &mut [f32], rows: usize, w: usize, window
     }
 }
 
-fn box_sums_group(
-    inp: &[f32],
-    out: &mut [f32],
-    rows: usize,
-    w: usize,
-    window: usize,
-    il: &mut Vec<f32>,
-) {
-    if rows == GROUP {
-        if !simd_box::rows8(inp, out, w, window, il) {
-            box_sums_rows::<GROUP>(inp, out, w, window);
+/// Where a row pass puts its results. The sums are divided by the window
+/// count of their column (exact IEEE division: when it happens does not
+/// change the result), and only what the next stage reads is written.
+enum RowOut<'a> {
+    /// Every column, row `r` at `buf[offsets[r]..offsets[r] + w]` (the
+    /// column pass's ring slots, so no copy is needed afterwards).
+    Divided {
+        counts: &'a [f32],
+        buf: &'a mut [f32],
+        offsets: [usize; GROUP],
+    },
+    /// Only the 64 sampled columns: `out[r * 64 + o]` is row `r` at
+    /// column `cols[o]` (the second round needs nothing else).
+    Sampled {
+        counts: &'a [f32],
+        cols: &'a [usize; 64],
+        out: &'a mut [f32],
+    },
+}
+
+impl RowOut<'_> {
+    /// Finish from row-major unnormalised sums of `n` rows (the scalar
+    /// path, and partial groups).
+    fn write_sums(&mut self, sums: &[f32], n: usize, w: usize) {
+        match self {
+            RowOut::Divided {
+                counts,
+                buf,
+                offsets,
+            } => {
+                for r in 0..n {
+                    let dst = &mut buf[offsets[r]..offsets[r] + w];
+                    let src = &sums[r * w..(r + 1) * w];
+                    for ((d, &s), &c) in dst.iter_mut().zip(src).zip(counts.iter()) {
+                        *d = s / c;
+                    }
+                }
+            }
+            RowOut::Sampled { counts, cols, out } => {
+                for r in 0..n {
+                    for (o, &x) in cols.iter().enumerate() {
+                        out[r * 64 + o] = sums[r * w + x] / counts[x];
+                    }
+                }
+            }
         }
-    } else {
-        box_sums_rows_dyn(inp, out, rows, w, window);
     }
+}
+
+/// The row pass over `n <= GROUP` rows of `inp` (row-major, `w` long).
+fn row_pass(inp: &[f32], n: usize, w: usize, window: usize, out: &mut RowOut, sc: &mut RowScratch) {
+    if n == GROUP && simd_box::rows8(inp, w, window, out, &mut sc.il) {
+        return;
+    }
+    sc.sums.clear();
+    sc.sums.resize(n * w, 0.0);
+    if n == GROUP {
+        box_sums_rows::<GROUP>(inp, &mut sc.sums, w, window);
+    } else {
+        box_sums_rows_dyn(inp, &mut sc.sums, n, w, window);
+    }
+    out.write_sums(&sc.sums, n, w);
+}
+
+/// Scratch of the row passes (kept across images).
+#[derive(Default)]
+struct RowScratch {
+    /// Transposed rows for the SIMD path.
+    il: Vec<f32>,
+    /// Row-major sums for the scalar path.
+    sums: Vec<f32>,
 }
 
 /// The eight-row running sums with AVX2: the rows are transposed (8x8
 /// blocks) so that one vector holds the same column of all eight rows,
 /// the sums advance as one vector with the scalar code's exact operations
 /// (add the right edge, then subtract the left; IEEE per lane, no fused
-/// multiply-add), and the result is transposed back. Selected at run time.
+/// multiply-add). The divisions happen in the transposed layout, and only
+/// the outputs the caller asked for are transposed back.
 mod simd_box {
+    use super::RowOut;
+
     /// Returns false (doing nothing) when the CPU lacks AVX2.
     pub(super) fn rows8(
         inp: &[f32],
-        out: &mut [f32],
         w: usize,
         window: usize,
+        out: &mut RowOut,
         il: &mut Vec<f32>,
     ) -> bool {
         #[cfg(target_arch = "x86_64")]
         {
             if std::is_x86_feature_detected!("avx2") {
-                assert!(inp.len() >= 8 * w && out.len() >= 8 * w && window >= 1 && window <= w);
-                il.clear();
-                il.resize(16 * w + 64, 0.0);
-                // SAFETY: AVX2 is present (checked above); buffer sizes asserted.
-                unsafe { rows8_avx2(inp, out, w, window, il) };
+                assert!(inp.len() >= 8 * w && window >= 1 && window <= w);
+                match out {
+                    RowOut::Divided {
+                        counts,
+                        buf,
+                        offsets,
+                    } => {
+                        assert!(counts.len() >= w);
+                        assert!(offsets.iter().all(|&o| o + w <= buf.len()));
+                    }
+                    RowOut::Sampled { counts, cols, out } => {
+                        assert!(out.len() >= 8 * 64);
+                        assert!(cols.iter().all(|&x| x < w && x < counts.len()));
+                    }
+                }
+                // Every element that is read is written first: no clearing.
+                if il.len() < 16 * w + 64 {
+                    il.resize(16 * w + 64, 0.0);
+                }
+                // SAFETY: AVX2 is present (checked above); sizes asserted.
+                unsafe { rows8_avx2(inp, w, window, out, il) };
                 return true;
             }
         }
-        let _ = (inp, out, w, window, il);
+        let _ = (inp, w, window, out, il);
         false
     }
 
@@ -198,14 +272,14 @@ mod simd_box {
         ]
     }
 
-    /// SAFETY: caller checks AVX2; `inp`/`out` hold 8 * w, `il` 16 * w.
+    /// SAFETY: caller checks AVX2; `inp` holds 8 * w, `il` 16 * w + 64;
+    /// `out`'s offsets/columns are in bounds (asserted by `rows8`).
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx2")]
-    unsafe fn rows8_avx2(inp: &[f32], out: &mut [f32], w: usize, window: usize, il: &mut [f32]) {
+    unsafe fn rows8_avx2(inp: &[f32], w: usize, window: usize, out: &mut RowOut, il: &mut [f32]) {
         use std::arch::x86_64::*;
         let (tin, tout) = il.split_at_mut(8 * w + 32);
         let ip = inp.as_ptr();
-        let op = out.as_mut_ptr();
         let tip = tin.as_mut_ptr();
         let top = tout.as_mut_ptr();
         // Transpose in: tin[8 * t + r] = inp[r * w + t].
@@ -244,18 +318,45 @@ mod simd_box {
             s = _mm256_sub_ps(s, col(w - window + i));
             _mm256_storeu_ps(top.add(8 * (w - lag + i)), s);
         }
-        // Transpose out: out[r * w + t] = tout[8 * t + r].
-        for b in 0..blocks {
-            let t0 = 8 * b;
-            let cols: [__m256; 8] = std::array::from_fn(|k| _mm256_loadu_ps(top.add(8 * (t0 + k))));
-            let rows = transpose8(cols);
-            for (r, v) in rows.iter().enumerate() {
-                _mm256_storeu_ps(op.add(r * w + t0), *v);
+        match out {
+            RowOut::Divided {
+                counts,
+                buf,
+                offsets,
+            } => {
+                // Divide column t of all eight rows by its count, transpose
+                // back and store straight into the destination rows.
+                let bp = buf.as_mut_ptr();
+                let cp = counts.as_ptr();
+                for b in 0..blocks {
+                    let t0 = 8 * b;
+                    let cols: [__m256; 8] = std::array::from_fn(|k| {
+                        _mm256_div_ps(
+                            _mm256_loadu_ps(top.add(8 * (t0 + k))),
+                            _mm256_set1_ps(*cp.add(t0 + k)),
+                        )
+                    });
+                    let rows = transpose8(cols);
+                    for (r, v) in rows.iter().enumerate() {
+                        _mm256_storeu_ps(bp.add(offsets[r] + t0), *v);
+                    }
+                }
+                for t in 8 * blocks..w {
+                    for (r, &off) in offsets.iter().enumerate() {
+                        *bp.add(off + t) = *top.add(8 * t + r) / *cp.add(t);
+                    }
+                }
             }
-        }
-        for t in 8 * blocks..w {
-            for r in 0..8 {
-                *op.add(r * w + t) = *top.add(8 * t + r);
+            RowOut::Sampled { counts, cols, out } => {
+                let mut lanes = [0f32; 8];
+                for (o, &x) in cols.iter().enumerate() {
+                    let v =
+                        _mm256_div_ps(_mm256_loadu_ps(top.add(8 * x)), _mm256_set1_ps(counts[x]));
+                    _mm256_storeu_ps(lanes.as_mut_ptr(), v);
+                    for (r, &l) in lanes.iter().enumerate() {
+                        out[r * 64 + o] = l;
+                    }
+                }
             }
         }
     }
@@ -264,9 +365,11 @@ mod simd_box {
 /// Rows processed side by side in the row passes.
 const GROUP: usize = 8;
 
-/// The column pass as a stream: rows go in one at a time, blurred rows come
-/// out (lagging by half a window) with the same running-sum arithmetic as
-/// the reference's column loop.
+/// The column pass as a stream: rows are written into a ring (by the row
+/// pass, in place), advanced one at a time, and blurred rows come out
+/// (lagging by half a window) with the same running-sum arithmetic as the
+/// reference's column loop. The ring holds `window + GROUP` rows so that a
+/// whole group can be written before its rows are advanced.
 struct ColumnBox {
     w: usize,
     len: usize,
@@ -281,7 +384,7 @@ struct ColumnBox {
 
 impl ColumnBox {
     fn new(w: usize, len: usize, window: usize, ring: Vec<f32>, sums: Vec<f32>) -> Self {
-        let ring_rows = window + 1;
+        let ring_rows = window + GROUP;
         let mut ring = ring;
         ring.clear();
         ring.resize(ring_rows * w, 0.0);
@@ -301,55 +404,134 @@ impl ColumnBox {
         }
     }
 
-    /// Push input row `t` (rows must come in order). Calls `emit(o, row)`
-    /// for each output row that becomes final.
-    fn push(&mut self, row: &[f32], emit: &mut impl FnMut(usize, &[f32]), scratch: &mut [f32]) {
+    /// Offset in the ring of input row `t`.
+    fn slot(&self, t: usize) -> usize {
+        (t % self.ring_rows) * self.w
+    }
+
+    /// The next input row has been written into its slot: add it (and
+    /// drop the row leaving the window). Returns the index of the output
+    /// row that is now final, if any (then call `write_out`).
+    fn advance(&mut self) -> Option<usize> {
         let t = self.pushed;
         self.pushed += 1;
         let w = self.w;
-        let slot = (t % self.ring_rows) * w;
-        self.ring[slot..slot + w].copy_from_slice(row);
+        let new = self.slot(t);
         if t < self.window {
-            for (s, &v) in self.sums.iter_mut().zip(row) {
-                *s += v;
-            }
+            col_simd::add(&mut self.sums, &self.ring[new..new + w]);
             self.cur += 1;
         } else {
-            let old = ((t - self.window) % self.ring_rows) * w;
-            let old_row = &self.ring[old..old + w];
-            for ((s, &v), &o) in self.sums.iter_mut().zip(row).zip(old_row) {
-                *s += v;
-                *s -= o;
-            }
+            let old = self.slot(t - self.window);
+            col_simd::add_sub(
+                &mut self.sums,
+                &self.ring[new..new + w],
+                &self.ring[old..old + w],
+            );
         }
-        if t >= self.lag {
-            self.write_out(scratch);
-            emit(t - self.lag, scratch);
-        }
+        (t >= self.lag).then(|| t - self.lag)
     }
 
-    /// After the last row: the trailing outputs, with a shrinking window.
-    fn finish(&mut self, emit: &mut impl FnMut(usize, &[f32]), scratch: &mut [f32]) {
+    /// After the last row, trailing output `i` of `lag` (a shrinking
+    /// window); returns its row index (then call `write_out`).
+    fn trail(&mut self, i: usize) -> usize {
         debug_assert_eq!(self.pushed, self.len);
         let w = self.w;
-        for i in 0..self.lag {
-            let li = self.len - self.window + i;
-            let old = (li % self.ring_rows) * w;
-            let old_row = &self.ring[old..old + w];
-            for (s, &o) in self.sums.iter_mut().zip(old_row) {
-                *s -= o;
-            }
-            self.cur -= 1;
-            self.write_out(scratch);
-            emit(self.len - self.lag + i, scratch);
-        }
+        let old = self.slot(self.len - self.window + i);
+        col_simd::sub(&mut self.sums, &self.ring[old..old + w]);
+        self.cur -= 1;
+        self.len - self.lag + i
     }
 
     fn write_out(&self, out: &mut [f32]) {
-        let c = self.cur as f32;
-        for (o, &s) in out.iter_mut().zip(&self.sums) {
+        col_simd::div(out, &self.sums, self.cur as f32);
+    }
+}
+
+/// The column pass's whole-row loops, compiled twice: for AVX2 (eight
+/// lanes; chosen at run time) and for the baseline. Plain element-wise IEEE
+/// adds, subtracts and divisions, so both give the same bits; the compiler
+/// vectorises them, it does not reorder or fuse them.
+mod col_simd {
+    macro_rules! twice {
+        ($name:ident, $avx:ident, ($($arg:ident: $ty:ty),*), $body:block) => {
+            #[inline(always)]
+            fn $name($($arg: $ty),*) $body
+
+            #[cfg(target_arch = "x86_64")]
+            #[target_feature(enable = "avx2")]
+            unsafe fn $avx($($arg: $ty),*) {
+                $name($($arg),*)
+            }
+        };
+    }
+
+    twice!(add_plain, add_avx2, (sums: &mut [f32], row: &[f32]), {
+        for (s, &v) in sums.iter_mut().zip(row) {
+            *s += v;
+        }
+    });
+    twice!(sub_plain, sub_avx2, (sums: &mut [f32], row: &[f32]), {
+        for (s, &o) in sums.iter_mut().zip(row) {
+            *s -= o;
+        }
+    });
+    twice!(add_sub_plain, add_sub_avx2, (sums: &mut [f32], row: &[f32], old: &[f32]), {
+        for ((s, &v), &o) in sums.iter_mut().zip(row).zip(old) {
+            *s += v;
+            *s -= o;
+        }
+    });
+    twice!(div_plain, div_avx2, (out: &mut [f32], sums: &[f32], c: f32), {
+        for (o, &s) in out.iter_mut().zip(sums) {
             *o = s / c;
         }
+    });
+
+    fn avx2() -> bool {
+        #[cfg(target_arch = "x86_64")]
+        {
+            std::is_x86_feature_detected!("avx2")
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        {
+            false
+        }
+    }
+
+    pub(super) fn add(sums: &mut [f32], row: &[f32]) {
+        #[cfg(target_arch = "x86_64")]
+        if avx2() {
+            // SAFETY: the CPU has AVX2 (checked at run time).
+            return unsafe { add_avx2(sums, row) };
+        }
+        add_plain(sums, row)
+    }
+
+    pub(super) fn sub(sums: &mut [f32], row: &[f32]) {
+        #[cfg(target_arch = "x86_64")]
+        if avx2() {
+            // SAFETY: the CPU has AVX2 (checked at run time).
+            return unsafe { sub_avx2(sums, row) };
+        }
+        sub_plain(sums, row)
+    }
+
+    pub(super) fn add_sub(sums: &mut [f32], row: &[f32], old: &[f32]) {
+        #[cfg(target_arch = "x86_64")]
+        if avx2() {
+            // SAFETY: the CPU has AVX2 (checked at run time).
+            return unsafe { add_sub_avx2(sums, row, old) };
+        }
+        add_sub_plain(sums, row, old)
+    }
+
+    pub(super) fn div(out: &mut [f32], sums: &[f32], c: f32) {
+        #[cfg(target_arch = "x86_64")]
+        if avx2() {
+            // SAFETY: the CPU has AVX2 (checked at run time).
+            return unsafe { div_avx2(out, sums, c) };
+        }
+        div_plain(out, sums, c)
     }
 }
 
@@ -358,15 +540,11 @@ impl ColumnBox {
 #[derive(Default)]
 pub(crate) struct Scratch {
     group_in: Vec<f32>,
-    group_out: Vec<f32>,
     group2_in: Vec<f32>,
-    group2_out: Vec<f32>,
     ring: Vec<f32>,
     sums: Vec<f32>,
-    col_out: Vec<f32>,
     mid: Vec<f32>,
-    /// Transposed rows for the SIMD row pass.
-    il: Vec<f32>,
+    rows: RowScratch,
 }
 
 /// Blur (two rounds of box filters, the Jarosz tent) and decimate to 64x64,
@@ -384,56 +562,34 @@ pub(crate) fn downsample_64(src: &dyn LumaSource, sc: &mut Scratch) -> [[f32; 64
 
     let Scratch {
         group_in,
-        group_out,
         group2_in,
-        group2_out,
         ring,
         sums,
-        col_out,
         mid,
-        il: il_buf,
+        rows: rsc,
     } = sc;
-    // Both row passes use it, one at a time.
-    let il = std::cell::RefCell::new(std::mem::take(il_buf));
-    for v in [
-        &mut *group_in,
-        &mut *group_out,
-        &mut *group2_in,
-        &mut *group2_out,
-    ] {
-        v.clear();
-        v.resize(GROUP * w, 0.0);
+    for v in [&mut *group_in, &mut *group2_in] {
+        if v.len() < GROUP * w {
+            v.resize(GROUP * w, 0.0);
+        }
     }
-    col_out.clear();
-    col_out.resize(w, 0.0);
-    mid.clear();
-    mid.resize(h * 64, 0.0);
+    if mid.len() < h * 64 {
+        mid.resize(h * 64, 0.0);
+    }
 
     let mut vbox = ColumnBox::new(w, h, wc, std::mem::take(ring), std::mem::take(sums));
-    // Second-round row pass, fed by the column pass's output rows.
+    // The first column pass's output rows, eight at a time, go through the
+    // second round's row pass, which keeps only the sampled columns (`mid`,
+    // h x 64).
     let mut pending2 = 0usize; // rows buffered in group2_in
     let mut first2 = 0usize; // output row index of group2_in's first row
-    let flush2 = |g_in: &[f32], g_out: &mut [f32], n: usize, first: usize, mid: &mut [f32]| {
-        box_sums_group(g_in, g_out, n, w, wr, &mut il.borrow_mut());
-        for r in 0..n {
-            let sums_row = &g_out[r * w..(r + 1) * w];
-            let m = &mut mid[(first + r) * 64..(first + r + 1) * 64];
-            for (o, &x) in cols.iter().enumerate() {
-                m[o] = sums_row[x] / counts_w[x];
-            }
-        }
-    };
-
-    let mut emit = |o: usize, out: &[f32]| {
-        if pending2 == 0 {
-            first2 = o;
-        }
-        group2_in[pending2 * w..(pending2 + 1) * w].copy_from_slice(out);
-        pending2 += 1;
-        if pending2 == GROUP {
-            flush2(group2_in, group2_out, GROUP, first2, mid);
-            pending2 = 0;
-        }
+    let mut flush2 = |g_in: &[f32], n: usize, first: usize, rsc: &mut RowScratch| {
+        let mut out = RowOut::Sampled {
+            counts: &counts_w,
+            cols: &cols,
+            out: &mut mid[first * 64..(first + n) * 64],
+        };
+        row_pass(g_in, n, w, wr, &mut out, rsc);
     };
     let mut y = 0;
     while y < h {
@@ -441,31 +597,62 @@ pub(crate) fn downsample_64(src: &dyn LumaSource, sc: &mut Scratch) -> [[f32; 64
         for r in 0..n {
             src.luma_row(y + r, &mut group_in[r * w..(r + 1) * w]);
         }
-        box_sums_group(group_in, group_out, n, w, wr, &mut il.borrow_mut());
-        for r in 0..n {
-            let row = &mut group_out[r * w..(r + 1) * w];
-            for (v, &c) in row.iter_mut().zip(&counts_w) {
-                *v /= c;
+        let offsets: [usize; GROUP] = std::array::from_fn(|r| vbox.slot(y + r.min(n - 1)));
+        let mut out = RowOut::Divided {
+            counts: &counts_w,
+            buf: &mut vbox.ring,
+            offsets,
+        };
+        row_pass(group_in, n, w, wr, &mut out, rsc);
+        for _ in 0..n {
+            if let Some(o) = vbox.advance() {
+                if pending2 == 0 {
+                    first2 = o;
+                }
+                vbox.write_out(&mut group2_in[pending2 * w..(pending2 + 1) * w]);
+                pending2 += 1;
+                if pending2 == GROUP {
+                    flush2(group2_in, GROUP, first2, rsc);
+                    pending2 = 0;
+                }
             }
-            vbox.push(row, &mut emit, col_out);
         }
         y += n;
     }
-    vbox.finish(&mut emit, col_out);
-    if pending2 > 0 {
-        flush2(group2_in, group2_out, pending2, first2, mid);
+    for i in 0..vbox.lag {
+        let o = vbox.trail(i);
+        if pending2 == 0 {
+            first2 = o;
+        }
+        vbox.write_out(&mut group2_in[pending2 * w..(pending2 + 1) * w]);
+        pending2 += 1;
+        if pending2 == GROUP {
+            flush2(group2_in, GROUP, first2, rsc);
+            pending2 = 0;
+        }
     }
-    *il_buf = il.into_inner();
+    if pending2 > 0 {
+        flush2(group2_in, pending2, first2, rsc);
+    }
     *ring = std::mem::take(&mut vbox.ring);
     *sums = std::mem::take(&mut vbox.sums);
 
     // Second-round column pass over the 64 sampled columns: running sums
-    // down every row, divided only where a sample row is taken.
+    // down every row, divided only where a sample row is taken (rows come
+    // out in order, and short images repeat a sample row).
     let mut out = [[0f32; 64]; 64];
     let mut s = [0f32; 64];
     let half = (wc + 2) / 2;
     let lag = half - 1;
-    let mut blurred = vec![[0f32; 64]; h];
+    let mut next = 0usize;
+    let mut take = |o_row: usize, s: &[f32; 64]| {
+        while next < 64 && rows[next] == o_row {
+            for (v, &x) in out[next].iter_mut().zip(s) {
+                *v = x / counts_h[o_row];
+            }
+            next += 1;
+        }
+    };
     for t in 0..h {
         let add = &mid[t * 64..(t + 1) * 64];
         if t < wc {
@@ -480,7 +667,7 @@ pub(crate) fn downsample_64(src: &dyn LumaSource, sc: &mut Scratch) -> [[f32; 64
             }
         }
         if t >= lag {
-            blurred[t - lag] = s;
+            take(t - lag, &s);
         }
     }
     for i in 0..lag {
@@ -489,16 +676,10 @@ pub(crate) fn downsample_64(src: &dyn LumaSource, sc: &mut Scratch) -> [[f32; 64
         for o in 0..64 {
             s[o] -= sub[o];
         }
-        blurred[h - lag + i] = s;
-    }
-    for (oi, &r) in rows.iter().enumerate() {
-        for o in 0..64 {
-            out[oi][o] = blurred[r][o] / counts_h[r];
-        }
+        take(h - lag + i, &s);
     }
     out
 }
-
 #[cfg(test)]
 pub(crate) mod reference {
     //! A direct port of the reference loop structure (full-size buffers,
@@ -593,17 +774,47 @@ mod tests {
 
     #[test]
     fn simd_and_scalar_row_passes_agree() {
-        // The scalar path only runs on CPUs without AVX2; keep it honest here.
+        // The scalar path only runs on CPUs without AVX2; keep it honest here:
+        // both output modes, rows scattered to non-contiguous offsets.
         for &(w, window) in &[(8usize, 1usize), (13, 2), (100, 7), (517, 5), (4000, 32)] {
             let inp = noise(w, 8, w as u64);
-            let mut scalar = vec![0f32; 8 * w];
-            let mut simd = vec![0f32; 8 * w];
+            let counts = window_counts(w, window);
+            let cols = sample_positions(w);
+            let mut sums = vec![0f32; 8 * w];
+            box_sums_rows::<8>(&inp, &mut sums, w, window);
+            let offsets: [usize; GROUP] = std::array::from_fn(|r| ((r * 5) % 8) * w + 3);
             let mut il = Vec::new();
-            box_sums_rows::<8>(&inp, &mut scalar, w, window);
-            if simd_box::rows8(&inp, &mut simd, w, window, &mut il) {
-                let a: Vec<u32> = scalar.iter().map(|v| v.to_bits()).collect();
-                let b: Vec<u32> = simd.iter().map(|v| v.to_bits()).collect();
-                assert_eq!(a, b, "w={w} window={window}");
+            let run = |simd: bool, sampled: bool, il: &mut Vec<f32>| -> Option<Vec<u32>> {
+                let mut buf = vec![0f32; 8 * w + 3];
+                let mut smp = vec![0f32; 8 * 64];
+                let mut out = if sampled {
+                    RowOut::Sampled {
+                        counts: &counts,
+                        cols: &cols,
+                        out: &mut smp,
+                    }
+                } else {
+                    RowOut::Divided {
+                        counts: &counts,
+                        buf: &mut buf,
+                        offsets,
+                    }
+                };
+                if simd {
+                    if !simd_box::rows8(&inp, w, window, &mut out, il) {
+                        return None;
+                    }
+                } else {
+                    out.write_sums(&sums, 8, w);
+                }
+                let v = if sampled { smp } else { buf };
+                Some(v.iter().map(|x| x.to_bits()).collect())
+            };
+            for sampled in [false, true] {
+                let scalar = run(false, sampled, &mut il).unwrap();
+                if let Some(simd) = run(true, sampled, &mut il) {
+                    assert_eq!(scalar, simd, "w={w} window={window} sampled={sampled}");
+                }
             }
         }
     }
@@ -629,6 +840,8 @@ mod tests {
             (333, 17),
             (1000, 9),
             (517, 771),
+            (1601, 1003),
+            (9, 2000),
         ];
         for (i, &(w, h)) in sizes.iter().enumerate() {
             let img = noise(w, h, i as u64 + 1);
