@@ -4,6 +4,13 @@
 //! file a team has confirmed and store its hashes; this is the one place
 //! that decides which: the digests (unless asked not to), the PDQ of an
 //! image with its quality, or the frames of a video as one vPDQ entry.
+//!
+//! Optionally ([`derived_view_records`], `db add --with-views`) it also
+//! stores the hashes of the file's query-side views (mirrored, rotated,
+//! trimmed ...), so partners who hash with plain PDQ still find such
+//! reposts. Those entries are not hashes of the media as published: each
+//! carries the label [`DERIVED_LABEL_PREFIX`]`<view>` so anyone reading
+//! or exporting the list can tell them apart (and leave them out).
 
 use crate::record::FileRecord;
 use hashdb::model::{normalize_frames, Record, Value};
@@ -17,6 +24,9 @@ pub struct ContributeOptions {
     /// Leave out MD5/SHA-256/BLAKE3 (store only perceptual hashes).
     pub no_digests: bool,
 }
+
+/// Label prefix of an entry derived from a view: `derived:view=flipx`.
+pub const DERIVED_LABEL_PREFIX: &str = "derived:view=";
 
 /// The entries to add for one hashed file. A video without any hashed
 /// frame contributes no vPDQ entry.
@@ -42,22 +52,125 @@ pub fn records_for(rec: &FileRecord, opts: &ContributeOptions) -> Vec<Record> {
     }
     values
         .into_iter()
-        .map(|(v, q)| {
-            let mut r = Record::new(v);
-            r.quality = q;
-            r.labels = opts.labels.iter().cloned().collect();
-            r.external_id = opts.external_id.clone();
-            r.note = opts.note.clone();
-            r
-        })
+        .map(|(v, q)| record(v, q, opts, None))
         .collect()
+}
+
+fn record(v: Value, q: Option<u8>, opts: &ContributeOptions, view: Option<&str>) -> Record {
+    let mut r = Record::new(v);
+    r.quality = q;
+    r.labels = opts.labels.iter().cloned().collect();
+    if let Some(view) = view {
+        r.labels.insert(format!("{DERIVED_LABEL_PREFIX}{view}"));
+    }
+    r.external_id = opts.external_id.clone();
+    r.note = opts.note.clone();
+    r
+}
+
+/// Entries for the views of a file hashed with views (an image's
+/// `views`, a video's frame views as one vPDQ entry per view), each
+/// labelled `derived:view=<name>` besides `opts`' labels. Values equal to
+/// the hash of record or to an earlier view are left out (a symmetric
+/// picture's mirror is itself). Empty when the file was hashed without
+/// views.
+pub fn derived_view_records(rec: &FileRecord, opts: &ContributeOptions) -> Vec<Record> {
+    let mut seen: Vec<Value> = Vec::new();
+    let mut out = Vec::new();
+    if rec.media == "video" {
+        if let Ok(f) = normalize_frames(rec.vpdq_frames()) {
+            seen.push(Value::Vpdq(f));
+        }
+        for (view, frames) in rec.vpdq_view_frames() {
+            let Ok(frames) = normalize_frames(frames) else {
+                continue;
+            };
+            let v = Value::Vpdq(frames);
+            if !seen.contains(&v) {
+                seen.push(v.clone());
+                out.push(record(v, None, opts, Some(view)));
+            }
+        }
+    } else {
+        seen.extend(rec.pdq.iter().map(|p| Value::Pdq(p.hash)));
+        for vh in rec.views.iter().flatten() {
+            let v = Value::Pdq(vh.hash);
+            if !seen.contains(&v) {
+                seen.push(v.clone());
+                out.push(record(v, Some(vh.quality), opts, Some(vh.view)));
+            }
+        }
+    }
+    out
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::record::PdqItem;
+    use crate::views::ViewHash;
     use hashdb::Pdq;
+
+    #[test]
+    fn views_become_labelled_derived_entries() {
+        let opts = ContributeOptions {
+            labels: vec!["entity:x".into()],
+            ..Default::default()
+        };
+        let mut img = FileRecord::new(std::path::Path::new("x.jpg"));
+        img.media = "image";
+        img.pdq.push(PdqItem {
+            hash: Pdq([7; 32]),
+            quality: 90,
+            frame: None,
+            timestamp: None,
+            views: None,
+        });
+        assert!(derived_view_records(&img, &opts).is_empty());
+        let vh = |view, b| ViewHash {
+            view,
+            hash: Pdq([b; 32]),
+            quality: 80,
+        };
+        // flipy equals the record (a symmetric picture): left out.
+        img.views = Some(vec![vh("flipx", 1), vh("flipy", 7), vh("trim", 2)]);
+        let d = derived_view_records(&img, &opts);
+        assert_eq!(d.len(), 2);
+        assert_eq!(d[0].value, Value::Pdq(Pdq([1; 32])));
+        assert_eq!(d[0].quality, Some(80));
+        assert!(d[0].labels.contains("derived:view=flipx"));
+        assert!(d[0].labels.contains("entity:x"));
+        assert!(d[1].labels.contains("derived:view=trim"));
+        // The plain records carry no derived label.
+        assert!(records_for(&img, &opts).iter().all(|r| r
+            .labels
+            .iter()
+            .all(|l| !l.starts_with(DERIVED_LABEL_PREFIX))));
+
+        let mut vid = FileRecord::new(std::path::Path::new("v.mp4"));
+        vid.media = "video";
+        for n in 0..3u8 {
+            vid.pdq.push(PdqItem {
+                hash: Pdq([n; 32]),
+                quality: 80,
+                frame: Some(u64::from(n) * 30),
+                timestamp: Some(f64::from(n)),
+                views: Some(vec![vh("letterbox", 10 + n), vh("flipx", 20 + n)]),
+            });
+        }
+        let d = derived_view_records(&vid, &opts);
+        assert_eq!(d.len(), 2);
+        match &d[0].value {
+            Value::Vpdq(f) => {
+                assert_eq!(f.len(), 3);
+                assert_eq!(f[2].hash, Pdq([12; 32]));
+                assert_eq!(f[2].frame, 60);
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(d[0].labels.contains("derived:view=letterbox"));
+        assert!(d[1].labels.contains("derived:view=flipx"));
+    }
 
     #[test]
     fn image_gives_digests_and_pdq_video_gives_one_vpdq() {

@@ -1,7 +1,9 @@
 //! `db add LIST --label L PATH...`: hash media you confirmed yourself (with
 //! the same code as `hashsieve hash`) and add the hashes to a list: the
 //! digests of every file, the PDQ of images, the frame hashes (vPDQ) of
-//! videos. This is how a team contributes to a shared list.
+//! videos. This is how a team contributes to a shared list. With
+//! `--with-views`, the hashes of the media's query-side views are stored
+//! too, labelled `derived:view=<name>`.
 
 use std::path::PathBuf;
 
@@ -9,7 +11,7 @@ use anyhow::Context;
 use hashdb::error::ParseError;
 use hashdb::model::Value;
 use hashdb::store::ImportOptions;
-use hashsieve::contribute::{records_for, ContributeOptions};
+use hashsieve::contribute::{derived_view_records, records_for, ContributeOptions};
 use hashsieve::hashing::{hash_path, HashConfig, Worker};
 
 use super::DbLocation;
@@ -33,6 +35,13 @@ pub struct AddArgs {
     /// Do not add the cryptographic digests, only perceptual hashes.
     #[arg(long)]
     pub no_digests: bool,
+    /// Also add the hashes of the media's views (rotations and flips,
+    /// trimmed borders, the main picture of a canvas; a video's letterbox
+    /// trimmed and mirrored frames, one vPDQ entry per view), so partners
+    /// matching with plain PDQ find such reposts too. They are not hashes
+    /// of the media as published: each is labelled `derived:view=<name>`.
+    #[arg(long)]
+    pub with_views: bool,
 }
 
 impl AddArgs {
@@ -49,13 +58,28 @@ impl AddArgs {
 pub fn run(loc: &DbLocation, a: AddArgs) -> anyhow::Result<u8> {
     let mut store = loc.open()?;
     let list = store.list(&a.list)?;
-    let cfg = HashConfig::default();
+    let cfg = HashConfig {
+        views: if a.with_views {
+            hashsieve::views::ViewSet::All
+        } else {
+            hashsieve::views::ViewSet::None
+        },
+        ..HashConfig::default()
+    };
     let mut worker = Worker::new();
     let opts = a.contribute_options();
     let mut code = 0;
     for path in &a.paths {
         let rec = hash_path(path, &cfg, &mut worker);
-        let recs = records_for(&rec, &opts);
+        let mut recs = records_for(&rec, &opts);
+        let derived = if a.with_views {
+            let d = derived_view_records(&rec, &opts);
+            let n = d.len();
+            recs.extend(d);
+            n
+        } else {
+            0
+        };
         if let Some(e) = &rec.error {
             eprintln!(
                 "hashsieve: error: {}: {:?}: {}",
@@ -97,7 +121,7 @@ pub fn run(loc: &DbLocation, a: AddArgs) -> anyhow::Result<u8> {
             "{}",
             serde_json::json!({
                 "path": path.to_string_lossy(), "list": a.list, "media": rec.media,
-                "signals": kinds, "added": sum.added, "merged": sum.merged,
+                "signals": kinds, "derived": derived, "added": sum.added, "merged": sum.merged,
                 "unchanged": sum.unchanged, "entry_ids": sum.added_ids,
             })
         );
