@@ -18,7 +18,10 @@ use crate::index::{ExactIndex, IndexConfig, PdqIndex};
 use crate::model::{Entry, EntryId, ListId, ListInfo, Record, Status, StatusChange, Value};
 use crate::store::{ImportOptions, ImportSummary, OpenOptions, Store};
 use crate::types::{Pdq, SignalType};
-use crate::vpdq::{compare, unique_good_hashes, VpdqComparison, VpdqFrame, VpdqThresholds};
+use crate::vpdq::{
+    compare, unique_good_hashes, VpdqComparison, VpdqFrame, VpdqRuleOverride, VpdqThresholds,
+    VpdqVerdict,
+};
 
 /// Where an indexed hash came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -39,8 +42,12 @@ pub struct MatchOptions {
     pub lists: Option<Vec<String>>,
     /// PDQ distance instead of each list's own threshold.
     pub threshold: Option<u32>,
-    /// vPDQ rule (its `distance` is replaced by `threshold` when set).
-    pub vpdq: VpdqThresholds,
+    /// Video frames below this quality take no part in a vPDQ comparison
+    /// (`None`: 50, the reference's gate).
+    pub vpdq_quality: Option<u8>,
+    /// Values replacing each list's own vPDQ rule (see
+    /// [`crate::vpdq::VpdqRule`]); unset values keep the list's.
+    pub vpdq_rule: VpdqRuleOverride,
 }
 
 /// One match.
@@ -57,6 +64,8 @@ pub struct Hit {
     pub query_frame: Option<u64>,
     /// The vPDQ bag comparison, for video-to-video hits.
     pub vpdq: Option<VpdqComparison>,
+    /// Which of the list's video rules the comparison passed.
+    pub vpdq_rule: Option<VpdqVerdict>,
     /// The allowlist entry that suppresses this hit, if any.
     pub suppressed_by: Option<i64>,
 }
@@ -96,23 +105,29 @@ impl Matcher {
             lists,
             ..Matcher::default()
         };
-        let mut hashes = Vec::new();
-        let mut items = Vec::new();
-        store.for_each_index_row(|row| {
+        // The arrays the index is built from, sized once (entry ids bound
+        // the count; a few spare slots cost less than regrowing 50 MB).
+        let bound = usize::try_from(store.max_entry_id()?).unwrap_or(0);
+        let mut hashes: Vec<[u64; 4]> = Vec::with_capacity(bound);
+        let mut items: Vec<ItemRef> = Vec::with_capacity(bound);
+        let gates: Vec<(ListId, u8)> = m.lists.values().map(|l| (l.id, l.pdq_quality)).collect();
+        store.for_each_pdq_row(&gates, |entry, list, p| {
+            hashes.push(p.words());
+            items.push(ItemRef {
+                entry,
+                list,
+                frame: NO_FRAME,
+            });
+        })?;
+        let mut enabled: Vec<ListId> = m.lists.keys().copied().collect();
+        enabled.sort_unstable();
+        store.for_each_digest_row(&enabled, |row| {
             let item = ItemRef {
                 entry: row.entry,
                 list: row.list,
                 frame: NO_FRAME,
             };
-            match row.value {
-                Value::Pdq(p) => {
-                    if m.passes_gate(row.list, row.quality) {
-                        hashes.push(p.words());
-                        items.push(item);
-                    }
-                }
-                other => m.insert_exact(&other, item),
-            }
+            m.insert_exact(&row.value, item);
         })?;
         store.for_each_frame_row(|row| {
             hashes.push(row.frame.hash.words());
@@ -275,6 +290,7 @@ impl Matcher {
                         frame: None,
                         query_frame: None,
                         vpdq: None,
+                        vpdq_rule: None,
                         suppressed_by: allowed,
                     })
                     .collect()
@@ -323,6 +339,7 @@ impl Matcher {
                 frame: (h.item.frame != NO_FRAME).then_some(h.item.frame),
                 query_frame: None,
                 vpdq: None,
+                vpdq_rule: None,
                 suppressed_by: allow.iter().find(|a| a.distance <= limit).map(|a| a.item),
             };
             best.entry(hit.entry)
@@ -344,7 +361,10 @@ impl Matcher {
     ) -> Vec<Hit> {
         // Frames are compared at `--threshold` when given, else at each
         // list's own threshold; the index is searched at the widest.
-        let mut t = opts.vpdq;
+        let mut t = VpdqThresholds::default();
+        if let Some(q) = opts.vpdq_quality {
+            t.quality = q;
+        }
         if let Some(d) = opts.threshold {
             t.distance = d;
         }
@@ -385,6 +405,7 @@ impl Matcher {
                         frame: None,
                         query_frame: qframe,
                         vpdq: None,
+                        vpdq_rule: None,
                         suppressed_by: None,
                     };
                     images
@@ -403,14 +424,17 @@ impl Matcher {
             let Some(target) = self.videos.get(&entry) else {
                 continue;
             };
+            let Some(l) = lists.get(&list) else {
+                continue;
+            };
             let mut tl = t;
             if opts.threshold.is_none() {
-                if let Some(l) = lists.get(&list) {
-                    tl.distance = l.pdq_threshold;
-                }
+                tl.distance = l.pdq_threshold;
             }
+            // Each candidate is judged by its own list's rule.
+            let rule = opts.vpdq_rule.apply(l.vpdq_rule());
             let c = compare(&query, target, &tl);
-            if c.is_match(&tl) {
+            if let Some(verdict) = rule.verdict(&c) {
                 hits.push(Hit {
                     list,
                     entry,
@@ -419,6 +443,7 @@ impl Matcher {
                     frame: None,
                     query_frame: None,
                     vpdq: Some(c),
+                    vpdq_rule: Some(verdict),
                     suppressed_by: None,
                 });
             }
@@ -632,10 +657,21 @@ mod tests {
         assert_eq!(hits.len(), 1);
         let c = hits[0].vpdq.unwrap();
         assert_eq!((c.target_percent, c.query_percent), (90.0, 100.0));
-        // Half the video: below the 80% rule.
+        assert_eq!(hits[0].vpdq_rule, Some(VpdqVerdict::Vpdq));
+        // Half the video: below the 80% vPDQ rule, but all 5 query frames
+        // are from it: the clip rule.
         let hits = db
             .match_value(
                 &Value::Vpdq(frames[..5].to_vec()),
+                None,
+                &MatchOptions::default(),
+            )
+            .unwrap();
+        assert_eq!(hits[0].vpdq_rule, Some(VpdqVerdict::Clip));
+        // 4 frames: fewer than the clip rule's minimum of 5.
+        let hits = db
+            .match_value(
+                &Value::Vpdq(frames[..4].to_vec()),
                 None,
                 &MatchOptions::default(),
             )
@@ -646,5 +682,97 @@ mod tests {
             .match_value(&Value::Pdq(frames[3].hash), None, &MatchOptions::default())
             .unwrap();
         assert_eq!(hits[0].frame, Some(90));
+    }
+
+    fn ten_frames(seed: u64) -> Vec<VpdqFrame> {
+        (0..10u64)
+            .map(|i| VpdqFrame {
+                frame: i * 30,
+                hash: Pdq::from_words(
+                    [(0x0123_4567_89ab_cdef_u64 ^ seed).rotate_left(i as u32 * 7)
+                        ^ (i * 0x1111_1111_1111_1111); 4],
+                ),
+                quality: 100,
+                timestamp: i as f64,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn each_video_hit_is_judged_by_its_own_lists_rule() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut db = HashDb::open(dir.path().join("a.db"), OpenOptions::default()).unwrap();
+        // Same video in both lists; "lenient" takes 60% of the listed video,
+        // "strict" needs 95% and no clip shorter than 20 frames.
+        db.store
+            .create_list(&NewList {
+                vpdq_target_percent: 60.0,
+                ..NewList::new("lenient")
+            })
+            .unwrap();
+        db.store
+            .create_list(&NewList {
+                vpdq_target_percent: 95.0,
+                vpdq_min_clip_frames: 20,
+                ..NewList::new("strict")
+            })
+            .unwrap();
+        db.matcher = Matcher::load(&db.store).unwrap();
+        let frames = ten_frames(0);
+        for list in ["lenient", "strict"] {
+            db.import(
+                list,
+                vec![rec(Value::Vpdq(frames.clone()), None)],
+                Path::new("t"),
+                ImportOptions::default(),
+            )
+            .unwrap();
+        }
+        let lenient = db.store.list("lenient").unwrap().id;
+        let strict = db.store.list("strict").unwrap().id;
+        // 7 of the 10 frames: 70% of the listed video.
+        let q = Value::Vpdq(frames[..7].to_vec());
+        let hits = db.match_value(&q, None, &MatchOptions::default()).unwrap();
+        assert_eq!(hits.len(), 1, "{hits:?}");
+        assert_eq!(hits[0].list, lenient);
+        assert_eq!(hits[0].vpdq_rule, Some(VpdqVerdict::Vpdq));
+        assert_eq!(hits[0].vpdq.unwrap().target_percent, 70.0);
+        // An override replaces both lists' values for one query.
+        let o = MatchOptions {
+            vpdq_rule: VpdqRuleOverride {
+                min_clip_frames: Some(7),
+                ..VpdqRuleOverride::default()
+            },
+            ..MatchOptions::default()
+        };
+        let hits = db.match_value(&q, None, &o).unwrap();
+        let mut got: Vec<_> = hits.iter().map(|h| (h.list, h.vpdq_rule)).collect();
+        got.sort_by_key(|g| g.0);
+        assert_eq!(
+            got,
+            vec![
+                (lenient, Some(VpdqVerdict::Vpdq)),
+                (strict, Some(VpdqVerdict::Clip))
+            ]
+        );
+        // The settings live in the store: changed there, they apply after a reload.
+        db.store
+            .update_list(
+                "strict",
+                &crate::model::ListUpdate {
+                    vpdq_target_percent: Some(70.0),
+                    ..Default::default()
+                },
+            )
+            .unwrap();
+        db.matcher = Matcher::load(&db.store).unwrap();
+        let hits = db.match_value(&q, None, &MatchOptions::default()).unwrap();
+        assert_eq!(hits.len(), 2);
+        // An unrelated video hits neither.
+        let other = Value::Vpdq(ten_frames(0xdead_beef_0bad_f00d));
+        assert!(db
+            .match_value(&other, None, &MatchOptions::default())
+            .unwrap()
+            .is_empty());
     }
 }

@@ -11,7 +11,9 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 
 use crate::types::{Blake3, Md5, Pdq, Sha256, SignalType};
-use crate::vpdq::VpdqFrame;
+use crate::vpdq::{
+    VpdqFrame, VpdqRule, DEFAULT_MIN_CLIP_FRAMES, DEFAULT_QUERY_PERCENT, DEFAULT_TARGET_PERCENT,
+};
 
 /// Default PDQ match distance of a new list.
 pub const DEFAULT_PDQ_THRESHOLD: u32 = 31;
@@ -24,7 +26,7 @@ pub type EntryId = i64;
 pub type ListId = i64;
 
 /// A list ("bank") as stored.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ListInfo {
     pub id: ListId,
     pub name: String,
@@ -36,23 +38,50 @@ pub struct ListInfo {
     pub pdq_threshold: u32,
     /// PDQ hashes (query or entry) below this quality are ignored.
     pub pdq_quality: u8,
+    /// vPDQ rule: a listed video matches when at least this % of its unique
+    /// frames are matched (see [`VpdqRule`]).
+    pub vpdq_target_percent: f64,
+    /// Clip rule: ... or when at least this % of the query's unique frames
+    /// are matched ...
+    pub vpdq_query_percent: f64,
+    /// ... and at least this many of them.
+    pub vpdq_min_clip_frames: u32,
     /// Seconds since the Unix epoch.
     pub created_at: i64,
     pub updated_at: i64,
 }
 
+impl ListInfo {
+    /// The list's video rule.
+    pub fn vpdq_rule(&self) -> VpdqRule {
+        VpdqRule {
+            target_percent: self.vpdq_target_percent,
+            query_percent: self.vpdq_query_percent,
+            min_clip_frames: self.vpdq_min_clip_frames,
+        }
+    }
+}
+
 /// What `create_list` needs.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct NewList {
     pub name: String,
     pub description: String,
     pub source: String,
     pub pdq_threshold: u32,
     pub pdq_quality: u8,
+    /// See [`ListInfo::vpdq_target_percent`].
+    pub vpdq_target_percent: f64,
+    /// See [`ListInfo::vpdq_query_percent`].
+    pub vpdq_query_percent: f64,
+    /// See [`ListInfo::vpdq_min_clip_frames`].
+    pub vpdq_min_clip_frames: u32,
 }
 
 impl NewList {
-    /// A list with the default threshold (31), quality gate (50) and source `local`.
+    /// A list with the default threshold (31), quality gate (50), vPDQ
+    /// rules (80% of the listed video, or 80% and at least 5 frames of the
+    /// query) and source `local`.
     pub fn new(name: impl Into<String>) -> NewList {
         NewList {
             name: name.into(),
@@ -60,8 +89,24 @@ impl NewList {
             source: "local".into(),
             pdq_threshold: DEFAULT_PDQ_THRESHOLD,
             pdq_quality: DEFAULT_PDQ_QUALITY,
+            vpdq_target_percent: DEFAULT_TARGET_PERCENT,
+            vpdq_query_percent: DEFAULT_QUERY_PERCENT,
+            vpdq_min_clip_frames: DEFAULT_MIN_CLIP_FRAMES,
         }
     }
+}
+
+/// A change of a list's settings: `None` keeps the current value.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ListUpdate {
+    pub description: Option<String>,
+    pub source: Option<String>,
+    pub enabled: Option<bool>,
+    pub pdq_threshold: Option<u32>,
+    pub pdq_quality: Option<u8>,
+    pub vpdq_target_percent: Option<f64>,
+    pub vpdq_query_percent: Option<f64>,
+    pub vpdq_min_clip_frames: Option<u32>,
 }
 
 /// The hash an entry holds.

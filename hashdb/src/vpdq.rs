@@ -59,6 +59,9 @@ pub struct VpdqComparison {
     /// Unique good frames on each side (the denominators).
     pub query_frames: usize,
     pub target_frames: usize,
+    /// The query's unique good frames with a match in the target (the
+    /// numerator of `query_percent`).
+    pub matched_query_frames: usize,
 }
 
 impl VpdqComparison {
@@ -101,11 +104,102 @@ pub fn compare(query: &[VpdqFrame], target: &[VpdqFrame], t: &VpdqThresholds) ->
             n as f64 * 100.0 / of as f64
         }
     };
+    let matched_query_frames = matched_count(&q, &g, t.distance);
     VpdqComparison {
-        query_percent: pct(matched_count(&q, &g, t.distance), q.len()),
+        query_percent: pct(matched_query_frames, q.len()),
         target_percent: pct(matched_count(&g, &q, t.distance), g.len()),
         query_frames: q.len(),
         target_frames: g.len(),
+        matched_query_frames,
+    }
+}
+
+/// Default of [`VpdqRule::target_percent`].
+pub const DEFAULT_TARGET_PERCENT: f64 = 80.0;
+/// Default of [`VpdqRule::query_percent`].
+pub const DEFAULT_QUERY_PERCENT: f64 = 80.0;
+/// Default of [`VpdqRule::min_clip_frames`].
+pub const DEFAULT_MIN_CLIP_FRAMES: u32 = 5;
+
+/// When a compared video is a hit: a list's own rule (each list carries
+/// one, next to its PDQ threshold), so a strict list and a lenient one can
+/// be matched in the same run.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct VpdqRule {
+    /// The vPDQ rule: at least this % of the listed video's unique frames
+    /// are matched (most of the listed video is in the query).
+    pub target_percent: f64,
+    /// The clip rule: at least this % of the query's unique frames are
+    /// matched (the query is mostly an excerpt of the listed video) ...
+    pub query_percent: f64,
+    /// ... and at least this many of them (a 2-frame query is no clip).
+    pub min_clip_frames: u32,
+}
+
+impl Default for VpdqRule {
+    fn default() -> Self {
+        VpdqRule {
+            target_percent: DEFAULT_TARGET_PERCENT,
+            query_percent: DEFAULT_QUERY_PERCENT,
+            min_clip_frames: DEFAULT_MIN_CLIP_FRAMES,
+        }
+    }
+}
+
+/// Which rule made a compared video a hit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum VpdqVerdict {
+    /// Enough of the listed video's frames are in the query.
+    Vpdq,
+    /// Enough of the query's frames are in the listed video.
+    Clip,
+}
+
+impl VpdqVerdict {
+    /// `vpdq` or `clip` (the name in reports).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            VpdqVerdict::Vpdq => "vpdq",
+            VpdqVerdict::Clip => "clip",
+        }
+    }
+}
+
+impl VpdqRule {
+    /// The rule that `c` passes (the vPDQ rule first), if any. Both
+    /// percentages are inclusive; an empty side never matches.
+    pub fn verdict(&self, c: &VpdqComparison) -> Option<VpdqVerdict> {
+        if c.target_frames > 0 && c.query_frames > 0 && c.target_percent >= self.target_percent {
+            Some(VpdqVerdict::Vpdq)
+        } else if c.query_frames > 0
+            && c.target_frames > 0
+            && c.query_percent >= self.query_percent
+            && c.matched_query_frames >= self.min_clip_frames as usize
+        {
+            Some(VpdqVerdict::Clip)
+        } else {
+            None
+        }
+    }
+}
+
+/// Values that replace a list's own [`VpdqRule`] for one run (the
+/// `--vpdq-*` flags of `scan` and `match`); `None` keeps the list's value.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct VpdqRuleOverride {
+    pub target_percent: Option<f64>,
+    pub query_percent: Option<f64>,
+    pub min_clip_frames: Option<u32>,
+}
+
+impl VpdqRuleOverride {
+    /// `list`'s rule with the overridden values replaced.
+    pub fn apply(&self, list: VpdqRule) -> VpdqRule {
+        VpdqRule {
+            target_percent: self.target_percent.unwrap_or(list.target_percent),
+            query_percent: self.query_percent.unwrap_or(list.query_percent),
+            min_clip_frames: self.min_clip_frames.unwrap_or(list.min_clip_frames),
+        }
     }
 }
 
@@ -155,5 +249,37 @@ mod tests {
         assert_eq!(compare(&q, &t, &th30).target_percent, 0.0);
         let c = compare(&[], &t, &th);
         assert!(!c.is_match(&th));
+        assert_eq!(VpdqRule::default().verdict(&c), None);
+    }
+
+    #[test]
+    fn rules_vpdq_then_clip_with_a_frame_minimum() {
+        // Ten far-apart target frames; the query holds `n` of them.
+        let target: Vec<VpdqFrame> = (0..10u64)
+            .map(|i| {
+                frame(
+                    i,
+                    &((i as usize * 25)..(i as usize * 25 + 20)).collect::<Vec<_>>(),
+                    90,
+                )
+            })
+            .collect();
+        let rule = VpdqRule::default();
+        let c = compare(&target[..9], &target, &VpdqThresholds::default());
+        assert_eq!(c.matched_query_frames, 9);
+        assert_eq!(rule.verdict(&c), Some(VpdqVerdict::Vpdq));
+        // 5 of 10: not the vPDQ rule, but all of the query: a clip.
+        let c = compare(&target[..5], &target, &VpdqThresholds::default());
+        assert_eq!(rule.verdict(&c), Some(VpdqVerdict::Clip));
+        // 4 frames are below the clip minimum of 5.
+        let c = compare(&target[..4], &target, &VpdqThresholds::default());
+        assert_eq!(rule.verdict(&c), None);
+        let lenient = VpdqRuleOverride {
+            min_clip_frames: Some(4),
+            ..Default::default()
+        }
+        .apply(rule);
+        assert_eq!(lenient.verdict(&c), Some(VpdqVerdict::Clip));
+        assert_eq!(lenient.target_percent, 80.0);
     }
 }

@@ -80,7 +80,8 @@ impl Store {
         let max_entry: i64 =
             tx.query_row("SELECT coalesce(max(id), 0) FROM entries", [], |r| r.get(0))?;
         let lists_sig: String = tx.query_row(
-            "SELECT coalesce(group_concat(id || ':' || enabled || ':' || pdq_threshold || ':' || pdq_quality, ','), '')
+            "SELECT coalesce(group_concat(id || ':' || enabled || ':' || pdq_threshold || ':' || pdq_quality
+                 || ':' || vpdq_target_percent || ':' || vpdq_query_percent || ':' || vpdq_min_clip_frames, ','), '')
              FROM (SELECT * FROM lists ORDER BY id)",
             [],
             |r| r.get(0),

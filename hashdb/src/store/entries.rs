@@ -394,6 +394,86 @@ impl Store {
         Ok(())
     }
 
+    /// Call `f` with `(entry, list, hash)` for every active PDQ entry of
+    /// the lists in `gates` (list id and quality gate) whose quality, where
+    /// known, passes its list's gate, in id order: what the index is built
+    /// from. This is the start-up cost of every scan and of the service, so
+    /// it is one table scan with no join (the list is looked up in `gates`,
+    /// a handful of values, not in SQLite's b-tree once per row) and the
+    /// 32-byte values are read in place, with no per-row allocation.
+    pub fn for_each_pdq_row(
+        &self,
+        gates: &[(ListId, u8)],
+        mut f: impl FnMut(EntryId, ListId, Pdq),
+    ) -> Result<(), StoreError> {
+        let mut st = self.conn.prepare(
+            "SELECT id, list_id, value, quality FROM entries
+             WHERE signal_type = 'pdq' AND status = 'active'
+             ORDER BY id",
+        )?;
+        let mut rows = st.raw_query();
+        while let Some(r) = rows.next()? {
+            let list: ListId = r.get(1)?;
+            let Some(&(_, gate)) = gates.iter().find(|g| g.0 == list) else {
+                continue;
+            };
+            let quality: Option<u8> = r.get(3)?;
+            if quality.is_some_and(|q| q < gate) {
+                continue;
+            }
+            let value = r.get_ref(2)?.as_blob().map_err(rusqlite::Error::from)?;
+            let hash: [u8; 32] = value.try_into().map_err(|_| {
+                corrupt(
+                    "entries",
+                    format!("pdq value has {} bytes, expected 32", value.len()),
+                )
+            })?;
+            f(r.get(0)?, list, Pdq(hash));
+        }
+        Ok(())
+    }
+
+    /// Call `f` for every active MD5/SHA-256/BLAKE3 entry of the lists
+    /// `lists`, by list then id. Each list is read through the
+    /// `(list_id, signal_type, value)` index, so a list of a million PDQ
+    /// hashes and no digests costs nothing here (a table scan would cost as
+    /// much as reading the PDQ hashes again).
+    pub fn for_each_digest_row(
+        &self,
+        lists: &[ListId],
+        mut f: impl FnMut(IndexRow),
+    ) -> Result<(), StoreError> {
+        let mut st = self.conn.prepare(
+            "SELECT id, signal_type, value, quality FROM entries
+             WHERE list_id = ?1 AND signal_type IN ('md5', 'sha256', 'blake3')
+               AND status = 'active'
+             ORDER BY id",
+        )?;
+        for &list in lists {
+            let mut rows = st.query([list])?;
+            while let Some(r) = rows.next()? {
+                let t = r.get_ref(1)?.as_str().map_err(rusqlite::Error::from)?;
+                let value =
+                    decode_value(t, r.get_ref(2)?.as_blob().map_err(rusqlite::Error::from)?)?;
+                f(IndexRow {
+                    entry: r.get(0)?,
+                    list,
+                    value,
+                    quality: r.get(3)?,
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// Largest entry id (0 for none): an upper bound on the entry count
+    /// that costs one b-tree descent, to size the index's arrays.
+    pub fn max_entry_id(&self) -> Result<EntryId, StoreError> {
+        Ok(self
+            .conn
+            .query_row("SELECT coalesce(max(id), 0) FROM entries", [], |r| r.get(0))?)
+    }
+
     /// Call `f` for every frame of every active vPDQ entry of every enabled
     /// list, by entry then frame.
     pub fn for_each_frame_row(&self, mut f: impl FnMut(FrameRow)) -> Result<(), StoreError> {

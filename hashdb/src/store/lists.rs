@@ -1,14 +1,14 @@
-//! Lists ("banks"): create, read, enable/disable, count.
+//! Lists ("banks"): create, read, change settings, enable/disable, count.
 
 use rusqlite::{params, OptionalExtension, Row};
 use serde::Serialize;
 
 use super::{now, Store};
 use crate::error::StoreError;
-use crate::model::{ListId, ListInfo, NewList};
+use crate::model::{ListId, ListInfo, ListUpdate, NewList};
 
-const LIST_COLUMNS: &str =
-    "id, name, description, source, enabled, pdq_threshold, pdq_quality, created_at, updated_at";
+const LIST_COLUMNS: &str = "id, name, description, source, enabled, pdq_threshold, pdq_quality, \
+     created_at, updated_at, vpdq_target_percent, vpdq_query_percent, vpdq_min_clip_frames";
 
 fn list_from_row(r: &Row<'_>) -> rusqlite::Result<ListInfo> {
     Ok(ListInfo {
@@ -21,6 +21,9 @@ fn list_from_row(r: &Row<'_>) -> rusqlite::Result<ListInfo> {
         pdq_quality: r.get(6)?,
         created_at: r.get(7)?,
         updated_at: r.get(8)?,
+        vpdq_target_percent: r.get(9)?,
+        vpdq_query_percent: r.get(10)?,
+        vpdq_min_clip_frames: r.get(11)?,
     })
 }
 
@@ -33,7 +36,7 @@ pub struct SignalCount {
 }
 
 /// A list and what it holds.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ListStats {
     #[serde(flatten)]
     pub list: ListInfo,
@@ -52,17 +55,41 @@ fn validate(new: &NewList) -> Result<(), StoreError> {
             ),
         });
     }
-    if new.pdq_threshold > 256 {
+    validate_settings(&ListUpdate {
+        pdq_threshold: Some(new.pdq_threshold),
+        pdq_quality: Some(new.pdq_quality),
+        vpdq_target_percent: Some(new.vpdq_target_percent),
+        vpdq_query_percent: Some(new.vpdq_query_percent),
+        vpdq_min_clip_frames: Some(new.vpdq_min_clip_frames),
+        ..ListUpdate::default()
+    })
+}
+
+/// The ranges of a list's thresholds (the schema checks them too; this
+/// gives the error a field name).
+fn validate_settings(u: &ListUpdate) -> Result<(), StoreError> {
+    if let Some(t) = u.pdq_threshold.filter(|t| *t > 256) {
         return Err(StoreError::Invalid {
             field: "threshold",
-            message: format!("{} is above 256", new.pdq_threshold),
+            message: format!("{t} is above 256"),
         });
     }
-    if new.pdq_quality > 100 {
+    if let Some(q) = u.pdq_quality.filter(|q| *q > 100) {
         return Err(StoreError::Invalid {
             field: "quality",
-            message: format!("{} is above 100", new.pdq_quality),
+            message: format!("{q} is above 100"),
         });
+    }
+    for (field, v) in [
+        ("vpdq target percent", u.vpdq_target_percent),
+        ("vpdq query percent", u.vpdq_query_percent),
+    ] {
+        if let Some(p) = v.filter(|p| !(0.0..=100.0).contains(p)) {
+            return Err(StoreError::Invalid {
+                field,
+                message: format!("{p} is not within 0..=100"),
+            });
+        }
     }
     Ok(())
 }
@@ -86,9 +113,20 @@ impl Store {
         }
         let t = now();
         tx.execute(
-            "INSERT INTO lists (name, description, source, pdq_threshold, pdq_quality, created_at, updated_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)",
-            params![new.name, new.description, new.source, new.pdq_threshold, new.pdq_quality, t],
+            "INSERT INTO lists (name, description, source, pdq_threshold, pdq_quality,
+                 vpdq_target_percent, vpdq_query_percent, vpdq_min_clip_frames, created_at, updated_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9)",
+            params![
+                new.name,
+                new.description,
+                new.source,
+                new.pdq_threshold,
+                new.pdq_quality,
+                new.vpdq_target_percent,
+                new.vpdq_query_percent,
+                new.vpdq_min_clip_frames,
+                t
+            ],
         )?;
         let id = tx.last_insert_rowid();
         let info = tx.query_row(
@@ -139,6 +177,48 @@ impl Store {
         let n = tx.execute(
             "UPDATE lists SET enabled = ?1, updated_at = ?2 WHERE name = ?3",
             params![enabled, now(), name],
+        )?;
+        if n == 0 {
+            return Err(StoreError::NoSuchList(name.to_string()));
+        }
+        tx.commit()?;
+        self.list(name)
+    }
+
+    /// Change a list's settings (the fields of `u` that are set); returns
+    /// the list as it is now. A matcher loaded before sees the change only
+    /// when reloaded (thresholds and gates are applied at load and match).
+    ///
+    /// # Errors
+    /// [`StoreError::NoSuchList`], [`StoreError::Invalid`] for a value out
+    /// of range, [`StoreError::Locked`].
+    pub fn update_list(&mut self, name: &str, u: &ListUpdate) -> Result<ListInfo, StoreError> {
+        validate_settings(u)?;
+        let tx = self.immediate()?;
+        let n = tx.execute(
+            "UPDATE lists SET
+                 description = coalesce(?2, description),
+                 source = coalesce(?3, source),
+                 enabled = coalesce(?4, enabled),
+                 pdq_threshold = coalesce(?5, pdq_threshold),
+                 pdq_quality = coalesce(?6, pdq_quality),
+                 vpdq_target_percent = coalesce(?7, vpdq_target_percent),
+                 vpdq_query_percent = coalesce(?8, vpdq_query_percent),
+                 vpdq_min_clip_frames = coalesce(?9, vpdq_min_clip_frames),
+                 updated_at = ?10
+             WHERE name = ?1",
+            params![
+                name,
+                u.description,
+                u.source,
+                u.enabled,
+                u.pdq_threshold,
+                u.pdq_quality,
+                u.vpdq_target_percent,
+                u.vpdq_query_percent,
+                u.vpdq_min_clip_frames,
+                now()
+            ],
         )?;
         if n == 0 {
             return Err(StoreError::NoSuchList(name.to_string()));
@@ -210,5 +290,67 @@ mod tests {
             Err(StoreError::NoSuchList(_))
         ));
         assert_eq!(s.lists().unwrap().len(), 1);
+    }
+
+    #[test]
+    fn vpdq_rules_are_stored_per_list_and_updated() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = Store::open(dir.path().join("a.db")).unwrap();
+        let d = s.create_list(&NewList::new("default")).unwrap();
+        assert_eq!(
+            (
+                d.vpdq_target_percent,
+                d.vpdq_query_percent,
+                d.vpdq_min_clip_frames
+            ),
+            (80.0, 80.0, 5)
+        );
+        let strict = s
+            .create_list(&NewList {
+                vpdq_target_percent: 95.5,
+                vpdq_min_clip_frames: 12,
+                ..NewList::new("strict")
+            })
+            .unwrap();
+        assert_eq!(s.list("strict").unwrap(), strict);
+        assert_eq!(strict.vpdq_target_percent, 95.5);
+        let u = s
+            .update_list(
+                "default",
+                &ListUpdate {
+                    vpdq_query_percent: Some(60.0),
+                    pdq_threshold: Some(20),
+                    ..ListUpdate::default()
+                },
+            )
+            .unwrap();
+        assert_eq!(
+            (u.vpdq_target_percent, u.vpdq_query_percent, u.pdq_threshold),
+            (80.0, 60.0, 20)
+        );
+        for bad in [
+            ListUpdate {
+                vpdq_target_percent: Some(101.0),
+                ..ListUpdate::default()
+            },
+            ListUpdate {
+                vpdq_query_percent: Some(f64::NAN),
+                ..ListUpdate::default()
+            },
+            ListUpdate {
+                pdq_quality: Some(101),
+                ..ListUpdate::default()
+            },
+        ] {
+            assert!(matches!(
+                s.update_list("default", &bad),
+                Err(StoreError::Invalid { .. })
+            ));
+        }
+        assert_eq!(s.list("default").unwrap(), u);
+        assert!(matches!(
+            s.update_list("nope", &ListUpdate::default()),
+            Err(StoreError::NoSuchList(_))
+        ));
     }
 }

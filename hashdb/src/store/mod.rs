@@ -267,6 +267,48 @@ mod tests {
     }
 
     #[test]
+    fn upgrades_a_version_2_database_in_place() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("v2.db");
+        // A database as a version-2 hashsieve wrote it, with a list.
+        let c = Connection::open(&p).unwrap();
+        for m in &schema::MIGRATIONS[..2] {
+            c.execute_batch(m).unwrap();
+        }
+        c.pragma_update(None, "user_version", 2).unwrap();
+        c.execute(
+            "INSERT INTO lists (name, pdq_threshold, created_at, updated_at) VALUES ('old', 20, 1, 1)",
+            [],
+        )
+        .unwrap();
+        drop(c);
+        let s = Store::open(&p).unwrap();
+        assert_eq!(s.schema_version().unwrap(), 3);
+        let l = s.list("old").unwrap();
+        // Kept what it had; gained the default vPDQ rules.
+        assert_eq!((l.pdq_threshold, l.created_at), (20, 1));
+        assert_eq!(
+            (
+                l.vpdq_target_percent,
+                l.vpdq_query_percent,
+                l.vpdq_min_clip_frames
+            ),
+            (80.0, 80.0, 5)
+        );
+        // A version-3 database is refused by a build that knows only 2:
+        // that is the TooNew check, as for any newer version.
+        drop(s);
+        let c = Connection::open(&p).unwrap();
+        c.pragma_update(None, "user_version", schema::CURRENT_VERSION + 1)
+            .unwrap();
+        drop(c);
+        assert!(matches!(
+            Store::open(&p).err().unwrap(),
+            OpenError::TooNew { .. }
+        ));
+    }
+
+    #[test]
     fn creates_current_schema() {
         let dir = tempfile::tempdir().unwrap();
         let s = Store::open(dir.path().join("a.db")).unwrap();

@@ -16,7 +16,7 @@ pub const FRAMES: &str = "vpdq_frames";
 pub const ALLOWLIST: &str = "allowlist";
 
 /// Forward migrations, oldest first.
-pub const MIGRATIONS: &[&str] = &[V1, V2];
+pub const MIGRATIONS: &[&str] = &[V1, V2, V3];
 
 /// Version 1: lists, entries with labels and vPDQ frames, the allowlist.
 const V1: &str = "
@@ -82,4 +82,20 @@ CREATE TABLE api_tokens (
     revoked_at INTEGER
 );
 CREATE INDEX IF NOT EXISTS entries_status_at ON entries(status_at);
+";
+
+/// Version 3: each list's vPDQ rules, next to its PDQ threshold and quality
+/// gate. A listed video matches when at least `vpdq_target_percent` of its
+/// unique frames are matched (the vPDQ rule), or when at least
+/// `vpdq_query_percent` of the query's unique frames are matched and at
+/// least `vpdq_min_clip_frames` of them (the clip rule: a reposted
+/// excerpt). Existing lists get the defaults (80, 80, 5), which are the
+/// values the scanner applied globally before.
+const V3: &str = "
+ALTER TABLE lists ADD COLUMN vpdq_target_percent REAL NOT NULL DEFAULT 80
+    CHECK (vpdq_target_percent BETWEEN 0 AND 100);
+ALTER TABLE lists ADD COLUMN vpdq_query_percent REAL NOT NULL DEFAULT 80
+    CHECK (vpdq_query_percent BETWEEN 0 AND 100);
+ALTER TABLE lists ADD COLUMN vpdq_min_clip_frames INTEGER NOT NULL DEFAULT 5
+    CHECK (vpdq_min_clip_frames >= 0);
 ";
