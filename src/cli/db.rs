@@ -71,6 +71,8 @@ pub enum DbCommand {
     Init,
     /// Create a list.
     ListCreate(lists::ListCreateArgs),
+    /// Change a list's settings (thresholds, gates, video rules, source, description).
+    ListUpdate(lists::ListUpdateArgs),
     /// Delete a list and all its entries.
     ListDelete(lists::ListDeleteArgs),
     /// Show the lists.
@@ -113,6 +115,7 @@ pub fn run(args: DbArgs) -> anyhow::Result<u8> {
             Ok(0)
         }
         DbCommand::ListCreate(a) => lists::create(loc, a),
+        DbCommand::ListUpdate(a) => lists::update(loc, a),
         DbCommand::ListDelete(a) => lists::delete(loc, a),
         DbCommand::Lists(a) => lists::show(loc, a, false),
         DbCommand::Stats(a) => lists::show(loc, a, true),

@@ -20,6 +20,15 @@ Scan folders and archives for known media: every file is hashed (MD5,
 SHA-256, BLAKE3; PDQ for images; vPDQ frames for videos) and matched
 against every enabled list of the hash database.
 
+Each list has its own thresholds (`db list-create`, `db list-update`, shown
+by `db lists`): the PDQ distance and quality gate, and the video rules: a
+listed video matches when at least its target percent of its unique frames
+are in ours (the vPDQ rule, default 80) or when at least its query percent
+of our unique frames are in it, and at least its minimum number of them
+(the clip rule, defaults 80 and 5). --vpdq-target-percent,
+--vpdq-query-percent and --min-clip-frames, when given, replace the values
+of every list for this run.
+
 Folders are walked in parallel (hidden files included, no .gitignore
 rules). Zip and tar archives (plain, .gz, .zst, .xz; recognised by
 content) are read in place, never extracted: each member is a record at
@@ -129,19 +138,22 @@ pub struct ScanArgs {
     #[arg(long, default_value_t = 64, value_name = "GIB")]
     pub max_archive_gib: u64,
 
-    /// vPDQ rule: a listed video matches when at least this % of its unique
-    /// frames are in ours.
-    #[arg(long, default_value_t = 80.0, value_name = "PERCENT")]
-    pub vpdq_target_percent: f64,
+    /// Override, for this run, every list's vPDQ rule: a listed video
+    /// matches when at least this % of its unique frames are in ours.
+    /// Default: each list's own value (`db list-create/list-update
+    /// --vpdq-target-percent`, 80 unless set).
+    #[arg(long, value_name = "PERCENT")]
+    pub vpdq_target_percent: Option<f64>,
 
-    /// Clip rule: ... or when at least this % of our unique frames are in it
-    /// ...
-    #[arg(long, default_value_t = 80.0, value_name = "PERCENT")]
-    pub vpdq_query_percent: f64,
+    /// Override every list's clip rule: ... or when at least this % of our
+    /// unique frames are in it ... (default: each list's own, 80 unless set).
+    #[arg(long, value_name = "PERCENT")]
+    pub vpdq_query_percent: Option<f64>,
 
-    /// ... and at least this many of them.
-    #[arg(long, default_value_t = 5, value_name = "FRAMES")]
-    pub min_clip_frames: usize,
+    /// Override every list's clip rule: ... and at least this many of them
+    /// (default: each list's own, 5 unless set).
+    #[arg(long, value_name = "FRAMES")]
+    pub min_clip_frames: Option<u32>,
 
     /// Query-side views of images matched besides the hash of record:
     /// `all` (rotations, flips, EXIF upright, trimmed borders, caption
@@ -174,7 +186,9 @@ impl ScanArgs {
             ("--vpdq-target-percent", self.vpdq_target_percent),
             ("--vpdq-query-percent", self.vpdq_query_percent),
         ] {
-            anyhow::ensure!((0.0..=100.0).contains(&v), "{name} must be within 0..=100");
+            if let Some(v) = v {
+                anyhow::ensure!((0.0..=100.0).contains(&v), "{name} must be within 0..=100");
+            }
         }
         Ok(ScanConfig {
             roots: self.paths.clone(),

@@ -19,7 +19,9 @@
 //! - video: every listed video hashdb compares with ours is a hit when at
 //!   least `target_percent` of its unique frames match (the vPDQ rule) or
 //!   at least `query_percent` of ours do and at least `min_clip_frames` of
-//!   them (the clip rule: a reposted excerpt); our frames are also matched
+//!   them (the clip rule: a reposted excerpt), with the values of the
+//!   video's own list unless [`VideoRule`] overrides them for the run
+//!   (hashdb judges each candidate); our frames are also matched
 //!   one by one against image entries (a known still or logo inside a
 //!   video), reporting which frames hit.
 //! - a hit hashdb marks as allowlisted is reported with `"suppressed":
@@ -55,26 +57,17 @@ pub enum MatchError {
     ListDisabled(String),
 }
 
-/// Percentages of the video rules (the distance and quality gate come from
-/// each list).
-#[derive(Debug, Clone, Copy, PartialEq)]
+/// Run-wide overrides of the lists' video rules (`scan --vpdq-*`): a set
+/// value replaces every list's own (see [`hashdb::vpdq::VpdqRule`]); `None`
+/// keeps each list's (defaults 80%, 80%, 5 frames).
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
 pub struct VideoRule {
-    /// vPDQ rule: % of the listed video's unique frames matched (80).
-    pub target_percent: f64,
-    /// Clip rule: % of our unique frames matched (80) ...
-    pub query_percent: f64,
-    /// ... and at least this many of them (5).
-    pub min_clip_frames: usize,
-}
-
-impl Default for VideoRule {
-    fn default() -> Self {
-        VideoRule {
-            target_percent: 80.0,
-            query_percent: 80.0,
-            min_clip_frames: 5,
-        }
-    }
+    /// vPDQ rule: % of the listed video's unique frames matched.
+    pub target_percent: Option<f64>,
+    /// Clip rule: % of our unique frames matched ...
+    pub query_percent: Option<f64>,
+    /// ... and at least this many of them.
+    pub min_clip_frames: Option<u32>,
 }
 
 /// Which lists to match, and the video rule.
@@ -167,7 +160,6 @@ pub struct RecordMatcher {
     matcher: Matcher,
     lists: HashMap<ListId, ListInfo>,
     opts: MatchOptions,
-    rule: VideoRule,
     store: Mutex<Store>,
     meta: Mutex<HashMap<EntryId, Arc<EntryMeta>>>,
     entries: u64,
@@ -204,9 +196,13 @@ impl RecordMatcher {
             lists: all.into_iter().map(|l| (l.id, l)).collect(),
             opts: MatchOptions {
                 lists: cfg.lists.clone(),
+                vpdq_rule: hashdb::vpdq::VpdqRuleOverride {
+                    target_percent: cfg.video.target_percent,
+                    query_percent: cfg.video.query_percent,
+                    min_clip_frames: cfg.video.min_clip_frames,
+                },
                 ..MatchOptions::default()
             },
-            rule: cfg.video,
             store: Mutex::new(store),
             meta: Mutex::new(HashMap::new()),
             entries,

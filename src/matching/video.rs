@@ -1,11 +1,10 @@
-//! Video hits: our frames against listed videos (vPDQ and clip rules, on
-//! hashdb's comparison) and against image entries (a known still or logo
+//! Video hits: our frames against listed videos (vPDQ and clip rules,
+//! each list's own, applied by hashdb) and against image entries (a known still or logo
 //! inside a video).
 
 use super::{FrameHit, MatchRecord, RecordMatcher, VpdqScore};
-use hashdb::matcher::MatchOptions;
 use hashdb::model::Value;
-use hashdb::vpdq::{VpdqFrame, VpdqThresholds};
+use hashdb::vpdq::VpdqFrame;
 use hashdb::SignalType;
 use std::collections::{BTreeMap, HashMap};
 
@@ -44,28 +43,10 @@ impl RecordMatcher {
             r.frames = Some(frames);
             out.push(r);
         }
-        // Bag comparisons: ask hashdb for every candidate's percentages
-        // (thresholds at zero), then apply both rules here.
-        let opts = MatchOptions {
-            vpdq: VpdqThresholds {
-                target_percent: 0.0,
-                query_percent: 0.0,
-                ..VpdqThresholds::default()
-            },
-            ..self.opts.clone()
-        };
-        let r = &self.rule;
-        for hit in self.hits(&Value::Vpdq(q.to_vec()), None, &opts) {
-            let Some(c) = hit.vpdq else { continue };
-            let matched = (c.query_percent * c.query_frames as f64 / 100.0).round() as usize;
-            let rule = if c.target_frames > 0 && c.target_percent >= r.target_percent {
-                "vpdq"
-            } else if c.query_frames > 0
-                && c.query_percent >= r.query_percent
-                && matched >= r.min_clip_frames
-            {
-                "clip"
-            } else {
+        // Bag comparisons: hashdb judges every candidate video by the rule
+        // of its own list (with this run's overrides) and says which fired.
+        for hit in self.hits(&Value::Vpdq(q.to_vec()), None, &self.opts) {
+            let (Some(c), Some(rule)) = (hit.vpdq, hit.vpdq_rule) else {
                 continue;
             };
             let mut stamps = in_video.remove(&hit.entry).unwrap_or_default();
@@ -73,12 +54,12 @@ impl RecordMatcher {
             stamps.dedup();
             let mut rec = self.record(&hit, "vpdq");
             rec.vpdq = Some(VpdqScore {
-                rule,
+                rule: rule.as_str(),
                 query_percent: c.query_percent,
                 target_percent: c.target_percent,
                 query_frames: c.query_frames,
                 target_frames: c.target_frames,
-                matched_query_frames: matched,
+                matched_query_frames: c.matched_query_frames,
                 timestamps: stamps,
             });
             out.push(rec);

@@ -12,7 +12,7 @@ use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use hashdb::formats::{self, Format};
-use hashdb::model::{NewList, Record, Status, StatusChange};
+use hashdb::model::{ListUpdate, NewList, Record, Status, StatusChange};
 use hashdb::store::ImportOptions;
 use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
@@ -30,12 +30,30 @@ pub struct CreateList {
     pub source: Option<String>,
     pub pdq_threshold: Option<u32>,
     pub pdq_quality: Option<u8>,
+    /// vPDQ rule: % (0..=100) of a listed video's unique frames that must
+    /// be matched (default 80).
+    pub vpdq_target_percent: Option<f64>,
+    /// Clip rule: % (0..=100) of the query video's unique frames that must
+    /// be matched (default 80) ...
+    pub vpdq_query_percent: Option<f64>,
+    /// ... and at least this many of them (default 5).
+    pub vpdq_min_clip_frames: Option<u32>,
 }
 
-/// A change of a list.
+/// A change of a list: the fields given change, the others stay.
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct UpdateList {
     pub enabled: Option<bool>,
+    pub description: Option<String>,
+    pub source: Option<String>,
+    pub pdq_threshold: Option<u32>,
+    pub pdq_quality: Option<u8>,
+    /// See [`CreateList::vpdq_target_percent`].
+    pub vpdq_target_percent: Option<f64>,
+    /// See [`CreateList::vpdq_query_percent`].
+    pub vpdq_query_percent: Option<f64>,
+    /// See [`CreateList::vpdq_min_clip_frames`].
+    pub vpdq_min_clip_frames: Option<u32>,
 }
 
 /// A status change of an entry.
@@ -124,24 +142,41 @@ pub async fn create_list(
     if let Some(q) = c.pdq_quality {
         new.pdq_quality = q;
     }
+    if let Some(p) = c.vpdq_target_percent {
+        new.vpdq_target_percent = p;
+    }
+    if let Some(p) = c.vpdq_query_percent {
+        new.vpdq_query_percent = p;
+    }
+    if let Some(n) = c.vpdq_min_clip_frames {
+        new.vpdq_min_clip_frames = n;
+    }
     let info = st.write(move |s| Ok(s.create_list(&new)?)).await?;
     Ok((StatusCode::CREATED, Json(info)))
 }
 
-/// Enable or disable a list.
+/// Change a list: enable or disable it, its thresholds, gates, video rules,
+/// source or description.
 #[utoipa::path(patch, path = "/v1/lists/{name}", tag = "lists", request_body = UpdateList,
-    responses((status = 200, body = Object), (status = 404, body = ErrorBody)), security(("bearer" = ["write"])))]
+    responses((status = 200, body = Object), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)), security(("bearer" = ["write"])))]
 pub async fn update_list(
     State(st): State<Arc<AppState>>,
     UrlPath(name): UrlPath<String>,
     body: Result<Json<UpdateList>, axum::extract::rejection::JsonRejection>,
 ) -> Result<Json<hashdb::model::ListInfo>, ApiError> {
     let Json(u) = body.map_err(|e| ApiError::bad_request(e.body_text()))?;
+    let change = ListUpdate {
+        description: u.description,
+        source: u.source,
+        enabled: u.enabled,
+        pdq_threshold: u.pdq_threshold,
+        pdq_quality: u.pdq_quality,
+        vpdq_target_percent: u.vpdq_target_percent,
+        vpdq_query_percent: u.vpdq_query_percent,
+        vpdq_min_clip_frames: u.vpdq_min_clip_frames,
+    };
     let info = st
-        .write(move |s| match u.enabled {
-            Some(en) => Ok(s.set_list_enabled(&name, en)?),
-            None => Ok(s.list(&name)?),
-        })
+        .write(move |s| Ok(s.update_list(&name, &change)?))
         .await?;
     Ok(Json(info))
 }

@@ -1,6 +1,8 @@
-//! `db list-create`, `db list-delete`, `db lists`, `db stats`, `db enable|disable`.
+//! `db list-create`, `db list-update`, `db list-delete`, `db lists`, `db stats`,
+//! `db enable|disable`.
 
-use hashdb::model::{NewList, DEFAULT_PDQ_QUALITY, DEFAULT_PDQ_THRESHOLD};
+use hashdb::model::{ListUpdate, NewList, DEFAULT_PDQ_QUALITY, DEFAULT_PDQ_THRESHOLD};
+use hashdb::vpdq::{DEFAULT_MIN_CLIP_FRAMES, DEFAULT_QUERY_PERCENT, DEFAULT_TARGET_PERCENT};
 
 use super::DbLocation;
 
@@ -20,6 +22,45 @@ pub struct ListCreateArgs {
     /// Free text.
     #[arg(long, default_value = "")]
     pub description: String,
+    /// vPDQ rule: a listed video matches when at least this % (0..=100) of
+    /// its unique frames are in the scanned video.
+    #[arg(long, default_value_t = DEFAULT_TARGET_PERCENT, value_name = "PERCENT")]
+    pub vpdq_target_percent: f64,
+    /// Clip rule: ... or when at least this % (0..=100) of the scanned
+    /// video's unique frames are in the listed one ...
+    #[arg(long, default_value_t = DEFAULT_QUERY_PERCENT, value_name = "PERCENT")]
+    pub vpdq_query_percent: f64,
+    /// ... and at least this many of them.
+    #[arg(long, default_value_t = DEFAULT_MIN_CLIP_FRAMES, value_name = "FRAMES")]
+    pub min_clip_frames: u32,
+}
+
+/// `db list-update NAME`: only the flags given change.
+#[derive(clap::Args, Debug)]
+pub struct ListUpdateArgs {
+    /// The list's name.
+    pub name: String,
+    /// PDQ hashes within this Hamming distance match (0..=256).
+    #[arg(long)]
+    pub threshold: Option<u32>,
+    /// PDQ hashes below this quality (0..=100) are ignored.
+    #[arg(long)]
+    pub quality: Option<u8>,
+    /// Where the list comes from.
+    #[arg(long)]
+    pub source: Option<String>,
+    /// Free text.
+    #[arg(long)]
+    pub description: Option<String>,
+    /// vPDQ rule: % (0..=100) of the listed video's unique frames to match.
+    #[arg(long, value_name = "PERCENT")]
+    pub vpdq_target_percent: Option<f64>,
+    /// Clip rule: % (0..=100) of the scanned video's unique frames to match ...
+    #[arg(long, value_name = "PERCENT")]
+    pub vpdq_query_percent: Option<f64>,
+    /// ... and at least this many of them.
+    #[arg(long, value_name = "FRAMES")]
+    pub min_clip_frames: Option<u32>,
 }
 
 #[derive(clap::Args, Debug)]
@@ -50,7 +91,28 @@ pub fn create(loc: &DbLocation, a: ListCreateArgs) -> anyhow::Result<u8> {
         source: a.source,
         pdq_threshold: a.threshold,
         pdq_quality: a.quality,
+        vpdq_target_percent: a.vpdq_target_percent,
+        vpdq_query_percent: a.vpdq_query_percent,
+        vpdq_min_clip_frames: a.min_clip_frames,
     })?;
+    println!("{}", serde_json::to_string(&l)?);
+    Ok(0)
+}
+
+pub fn update(loc: &DbLocation, a: ListUpdateArgs) -> anyhow::Result<u8> {
+    let l = loc.open()?.update_list(
+        &a.name,
+        &ListUpdate {
+            description: a.description,
+            source: a.source,
+            enabled: None,
+            pdq_threshold: a.threshold,
+            pdq_quality: a.quality,
+            vpdq_target_percent: a.vpdq_target_percent,
+            vpdq_query_percent: a.vpdq_query_percent,
+            vpdq_min_clip_frames: a.min_clip_frames,
+        },
+    )?;
     println!("{}", serde_json::to_string(&l)?);
     Ok(0)
 }
@@ -86,7 +148,11 @@ pub fn show(loc: &DbLocation, a: ListsArgs, counts: bool) -> anyhow::Result<u8> 
                     serde_json::json!({
                         "name": s.list.name, "id": s.list.id, "source": s.list.source,
                         "enabled": s.list.enabled, "threshold": s.list.pdq_threshold,
-                        "quality": s.list.pdq_quality, "entries": s.entries,
+                        "quality": s.list.pdq_quality,
+                        "vpdq_target_percent": s.list.vpdq_target_percent,
+                        "vpdq_query_percent": s.list.vpdq_query_percent,
+                        "min_clip_frames": s.list.vpdq_min_clip_frames,
+                        "entries": s.entries,
                         "description": s.list.description,
                     })
                 );
@@ -102,18 +168,29 @@ pub fn show(loc: &DbLocation, a: ListsArgs, counts: bool) -> anyhow::Result<u8> 
         return Ok(0);
     }
     println!(
-        "{:<24} {:<8} {:<15} {:>9} {:>7} {:>10}",
-        "LIST", "ENABLED", "SOURCE", "THRESHOLD", "QUALITY", "ENTRIES"
+        "{:<24} {:<8} {:<15} {:>9} {:>7} {:>7} {:>7} {:>10} {:>10}",
+        "LIST",
+        "ENABLED",
+        "SOURCE",
+        "THRESHOLD",
+        "QUALITY",
+        "VPDQ%",
+        "CLIP%",
+        "CLIP-MIN",
+        "ENTRIES"
     );
     for s in &stats {
         let l = &s.list;
         println!(
-            "{:<24} {:<8} {:<15} {:>9} {:>7} {:>10}",
+            "{:<24} {:<8} {:<15} {:>9} {:>7} {:>7} {:>7} {:>10} {:>10}",
             l.name,
             if l.enabled { "yes" } else { "no" },
             l.source,
             l.pdq_threshold,
             l.pdq_quality,
+            l.vpdq_target_percent,
+            l.vpdq_query_percent,
+            l.vpdq_min_clip_frames,
             s.entries
         );
         if counts {
