@@ -410,4 +410,27 @@ fn generated_letterbox_matches_its_source_only_with_views() {
         vec![("original".to_string(), "vpdq".to_string())],
         "the original wins; no duplicate by a view"
     );
+
+    // match --file: the same records as scan, views on by default.
+    let m = |flags: &[&str]| {
+        let out = bin()
+            .args(["match", "--db"])
+            .arg(&db)
+            .arg("--file")
+            .arg(&lb)
+            .args(flags)
+            .output()
+            .expect("run hashsieve");
+        let lines: Vec<Value> = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(|l| serde_json::from_str(l).expect("JSON line"))
+            .collect();
+        (out.status.code(), lines)
+    };
+    let (code, lines) = m(&[]);
+    assert_eq!(code, Some(1));
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert_eq!(lines[0]["view"], "letterbox");
+    assert_eq!(lines[0]["signal_type"], "vpdq");
+    assert_eq!(m(&["--views", "none"]), (Some(0), Vec::new()));
 }

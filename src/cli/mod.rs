@@ -8,6 +8,7 @@ mod compare;
 mod db;
 mod hash;
 mod limits_args;
+mod match_file;
 mod matching;
 mod scan;
 mod serve;
