@@ -14,7 +14,7 @@ use anyhow::Context;
 use hashdb::formats;
 use hashdb::matcher::{HashDb, Hit, MatchOptions};
 use hashdb::model::Value;
-use hashdb::vpdq::VpdqThresholds;
+use hashdb::vpdq::VpdqRuleOverride;
 use hashdb::{Pdq, SignalType};
 use serde_json::{json, Value as Json};
 
@@ -62,12 +62,19 @@ pub struct MatchArgs {
     /// PDQ distance to use instead of each list's own threshold.
     #[arg(long, value_parser = clap::value_parser!(u32).range(0..=256))]
     pub threshold: Option<u32>,
-    /// vPDQ: match when at least this % of the listed video's unique frames matched.
-    #[arg(long, default_value_t = 80.0)]
-    pub vpdq_target_percent: f64,
-    /// vPDQ: ... and at least this % of the query video's frames.
-    #[arg(long, default_value_t = 0.0)]
-    pub vpdq_query_percent: f64,
+    /// vPDQ rule: a listed video matches when at least this % of its unique
+    /// frames matched. Overrides every list's own value (default: the
+    /// list's, 80 unless set with `db list-create/list-update`).
+    #[arg(long, value_name = "PERCENT")]
+    pub vpdq_target_percent: Option<f64>,
+    /// Clip rule: ... or when at least this % of the query video's unique
+    /// frames matched ... (overrides every list's own, 80 unless set).
+    #[arg(long, value_name = "PERCENT")]
+    pub vpdq_query_percent: Option<f64>,
+    /// Clip rule: ... and at least this many of them (overrides every
+    /// list's own, 5 unless set).
+    #[arg(long, value_name = "FRAMES")]
+    pub min_clip_frames: Option<u32>,
     /// vPDQ: frames below this quality are ignored.
     #[arg(long, default_value_t = 50)]
     pub vpdq_quality: u8,
@@ -78,13 +85,25 @@ impl MatchArgs {
         MatchOptions {
             lists: (!self.lists.is_empty()).then(|| self.lists.clone()),
             threshold: self.threshold,
-            vpdq: VpdqThresholds {
-                distance: self.threshold.unwrap_or(31),
-                quality: self.vpdq_quality,
+            vpdq_quality: Some(self.vpdq_quality),
+            vpdq_rule: VpdqRuleOverride {
                 target_percent: self.vpdq_target_percent,
                 query_percent: self.vpdq_query_percent,
+                min_clip_frames: self.min_clip_frames,
             },
         }
+    }
+
+    fn check(&self) -> anyhow::Result<()> {
+        for (name, v) in [
+            ("--vpdq-target-percent", self.vpdq_target_percent),
+            ("--vpdq-query-percent", self.vpdq_query_percent),
+        ] {
+            if let Some(v) = v {
+                anyhow::ensure!((0.0..=100.0).contains(&v), "{name} must be within 0..=100");
+            }
+        }
+        Ok(())
     }
 }
 
@@ -113,6 +132,10 @@ fn hit_json(db: &HashDb, h: &Hit) -> anyhow::Result<Json> {
     if let Some(c) = &h.vpdq {
         o.insert("target_percent".into(), json!(c.target_percent));
         o.insert("query_percent".into(), json!(c.query_percent));
+        o.insert("matched_query_frames".into(), json!(c.matched_query_frames));
+    }
+    if let Some(r) = h.vpdq_rule {
+        o.insert("rule".into(), json!(r.as_str()));
     }
     if let Some(a) = h.suppressed_by {
         o.insert("allowlist_id".into(), json!(a));
@@ -155,6 +178,7 @@ pub fn run(args: MatchArgs) -> anyhow::Result<u8> {
     if let Some(f) = &args.file {
         return super::match_file::run(&args.location, &args.lists, args.views, f);
     }
+    args.check()?;
     let single = if let Some(p) = args.pdq {
         Some((Value::Pdq(p), args.quality))
     } else if let Some(h) = args.md5 {
