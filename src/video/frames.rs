@@ -154,8 +154,8 @@ impl FrameHasher {
         // The hash of record from the same DCT as the dihedral views
         // (identical bits, see `views::hash_with_views`).
         let img = RgbView::with_stride(self.rgb.data(0), w, h, stride, LumaRule::Reference);
-        let hashed = hash_with_views(img, 1, ViewSet::Dihedral, pdq).ok_or_else(|| {
-            ConvertError::Buffer {
+        let hashed =
+            hash_with_views(img, 1, ViewSet::Dihedral, pdq).ok_or(ConvertError::Buffer {
                 number: s.number,
                 source: crate::pdq::BufferSizeError {
                     len: img.data.len(),
@@ -163,8 +163,7 @@ impl FrameHasher {
                     height: h,
                     stride,
                 },
-            }
-        })?;
+            })?;
         if let Some(lb) = &mut self.letterbox {
             lb.add_frame(&img, pdq);
         }
