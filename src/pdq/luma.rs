@@ -275,30 +275,43 @@ mod simd {
     unsafe fn pillow_row_avx2(row: &[u8], out: &mut [f32]) -> usize {
         use std::arch::x86_64::*;
         let n = out.len().min(row.len() / 3);
-        // Shuffle masks picking byte 0,3,6,9 (R), 1,4,7,10 (G), 2,5,8,11 (B)
-        // of a 12-byte group into four zero-extended 32-bit lanes.
-        let mr = _mm_setr_epi8(0, -1, -1, -1, 3, -1, -1, -1, 6, -1, -1, -1, 9, -1, -1, -1);
-        let mg = _mm_setr_epi8(1, -1, -1, -1, 4, -1, -1, -1, 7, -1, -1, -1, 10, -1, -1, -1);
-        let mb = _mm_setr_epi8(2, -1, -1, -1, 5, -1, -1, -1, 8, -1, -1, -1, 11, -1, -1, -1);
-        let cr = _mm256_set1_pd(0.299);
-        let cg = _mm256_set1_pd(0.587);
-        let cb = _mm256_set1_pd(0.114);
+        // numpy's f64 `(R*0.299 + G*0.587) + B*0.114`, cast to f32, equals
+        // the correctly rounded f32 of the exact `(299R + 587G + 114B) /
+        // 1000` for every 8-bit R, G, B (the f64 error is far below the
+        // distance from any k/1000 to an f32 rounding midpoint; the test
+        // `integer_rule_equals_f64_rule_for_every_colour` checks all 2^24).
+        // So: the integer sum (exact), converted (exact below 2^24), and
+        // one IEEE division, eight pixels at a time.
+        //
+        // Per 128-bit lane, four pixels (12 bytes): (R, G) as 16-bit pairs
+        // for one multiply-add with (299, 587), and (B, 0) with (114, 0).
+        let mrg = _mm256_setr_epi8(
+            0, -1, 1, -1, 3, -1, 4, -1, 6, -1, 7, -1, 9, -1, 10, -1, //
+            0, -1, 1, -1, 3, -1, 4, -1, 6, -1, 7, -1, 9, -1, 10, -1,
+        );
+        let mb = _mm256_setr_epi8(
+            2, -1, -1, -1, 5, -1, -1, -1, 8, -1, -1, -1, 11, -1, -1, -1, //
+            2, -1, -1, -1, 5, -1, -1, -1, 8, -1, -1, -1, 11, -1, -1, -1,
+        );
+        let crg = _mm256_set1_epi32((587 << 16) | 299);
+        let cb = _mm256_set1_epi32(114);
+        let thousand = _mm256_set1_ps(1000.0);
+        let p = row.as_ptr();
         let mut i = 0;
-        // Each step loads 16 bytes for 4 pixels (12 bytes): stop while 16
+        // Each step loads 16 bytes at 3i and at 3i + 12: stop while 3i + 28
         // bytes remain readable.
-        while i + 4 <= n && 3 * i + 16 <= row.len() {
-            // SAFETY: 3*i + 16 <= row.len() (loop condition) bounds the
-            // unaligned 16-byte load; i + 4 <= n <= out.len() bounds the store.
-            let v = _mm_loadu_si128(row.as_ptr().add(3 * i) as *const __m128i);
-            let r = _mm256_cvtepi32_pd(_mm_shuffle_epi8(v, mr));
-            let g = _mm256_cvtepi32_pd(_mm_shuffle_epi8(v, mg));
-            let b = _mm256_cvtepi32_pd(_mm_shuffle_epi8(v, mb));
-            let y = _mm256_add_pd(
-                _mm256_add_pd(_mm256_mul_pd(r, cr), _mm256_mul_pd(g, cg)),
-                _mm256_mul_pd(b, cb),
-            );
-            _mm_storeu_ps(out.as_mut_ptr().add(i), _mm256_cvtpd_ps(y));
-            i += 4;
+        while i + 8 <= n && 3 * i + 28 <= row.len() {
+            // SAFETY: 3i + 28 <= row.len() (loop condition) bounds both
+            // unaligned 16-byte loads; i + 8 <= n <= out.len() bounds the store.
+            let lo = _mm_loadu_si128(p.add(3 * i) as *const __m128i);
+            let hi = _mm_loadu_si128(p.add(3 * i + 12) as *const __m128i);
+            let v = _mm256_inserti128_si256::<1>(_mm256_castsi128_si256(lo), hi);
+            let rg = _mm256_madd_epi16(_mm256_shuffle_epi8(v, mrg), crg);
+            let b = _mm256_madd_epi16(_mm256_shuffle_epi8(v, mb), cb);
+            let k = _mm256_add_epi32(rg, b);
+            let y = _mm256_div_ps(_mm256_cvtepi32_ps(k), thousand);
+            _mm256_storeu_ps(out.as_mut_ptr().add(i), y);
+            i += 8;
         }
         i
     }
@@ -334,6 +347,23 @@ mod tests {
             out[2],
             (255.0 * 0.299 + 255.0 * 0.587 + 255.0 * 0.114) as f32
         );
+    }
+
+    /// The SIMD kernel's integer rule against numpy's f64 rule, for every
+    /// colour there is.
+    #[test]
+    fn integer_rule_equals_f64_rule_for_every_colour() {
+        let lut = LumaLut::get();
+        for r in 0..256usize {
+            for g in 0..256usize {
+                for b in 0..256usize {
+                    let f64_rule = ((lut.r[r] + lut.g[g]) + lut.b[b]) as f32;
+                    let k = 299 * r as u32 + 587 * g as u32 + 114 * b as u32;
+                    let int_rule = k as f32 / 1000.0;
+                    assert_eq!(f64_rule.to_bits(), int_rule.to_bits(), "({r},{g},{b})");
+                }
+            }
+        }
     }
 
     #[test]
