@@ -105,20 +105,21 @@ impl Matcher {
             lists,
             ..Matcher::default()
         };
-        // The arrays the index is built from, sized once (entry ids bound
-        // the count; a few spare slots cost less than regrowing 50 MB).
-        let bound = usize::try_from(store.max_entry_id()?).unwrap_or(0);
-        let mut hashes: Vec<[u64; 4]> = Vec::with_capacity(bound);
-        let mut items: Vec<ItemRef> = Vec::with_capacity(bound);
+        // The arrays the index is built from (saved next to the database
+        // and reused while it is unchanged: see `store::snapshot`).
         let gates: Vec<(ListId, u8)> = m.lists.values().map(|l| (l.id, l.pdq_quality)).collect();
-        store.for_each_pdq_row(&gates, |entry, list, p| {
-            hashes.push(p.words());
-            items.push(ItemRef {
+        let rows = store.pdq_rows(&gates)?;
+        let mut hashes = rows.hashes;
+        let mut items: Vec<ItemRef> = rows
+            .entries
+            .iter()
+            .zip(&rows.lists)
+            .map(|(&entry, &list)| ItemRef {
                 entry,
                 list,
                 frame: NO_FRAME,
-            });
-        })?;
+            })
+            .collect();
         let mut enabled: Vec<ListId> = m.lists.keys().copied().collect();
         enabled.sort_unstable();
         store.for_each_digest_row(&enabled, |row| {

@@ -21,21 +21,28 @@ pub struct CsrTable {
 
 impl CsrTable {
     /// Build table `t` over `hashes` (slot = position) by counting sort.
+    ///
+    /// The keys are computed once into a compact array (4 bytes a hash)
+    /// that the scatter pass reads back, instead of re-reading all the
+    /// hashes (32 bytes each) and re-extracting the key: this build is most
+    /// of the time it takes to load a large list.
     pub fn build(layout: &Layout, t: usize, hashes: &[[u64; 4]]) -> CsrTable {
         let buckets = layout.buckets();
         let mut offsets = vec![0u32; buckets + 1];
-        for h in hashes {
-            offsets[layout.key(h, t) as usize + 1] += 1;
+        let keys: Vec<u32> = hashes.iter().map(|h| layout.key(h, t)).collect();
+        for &k in &keys {
+            offsets[k as usize + 1] += 1;
         }
         for i in 0..buckets {
             offsets[i + 1] += offsets[i];
         }
-        let mut fill = offsets.clone();
+        // Each bucket's next free position: its start, advanced in place.
+        let mut fill: Vec<u32> = offsets[..buckets].to_vec();
         let mut slots = vec![0u32; hashes.len()];
-        for (slot, h) in hashes.iter().enumerate() {
-            let k = layout.key(h, t) as usize;
-            slots[fill[k] as usize] = slot as u32;
-            fill[k] += 1;
+        for (slot, &k) in keys.iter().enumerate() {
+            let f = &mut fill[k as usize];
+            slots[*f as usize] = slot as u32;
+            *f += 1;
         }
         CsrTable { offsets, slots }
     }

@@ -13,6 +13,7 @@ mod changes;
 mod entries;
 mod lists;
 pub mod schema;
+mod snapshot;
 mod tokens;
 
 use std::io::Read;
@@ -25,6 +26,7 @@ pub use allowlist::AllowEntry;
 pub use changes::{ChangeCursor, Changes};
 pub use entries::{FrameRow, ImportOptions, ImportSummary, IndexRow};
 pub use lists::{ListStats, SignalCount};
+pub use snapshot::{rows_path, PdqRows};
 pub use tokens::{token_hash, Scope, TokenInfo};
 
 use crate::error::{is_busy, OpenError, StoreError};
@@ -283,7 +285,7 @@ mod tests {
         .unwrap();
         drop(c);
         let s = Store::open(&p).unwrap();
-        assert_eq!(s.schema_version().unwrap(), 3);
+        assert_eq!(s.schema_version().unwrap(), schema::CURRENT_VERSION);
         let l = s.list("old").unwrap();
         // Kept what it had; gained the default vPDQ rules.
         assert_eq!((l.pdq_threshold, l.created_at), (20, 1));

@@ -16,7 +16,7 @@ pub const FRAMES: &str = "vpdq_frames";
 pub const ALLOWLIST: &str = "allowlist";
 
 /// Forward migrations, oldest first.
-pub const MIGRATIONS: &[&str] = &[V1, V2, V3];
+pub const MIGRATIONS: &[&str] = &[V1, V2, V3, V4];
 
 /// Version 1: lists, entries with labels and vPDQ frames, the allowlist.
 const V1: &str = "
@@ -98,4 +98,31 @@ ALTER TABLE lists ADD COLUMN vpdq_query_percent REAL NOT NULL DEFAULT 80
     CHECK (vpdq_query_percent BETWEEN 0 AND 100);
 ALTER TABLE lists ADD COLUMN vpdq_min_clip_frames INTEGER NOT NULL DEFAULT 5
     CHECK (vpdq_min_clip_frames >= 0);
+";
+
+/// Version 4: a generation number that every change of what the PDQ index
+/// is built from (an entry added, deleted, or changed in status, value,
+/// quality or list; any change of a list) increments, by trigger, so that
+/// no writer can forget it. A saved copy of the index rows (see
+/// `store::snapshot`) is used only while the generation it was saved at is
+/// still the database's.
+const V4: &str = "
+CREATE TABLE index_generation (
+    id    INTEGER PRIMARY KEY CHECK (id = 1),
+    value INTEGER NOT NULL
+);
+INSERT INTO index_generation (id, value) VALUES (1, 1);
+CREATE TRIGGER entries_gen_insert AFTER INSERT ON entries
+BEGIN UPDATE index_generation SET value = value + 1 WHERE id = 1; END;
+CREATE TRIGGER entries_gen_delete AFTER DELETE ON entries
+BEGIN UPDATE index_generation SET value = value + 1 WHERE id = 1; END;
+CREATE TRIGGER entries_gen_update
+AFTER UPDATE OF list_id, signal_type, value, quality, status ON entries
+BEGIN UPDATE index_generation SET value = value + 1 WHERE id = 1; END;
+CREATE TRIGGER lists_gen_insert AFTER INSERT ON lists
+BEGIN UPDATE index_generation SET value = value + 1 WHERE id = 1; END;
+CREATE TRIGGER lists_gen_delete AFTER DELETE ON lists
+BEGIN UPDATE index_generation SET value = value + 1 WHERE id = 1; END;
+CREATE TRIGGER lists_gen_update AFTER UPDATE ON lists
+BEGIN UPDATE index_generation SET value = value + 1 WHERE id = 1; END;
 ";

@@ -1,0 +1,330 @@
+//! The PDQ rows the index is built from, saved next to the database.
+//!
+//! Why: every scan and every service start reads all active PDQ entries
+//! (a million rows is about 0.2 s of SQLite stepping) before it can match
+//! anything; for a short scan that fixed cost is more than the matching
+//! itself. The rows change only when the lists do, so the first load saves
+//! them as flat arrays in `<database>.pdq-rows`, and later loads read that
+//! file (about 100 MB per million rows, read at memory speed) instead.
+//!
+//! Why it cannot give different results: the file records the database's
+//! index generation (schema V4: incremented by triggers on every change of
+//! an entry's list, type, value, quality or status, and of any list), and
+//! the lists and quality gates it was read for. It is used only when both
+//! equal what the database says now, read in the same transaction as the
+//! generation; anything else (missing, older, damaged, truncated, another
+//! format) means reading SQLite as before, then replacing the file. Saving
+//! is best effort: a read-only folder only costs the speed.
+
+use std::io::{BufWriter, Read, Write};
+use std::path::{Path, PathBuf};
+
+use super::Store;
+use crate::error::StoreError;
+use crate::model::{EntryId, ListId};
+use crate::types::Pdq;
+
+/// First bytes of a rows file (format version 1).
+const MAGIC: &[u8; 8] = b"HSPDQR01";
+
+/// Active PDQ entries of the enabled lists that pass their gates, in id
+/// order, as parallel arrays.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct PdqRows {
+    pub entries: Vec<EntryId>,
+    pub lists: Vec<ListId>,
+    pub hashes: Vec<[u64; 4]>,
+}
+
+impl PdqRows {
+    /// Number of rows.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+}
+
+/// Where the rows of the database at `db` are saved.
+pub fn rows_path(db: &Path) -> PathBuf {
+    let mut s = db.as_os_str().to_os_string();
+    s.push(".pdq-rows");
+    PathBuf::from(s)
+}
+
+impl Store {
+    /// The rows of [`Store::for_each_pdq_row`] for the lists and gates in
+    /// `gates`, from the saved file when it matches the database (see the
+    /// module docs), else from SQLite (then saved for the next load).
+    pub fn pdq_rows(&self, gates: &[(ListId, u8)]) -> Result<PdqRows, StoreError> {
+        let mut gates = gates.to_vec();
+        gates.sort_unstable();
+        // One read transaction: the generation and the rows agree.
+        let tx = self.conn.unchecked_transaction()?;
+        let generation: i64 =
+            tx.query_row("SELECT value FROM index_generation WHERE id = 1", [], |r| {
+                r.get(0)
+            })?;
+        let path = rows_path(self.path());
+        if let Some(rows) = read_rows(&path, generation, &gates) {
+            return Ok(rows);
+        }
+        let bound = usize::try_from(self.max_entry_id()?).unwrap_or(0);
+        let mut rows = PdqRows {
+            entries: Vec::with_capacity(bound),
+            lists: Vec::with_capacity(bound),
+            hashes: Vec::with_capacity(bound),
+        };
+        self.for_each_pdq_row(&gates, |entry, list, p: Pdq| {
+            rows.entries.push(entry);
+            rows.lists.push(list);
+            rows.hashes.push(p.words());
+        })?;
+        drop(tx);
+        // Best effort (see the module docs); an in-memory or unnamed
+        // database has no folder to save into.
+        let _ = write_rows(&path, generation, &gates, &rows);
+        Ok(rows)
+    }
+}
+
+fn header(generation: i64, gates: &[(ListId, u8)], n: usize) -> Vec<u8> {
+    let mut h = Vec::with_capacity(32 + gates.len() * 16);
+    h.extend_from_slice(MAGIC);
+    h.extend_from_slice(&generation.to_le_bytes());
+    h.extend_from_slice(&(gates.len() as u64).to_le_bytes());
+    for &(list, gate) in gates {
+        h.extend_from_slice(&list.to_le_bytes());
+        h.extend_from_slice(&u64::from(gate).to_le_bytes());
+    }
+    h.extend_from_slice(&(n as u64).to_le_bytes());
+    h
+}
+
+/// The saved rows, if the file exists, is complete and was saved for
+/// `generation` and `gates`.
+fn read_rows(path: &Path, generation: i64, gates: &[(ListId, u8)]) -> Option<PdqRows> {
+    let mut f = std::fs::File::open(path).ok()?;
+    let len = f.metadata().ok()?.len();
+    let want = header(generation, gates, 0);
+    let mut head = vec![0u8; want.len()];
+    f.read_exact(&mut head).ok()?;
+    // Everything but the row count must be equal.
+    let fixed = want.len() - 8;
+    if head[..fixed] != want[..fixed] {
+        return None;
+    }
+    let n = usize::try_from(u64::from_le_bytes(head[fixed..].try_into().ok()?)).ok()?;
+    // 32 bytes of hash, 8 of entry id, 8 of list id per row.
+    if len != (want.len() as u64).checked_add((n as u64).checked_mul(48)?)? {
+        return None;
+    }
+    let mut buf = vec![0u8; n.checked_mul(32)?];
+    f.read_exact(&mut buf).ok()?;
+    let hashes: Vec<[u64; 4]> = buf
+        .chunks_exact(32)
+        .map(|c| {
+            let w = |i: usize| u64::from_le_bytes(c[i * 8..i * 8 + 8].try_into().unwrap_or([0; 8]));
+            [w(0), w(1), w(2), w(3)]
+        })
+        .collect();
+    let mut ids = |f: &mut std::fs::File| -> Option<Vec<i64>> {
+        buf.truncate(n * 8);
+        f.read_exact(&mut buf).ok()?;
+        Some(
+            buf.chunks_exact(8)
+                .map(|c| i64::from_le_bytes(c.try_into().unwrap_or([0; 8])))
+                .collect(),
+        )
+    };
+    let entries = ids(&mut f)?;
+    let lists = ids(&mut f)?;
+    // The lists must be among those asked for (a damaged file is no
+    // reason to match a list that is off).
+    if lists
+        .iter()
+        .any(|l| gates.binary_search_by_key(l, |g| g.0).is_err())
+    {
+        return None;
+    }
+    Some(PdqRows {
+        entries,
+        lists,
+        hashes,
+    })
+}
+
+/// Save `rows` through a temporary file renamed into place, so a reader
+/// sees the old file or the new one, never half of one.
+fn write_rows(
+    path: &Path,
+    generation: i64,
+    gates: &[(ListId, u8)],
+    rows: &PdqRows,
+) -> std::io::Result<()> {
+    let mut tmp = path.as_os_str().to_os_string();
+    tmp.push(format!(".tmp{}", std::process::id()));
+    let tmp = PathBuf::from(tmp);
+    let res = (|| {
+        let mut w = BufWriter::with_capacity(1 << 20, std::fs::File::create(&tmp)?);
+        w.write_all(&header(generation, gates, rows.len()))?;
+        for h in &rows.hashes {
+            for x in h {
+                w.write_all(&x.to_le_bytes())?;
+            }
+        }
+        for e in &rows.entries {
+            w.write_all(&e.to_le_bytes())?;
+        }
+        for l in &rows.lists {
+            w.write_all(&l.to_le_bytes())?;
+        }
+        w.into_inner().map_err(|e| e.into_error())?.sync_all()?;
+        std::fs::rename(&tmp, path)
+    })();
+    if res.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    res
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::ParseError;
+    use crate::model::{NewList, Record, Status, StatusChange, Value};
+
+    fn pdq(i: u64) -> Pdq {
+        Pdq::from_words([i.wrapping_mul(0x9e37_79b9_7f4a_7c15), i, !i, i << 7])
+    }
+
+    fn import(s: &mut Store, list: &str, from: u64, to: u64, quality: Option<u8>) {
+        let recs = (from..to).map(|i| {
+            let mut r = Record::new(Value::Pdq(pdq(i)));
+            r.quality = quality;
+            Ok::<_, ParseError>(r)
+        });
+        s.import(list, recs, Path::new("t"), Default::default())
+            .unwrap();
+    }
+
+    /// The rows straight from SQLite, for comparison.
+    fn fresh(s: &Store, gates: &[(ListId, u8)]) -> PdqRows {
+        let mut rows = PdqRows::default();
+        let mut g = gates.to_vec();
+        g.sort_unstable();
+        s.for_each_pdq_row(&g, |e, l, p| {
+            rows.entries.push(e);
+            rows.lists.push(l);
+            rows.hashes.push(p.words());
+        })
+        .unwrap();
+        rows
+    }
+
+    #[test]
+    fn saved_rows_are_used_only_while_the_database_is_unchanged() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("a.db");
+        let mut s = Store::open(&db).unwrap();
+        let a = s.create_list(&NewList::new("a")).unwrap().id;
+        let b = s.create_list(&NewList::new("b")).unwrap().id;
+        import(&mut s, "a", 0, 100, Some(90));
+        import(&mut s, "b", 100, 150, Some(20));
+        let gates = [(a, 50), (b, 50)];
+        let saved = rows_path(&db);
+        assert!(!saved.exists());
+        let first = s.pdq_rows(&gates).unwrap();
+        assert_eq!(first, fresh(&s, &gates));
+        // List b's entries are below its gate.
+        assert_eq!(first.len(), 100);
+        assert!(saved.exists());
+        // A second load reads the file: prove it by planting a marker row
+        // in a copy saved for the current generation.
+        let gen: i64 = s
+            .conn
+            .query_row("SELECT value FROM index_generation", [], |r| r.get(0))
+            .unwrap();
+        let mut marked = first.clone();
+        marked.hashes[0] = [7; 4];
+        let mut g = gates.to_vec();
+        g.sort_unstable();
+        write_rows(&saved, gen, &g, &marked).unwrap();
+        assert_eq!(s.pdq_rows(&gates).unwrap(), marked);
+        // Other gates: not the saved rows.
+        assert_eq!(s.pdq_rows(&[(a, 50)]).unwrap(), fresh(&s, &[(a, 50)]));
+        write_rows(&saved, gen, &g, &marked).unwrap();
+        // Every kind of change makes the saved rows stale.
+        type Change = Box<dyn Fn(&mut Store)>;
+        let changes: Vec<Change> = vec![
+            Box::new(|s| import(s, "a", 200, 201, None)),
+            Box::new(|s| {
+                let id = s.entry_ids("a").unwrap()[3];
+                s.set_status(
+                    id,
+                    &StatusChange {
+                        status: Status::Disputed,
+                        ..Default::default()
+                    },
+                )
+                .map(|_| ())
+                .unwrap()
+            }),
+            Box::new(|s| {
+                s.update_list(
+                    "b",
+                    &crate::model::ListUpdate {
+                        pdq_quality: Some(10),
+                        ..Default::default()
+                    },
+                )
+                .map(|_| ())
+                .unwrap()
+            }),
+            Box::new(|s| s.delete_list("b").unwrap()),
+        ];
+        for change in changes {
+            change(&mut s);
+            let gen: i64 = s
+                .conn
+                .query_row("SELECT value FROM index_generation", [], |r| r.get(0))
+                .unwrap();
+            let rows = s.pdq_rows(&gates).unwrap();
+            assert_eq!(rows, fresh(&s, &gates));
+            // Plant the marker again for the next change to invalidate.
+            let mut marked = rows.clone();
+            if let Some(h) = marked.hashes.first_mut() {
+                *h = [7; 4];
+            }
+            write_rows(&saved, gen, &g, &marked).unwrap();
+        }
+    }
+
+    #[test]
+    fn damaged_or_foreign_files_are_ignored_and_replaced() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("a.db");
+        let mut s = Store::open(&db).unwrap();
+        let a = s.create_list(&NewList::new("a")).unwrap().id;
+        import(&mut s, "a", 0, 10, None);
+        let gates = [(a, 50)];
+        let want = fresh(&s, &gates);
+        let saved = rows_path(&db);
+        assert_eq!(s.pdq_rows(&gates).unwrap(), want);
+        let good = std::fs::read(&saved).unwrap();
+        for bad in [
+            good[..good.len() - 1].to_vec(),
+            good[..20].to_vec(),
+            Vec::new(),
+            b"not a rows file at all, just some text".to_vec(),
+            [good.clone(), vec![0]].concat(),
+        ] {
+            std::fs::write(&saved, &bad).unwrap();
+            assert_eq!(s.pdq_rows(&gates).unwrap(), want);
+            assert_eq!(std::fs::read(&saved).unwrap(), good);
+        }
+    }
+}
