@@ -6,12 +6,12 @@
 //! spends most of its time. Here the same float operations, in the same
 //! order *within each running sum*, are reorganised:
 //!
-//! * rows are taken eight at a time, and their eight independent running sums
+//! * rows are taken sixteen at a time, and their independent running sums
 //!   advance side by side (instruction-level parallelism instead of one long
 //!   dependency chain), with the divisions done afterwards in a vectorisable
 //!   loop (division is exact, so when it happens does not matter);
 //! * the column pass keeps one running sum per column and consumes rows as
-//!   they arrive, holding only the last `window + 1` rows (a ring), so memory
+//!   they arrive, holding only the last `window + GROUP` rows (a ring), so memory
 //!   use is independent of the image height and stays in cache;
 //! * the second round only needs the 64 sampled columns and rows, so its
 //!   divisions happen only there (its sums still walk every pixel: skipping
@@ -170,7 +170,7 @@ impl RowOut<'_> {
 
 /// The row pass over `n <= GROUP` rows of `inp` (row-major, `w` long).
 fn row_pass(inp: &[f32], n: usize, w: usize, window: usize, out: &mut RowOut, sc: &mut RowScratch) {
-    if n == GROUP && simd_box::rows8(inp, w, window, out, &mut sc.il) {
+    if n == GROUP && simd_box::rows(inp, w, window, out, &mut sc.il) {
         return;
     }
     sc.sums.clear();
@@ -192,8 +192,8 @@ struct RowScratch {
     sums: Vec<f32>,
 }
 
-/// The eight-row running sums with AVX2: the rows are transposed (8x8
-/// blocks) so that one vector holds the same column of all eight rows,
+/// The group's running sums with AVX2: the rows are transposed (8x8
+/// blocks) so that one vector holds the same column of eight rows,
 /// the sums advance as one vector with the scalar code's exact operations
 /// (add the right edge, then subtract the left; IEEE per lane, no fused
 /// multiply-add). The divisions happen in the transposed layout, and only
@@ -202,7 +202,7 @@ mod simd_box {
     use super::RowOut;
 
     /// Returns false (doing nothing) when the CPU lacks AVX2.
-    pub(super) fn rows8(
+    pub(super) fn rows(
         inp: &[f32],
         w: usize,
         window: usize,
@@ -212,7 +212,7 @@ mod simd_box {
         #[cfg(target_arch = "x86_64")]
         {
             if std::is_x86_feature_detected!("avx2") {
-                assert!(inp.len() >= 8 * w && window >= 1 && window <= w);
+                assert!(inp.len() >= super::GROUP * w && window >= 1 && window <= w);
                 match out {
                     RowOut::Divided {
                         counts,
@@ -223,16 +223,16 @@ mod simd_box {
                         assert!(offsets.iter().all(|&o| o + w <= buf.len()));
                     }
                     RowOut::Sampled { counts, cols, out } => {
-                        assert!(out.len() >= 8 * 64);
+                        assert!(out.len() >= super::GROUP * 64);
                         assert!(cols.iter().all(|&x| x < w && x < counts.len()));
                     }
                 }
                 // Every element that is read is written first: no clearing.
-                if il.len() < 16 * w + 64 {
-                    il.resize(16 * w + 64, 0.0);
+                if il.len() < 2 * super::GROUP * w + 64 {
+                    il.resize(2 * super::GROUP * w + 64, 0.0);
                 }
                 // SAFETY: AVX2 is present (checked above); sizes asserted.
-                unsafe { rows8_avx2(inp, w, window, out, il) };
+                unsafe { rows_avx2(inp, w, window, out, il) };
                 return true;
             }
         }
@@ -272,51 +272,68 @@ mod simd_box {
         ]
     }
 
-    /// SAFETY: caller checks AVX2; `inp` holds 8 * w, `il` 16 * w + 64;
-    /// `out`'s offsets/columns are in bounds (asserted by `rows8`).
+    /// SAFETY: caller checks AVX2; `inp` holds GROUP * w, `il` 2 * GROUP *
+    /// w + 64; `out`'s offsets/columns are in bounds (asserted by `rows`).
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx2")]
-    unsafe fn rows8_avx2(inp: &[f32], w: usize, window: usize, out: &mut RowOut, il: &mut [f32]) {
+    unsafe fn rows_avx2(inp: &[f32], w: usize, window: usize, out: &mut RowOut, il: &mut [f32]) {
         use std::arch::x86_64::*;
-        let (tin, tout) = il.split_at_mut(8 * w + 32);
+        // Layout: tin[G * t + r] is column t of row r (G = GROUP = 8 * H):
+        // H vectors per column, one per eight rows.
+        const G: usize = super::GROUP;
+        const H: usize = G / 8;
+        let (tin, tout) = il.split_at_mut(G * w + 32);
         let ip = inp.as_ptr();
         let tip = tin.as_mut_ptr();
         let top = tout.as_mut_ptr();
-        // Transpose in: tin[8 * t + r] = inp[r * w + t].
         let blocks = w / 8;
-        for b in 0..blocks {
-            let t0 = 8 * b;
-            let rows: [__m256; 8] = std::array::from_fn(|r| _mm256_loadu_ps(ip.add(r * w + t0)));
-            let cols = transpose8(rows);
-            for (k, c) in cols.iter().enumerate() {
-                _mm256_storeu_ps(tip.add(8 * (t0 + k)), *c);
+        for h in 0..H {
+            for b in 0..blocks {
+                let t0 = 8 * b;
+                let rows: [__m256; 8] =
+                    std::array::from_fn(|r| _mm256_loadu_ps(ip.add((8 * h + r) * w + t0)));
+                let cols = transpose8(rows);
+                for (k, c) in cols.iter().enumerate() {
+                    _mm256_storeu_ps(tip.add(G * (t0 + k) + 8 * h), *c);
+                }
+            }
+            for t in 8 * blocks..w {
+                for r in 0..8 {
+                    *tip.add(G * t + 8 * h + r) = *ip.add((8 * h + r) * w + t);
+                }
             }
         }
-        for t in 8 * blocks..w {
-            for r in 0..8 {
-                *tip.add(8 * t + r) = *ip.add(r * w + t);
-            }
-        }
-        // Running sums, eight rows per vector, in the reference's order.
+        // Running sums in the reference's order, H independent chains side
+        // by side (each chain's add-then-subtract is a latency chain; two
+        // of them keep the adder busy).
         let half = (window + 2) / 2;
         let lag = half - 1;
-        let col = |t: usize| _mm256_loadu_ps(tip.add(8 * t));
-        let mut s = _mm256_setzero_ps();
+        let col = |t: usize, h: usize| _mm256_loadu_ps(tip.add(G * t + 8 * h));
+        let put = |t: usize, h: usize, v: __m256| _mm256_storeu_ps(top.add(G * t + 8 * h), v);
+        let mut s = [_mm256_setzero_ps(); H];
         for t in 0..lag {
-            s = _mm256_add_ps(s, col(t));
+            for h in 0..H {
+                s[h] = _mm256_add_ps(s[h], col(t, h));
+            }
         }
         for t in lag..window {
-            s = _mm256_add_ps(s, col(t));
-            _mm256_storeu_ps(top.add(8 * (t - lag)), s);
+            for h in 0..H {
+                s[h] = _mm256_add_ps(s[h], col(t, h));
+                put(t - lag, h, s[h]);
+            }
         }
         for t in window..w {
-            s = _mm256_add_ps(s, col(t));
-            s = _mm256_sub_ps(s, col(t - window));
-            _mm256_storeu_ps(top.add(8 * (t - lag)), s);
+            for h in 0..H {
+                s[h] = _mm256_add_ps(s[h], col(t, h));
+                s[h] = _mm256_sub_ps(s[h], col(t - window, h));
+                put(t - lag, h, s[h]);
+            }
         }
         for i in 0..lag {
-            s = _mm256_sub_ps(s, col(w - window + i));
-            _mm256_storeu_ps(top.add(8 * (w - lag + i)), s);
+            for h in 0..H {
+                s[h] = _mm256_sub_ps(s[h], col(w - window + i, h));
+                put(w - lag + i, h, s[h]);
+            }
         }
         match out {
             RowOut::Divided {
@@ -324,37 +341,43 @@ mod simd_box {
                 buf,
                 offsets,
             } => {
-                // Divide column t of all eight rows by its count, transpose
-                // back and store straight into the destination rows.
+                // Divide column t of the rows by its count, transpose back
+                // and store straight into the destination rows.
                 let bp = buf.as_mut_ptr();
                 let cp = counts.as_ptr();
-                for b in 0..blocks {
-                    let t0 = 8 * b;
-                    let cols: [__m256; 8] = std::array::from_fn(|k| {
-                        _mm256_div_ps(
-                            _mm256_loadu_ps(top.add(8 * (t0 + k))),
-                            _mm256_set1_ps(*cp.add(t0 + k)),
-                        )
-                    });
-                    let rows = transpose8(cols);
-                    for (r, v) in rows.iter().enumerate() {
-                        _mm256_storeu_ps(bp.add(offsets[r] + t0), *v);
+                for h in 0..H {
+                    for b in 0..blocks {
+                        let t0 = 8 * b;
+                        let cols: [__m256; 8] = std::array::from_fn(|k| {
+                            _mm256_div_ps(
+                                _mm256_loadu_ps(top.add(G * (t0 + k) + 8 * h)),
+                                _mm256_set1_ps(*cp.add(t0 + k)),
+                            )
+                        });
+                        let rows = transpose8(cols);
+                        for (r, v) in rows.iter().enumerate() {
+                            _mm256_storeu_ps(bp.add(offsets[8 * h + r] + t0), *v);
+                        }
                     }
                 }
                 for t in 8 * blocks..w {
                     for (r, &off) in offsets.iter().enumerate() {
-                        *bp.add(off + t) = *top.add(8 * t + r) / *cp.add(t);
+                        *bp.add(off + t) = *top.add(G * t + r) / *cp.add(t);
                     }
                 }
             }
             RowOut::Sampled { counts, cols, out } => {
                 let mut lanes = [0f32; 8];
                 for (o, &x) in cols.iter().enumerate() {
-                    let v =
-                        _mm256_div_ps(_mm256_loadu_ps(top.add(8 * x)), _mm256_set1_ps(counts[x]));
-                    _mm256_storeu_ps(lanes.as_mut_ptr(), v);
-                    for (r, &l) in lanes.iter().enumerate() {
-                        out[r * 64 + o] = l;
+                    for h in 0..H {
+                        let v = _mm256_div_ps(
+                            _mm256_loadu_ps(top.add(G * x + 8 * h)),
+                            _mm256_set1_ps(counts[x]),
+                        );
+                        _mm256_storeu_ps(lanes.as_mut_ptr(), v);
+                        for (r, &l) in lanes.iter().enumerate() {
+                            out[(8 * h + r) * 64 + o] = l;
+                        }
                     }
                 }
             }
@@ -363,7 +386,7 @@ mod simd_box {
 }
 
 /// Rows processed side by side in the row passes.
-const GROUP: usize = 8;
+const GROUP: usize = 16;
 
 /// The column pass as a stream: rows are written into a ring (by the row
 /// pass, in place), advanced one at a time, and blurred rows come out
@@ -578,7 +601,7 @@ pub(crate) fn downsample_64(src: &dyn LumaSource, sc: &mut Scratch) -> [[f32; 64
     }
 
     let mut vbox = ColumnBox::new(w, h, wc, std::mem::take(ring), std::mem::take(sums));
-    // The first column pass's output rows, eight at a time, go through the
+    // The first column pass's output rows, a group at a time, go through the
     // second round's row pass, which keeps only the sampled columns (`mid`,
     // h x 64).
     let mut pending2 = 0usize; // rows buffered in group2_in
@@ -777,16 +800,16 @@ mod tests {
         // The scalar path only runs on CPUs without AVX2; keep it honest here:
         // both output modes, rows scattered to non-contiguous offsets.
         for &(w, window) in &[(8usize, 1usize), (13, 2), (100, 7), (517, 5), (4000, 32)] {
-            let inp = noise(w, 8, w as u64);
+            let inp = noise(w, GROUP, w as u64);
             let counts = window_counts(w, window);
             let cols = sample_positions(w);
-            let mut sums = vec![0f32; 8 * w];
-            box_sums_rows::<8>(&inp, &mut sums, w, window);
-            let offsets: [usize; GROUP] = std::array::from_fn(|r| ((r * 5) % 8) * w + 3);
+            let mut sums = vec![0f32; GROUP * w];
+            box_sums_rows::<GROUP>(&inp, &mut sums, w, window);
+            let offsets: [usize; GROUP] = std::array::from_fn(|r| ((r * 5) % GROUP) * w + 3);
             let mut il = Vec::new();
             let run = |simd: bool, sampled: bool, il: &mut Vec<f32>| -> Option<Vec<u32>> {
-                let mut buf = vec![0f32; 8 * w + 3];
-                let mut smp = vec![0f32; 8 * 64];
+                let mut buf = vec![0f32; GROUP * w + 3];
+                let mut smp = vec![0f32; GROUP * 64];
                 let mut out = if sampled {
                     RowOut::Sampled {
                         counts: &counts,
@@ -801,11 +824,11 @@ mod tests {
                     }
                 };
                 if simd {
-                    if !simd_box::rows8(&inp, w, window, &mut out, il) {
+                    if !simd_box::rows(&inp, w, window, &mut out, il) {
                         return None;
                     }
                 } else {
-                    out.write_sums(&sums, 8, w);
+                    out.write_sums(&sums, GROUP, w);
                 }
                 let v = if sampled { smp } else { buf };
                 Some(v.iter().map(|x| x.to_bits()).collect())
