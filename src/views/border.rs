@@ -71,22 +71,52 @@ fn line_stats(img: &RgbView<'_>, r: &Rect, side: Side, i: usize) -> ([f64; 3], f
     (mean, dev)
 }
 
+/// How close to uniform a border line must be.
+#[derive(Clone, Copy)]
+struct Tolerance {
+    /// Mean absolute deviation within the line (max over channels).
+    deviation: f64,
+    /// Drift of the line's mean colour from the outermost line's.
+    drift: f64,
+    /// Peeling rounds: more than one trims a frame of two colours (a mat
+    /// inside a frame).
+    rounds: usize,
+}
+
+/// Bars of real media: compression noise and soft colour allowed.
+const LOOSE: Tolerance = Tolerance {
+    deviation: MAX_DEVIATION,
+    drift: MAX_COLOUR_DRIFT,
+    rounds: 3,
+};
+
+/// Added padding of one exact colour: stops at the picture even when the
+/// picture's own edge is a flat area of nearly the padding's colour (a
+/// blue sky on blue padding, a night sky on black), where [`LOOSE`] peels
+/// into the picture. One round: inside the padding, a smooth sky is as
+/// uniform as padding along the picture's own width.
+const EXACT: Tolerance = Tolerance {
+    deviation: 1.0,
+    drift: 2.0,
+    rounds: 1,
+};
+
 /// How many uniform lines of one colour `side` of `r` has.
-fn peel(img: &RgbView<'_>, r: &Rect, side: Side) -> usize {
+fn peel(img: &RgbView<'_>, r: &Rect, side: Side, tol: Tolerance) -> usize {
     let depth = match side {
         Side::Top | Side::Bottom => r.h,
         Side::Left | Side::Right => r.w,
     };
     let max = (depth as f64 * MAX_SIDE_FRACTION) as usize;
     let (first, dev0) = line_stats(img, r, side, 0);
-    if dev0 > MAX_DEVIATION {
+    if dev0 > tol.deviation {
         return 0;
     }
     let mut n = 1;
     while n < max {
         let (mean, dev) = line_stats(img, r, side, n);
         let drift = (0..3).fold(0f64, |m, c| m.max((mean[c] - first[c]).abs()));
-        if dev > MAX_DEVIATION || drift > MAX_COLOUR_DRIFT {
+        if dev > tol.deviation || drift > tol.drift {
             break;
         }
         n += 1;
@@ -97,6 +127,17 @@ fn peel(img: &RgbView<'_>, r: &Rect, side: Side) -> usize {
 /// The picture inside uniform borders, or `None` when there is no border
 /// worth trimming (under 1% of a side) or the image is too small.
 pub fn trim(img: &RgbView<'_>) -> Option<Rect> {
+    trim_with(img, LOOSE)
+}
+
+/// Like [`trim`], but only borders of one exact colour (added padding):
+/// the view `pad`, for padding whose colour is close to the picture's
+/// edge.
+pub fn trim_exact(img: &RgbView<'_>) -> Option<Rect> {
+    trim_with(img, EXACT)
+}
+
+fn trim_with(img: &RgbView<'_>, tol: Tolerance) -> Option<Rect> {
     if img.width < 16 || img.height < 16 || !img.is_valid() {
         return None;
     }
@@ -106,11 +147,11 @@ pub fn trim(img: &RgbView<'_>) -> Option<Rect> {
         w: img.width,
         h: img.height,
     };
-    for _ in 0..3 {
-        let t = peel(img, &r, Side::Top);
-        let b = peel(img, &r, Side::Bottom);
-        let l = peel(img, &r, Side::Left);
-        let rt = peel(img, &r, Side::Right);
+    for _ in 0..tol.rounds {
+        let t = peel(img, &r, Side::Top, tol);
+        let b = peel(img, &r, Side::Bottom, tol);
+        let l = peel(img, &r, Side::Left, tol);
+        let rt = peel(img, &r, Side::Right, tol);
         if t + b + l + rt == 0 || t + b >= r.h || l + rt >= r.w {
             break;
         }
@@ -305,6 +346,32 @@ mod tests {
                 h: 100
             }
         );
+    }
+
+    #[test]
+    fn exact_trim_stops_where_padding_meets_a_sky_of_its_colour() {
+        // A picture whose top half is a smooth sky close to the padding's
+        // colour, textured below.
+        let (w, h) = (120, 100);
+        let mut src = textured(w, h);
+        for y in 0..h / 2 {
+            for x in 0..w {
+                let o = 3 * (y * w + x);
+                src[o..o + 3].copy_from_slice(&[4, 100 + (y / 10) as u8, 196]);
+            }
+        }
+        let (p, pw, ph) = pad(&src, w, h, [25, 25, 30, 30], [13, 96, 191]);
+        let img = RgbView::packed(&p, pw, ph);
+        let exact = Rect { x: 30, y: 25, w, h };
+        // The loose trim peels on into the sky ...
+        let loose = trim(&img).unwrap();
+        assert!(loose.y > exact.y + 10, "{loose:?}");
+        // ... the exact one stops at the picture.
+        assert_eq!(trim_exact(&img), Some(exact));
+        // No padding, no exact trim (a perfectly flat synthetic sky would
+        // be trimmed: real skies carry noise).
+        let plain = textured(w, h);
+        assert_eq!(trim_exact(&RgbView::packed(&plain, w, h)), None);
     }
 
     #[test]

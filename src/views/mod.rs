@@ -14,7 +14,8 @@
 //! crop views hash a rectangle of the same buffer without copying.
 //!
 //! - [`orient`]: the EXIF orientation as a dihedral transform (`exif`).
-//! - [`border`]: uniform bars and frames trimmed (`trim`); bands of one
+//! - [`border`]: uniform bars and frames trimmed (`trim`; `pad` when
+//!   only exact-colour borders, trimmed, give another picture); bands of one
 //!   colour carrying text, such as a meme's caption, cut off (`band`).
 //! - [`canvas`]: the dominant picture inside a larger canvas: a caption
 //!   band, a screenshot of a post, a photo on a card (`canvas`).
@@ -81,7 +82,8 @@ const CROP_DIHEDRAL: bool = true;
 pub struct ViewHash {
     /// `rotate90`, `rotate180`, `rotate270`, `flipx`, `flipy`,
     /// `flipplus1`, `flipminus1`, `exif`, `trim`, `band`, `canvas`,
-    /// `edges`, `letterbox` (video frames), and a crop's transforms such
+    /// `edges`, `pad` (borders of one exact colour, when they differ from
+    /// `trim`), `letterbox` (video frames), and a crop's transforms such
     /// as `trim+flipy`.
     pub view: &'static str,
     pub hash: Pdq,
@@ -260,6 +262,19 @@ pub fn hash_with_views(
                 .iter()
                 .any(|d| d.close_to(r, img.width, img.height, 0.01))
         };
+        if let Some(r) = border::trim_exact(&img) {
+            if fresh(&r, &done) {
+                push_crop(
+                    &img,
+                    &r,
+                    crop_names("pad"),
+                    CROP_DIHEDRAL,
+                    hasher,
+                    &mut views,
+                );
+                done.push(r);
+            }
+        }
         if let Some(r) = border::bands(&img) {
             if fresh(&r, &done) {
                 push_crop(
@@ -307,6 +322,16 @@ pub fn hash_with_views(
 /// `trim+flipy`).
 pub(crate) const fn crop_names(crop: &'static str) -> [&'static str; 8] {
     match crop.as_bytes()[0] {
+        b'p' => [
+            "pad",
+            "pad+rotate90",
+            "pad+rotate180",
+            "pad+rotate270",
+            "pad+flipx",
+            "pad+flipy",
+            "pad+flipplus1",
+            "pad+flipminus1",
+        ],
         b'l' => [
             "letterbox",
             "letterbox+rotate90",
