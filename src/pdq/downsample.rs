@@ -276,6 +276,8 @@ mod simd_box {
     /// w + 64; `out`'s offsets/columns are in bounds (asserted by `rows`).
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx2")]
+    // `h` names the chain (and the eight rows) in the buffers' layout.
+    #[allow(clippy::needless_range_loop)]
     unsafe fn rows_avx2(inp: &[f32], w: usize, window: usize, out: &mut RowOut, il: &mut [f32]) {
         use std::arch::x86_64::*;
         // Layout: tin[G * t + r] is column t of row r (G = GROUP = 8 * H):
