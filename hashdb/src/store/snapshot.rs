@@ -62,12 +62,18 @@ impl Store {
     pub fn pdq_rows(&self, gates: &[(ListId, u8)]) -> Result<PdqRows, StoreError> {
         let mut gates = gates.to_vec();
         gates.sort_unstable();
-        // One read transaction: the generation and the rows agree.
-        let tx = self.conn.unchecked_transaction()?;
+        // One read transaction: the generation and the rows agree (inside
+        // a caller's transaction, that one does the same).
+        let tx = if self.conn.is_autocommit() {
+            Some(self.conn.unchecked_transaction()?)
+        } else {
+            None
+        };
         let generation: i64 =
-            tx.query_row("SELECT value FROM index_generation WHERE id = 1", [], |r| {
-                r.get(0)
-            })?;
+            self.conn
+                .query_row("SELECT value FROM index_generation WHERE id = 1", [], |r| {
+                    r.get(0)
+                })?;
         let path = rows_path(self.path());
         if let Some(rows) = read_rows(&path, generation, &gates) {
             return Ok(rows);
