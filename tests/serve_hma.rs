@@ -103,20 +103,62 @@ fn pairs() -> Vec<Pair> {
             200,
             json!({"id": "<int>", "signals": {"pdq": PDQ_FAR}}),
         ),
-        // Lookups: the banks a hash matches (disabled banks never match).
+        // Lookups: per bank, the matching contents and their distances
+        // (disabled banks never match; `banks=` restricts).
         p(
             "GET",
-            &*Box::leak(format!("/m/lookup?signal_type=pdq&signal={PDQ_A_NEAR}").into_boxed_str()),
+            leak(format!("/m/lookup?signal_type=pdq&signal={PDQ_A_NEAR}")),
             None,
             200,
-            json!(["TEST_BANK"]),
+            json!({"TEST_BANK": [{"bank_content_id": "<int>", "distance": "1"}]}),
         ),
         p(
             "GET",
-            &*Box::leak(format!("/m/lookup?signal_type=pdq&signal={PDQ_FAR}").into_boxed_str()),
+            leak(format!(
+                "/m/lookup?signal_type=pdq&signal={PDQ_A_NEAR}&banks=OFF_BANK"
+            )),
             None,
             200,
-            json!([]),
+            json!({}),
+        ),
+        p(
+            "GET",
+            leak(format!(
+                "/m/lookup?signal_type=pdq&signal={PDQ_A_NEAR}&banks=OFF_BANK,TEST_BANK&seed=7"
+            )),
+            None,
+            200,
+            json!({"TEST_BANK": [{"bank_content_id": "<int>", "distance": "1"}]}),
+        ),
+        p(
+            "GET",
+            leak(format!("/m/lookup?signal_type=pdq&signal={PDQ_FAR}")),
+            None,
+            200,
+            json!({}),
+        ),
+        p(
+            "GET",
+            leak(format!("/m/raw_lookup?signal_type=pdq&signal={PDQ_A_NEAR}")),
+            None,
+            200,
+            json!({"matches": ["<int>"]}),
+        ),
+        p(
+            "GET",
+            leak(format!(
+                "/m/raw_lookup?signal_type=pdq&signal={PDQ_A_NEAR}&include_distance=true"
+            )),
+            None,
+            200,
+            json!({"matches": [{"bank_content_id": "<int>", "distance": "1"}]}),
+        ),
+        p(
+            "GET",
+            leak(format!("/m/raw_lookup?signal_type=pdq&signal={PDQ_FAR}")),
+            None,
+            200,
+            json!({"matches": []}),
         ),
         p(
             "GET",
@@ -196,6 +238,11 @@ fn pairs() -> Vec<Pair> {
             json!([{"name": "TEST_BANK", "matching_enabled_ratio": 1.0}]),
         ),
     ]
+}
+
+/// A request path built at run time, for the `'static` table.
+fn leak(s: String) -> &'static str {
+    Box::leak(s.into_boxed_str())
 }
 
 /// Distance between PDQ_A and PDQ_FAR (computed, not recorded).
@@ -331,7 +378,7 @@ fn hma_media_routes_hash_and_match_uploads() {
         &multipart_type(),
         &multipart("photo", "a.png", &png),
     );
-    assert_eq!(r.json(), json!({"pdq": []}));
+    assert_eq!(r.json(), json!({"pdq": {}}));
     let r = s.post(
         "/c/bank/MEDIA/content",
         None,
@@ -349,7 +396,10 @@ fn hma_media_routes_hash_and_match_uploads() {
             &multipart_type(),
             &multipart("photo", "a.png", &png),
         );
-        r.json() == json!({"pdq": ["MEDIA"]})
+        matches_expected(
+            &r.json(),
+            &json!({"pdq": {"MEDIA": [{"bank_content_id": j["id"], "distance": "0"}]}}),
+        )
     }));
     let r = s.get("/m/index/status", None);
     let j = r.json();
@@ -407,7 +457,9 @@ fn hma_video_upload_is_hashed_like_the_cli() {
             &multipart_type(),
             &multipart("video", "v.mp4", &data),
         );
-        r.json() == json!({"video_md5": ["VIDS"], "vpdq": ["VIDS"]})
+        let j = r.json();
+        j["video_md5"]["VIDS"][0]["distance"] == "0"
+            && j["vpdq"]["VIDS"][0]["distance"] == "100%/100%"
     }));
 }
 
@@ -458,7 +510,7 @@ fn url_fetching_is_off_unless_the_host_is_allowed() {
     assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
     assert_eq!(r.json(), direct.json());
     let r = s.get(&format!("/m/lookup?url={url}"), None);
-    assert_eq!(r.json(), json!({"pdq": []}));
+    assert_eq!(r.json(), json!({"pdq": {}}));
     // Another host name (even for the same address), another scheme: refused.
     let r = s.get(&format!("/h/hash?url=http://localhost:{port}/a.png"), None);
     assert_eq!(r.status, 403);

@@ -116,30 +116,126 @@ pub struct LookupQuery {
     pub url: Option<String>,
     /// With `url`: photo or video (else from the response's Content-Type).
     pub content_type: Option<String>,
+    /// Comma-separated bank names: only matches in these banks.
+    pub banks: Option<String>,
+    /// `raw_lookup`: entries with their distances instead of bare ids.
+    pub include_distance: Option<String>,
+    // HMA's `seed` and `bypass_coinflip` pick which partially enabled banks
+    // answer; a list here is enabled (ratio 1) or disabled (ratio 0, never
+    // matches), so the coin flip cannot change an answer: both are accepted
+    // (unknown query parameters are ignored) and need no field.
 }
 
-/// Names of the enabled banks with a (not allowlisted) hit.
-fn bank_names<'a>(hits: impl Iterator<Item = &'a crate::matching::MatchRecord>) -> Vec<String> {
-    let set: BTreeSet<String> = hits
-        .filter(|h| !h.suppressed)
-        .map(|h| h.list.clone())
-        .collect();
-    set.into_iter().collect()
+impl LookupQuery {
+    fn banks(&self) -> Option<BTreeSet<&str>> {
+        self.banks
+            .as_deref()
+            .map(|b| b.split(',').filter(|s| !s.is_empty()).collect())
+    }
 }
 
-/// `GET /m/lookup?signal_type=&signal=`: the banks the hash matches.
+/// HMA's distance text (`SignalSimilarityInfo.pretty_str()`): the Hamming
+/// distance for PDQ, 0 for exact hashes, the two match percentages for vPDQ.
+fn distance_text(h: &crate::matching::MatchRecord) -> String {
+    match (&h.vpdq, h.distance) {
+        (Some(v), _) => format!("{:.0}%/{:.0}%", v.query_percent, v.target_percent),
+        (None, Some(d)) => d.to_string(),
+        (None, None) => "0".to_string(),
+    }
+}
+
+/// HMA's per-bank answer, `{bank: [{"bank_content_id", "distance"}]}`:
+/// enabled banks' (not allowlisted) hits, one item per entry (its best
+/// view), restricted to `banks` when given.
+fn bank_matches<'a>(
+    hits: impl Iterator<Item = &'a crate::matching::MatchRecord>,
+    banks: Option<&BTreeSet<&str>>,
+) -> Json_ {
+    let mut best: BTreeMap<(&str, i64), &crate::matching::MatchRecord> = BTreeMap::new();
+    for h in hits.filter(|h| !h.suppressed) {
+        if banks.is_some_and(|b| !b.contains(h.list.as_str())) {
+            continue;
+        }
+        let e = best.entry((h.list.as_str(), h.entry)).or_insert(h);
+        if h.distance.unwrap_or(0) < e.distance.unwrap_or(0) {
+            *e = h;
+        }
+    }
+    let mut out: Map<String, Json_> = Map::new();
+    for ((bank, id), h) in best {
+        let item = json!({"bank_content_id": id, "distance": distance_text(h)});
+        match out.entry(bank.to_string()).or_insert_with(|| json!([])) {
+            Json_::Array(a) => a.push(item),
+            _ => unreachable!("bank entries are arrays"),
+        }
+    }
+    Json_::Object(out)
+}
+
+/// `GET /m/lookup?signal_type=&signal=[&banks=]`: `{bank: [matches]}`; with
+/// `url=` the media is fetched and hashed: `{signal_type: {bank: [...]}}`
+/// (or just the `signal_type` given).
 pub async fn lookup_get(
     State(st): State<Arc<AppState>>,
     q: Result<Query<LookupQuery>, axum::extract::rejection::QueryRejection>,
 ) -> HmaResult<Json<Json_>> {
     let Query(q) = q.map_err(|e| bad(e.body_text()))?;
+    let banks = q.banks();
     if let Some(url) = &q.url {
         let rec = hash_url(&st, url, q.content_type.as_deref()).await?;
-        return lookup_record(&st, rec).await;
+        let Json(all) = lookup_record(&st, rec, banks.as_ref()).await?;
+        return Ok(Json(match q.signal_type.as_deref() {
+            Some(t) => all.get(t).cloned().unwrap_or_else(|| json!({})),
+            None => all,
+        }));
+    }
+    if q.signal.is_none() || q.signal_type.is_none() {
+        return Err(bad(
+            "Either url or both signal and signal_type are required",
+        ));
     }
     let v = parse_signal(q.signal_type.as_deref(), q.signal.as_deref())?;
     let hits = match_value(&st, &v, 100)?;
-    Ok(Json(json!(bank_names(hits.iter()))))
+    Ok(Json(bank_matches(hits.iter(), banks.as_ref())))
+}
+
+/// `GET /m/raw_lookup?signal_type=&signal=[&include_distance=true][&banks=]`:
+/// `{"matches": [bank_content_id...]}`, or with distances
+/// `{"matches": [{"bank_content_id", "distance"}]}`.
+pub async fn raw_lookup(
+    State(st): State<Arc<AppState>>,
+    q: Result<Query<LookupQuery>, axum::extract::rejection::QueryRejection>,
+) -> HmaResult<Json<Json_>> {
+    let Query(q) = q.map_err(|e| bad(e.body_text()))?;
+    let v = parse_signal(q.signal_type.as_deref(), q.signal.as_deref())?;
+    let hits = match_value(&st, &v, 100)?;
+    let with_distance = matches!(
+        q.include_distance
+            .as_deref()
+            .map(str::to_ascii_lowercase)
+            .as_deref(),
+        Some("true" | "1" | "yes")
+    );
+    let Json_::Object(by_bank) = bank_matches(hits.iter(), q.banks().as_ref()) else {
+        unreachable!("bank_matches answers an object")
+    };
+    let mut items: Vec<Json_> = by_bank
+        .into_iter()
+        .flat_map(|(_, v)| match v {
+            Json_::Array(a) => a,
+            _ => Vec::new(),
+        })
+        .collect();
+    items.sort_by_key(|i| i["bank_content_id"].as_i64());
+    let matches: Vec<Json_> = if with_distance {
+        items
+    } else {
+        items
+            .into_iter()
+            .map(|i| i["bank_content_id"].clone())
+            .collect()
+    };
+    Ok(Json(json!({ "matches": matches })))
 }
 
 /// Check HMA's multipart field name: the content type.
@@ -193,14 +289,24 @@ pub async fn hash_get(
     Ok(Json(Json_::Object(hma_signals(&rec))))
 }
 
-/// `POST /m/lookup` (multipart `photo` or `video`): `{signal_type: [banks]}`.
-pub async fn lookup_post(State(st): State<Arc<AppState>>, req: Request) -> HmaResult<Json<Json_>> {
+/// `POST /m/lookup[?banks=]` (multipart `photo` or `video`):
+/// `{signal_type: {bank: [matches]}}`.
+pub async fn lookup_post(
+    State(st): State<Arc<AppState>>,
+    q: Result<Query<LookupQuery>, axum::extract::rejection::QueryRejection>,
+    req: Request,
+) -> HmaResult<Json<Json_>> {
+    let Query(q) = q.map_err(|e| bad(e.body_text()))?;
     let rec = hash_form(&st, req).await?;
-    lookup_record(&st, rec).await
+    lookup_record(&st, rec, q.banks().as_ref()).await
 }
 
-/// `{signal_type: [banks]}` for a hashed upload.
-async fn lookup_record(st: &Arc<AppState>, rec: FileRecord) -> HmaResult<Json<Json_>> {
+/// `{signal_type: {bank: [matches]}}` for a hashed upload.
+async fn lookup_record(
+    st: &Arc<AppState>,
+    rec: FileRecord,
+    banks: Option<&BTreeSet<&str>>,
+) -> HmaResult<Json<Json_>> {
     let media = rec.media;
     let rec = match_file(st, rec).await?;
     let mut out = Map::new();
@@ -210,15 +316,16 @@ async fn lookup_record(st: &Arc<AppState>, rec: FileRecord) -> HmaResult<Json<Js
             "pdq" => &["pdq"],
             _ => &["md5"],
         };
-        let names = bank_names(hits.iter().filter(|h| by.contains(&h.hit_by)));
-        out.insert(name.clone(), json!(names));
+        let m = bank_matches(hits.iter().filter(|h| by.contains(&h.hit_by)), banks);
+        out.insert(name.clone(), m);
     }
     if media == "video" {
-        let names = bank_names(
+        let m = bank_matches(
             hits.iter()
                 .filter(|h| h.hit_by == "vpdq" || h.hit_by == "frames"),
+            banks,
         );
-        out.insert("vpdq".into(), json!(names));
+        out.insert("vpdq".into(), m);
     }
     Ok(Json(Json_::Object(out)))
 }

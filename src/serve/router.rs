@@ -26,6 +26,7 @@ pub fn build(st: Arc<AppState>) -> Router {
         .route("/v1/lists", get(lists::get_lists))
         .route("/v1/lists/{name}", get(lists::get_list))
         .route("/m/lookup", get(hma::lookup_get).post(hma::lookup_post))
+        .route("/m/raw_lookup", get(hma::raw_lookup))
         .route("/h/hash", get(hma::hash_get).post(hma::hash_post))
         .route("/m/compare", post(hma::compare))
         .route("/m/index/status", get(hma::index_status))
