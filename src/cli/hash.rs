@@ -41,10 +41,13 @@ pub struct HashArgs {
     #[arg(long)]
     pub dihedral: bool,
 
-    /// Query-side views of images, printed as "views": [{"view", "hash",
-    /// "quality"}, ...]: `dihedral` (rotations, flips, EXIF upright) or
-    /// `all` (also trimmed borders and the main picture of a canvas).
-    /// `--views` alone means `all`; `--views=dihedral` picks a set.
+    /// Query-side views, printed as "views": [{"view", "hash", "quality"},
+    /// ...] on the image line, and for a video on each `pdq` frame item:
+    /// `dihedral` (rotations, flips, EXIF upright) or `all` (also trimmed
+    /// borders and the main picture of a canvas; for a video, `letterbox`:
+    /// the bars found over all its sampled frames, trimmed). The hash of
+    /// record is unchanged. `--views` alone means `all`; `--views=dihedral`
+    /// picks a set.
     #[arg(
         long,
         value_name = "SET",

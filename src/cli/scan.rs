@@ -155,10 +155,13 @@ pub struct ScanArgs {
     #[arg(long, value_name = "FRAMES")]
     pub min_clip_frames: Option<u32>,
 
-    /// Query-side views of images matched besides the hash of record:
-    /// `all` (rotations, flips, EXIF upright, trimmed borders, caption
-    /// bands, the main picture of a screenshot), `dihedral` (rotations and
-    /// flips only) or `none`. Match records name the view that hit.
+    /// Query-side views of images and videos matched besides the hash of
+    /// record: `all` (rotations, flips, EXIF upright, trimmed borders,
+    /// caption bands, the main picture of a screenshot; a video's
+    /// letterbox bars found over its frames, trimmed), `dihedral`
+    /// (rotations and flips only) or `none`. A video's views are matched
+    /// as vPDQ queries of their own after the original. Match records name
+    /// the view that hit.
     #[arg(long, value_name = "SET", default_value = "all")]
     pub views: hashsieve::views::ViewSet,
 
