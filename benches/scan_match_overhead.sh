@@ -14,6 +14,8 @@
 #              specific to the binary's schema version: use one WORK per
 #              binary when comparing versions)
 #   REPS=n     runs of each configuration (default 3)
+#   VIEWS=set  --views of both scans (default all, scan's default; `none`
+#              matches only the hash of record, about 16x fewer lookups)
 #
 # Prints, for each configuration, the wall and CPU (user + system) times of
 # every run and their medians, then the ratio of the medians (db / no db).
@@ -25,6 +27,7 @@ cd "$(dirname "$0")/.."
 PHOTOS=${1:-/usr/share/wallpapers}
 WORK=${WORK:-/tmp/hashsieve-match-overhead}
 REPS=${REPS:-3}
+VIEWS=${VIEWS:-all}
 [ -d "$PHOTOS" ] || { echo "no such folder: $PHOTOS" >&2; exit 2; }
 if [ -z "${BIN:-}" ]; then
   cargo build --release --bin hashsieve 2>&1 | tail -1
@@ -49,6 +52,7 @@ fi
 echo "binary: $BIN"
 echo "photos: $PHOTOS ($(find "$PHOTOS" -type f | wc -l) files, $(du -sh "$PHOTOS" | cut -f1))"
 echo "list:   $DB ($("$BIN" db --db "$DB" lists --json | head -1))"
+echo "views:  $VIEWS"
 echo "load:   $(uptime)"
 
 # The scan runs in an empty folder, so no ./hashsieve.db is picked up.
@@ -56,16 +60,23 @@ RUNDIR=$WORK/run
 mkdir -p "$RUNDIR"
 # One timed run: "wall cpu" (cpu = user + system), seconds.
 timeit() {
-  (cd "$RUNDIR" && env -u HASHSIEVE_DB /usr/bin/time -f "%e %U %S" -o "$WORK/.t" "$@" >/dev/null 2>"$WORK/.err") || {
+  (cd "$RUNDIR" && env -u HASHSIEVE_DB /usr/bin/time -f "%e %U %S" -o "$WORK/.t" "$@" >"$WORK/.out" 2>"$WORK/.err") || {
     code=$?
     # Exit codes 1 (matches) and 2 (a damaged file) are results, not failures.
     [ "$code" -le 2 ] || { cat "$WORK/.err" >&2; exit "$code"; }
   }
+  # A run that matched must have matched: exit code 2 is also what a
+  # database this binary cannot open gives.
+  if [[ " $* " == *" --db "* ]] && ! head -1 "$WORK/.out" | grep -q '"matches"'; then
+    echo "the scan with the list did not match anything:" >&2
+    cat "$WORK/.err" >&2
+    exit 1
+  fi
   tail -1 "$WORK/.t" | awk '{printf "%s %.2f\n", $1, $2 + $3}'
 }
 median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 
-SCAN=("$BIN" scan --threads 2 --no-state --format jsonl "$PHOTOS")
+SCAN=("$BIN" scan --threads 2 --no-state --format jsonl --views "$VIEWS" "$PHOTOS")
 : >"$WORK/nodb.txt"
 : >"$WORK/db.txt"
 # A warm-up run of each, so the page cache holds the photos and the list.
