@@ -100,29 +100,32 @@ ALTER TABLE lists ADD COLUMN vpdq_min_clip_frames INTEGER NOT NULL DEFAULT 5
     CHECK (vpdq_min_clip_frames >= 0);
 ";
 
-/// Version 4: a generation number that every change of what the PDQ index
+/// Version 4: a generation value that every change of what the PDQ index
 /// is built from (an entry added, deleted, or changed in status, value,
-/// quality or list; any change of a list) increments, by trigger, so that
-/// no writer can forget it. A saved copy of the index rows (see
-/// `store::snapshot`) is used only while the generation it was saved at is
-/// still the database's.
+/// quality or list; any change of a list) replaces with a fresh random
+/// 64-bit number, by trigger, so that no writer can forget it. A saved copy
+/// of the index rows (see `store::snapshot`) is used only while the
+/// generation it was saved at is still the database's. Random rather than
+/// a counter: two copies of a database that went separate ways after being
+/// copied would reach the same count with different contents, but not the
+/// same random value.
 const V4: &str = "
 CREATE TABLE index_generation (
     id    INTEGER PRIMARY KEY CHECK (id = 1),
     value INTEGER NOT NULL
 );
-INSERT INTO index_generation (id, value) VALUES (1, 1);
+INSERT INTO index_generation (id, value) VALUES (1, random());
 CREATE TRIGGER entries_gen_insert AFTER INSERT ON entries
-BEGIN UPDATE index_generation SET value = value + 1 WHERE id = 1; END;
+BEGIN UPDATE index_generation SET value = random() WHERE id = 1; END;
 CREATE TRIGGER entries_gen_delete AFTER DELETE ON entries
-BEGIN UPDATE index_generation SET value = value + 1 WHERE id = 1; END;
+BEGIN UPDATE index_generation SET value = random() WHERE id = 1; END;
 CREATE TRIGGER entries_gen_update
 AFTER UPDATE OF list_id, signal_type, value, quality, status ON entries
-BEGIN UPDATE index_generation SET value = value + 1 WHERE id = 1; END;
+BEGIN UPDATE index_generation SET value = random() WHERE id = 1; END;
 CREATE TRIGGER lists_gen_insert AFTER INSERT ON lists
-BEGIN UPDATE index_generation SET value = value + 1 WHERE id = 1; END;
+BEGIN UPDATE index_generation SET value = random() WHERE id = 1; END;
 CREATE TRIGGER lists_gen_delete AFTER DELETE ON lists
-BEGIN UPDATE index_generation SET value = value + 1 WHERE id = 1; END;
+BEGIN UPDATE index_generation SET value = random() WHERE id = 1; END;
 CREATE TRIGGER lists_gen_update AFTER UPDATE ON lists
-BEGIN UPDATE index_generation SET value = value + 1 WHERE id = 1; END;
+BEGIN UPDATE index_generation SET value = random() WHERE id = 1; END;
 ";

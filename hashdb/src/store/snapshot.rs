@@ -8,8 +8,10 @@
 //! file (about 100 MB per million rows, read at memory speed) instead.
 //!
 //! Why it cannot give different results: the file records the database's
-//! index generation (schema V4: incremented by triggers on every change of
-//! an entry's list, type, value, quality or status, and of any list), and
+//! index generation (schema V4: a random 64-bit value that triggers replace
+//! on every change of an entry's list, type, value, quality or status, and
+//! of any list, so two databases, or two copies of one that went separate
+//! ways, do not share it), and
 //! the lists and quality gates it was read for. It is used only when both
 //! equal what the database says now, read in the same transaction as the
 //! generation; anything else (missing, older, damaged, truncated, another
@@ -307,6 +309,32 @@ mod tests {
             }
             write_rows(&saved, gen, &g, &marked).unwrap();
         }
+    }
+
+    #[test]
+    fn another_database_copied_over_does_not_reuse_the_rows() {
+        let dir = tempfile::tempdir().unwrap();
+        // Two databases made by the same steps, holding different hashes.
+        let make = |name: &str, from: u64| {
+            let p = dir.path().join(name);
+            let mut s = Store::open(&p).unwrap();
+            s.create_list(&NewList::new("a")).unwrap();
+            import(&mut s, "a", from, from + 20, None);
+            p
+        };
+        let a = make("a.db", 0);
+        let b = make("b.db", 1000);
+        let s = Store::open(&a).unwrap();
+        let gates = [(s.list("a").unwrap().id, 50)];
+        assert_eq!(s.pdq_rows(&gates).unwrap(), fresh(&s, &gates));
+        drop(s);
+        // b copied over a (as a restore or a sync would): a's saved rows
+        // are not b's.
+        std::fs::copy(&b, &a).unwrap();
+        let s = Store::open(&a).unwrap();
+        let rows = s.pdq_rows(&gates).unwrap();
+        assert_eq!(rows, fresh(&s, &gates));
+        assert_eq!(rows.hashes[0], pdq(1000).words());
     }
 
     #[test]
