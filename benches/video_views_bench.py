@@ -1,0 +1,87 @@
+#!/usr/bin/env python3
+"""Cost of video views: time and peak memory of `hashsieve hash` on a
+letterboxed video with and without views.
+
+Makes (once, under --out) letterboxed H.264 videos of real photo content:
+a wallpaper from /usr/share/wallpapers panned across a 1280x720 window,
+with 120 px black bars above and below (1280x960), one --short and one
+--long seconds long. Then runs `hashsieve hash --threads 1 --views=SET` for
+each set (none, dihedral, all), --runs times each after a warm-up, and
+prints the median wall and CPU time (CPU is the figure to trust on a
+loaded machine), the extra CPU time over `none`, and the peak RSS
+of the process (`wait4`). The long video shows whether memory stays flat
+with views (bars are found over all frames without keeping any).
+
+Usage: python3 benches/video_views_bench.py [--bin target/release/hashsieve]
+       [--runs 3] [--short 60] [--long 300] [--out benches/out/video_views]
+"""
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+
+def make_video(src_img, out, seconds):
+    if out.exists():
+        return
+    out.parent.mkdir(parents=True, exist_ok=True)
+    vf = ("scale=2560:-2,crop=1280:720:'mod(t*60,iw-1280)':'(ih-720)/2',"
+          "pad=1280:960:0:120:black,format=yuv420p")
+    subprocess.run(["ffmpeg", "-v", "error", "-y", "-loop", "1", "-framerate", "30",
+                    "-i", str(src_img), "-vf", vf, "-t", str(seconds),
+                    "-c:v", "libx264", "-preset", "veryfast", "-crf", "23", str(out)],
+                   check=True)
+
+
+def run(cmd):
+    """Wall seconds, CPU seconds (user + system) and peak RSS (MiB) of one run."""
+    t = time.perf_counter()
+    p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    _, status, ru = os.wait4(p.pid, 0)
+    wall = time.perf_counter() - t
+    err = p.stderr.read().decode()
+    p.stderr.close()
+    if os.waitstatus_to_exitcode(status) != 0:
+        sys.exit(f"{' '.join(cmd)} failed: {err[:300]}")
+    return wall, ru.ru_utime + ru.ru_stime, ru.ru_maxrss / 1024
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--bin", default="target/release/hashsieve")
+    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--short", type=int, default=60)
+    ap.add_argument("--long", type=int, default=300)
+    ap.add_argument("--out", default="benches/out/video_views")
+    ap.add_argument("--image", help="source photo (default: a wallpaper)")
+    a = ap.parse_args()
+    img = Path(a.image) if a.image else next(
+        (p for p in sorted(Path("/usr/share/wallpapers").rglob("*.jpg"))), None)
+    if img is None:
+        sys.exit("no source photo: pass --image")
+    out = Path(a.out)
+    videos = [out / f"letterboxed-{a.short}s.mp4", out / f"letterboxed-{a.long}s.mp4"]
+    for v, s in zip(videos, [a.short, a.long]):
+        make_video(img, v, s)
+    print(f"source photo {img}; {a.runs} runs each, 1 thread, median")
+    print("| video | views | wall s | CPU s | extra CPU vs none | peak RSS MiB |")
+    print("|---|---|---:|---:|---:|---:|")
+    for v in videos:
+        base = None
+        for views in ["none", "dihedral", "all"]:
+            cmd = [a.bin, "hash", "--threads", "1", f"--views={views}", "--video-threads", "1", str(v)]
+            run(cmd)  # warm-up (page cache)
+            res = [run(cmd) for _ in range(a.runs)]
+            wall = statistics.median(r[0] for r in res)
+            cpu = statistics.median(r[1] for r in res)
+            rss = max(r[2] for r in res)
+            base = base or cpu
+            print(f"| {v.name} | {views} | {wall:.2f} | {cpu:.2f} | {100 * (cpu / base - 1):+.1f}% | {rss:.0f} |")
+
+
+if __name__ == "__main__":
+    main()
