@@ -66,8 +66,9 @@ pub struct ServeArgs {
     #[arg(long)]
     pub insecure_no_auth: bool,
 
-    /// Query-side views of uploaded images matched besides the hash of
-    /// record: `all`, `dihedral` (rotations and flips only) or `none`.
+    /// Query-side views of uploaded images and videos matched besides the
+    /// hash of record (and returned by /v1/hash, as `hash --views` prints
+    /// them): `all`, `dihedral` (rotations and flips only) or `none`.
     #[arg(long, value_name = "SET", default_value = "all")]
     pub views: hashsieve::views::ViewSet,
 
