@@ -108,7 +108,8 @@ impl Matcher {
         // The arrays the index is built from (saved next to the database
         // and reused while it is unchanged: see `store::snapshot`).
         let gates: Vec<(ListId, u8)> = m.lists.values().map(|l| (l.id, l.pdq_quality)).collect();
-        let rows = store.pdq_rows(&gates)?;
+        let (rows, key) = store.pdq_rows_keyed(&gates)?;
+        let n_rows = rows.len();
         let mut hashes = rows.hashes;
         let mut items: Vec<ItemRef> = rows
             .entries
@@ -139,7 +140,26 @@ impl Matcher {
             });
             m.videos.entry(row.entry).or_default().push(row.frame);
         })?;
-        m.pdq = PdqIndex::build(hashes, items, IndexConfig::default());
+        // The static tables saved for these rows are used when the rows are
+        // the whole index (no video frames appended); else, or when there
+        // are none, they are built (and saved for the next load).
+        let config = IndexConfig::default();
+        let only_rows = hashes.len() == n_rows;
+        let saved = if only_rows {
+            store.pdq_tables(&key, n_rows)
+        } else {
+            None
+        };
+        m.pdq = match saved {
+            Some((bits, tables)) => {
+                match PdqIndex::from_static_tables(hashes, items, config, bits, tables) {
+                    Ok(index) => index,
+                    Err((hashes, items)) => Self::build_and_save(store, &key, hashes, items),
+                }
+            }
+            None if only_rows => Self::build_and_save(store, &key, hashes, items),
+            None => PdqIndex::build(hashes, items, config),
+        };
         let mut allow = Vec::new();
         for (a, v) in store.allowlist()? {
             match v {
@@ -151,6 +171,21 @@ impl Matcher {
         }
         m.allow_pdq = PdqIndex::from_pairs(allow, IndexConfig::default());
         Ok(m)
+    }
+
+    /// Build the index over the saved rows of `key` and save its tables.
+    fn build_and_save(
+        store: &Store,
+        key: &crate::store::RowsKey,
+        hashes: Vec<[u64; 4]>,
+        items: Vec<ItemRef>,
+    ) -> PdqIndex<ItemRef> {
+        let n = hashes.len();
+        let index = PdqIndex::build(hashes, items, IndexConfig::default());
+        if let Some((bits, tables)) = index.static_tables() {
+            store.save_pdq_tables(key, n, bits, &tables);
+        }
+        index
     }
 
     fn passes_gate(&self, list: ListId, quality: Option<u8>) -> bool {
@@ -775,5 +810,53 @@ mod tests {
             .match_value(&other, None, &MatchOptions::default())
             .unwrap()
             .is_empty());
+    }
+
+    #[test]
+    fn a_second_load_uses_the_saved_rows_and_tables_with_the_same_results() {
+        use std::os::unix::fs::MetadataExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.db");
+        let mut db = HashDb::open(&path, OpenOptions::default()).unwrap();
+        db.store.create_list(&NewList::new("l")).unwrap();
+        let hashes: Vec<Pdq> = (0..3000u64)
+            .map(|i| {
+                Pdq::from_words([
+                    i.wrapping_mul(0x9e37_79b9_7f4a_7c15),
+                    i.rotate_left(17) ^ 0x5555,
+                    !i.wrapping_mul(31),
+                    i << 9,
+                ])
+            })
+            .collect();
+        db.import(
+            "l",
+            hashes.iter().map(|h| rec(Value::Pdq(*h), Some(90))),
+            Path::new("t"),
+            ImportOptions::default(),
+        )
+        .unwrap();
+        drop(db);
+        let tables = crate::store::tables_path(&path);
+        let _ = std::fs::remove_file(&tables);
+        let first = HashDb::open(&path, OpenOptions::default()).unwrap();
+        let inode = std::fs::metadata(&tables).unwrap().ino();
+        let second = HashDb::open(&path, OpenOptions::default()).unwrap();
+        // Not rebuilt and saved again: read.
+        assert_eq!(std::fs::metadata(&tables).unwrap().ino(), inode);
+        // Damaged tables: not used, rebuilt and saved again.
+        std::fs::write(&tables, b"HSPDQT01 but nothing else").unwrap();
+        let third = HashDb::open(&path, OpenOptions::default()).unwrap();
+        assert!(std::fs::metadata(&tables).unwrap().len() > 1000);
+        let o = MatchOptions::default();
+        for (i, h) in hashes.iter().enumerate().step_by(37) {
+            let mut w = h.words();
+            w[i % 4] ^= 0x00ff_00ff;
+            let q = Value::Pdq(Pdq::from_words(w));
+            let a = first.match_value(&q, None, &o).unwrap();
+            assert!(!a.is_empty());
+            assert_eq!(second.match_value(&q, None, &o).unwrap(), a);
+            assert_eq!(third.match_value(&q, None, &o).unwrap(), a);
+        }
     }
 }

@@ -30,6 +30,10 @@ use table::{CsrTable, DeltaTable};
 
 use crate::types::Pdq;
 
+/// The key width and each static table's (offsets, slots), borrowed from
+/// an index (see [`PdqIndex::static_tables`]).
+pub type StaticTables<'a> = (u32, Vec<(&'a [u32], &'a [u32])>);
+
 /// One result of a [`PdqIndex`] search.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct IndexHit<T> {
@@ -129,6 +133,72 @@ impl<T: Copy> PdqIndex<T> {
             delta,
             dead_count: 0,
         }
+    }
+
+    /// An index over `hashes` and `items` whose static tables were saved
+    /// from [`PdqIndex::static_tables`] of an index built over the same
+    /// hashes with the same config (see `store::snapshot`): no table is
+    /// built. Gives the vectors back when the saved tables do not have the
+    /// shape such an index would have (key width, table count, sizes).
+    #[allow(clippy::type_complexity)]
+    pub fn from_static_tables(
+        hashes: Vec<[u64; 4]>,
+        items: Vec<T>,
+        config: IndexConfig,
+        bits: u32,
+        tables: Vec<(Vec<u32>, Vec<u32>)>,
+    ) -> Result<Self, (Vec<[u64; 4]>, Vec<T>)> {
+        let n = hashes.len();
+        let layout = config
+            .key_bits
+            .map(Layout::with_bits)
+            .unwrap_or_else(|| Layout::for_len(n));
+        if items.len() != n || layout.bits() != bits || tables.len() != layout.tables() {
+            return Err((hashes, items));
+        }
+        let mut main = Vec::with_capacity(tables.len());
+        for (offsets, slots) in tables {
+            match CsrTable::from_parts(layout.buckets(), n, offsets, slots) {
+                Some(t) => main.push(t),
+                None => return Err((hashes, items)),
+            }
+        }
+        let delta = (0..layout.tables())
+            .map(|_| DeltaTable::default())
+            .collect();
+        Ok(PdqIndex {
+            config,
+            layout,
+            dead: vec![0; n.div_ceil(64)],
+            hashes,
+            items,
+            main_len: n,
+            main,
+            delta,
+            dead_count: 0,
+        })
+    }
+
+    /// The key width and each static table's offsets and slots, when every
+    /// hash is in the static tables (as after a build: no insert, removal
+    /// or compaction since), for saving.
+    pub fn static_tables(&self) -> Option<StaticTables<'_>> {
+        (self.main_len == self.hashes.len() && self.dead_count == 0).then(|| {
+            (
+                self.layout.bits(),
+                self.main.iter().map(|t| (t.offsets(), t.slots())).collect(),
+            )
+        })
+    }
+
+    /// The hashes, by slot.
+    pub fn hashes(&self) -> &[[u64; 4]] {
+        &self.hashes
+    }
+
+    /// The items, by slot.
+    pub fn items(&self) -> &[T] {
+        &self.items
     }
 
     /// Build from `(hash, item)` pairs.
@@ -526,5 +596,69 @@ mod tests {
             idx.compact();
         }
         assert_eq!(idx.len(), alive.iter().filter(|a| **a).count());
+    }
+
+    #[test]
+    fn saved_static_tables_give_the_same_index() {
+        let mut seed = 11;
+        let hashes: Vec<[u64; 4]> = (0..5000)
+            .map(|_| {
+                [
+                    rng(&mut seed),
+                    rng(&mut seed),
+                    rng(&mut seed),
+                    rng(&mut seed),
+                ]
+            })
+            .collect();
+        let items: Vec<u32> = (0..5000).collect();
+        let built = PdqIndex::build(hashes.clone(), items.clone(), IndexConfig::default());
+        let (bits, tables) = built.static_tables().unwrap();
+        let owned: Vec<(Vec<u32>, Vec<u32>)> = tables
+            .iter()
+            .map(|(o, s)| (o.to_vec(), s.to_vec()))
+            .collect();
+        let loaded = PdqIndex::from_static_tables(
+            hashes.clone(),
+            items.clone(),
+            IndexConfig::default(),
+            bits,
+            owned.clone(),
+        )
+        .ok()
+        .unwrap();
+        for (i, h) in hashes.iter().enumerate().step_by(97) {
+            let mut q = *h;
+            q[i % 4] ^= 0x0f0f;
+            let mut a = built.search(&Pdq::from_words(q), 31);
+            let mut b = loaded.search(&Pdq::from_words(q), 31);
+            a.sort_by_key(|h| (h.distance, h.item));
+            b.sort_by_key(|h| (h.distance, h.item));
+            assert_eq!(a, b);
+            assert!(a.iter().any(|x| x.item == i as u32));
+        }
+        // Tables of another shape are refused.
+        let refused = |bits: u32, tables: Vec<(Vec<u32>, Vec<u32>)>| {
+            PdqIndex::from_static_tables(
+                hashes.clone(),
+                items.clone(),
+                IndexConfig::default(),
+                bits,
+                tables,
+            )
+            .is_err()
+        };
+        assert!(refused(bits + 1, owned.clone()));
+        assert!(refused(bits, owned[1..].to_vec()));
+        let mut bad = owned.clone();
+        bad[0].1[7] = 5000; // a slot past the end
+        assert!(refused(bits, bad));
+        let mut bad = owned.clone();
+        bad[2].0.swap(10, 4000); // offsets out of order
+        assert!(refused(bits, bad));
+        // After an insert the tables no longer cover every hash.
+        let mut changed = built;
+        changed.insert(&Pdq::from_words([1, 2, 3, 4]), 5000);
+        assert!(changed.static_tables().is_none());
     }
 }

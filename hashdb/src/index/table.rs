@@ -47,6 +47,34 @@ impl CsrTable {
         CsrTable { offsets, slots }
     }
 
+    /// A table from saved arrays, if they have the shape of a table over
+    /// `n` slots with `buckets` buckets: offsets start at 0, never
+    /// decrease and end at `n`; every slot is below `n`.
+    pub fn from_parts(
+        buckets: usize,
+        n: usize,
+        offsets: Vec<u32>,
+        slots: Vec<u32>,
+    ) -> Option<CsrTable> {
+        let ok = offsets.len() == buckets + 1
+            && offsets.first() == Some(&0)
+            && offsets.last().map(|&l| l as usize) == Some(n)
+            && offsets.windows(2).all(|w| w[0] <= w[1])
+            && slots.len() == n
+            && slots.iter().all(|&s| (s as usize) < n);
+        ok.then_some(CsrTable { offsets, slots })
+    }
+
+    /// The bucket offsets (`buckets + 1` of them).
+    pub fn offsets(&self) -> &[u32] {
+        &self.offsets
+    }
+
+    /// The slots, bucket after bucket.
+    pub fn slots(&self) -> &[u32] {
+        &self.slots
+    }
+
     /// Slots in bucket `key`.
     #[inline(always)]
     pub fn bucket(&self, key: u32) -> &[u32] {

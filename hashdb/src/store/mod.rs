@@ -26,7 +26,7 @@ pub use allowlist::AllowEntry;
 pub use changes::{ChangeCursor, Changes};
 pub use entries::{FrameRow, ImportOptions, ImportSummary, IndexRow};
 pub use lists::{ListStats, SignalCount};
-pub use snapshot::{rows_path, PdqRows};
+pub use snapshot::{rows_path, tables_path, PdqRows, RowsKey, SavedTables};
 pub use tokens::{token_hash, Scope, TokenInfo};
 
 use crate::error::{is_busy, OpenError, StoreError};

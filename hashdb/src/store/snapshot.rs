@@ -17,6 +17,11 @@
 //! generation; anything else (missing, older, damaged, truncated, another
 //! format) means reading SQLite as before, then replacing the file. Saving
 //! is best effort: a read-only folder only costs the speed.
+//!
+//! The index's static tables built over those rows are saved the same way
+//! (`<database>.pdq-tables`, keyed by the same generation, gates and row
+//! count), since building them is most of the rest of the load; the index
+//! checks their shape before using them.
 
 use std::io::{BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
@@ -57,11 +62,39 @@ pub fn rows_path(db: &Path) -> PathBuf {
     PathBuf::from(s)
 }
 
+/// What saved rows and tables are valid for: the generation of the
+/// database they were read at and the lists and gates they were read for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RowsKey {
+    generation: i64,
+    gates: Vec<(ListId, u8)>,
+}
+
+/// Saved static tables of the index: key width and (offsets, slots) each.
+pub type SavedTables = (u32, Vec<(Vec<u32>, Vec<u32>)>);
+
 impl Store {
     /// The rows of [`Store::for_each_pdq_row`] for the lists and gates in
     /// `gates`, from the saved file when it matches the database (see the
     /// module docs), else from SQLite (then saved for the next load).
     pub fn pdq_rows(&self, gates: &[(ListId, u8)]) -> Result<PdqRows, StoreError> {
+        Ok(self.pdq_rows_keyed(gates)?.0)
+    }
+
+    /// The index tables saved for `key` over `n` rows, if any.
+    pub fn pdq_tables(&self, key: &RowsKey, n: usize) -> Option<SavedTables> {
+        read_tables(&tables_path(self.path()), key, n)
+    }
+
+    /// Save the index tables built over the `n` rows read for `key` (best
+    /// effort, see the module docs).
+    pub fn save_pdq_tables(&self, key: &RowsKey, n: usize, bits: u32, tables: &[(&[u32], &[u32])]) {
+        let _ = write_tables(&tables_path(self.path()), key, n, bits, tables);
+    }
+
+    /// [`Store::pdq_rows`], with what they are valid for (to key the index
+    /// tables built over them).
+    pub fn pdq_rows_keyed(&self, gates: &[(ListId, u8)]) -> Result<(PdqRows, RowsKey), StoreError> {
         let mut gates = gates.to_vec();
         gates.sort_unstable();
         // One read transaction: the generation and the rows agree (inside
@@ -78,7 +111,7 @@ impl Store {
                 })?;
         let path = rows_path(self.path());
         if let Some(rows) = read_rows(&path, generation, &gates) {
-            return Ok(rows);
+            return Ok((rows, RowsKey { generation, gates }));
         }
         let bound = usize::try_from(self.max_entry_id()?).unwrap_or(0);
         let mut rows = PdqRows {
@@ -95,8 +128,92 @@ impl Store {
         // Best effort (see the module docs); an in-memory or unnamed
         // database has no folder to save into.
         let _ = write_rows(&path, generation, &gates, &rows);
-        Ok(rows)
+        Ok((rows, RowsKey { generation, gates }))
     }
+}
+
+/// Where the index tables of the database at `db` are saved.
+pub fn tables_path(db: &Path) -> PathBuf {
+    let mut s = db.as_os_str().to_os_string();
+    s.push(".pdq-tables");
+    PathBuf::from(s)
+}
+
+/// First bytes of a tables file (format version 1).
+const TABLES_MAGIC: &[u8; 8] = b"HSPDQT01";
+
+fn tables_header(key: &RowsKey, n: usize, bits: u32, count: usize) -> Vec<u8> {
+    let mut h = header(key.generation, &key.gates, n);
+    h[..8].copy_from_slice(TABLES_MAGIC);
+    h.extend_from_slice(&u64::from(bits).to_le_bytes());
+    h.extend_from_slice(&(count as u64).to_le_bytes());
+    h
+}
+
+fn u32s(buf: &[u8]) -> Vec<u32> {
+    buf.chunks_exact(4)
+        .map(|c| u32::from_le_bytes(c.try_into().unwrap_or([0; 4])))
+        .collect()
+}
+
+/// The saved tables, if the file was saved for `key` and `n` rows and is
+/// complete; their shape is checked by the index.
+fn read_tables(path: &Path, key: &RowsKey, n: usize) -> Option<SavedTables> {
+    let mut f = std::fs::File::open(path).ok()?;
+    let len = f.metadata().ok()?.len();
+    // The key width and table count are read after the fixed part.
+    let fixed = tables_header(key, n, 0, 0);
+    let mut head = vec![0u8; fixed.len()];
+    f.read_exact(&mut head).ok()?;
+    if head[..fixed.len() - 16] != fixed[..fixed.len() - 16] {
+        return None;
+    }
+    let at = fixed.len() - 16;
+    let bits = u32::try_from(u64::from_le_bytes(head[at..at + 8].try_into().ok()?)).ok()?;
+    let count = usize::try_from(u64::from_le_bytes(head[at + 8..].try_into().ok()?)).ok()?;
+    if !(1..=32).contains(&bits) || count > 256 {
+        return None;
+    }
+    let buckets = 1usize << bits;
+    let per_table = (buckets + 1).checked_add(n)?.checked_mul(4)?;
+    if len != (fixed.len() as u64).checked_add((per_table as u64).checked_mul(count as u64)?)? {
+        return None;
+    }
+    let mut buf = vec![0u8; per_table];
+    let mut tables = Vec::with_capacity(count);
+    for _ in 0..count {
+        f.read_exact(&mut buf).ok()?;
+        let (o, s) = buf.split_at((buckets + 1) * 4);
+        tables.push((u32s(o), u32s(s)));
+    }
+    Some((bits, tables))
+}
+
+fn write_tables(
+    path: &Path,
+    key: &RowsKey,
+    n: usize,
+    bits: u32,
+    tables: &[(&[u32], &[u32])],
+) -> std::io::Result<()> {
+    let mut tmp = path.as_os_str().to_os_string();
+    tmp.push(format!(".tmp{}", std::process::id()));
+    let tmp = PathBuf::from(tmp);
+    let res = (|| {
+        let mut w = BufWriter::with_capacity(1 << 20, std::fs::File::create(&tmp)?);
+        w.write_all(&tables_header(key, n, bits, tables.len()))?;
+        for (offsets, slots) in tables {
+            for x in offsets.iter().chain(slots.iter()) {
+                w.write_all(&x.to_le_bytes())?;
+            }
+        }
+        w.into_inner().map_err(|e| e.into_error())?.sync_all()?;
+        std::fs::rename(&tmp, path)
+    })();
+    if res.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    res
 }
 
 fn header(generation: i64, gates: &[(ListId, u8)], n: usize) -> Vec<u8> {
