@@ -445,6 +445,26 @@ fn hma_video_upload_is_hashed_like_the_cli() {
     j["path"] = Value::Null;
     want["path"] = Value::Null;
     assert_eq!(j, want);
+    // Views only when asked, as `hash --views=dihedral`.
+    let r = s.post("/v1/hash?views=dihedral", None, "video/mp4", &data);
+    assert_eq!(r.status, 200);
+    let j = r.json();
+    let frames = j["pdq"].as_array().unwrap();
+    assert_eq!(frames.len(), want["pdq"].as_array().unwrap().len());
+    for f in frames {
+        let names: Vec<&str> = f["views"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|v| v["view"].as_str())
+            .collect();
+        assert!(
+            names.contains(&"flipx") && names.contains(&"rotate90"),
+            "{names:?}"
+        );
+    }
+    let r = s.post("/v1/hash?views=sideways", None, "video/mp4", &data);
+    assert_eq!(r.status, 400);
     // Bank it; a re-upload then matches by MD5 and by vPDQ.
     s.post_json("/c/banks", None, &json!({"name": "VIDS"}));
     let r = s.post(

@@ -24,11 +24,23 @@ use super::body::{check_declared, read_limited, upload, Upload};
 use super::error::{ApiError, ErrorBody};
 use super::state::AppState;
 
-/// Hash an upload on the hashing pool (admission first, then the body).
+/// Hash an upload on the hashing pool (admission first, then the body),
+/// with the service's views (the ones matching uses).
 pub async fn hash_request(st: &Arc<AppState>, req: Request) -> Result<FileRecord, ApiError> {
+    hash_request_views(st, req, st.hash.views).await
+}
+
+/// [`hash_request`] with the given query-side views.
+async fn hash_request_views(
+    st: &Arc<AppState>,
+    req: Request,
+    views: crate::views::ViewSet,
+) -> Result<FileRecord, ApiError> {
     let ticket = st.jobs.admit()?;
     let up = upload(req, st.max_body).await?;
-    hash_upload(st, ticket, up).await
+    let mut cfg = st.hash.clone();
+    cfg.views = views;
+    hash_upload_with(ticket, up, cfg, st).await
 }
 
 /// Hash an upload already read (with its admission ticket).
@@ -37,7 +49,15 @@ pub async fn hash_upload(
     ticket: super::jobs::Ticket,
     up: Upload,
 ) -> Result<FileRecord, ApiError> {
-    let cfg = st.hash.clone();
+    hash_upload_with(ticket, up, st.hash.clone(), st).await
+}
+
+async fn hash_upload_with(
+    ticket: super::jobs::Ticket,
+    up: Upload,
+    cfg: crate::hashing::HashConfig,
+    st: &Arc<AppState>,
+) -> Result<FileRecord, ApiError> {
     let name = up.file_name.clone().unwrap_or_else(|| "upload".to_string());
     st.jobs
         .run(ticket, move |w| {
@@ -78,15 +98,29 @@ pub async fn match_file(st: &Arc<AppState>, mut rec: FileRecord) -> Result<FileR
 }
 
 /// `hashsieve hash` record of the upload (JSON).
-#[utoipa::path(post, path = "/v1/hash", tag = "hashing",
+#[utoipa::path(post, path = "/v1/hash", tag = "hashing", params(ViewsQuery),
     request_body(content = Vec<u8>, description = "the media: raw bytes, or multipart/form-data with one file", content_type = "application/octet-stream"),
     responses(
         (status = 200, description = "the `hashsieve hash` record of the upload (its `error` says when it did not decode)", body = Object),
         (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
         (status = 413, body = ErrorBody), (status = 503, description = "hashing queue full; see Retry-After", body = ErrorBody)),
     security(("bearer" = ["match"])))]
-pub async fn post_hash(State(st): State<Arc<AppState>>, req: Request) -> Response {
-    match hash_request(&st, req).await {
+pub async fn post_hash(
+    State(st): State<Arc<AppState>>,
+    q: Result<Query<ViewsQuery>, axum::extract::rejection::QueryRejection>,
+    req: Request,
+) -> Response {
+    // The `hashsieve hash` record: views only when asked for, as the CLI's
+    // `--views` (matching routes always hash the service's views).
+    let views = match q {
+        Ok(Query(q)) => match q.views.as_deref().map(str::parse::<crate::views::ViewSet>) {
+            None => crate::views::ViewSet::None,
+            Some(Ok(v)) => v,
+            Some(Err(e)) => return ApiError::bad_request(format!("views: {e}")).into_response(),
+        },
+        Err(e) => return ApiError::bad_request(e.body_text()).into_response(),
+    };
+    match hash_request_views(&st, req, views).await {
         Ok(rec) => record_response(rec),
         Err(e) => e.into_response(),
     }
@@ -120,6 +154,14 @@ pub async fn post_match(State(st): State<Arc<AppState>>, req: Request) -> Respon
         Ok(rec) => record_response(rec),
         Err(e) => e.into_response(),
     }
+}
+
+/// Query of `POST /v1/hash`.
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct ViewsQuery {
+    /// Also hash query-side views, as `hashsieve hash --views=SET`: `all`,
+    /// `dihedral` or `none` (the default).
+    pub views: Option<String>,
 }
 
 /// Query of `GET /v1/match`.
