@@ -424,10 +424,7 @@ fn hma_video_upload_is_hashed_like_the_cli() {
     let tmp = tempfile::tempdir().unwrap();
     let s = Server::start(&tmp.path().join("v.db"), &[]);
     let data = std::fs::read(&video).unwrap();
-    // The service hashes with views on (its default, as scan): the CLI's
-    // `hash --views` record.
-    let line: Value =
-        serde_json::from_str(&cli(&["hash", "--views", video.to_str().unwrap()])).unwrap();
+    let line: Value = serde_json::from_str(&cli(&["hash", video.to_str().unwrap()])).unwrap();
     let r = s.post(
         "/h/hash",
         None,
@@ -436,8 +433,8 @@ fn hma_video_upload_is_hashed_like_the_cli() {
     );
     assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
     assert_eq!(r.json(), json!({"video_md5": line["md5"]}));
-    // Our API: the same record as `hashsieve hash --views` (frames, their
-    // views and all), but the path.
+    // Our API: the same record as `hashsieve hash` (frames and all), but
+    // the path; views only when asked for (below).
     let r = s.post("/v1/hash", None, "video/mp4", &data);
     assert_eq!(r.status, 200);
     let mut j = r.json();
