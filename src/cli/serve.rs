@@ -67,8 +67,8 @@ pub struct ServeArgs {
     pub insecure_no_auth: bool,
 
     /// Query-side views of uploaded images and videos matched besides the
-    /// hash of record (and returned by /v1/hash, as `hash --views` prints
-    /// them): `all`, `dihedral` (rotations and flips only) or `none`.
+    /// hash of record: `all`, `dihedral` (rotations and flips only) or
+    /// `none`. (/v1/hash returns views only when asked, `?views=`.)
     #[arg(long, value_name = "SET", default_value = "all")]
     pub views: hashsieve::views::ViewSet,
 
