@@ -14,7 +14,6 @@ use anyhow::Context;
 use hashdb::formats;
 use hashdb::matcher::{HashDb, Hit, MatchOptions};
 use hashdb::model::Value;
-use hashdb::vpdq::VpdqRuleOverride;
 use hashdb::{Pdq, SignalType};
 use serde_json::{json, Value as Json};
 
@@ -62,48 +61,21 @@ pub struct MatchArgs {
     /// PDQ distance to use instead of each list's own threshold.
     #[arg(long, value_parser = clap::value_parser!(u32).range(0..=256))]
     pub threshold: Option<u32>,
-    /// vPDQ rule: a listed video matches when at least this % of its unique
-    /// frames matched. Overrides every list's own value (default: the
-    /// list's, 80 unless set with `db list-create/list-update`).
-    #[arg(long, value_name = "PERCENT")]
-    pub vpdq_target_percent: Option<f64>,
-    /// Clip rule: ... or when at least this % of the query video's unique
-    /// frames matched ... (overrides every list's own, 80 unless set).
-    #[arg(long, value_name = "PERCENT")]
-    pub vpdq_query_percent: Option<f64>,
-    /// Clip rule: ... and at least this many of them (overrides every
-    /// list's own, 5 unless set).
-    #[arg(long, value_name = "FRAMES")]
-    pub min_clip_frames: Option<u32>,
+    #[command(flatten)]
+    pub rule: super::rule_args::VideoRuleArgs,
     /// vPDQ: frames below this quality are ignored.
     #[arg(long, default_value_t = 50)]
     pub vpdq_quality: u8,
 }
 
 impl MatchArgs {
-    fn options(&self) -> MatchOptions {
-        MatchOptions {
+    fn options(&self) -> anyhow::Result<MatchOptions> {
+        Ok(MatchOptions {
             lists: (!self.lists.is_empty()).then(|| self.lists.clone()),
             threshold: self.threshold,
             vpdq_quality: Some(self.vpdq_quality),
-            vpdq_rule: VpdqRuleOverride {
-                target_percent: self.vpdq_target_percent,
-                query_percent: self.vpdq_query_percent,
-                min_clip_frames: self.min_clip_frames,
-            },
-        }
-    }
-
-    fn check(&self) -> anyhow::Result<()> {
-        for (name, v) in [
-            ("--vpdq-target-percent", self.vpdq_target_percent),
-            ("--vpdq-query-percent", self.vpdq_query_percent),
-        ] {
-            if let Some(v) = v {
-                anyhow::ensure!((0.0..=100.0).contains(&v), "{name} must be within 0..=100");
-            }
-        }
-        Ok(())
+            vpdq_rule: self.rule.to_override()?,
+        })
     }
 }
 
@@ -178,7 +150,7 @@ pub fn run(args: MatchArgs) -> anyhow::Result<u8> {
     if let Some(f) = &args.file {
         return super::match_file::run(&args.location, &args.lists, args.views, f);
     }
-    args.check()?;
+    args.rule.to_override()?;
     let single = if let Some(p) = args.pdq {
         Some((Value::Pdq(p), args.quality))
     } else if let Some(h) = args.md5 {
@@ -206,7 +178,7 @@ pub fn run(args: MatchArgs) -> anyhow::Result<u8> {
     }
     let path = args.location.path();
     let db = HashDb::open(&path, args.location.options()).context("opening the hash database")?;
-    let opts = args.options();
+    let opts = args.options()?;
     let mut out = BufWriter::new(std::io::stdout().lock());
     if let Some((value, quality)) = single {
         let hits = db.match_value(&value, quality, &opts)?;

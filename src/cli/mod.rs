@@ -10,6 +10,7 @@ mod hash;
 mod limits_args;
 mod match_file;
 mod matching;
+mod rule_args;
 mod scan;
 mod serve;
 mod token;

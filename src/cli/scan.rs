@@ -4,7 +4,7 @@
 use anyhow::Context;
 use hashsieve::archive::ArchiveLimits;
 use hashsieve::hashing::HashConfig;
-use hashsieve::matching::{MatchConfig, RecordMatcher, VideoRule};
+use hashsieve::matching::{MatchConfig, RecordMatcher};
 use hashsieve::progress::{NullProgress, Progress};
 use hashsieve::scan::report::{Format, ReportWriter};
 use hashsieve::scan::resume::{new_run_id, RunState};
@@ -138,22 +138,8 @@ pub struct ScanArgs {
     #[arg(long, default_value_t = 64, value_name = "GIB")]
     pub max_archive_gib: u64,
 
-    /// Override, for this run, every list's vPDQ rule: a listed video
-    /// matches when at least this % of its unique frames are in ours.
-    /// Default: each list's own value (`db list-create/list-update
-    /// --vpdq-target-percent`, 80 unless set).
-    #[arg(long, value_name = "PERCENT")]
-    pub vpdq_target_percent: Option<f64>,
-
-    /// Override every list's clip rule: ... or when at least this % of our
-    /// unique frames are in it ... (default: each list's own, 80 unless set).
-    #[arg(long, value_name = "PERCENT")]
-    pub vpdq_query_percent: Option<f64>,
-
-    /// Override every list's clip rule: ... and at least this many of them
-    /// (default: each list's own, 5 unless set).
-    #[arg(long, value_name = "FRAMES")]
-    pub min_clip_frames: Option<u32>,
+    #[command(flatten)]
+    pub rule: super::rule_args::VideoRuleArgs,
 
     /// Query-side views of images and videos matched besides the hash of
     /// record: `all` (rotations, flips, EXIF upright, trimmed borders,
@@ -185,14 +171,7 @@ impl ScanArgs {
     fn config(&self) -> anyhow::Result<ScanConfig> {
         let (image_limits, max_image_bytes) = self.limits.to_limits()?;
         anyhow::ensure!(self.max_ratio >= 1, "--max-ratio must be at least 1");
-        for (name, v) in [
-            ("--vpdq-target-percent", self.vpdq_target_percent),
-            ("--vpdq-query-percent", self.vpdq_query_percent),
-        ] {
-            if let Some(v) = v {
-                anyhow::ensure!((0.0..=100.0).contains(&v), "{name} must be within 0..=100");
-            }
-        }
+        self.rule.to_override()?;
         Ok(ScanConfig {
             roots: self.paths.clone(),
             threads: self.threads,
@@ -317,11 +296,7 @@ pub fn run(args: ScanArgs) -> anyhow::Result<u8> {
                 .with_context(|| format!("opening the hash database {}", p.display()))?;
             let mcfg = MatchConfig {
                 lists: (!args.lists.is_empty()).then(|| args.lists.clone()),
-                video: VideoRule {
-                    target_percent: args.vpdq_target_percent,
-                    query_percent: args.vpdq_query_percent,
-                    min_clip_frames: args.min_clip_frames,
-                },
+                video: args.rule.to_override()?,
             };
             Some(RecordMatcher::load(store, &mcfg).context("loading the hash lists")?)
         }

@@ -20,7 +20,7 @@
 //!   least `target_percent` of its unique frames match (the vPDQ rule) or
 //!   at least `query_percent` of ours do and at least `min_clip_frames` of
 //!   them (the clip rule: a reposted excerpt), with the values of the
-//!   video's own list unless [`VideoRule`] overrides them for the run
+//!   video's own list unless [`MatchConfig::video`] overrides them for the run
 //!   (hashdb judges each candidate); our frames are also matched
 //!   one by one against image entries (a known still or logo inside a
 //!   video), reporting which frames hit.
@@ -57,25 +57,14 @@ pub enum MatchError {
     ListDisabled(String),
 }
 
-/// Run-wide overrides of the lists' video rules (`scan --vpdq-*`): a set
-/// value replaces every list's own (see [`hashdb::vpdq::VpdqRule`]); `None`
-/// keeps each list's (defaults 80%, 80%, 5 frames).
-#[derive(Debug, Clone, Copy, PartialEq, Default)]
-pub struct VideoRule {
-    /// vPDQ rule: % of the listed video's unique frames matched.
-    pub target_percent: Option<f64>,
-    /// Clip rule: % of our unique frames matched ...
-    pub query_percent: Option<f64>,
-    /// ... and at least this many of them.
-    pub min_clip_frames: Option<u32>,
-}
-
 /// Which lists to match, and the video rule.
 #[derive(Debug, Clone, Default)]
 pub struct MatchConfig {
     /// Only these lists (by name); `None` = every enabled list.
     pub lists: Option<Vec<String>>,
-    pub video: VideoRule,
+    /// Run-wide overrides of the lists' video rules (`scan --vpdq-*`): a
+    /// set value replaces every list's own; `None` keeps each list's.
+    pub video: hashdb::vpdq::VpdqRuleOverride,
 }
 
 /// The vPDQ side of a video hit.
@@ -196,11 +185,7 @@ impl RecordMatcher {
             lists: all.into_iter().map(|l| (l.id, l)).collect(),
             opts: MatchOptions {
                 lists: cfg.lists.clone(),
-                vpdq_rule: hashdb::vpdq::VpdqRuleOverride {
-                    target_percent: cfg.video.target_percent,
-                    query_percent: cfg.video.query_percent,
-                    min_clip_frames: cfg.video.min_clip_frames,
-                },
+                vpdq_rule: cfg.video,
                 ..MatchOptions::default()
             },
             store: Mutex::new(store),
