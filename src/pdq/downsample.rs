@@ -616,6 +616,19 @@ pub(crate) fn downsample_64(src: &dyn LumaSource, sc: &mut Scratch) -> [[f32; 64
         };
         row_pass(g_in, n, w, wr, &mut out, rsc);
     };
+    // Output row `o` of the column pass is final: buffer it, and run the
+    // second row pass when a group is full.
+    let mut emit = |vbox: &ColumnBox, o: usize, rsc: &mut RowScratch| {
+        if pending2 == 0 {
+            first2 = o;
+        }
+        vbox.write_out(&mut group2_in[pending2 * w..(pending2 + 1) * w]);
+        pending2 += 1;
+        if pending2 == GROUP {
+            flush2(group2_in, GROUP, first2, rsc);
+            pending2 = 0;
+        }
+    };
     let mut y = 0;
     while y < h {
         let n = GROUP.min(h - y);
@@ -631,31 +644,16 @@ pub(crate) fn downsample_64(src: &dyn LumaSource, sc: &mut Scratch) -> [[f32; 64
         row_pass(group_in, n, w, wr, &mut out, rsc);
         for _ in 0..n {
             if let Some(o) = vbox.advance() {
-                if pending2 == 0 {
-                    first2 = o;
-                }
-                vbox.write_out(&mut group2_in[pending2 * w..(pending2 + 1) * w]);
-                pending2 += 1;
-                if pending2 == GROUP {
-                    flush2(group2_in, GROUP, first2, rsc);
-                    pending2 = 0;
-                }
+                emit(&vbox, o, rsc);
             }
         }
         y += n;
     }
     for i in 0..vbox.lag {
         let o = vbox.trail(i);
-        if pending2 == 0 {
-            first2 = o;
-        }
-        vbox.write_out(&mut group2_in[pending2 * w..(pending2 + 1) * w]);
-        pending2 += 1;
-        if pending2 == GROUP {
-            flush2(group2_in, GROUP, first2, rsc);
-            pending2 = 0;
-        }
+        emit(&vbox, o, rsc);
     }
+    drop(emit);
     if pending2 > 0 {
         flush2(group2_in, pending2, first2, rsc);
     }
