@@ -653,7 +653,6 @@ pub(crate) fn downsample_64(src: &dyn LumaSource, sc: &mut Scratch) -> [[f32; 64
         let o = vbox.trail(i);
         emit(&vbox, o, rsc);
     }
-    drop(emit);
     if pending2 > 0 {
         flush2(group2_in, pending2, first2, rsc);
     }
