@@ -12,6 +12,9 @@
 // without the `video` feature.
 #![cfg(feature = "video")]
 
+mod ffmpeg_support;
+use ffmpeg_support::have_ffmpeg;
+
 mod scan_support;
 
 use scan_support::*;
@@ -19,14 +22,6 @@ use serde_json::Value;
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::{Command, Output};
-
-fn have_ffmpeg() -> bool {
-    Command::new("ffmpeg")
-        .arg("-version")
-        .output()
-        .map(|o| o.status.success())
-        .unwrap_or(false)
-}
 
 /// A video of `seconds` seconds at 30 fps, keyframe each second, showing
 /// picture `i` (a 64x64 block image, scaled up) during second `i`.

@@ -8,32 +8,13 @@
 // tests/video_disabled.rs.
 #![cfg(feature = "video")]
 
+mod ffmpeg_support;
+use ffmpeg_support::{ffmpeg, have_ffmpeg};
+
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::Command;
-
-fn have_ffmpeg() -> bool {
-    Command::new("ffmpeg")
-        .arg("-version")
-        .output()
-        .map(|o| o.status.success())
-        .unwrap_or(false)
-}
-
-fn ffmpeg(dir: &Path, args: &[&str]) {
-    let out = Command::new("ffmpeg")
-        .current_dir(dir)
-        .args(["-v", "error", "-y"])
-        .args(args)
-        .output()
-        .expect("run ffmpeg");
-    assert!(
-        out.status.success(),
-        "ffmpeg {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
 
 /// A 5 s, 30 fps test pattern, keyframe every second.
 const TESTSRC: [&str; 4] = ["-f", "lavfi", "-i", "testsrc=s=320x240:r=30"];

@@ -12,6 +12,9 @@
 // tests/video_disabled.rs.
 #![cfg(feature = "video")]
 
+mod ffmpeg_support;
+use ffmpeg_support::{ffmpeg, have_ffmpeg};
+
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -239,28 +242,6 @@ fn conformance_hash_of_record_unchanged_by_views() {
             assert_eq!(lb, 0, "no bars, no letterbox view");
         }
     }
-}
-
-fn have_ffmpeg() -> bool {
-    Command::new("ffmpeg")
-        .arg("-version")
-        .output()
-        .map(|o| o.status.success())
-        .unwrap_or(false)
-}
-
-fn ffmpeg(dir: &Path, args: &[&str]) {
-    let out = Command::new("ffmpeg")
-        .current_dir(dir)
-        .args(["-v", "error", "-y"])
-        .args(args)
-        .output()
-        .expect("run ffmpeg");
-    assert!(
-        out.status.success(),
-        "ffmpeg {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
 }
 
 fn run_ok(cmd: &mut Command) -> std::process::Output {
