@@ -11,8 +11,11 @@ followed). A seeded shuffle picks --originals photos for the originals,
 --distractors for distractor videos and the rest as "filler" footage for
 the embedding edit. Each video is a slow pan (and slight vertical drift)
 over one photo, made with the `ffmpeg` CLI: --seconds s at 30 fps, H.264,
-640x360, every 4th original portrait 480x854. Frames change over time, so
-vPDQ's once-a-second hashes differ along the video.
+640x360, every 4th video portrait 480x854. Frames change over time, so
+vPDQ's once-a-second hashes differ along the video: every other video is a
+fast pan (60% of the width over the video; consecutive once-a-second
+frames are over 100 PDQ bits apart, so a speed change moves every sampled
+frame out of reach) and the others a slow one (15%).
 
 Edits (each applied to every original; --distractor-edits of them also to
 the distractors, so views are tested for false positives on edited
@@ -39,7 +42,9 @@ Layout of OUT (default benches/out/eval-video, git-ignored):
                                    "original", "edit", "path"}]}
 
 Deterministic (seeded choices, `-bitexact`, one encoder thread); existing
-outputs are kept, so a rerun only makes what is missing.
+outputs are kept, so a rerun only makes what is missing (delete OUT after
+changing --seed, --seconds or this script: outputs are not checked against
+the parameters).
 
 Usage: python3 benches/eval/build_video_corpus.py [--out DIR] [--originals 8]
        [--distractors 12] [--seconds 12] [--seed 7] [--jobs 2]
@@ -172,12 +177,16 @@ def prepare_photo(src, dst, w, h):
     tmp.rename(dst)
 
 
-def pan_video(photo, out, w, h, seconds, reverse):
-    """A slow pan across the photo (left to right, or back) with a slight vertical drift."""
+def pan_video(photo, out, w, h, seconds, reverse, travel):
+    """A pan across the photo (left to right, or back) with a slight vertical drift.
+    `travel`: the horizontal distance covered over the whole video, as a share of
+    the video's width (0.6 = fast: consecutive once-a-second frames are over 100
+    bits apart in PDQ; 0.15 = slow: about 15-45 bits on this corpus)."""
     if out.exists():
         return
-    x = f"(iw-{w})*t/{seconds}" if not reverse else f"(iw-{w})*(1-t/{seconds})"
-    y = f"(ih-{h})*(0.25+0.5*t/{seconds})"
+    dx, x0 = w * travel, f"(iw-{w}-{w * travel})/2"
+    x = f"{x0}+{dx}*t/{seconds}" if not reverse else f"{x0}+{dx}*(1-t/{seconds})"
+    y = f"(ih-{h})*(0.5+{travel / 2}*(t/{seconds}-0.5))"
     run(ffmpeg() + ["-loop", "1", "-framerate", str(FPS), "-t", str(seconds), "-i", str(photo),
                     "-vf", f"crop={w}:{h}:x='{x}':y='{y}',setsar=1", "-r", str(FPS), "-crf", "20"] + X264, out)
 
@@ -228,6 +237,9 @@ def main():
     def size(i):
         return (480, 854) if i % 4 == 3 else (640, 360)
 
+    def travel(i):  # every other video a fast pan, the others slow
+        return 0.6 if i % 2 == 0 else 0.15
+
     # 1. photos and base videos
     bases = []  # (role, name, path, w, h)
     for role, group in (("original", origs), ("distractor", dists)):
@@ -237,24 +249,24 @@ def main():
             prepare_photo(path, photo, w, h)
             vdir = out / ("originals" if role == "original" else "distractors/none")
             vdir.mkdir(parents=True, exist_ok=True)
-            bases.append((role, name, photo, vdir / f"{name}.mp4", w, h, i % 2 == 1))
+            bases.append((role, name, photo, vdir / f"{name}.mp4", w, h, i % 4 in (1, 2), travel(i)))
     fillers = {}
     for w, h in sorted({(b[4], b[5]) for b in bases}):
         for k in range(min(4, len(fill))):
             name, path = fill[k]
             photo = out / "src" / f"filler-{name}-{w}x{h}.png"
             prepare_photo(path, photo, w, h)
-            fillers.setdefault((w, h), []).append((photo, out / "filler" / f"{w}x{h}-{k}.mp4", k % 2 == 1))
+            fillers.setdefault((w, h), []).append((photo, out / "filler" / f"{w}x{h}-{k}.mp4", k % 2 == 1, travel(k)))
 
-    jobs = [(pan_video, (p, v, w, h, a.seconds, rev)) for _, _, p, v, w, h, rev in bases]
-    jobs += [(pan_video, (p, v, w, h, 6, rev)) for (w, h), fs in fillers.items() for p, v, rev in fs]
+    jobs = [(pan_video, (p, v, w, h, a.seconds, rev, tr)) for _, _, p, v, w, h, rev, tr in bases]
+    jobs += [(pan_video, (p, v, w, h, 6, rev, tr)) for (w, h), fs in fillers.items() for p, v, rev, tr in fs]
     with ThreadPoolExecutor(a.jobs) as pool:
         for f in [pool.submit(fn, *args) for fn, args in jobs]:
             f.result()
 
     # 2. edits
     items, jobs = [], []
-    for role, name, _, v, w, h, _ in bases:
+    for role, name, _, v, w, h, _, _ in bases:
         items.append({"role": role, "original": name if role == "original" else None,
                       "name": name, "edit": "none", "path": str(v)})
         for e in edits if role == "original" else dedits:

@@ -213,6 +213,7 @@ def main():
     table = {e: {m: [0, 0, 0] for m in methods} for e in edits}  # ok, wrong, tried
     view_wins = defaultdict(Counter)
     rule_wins = defaultdict(Counter)
+    misses = defaultdict(list)
     for it in queries:
         n = it["original"]
         if n not in listed:
@@ -222,6 +223,8 @@ def main():
             row = table[it["edit"]][m]
             row[2] += 1
             own = [x for x in h if x[0] == n]
+            if not own:
+                misses[(it["edit"], m)].append(n)
             if own:
                 row[0] += 1
                 rule_wins[(it["edit"], m)][own[0][1]] += 1
@@ -263,6 +266,9 @@ def main():
           " | ".join(f"{fp[m]}/{len(dists)}" for m in methods) + " | |")
     print("| **edited originals hitting another original** | " +
           " | ".join(str(sum(table[e][m][1] for e in edits)) for m in methods) + " | |")
+    print("\nmisses (reference | scan default views):")
+    for e in edits:
+        print(f"  {e}: {', '.join(misses[(e, 'reference')]) or '-'} | {', '.join(misses[(e, 'scan-views')]) or '-'}")
     for m in methods:
         if fp_detail[m]:
             print(f"\nFP {m}: " + "; ".join(fp_detail[m]))
