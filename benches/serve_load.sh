@@ -61,25 +61,37 @@ for i in 0 1 2 3 4 5 6 7; do
   ffmpeg -loglevel error -f lavfi -i "testsrc2=size=1000x1000:rate=1,noise=alls=$((i*6)):allf=t" \
     -frames:v 1 -q:v 3 "$WORK/img/p$i.jpg"
 done
-# The CLI's hashing throughput: 200 files (25 copies of each), all cores.
+# The CLI's throughput: 200 files (25 copies of each, with a distinct
+# trailing byte each, which decoders ignore, so that scan's same-content
+# cache cannot skip any), all cores.
 mkdir -p "$WORK/cli"
-for r in $(seq 25); do for i in 0 1 2 3 4 5 6 7; do cp "$WORK/img/p$i.jpg" "$WORK/cli/r${r}_$i.jpg"; done; done
+for r in $(seq 25); do for i in 0 1 2 3 4 5 6 7; do
+  { cat "$WORK/img/p$i.jpg"; printf "\\$(printf '%03o' $r)"; } > "$WORK/cli/r${r}_$i.jpg"
+done; done
+# cli_rate ARGS...: median images/s and CPU ms per image of `hashsieve ARGS... $WORK/cli`.
 cli_rate() {
-  python3 - "$BIN" "$WORK/cli" <<'PY'
+  python3 - "$BIN" "$WORK/cli" "$@" <<'PY'
 import resource, subprocess, sys, time, statistics
 rates, cpus = [], []
 for _ in range(3):
     r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     t = time.perf_counter()
-    subprocess.run([sys.argv[1], "hash", sys.argv[2]], stdout=subprocess.DEVNULL, check=True)
+    p = subprocess.run([sys.argv[1], *sys.argv[3:], sys.argv[2]], stdout=subprocess.DEVNULL,
+                       stderr=subprocess.DEVNULL)
+    if p.returncode not in (0, 1):
+        sys.exit("hashsieve %s failed: %d" % (sys.argv[3:], p.returncode))
     rates.append(200 / (time.perf_counter() - t))
     r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpus.append((r1.ru_utime + r1.ru_stime - r0.ru_utime - r0.ru_stime) / 200 * 1e3)
 print("%.2f %.2f" % (statistics.median(rates), statistics.median(cpus)))
 PY
 }
-read CLI CLICPU < <(cli_rate)
+read CLI CLICPU < <(cli_rate hash)
 echo "CLI: hashsieve hash (200 x 1 MP JPEG, all cores): median of 3 = $CLI images/s, $CLICPU ms CPU per image"
+# The same job as POST /v1/match: hash, the default views, match against
+# the same 1M-entry list.
+read SCAN SCANCPU < <(cli_rate scan --no-state --no-progress --db "$DB")
+echo "CLI: hashsieve scan --db (same list, default views): median of 3 = $SCAN images/s, $SCANCPU ms CPU per image"
 
 $BIN serve --db "$DB" --listen 127.0.0.1:$PORT 2>"$WORK/serve.err" &
 SERVER=$!
@@ -118,7 +130,8 @@ grep -E "Requests/sec|Non-2xx|^ +50%|^ +99%" "$WORK/b.txt" | sed 's/^/  /'
 N=$(awk '/requests in/ {print $1}' "$WORK/b.txt")
 python3 -c "c = ($C1 - $C0) / $TCK * 1e3 / $N; print('  server CPU per request: %.2f ms (%d requests); CLI/server CPU-per-image ratio %.3f' % (c, $N, $CLICPU / c))"
 B=$(awk '/Requests\/sec/ {print $2}' "$WORK/b.txt")
-python3 -c "print('  server/CLI throughput ratio: %.3f (server %s req/s, CLI $CLI images/s)' % ($B / $CLI, '$B'))"
+python3 -c "print('  server/CLI throughput ratio: %.3f (server %s req/s, CLI hash $CLI images/s)' % ($B / $CLI, '$B'))"
+python3 -c "print('  same job (views + 1M-list match): server/CLI scan throughput %.3f, CPU per image CLI/server %.3f' % ($B / $SCAN, $SCANCPU / (($C1 - $C0) / $TCK * 1e3 / $N)))"
 
 echo
 RSS0=$(rss)
@@ -171,3 +184,17 @@ echo "  recovery: single request -> $R; then $(awk '/Requests\/sec/ {print $2}' 
 echo "  RSS KiB: before $RSS0, right after $RSS1, after recovery run $RSS2"
 kill -TERM $SERVER; wait $SERVER || true; SERVER=
 echo "server stopped (SIGTERM)"
+
+echo
+echo "== (b') POST /v1/match, 1 MP JPEG, server started with --views none (the work of hash + a lookup)"
+$BIN serve --db "$DB" --listen 127.0.0.1:$PORT --views none 2>"$WORK/serve2.err" &
+SERVER=$!
+for _ in $(seq 600); do grep -q listening "$WORK/serve2.err" 2>/dev/null && break; sleep 0.2; done
+C0=$(cpu)
+wrk -t2 -c4 -d${DUR}s --latency -s "$WORK/post.lua" $U > "$WORK/b2.txt"
+C1=$(cpu)
+grep -E "Requests/sec|Non-2xx|^ +50%|^ +99%" "$WORK/b2.txt" | sed 's/^/  /'
+N=$(awk '/requests in/ {print $1}' "$WORK/b2.txt")
+B2=$(awk '/Requests\/sec/ {print $2}' "$WORK/b2.txt")
+python3 -c "c = ($C1 - $C0) / $TCK * 1e3 / $N; print('  server CPU per request: %.2f ms; CLI hash/server CPU-per-image %.3f; server/CLI hash throughput %.3f' % (c, $CLICPU / c, $B2 / $CLI))"
+kill -TERM $SERVER; wait $SERVER || true; SERVER=
