@@ -196,17 +196,30 @@ fn write_tables(
     bits: u32,
     tables: &[(&[u32], &[u32])],
 ) -> std::io::Result<()> {
-    let mut tmp = path.as_os_str().to_os_string();
-    tmp.push(format!(".tmp{}", std::process::id()));
-    let tmp = PathBuf::from(tmp);
-    let res = (|| {
-        let mut w = BufWriter::with_capacity(1 << 20, std::fs::File::create(&tmp)?);
+    write_replacing(path, |w| {
         w.write_all(&tables_header(key, n, bits, tables.len()))?;
         for (offsets, slots) in tables {
             for x in offsets.iter().chain(slots.iter()) {
                 w.write_all(&x.to_le_bytes())?;
             }
         }
+        Ok(())
+    })
+}
+
+/// Write `path` through a temporary file (flushed to disk) renamed into
+/// place, so a reader sees the old file or the new one, never half of one;
+/// on failure the temporary file is removed.
+fn write_replacing(
+    path: &Path,
+    fill: impl FnOnce(&mut BufWriter<std::fs::File>) -> std::io::Result<()>,
+) -> std::io::Result<()> {
+    let mut tmp = path.as_os_str().to_os_string();
+    tmp.push(format!(".tmp{}", std::process::id()));
+    let tmp = PathBuf::from(tmp);
+    let res = (|| {
+        let mut w = BufWriter::with_capacity(1 << 20, std::fs::File::create(&tmp)?);
+        fill(&mut w)?;
         w.into_inner().map_err(|e| e.into_error())?.sync_all()?;
         std::fs::rename(&tmp, path)
     })();
@@ -282,19 +295,14 @@ fn read_rows(path: &Path, generation: i64, gates: &[(ListId, u8)]) -> Option<Pdq
     })
 }
 
-/// Save `rows` through a temporary file renamed into place, so a reader
-/// sees the old file or the new one, never half of one.
+/// Save `rows` (see [`write_replacing`]).
 fn write_rows(
     path: &Path,
     generation: i64,
     gates: &[(ListId, u8)],
     rows: &PdqRows,
 ) -> std::io::Result<()> {
-    let mut tmp = path.as_os_str().to_os_string();
-    tmp.push(format!(".tmp{}", std::process::id()));
-    let tmp = PathBuf::from(tmp);
-    let res = (|| {
-        let mut w = BufWriter::with_capacity(1 << 20, std::fs::File::create(&tmp)?);
+    write_replacing(path, |w| {
         w.write_all(&header(generation, gates, rows.len()))?;
         for h in &rows.hashes {
             for x in h {
@@ -307,13 +315,8 @@ fn write_rows(
         for l in &rows.lists {
             w.write_all(&l.to_le_bytes())?;
         }
-        w.into_inner().map_err(|e| e.into_error())?.sync_all()?;
-        std::fs::rename(&tmp, path)
-    })();
-    if res.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    res
+        Ok(())
+    })
 }
 
 #[cfg(test)]
