@@ -150,7 +150,7 @@ fn distance_text(h: &crate::matching::MatchRecord) -> String {
 fn bank_matches<'a>(
     hits: impl Iterator<Item = &'a crate::matching::MatchRecord>,
     banks: Option<&BTreeSet<&str>>,
-) -> Json_ {
+) -> BTreeMap<String, Vec<Json_>> {
     let mut best: BTreeMap<(&str, i64), &crate::matching::MatchRecord> = BTreeMap::new();
     for h in hits.filter(|h| !h.suppressed) {
         if banks.is_some_and(|b| !b.contains(h.list.as_str())) {
@@ -161,15 +161,12 @@ fn bank_matches<'a>(
             *e = h;
         }
     }
-    let mut out: Map<String, Json_> = Map::new();
+    let mut out: BTreeMap<String, Vec<Json_>> = BTreeMap::new();
     for ((bank, id), h) in best {
         let item = json!({"bank_content_id": id, "distance": distance_text(h)});
-        match out.entry(bank.to_string()).or_insert_with(|| json!([])) {
-            Json_::Array(a) => a.push(item),
-            _ => unreachable!("bank entries are arrays"),
-        }
+        out.entry(bank.to_string()).or_default().push(item);
     }
-    Json_::Object(out)
+    out
 }
 
 /// `GET /m/lookup?signal_type=&signal=[&banks=]`: `{bank: [matches]}`; with
@@ -196,7 +193,7 @@ pub async fn lookup_get(
     }
     let v = parse_signal(q.signal_type.as_deref(), q.signal.as_deref())?;
     let hits = match_value(&st, &v, 100)?;
-    Ok(Json(bank_matches(hits.iter(), banks.as_ref())))
+    Ok(Json(json!(bank_matches(hits.iter(), banks.as_ref()))))
 }
 
 /// `GET /m/raw_lookup?signal_type=&signal=[&include_distance=true][&banks=]`:
@@ -216,15 +213,9 @@ pub async fn raw_lookup(
             .as_deref(),
         Some("true" | "1" | "yes")
     );
-    let Json_::Object(by_bank) = bank_matches(hits.iter(), q.banks().as_ref()) else {
-        unreachable!("bank_matches answers an object")
-    };
-    let mut items: Vec<Json_> = by_bank
-        .into_iter()
-        .flat_map(|(_, v)| match v {
-            Json_::Array(a) => a,
-            _ => Vec::new(),
-        })
+    let mut items: Vec<Json_> = bank_matches(hits.iter(), q.banks().as_ref())
+        .into_values()
+        .flatten()
         .collect();
     items.sort_by_key(|i| i["bank_content_id"].as_i64());
     let matches: Vec<Json_> = if with_distance {
@@ -317,7 +308,7 @@ async fn lookup_record(
             _ => &["md5"],
         };
         let m = bank_matches(hits.iter().filter(|h| by.contains(&h.hit_by)), banks);
-        out.insert(name.clone(), m);
+        out.insert(name.clone(), json!(m));
     }
     if media == "video" {
         let m = bank_matches(
@@ -325,7 +316,7 @@ async fn lookup_record(
                 .filter(|h| h.hit_by == "vpdq" || h.hit_by == "frames"),
             banks,
         );
-        out.insert("vpdq".into(), m);
+        out.insert("vpdq".into(), json!(m));
     }
     Ok(Json(Json_::Object(out)))
 }
