@@ -533,6 +533,13 @@ mod tests {
         z ^ (z >> 31)
     }
 
+    /// `n` uniform hashes from the seeded generator.
+    fn random_hashes(n: usize, seed: &mut u64) -> Vec<[u64; 4]> {
+        (0..n)
+            .map(|_| [rng(seed), rng(seed), rng(seed), rng(seed)])
+            .collect()
+    }
+
     fn brute(hashes: &[[u64; 4]], alive: &[bool], q: &[u64; 4], r: u32) -> Vec<(u32, u32)> {
         let mut v: Vec<(u32, u32)> = hashes
             .iter()
@@ -550,16 +557,7 @@ mod tests {
     #[test]
     fn insert_remove_and_compact_stay_exact() {
         let mut seed = 7;
-        let base: Vec<[u64; 4]> = (0..3000)
-            .map(|_| {
-                [
-                    rng(&mut seed),
-                    rng(&mut seed),
-                    rng(&mut seed),
-                    rng(&mut seed),
-                ]
-            })
-            .collect();
+        let base = random_hashes(3000, &mut seed);
         let mut all = base.clone();
         let mut idx = PdqIndex::build(base.clone(), (0..3000u32).collect(), IndexConfig::default());
         // Near-duplicates of early hashes go to the delta.
@@ -601,16 +599,7 @@ mod tests {
     #[test]
     fn saved_static_tables_give_the_same_index() {
         let mut seed = 11;
-        let hashes: Vec<[u64; 4]> = (0..5000)
-            .map(|_| {
-                [
-                    rng(&mut seed),
-                    rng(&mut seed),
-                    rng(&mut seed),
-                    rng(&mut seed),
-                ]
-            })
-            .collect();
+        let hashes = random_hashes(5000, &mut seed);
         let items: Vec<u32> = (0..5000).collect();
         let built = PdqIndex::build(hashes.clone(), items.clone(), IndexConfig::default());
         let (bits, tables) = built.static_tables().unwrap();
