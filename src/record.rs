@@ -94,6 +94,13 @@ pub struct FileRecord {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub video: Option<VideoFacts>,
     pub pdq: Vec<PdqItem>,
+    /// Videos hashed with all views: the frames between the sampled ones
+    /// (every frame, at most 30 a period), plain PDQ. Query side only,
+    /// never part of the hash of record: a clip cut at any point samples
+    /// out of phase with the listed video, and these give every listed
+    /// frame the query's frame at the same moment.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub between: Vec<PdqItem>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub dihedral: Option<DihedralHashes>,
     /// Images: query-side views (see [`crate::views`]), when asked for.
@@ -104,6 +111,17 @@ pub struct FileRecord {
     /// `hash` output).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub matches: Option<Vec<crate::matching::MatchRecord>>,
+}
+
+/// Item `i` of a video's frames as a vPDQ frame (frame number `i` when the
+/// item has none).
+fn vpdq_frame((i, p): (usize, &PdqItem)) -> hashdb::vpdq::VpdqFrame {
+    hashdb::vpdq::VpdqFrame {
+        frame: p.frame.unwrap_or(i as u64),
+        hash: p.hash,
+        quality: p.quality,
+        timestamp: p.timestamp.unwrap_or(0.0),
+    }
 }
 
 /// `path` as a JSON string, plus the raw bytes in hex when it is not UTF-8.
@@ -139,6 +157,7 @@ impl FileRecord {
             frame_rate: None,
             video: None,
             pdq: Vec::new(),
+            between: Vec::new(),
             dihedral: None,
             views: None,
             error: None,
@@ -159,16 +178,29 @@ impl FileRecord {
         if self.media != "video" {
             return Vec::new();
         }
-        self.pdq
+        self.pdq.iter().enumerate().map(vpdq_frame).collect()
+    }
+
+    /// Everything a video query can be matched as: the bags of
+    /// [`vpdq_view_frames`](Self::vpdq_view_frames), then, when the
+    /// `between` frames were hashed, `between` (the sampled and the
+    /// between frames together). For matching only; lists take the
+    /// record's bags.
+    pub fn vpdq_query_bags(&self) -> Vec<(&'static str, Vec<hashdb::vpdq::VpdqFrame>)> {
+        let mut bags = self.vpdq_view_frames();
+        if self.media != "video" || self.between.is_empty() {
+            return bags;
+        }
+        let mut plain: Vec<hashdb::vpdq::VpdqFrame> = self
+            .pdq
             .iter()
+            .chain(&self.between)
             .enumerate()
-            .map(|(i, p)| hashdb::vpdq::VpdqFrame {
-                frame: p.frame.unwrap_or(i as u64),
-                hash: p.hash,
-                quality: p.quality,
-                timestamp: p.timestamp.unwrap_or(0.0),
-            })
-            .collect()
+            .map(vpdq_frame)
+            .collect();
+        plain.sort_by_key(|f| f.frame);
+        bags.push(("between", plain));
+        bags
     }
 
     /// A video's frame views as alternative vPDQ queries: one bag of
@@ -198,6 +230,15 @@ impl FileRecord {
         bags
     }
 
+    /// Drop what was hashed for matching only (views, between frames)
+    /// once the record was matched: a hit names its view and hash, and the
+    /// record keeps the shape of a `hash` line without `--views`.
+    pub fn strip_query_side(&mut self) {
+        self.views = None;
+        self.pdq.iter_mut().for_each(|p| p.views = None);
+        self.between = Vec::new();
+    }
+
     pub fn set_digests(&mut self, d: &Digests, bytes: u64) {
         self.md5 = Some(d.md5);
         self.sha256 = Some(d.sha256);
@@ -215,5 +256,39 @@ impl FileRecord {
                 self.path
             )
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn item(frame: u64, hash_byte: u8) -> PdqItem {
+        PdqItem {
+            hash: format!("{:02x}", hash_byte).repeat(32).parse().unwrap(),
+            quality: 90,
+            frame: Some(frame),
+            timestamp: Some(frame as f64 / 30.0),
+            views: None,
+        }
+    }
+
+    #[test]
+    fn between_bag_holds_every_frame_in_order_and_stays_off_lists() {
+        let mut rec = FileRecord::new(Path::new("v.mp4"));
+        rec.media = "video";
+        rec.pdq = vec![item(0, 1), item(30, 2)];
+        assert!(rec.vpdq_query_bags().is_empty(), "no views, no bags");
+        rec.between = vec![item(15, 3), item(45, 4), item(1, 5)];
+        let bags = rec.vpdq_query_bags();
+        assert_eq!(bags.len(), 1);
+        assert_eq!(bags[0].0, "between");
+        let frames: Vec<u64> = bags[0].1.iter().map(|f| f.frame).collect();
+        assert_eq!(frames, vec![0, 1, 15, 30, 45]);
+        // The bags a list may store are the record's own.
+        assert!(rec.vpdq_view_frames().is_empty());
+        assert_eq!(rec.vpdq_frames().len(), 2);
+        rec.strip_query_side();
+        assert!(rec.between.is_empty());
     }
 }

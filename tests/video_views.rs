@@ -223,6 +223,20 @@ fn conformance_hash_of_record_unchanged_by_views() {
             plain["pdq"][0].get("views").is_none(),
             "no views unless asked"
         );
+        // The frames between the samples: every other decoded frame, for
+        // the query side only (absent without views).
+        assert!(
+            plain.get("between").is_none(),
+            "no between frames unless asked"
+        );
+        let between = views["between"].as_array().expect("between frames");
+        let decoded = views["video"]["frames_decoded"].as_u64().unwrap();
+        let sampled: Vec<u64> = record_hashes(&views).iter().map(|r| r.0).collect();
+        assert_eq!(between.len() as u64 + sampled.len() as u64, decoded, "{f}");
+        assert!(between.iter().all(|b| {
+            let n = b["frame"].as_u64().unwrap();
+            !sampled.contains(&n) && b["hash"].as_str().map(str::len) == Some(64)
+        }));
         let items = views["pdq"].as_array().expect("items");
         assert!(items.iter().all(|p| p["views"]
             .as_array()
@@ -280,6 +294,7 @@ fn scan_matches(db: &Path, file: &Path, flags: &[&str]) -> Vec<(String, String)>
                 .all(|p| p.get("views").is_none()),
             "scan output carries no frame views"
         );
+        assert!(v.get("between").is_none(), "nor the between frames");
         for m in v["matches"].as_array().into_iter().flatten() {
             hits.push((
                 m["view"].as_str().unwrap_or("").to_string(),

@@ -27,7 +27,8 @@ unrelated footage too):
   a corner), caption_band (white band with black text added above the
   picture, 20% of the final height), subtitle_box (black box with white
   text drawn over the bottom 18% of the picture), hflip, fps_15, speed_125
-  (setpts 0.8), clip_3_9 (seconds 3-9), embed (6 s unrelated footage +
+  (setpts 0.8), clip_3_9 (seconds 3-9), clip_offset (seconds 2.5-9.5:
+  out of phase with the once-a-second samples), embed (6 s unrelated footage +
   the original + 6 s unrelated footage), grey.
 
 Layout of OUT (default benches/out/eval-video, git-ignored):
@@ -135,6 +136,10 @@ def edit_filters(edit, w, h, rng):
         return ["-vf", "setpts=0.8*PTS", "-r", str(FPS)] + crf
     if edit == "clip_3_9":
         return ["-ss", "3", "-t", "6"] + crf  # output-side seek: exact frames, deterministic
+    if edit == "clip_offset":
+        # Cut half a second out of phase with the once-a-second samples:
+        # what a repost cut anywhere looks like to vPDQ.
+        return ["-ss", "2.5", "-t", "7"] + crf
     if edit == "grey":
         return ["-vf", "hue=s=0"] + crf
     if edit == "embed":
@@ -143,7 +148,7 @@ def edit_filters(edit, w, h, rng):
 
 
 EDITS = ["reencode_crf35", "scale_50", "letterbox_20", "pillarbox_20", "pad_43", "crop_10", "logo",
-         "caption_band", "subtitle_box", "hflip", "fps_15", "speed_125", "clip_3_9", "embed", "grey"]
+         "caption_band", "subtitle_box", "hflip", "fps_15", "speed_125", "clip_3_9", "clip_offset", "embed", "grey"]
 DISTRACTOR_EDITS = ["letterbox_20", "pillarbox_20", "crop_10", "caption_band", "hflip", "embed"]
 
 

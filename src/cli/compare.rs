@@ -127,7 +127,7 @@ fn load(path: &Path, cfg: &HashConfig) -> anyhow::Result<(Side, Views)> {
         bail!("{}: {e}", path.display());
     }
     match rec.media {
-        "video" => Ok((Side::Video(rec.vpdq_frames()), rec.vpdq_view_frames())),
+        "video" => Ok((Side::Video(rec.vpdq_frames()), rec.vpdq_query_bags())),
         "image" => match rec.pdq.first() {
             Some(p) => Ok((
                 Side::Image {

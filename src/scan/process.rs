@@ -69,9 +69,7 @@ impl Ctx<'_> {
     fn finish(&self, mut rec: FileRecord) -> FileRecord {
         if let Some(m) = self.matcher {
             rec.matches = Some(m.match_record(&rec));
-            // Views were for matching; a hit names its view and hash.
-            rec.views = None;
-            rec.pdq.iter_mut().for_each(|p| p.views = None);
+            rec.strip_query_side();
         }
         rec
     }

@@ -89,6 +89,8 @@ pub async fn match_file(st: &Arc<AppState>, mut rec: FileRecord) -> Result<FileR
             .map(|m| m.match_record(&rec))
             .map_err(|_| ApiError::internal("matcher lock poisoned"))?;
         rec.matches = Some(hits);
+        // The same shape as a `scan` record.
+        rec.strip_query_side();
         Ok::<_, ApiError>(rec)
     })
     .await

@@ -14,12 +14,12 @@
 //! duration).
 
 use super::avio::{CustomInput, OpenError, ReadSeek};
-use super::frames::{FrameHasher, Sampled};
+use super::frames::{FrameHasher, HashedFrames, Sampled};
 use super::sampler::{self, ByTime, EveryNth};
 use super::{FastMode, VideoOptions};
 use crate::error::{ErrorKind, ItemError};
 use crate::pdq::PdqHasher;
-use crate::record::{FileRecord, PdqItem, VideoFacts};
+use crate::record::{FileRecord, VideoFacts};
 use crate::views::ViewSet;
 use ffmpeg_next::codec::{self, threading};
 use ffmpeg_next::ffi;
@@ -100,6 +100,9 @@ struct Decode<'i, 'a> {
     start: f64,
     fps: f64,
     sampler: Sampler,
+    /// Also hash the frames between the sampled ones (query-side view, see
+    /// [`EveryNth::between`]).
+    between: bool,
     opts: &'i VideoOptions,
     deadline: Option<Instant>,
     counts: Counts,
@@ -233,16 +236,20 @@ impl Decode<'_, '_> {
             }
         }
         let pick = match &mut self.sampler {
-            Sampler::Conformant(s) => s.wants(n).then(|| (n, s.timestamp(n))),
+            Sampler::Conformant(s) if s.wants(n) => Some((n, s.timestamp(n), false)),
+            Sampler::Conformant(s) => {
+                (self.between && s.between(n)).then(|| (n, s.timestamp(n), true))
+            }
             Sampler::Fast(s) => pts_time
-                .and_then(|t| s.take(t).map(|num| (num, t)))
-                .or_else(|| (n == 0).then_some((0, 0.0))),
+                .and_then(|t| s.take(t).map(|num| (num, t, false)))
+                .or_else(|| (n == 0).then_some((0, 0.0, false))),
         };
-        if let Some((number, timestamp)) = pick {
+        if let Some((number, timestamp, between)) = pick {
             sink(Sampled {
                 frame: frame_ref(frame)?,
                 number,
                 timestamp,
+                between,
             })?;
         }
         Ok(())
@@ -383,6 +390,7 @@ pub fn hash_video(
         start,
         fps,
         sampler,
+        between: views.crops(),
         opts,
         deadline,
         counts: Counts::default(),
@@ -391,18 +399,13 @@ pub fn hash_video(
         last_shown: None,
     };
     let (dw, dh) = (width as u32, height as u32);
-    let (items, result) = if opts.threads == 1 {
+    let (frames, result) = if opts.threads == 1 {
         let mut fh = FrameHasher::new(dw, dh, views);
-        let mut items = Vec::new();
         let result = run.run(&mut |s| {
-            let item = fh
-                .hash(&s, pdq)
-                .map_err(|e| ItemError::new(ErrorKind::Decode, e.to_string()))?;
-            items.push(item);
-            Ok(())
+            fh.hash(&s, pdq)
+                .map_err(|e| ItemError::new(ErrorKind::Decode, e.to_string()))
         });
-        fh.finish(&mut items);
-        (items, result)
+        (fh.finish(), result)
     } else {
         hash_on_worker(&mut run, pdq, dw, dh, views)
     };
@@ -410,7 +413,8 @@ pub fn hash_video(
     facts.frames_lost = run.counts.lost.max(run.missing_frames());
     let packets = run.counts.packets;
     drop(run);
-    rec.pdq = items;
+    rec.pdq = frames.record;
+    rec.between = frames.between;
     let truncated = result.is_ok() && declared_frames > packets;
     if truncated {
         facts.frames_lost += declared_frames - packets;
@@ -442,24 +446,19 @@ fn hash_on_worker(
     width: u32,
     height: u32,
     views: ViewSet,
-) -> (Vec<PdqItem>, Result<(), ItemError>) {
+) -> (HashedFrames, Result<(), ItemError>) {
     std::thread::scope(|scope| {
         let (tx, rx) = crossbeam_channel::bounded::<Sampled>(2);
         let worker = scope.spawn(move || {
             let mut fh = FrameHasher::new(width, height, views);
-            let mut items = Vec::new();
             let mut failed = None;
             for s in rx {
-                match fh.hash(&s, pdq) {
-                    Ok(item) => items.push(item),
-                    Err(e) => {
-                        failed = Some(ItemError::new(ErrorKind::Decode, e.to_string()));
-                        break;
-                    }
+                if let Err(e) = fh.hash(&s, pdq) {
+                    failed = Some(ItemError::new(ErrorKind::Decode, e.to_string()));
+                    break;
                 }
             }
-            fh.finish(&mut items);
-            (items, failed)
+            (fh.finish(), failed)
         });
         let decoded = run.run(&mut |s| {
             tx.send(s)
@@ -467,11 +466,11 @@ fn hash_on_worker(
         });
         drop(tx);
         match worker.join() {
-            Ok((items, None)) => (items, decoded),
+            Ok((frames, None)) => (frames, decoded),
             // The hasher's own error explains a "hasher stopped" send error.
-            Ok((items, Some(e))) => (items, Err(e)),
+            Ok((frames, Some(e))) => (frames, Err(e)),
             Err(_) => (
-                Vec::new(),
+                HashedFrames::default(),
                 Err(ItemError::new(
                     ErrorKind::Decode,
                     "internal error while hashing frames",

@@ -12,7 +12,7 @@
 //! (`f32` coefficients: [`LumaRule::Reference`]). We call the same libswscale
 //! with the same parameters, so the RGB bytes are the same.
 
-use crate::pdq::{LumaRule, PdqHasher, Rgb8};
+use crate::pdq::{LumaRule, LumaSource, PdqHasher, Rgb8};
 use crate::record::PdqItem;
 use crate::views::letterbox::LetterboxViews;
 use crate::views::{hash_with_views, RgbView, ViewSet};
@@ -26,6 +26,18 @@ pub struct Sampled {
     pub frame: Video,
     pub number: u64,
     pub timestamp: f64,
+    /// A frame between the sampled ones (see
+    /// [`super::sampler::EveryNth::between`]): hashed for the query side
+    /// only, never part of the hash of record.
+    pub between: bool,
+}
+
+/// What a [`FrameHasher`] made: the hash of record (one item per sampled
+/// frame, in order) and, when asked for, the frames between them.
+#[derive(Debug, Default)]
+pub struct HashedFrames {
+    pub record: Vec<PdqItem>,
+    pub between: Vec<PdqItem>,
 }
 
 /// Why a frame could not be converted.
@@ -57,6 +69,9 @@ pub struct FrameHasher {
     ///
     /// [`finish`]: FrameHasher::finish
     letterbox: Option<LetterboxViews>,
+    /// Every frame hashed so far, in order, and whether it was a `between`
+    /// frame (the letterbox views come back in this order).
+    items: Vec<(PdqItem, bool)>,
 }
 
 impl FrameHasher {
@@ -72,21 +87,34 @@ impl FrameHasher {
             letterbox: views
                 .crops()
                 .then(|| LetterboxViews::new(width as usize, height as usize, true)),
+            items: Vec::new(),
         }
     }
 
-    /// Attach the letterbox views, known only now that every frame was
-    /// seen, to `items` (the items this hasher made, in order).
-    pub fn finish(self, items: &mut [PdqItem]) {
-        let Some(lb) = self.letterbox else { return };
-        let (_, per_frame) = lb.finish();
-        for (item, mut crops) in items.iter_mut().zip(per_frame) {
-            if crops.is_empty() {
-                continue;
+    /// The frames hashed, with the letterbox views attached (known only
+    /// now that every frame was seen).
+    pub fn finish(self) -> HashedFrames {
+        let mut items = self.items;
+        if let Some(lb) = self.letterbox {
+            let (_, per_frame) = lb.finish();
+            let sampled = items.iter_mut().filter(|(_, between)| !between);
+            for ((item, _), mut crops) in sampled.zip(per_frame) {
+                if crops.is_empty() {
+                    continue;
+                }
+                crops.extend(item.views.take().unwrap_or_default());
+                item.views = Some(crops);
             }
-            crops.extend(item.views.take().unwrap_or_default());
-            item.views = Some(crops);
         }
+        let mut out = HashedFrames::default();
+        for (item, between) in items {
+            if between {
+                out.between.push(item);
+            } else {
+                out.record.push(item);
+            }
+        }
+        out
     }
 
     fn scaler(&mut self, f: &Video) -> Result<&mut scaling::Context, ConvertError> {
@@ -115,11 +143,31 @@ impl FrameHasher {
         }
     }
 
-    /// Convert `s` to RGB and hash it.
+    /// Convert `s` to RGB and hash it (the result comes out of [`finish`]).
+    /// A `between` frame gets the plain hash only: it is there to fix the
+    /// sampling phase; the sampled frames carry the other views.
     ///
     /// # Errors
     /// [`ConvertError`] when libswscale refuses the frame's format or size.
-    pub fn hash(&mut self, s: &Sampled, pdq: &mut PdqHasher) -> Result<PdqItem, ConvertError> {
+    ///
+    /// [`finish`]: FrameHasher::finish
+    pub fn hash(&mut self, s: &Sampled, pdq: &mut PdqHasher) -> Result<(), ConvertError> {
+        if s.between {
+            if let Some(y) = YLuma::of(&s.frame, self.dst) {
+                let h = pdq.hash(&y);
+                self.items.push((
+                    PdqItem {
+                        hash: h.hash,
+                        quality: h.quality,
+                        frame: Some(s.number),
+                        timestamp: Some(s.timestamp),
+                        views: None,
+                    },
+                    true,
+                ));
+                return Ok(());
+            }
+        }
         let scale_err = |f: &Video, source| ConvertError::Scaler {
             format: f.format(),
             width: f.width(),
@@ -135,44 +183,113 @@ impl FrameHasher {
         ran?;
         let (w, h) = (self.rgb.width() as usize, self.rgb.height() as usize);
         let stride = self.rgb.stride(0);
-        let src = Rgb8::with_stride(self.rgb.data(0), w, h, stride, LumaRule::Reference).map_err(
-            |source| ConvertError::Buffer {
-                number: s.number,
-                source,
+        let buffer_err = |len| ConvertError::Buffer {
+            number: s.number,
+            source: crate::pdq::BufferSizeError {
+                len,
+                width: w,
+                height: h,
+                stride,
             },
-        )?;
-        if !self.views.dihedral() {
-            let hash = pdq.hash(&src);
-            return Ok(PdqItem {
-                hash: hash.hash,
-                quality: hash.quality,
-                frame: Some(s.number),
-                timestamp: Some(s.timestamp),
-                views: None,
-            });
-        }
-        // The hash of record from the same DCT as the dihedral views
-        // (identical bits, see `views::hash_with_views`).
+        };
         let img = RgbView::with_stride(self.rgb.data(0), w, h, stride, LumaRule::Reference);
-        let hashed =
-            hash_with_views(img, 1, ViewSet::Dihedral, pdq).ok_or(ConvertError::Buffer {
-                number: s.number,
-                source: crate::pdq::BufferSizeError {
-                    len: img.data.len(),
-                    width: w,
-                    height: h,
-                    stride,
-                },
-            })?;
-        if let Some(lb) = &mut self.letterbox {
+        let (record, views) = if self.views.dihedral() && !s.between {
+            // The hash of record from the same DCT as the dihedral views
+            // (identical bits, see `views::hash_with_views`).
+            let hashed = hash_with_views(img, 1, ViewSet::Dihedral, pdq)
+                .ok_or_else(|| buffer_err(img.data.len()))?;
+            (hashed.record, Some(hashed.views))
+        } else {
+            let src = Rgb8::with_stride(self.rgb.data(0), w, h, stride, LumaRule::Reference)
+                .map_err(|source| ConvertError::Buffer {
+                    number: s.number,
+                    source,
+                })?;
+            (pdq.hash(&src), None)
+        };
+        // The letterbox crops cost two more hashes a frame: the sampled
+        // frames only (the bars are found over those).
+        if let Some(lb) = self.letterbox.as_mut().filter(|_| !s.between) {
             lb.add_frame(&img, pdq);
         }
-        Ok(PdqItem {
-            hash: hashed.record.hash,
-            quality: hashed.record.quality,
-            frame: Some(s.number),
-            timestamp: Some(s.timestamp),
-            views: Some(hashed.views),
+        self.items.push((
+            PdqItem {
+                hash: record.hash,
+                quality: record.quality,
+                frame: Some(s.number),
+                timestamp: Some(s.timestamp),
+                views,
+            },
+            s.between,
+        ));
+        Ok(())
+    }
+}
+
+/// The luma of a decoded 8-bit YUV frame straight from its Y plane, on the
+/// RGB luma scale (`(Y - 16) * 255 / 219` for limited range). Not the
+/// reference's pixels (no chroma, no RGB rounding or clamping), so only for
+/// the `between` frames: query-side hashes a few bits from the conformant
+/// ones, at a third of their cost (no RGB conversion).
+struct YLuma<'a> {
+    data: &'a [u8],
+    width: usize,
+    height: usize,
+    stride: usize,
+    /// `luma = (y - offset) * scale`.
+    offset: f32,
+    scale: f32,
+}
+
+impl<'a> YLuma<'a> {
+    /// `None` unless `f` is 8-bit YUV of the size `dst` (the stream's
+    /// declared size, which the conformant path scales to).
+    fn of(f: &'a Video, dst: (u32, u32)) -> Option<Self> {
+        let full = match f.format() {
+            Pixel::YUV420P | Pixel::YUV422P | Pixel::YUV444P | Pixel::NV12 | Pixel::NV21 => {
+                f.color_range() == ffmpeg_next::util::color::Range::JPEG
+            }
+            Pixel::YUVJ420P | Pixel::YUVJ422P | Pixel::YUVJ444P => true,
+            _ => return None,
+        };
+        if (f.width(), f.height()) != dst || f.planes() == 0 {
+            return None;
+        }
+        let (width, height, stride) = (f.width() as usize, f.height() as usize, f.stride(0));
+        let data = f.data(0);
+        let needed = stride
+            .checked_mul(height.checked_sub(1)?)?
+            .checked_add(width)?;
+        if width == 0 || stride < width || data.len() < needed {
+            return None;
+        }
+        let (offset, scale) = if full {
+            (0.0, 1.0)
+        } else {
+            (16.0, 255.0 / 219.0)
+        };
+        Some(YLuma {
+            data,
+            width,
+            height,
+            stride,
+            offset,
+            scale,
         })
+    }
+}
+
+impl LumaSource for YLuma<'_> {
+    fn width(&self) -> usize {
+        self.width
+    }
+    fn height(&self) -> usize {
+        self.height
+    }
+    fn luma_row(&self, y: usize, out: &mut [f32]) {
+        let row = &self.data[y * self.stride..y * self.stride + self.width];
+        for (o, &v) in out.iter_mut().zip(row) {
+            *o = (v as f32 - self.offset) * self.scale;
+        }
     }
 }

@@ -48,11 +48,28 @@ impl EveryNth {
         n % self.modulus == 0
     }
 
+    /// Whether frame `n` is one of the frames between two hashed frames
+    /// that the query side also hashes: every frame, or every k-th for
+    /// long periods (at most [`BETWEEN_PER_PERIOD`] a period). Query side
+    /// only, never for lists: a clip cut at any point samples the scene
+    /// out of phase with the listed video's once-a-second frames, and with
+    /// motion even the next frame can be over 31 bits from the listed one
+    /// (Meta's `chair-19` sample: one frame in 30 lands within 31 of each
+    /// listed frame, and which one depends on where the clip was cut).
+    pub fn between(&self, n: u64) -> bool {
+        let step = (self.modulus / BETWEEN_PER_PERIOD).max(1);
+        let r = n % self.modulus;
+        r != 0 && r % step == 0
+    }
+
     /// The timestamp the reference reports for frame `n`: computed in `f32`.
     pub fn timestamp(&self, n: u64) -> f64 {
         f64::from(n as f32 / self.fps as f32)
     }
 }
+
+/// Most frames hashed between two sampled ones (see [`EveryNth::between`]).
+pub const BETWEEN_PER_PERIOD: u64 = 30;
 
 /// The fast (triage) sampler: decoded keyframes, at most one per
 /// `seconds_per_hash`, numbered by their presentation time.
@@ -123,6 +140,24 @@ mod tests {
         assert_eq!(EveryNth::new(0.0, 30.0).modulus(), 1);
         assert_eq!(EveryNth::new(1.0, 0.5).modulus(), 1);
         assert!((0..10).all(|n| EveryNth::new(0.0, 30.0).wants(n)));
+    }
+
+    #[test]
+    fn between_frames_fill_each_period() {
+        let s = EveryNth::new(1.0, 30.0);
+        let b: Vec<u64> = (0..61).filter(|&n| s.between(n)).collect();
+        assert_eq!(b.len(), 58);
+        assert!((0..200).all(|n| s.wants(n) != s.between(n)));
+        // 60 fps: every other frame; 5 s at 30 fps: every fifth.
+        let fast = EveryNth::new(1.0, 60.0);
+        assert_eq!(
+            (0..7).filter(|&n| fast.between(n)).collect::<Vec<_>>(),
+            vec![2, 4, 6]
+        );
+        let slow = EveryNth::new(5.0, 30.0);
+        assert_eq!((0..151).filter(|&n| slow.between(n)).count(), 29);
+        // Every frame already sampled: nothing between.
+        assert!((0..50).all(|n| !EveryNth::new(0.0, 30.0).between(n)));
     }
 
     #[test]
