@@ -119,14 +119,13 @@ fn family_members_compare_as_the_reference_does() {
     let t = VpdqThresholds::default();
     let mut failures = Vec::new();
     println!(
-        "\n{:<32} {:<22} {:>14} {:>14} {:>14} {:>14} {}",
+        "\n{:<32} {:<22} {:>14} {:>14} {:>14} {:>14} --views: B%, view",
         "A (our hash)",
         "B (reference 1 fps)",
         "A% / B% ours",
         "reference",
         "every-frame",
         "ref every-fr.",
-        "--views: B%, view"
     );
     let (mut matched_with_views, mut matched_by_reference) = (0, 0);
     let mut names: Vec<String> = std::fs::read_dir(d.join("videos"))
