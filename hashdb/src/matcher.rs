@@ -48,6 +48,10 @@ pub struct MatchOptions {
     /// Values replacing each list's own vPDQ rule (see
     /// [`crate::vpdq::VpdqRule`]); unset values keep the list's.
     pub vpdq_rule: VpdqRuleOverride,
+    /// A vPDQ query is dense (every frame, not one a period) and stands for
+    /// this many sampled frames: its comparisons are judged as
+    /// [`crate::vpdq::VpdqComparison::per_samples`] says.
+    pub dense_query_samples: Option<usize>,
 }
 
 /// One match.
@@ -469,7 +473,10 @@ impl Matcher {
             }
             // Each candidate is judged by its own list's rule.
             let rule = opts.vpdq_rule.apply(l.vpdq_rule());
-            let c = compare(&query, target, &tl);
+            let mut c = compare(&query, target, &tl);
+            if let Some(n) = opts.dense_query_samples {
+                c = c.per_samples(n);
+            }
             if let Some(verdict) = rule.verdict(&c) {
                 hits.push(Hit {
                     list,

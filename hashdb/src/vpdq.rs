@@ -65,6 +65,28 @@ pub struct VpdqComparison {
 }
 
 impl VpdqComparison {
+    /// A dense query (every frame hashed, not one a period) seen as the
+    /// `samples` sampled frames it stands for: its own frames mostly fall
+    /// between the listed video's samples, so its query side counts the
+    /// *listed* frames it matched against `samples` (capped at all of
+    /// them). A clip of the listed video cut anywhere then passes the clip
+    /// rule as an in-phase clip would; footage only partly from it does not.
+    pub fn per_samples(self, samples: usize) -> VpdqComparison {
+        let matched_target =
+            (self.target_percent * self.target_frames as f64 / 100.0).round() as usize;
+        let matched = matched_target.min(samples);
+        VpdqComparison {
+            query_percent: if samples == 0 {
+                0.0
+            } else {
+                matched as f64 * 100.0 / samples as f64
+            },
+            query_frames: samples,
+            matched_query_frames: matched,
+            ..self
+        }
+    }
+
     /// Whether the percentages pass `t` (both sides need at least one frame).
     pub fn is_match(&self, t: &VpdqThresholds) -> bool {
         self.query_frames > 0
@@ -281,5 +303,27 @@ mod tests {
         .apply(rule);
         assert_eq!(lenient.verdict(&c), Some(VpdqVerdict::Clip));
         assert_eq!(lenient.target_percent, 80.0);
+    }
+
+    #[test]
+    fn a_dense_query_counts_listed_frames_against_its_samples() {
+        let c = VpdqComparison {
+            query_percent: 12.5,
+            target_percent: 35.0,
+            query_frames: 240,
+            target_frames: 20,
+            matched_query_frames: 30,
+        };
+        // 7 listed frames matched, the query stands for 8 samples.
+        let d = c.per_samples(8);
+        assert_eq!((d.matched_query_frames, d.query_frames), (7, 8));
+        assert_eq!(d.query_percent, 87.5);
+        assert_eq!(d.target_percent, 35.0);
+        assert_eq!(VpdqRule::default().verdict(&d), Some(VpdqVerdict::Clip));
+        // Footage only partly from the listed video: 7 of 30 samples.
+        assert_eq!(VpdqRule::default().verdict(&c.per_samples(30)), None);
+        // Never more than all of the samples.
+        assert_eq!(c.per_samples(5).query_percent, 100.0);
+        assert_eq!(c.per_samples(0).query_percent, 0.0);
     }
 }

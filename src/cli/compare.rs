@@ -233,12 +233,25 @@ pub fn run(args: CompareArgs) -> anyhow::Result<u8> {
         query_percent: args.query_percent,
     };
     let b_frames = b.frames();
-    let c = compare(&a.frames(), &b_frames, &t);
+    let a_frames = a.frames();
+    let c = compare(&a_frames, &b_frames, &t);
     let mut is_match = c.is_match(&t);
-    // Each view of A as a query of its own; the original comes first.
+    // Each view of A as a query of its own; the original comes first. The
+    // dense `between` bag counts as the samples it stands for.
+    let samples = hashdb::vpdq::unique_good_hashes(&a_frames, t.quality).len();
     let views: Vec<(&str, hashdb::vpdq::VpdqComparison)> = a_views
         .iter()
-        .map(|(n, f)| (*n, compare(f, &b_frames, &t)))
+        .map(|(n, f)| {
+            let vc = compare(f, &b_frames, &t);
+            (
+                *n,
+                if *n == "between" {
+                    vc.per_samples(samples)
+                } else {
+                    vc
+                },
+            )
+        })
         .collect();
     let mut view = is_match.then_some("original");
     if !is_match {

@@ -75,6 +75,7 @@ impl MatchArgs {
             threshold: self.threshold,
             vpdq_quality: Some(self.vpdq_quality),
             vpdq_rule: self.rule.to_override()?,
+            dense_query_samples: None,
         })
     }
 }

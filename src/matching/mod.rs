@@ -259,7 +259,7 @@ impl RecordMatcher {
         }
         self.view_hits(q.image_views, &mut out);
         if !q.video_frames.is_empty() {
-            self.video_hits(q.video_frames, &mut out);
+            self.video_hits(q.video_frames, &self.opts, &mut out);
         }
         out
     }

@@ -3,13 +3,19 @@
 //! inside a video).
 
 use super::{FrameHit, MatchRecord, RecordMatcher, VpdqScore};
+use hashdb::matcher::MatchOptions;
 use hashdb::model::Value;
 use hashdb::vpdq::VpdqFrame;
 use hashdb::SignalType;
 use std::collections::{BTreeMap, HashMap};
 
 impl RecordMatcher {
-    pub(super) fn video_hits(&self, q: &[VpdqFrame], out: &mut Vec<MatchRecord>) {
+    pub(super) fn video_hits(
+        &self,
+        q: &[VpdqFrame],
+        opts: &MatchOptions,
+        out: &mut Vec<MatchRecord>,
+    ) {
         // Frame by frame: which image entries each of our frames hits, and
         // which of our frames land in which listed video (timestamps).
         let mut images: BTreeMap<i64, (hashdb::matcher::Hit, Vec<FrameHit>)> = BTreeMap::new();
@@ -18,7 +24,7 @@ impl RecordMatcher {
         for f in q {
             let hits = done
                 .entry(f.hash)
-                .or_insert_with(|| self.hits(&Value::Pdq(f.hash), Some(f.quality), &self.opts));
+                .or_insert_with(|| self.hits(&Value::Pdq(f.hash), Some(f.quality), opts));
             for hit in hits.iter() {
                 if hit.signal_type == SignalType::Vpdq {
                     in_video.entry(hit.entry).or_default().push(f.timestamp);
@@ -45,7 +51,7 @@ impl RecordMatcher {
         }
         // Bag comparisons: hashdb judges every candidate video by the rule
         // of its own list (with this run's overrides) and says which fired.
-        for hit in self.hits(&Value::Vpdq(q.to_vec()), None, &self.opts) {
+        for hit in self.hits(&Value::Vpdq(q.to_vec()), None, opts) {
             let (Some(c), Some(rule)) = (hit.vpdq, hit.vpdq_rule) else {
                 continue;
             };

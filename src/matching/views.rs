@@ -8,26 +8,36 @@
 //! rules as the original frames. The original is tried first; a view only
 //! adds the entries that nothing before it hit, and its records say which
 //! view hit (`"view": "letterbox"`). The `between` bag (the frames
-//! between the samples too) is judged by the vPDQ rule only.
+//! between the samples too) is judged as the sampled frames it stands for.
 
 use super::{MatchRecord, RecordMatcher};
 use crate::record::FileRecord;
+use hashdb::matcher::MatchOptions;
+use hashdb::vpdq::{unique_good_hashes, VpdqThresholds};
 
 impl RecordMatcher {
     /// Hits of `rec`'s frame views on entries not already in `out`.
     pub(super) fn video_view_hits(&self, rec: &FileRecord, out: &mut Vec<MatchRecord>) {
+        // The between bag is dense: judged as the sampled frames it
+        // stands for (see `VpdqComparison::per_samples`).
+        let quality = self
+            .opts
+            .vpdq_quality
+            .unwrap_or(VpdqThresholds::default().quality);
+        let dense = MatchOptions {
+            dense_query_samples: Some(unique_good_hashes(&rec.vpdq_frames(), quality).len()),
+            ..self.opts.clone()
+        };
         for (name, frames) in rec.vpdq_query_bags() {
+            let opts = if name == "between" {
+                &dense
+            } else {
+                &self.opts
+            };
             let mut found = Vec::new();
-            self.video_hits(&frames, &mut found);
+            self.video_hits(&frames, opts, &mut found);
             for mut r in found {
                 if out.iter().any(|o| o.entry == r.entry) {
-                    continue;
-                }
-                // The between frames multiply the query's frame count, so
-                // the clip rule (a share of the query's frames, a minimum
-                // number of them) would not mean what the list says: only
-                // the listed video's side (the vPDQ rule) counts for them.
-                if name == "between" && r.vpdq.as_ref().is_some_and(|v| v.rule != "vpdq") {
                     continue;
                 }
                 r.view = name;
