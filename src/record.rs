@@ -113,6 +113,14 @@ pub struct FileRecord {
     pub matches: Option<Vec<crate::matching::MatchRecord>>,
 }
 
+/// Whether a query bag of [`FileRecord::vpdq_query_bags`] holds more than
+/// one hash per sampled frame (`between`, `crops`): its comparisons are
+/// judged as the sampled frames it stands for (see
+/// `hashdb::vpdq::VpdqComparison::per_samples`).
+pub fn is_dense_bag(name: &str) -> bool {
+    matches!(name, "between" | "crops")
+}
+
 /// Item `i` of a video's frames as a vPDQ frame (frame number `i` when the
 /// item has none).
 fn vpdq_frame((i, p): (usize, &PdqItem)) -> hashdb::vpdq::VpdqFrame {
@@ -182,13 +190,36 @@ impl FileRecord {
     }
 
     /// Everything a video query can be matched as: the bags of
-    /// [`vpdq_view_frames`](Self::vpdq_view_frames), then, when the
-    /// `between` frames were hashed, `between` (the sampled and the
-    /// between frames together). For matching only; lists take the
-    /// record's bags.
+    /// [`vpdq_view_frames`](Self::vpdq_view_frames), then the dense bags
+    /// (see [`is_dense_bag`]): `crops` (every image crop of every sampled
+    /// frame: a caption band, a frame around the picture) and, when the
+    /// `between` frames were hashed, `between` (the sampled and the between
+    /// frames together). For matching only; lists take the record's bags.
     pub fn vpdq_query_bags(&self) -> Vec<(&'static str, Vec<hashdb::vpdq::VpdqFrame>)> {
         let mut bags = self.vpdq_view_frames();
-        if self.media != "video" || self.between.is_empty() {
+        if self.media != "video" {
+            return bags;
+        }
+        let crops: Vec<hashdb::vpdq::VpdqFrame> = self
+            .pdq
+            .iter()
+            .enumerate()
+            .flat_map(|(i, p)| {
+                p.views
+                    .iter()
+                    .flatten()
+                    .filter(|v| crate::views::is_image_crop(v.view))
+                    .map(move |v| hashdb::vpdq::VpdqFrame {
+                        hash: v.hash,
+                        quality: v.quality,
+                        ..vpdq_frame((i, p))
+                    })
+            })
+            .collect();
+        if !crops.is_empty() {
+            bags.push(("crops", crops));
+        }
+        if self.between.is_empty() {
             return bags;
         }
         let mut plain: Vec<hashdb::vpdq::VpdqFrame> = self
@@ -215,6 +246,9 @@ impl FileRecord {
         }
         for (i, p) in self.pdq.iter().enumerate() {
             for v in p.views.iter().flatten() {
+                if crate::views::is_image_crop(v.view) {
+                    continue;
+                }
                 let frame = hashdb::vpdq::VpdqFrame {
                     frame: p.frame.unwrap_or(i as u64),
                     hash: v.hash,
@@ -290,5 +324,27 @@ mod tests {
         assert_eq!(rec.vpdq_frames().len(), 2);
         rec.strip_query_side();
         assert!(rec.between.is_empty());
+    }
+
+    #[test]
+    fn frame_crops_pool_into_one_bag_and_stay_off_lists() {
+        let view = |view, b: u8| crate::views::ViewHash {
+            view,
+            hash: format!("{b:02x}").repeat(32).parse().unwrap(),
+            quality: 80,
+        };
+        let mut rec = FileRecord::new(Path::new("v.mp4"));
+        rec.media = "video";
+        rec.pdq = vec![item(0, 1), item(30, 2)];
+        rec.pdq[0].views = Some(vec![view("flipx", 3), view("band", 4), view("trim", 5)]);
+        rec.pdq[1].views = Some(vec![view("flipx", 6), view("canvas", 7)]);
+        let lists = rec.vpdq_view_frames();
+        assert_eq!(lists.len(), 1, "{lists:?}");
+        assert_eq!((lists[0].0, lists[0].1.len()), ("flipx", 2));
+        let bags = rec.vpdq_query_bags();
+        let crops = &bags.iter().find(|(n, _)| *n == "crops").unwrap().1;
+        let frames: Vec<u64> = crops.iter().map(|f| f.frame).collect();
+        assert_eq!(frames, vec![0, 0, 30]);
+        assert!(is_dense_bag("crops") && is_dense_bag("between") && !is_dense_bag("flipx"));
     }
 }

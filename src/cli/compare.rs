@@ -237,20 +237,14 @@ pub fn run(args: CompareArgs) -> anyhow::Result<u8> {
     let c = compare(&a_frames, &b_frames, &t);
     let mut is_match = c.is_match(&t);
     // Each view of A as a query of its own; the original comes first. The
-    // dense `between` bag counts as the samples it stands for.
+    // dense bags count as the samples they stand for.
     let samples = hashdb::vpdq::unique_good_hashes(&a_frames, t.quality).len();
     let views: Vec<(&str, hashdb::vpdq::VpdqComparison)> = a_views
         .iter()
         .map(|(n, f)| {
             let vc = compare(f, &b_frames, &t);
-            (
-                *n,
-                if *n == "between" {
-                    vc.per_samples(samples)
-                } else {
-                    vc
-                },
-            )
+            let dense = hashsieve::record::is_dense_bag(n);
+            (*n, if dense { vc.per_samples(samples) } else { vc })
         })
         .collect();
     let mut view = is_match.then_some("original");

@@ -7,19 +7,20 @@
 //! [`crate::record::FileRecord::vpdq_view_frames`]), compared with the same
 //! rules as the original frames. The original is tried first; a view only
 //! adds the entries that nothing before it hit, and its records say which
-//! view hit (`"view": "letterbox"`). The `between` bag (the frames
-//! between the samples too) is judged as the sampled frames it stands for.
+//! view hit (`"view": "letterbox"`). The dense bags (`between`: the frames
+//! between the samples too; `crops`: each frame's image crops) are judged
+//! as the sampled frames they stand for.
 
 use super::{MatchRecord, RecordMatcher};
-use crate::record::FileRecord;
+use crate::record::{is_dense_bag, FileRecord};
 use hashdb::matcher::MatchOptions;
 use hashdb::vpdq::{unique_good_hashes, VpdqThresholds};
 
 impl RecordMatcher {
     /// Hits of `rec`'s frame views on entries not already in `out`.
     pub(super) fn video_view_hits(&self, rec: &FileRecord, out: &mut Vec<MatchRecord>) {
-        // The between bag is dense: judged as the sampled frames it
-        // stands for (see `VpdqComparison::per_samples`).
+        // The dense bags (between frames, frame crops) are judged as the
+        // sampled frames they stand for (`VpdqComparison::per_samples`).
         let quality = self
             .opts
             .vpdq_quality
@@ -29,7 +30,7 @@ impl RecordMatcher {
             ..self.opts.clone()
         };
         for (name, frames) in rec.vpdq_query_bags() {
-            let opts = if name == "between" {
+            let opts = if is_dense_bag(name) {
                 &dense
             } else {
                 &self.opts

@@ -195,9 +195,16 @@ impl FrameHasher {
         let img = RgbView::with_stride(self.rgb.data(0), w, h, stride, LumaRule::Reference);
         let (record, views) = if self.views.dihedral() && !s.between {
             // The hash of record from the same DCT as the dihedral views
-            // (identical bits, see `views::hash_with_views`).
-            let hashed = hash_with_views(img, 1, ViewSet::Dihedral, pdq)
+            // (identical bits, see `views::hash_with_views`). With crops,
+            // also the image crops of the frame (a caption band, a frame
+            // around the picture), plain: one sampled frame a period, so
+            // they cost little; their mirrored forms would only add
+            // chances of a false match.
+            let mut hashed = hash_with_views(img, 1, self.views, pdq)
                 .ok_or_else(|| buffer_err(img.data.len()))?;
+            hashed
+                .views
+                .retain(|v| !(crate::views::is_image_crop(v.view) && v.view.contains('+')));
             (hashed.record, Some(hashed.views))
         } else {
             let src = Rgb8::with_stride(self.rgb.data(0), w, h, stride, LumaRule::Reference)

@@ -317,6 +317,16 @@ pub fn hash_with_views(
     Some(Hashed { record, views })
 }
 
+/// Whether `view` is one of the image crops (`trim`, `pad`, `band`,
+/// `canvas`, `edges`, or one of their transforms such as `trim+flipy`). A
+/// video's sampled frames carry the plain ones; they are matched as one
+/// bag (see [`crate::record::FileRecord::vpdq_query_bags`]), since which
+/// crop a frame's picture is found by can vary from frame to frame.
+pub fn is_image_crop(view: &str) -> bool {
+    let base = view.split('+').next().unwrap_or(view);
+    matches!(base, "trim" | "pad" | "band" | "canvas" | "edges")
+}
+
 /// Names of a crop view and of its dihedral transforms, in the order of
 /// [`DihedralKind::ALL`] (a mirrored *and* letterboxed repost is found by
 /// `trim+flipy`).
