@@ -223,8 +223,8 @@ fn conformance_hash_of_record_unchanged_by_views() {
             plain["pdq"][0].get("views").is_none(),
             "no views unless asked"
         );
-        // The frames between the samples: every other decoded frame, for
-        // the query side only (absent without views).
+        // The frames between the samples, for the query side only (absent
+        // without views).
         assert!(
             plain.get("between").is_none(),
             "no between frames unless asked"
@@ -232,7 +232,12 @@ fn conformance_hash_of_record_unchanged_by_views() {
         let between = views["between"].as_array().expect("between frames");
         let decoded = views["video"]["frames_decoded"].as_u64().unwrap();
         let sampled: Vec<u64> = record_hashes(&views).iter().map(|r| r.0).collect();
+        // By default every other frame (these are 30 fps or less); none
+        // with --between-frames 0, and the hash of record unchanged.
         assert_eq!(between.len() as u64 + sampled.len() as u64, decoded, "{f}");
+        let none = hash(&p, &["--views", "--between-frames", "0"]);
+        assert!(none.get("between").is_none(), "{f}");
+        assert_eq!(record_hashes(&none), record_hashes(&views), "{f}");
         assert!(between.iter().all(|b| {
             let n = b["frame"].as_u64().unwrap();
             !sampled.contains(&n) && b["hash"].as_str().map(str::len) == Some(64)

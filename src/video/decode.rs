@@ -237,9 +237,8 @@ impl Decode<'_, '_> {
         }
         let pick = match &mut self.sampler {
             Sampler::Conformant(s) if s.wants(n) => Some((n, s.timestamp(n), false)),
-            Sampler::Conformant(s) => {
-                (self.between && s.between(n)).then(|| (n, s.timestamp(n), true))
-            }
+            Sampler::Conformant(s) => (self.between && s.between(n, self.opts.between_per_period))
+                .then(|| (n, s.timestamp(n), true)),
             Sampler::Fast(s) => pts_time
                 .and_then(|t| s.take(t).map(|num| (num, t, false)))
                 .or_else(|| (n == 0).then_some((0, 0.0, false))),

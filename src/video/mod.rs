@@ -52,6 +52,10 @@ pub struct VideoOptions {
     pub max_duration: Option<f64>,
     /// Largest declared frame size, in pixels (`limit` error).
     pub max_pixels: u64,
+    /// With all views: at most this many frames between two sampled ones
+    /// are hashed too, for the query side (see
+    /// [`sampler::EveryNth::between`]); 0 = none.
+    pub between_per_period: u64,
     /// Threads per video: 1 decodes and hashes on the calling thread; more
     /// lets FFmpeg decode on that many threads and hashes on a separate
     /// thread; 0 picks for the machine.
@@ -66,6 +70,7 @@ impl Default for VideoOptions {
             timeout: Some(Duration::from_secs(600)),
             max_duration: None,
             max_pixels: 8192 * 8192,
+            between_per_period: sampler::DEFAULT_BETWEEN_PER_PERIOD,
             threads: 0,
         }
     }

@@ -49,15 +49,18 @@ impl EveryNth {
     }
 
     /// Whether frame `n` is one of the frames between two hashed frames
-    /// that the query side also hashes: every frame, or every k-th for
-    /// long periods (at most [`BETWEEN_PER_PERIOD`] a period). Query side
+    /// that the query side also hashes: every frame, or every k-th so that
+    /// there are at most `per_period` a period (0: none). Query side
     /// only, never for lists: a clip cut at any point samples the scene
     /// out of phase with the listed video's once-a-second frames, and with
     /// motion even the next frame can be over 31 bits from the listed one
     /// (Meta's `chair-19` sample: one frame in 30 lands within 31 of each
     /// listed frame, and which one depends on where the clip was cut).
-    pub fn between(&self, n: u64) -> bool {
-        let step = (self.modulus / BETWEEN_PER_PERIOD).max(1);
+    pub fn between(&self, n: u64, per_period: u64) -> bool {
+        if per_period == 0 {
+            return false;
+        }
+        let step = self.modulus.div_ceil(per_period + 1).max(1);
         let r = n % self.modulus;
         r != 0 && r % step == 0
     }
@@ -68,8 +71,9 @@ impl EveryNth {
     }
 }
 
-/// Most frames hashed between two sampled ones (see [`EveryNth::between`]).
-pub const BETWEEN_PER_PERIOD: u64 = 30;
+/// Default of [`super::VideoOptions::between_per_period`]: every frame at
+/// up to 31 fps with one sample a second.
+pub const DEFAULT_BETWEEN_PER_PERIOD: u64 = 30;
 
 /// The fast (triage) sampler: decoded keyframes, at most one per
 /// `seconds_per_hash`, numbered by their presentation time.
@@ -145,19 +149,24 @@ mod tests {
     #[test]
     fn between_frames_fill_each_period() {
         let s = EveryNth::new(1.0, 30.0);
-        let b: Vec<u64> = (0..61).filter(|&n| s.between(n)).collect();
+        let b: Vec<u64> = (0..61).filter(|&n| s.between(n, 30)).collect();
         assert_eq!(b.len(), 58);
-        assert!((0..200).all(|n| s.wants(n) != s.between(n)));
+        assert!((0..200).all(|n| s.wants(n) != s.between(n, 30)));
+        // Fewer asked for: evenly spaced, never more than asked.
+        let b: Vec<u64> = (0..30).filter(|&n| s.between(n, 9)).collect();
+        assert_eq!(b, vec![3, 6, 9, 12, 15, 18, 21, 24, 27]);
+        assert!((0..30).filter(|&n| s.between(n, 14)).count() <= 14);
+        assert!((0..90).all(|n| !s.between(n, 0)));
         // 60 fps: every other frame; 5 s at 30 fps: every fifth.
         let fast = EveryNth::new(1.0, 60.0);
         assert_eq!(
-            (0..7).filter(|&n| fast.between(n)).collect::<Vec<_>>(),
+            (0..7).filter(|&n| fast.between(n, 30)).collect::<Vec<_>>(),
             vec![2, 4, 6]
         );
         let slow = EveryNth::new(5.0, 30.0);
-        assert_eq!((0..151).filter(|&n| slow.between(n)).count(), 29);
+        assert_eq!((0..151).filter(|&n| slow.between(n, 30)).count(), 29);
         // Every frame already sampled: nothing between.
-        assert!((0..50).all(|n| !EveryNth::new(0.0, 30.0).between(n)));
+        assert!((0..50).all(|n| !EveryNth::new(0.0, 30.0).between(n, 30)));
     }
 
     #[test]
