@@ -12,7 +12,7 @@
 
 use super::sniff::ImageFormat;
 use crate::error::{ErrorKind, ItemError};
-use image::{DynamicImage, ImageDecoder, ImageReader};
+use image::{ColorType, DynamicImage, ImageDecoder, ImageReader};
 use std::io::Cursor;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
@@ -157,21 +157,26 @@ fn decode_inner(
     }
     // A missing or unreadable EXIF block is not an error: orientation 1.
     let orientation = decoder.orientation().map(|o| o.to_exif()).unwrap_or(1);
-    let rgb = if decoder.color_type() == image::ColorType::Rgb8 {
-        // The common case (JPEG, RGB PNG/WebP): decode straight into reused
-        // storage, sparing a fresh allocation, its zeroing and page faults
-        // for every image.
-        let n = decoder.total_bytes();
-        let n =
-            usize::try_from(n).map_err(|_| ItemError::new(ErrorKind::Limit, "image too large"))?;
-        let mut rgb = std::mem::take(reuse);
-        if rgb.len() < n {
-            rgb.resize(n, 0);
-        } else {
-            rgb.truncate(n);
-        }
-        decoder.read_image(&mut rgb).map_err(classify)?;
-        rgb
+    let color = decoder.color_type();
+    let in_place = matches!(
+        color,
+        ColorType::Rgb8 | ColorType::Rgba8 | ColorType::L8 | ColorType::La8
+    );
+    let rgb = if in_place {
+        // The common cases (JPEG, 8-bit PNG/WebP with or without alpha,
+        // greyscale): decode straight into reused storage and convert to
+        // RGB in place, sparing a fresh allocation, its zeroing and page
+        // faults, and a second buffer for every image.
+        let too_large = || ItemError::new(ErrorKind::Limit, "image too large");
+        let n = usize::try_from(decoder.total_bytes()).map_err(|_| too_large())?;
+        let pixels = usize::try_from(u64::from(w) * u64::from(h)).map_err(|_| too_large())?;
+        let out = pixels.checked_mul(3).ok_or_else(too_large)?;
+        let mut buf = std::mem::take(reuse);
+        buf.resize(n.max(out), 0);
+        decoder.read_image(&mut buf[..n]).map_err(classify)?;
+        to_rgb_in_place(&mut buf, color, pixels);
+        buf.truncate(out);
+        buf
     } else {
         to_rgb8_like_pillow(DynamicImage::from_decoder(decoder).map_err(classify)?)
     };
@@ -181,6 +186,37 @@ fn decode_inner(
         rgb,
         orientation,
     })
+}
+
+/// Pillow's `convert("RGB")` on `pixels` 8-bit pixels of `color` at the
+/// start of `buf` (which holds at least `3 * pixels` bytes), in place:
+/// alpha dropped without compositing, grey replicated. Narrowing runs
+/// forwards and widening backwards, so no pixel is overwritten before it
+/// is read.
+fn to_rgb_in_place(buf: &mut [u8], color: ColorType, pixels: usize) {
+    match color {
+        ColorType::Rgba8 => {
+            let buf = &mut buf[..4 * pixels];
+            for i in 0..pixels {
+                let (d, s) = (3 * i, 4 * i);
+                let px = [buf[s], buf[s + 1], buf[s + 2]];
+                buf[d..d + 3].copy_from_slice(&px);
+            }
+        }
+        ColorType::L8 => {
+            for i in (0..pixels).rev() {
+                let v = buf[i];
+                buf[3 * i..3 * i + 3].fill(v);
+            }
+        }
+        ColorType::La8 => {
+            for i in (0..pixels).rev() {
+                let v = buf[2 * i];
+                buf[3 * i..3 * i + 3].fill(v);
+            }
+        }
+        _ => {}
+    }
 }
 
 /// Pillow's `convert("RGB")` semantics on the `image` crate's pixel layouts.
@@ -229,6 +265,38 @@ fn to_rgb8_like_pillow(img: DynamicImage) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn in_place_conversion_equals_the_pillow_rules() {
+        // Seeded pseudo-random pixels, odd sizes.
+        let mut x = 0x2545_f491_u32;
+        let mut next = || {
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            x as u8
+        };
+        for (w, h) in [(1, 1), (7, 3), (64, 33)] {
+            let rgba = image::RgbaImage::from_fn(w, h, |_, _| {
+                image::Rgba([next(), next(), next(), next()])
+            });
+            let grey = image::GrayImage::from_fn(w, h, |_, _| image::Luma([next()]));
+            let grey_a =
+                image::GrayAlphaImage::from_fn(w, h, |_, _| image::LumaA([next(), next()]));
+            let pixels = (w * h) as usize;
+            for (img, color) in [
+                (DynamicImage::ImageRgba8(rgba), ColorType::Rgba8),
+                (DynamicImage::ImageLuma8(grey), ColorType::L8),
+                (DynamicImage::ImageLumaA8(grey_a), ColorType::La8),
+            ] {
+                let mut buf = img.as_bytes().to_vec();
+                buf.resize(buf.len().max(3 * pixels), 0);
+                to_rgb_in_place(&mut buf, color, pixels);
+                buf.truncate(3 * pixels);
+                assert_eq!(buf, to_rgb8_like_pillow(img), "{color:?} {w}x{h}");
+            }
+        }
+    }
 
     fn png_bytes(img: DynamicImage) -> Vec<u8> {
         let mut out = Cursor::new(Vec::new());
