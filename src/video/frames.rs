@@ -72,7 +72,14 @@ pub struct FrameHasher {
     /// Every frame hashed so far, in order, and whether it was a `between`
     /// frame (the letterbox views come back in this order).
     items: Vec<(PdqItem, bool)>,
+    /// `between` frames taken so far (see [`MAX_BETWEEN_FRAMES`]).
+    between: usize,
 }
+
+/// At most this many `between` frames a video (an hour at 30 fps, about
+/// 10 MB of items): memory stays bounded on a multi-hour file, whose later
+/// hours are then matched by their sampled frames alone.
+const MAX_BETWEEN_FRAMES: usize = 108_000;
 
 impl FrameHasher {
     /// Frames are converted to `width` x `height` (the stream's declared
@@ -88,6 +95,7 @@ impl FrameHasher {
                 .crops()
                 .then(|| LetterboxViews::new(width as usize, height as usize, true)),
             items: Vec::new(),
+            between: 0,
         }
     }
 
@@ -152,7 +160,11 @@ impl FrameHasher {
     ///
     /// [`finish`]: FrameHasher::finish
     pub fn hash(&mut self, s: &Sampled, pdq: &mut PdqHasher) -> Result<(), ConvertError> {
+        if s.between && self.between >= MAX_BETWEEN_FRAMES {
+            return Ok(());
+        }
         if s.between {
+            self.between += 1;
             if let Some(y) = YLuma::of(&s.frame, self.dst) {
                 let h = pdq.hash(&y);
                 self.items.push((
