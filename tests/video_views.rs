@@ -162,7 +162,9 @@ fn conformance_letterboxed_copies_match_by_view() {
         // Each file against its own family's original and the other's.
         for b in [&pattern, &chair] {
             let plain = compare(a, b, &[]);
-            let views = compare(a, b, &["--views"]);
+            // The letterbox and frame views (the between frames, costly
+            // here, are checked in tests/compare_conformance.rs).
+            let views = compare(a, b, &["--views", "--between-frames", "0"]);
             let (bv, bq, bt) = best_view(&views);
             println!(
                 "{:36} {:20} | {:7.2} {:7.2} {:5} | {:7.2} {:7.2} {:5} {:16} {:7.2} {:7.2}",
