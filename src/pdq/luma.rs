@@ -182,12 +182,15 @@ impl LumaSource for Rgb8<'_> {
 }
 
 /// 8-bit single-channel rows (a greyscale plane, or an FFmpeg Y plane where
-/// that is the convention), rows `stride` bytes apart.
+/// that is the convention), rows `stride` bytes apart; luma is the value,
+/// or `(value - offset) * scale` with [`Grey8::with_levels`].
 pub struct Grey8<'a> {
     data: &'a [u8],
     width: usize,
     height: usize,
     stride: usize,
+    offset: f32,
+    scale: f32,
 }
 
 impl<'a> Grey8<'a> {
@@ -203,7 +206,20 @@ impl<'a> Grey8<'a> {
             width,
             height,
             stride,
+            offset: 0.0,
+            scale: 1.0,
         })
+    }
+
+    /// Map each value `v` to `(v - offset) * scale` (e.g. a limited-range
+    /// Y plane onto the 0-255 luma scale). The defaults (0, 1) leave every
+    /// value exactly as it is.
+    pub fn with_levels(self, offset: f32, scale: f32) -> Self {
+        Grey8 {
+            offset,
+            scale,
+            ..self
+        }
     }
 }
 
@@ -217,7 +233,7 @@ impl LumaSource for Grey8<'_> {
     fn luma_row(&self, y: usize, out: &mut [f32]) {
         let row = &self.data[y * self.stride..y * self.stride + self.width];
         for (o, &v) in out.iter_mut().zip(row) {
-            *o = v as f32;
+            *o = (v as f32 - self.offset) * self.scale;
         }
     }
 }

@@ -12,7 +12,7 @@
 //! (`f32` coefficients: [`LumaRule::Reference`]). We call the same libswscale
 //! with the same parameters, so the RGB bytes are the same.
 
-use crate::pdq::{LumaRule, LumaSource, PdqHasher, Rgb8};
+use crate::pdq::{Grey8, LumaRule, PdqHasher, Rgb8};
 use crate::record::PdqItem;
 use crate::views::letterbox::LetterboxViews;
 use crate::views::{hash_with_views, RgbView, ViewSet};
@@ -175,7 +175,7 @@ impl FrameHasher {
         }
         if s.between {
             self.between += 1;
-            if let Some(y) = YLuma::of(&s.frame, self.dst) {
+            if let Some(y) = y_plane_luma(&s.frame, self.dst) {
                 let h = pdq.hash(&y);
                 self.items.push((
                     PdqItem {
@@ -259,66 +259,25 @@ impl FrameHasher {
 /// RGB luma scale (`(Y - 16) * 255 / 219` for limited range). Not the
 /// reference's pixels (no chroma, no RGB rounding or clamping), so only for
 /// the `between` frames: query-side hashes a few bits from the conformant
-/// ones, at a third of their cost (no RGB conversion).
-struct YLuma<'a> {
-    data: &'a [u8],
-    width: usize,
-    height: usize,
-    stride: usize,
-    /// `luma = (y - offset) * scale`.
-    offset: f32,
-    scale: f32,
-}
-
-impl<'a> YLuma<'a> {
-    /// `None` unless `f` is 8-bit YUV of the size `dst` (the stream's
-    /// declared size, which the conformant path scales to).
-    fn of(f: &'a Video, dst: (u32, u32)) -> Option<Self> {
-        let full = match f.format() {
-            Pixel::YUV420P | Pixel::YUV422P | Pixel::YUV444P | Pixel::NV12 | Pixel::NV21 => {
-                f.color_range() == ffmpeg_next::util::color::Range::JPEG
-            }
-            Pixel::YUVJ420P | Pixel::YUVJ422P | Pixel::YUVJ444P => true,
-            _ => return None,
-        };
-        if (f.width(), f.height()) != dst || f.planes() == 0 {
-            return None;
+/// ones, at a third of their cost (no RGB conversion). `None` unless `f` is
+/// 8-bit YUV of the size `dst` (the stream's declared size, which the
+/// conformant path scales to).
+fn y_plane_luma(f: &Video, dst: (u32, u32)) -> Option<Grey8<'_>> {
+    let full = match f.format() {
+        Pixel::YUV420P | Pixel::YUV422P | Pixel::YUV444P | Pixel::NV12 | Pixel::NV21 => {
+            f.color_range() == ffmpeg_next::util::color::Range::JPEG
         }
-        let (width, height, stride) = (f.width() as usize, f.height() as usize, f.stride(0));
-        let data = f.data(0);
-        let needed = stride
-            .checked_mul(height.checked_sub(1)?)?
-            .checked_add(width)?;
-        if width == 0 || stride < width || data.len() < needed {
-            return None;
-        }
-        let (offset, scale) = if full {
-            (0.0, 1.0)
-        } else {
-            (16.0, 255.0 / 219.0)
-        };
-        Some(YLuma {
-            data,
-            width,
-            height,
-            stride,
-            offset,
-            scale,
-        })
+        Pixel::YUVJ420P | Pixel::YUVJ422P | Pixel::YUVJ444P => true,
+        _ => return None,
+    };
+    if (f.width(), f.height()) != dst || f.planes() == 0 {
+        return None;
     }
-}
-
-impl LumaSource for YLuma<'_> {
-    fn width(&self) -> usize {
-        self.width
-    }
-    fn height(&self) -> usize {
-        self.height
-    }
-    fn luma_row(&self, y: usize, out: &mut [f32]) {
-        let row = &self.data[y * self.stride..y * self.stride + self.width];
-        for (o, &v) in out.iter_mut().zip(row) {
-            *o = (v as f32 - self.offset) * self.scale;
-        }
-    }
+    let (w, h) = (f.width() as usize, f.height() as usize);
+    let y = Grey8::new(f.data(0), w, h, f.stride(0)).ok()?;
+    Some(if full {
+        y
+    } else {
+        y.with_levels(16.0, 255.0 / 219.0)
+    })
 }
