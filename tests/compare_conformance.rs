@@ -21,6 +21,9 @@
 // tests/video_disabled.rs.
 #![cfg(feature = "video")]
 
+mod compare_support;
+use compare_support::compare_json;
+
 use hashdb::formats::{self, Format};
 use hashdb::model::Value;
 use hashdb::vpdq::{compare, VpdqFrame, VpdqThresholds};
@@ -78,31 +81,6 @@ fn run_compare_views(a: &Path, b: &Path) -> (bool, String, f64) {
         .max_by(|x, y| x.0.total_cmp(&y.0))
         .unwrap();
     (v["match"].as_bool().expect("match"), best.1, best.0)
-}
-
-fn compare_json(a: &Path, b: &Path, flags: &[&str]) -> serde_json::Value {
-    let out = Command::new(env!("CARGO_BIN_EXE_hashsieve"))
-        .arg("compare")
-        .arg("--json")
-        .args(flags)
-        .arg(a)
-        .arg(b)
-        .output()
-        .expect("run hashsieve");
-    let code = out.status.code();
-    assert!(
-        code == Some(0) || code == Some(1),
-        "compare failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
-    let m = v["match"].as_bool().expect("match");
-    assert_eq!(
-        code == Some(1),
-        m,
-        "exit code says match iff the output does"
-    );
-    v
 }
 
 fn family_target(name: &str) -> &'static str {

@@ -12,7 +12,9 @@
 // tests/video_disabled.rs.
 #![cfg(feature = "video")]
 
+mod compare_support;
 mod ffmpeg_support;
+use compare_support::compare_json as compare;
 use ffmpeg_support::{ffmpeg, have_ffmpeg};
 
 use serde_json::Value;
@@ -33,32 +35,6 @@ fn videos_dir() -> Option<PathBuf> {
 
 fn bin() -> Command {
     Command::new(env!("CARGO_BIN_EXE_hashsieve"))
-}
-
-/// `hashsieve compare --json [flags] A B` as JSON.
-fn compare(a: &Path, b: &Path, flags: &[&str]) -> Value {
-    let out = bin()
-        .arg("compare")
-        .arg("--json")
-        .args(flags)
-        .arg(a)
-        .arg(b)
-        .output()
-        .expect("run hashsieve");
-    assert!(
-        out.status.code() == Some(0) || out.status.code() == Some(1),
-        "compare {} {}: {}",
-        a.display(),
-        b.display(),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let v: Value = serde_json::from_slice(&out.stdout).expect("compare prints JSON");
-    assert_eq!(
-        out.status.code() == Some(1),
-        v["match"] == true,
-        "exit code agrees with the verdict"
-    );
-    v
 }
 
 /// The record `hashsieve hash [flags] FILE` prints.
