@@ -10,8 +10,10 @@
 //! Threading: matching takes `&self` (share a `Matcher` across threads
 //! behind an `Arc`/`RwLock`); changes take `&mut self`.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
 use crate::error::{ImportError, OpenError, ParseError, StoreError};
 use crate::index::{ExactIndex, IndexConfig, PdqIndex};
@@ -19,7 +21,7 @@ use crate::model::{Entry, EntryId, ListId, ListInfo, Record, Status, StatusChang
 use crate::store::{ImportOptions, ImportSummary, OpenOptions, Store};
 use crate::types::{Pdq, SignalType};
 use crate::vpdq::{
-    compare, unique_good_hashes, VpdqComparison, VpdqFrame, VpdqRuleOverride, VpdqThresholds,
+    comparison, unique_good_hashes, VpdqComparison, VpdqFrame, VpdqRuleOverride, VpdqThresholds,
     VpdqVerdict,
 };
 
@@ -34,6 +36,31 @@ pub struct ItemRef {
 
 /// `ItemRef::frame` of a hash that is not a video frame.
 pub const NO_FRAME: u64 = u64::MAX;
+
+/// Set from another thread to abandon a long match (its request went
+/// away): the match stops at its next check and returns the hits found so
+/// far, which the caller discards.
+#[derive(Debug, Clone, Default)]
+pub struct CancelFlag(Arc<AtomicBool>);
+
+impl CancelFlag {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Ask every match holding a clone of this flag to stop.
+    pub fn cancel(&self) {
+        self.0.store(true, Ordering::Release);
+    }
+
+    pub fn is_cancelled(&self) -> bool {
+        self.0.load(Ordering::Acquire)
+    }
+}
+
+/// How many query frames a vPDQ match handles between two looks at its
+/// [`CancelFlag`].
+const CANCEL_CHECK_FRAMES: usize = 256;
 
 /// Which lists and thresholds a query uses.
 #[derive(Debug, Clone, Default)]
@@ -52,6 +79,14 @@ pub struct MatchOptions {
     /// this many sampled frames: its comparisons are judged as
     /// [`crate::vpdq::VpdqComparison::per_samples`] says.
     pub dense_query_samples: Option<usize>,
+    /// Abandon the match when set (see [`CancelFlag`]).
+    pub cancel: Option<CancelFlag>,
+}
+
+impl MatchOptions {
+    fn cancelled(&self) -> bool {
+        self.cancel.as_ref().is_some_and(CancelFlag::is_cancelled)
+    }
 }
 
 /// One match.
@@ -393,6 +428,13 @@ impl Matcher {
         best.into_values().collect()
     }
 
+    /// A query video against the index: its frames hit image entries one
+    /// by one, and every listed video one of its frames comes near is
+    /// compared with it as a bag. The bag comparison is computed from the
+    /// index hits themselves (each listed frame is in the index), so the
+    /// cost grows with the query's frames and their hits, never with the
+    /// product of two bags; it equals [`crate::vpdq::compare`] of the two
+    /// bags (a test checks it against brute force).
     fn match_vpdq(
         &self,
         frames: &[VpdqFrame],
@@ -415,17 +457,26 @@ impl Matcher {
                 .max()
                 .unwrap_or(t.distance)
         });
+        // The first frame number of each hash (reported for image hits).
+        let mut first_frame: HashMap<Pdq, u64> = HashMap::with_capacity(frames.len());
+        for f in frames {
+            first_frame.entry(f.hash).or_insert(f.frame);
+        }
         // Allowlisted frames (a logo, a flag) take no part in the comparison.
-        let query: Vec<VpdqFrame> = frames
-            .iter()
-            .filter(|f| self.allow_pdq.search(&f.hash, radius).is_empty())
-            .copied()
-            .collect();
-        let mut videos: BTreeMap<EntryId, (ListId, u32)> = BTreeMap::new();
+        let mut uniq = unique_good_hashes(frames, t.quality);
+        uniq.retain(|h| self.allow_pdq.search(h, radius).is_empty());
+        let mut videos: BTreeMap<EntryId, Candidate> = BTreeMap::new();
         let mut images: BTreeMap<EntryId, Hit> = BTreeMap::new();
-        for q in unique_good_hashes(&query, t.quality) {
-            let qframe = query.iter().find(|f| f.hash == q).map(|f| f.frame);
-            for h in self.pdq.search(&q, radius) {
+        let mut found = Vec::new();
+        let mut hit_here: Vec<EntryId> = Vec::new();
+        for (i, q) in uniq.iter().enumerate() {
+            if i % CANCEL_CHECK_FRAMES == 0 && opts.cancelled() {
+                return Vec::new();
+            }
+            found.clear();
+            hit_here.clear();
+            self.pdq.search_with_hashes_into(q, radius, &mut found);
+            for (h, listed) in &found {
                 let Some(list) = lists.get(&h.item.list) else {
                     continue;
                 };
@@ -434,8 +485,19 @@ impl Matcher {
                     continue;
                 }
                 if h.item.frame != NO_FRAME {
-                    let e = videos.entry(h.item.entry).or_insert((list.id, h.distance));
-                    e.1 = e.1.min(h.distance);
+                    let Some(target) = self.videos.get(&h.item.entry) else {
+                        continue;
+                    };
+                    let c = videos
+                        .entry(h.item.entry)
+                        .or_insert_with(|| Candidate::new(list.id, target, t.quality));
+                    // Only the listed video's good frames take part.
+                    if !c.good.contains(listed) {
+                        continue;
+                    }
+                    c.distance = c.distance.min(h.distance);
+                    c.matched_target.insert(*listed);
+                    hit_here.push(h.item.entry);
                 } else {
                     let hit = Hit {
                         list: list.id,
@@ -443,7 +505,7 @@ impl Matcher {
                         signal_type: SignalType::Pdq,
                         distance: h.distance,
                         frame: None,
-                        query_frame: qframe,
+                        query_frame: first_frame.get(q).copied(),
                         vpdq: None,
                         vpdq_rule: None,
                         suppressed_by: None,
@@ -458,40 +520,71 @@ impl Matcher {
                         .or_insert(hit);
                 }
             }
+            // Each of our unique frames counts once per listed video.
+            hit_here.sort_unstable();
+            hit_here.dedup();
+            for e in &hit_here {
+                if let Some(c) = videos.get_mut(e) {
+                    c.matched_query += 1;
+                }
+            }
         }
         let mut hits: Vec<Hit> = images.into_values().collect();
-        for (entry, (list, distance)) in videos {
-            let Some(target) = self.videos.get(&entry) else {
+        for (entry, c) in videos {
+            let Some(l) = lists.get(&c.list) else {
                 continue;
             };
-            let Some(l) = lists.get(&list) else {
-                continue;
-            };
-            let mut tl = t;
-            if opts.threshold.is_none() {
-                tl.distance = l.pdq_threshold;
-            }
             // Each candidate is judged by its own list's rule.
             let rule = opts.vpdq_rule.apply(l.vpdq_rule());
-            let mut c = compare(&query, target, &tl);
+            let mut cmp = comparison(
+                uniq.len(),
+                c.good.len(),
+                c.matched_query,
+                c.matched_target.len(),
+            );
             if let Some(n) = opts.dense_query_samples {
-                c = c.per_samples(n);
+                cmp = cmp.per_samples(n);
             }
-            if let Some(verdict) = rule.verdict(&c) {
+            if let Some(verdict) = rule.verdict(&cmp) {
                 hits.push(Hit {
-                    list,
+                    list: c.list,
                     entry,
                     signal_type: SignalType::Vpdq,
-                    distance,
+                    distance: c.distance,
                     frame: None,
                     query_frame: None,
-                    vpdq: Some(c),
+                    vpdq: Some(cmp),
                     vpdq_rule: Some(verdict),
                     suppressed_by: None,
                 });
             }
         }
         hits
+    }
+}
+
+/// A listed video that some query frame came near, and what matched so far.
+struct Candidate {
+    list: ListId,
+    /// Closest frame pair.
+    distance: u32,
+    /// The listed video's unique good hashes (the denominator).
+    good: HashSet<Pdq>,
+    /// Those of them within the list's distance of some query frame.
+    matched_target: HashSet<Pdq>,
+    /// Query unique good frames within the distance of one of `good`.
+    matched_query: usize,
+}
+
+impl Candidate {
+    fn new(list: ListId, target: &[VpdqFrame], quality: u8) -> Candidate {
+        Candidate {
+            list,
+            distance: u32::MAX,
+            good: unique_good_hashes(target, quality).into_iter().collect(),
+            matched_target: HashSet::new(),
+            matched_query: 0,
+        }
     }
 }
 
@@ -662,6 +755,109 @@ mod tests {
             ..o
         };
         assert!(db.match_value(&md5, None, &o2).is_err());
+    }
+
+    /// Seeded frames near a few shared centres, with some low-quality
+    /// and repeated ones: listed videos and queries overlap partly.
+    fn clustered_video(n: usize, seed: &mut u64, centres: &[[u64; 4]]) -> Vec<VpdqFrame> {
+        let mut next = || {
+            *seed ^= *seed << 13;
+            *seed ^= *seed >> 7;
+            *seed ^= *seed << 17;
+            *seed
+        };
+        (0..n as u64)
+            .map(|i| {
+                let mut w = centres[(next() % centres.len() as u64) as usize];
+                for _ in 0..(next() % 45) {
+                    let b = (next() % 256) as usize;
+                    w[b / 64] ^= 1 << (b % 64);
+                }
+                VpdqFrame {
+                    frame: i,
+                    hash: Pdq::from_words(w),
+                    quality: if next() % 7 == 0 { 20 } else { 90 },
+                    timestamp: i as f64,
+                }
+            })
+            .collect()
+    }
+
+    #[test]
+    fn video_comparisons_from_the_index_equal_brute_force() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut db = HashDb::open(dir.path().join("a.db"), OpenOptions::default()).unwrap();
+        db.store.create_list(&NewList::new("v")).unwrap();
+        db.store
+            .create_list(&NewList {
+                pdq_threshold: 12,
+                ..NewList::new("strict")
+            })
+            .unwrap();
+        db.matcher = Matcher::load(&db.store).unwrap();
+        let mut seed = 0x2545_f491_4f6c_dd1d_u64;
+        let centres: Vec<[u64; 4]> = (0..24)
+            .map(|i| {
+                [
+                    seed.rotate_left(i),
+                    !seed.rotate_right(i),
+                    seed ^ u64::from(i),
+                    i.into(),
+                ]
+            })
+            .collect();
+        let mut listed = Vec::new();
+        for k in 0..12 {
+            let v = clustered_video(
+                20 + k * 15,
+                &mut seed,
+                &centres[(k % 4) * 4..(k % 4) * 4 + 8],
+            );
+            let list = if k % 3 == 0 { "strict" } else { "v" };
+            let s = db
+                .import(
+                    list,
+                    vec![rec(Value::Vpdq(v.clone()), None)],
+                    Path::new("t"),
+                    ImportOptions::default(),
+                )
+                .unwrap();
+            listed.push((s.added_ids[0], v, if list == "strict" { 12 } else { 31 }));
+        }
+        // Every comparison counts, whatever its percentages.
+        let o = MatchOptions {
+            vpdq_rule: VpdqRuleOverride {
+                target_percent: Some(0.0),
+                query_percent: Some(0.0),
+                min_clip_frames: Some(0),
+            },
+            ..MatchOptions::default()
+        };
+        let mut compared = 0;
+        for n in [1, 7, 60, 400] {
+            let q = clustered_video(n, &mut seed, &centres[4..16]);
+            let hits = db.match_value(&Value::Vpdq(q.clone()), None, &o).unwrap();
+            for (entry, target, distance) in &listed {
+                let t = VpdqThresholds {
+                    distance: *distance,
+                    ..VpdqThresholds::default()
+                };
+                let brute = crate::vpdq::compare(&q, target, &t);
+                let got = hits
+                    .iter()
+                    .find(|h| h.entry == *entry && h.vpdq.is_some())
+                    .and_then(|h| h.vpdq);
+                if brute.matched_query_frames == 0 {
+                    // Not a candidate: no frame came near it.
+                    assert!(got.is_none_or(|g| g.matched_query_frames == 0));
+                } else {
+                    assert_eq!(got, Some(brute), "query of {n} vs entry {entry}");
+                    compared += 1;
+                }
+            }
+        }
+        // The seeds make most pairs overlap: the check is not vacuous.
+        assert!(compared >= 20, "only {compared} overlapping pairs");
     }
 
     #[test]

@@ -10,6 +10,7 @@
 //! Written by the lead for both the video and the hashdb work; it is a pure
 //! function so the scanner, `compare`, `match` and the service share it.
 
+use crate::index::{IndexConfig, PdqIndex};
 use crate::types::Pdq;
 use std::collections::HashSet;
 
@@ -113,12 +114,61 @@ fn matched_count(a: &[Pdq], b: &[Pdq], distance: u32) -> usize {
         .count()
 }
 
-/// Compare two bags of frames (brute force: videos sampled at one frame a
-/// second have hundreds of frames, not millions; list-scale search goes
-/// through the index instead).
-pub fn compare(query: &[VpdqFrame], target: &[VpdqFrame], t: &VpdqThresholds) -> VpdqComparison {
-    let q = unique_good_hashes(query, t.quality);
-    let g = unique_good_hashes(target, t.quality);
+/// Below this many frame pairs, comparing every pair is cheaper than
+/// building an index (a minute of video at one frame a second against
+/// another: 3,600 pairs).
+const BRUTE_FORCE_PAIRS: usize = 1 << 16;
+
+/// How many of `q` have a frame of `g` within `distance`, and how many of
+/// `g` have one of `q`. Large bags (a dense query of every frame, a
+/// hostile query of 100,000 frames) go through an index over `g`, so the
+/// cost grows with the frames and their near pairs, not with their
+/// product.
+fn matched_counts(q: &[Pdq], g: &[Pdq], distance: u32) -> (usize, usize) {
+    if q.len().saturating_mul(g.len()) <= BRUTE_FORCE_PAIRS {
+        return (matched_count(q, g, distance), matched_count(g, q, distance));
+    }
+    let index = PdqIndex::from_pairs(
+        g.iter().enumerate().map(|(i, h)| (*h, i)),
+        IndexConfig::default(),
+    );
+    let mut g_hit = vec![false; g.len()];
+    let mut q_hits = 0;
+    let mut found = Vec::new();
+    for x in q {
+        found.clear();
+        index.search_into(x, distance, &mut found);
+        if !found.is_empty() {
+            q_hits += 1;
+        }
+        for h in &found {
+            if let Some(hit) = g_hit.get_mut(h.item) {
+                *hit = true;
+            }
+        }
+    }
+    (q_hits, g_hit.iter().filter(|&&b| b).count())
+}
+
+/// The comparison of two bags of unique good hashes (see [`compare`]).
+pub fn compare_unique(q: &[Pdq], g: &[Pdq], distance: u32) -> VpdqComparison {
+    let (matched_query_frames, matched_target_frames) = matched_counts(q, g, distance);
+    comparison(
+        q.len(),
+        g.len(),
+        matched_query_frames,
+        matched_target_frames,
+    )
+}
+
+/// A comparison from its counts: unique good frames on each side and how
+/// many of each matched.
+pub fn comparison(
+    query_frames: usize,
+    target_frames: usize,
+    matched_query_frames: usize,
+    matched_target_frames: usize,
+) -> VpdqComparison {
     let pct = |n: usize, of: usize| {
         if of == 0 {
             0.0
@@ -126,14 +176,21 @@ pub fn compare(query: &[VpdqFrame], target: &[VpdqFrame], t: &VpdqThresholds) ->
             n as f64 * 100.0 / of as f64
         }
     };
-    let matched_query_frames = matched_count(&q, &g, t.distance);
     VpdqComparison {
-        query_percent: pct(matched_query_frames, q.len()),
-        target_percent: pct(matched_count(&g, &q, t.distance), g.len()),
-        query_frames: q.len(),
-        target_frames: g.len(),
+        query_percent: pct(matched_query_frames, query_frames),
+        target_percent: pct(matched_target_frames, target_frames),
+        query_frames,
+        target_frames,
         matched_query_frames,
     }
+}
+
+/// Compare two bags of frames: exact, near-linear in the frames for large
+/// bags (see [`matched_counts`]).
+pub fn compare(query: &[VpdqFrame], target: &[VpdqFrame], t: &VpdqThresholds) -> VpdqComparison {
+    let q = unique_good_hashes(query, t.quality);
+    let g = unique_good_hashes(target, t.quality);
+    compare_unique(&q, &g, t.distance)
 }
 
 /// Default of [`VpdqRule::target_percent`].
@@ -303,6 +360,44 @@ mod tests {
         .apply(rule);
         assert_eq!(lenient.verdict(&c), Some(VpdqVerdict::Clip));
         assert_eq!(lenient.target_percent, 80.0);
+    }
+
+    /// Random hashes near a few centres, so that bags share near frames.
+    fn clustered(n: usize, seed: &mut u64) -> Vec<Pdq> {
+        let mut next = || {
+            *seed ^= *seed << 13;
+            *seed ^= *seed >> 7;
+            *seed ^= *seed << 17;
+            *seed
+        };
+        let centres: Vec<[u64; 4]> = (0..8).map(|_| [next(), next(), next(), next()]).collect();
+        (0..n)
+            .map(|_| {
+                let mut w = centres[(next() % 8) as usize];
+                for _ in 0..(next() % 40) {
+                    let b = (next() % 256) as usize;
+                    w[b / 64] ^= 1 << (b % 64);
+                }
+                Pdq::from_words(w)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn indexed_counts_equal_brute_force() {
+        let mut seed = 0x9e37_79b9_7f4a_7c15;
+        for (nq, ng) in [(300, 400), (2000, 50), (40, 3000), (1, 70_000)] {
+            let q = clustered(nq, &mut seed);
+            let g = clustered(ng, &mut seed);
+            assert!(nq * ng > BRUTE_FORCE_PAIRS);
+            for d in [0, 10, 31] {
+                assert_eq!(
+                    matched_counts(&q, &g, d),
+                    (matched_count(&q, &g, d), matched_count(&g, &q, d)),
+                    "{nq} x {ng} at {d}"
+                );
+            }
+        }
     }
 
     #[test]

@@ -332,6 +332,33 @@ impl<T: Copy> PdqIndex<T> {
         })
     }
 
+    /// Every live hash within `radius` of `query`, with the stored hash
+    /// itself (in no particular order): for callers that count distinct
+    /// listed hashes, as a vPDQ bag comparison does.
+    pub fn search_with_hashes_into(
+        &self,
+        query: &Pdq,
+        radius: u32,
+        out: &mut Vec<(IndexHit<T>, Pdq)>,
+    ) {
+        SCRATCH.with(|s| {
+            let mut s = s.borrow_mut();
+            let mut found = std::mem::take(&mut s.found);
+            found.clear();
+            self.search_slots_with(&query.words(), radius, &mut s, &mut found);
+            out.extend(found.iter().map(|&(slot, d)| {
+                (
+                    IndexHit {
+                        item: self.items[slot as usize],
+                        distance: d,
+                    },
+                    Pdq::from_words(self.hashes[slot as usize]),
+                )
+            }));
+            s.found = found;
+        })
+    }
+
     fn search_slots(&self, q: &[u64; 4], radius: u32, found: &mut Vec<(u32, u32)>) {
         SCRATCH.with(|s| self.search_slots_with(q, radius, &mut s.borrow_mut(), found))
     }
