@@ -243,3 +243,264 @@ fn non_loopback_without_tokens_is_refused() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("--insecure-no-auth"), "{err}");
 }
+
+/// Peak resident memory of a process, KiB (Linux `VmHWM`).
+fn peak_rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0)
+}
+
+fn token_ids(dbs: &str) -> Vec<i64> {
+    cli(&["token", "list", "--db", dbs])
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|t| t["revoked_at"].is_null())
+        .filter_map(|t| t["id"].as_i64())
+        .collect()
+}
+
+#[test]
+fn revoking_every_token_never_opens_the_service() {
+    // The probe: token create, serve on loopback, token revoke 1, and a
+    // second later every write went through without a token.
+    let dir = tempfile::tempdir().unwrap();
+    let db = db_with_list(dir.path(), "L");
+    let dbs = db.to_str().unwrap();
+    let writer = cli(&["token", "create", "--db", dbs, "--scope", "write"]);
+    let writer = writer.trim().to_string();
+    let s = Server::start(&db, &[]);
+    let bank = |name: &str, token: Option<&str>| {
+        s.post_json("/c/banks", token, &serde_json::json!({ "name": name }))
+            .status
+    };
+    assert_eq!(bank("WITH_TOKEN", Some(&writer)), 201);
+    for id in token_ids(dbs) {
+        cli(&["token", "revoke", "--db", dbs, &id.to_string()]);
+    }
+    // (Until the next poll the revoked token still works: each probe
+    // creates a bank of its own.)
+    let mut probe = 0;
+    assert!(eventually(5, || {
+        probe += 1;
+        bank(&format!("PROBE_{probe}"), Some(&writer)) == 401
+    }));
+    // Several polls later (--poll-ms 200): still closed, to everyone.
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    assert_eq!(bank("NO_TOKEN", None), 401);
+    assert_eq!(bank("REVOKED2", Some(&writer)), 401);
+    let q = "/v1/match?signal_type=md5&signal=d41d8cd98f00b204e9800998ecf8427e";
+    assert_eq!(s.get(q, None).status, 401);
+    let banks = cli(&["db", "--db", dbs, "lists"]);
+    assert!(
+        !banks.contains("NO_TOKEN") && !banks.contains("REVOKED2"),
+        "{banks}"
+    );
+    // The probes stay open.
+    assert_eq!(s.get("/healthz", None).status, 200);
+}
+
+#[test]
+fn a_service_started_open_closes_for_good_once_a_token_exists() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = db_with_list(dir.path(), "L");
+    let dbs = db.to_str().unwrap();
+    let s = Server::start(&db, &[]);
+    let q = "/v1/match?signal_type=md5&signal=d41d8cd98f00b204e9800998ecf8427e";
+    // Loopback, no token: open, as documented.
+    assert_eq!(s.get(q, None).status, 200);
+    let t = cli(&["token", "create", "--db", dbs, "--scope", "match"]);
+    let t = t.trim().to_string();
+    assert!(eventually(5, || s.get(q, None).status == 401));
+    assert_eq!(s.get(q, Some(&t)).status, 200);
+    for id in token_ids(dbs) {
+        cli(&["token", "revoke", "--db", dbs, &id.to_string()]);
+    }
+    assert!(eventually(5, || s.get(q, Some(&t)).status == 401));
+    std::thread::sleep(std::time::Duration::from_millis(1000));
+    assert_eq!(s.get(q, None).status, 401);
+
+    // --require-auth: closed from the start, with no token at all.
+    let dir2 = tempfile::tempdir().unwrap();
+    let db2 = db_with_list(dir2.path(), "L");
+    let s2 = Server::start(&db2, &["--require-auth"]);
+    assert_eq!(s2.get(q, None).status, 401);
+    assert_eq!(s2.get("/healthz", None).status, 200);
+}
+
+#[test]
+fn made_up_methods_do_not_grow_the_metrics() {
+    // The probe: 20,000 requests with 30 KB custom methods took RSS from
+    // 35 MB to 637 MB (each method a Prometheus label value kept for ever).
+    let dir = tempfile::tempdir().unwrap();
+    let db = db_with_list(dir.path(), "L");
+    let s = Server::start(&db, &[]);
+    let marker = "ZZMETHOD";
+    for i in 0..400 {
+        let method = format!("{marker}{i}{}", "X".repeat(8 << 10));
+        let path = if i % 2 == 0 {
+            "/healthz"
+        } else {
+            "/no/such/route"
+        };
+        let r = raw(
+            s.addr,
+            format!("{method} {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").as_bytes(),
+        );
+        assert!(r.status >= 400, "{}", r.status);
+    }
+    let m = String::from_utf8(s.get("/metrics", None).body).unwrap();
+    assert!(!m.contains(marker), "a client's method became a label");
+    assert!(m.contains("method=\"OTHER\""), "{m}");
+    assert!(m.len() < 64 << 10, "metrics grew to {} bytes", m.len());
+    assert_eq!(s.get("/healthz", None).status, 200);
+}
+
+/// Send `head` then `total` bytes of `{"pdq":[0,0,0,...` chunked, as fast
+/// as the server takes them; returns the answer.
+fn chunked_json_flood(addr: std::net::SocketAddr, path: &str, total: usize) -> Resp {
+    use std::io::Write;
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(std::time::Duration::from_secs(60)))
+        .unwrap();
+    let head = format!(
+        "POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+    );
+    let _ = s.write_all(head.as_bytes());
+    let mut first = b"{\"pdq\":[".to_vec();
+    first.extend(std::iter::repeat_n(*b"0,", 32 << 10).flatten());
+    let chunk = |data: &[u8]| {
+        let mut c = format!("{:x}\r\n", data.len()).into_bytes();
+        c.extend_from_slice(data);
+        c.extend_from_slice(b"\r\n");
+        c
+    };
+    let zeros: Vec<u8> = std::iter::repeat_n(*b"0,", 32 << 10).flatten().collect();
+    let mut sent = first.len();
+    if s.write_all(&chunk(&first)).is_ok() {
+        let c = chunk(&zeros);
+        while sent < total {
+            if s.write_all(&c).is_err() {
+                break;
+            }
+            sent += zeros.len();
+        }
+    }
+    read_response(&mut s)
+}
+
+#[test]
+fn json_bodies_have_their_own_small_limit() {
+    // The probe: one 200 MiB {"pdq":[0,0,...]} to /m/compare peaked at
+    // 3.7 GB RSS; three 64 MiB bodies at once, 4.7 GB.
+    let dir = tempfile::tempdir().unwrap();
+    let db = db_with_list(dir.path(), "L");
+    let s = Server::start(&db, &[]);
+    // Declared: refused before a byte is read.
+    let r = raw(
+        s.addr,
+        b"POST /m/compare HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 209715200\r\nConnection: close\r\n\r\n{\"pdq\":[",
+    );
+    assert_eq!(r.status, 413);
+    // Undeclared (chunked), three at once: cut off at the JSON limit.
+    let addr = s.addr;
+    let floods: Vec<_> = (0..3)
+        .map(|_| std::thread::spawn(move || chunked_json_flood(addr, "/m/compare", 64 << 20)))
+        .collect();
+    for f in floods {
+        let r = f.join().unwrap();
+        assert!(r.status == 413 || r.status == 503, "{}", r.status);
+    }
+    let r = chunked_json_flood(s.addr, "/c/banks", 8 << 20);
+    assert_eq!(r.status, 413);
+    let peak = peak_rss_kib(s.child.id());
+    assert!(peak > 0 && peak < 200 << 10, "server peaked at {peak} KiB");
+    // Numbers where hashes belong: refused at the first one.
+    let r = s.post_json("/m/compare", None, &serde_json::json!({"pdq": [0, 0]}));
+    assert_eq!(r.status, 400);
+    assert!(r.json()["message"].as_str().unwrap().contains("string"));
+    // A real comparison still works.
+    let a = "f".repeat(64);
+    let r = s.post_json("/m/compare", None, &serde_json::json!({"pdq": [a, a]}));
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    assert_eq!(r.json()["pdq"][1]["distance"], 0);
+}
+
+/// vPDQ text of `frames` (frame, quality, hash, timestamp).
+fn vpdq_text(frames: &[(u64, String)]) -> String {
+    frames
+        .iter()
+        .map(|(i, h)| format!("{i},100,{h},{i}.000\n"))
+        .collect()
+}
+
+fn random_hex(seed: &mut u64) -> String {
+    (0..4)
+        .map(|_| {
+            *seed ^= *seed << 13;
+            *seed ^= *seed >> 7;
+            *seed ^= *seed << 17;
+            format!("{:016x}", *seed)
+        })
+        .collect()
+}
+
+#[test]
+fn huge_vpdq_queries_are_capped_and_linear() {
+    // The probe: 100k random frames took 14.8 s (a linear find per
+    // frame); 1M-frame bodies kept both cores busy for minutes.
+    let dir = tempfile::tempdir().unwrap();
+    let db = db_with_list(dir.path(), "L");
+    let dbs = db.to_str().unwrap();
+    let mut seed = 0x1234_5678_9abc_def1;
+    let listed: Vec<(u64, String)> = (0..20).map(|i| (i, random_hex(&mut seed))).collect();
+    let list_file = dir.path().join("v.vpdq");
+    std::fs::write(&list_file, vpdq_text(&listed)).unwrap();
+    cli(&[
+        "db",
+        "--db",
+        dbs,
+        "import",
+        "L",
+        list_file.to_str().unwrap(),
+        "--format",
+        "vpdq",
+    ]);
+    let s = Server::start(&db, &["--max-query-frames", "100000"]);
+    // 100,000 frames of which the 20 listed ones: the listed video is
+    // found (all of it is in the query).
+    let mut q: Vec<(u64, String)> = (0..99_980).map(|i| (i, random_hex(&mut seed))).collect();
+    q.extend(listed.iter().map(|(i, h)| (100_000 + i, h.clone())));
+    let body = vpdq_text(&q);
+    let r = s.post("/v1/match/vpdq", None, "text/plain", body.as_bytes());
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    let hits = r.json()["matches"].as_array().unwrap().clone();
+    assert!(
+        hits.iter()
+            .any(|h| h["hit_by"] == "vpdq" && h["vpdq"]["target_percent"] == 100.0),
+        "{hits:?}"
+    );
+    // One frame over the cap: a clear 413, nothing matched.
+    q.push((200_000, random_hex(&mut seed)));
+    let r = s.post(
+        "/v1/match/vpdq",
+        None,
+        "text/plain",
+        vpdq_text(&q).as_bytes(),
+    );
+    assert_eq!(r.status, 413);
+    assert!(r.json()["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("--max-query-frames"));
+    // A million frames declared: refused before reading.
+    let r = raw(
+        s.addr,
+        b"POST /v1/match/vpdq HTTP/1.1\r\nHost: x\r\nContent-Length: 90000000\r\nConnection: close\r\n\r\n0,100,",
+    );
+    assert_eq!(r.status, 413);
+    assert_eq!(s.get("/healthz", None).status, 200);
+}

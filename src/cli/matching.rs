@@ -76,6 +76,7 @@ impl MatchArgs {
             vpdq_quality: Some(self.vpdq_quality),
             vpdq_rule: self.rule.to_override()?,
             dense_query_samples: None,
+            cancel: None,
         })
     }
 }

@@ -13,10 +13,14 @@ use super::db::DbLocation;
 /// Serve upload scanning over HTTP: our `/v1` API (OpenAPI document at
 /// `/v1/openapi.json`) and HMA 2.0's matching and bank routes.
 ///
-/// Requests need a bearer token (`hashsieve token create`) once any token
-/// exists; on a loopback address with no token, everything is open.
-/// A non-loopback address without tokens is refused unless
-/// `--insecure-no-auth`. Stops gracefully on SIGTERM/SIGINT.
+/// Whether requests need a bearer token (`hashsieve token create`) is
+/// decided at start: they do when any token exists then (or with
+/// `--require-auth`). A service started open (loopback, or
+/// `--insecure-no-auth`, with no token) closes for good as soon as a token
+/// is created; revoking tokens never opens a service (with none left,
+/// every request gets 401). A non-loopback address without tokens is
+/// refused unless `--insecure-no-auth` or `--require-auth`. Stops
+/// gracefully on SIGTERM/SIGINT.
 #[derive(clap::Args, Debug)]
 pub struct ServeArgs {
     #[command(flatten)]
@@ -30,6 +34,17 @@ pub struct ServeArgs {
     /// Largest request body in MiB (enforced while it streams in).
     #[arg(long, default_value_t = 256, value_name = "MIB")]
     pub max_body_mib: u64,
+
+    /// Largest JSON body in KiB (list and bank settings, signals,
+    /// /m/compare); at most 16 are read at once, more get 503.
+    #[arg(long, default_value_t = 1024, value_name = "KIB")]
+    pub max_json_kib: u64,
+
+    /// Most frames a vPDQ query (/v1/match/vpdq) may have; a larger one
+    /// gets 413 (200,000: 55 hours at one frame a second, or every frame
+    /// of an hour and a half at 30 fps).
+    #[arg(long, default_value_t = 200_000, value_name = "N")]
+    pub max_query_frames: usize,
 
     /// Hashing jobs at once (0 = one per core).
     #[arg(long, default_value_t = 0)]
@@ -63,8 +78,13 @@ pub struct ServeArgs {
     pub fetch_allow_hosts: Vec<String>,
 
     /// Allow serving a non-loopback address with no API token configured.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "require_auth")]
     pub insecure_no_auth: bool,
+
+    /// Require a bearer token on every route but the probes even if no
+    /// token exists yet (requests get 401 until one is created).
+    #[arg(long)]
+    pub require_auth: bool,
 
     /// Query-side views of uploaded images and videos matched besides the
     /// hash of record: `all`, `dihedral` (rotations and flips only) or
@@ -81,6 +101,11 @@ pub struct ServeArgs {
 
 pub fn run_serve(args: ServeArgs) -> anyhow::Result<u8> {
     anyhow::ensure!(args.max_body_mib > 0, "--max-body-mib must be positive");
+    anyhow::ensure!(
+        args.max_query_frames > 0,
+        "--max-query-frames must be positive"
+    );
+    anyhow::ensure!(args.max_json_kib > 0, "--max-json-kib must be positive");
     anyhow::ensure!(args.timeout_secs > 0, "--timeout-secs must be positive");
     anyhow::ensure!(args.poll_ms > 0, "--poll-ms must be positive");
     let (image_limits, max_image_bytes) = args.limits.to_limits()?;
@@ -100,11 +125,14 @@ pub fn run_serve(args: ServeArgs) -> anyhow::Result<u8> {
             ..MatchConfig::default()
         },
         max_body: args.max_body_mib << 20,
+        max_json: args.max_json_kib << 10,
+        max_query_frames: args.max_query_frames,
         max_jobs: args.max_jobs,
         queue: args.queue,
         timeout: Duration::from_secs(args.timeout_secs),
         poll: Duration::from_millis(args.poll_ms),
         insecure_no_auth: args.insecure_no_auth,
+        require_auth: args.require_auth,
         threads: args.threads,
         fetch_allow_hosts: args.fetch_allow_hosts.clone(),
     };

@@ -136,6 +136,9 @@ pub struct Query<'a> {
     pub image_views: &'a [crate::views::ViewHash],
     /// Video frames (empty for a still).
     pub video_frames: &'a [VpdqFrame],
+    /// Abandon the match when set (the service's request went away); the
+    /// hits returned then are partial and must be discarded.
+    pub cancel: Option<&'a hashdb::matcher::CancelFlag>,
 }
 
 #[derive(Clone)]
@@ -259,7 +262,16 @@ impl RecordMatcher {
         }
         self.view_hits(q.image_views, &mut out);
         if !q.video_frames.is_empty() {
-            self.video_hits(q.video_frames, &self.opts, &mut out);
+            match q.cancel {
+                None => self.video_hits(q.video_frames, &self.opts, &mut out),
+                Some(c) => {
+                    let opts = MatchOptions {
+                        cancel: Some(c.clone()),
+                        ..self.opts.clone()
+                    };
+                    self.video_hits(q.video_frames, &opts, &mut out);
+                }
+            }
         }
         out
     }
@@ -279,6 +291,7 @@ impl RecordMatcher {
                 _ => &[],
             },
             video_frames: &frames,
+            cancel: None,
         });
         if is_video {
             self.video_view_hits(rec, &mut out);

@@ -21,7 +21,10 @@ impl RecordMatcher {
         let mut images: BTreeMap<i64, (hashdb::matcher::Hit, Vec<FrameHit>)> = BTreeMap::new();
         let mut in_video: HashMap<i64, Vec<f64>> = HashMap::new();
         let mut done: HashMap<hashdb::Pdq, Vec<hashdb::matcher::Hit>> = HashMap::new();
-        for f in q {
+        for (i, f) in q.iter().enumerate() {
+            if i % 256 == 0 && opts.cancel.as_ref().is_some_and(|c| c.is_cancelled()) {
+                return;
+            }
             let hits = done
                 .entry(f.hash)
                 .or_insert_with(|| self.hits(&Value::Pdq(f.hash), Some(f.quality), opts));

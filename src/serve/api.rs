@@ -15,7 +15,9 @@ use axum::extract::{Query, Request, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use hashdb::matcher::CancelFlag;
 use hashdb::model::Value;
+use hashdb::vpdq::VpdqFrame;
 use hashdb::SignalType;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -200,13 +202,27 @@ pub fn parse_signal(signal_type: Option<&str>, signal: Option<&str>) -> Result<V
 
 /// Match one value (cheap: on the executor, under the read lock).
 pub fn match_value(st: &AppState, v: &Value, quality: u8) -> Result<Vec<MatchRecord>, ApiError> {
+    match_value_cancellable(st, v, quality, None)
+}
+
+/// [`match_value`] that stops early when `cancel` is set (its hits are
+/// then partial: the caller has gone and discards them).
+fn match_value_cancellable(
+    st: &AppState,
+    v: &Value,
+    quality: u8,
+    cancel: Option<&CancelFlag>,
+) -> Result<Vec<MatchRecord>, ApiError> {
     let m = st
         .matcher
         .read()
         .map_err(|_| ApiError::internal("matcher lock poisoned"))?;
     let pdq;
     let frames;
-    let mut q = MatchQuery::default();
+    let mut q = MatchQuery {
+        cancel,
+        ..MatchQuery::default()
+    };
     match v {
         Value::Pdq(p) => {
             pdq = [PdqItem {
@@ -228,8 +244,51 @@ pub fn match_value(st: &AppState, v: &Value, quality: u8) -> Result<Vec<MatchRec
     }
     let hits = m.match_query(&q);
     drop(m);
+    if cancel.is_some_and(CancelFlag::is_cancelled) {
+        return Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "cancelled",
+            "the match was abandoned",
+        ));
+    }
     count_matches(st, &hits);
     Ok(hits)
+}
+
+/// Cancels its flag when dropped: a handler holds one while its work runs
+/// on the blocking pool, so a request that times out or whose client goes
+/// away stops that work instead of leaving it to run on.
+struct CancelOnDrop(CancelFlag);
+
+impl Drop for CancelOnDrop {
+    fn drop(&mut self) {
+        self.0.cancel();
+    }
+}
+
+/// The frames of a vPDQ text body, at most `cap` of them.
+fn parse_vpdq_body(body: &[u8], cap: usize) -> Result<Vec<VpdqFrame>, ApiError> {
+    let mut recs = hashdb::formats::read(hashdb::formats::Format::Vpdq, std::io::Cursor::new(body))
+        .map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let rec = recs
+        .next()
+        .ok_or_else(|| ApiError::bad_request("no vPDQ frames in the body"))?
+        .map_err(|e| ApiError::bad_request(format!("vPDQ: {e}")))?;
+    let Value::Vpdq(frames) = rec.value else {
+        return Err(ApiError::bad_request("the body is not vPDQ frame lines"));
+    };
+    if frames.len() > cap {
+        return Err(too_many_frames(frames.len(), cap));
+    }
+    Ok(frames)
+}
+
+fn too_many_frames(n: usize, cap: usize) -> ApiError {
+    ApiError::new(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "too_large",
+        format!("{n} frames: a query may have at most {cap} (the server's --max-query-frames)"),
+    )
 }
 
 /// Look a hash up (for clients that hash on their side).
@@ -259,23 +318,37 @@ pub async fn get_match(
     security(("bearer" = ["match"])))]
 pub async fn post_match_vpdq(State(st): State<Arc<AppState>>, req: Request) -> Response {
     let run = async {
-        check_declared(&req, st.max_body)?;
-        let body = read_limited(req.into_body(), st.max_body).await?;
-        let rec = {
-            let mut recs = hashdb::formats::read(
-                hashdb::formats::Format::Vpdq,
-                std::io::Cursor::new(body.to_vec()),
-            )
-            .map_err(|e| ApiError::bad_request(e.to_string()))?;
-            recs.next()
-                .ok_or_else(|| ApiError::bad_request("no vPDQ frames in the body"))?
-                .map_err(|e| ApiError::bad_request(format!("vPDQ: {e}")))?
-        };
+        // A vPDQ line is under 100 bytes: a body longer than the frame cap
+        // allows is refused before it is read.
+        let cap = st.max_query_frames;
+        let limit = st
+            .max_body
+            .min((cap as u64).saturating_mul(VPDQ_LINE_MAX) + 4096);
+        if check_declared(&req, limit).is_err() {
+            return Err(ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "too_large",
+                format!(
+                    "the body is larger than {limit} bytes, more than {cap} frames (the server's --max-query-frames) can take"
+                ),
+            ));
+        }
+        let body = read_limited(req.into_body(), limit).await?;
+        // Admission once the body is here (a slow client holds no slot);
+        // parsing and matching run on the hashing pool, off the executor,
+        // and stop when this request goes away.
+        let ticket = st.jobs.admit()?;
+        let cancel = CancelFlag::new();
+        let _guard = CancelOnDrop(cancel.clone());
         let s = st.clone();
-        let v = rec.value;
-        let matches = tokio::task::spawn_blocking(move || match_value(&s, &v, 100))
-            .await
-            .map_err(|e| ApiError::internal(e.to_string()))??;
+        let matches = st
+            .jobs
+            .run(ticket, move |_| {
+                let frames = parse_vpdq_body(&body, cap)?;
+                drop(body);
+                match_value_cancellable(&s, &Value::Vpdq(frames), 100, Some(&cancel))
+            })
+            .await??;
         Ok::<_, ApiError>(Json(HashMatches {
             signal_type: "vpdq".into(),
             signal: String::new(),
@@ -287,6 +360,10 @@ pub async fn post_match_vpdq(State(st): State<Arc<AppState>>, req: Request) -> R
         Err(e) => e.into_response(),
     }
 }
+
+/// Bytes allowed per frame of a vPDQ body (a line is
+/// `frame,quality,64 hex,timestamp`: under 100).
+const VPDQ_LINE_MAX: u64 = 160;
 
 /// Liveness.
 #[utoipa::path(get, path = "/healthz", tag = "health", responses((status = 200, description = "alive")))]

@@ -5,12 +5,40 @@
 //! anything, and an undeclared (chunked) body is cut off as soon as it
 //! passes the limit. Either way: 413.
 
+use std::sync::Arc;
+
 use axum::body::{Body, Bytes};
 use axum::extract::{FromRequest, Multipart, Request};
 use axum::http::{header, StatusCode};
 use http_body_util::{BodyExt, Limited};
+use serde::de::DeserializeOwned;
 
 use super::error::ApiError;
+use super::state::AppState;
+
+/// A JSON body read under the service's JSON limit and admission (see the
+/// module docs), parsed into `T`.
+pub struct BoundedJson<T>(pub T);
+
+impl<T: DeserializeOwned> FromRequest<Arc<AppState>> for BoundedJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, st: &Arc<AppState>) -> Result<Self, ApiError> {
+        let limit = st.max_json;
+        check_declared(&req, limit)?;
+        // Held while the body is read and parsed: at most `json_slots`
+        // bodies (each at most `limit` bytes) are in memory at once.
+        let _slot = st
+            .json_slots
+            .clone()
+            .try_acquire_owned()
+            .map_err(|_| ApiError::overloaded())?;
+        let bytes = read_limited(req.into_body(), limit).await?;
+        serde_json::from_slice(&bytes)
+            .map(BoundedJson)
+            .map_err(|e| ApiError::bad_request(format!("invalid JSON body: {e}")))
+    }
+}
 
 /// An upload and the multipart field it came in (`None` for a raw body).
 pub struct Upload {

@@ -26,7 +26,7 @@ use serde::Deserialize;
 use serde_json::{json, Map, Value as Json_};
 
 use super::api::{hash_upload, match_file, match_value, parse_signal};
-use super::body::upload;
+use super::body::{upload, BoundedJson};
 use super::error::ApiError;
 use super::state::AppState;
 
@@ -322,25 +322,31 @@ async fn lookup_record(
 }
 
 /// `POST /m/compare` `{"pdq": [a, b]}`: `{"pdq": [matched, {"distance": d}]}`.
+/// The body is parsed straight into strings (a JSON array of anything
+/// else is refused at its first element, before it can grow in memory).
 pub async fn compare(
-    body: Result<Json<BTreeMap<String, Json_>>, axum::extract::rejection::JsonRejection>,
+    body: Result<BoundedJson<BTreeMap<String, Vec<String>>>, ApiError>,
 ) -> HmaResult<Json<Json_>> {
-    let Json(body) = body.map_err(|e| bad(e.body_text()))?;
+    let BoundedJson(body) = body.map_err(|e| {
+        if e.status == StatusCode::BAD_REQUEST {
+            bad(format!(
+                "expected {{signal_type: [hash, hash]}} with string hashes: {}",
+                e.message
+            ))
+        } else {
+            HmaError(e)
+        }
+    })?;
     if body.is_empty() {
         return Err(bad("expected {signal_type: [hash, hash]}"));
     }
     let mut out = Map::new();
     for (name, pair) in body {
-        let pair = pair
-            .as_array()
-            .filter(|a| a.len() == 2)
-            .ok_or_else(|| bad(format!("{name}: expected a list of two hashes")))?;
-        let s: Vec<&str> = pair.iter().filter_map(Json_::as_str).collect();
-        if s.len() != 2 {
-            return Err(bad(format!("{name}: hashes must be strings")));
-        }
-        let a = parse_signal(Some(&name), Some(s[0]))?;
-        let b = parse_signal(Some(&name), Some(s[1]))?;
+        let [a, b] = pair.as_slice() else {
+            return Err(bad(format!("{name}: expected a list of two hashes")));
+        };
+        let a = parse_signal(Some(&name), Some(a))?;
+        let b = parse_signal(Some(&name), Some(b))?;
         let (matched, distance) = match (&a, &b) {
             (Value::Pdq(x), Value::Pdq(y)) => {
                 let d = x.distance(y);
@@ -443,9 +449,9 @@ fn ratio_of(body: &Map<String, Json_>) -> HmaResult<Option<bool>> {
 /// `POST /c/banks` `{"name", "enabled"|"enabled_ratio"}`: 201 with the bank.
 pub async fn bank_create(
     State(st): State<Arc<AppState>>,
-    body: Result<Json<Map<String, Json_>>, axum::extract::rejection::JsonRejection>,
+    body: Result<BoundedJson<Map<String, Json_>>, ApiError>,
 ) -> HmaResult<(StatusCode, Json<Json_>)> {
-    let Json(body) = body.map_err(|e| bad(e.body_text()))?;
+    let BoundedJson(body) = body?;
     let name = body
         .get("name")
         .and_then(Json_::as_str)
@@ -481,9 +487,9 @@ pub async fn bank_create(
 pub async fn bank_update(
     State(st): State<Arc<AppState>>,
     UrlPath(name): UrlPath<String>,
-    body: Result<Json<Map<String, Json_>>, axum::extract::rejection::JsonRejection>,
+    body: Result<BoundedJson<Map<String, Json_>>, ApiError>,
 ) -> HmaResult<Json<Json_>> {
-    let Json(body) = body.map_err(|e| bad(e.body_text()))?;
+    let BoundedJson(body) = body?;
     if body
         .get("name")
         .and_then(Json_::as_str)
@@ -567,9 +573,9 @@ async fn add_records(
 pub async fn bank_add_signal(
     State(st): State<Arc<AppState>>,
     UrlPath(name): UrlPath<String>,
-    body: Result<Json<Map<String, Json_>>, axum::extract::rejection::JsonRejection>,
+    body: Result<BoundedJson<Map<String, Json_>>, ApiError>,
 ) -> HmaResult<Json<Json_>> {
-    let Json(body) = body.map_err(|e| bad(e.body_text()))?;
+    let BoundedJson(body) = body?;
     if body.is_empty() {
         return Err(bad("No signals given"));
     }

@@ -17,7 +17,7 @@ use hashdb::store::ImportOptions;
 use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
 
-use super::body::{check_declared, read_limited};
+use super::body::{check_declared, read_limited, BoundedJson};
 use super::error::{ApiError, ErrorBody};
 use super::state::AppState;
 
@@ -128,9 +128,8 @@ pub async fn get_list(
     security(("bearer" = ["write"])))]
 pub async fn create_list(
     State(st): State<Arc<AppState>>,
-    body: Result<Json<CreateList>, axum::extract::rejection::JsonRejection>,
+    BoundedJson(c): BoundedJson<CreateList>,
 ) -> Result<(StatusCode, Json<hashdb::model::ListInfo>), ApiError> {
-    let Json(c) = body.map_err(|e| ApiError::bad_request(e.body_text()))?;
     let mut new = NewList::new(c.name);
     new.description = c.description;
     if let Some(s) = c.source {
@@ -162,9 +161,8 @@ pub async fn create_list(
 pub async fn update_list(
     State(st): State<Arc<AppState>>,
     UrlPath(name): UrlPath<String>,
-    body: Result<Json<UpdateList>, axum::extract::rejection::JsonRejection>,
+    BoundedJson(u): BoundedJson<UpdateList>,
 ) -> Result<Json<hashdb::model::ListInfo>, ApiError> {
-    let Json(u) = body.map_err(|e| ApiError::bad_request(e.body_text()))?;
     let change = ListUpdate {
         description: u.description,
         source: u.source,
@@ -337,9 +335,8 @@ pub async fn export_list(
 pub async fn set_status(
     State(st): State<Arc<AppState>>,
     UrlPath(id): UrlPath<i64>,
-    body: Result<Json<SetStatus>, axum::extract::rejection::JsonRejection>,
+    BoundedJson(b): BoundedJson<SetStatus>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    let Json(b) = body.map_err(|e| ApiError::bad_request(e.body_text()))?;
     let status: Status = b
         .status
         .parse()
@@ -359,9 +356,8 @@ pub async fn set_status(
     responses((status = 200, body = Object), (status = 400, body = ErrorBody)), security(("bearer" = ["write"])))]
 pub async fn allow(
     State(st): State<Arc<AppState>>,
-    body: Result<Json<AllowBody>, axum::extract::rejection::JsonRejection>,
+    BoundedJson(b): BoundedJson<AllowBody>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    let Json(b) = body.map_err(|e| ApiError::bad_request(e.body_text()))?;
     let v = super::api::parse_signal(Some(&b.signal_type), Some(&b.signal))?;
     let id = st
         .write(move |s| Ok(s.allow(&v, b.note.as_deref(), Some("api"))?))

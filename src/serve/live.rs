@@ -34,9 +34,7 @@ enum Outcome {
 /// One poll, on a blocking thread.
 fn poll_once(st: &AppState, p: &mut Poller) -> Result<Outcome, ApiError> {
     let ch = p.store.changes_since(&p.cursor, MAX_DELTA)?;
-    if let Ok(mut t) = st.tokens.write() {
-        *t = load_tokens(&p.store)?;
-    }
+    st.set_tokens(load_tokens(&p.store)?)?;
     if ch.rebuild {
         let store = Store::open_with(&st.db, st.open)
             .map_err(|e| ApiError::internal(format!("reopening the database: {e}")))?;
@@ -52,20 +50,49 @@ fn poll_once(st: &AppState, p: &mut Poller) -> Result<Outcome, ApiError> {
     Ok(Outcome::Delta(ch.entries, ch.touched))
 }
 
+/// How long the poller tries to take the write lock without queueing
+/// before it waits in line like any writer.
+const POLITE_WRITE: Duration = Duration::from_secs(2);
+
+/// The matcher's write lock, taken without making readers wait: std's
+/// `RwLock` queues new readers behind a waiting writer, so a writer
+/// waiting out one long match (a 100,000-frame vPDQ query) would stall
+/// every lookup behind it. Retry `try_write` for a while first; only a
+/// service never free of readers for [`POLITE_WRITE`] makes us queue.
+fn write_politely(st: &AppState) -> Option<std::sync::RwLockWriteGuard<'_, RecordMatcher>> {
+    let deadline = std::time::Instant::now() + POLITE_WRITE;
+    let mut pause = Duration::from_micros(50);
+    loop {
+        match st.matcher.try_write() {
+            Ok(g) => return Some(g),
+            Err(std::sync::TryLockError::Poisoned(_)) => return None,
+            Err(std::sync::TryLockError::WouldBlock) => {}
+        }
+        if std::time::Instant::now() >= deadline {
+            return st.matcher.write().ok();
+        }
+        std::thread::sleep(pause);
+        pause = (pause * 2).min(Duration::from_millis(5));
+    }
+}
+
 fn apply(st: &AppState, out: Outcome) {
     match out {
         Outcome::Nothing => {}
         Outcome::Rebuilt(m) => {
-            if let Ok(mut g) = st.matcher.write() {
-                *g = *m;
+            let old = write_politely(st).map(|mut g| {
+                let old = std::mem::replace(&mut *g, *m);
                 st.metrics
                     .index_pdq_hashes
                     .set(g.matcher().pdq_len() as i64);
-            }
+                old
+            });
+            // Freeing a large index takes a while: not under the lock.
+            drop(old);
             st.metrics.live_rebuilds.inc();
         }
         Outcome::Delta(entries, _touched) => {
-            if let Ok(mut g) = st.matcher.write() {
+            if let Some(mut g) = write_politely(st) {
                 let m = g.matcher_mut();
                 for e in &entries {
                     m.remove_entry(e);

@@ -4,17 +4,52 @@
 //! Why prometheus-client: the text format is what every scraper reads, and
 //! the crate keeps counters lock-free on the hot path.
 
-use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
+/// The `method` label: a fixed set, so a client inventing methods cannot
+/// create label values (each new value is a new series kept for ever).
+#[derive(Clone, Copy, Debug, Hash, PartialEq, Eq, EncodeLabelValue)]
+#[allow(clippy::upper_case_acronyms)]
+pub enum Method {
+    GET,
+    HEAD,
+    POST,
+    PUT,
+    PATCH,
+    DELETE,
+    OPTIONS,
+    /// Any other method (CONNECT, TRACE, made-up ones).
+    OTHER,
+}
+
+impl From<&axum::http::Method> for Method {
+    fn from(m: &axum::http::Method) -> Self {
+        use axum::http::Method as M;
+        match *m {
+            M::GET => Method::GET,
+            M::HEAD => Method::HEAD,
+            M::POST => Method::POST,
+            M::PUT => Method::PUT,
+            M::PATCH => Method::PATCH,
+            M::DELETE => Method::DELETE,
+            M::OPTIONS => Method::OPTIONS,
+            _ => Method::OTHER,
+        }
+    }
+}
+
+/// Labels of a served request. `route` is the matched route template
+/// (`/c/bank/{name}`), never the raw path, or `unmatched`: both come from
+/// the router's fixed set.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct RouteStatus {
     pub route: String,
-    pub method: String,
+    pub method: Method,
     pub status: u16,
 }
 

@@ -51,6 +51,10 @@ pub struct ServeConfig {
     pub matching: MatchConfig,
     /// Largest request body, bytes.
     pub max_body: u64,
+    /// Most frames a vPDQ query (`/v1/match/vpdq`) may have.
+    pub max_query_frames: usize,
+    /// Largest JSON body, bytes (settings, signals, `/m/compare`).
+    pub max_json: u64,
     /// Hashing jobs at once (0 = one per core).
     pub max_jobs: usize,
     /// Hashing requests waiting beyond those (0 = `2 * max_jobs`).
@@ -61,6 +65,9 @@ pub struct ServeConfig {
     pub poll: Duration,
     /// Serve a non-loopback address with no tokens configured.
     pub insecure_no_auth: bool,
+    /// Require a token even when none exists at start (every request is
+    /// refused until one is created).
+    pub require_auth: bool,
     /// Async worker threads (0 = one per core).
     pub threads: usize,
     /// Hosts media may be fetched from by URL (HMA's `?url=`); empty =
@@ -88,6 +95,10 @@ pub enum ServeError {
     #[error("server: {0}")]
     Io(#[from] std::io::Error),
 }
+
+/// JSON bodies read at once; more get 503. With the default 1 MiB limit
+/// and at most ~16x growth when parsed, this bounds them to ~256 MiB.
+const JSON_SLOTS: usize = 16;
 
 fn cores() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get())
@@ -117,9 +128,14 @@ pub fn run(cfg: ServeConfig, on_listening: impl FnOnce(SocketAddr)) -> Result<()
 async fn serve(cfg: ServeConfig, on_listening: impl FnOnce(SocketAddr)) -> Result<(), ServeError> {
     let mut poll_store = Store::open_with(&cfg.db, cfg.open)?;
     let tokens = state::load_tokens(&poll_store)?;
-    if tokens.is_empty() && !cfg.listen.ip().is_loopback() && !cfg.insecure_no_auth {
+    if tokens.is_empty()
+        && !cfg.listen.ip().is_loopback()
+        && !cfg.insecure_no_auth
+        && !cfg.require_auth
+    {
         return Err(ServeError::NoAuth(cfg.listen));
     }
+    let auth_required = !tokens.is_empty() || cfg.require_auth;
     let cursor = poll_store.change_cursor()?;
     let writer = Store::open_with(&cfg.db, cfg.open)?;
     let (db, open, mcfg) = (cfg.db.clone(), cfg.open, cfg.matching.clone());
@@ -154,8 +170,14 @@ async fn serve(cfg: ServeConfig, on_listening: impl FnOnce(SocketAddr)) -> Resul
         jobs: jobs::Jobs::new(max_jobs, queue, metrics.clone()),
         metrics,
         tokens: RwLock::new(tokens),
-        open_without_tokens: cfg.listen.ip().is_loopback() || cfg.insecure_no_auth,
+        // Decided here, once: open only when no token exists and that is
+        // allowed (loopback or --insecure-no-auth, checked above) and not
+        // refused by --require-auth. Tokens revoked later never reopen it.
+        auth_required: AtomicBool::new(auth_required),
         max_body: cfg.max_body,
+        max_json: cfg.max_json.min(cfg.max_body),
+        max_query_frames: cfg.max_query_frames,
+        json_slots: Arc::new(tokio::sync::Semaphore::new(JSON_SLOTS)),
         timeout: cfg.timeout,
         fetch_allow: cfg.fetch_allow_hosts.clone(),
         poke: tokio::sync::Notify::new(),

@@ -78,15 +78,34 @@ async fn openapi_json() -> Response {
         .into_response()
 }
 
+/// At most this much of a client's method or path is echoed in an error
+/// (a 30 KB made-up method is the client's problem, not our log's).
+const ECHO_MAX: usize = 200;
+
+fn echo(s: &str) -> String {
+    match s.char_indices().nth(ECHO_MAX) {
+        Some((i, _)) => format!("{}...", &s[..i]),
+        None => s.to_string(),
+    }
+}
+
 async fn not_found(req: Request) -> ApiError {
-    ApiError::not_found(format!("no route {} {}", req.method(), req.uri().path()))
+    ApiError::not_found(format!(
+        "no route {} {}",
+        echo(req.method().as_str()),
+        echo(req.uri().path())
+    ))
 }
 
 async fn method_not_allowed(req: Request) -> ApiError {
     ApiError::new(
         StatusCode::METHOD_NOT_ALLOWED,
         "method_not_allowed",
-        format!("{} is not allowed on {}", req.method(), req.uri().path()),
+        format!(
+            "{} is not allowed on {}",
+            echo(req.method().as_str()),
+            echo(req.uri().path())
+        ),
     )
 }
 
@@ -97,7 +116,7 @@ async fn observe(State(st): State<Arc<AppState>>, req: Request, next: Next) -> R
         .get::<MatchedPath>()
         .map(|p| p.as_str().to_string())
         .unwrap_or_else(|| "unmatched".to_string());
-    let method = req.method().as_str().to_string();
+    let method = super::metrics::Method::from(req.method());
     let start = Instant::now();
     st.metrics.in_flight.inc();
     let resp = match tokio::time::timeout(st.timeout, next.run(req)).await {

@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
@@ -31,10 +31,18 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// Live tokens by the hash of their secret; refreshed by the poller.
     pub tokens: RwLock<HashMap<[u8; 32], TokenInfo>>,
-    /// No token exists and that is allowed (loopback, or
-    /// `--insecure-no-auth`): every request is let in.
-    pub open_without_tokens: bool,
+    /// Whether requests need a token. Decided at start (tokens exist, or
+    /// `--require-auth`) and only ever switched on afterwards (the first
+    /// token created while serving): revoking tokens never opens the
+    /// service, with no token left every request is refused.
+    pub auth_required: AtomicBool,
     pub max_body: u64,
+    /// Most frames a vPDQ query may have.
+    pub max_query_frames: usize,
+    /// Largest JSON body, bytes.
+    pub max_json: u64,
+    /// JSON bodies being read or parsed at once (see `body::BoundedJson`).
+    pub json_slots: Arc<tokio::sync::Semaphore>,
     pub timeout: Duration,
     /// Hosts media may be fetched from by URL (empty: fetching is off).
     pub fetch_allow: Vec<String>,
@@ -81,6 +89,21 @@ impl AppState {
         .map_err(|e| ApiError::internal(format!("read task failed: {e}")))?
     }
 
+    /// Replace the live tokens (the poller's reload). A non-empty table
+    /// switches authentication on for good; an empty one never switches it
+    /// off (see [`AppState::auth_required`]).
+    pub fn set_tokens(&self, tokens: HashMap<[u8; 32], TokenInfo>) -> Result<(), ApiError> {
+        if !tokens.is_empty() {
+            self.auth_required.store(true, Ordering::Release);
+        }
+        let mut t = self
+            .tokens
+            .write()
+            .map_err(|_| ApiError::internal("token table poisoned"))?;
+        *t = tokens;
+        Ok(())
+    }
+
     /// Whether a request presenting `bearer` may use `scope`.
     pub fn authorize(&self, bearer: Option<&str>, scope: Scope) -> Result<(), ApiError> {
         use axum::http::StatusCode;
@@ -88,7 +111,7 @@ impl AppState {
             .tokens
             .read()
             .map_err(|_| ApiError::internal("token table poisoned"))?;
-        if tokens.is_empty() && self.open_without_tokens {
+        if !self.auth_required.load(Ordering::Acquire) {
             return Ok(());
         }
         let Some(secret) = bearer else {
