@@ -504,3 +504,108 @@ fn huge_vpdq_queries_are_capped_and_linear() {
     assert_eq!(r.status, 413);
     assert_eq!(s.get("/healthz", None).status, 200);
 }
+
+#[test]
+fn slow_uploads_do_not_hold_the_hashing_slots() {
+    // The probe: 6 connections sending one byte every 4 s kept /v1/hash
+    // at 503 for a minute (the hashing ticket was taken before the body).
+    use std::io::Write;
+    let dir = tempfile::tempdir().unwrap();
+    let db = db_with_list(dir.path(), "L");
+    let s = Server::start(&db, &["--max-jobs", "1", "--queue", "1"]);
+    let addr = s.addr;
+    let slow: Vec<_> = (0..6)
+        .map(|_| {
+            std::thread::spawn(move || {
+                let mut c = std::net::TcpStream::connect(addr).unwrap();
+                c.set_read_timeout(Some(std::time::Duration::from_secs(60)))
+                    .unwrap();
+                let _ = c.write_all(
+                    b"POST /v1/hash HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\nConnection: close\r\n\r\n",
+                );
+                let start = std::time::Instant::now();
+                // One byte every 2 s until the server gives up (or 40 s).
+                while start.elapsed() < std::time::Duration::from_secs(40) {
+                    if c.write_all(b"x").is_err() {
+                        break;
+                    }
+                    std::thread::sleep(std::time::Duration::from_secs(2));
+                    let mut peek = [0u8; 1];
+                    c.set_nonblocking(true).unwrap();
+                    let answered = matches!(c.peek(&mut peek), Ok(n) if n > 0);
+                    c.set_nonblocking(false).unwrap();
+                    if answered {
+                        break;
+                    }
+                }
+                (read_response(&mut c).status, start.elapsed())
+            })
+        })
+        .collect();
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    // Meanwhile real uploads are hashed.
+    for seed in 0..3 {
+        let r = s.post("/v1/hash", None, "image/png", &test_png(64, 64, seed));
+        assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    }
+    for t in slow {
+        let (status, took) = t.join().unwrap();
+        assert_eq!(status, 408, "a dribbling upload was answered {status}");
+        assert!(took < std::time::Duration::from_secs(30), "{took:?}");
+    }
+}
+
+/// A counter or gauge of the service's /metrics.
+fn metric(s: &Server, name: &str) -> f64 {
+    let m = String::from_utf8(s.get("/metrics", None).body).unwrap();
+    m.lines()
+        .find(|l| l.starts_with(name) && !l.starts_with('#'))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(-1.0)
+}
+
+#[test]
+fn the_list_poller_retries_and_shows_its_lag() {
+    // The probe: the poller could stop for good (a failed reopen) while
+    // /readyz went on saying ready.
+    let dir = tempfile::tempdir().unwrap();
+    let db = db_with_list(dir.path(), "L");
+    let s = Server::start(&db, &[]);
+    let ready = s.get("/readyz", None).json();
+    assert!(ready["sync_lag_seconds"].as_f64().unwrap() < 5.0, "{ready}");
+    // The database file is replaced by garbage; a list change made through
+    // the service's own (still open) connection needs a rebuild, which
+    // reopens the file and fails, poll after poll.
+    let moved = dir.path().join("moved.db");
+    std::fs::rename(&db, &moved).unwrap();
+    std::fs::write(&db, b"not a database").unwrap();
+    let r = request(
+        s.addr,
+        "PATCH",
+        "/v1/lists/L",
+        None,
+        &[("Content-Type", "application/json")],
+        br#"{"pdq_threshold": 20}"#,
+    );
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    assert!(eventually(15, || metric(
+        &s,
+        "hashsieve_live_update_errors"
+    ) >= 3.0));
+    assert!(eventually(15, || {
+        s.get("/readyz", None).json()["sync_lag_seconds"]
+            .as_f64()
+            .unwrap_or(0.0)
+            > 1.5
+    }));
+    assert!(metric(&s, "hashsieve_live_sync_lag_seconds") > 1.5);
+    // The file comes back: the poller catches up on its own.
+    std::fs::rename(&moved, &db).unwrap();
+    assert!(eventually(15, || {
+        s.get("/readyz", None).json()["sync_lag_seconds"]
+            .as_f64()
+            .is_some_and(|l| l < 1.0)
+    }));
+    assert!(metric(&s, "hashsieve_live_rebuilds") >= 1.0);
+}

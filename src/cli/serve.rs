@@ -46,6 +46,13 @@ pub struct ServeArgs {
     #[arg(long, default_value_t = 200_000, value_name = "N")]
     pub max_query_frames: usize,
 
+    /// Uploads being received at once (0 = four times --max-jobs plus
+    /// --queue); more get 503. An upload must arrive at 32 KiB/s or faster
+    /// after its first 10 s (else 408), and takes a hashing slot only once
+    /// it is all here.
+    #[arg(long, default_value_t = 0)]
+    pub max_uploads: usize,
+
     /// Hashing jobs at once (0 = one per core).
     #[arg(long, default_value_t = 0)]
     pub max_jobs: usize,
@@ -127,6 +134,7 @@ pub fn run_serve(args: ServeArgs) -> anyhow::Result<u8> {
         max_body: args.max_body_mib << 20,
         max_json: args.max_json_kib << 10,
         max_query_frames: args.max_query_frames,
+        max_uploads: args.max_uploads,
         max_jobs: args.max_jobs,
         queue: args.queue,
         timeout: Duration::from_secs(args.timeout_secs),

@@ -26,7 +26,7 @@ use super::body::{check_declared, read_limited, upload, Upload};
 use super::error::{ApiError, ErrorBody};
 use super::state::AppState;
 
-/// Hash an upload on the hashing pool (admission first, then the body),
+/// Hash an upload on the hashing pool (the body, then admission),
 /// with the service's views (the ones matching uses).
 pub async fn hash_request(st: &Arc<AppState>, req: Request) -> Result<FileRecord, ApiError> {
     hash_request_views(st, req, st.hash.views).await
@@ -38,8 +38,9 @@ async fn hash_request_views(
     req: Request,
     views: crate::views::ViewSet,
 ) -> Result<FileRecord, ApiError> {
+    // The body first: a slow upload must not hold a hashing slot.
+    let up = upload(req, st).await?;
     let ticket = st.jobs.admit()?;
-    let up = upload(req, st.max_body).await?;
     let mut cfg = st.hash.clone();
     cfg.views = views;
     hash_upload_with(ticket, up, cfg, st).await
@@ -383,17 +384,35 @@ pub async fn readyz(State(st): State<Arc<AppState>>) -> Response {
         )
         .into_response();
     }
-    let n = st
-        .matcher
-        .read()
-        .map(|m| m.matcher().pdq_len())
-        .unwrap_or(0);
-    Json(serde_json::json!({"status": "ready", "pdq_hashes": n})).into_response()
+    let lag = st.sync_lag();
+    if lag > st.max_sync_lag() {
+        return ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "stale",
+            format!(
+                "the index has not caught up with the database for {:.1} s (see live_update_errors in /metrics)",
+                lag.as_secs_f64()
+            ),
+        )
+        .into_response();
+    }
+    let Ok(m) = st.matcher.read() else {
+        return ApiError::internal("matcher lock poisoned; rebuilding").into_response();
+    };
+    let n = m.matcher().pdq_len();
+    drop(m);
+    Json(serde_json::json!({
+        "status": "ready",
+        "pdq_hashes": n,
+        "sync_lag_seconds": lag.as_secs_f64(),
+    }))
+    .into_response()
 }
 
 /// Prometheus metrics (text exposition format).
 #[utoipa::path(get, path = "/metrics", tag = "health", responses((status = 200, description = "Prometheus text", content_type = "text/plain")))]
 pub async fn metrics(State(st): State<Arc<AppState>>) -> Response {
+    st.metrics.live_sync_lag.set(st.sync_lag().as_secs_f64());
     (
         [(
             axum::http::header::CONTENT_TYPE,

@@ -92,11 +92,74 @@ pub fn check_declared(req: &Request, limit: u64) -> Result<(), ApiError> {
     }
 }
 
-/// The upload of `req` (raw or multipart), at most `limit` bytes.
-pub async fn upload(req: Request, limit: u64) -> Result<Upload, ApiError> {
+/// A client sending its upload slower than this (after [`UPLOAD_GRACE`])
+/// is cut off with 408: one byte every few seconds must not hold a place.
+pub const MIN_UPLOAD_BYTES_PER_SEC: u64 = 32 << 10;
+/// Time before [`MIN_UPLOAD_BYTES_PER_SEC`] applies (slow starts, small bodies).
+pub const UPLOAD_GRACE: std::time::Duration = std::time::Duration::from_secs(10);
+
+fn too_slow() -> ApiError {
+    ApiError::new(
+        StatusCode::REQUEST_TIMEOUT,
+        "too_slow",
+        format!(
+            "the upload arrived slower than {} KiB/s",
+            MIN_UPLOAD_BYTES_PER_SEC >> 10
+        ),
+    )
+}
+
+/// The whole body, at most `limit` bytes, arriving at least at
+/// [`MIN_UPLOAD_BYTES_PER_SEC`] once [`UPLOAD_GRACE`] has passed.
+async fn read_paced(body: Body, limit: u64) -> Result<Bytes, ApiError> {
+    use tokio::time::{timeout_at, Instant};
+    let start = Instant::now();
+    let mut body = body;
+    let mut buf: Vec<u8> = Vec::new();
+    loop {
+        // The latest moment the next bytes may arrive and keep the pace.
+        let due = start
+            + UPLOAD_GRACE
+            + std::time::Duration::from_secs_f64(
+                buf.len() as f64 / MIN_UPLOAD_BYTES_PER_SEC as f64,
+            );
+        let frame = match timeout_at(due, body.frame()).await {
+            Err(_) => return Err(too_slow()),
+            Ok(None) => break,
+            Ok(Some(Err(e))) => {
+                return Err(ApiError::bad_request(format!(
+                    "reading the request body: {e}"
+                )))
+            }
+            Ok(Some(Ok(f))) => f,
+        };
+        if let Ok(data) = frame.into_data() {
+            if (buf.len() + data.len()) as u64 > limit {
+                return Err(ApiError::too_large(limit));
+            }
+            buf.extend_from_slice(&data);
+        }
+    }
+    Ok(Bytes::from(buf))
+}
+
+/// The upload of `req` (raw or multipart), at most `st.max_body` bytes.
+///
+/// The body is read whole before any hashing slot is taken (a slow client
+/// costs an upload slot, not a hashing one), under [`read_paced`]'s pace
+/// and with at most `st.upload_slots` bodies in memory at once (503 beyond).
+pub async fn upload(req: Request, st: &AppState) -> Result<Upload, ApiError> {
+    let limit = st.max_body;
     check_declared(&req, limit)?;
-    if !is_multipart(&req) {
-        let data = read_limited(req.into_body(), limit).await?;
+    let _slot = st
+        .upload_slots
+        .clone()
+        .try_acquire_owned()
+        .map_err(|_| ApiError::overloaded())?;
+    let multipart = is_multipart(&req);
+    let (parts, body) = req.into_parts();
+    let data = read_paced(body, limit).await?;
+    if !multipart {
         if data.is_empty() {
             return Err(ApiError::bad_request("empty request body: send the media"));
         }
@@ -106,10 +169,8 @@ pub async fn upload(req: Request, limit: u64) -> Result<Upload, ApiError> {
             data,
         });
     }
-    let (parts, body) = req.into_parts();
-    // Limit the stream itself, then let the multipart parser read it.
-    let body = Body::new(Limited::new(body, limit as usize));
-    let req = Request::from_parts(parts, body);
+    // The multipart parser reads the body already in memory.
+    let req = Request::from_parts(parts, Body::from(data));
     let mut mp = Multipart::from_request(req, &())
         .await
         .map_err(|e| ApiError::bad_request(format!("multipart: {}", e.body_text())))?;

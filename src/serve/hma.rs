@@ -70,8 +70,8 @@ async fn hash_url(
     url: &str,
     content_type: Option<&str>,
 ) -> HmaResult<FileRecord> {
-    let ticket = st.jobs.admit()?;
     let f = super::fetch::fetch(url, &st.fetch_allow, st.max_body, st.timeout).await?;
+    let ticket = st.jobs.admit()?;
     let kind = match content_type {
         Some(c) => c.to_string(),
         None => {
@@ -239,8 +239,8 @@ fn content_type_of(field: Option<&str>) -> HmaResult<()> {
 }
 
 async fn hash_form(st: &Arc<AppState>, req: Request) -> HmaResult<FileRecord> {
+    let up = upload(req, st).await?;
     let ticket = st.jobs.admit()?;
-    let up = upload(req, st.max_body).await?;
     content_type_of(up.field.as_deref())?;
     let rec = hash_upload(st, ticket, up).await?;
     if let Some(e) = &rec.error {

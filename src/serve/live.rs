@@ -76,83 +76,112 @@ fn write_politely(st: &AppState) -> Option<std::sync::RwLockWriteGuard<'_, Recor
     }
 }
 
-fn apply(st: &AppState, out: Outcome) {
+/// Apply one poll's outcome; false when the matcher's lock is poisoned (a
+/// panic while it was being changed) and a delta cannot be trusted to it.
+fn apply(st: &AppState, out: Outcome) -> bool {
     match out {
-        Outcome::Nothing => {}
+        Outcome::Nothing => !st.matcher.is_poisoned(),
         Outcome::Rebuilt(m) => {
-            let old = write_politely(st).map(|mut g| {
-                let old = std::mem::replace(&mut *g, *m);
-                st.metrics
-                    .index_pdq_hashes
-                    .set(g.matcher().pdq_len() as i64);
-                old
-            });
+            // A whole new matcher is good whatever the old one's state.
+            let mut g = match write_politely(st) {
+                Some(g) => g,
+                None => {
+                    let g = st
+                        .matcher
+                        .write()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner);
+                    st.matcher.clear_poison();
+                    g
+                }
+            };
+            let old = std::mem::replace(&mut *g, *m);
+            st.metrics
+                .index_pdq_hashes
+                .set(g.matcher().pdq_len() as i64);
+            drop(g);
             // Freeing a large index takes a while: not under the lock.
             drop(old);
             st.metrics.live_rebuilds.inc();
+            true
         }
         Outcome::Delta(entries, _touched) => {
-            if let Some(mut g) = write_politely(st) {
-                let m = g.matcher_mut();
-                for e in &entries {
-                    m.remove_entry(e);
-                    m.add_entry(e);
-                }
-                st.metrics
-                    .index_pdq_hashes
-                    .set(g.matcher().pdq_len() as i64);
+            let Some(mut g) = write_politely(st) else {
+                return false;
+            };
+            let m = g.matcher_mut();
+            for e in &entries {
+                m.remove_entry(e);
+                m.add_entry(e);
             }
+            st.metrics
+                .index_pdq_hashes
+                .set(g.matcher().pdq_len() as i64);
             st.metrics.live_updates.inc_by(entries.len() as u64);
+            true
         }
     }
 }
 
-/// Poll until `shutdown` fires.
+/// Poll until `shutdown` fires. A failed poll, a panic in one, or a
+/// database that cannot be reopened is counted (`live_update_errors`) and
+/// retried at the next interval: the poller never stops on its own, and
+/// `/readyz` and `/metrics` show how long ago it last caught up.
 pub async fn run(
     st: Arc<AppState>,
-    mut poller: Poller,
+    poller: Poller,
     interval: Duration,
     mut shutdown: tokio::sync::watch::Receiver<bool>,
 ) {
+    let mut poller = Some(poller);
+    st.mark_synced();
     loop {
         tokio::select! {
             _ = tokio::time::sleep(interval) => {}
             _ = st.poke.notified() => {}
             _ = shutdown.changed() => return,
         }
+        let p = match poller.take() {
+            Some(p) => p,
+            // The connection was lost: reopen, and rebuild from scratch.
+            None => match Store::open_with(&st.db, st.open) {
+                Ok(store) => Poller {
+                    store,
+                    cursor: ChangeCursor::default(),
+                },
+                Err(_) => {
+                    st.metrics.live_errors.inc();
+                    continue;
+                }
+            },
+        };
         let s = st.clone();
         let res = tokio::task::spawn_blocking(move || {
-            let out = poll_once(&s, &mut poller);
-            (poller, out)
+            let mut p = p;
+            let out = poll_once(&s, &mut p);
+            (p, out)
         })
         .await;
         match res {
-            Ok((p, out)) => {
-                poller = p;
-                match out {
-                    Ok(o) => {
-                        let s = st.clone();
-                        // Applying takes the write lock: keep it off the executor.
-                        let _ = tokio::task::spawn_blocking(move || apply(&s, o)).await;
-                    }
-                    Err(_) => {
-                        st.metrics.live_errors.inc();
-                    }
+            Ok((mut p, Ok(o))) => {
+                let s = st.clone();
+                // Applying takes the write lock: keep it off the executor.
+                let applied = tokio::task::spawn_blocking(move || apply(&s, o)).await;
+                if matches!(applied, Ok(true)) {
+                    st.mark_synced();
+                } else {
+                    // A poisoned matcher: the next poll rebuilds it whole.
+                    st.metrics.live_errors.inc();
+                    p.cursor = ChangeCursor::default();
                 }
+                poller = Some(p);
             }
-            Err(_) => {
-                // The poll panicked and took the connection with it: start
-                // over from an empty cursor (the next poll rebuilds).
+            Ok((p, Err(_))) => {
                 st.metrics.live_errors.inc();
-                match Store::open_with(&st.db, st.open) {
-                    Ok(store) => {
-                        poller = Poller {
-                            store,
-                            cursor: ChangeCursor::default(),
-                        }
-                    }
-                    Err(_) => return,
-                }
+                poller = Some(p);
+            }
+            // The poll panicked and took the connection with it.
+            Err(_) => {
+                st.metrics.live_errors.inc();
             }
         }
     }

@@ -77,6 +77,9 @@ pub struct Metrics {
     pub live_updates: Counter,
     pub live_rebuilds: Counter,
     pub live_errors: Counter,
+    /// Seconds since the index last caught up with the database (set when
+    /// scraped).
+    pub live_sync_lag: Gauge<f64, std::sync::atomic::AtomicU64>,
 }
 
 fn latency_histogram() -> Histogram {
@@ -105,6 +108,7 @@ impl Default for Metrics {
             live_updates: Counter::default(),
             live_rebuilds: Counter::default(),
             live_errors: Counter::default(),
+            live_sync_lag: Gauge::default(),
             registry: Registry::default(),
         };
         registry.register(
@@ -157,6 +161,11 @@ impl Default for Metrics {
             "live_update_errors",
             "Failed polls of the database for changes",
             m.live_errors.clone(),
+        );
+        registry.register(
+            "live_sync_lag_seconds",
+            "Seconds since the index last caught up with the database",
+            m.live_sync_lag.clone(),
         );
         Metrics { registry, ..m }
     }

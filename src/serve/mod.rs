@@ -51,6 +51,8 @@ pub struct ServeConfig {
     pub matching: MatchConfig,
     /// Largest request body, bytes.
     pub max_body: u64,
+    /// Uploads read at once (0 = four times running + queued hashing jobs).
+    pub max_uploads: usize,
     /// Most frames a vPDQ query (`/v1/match/vpdq`) may have.
     pub max_query_frames: usize,
     /// Largest JSON body, bytes (settings, signals, `/m/compare`).
@@ -177,10 +179,18 @@ async fn serve(cfg: ServeConfig, on_listening: impl FnOnce(SocketAddr)) -> Resul
         max_body: cfg.max_body,
         max_json: cfg.max_json.min(cfg.max_body),
         max_query_frames: cfg.max_query_frames,
+        upload_slots: Arc::new(tokio::sync::Semaphore::new(if cfg.max_uploads == 0 {
+            4 * (max_jobs + queue)
+        } else {
+            cfg.max_uploads
+        })),
         json_slots: Arc::new(tokio::sync::Semaphore::new(JSON_SLOTS)),
         timeout: cfg.timeout,
         fetch_allow: cfg.fetch_allow_hosts.clone(),
         poke: tokio::sync::Notify::new(),
+        started: std::time::Instant::now(),
+        synced_ms: std::sync::atomic::AtomicU64::new(0),
+        poll: cfg.poll,
     });
     let listener = tokio::net::TcpListener::bind(cfg.listen)
         .await

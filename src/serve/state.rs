@@ -39,6 +39,8 @@ pub struct AppState {
     pub max_body: u64,
     /// Most frames a vPDQ query may have.
     pub max_query_frames: usize,
+    /// Uploads being read at once (see `body::upload`).
+    pub upload_slots: Arc<tokio::sync::Semaphore>,
     /// Largest JSON body, bytes.
     pub max_json: u64,
     /// JSON bodies being read or parsed at once (see `body::BoundedJson`).
@@ -46,6 +48,12 @@ pub struct AppState {
     pub timeout: Duration,
     /// Hosts media may be fetched from by URL (empty: fetching is off).
     pub fetch_allow: Vec<String>,
+    /// When the service started (the origin of `synced_ms`).
+    pub started: std::time::Instant,
+    /// When the poller last caught up with the database, ms after `started`.
+    pub synced_ms: std::sync::atomic::AtomicU64,
+    /// The poller's interval (a lag of many intervals means it is stuck).
+    pub poll: Duration,
     /// Wakes the poller after a write through the API.
     pub poke: tokio::sync::Notify,
 }
@@ -87,6 +95,25 @@ impl AppState {
         })
         .await
         .map_err(|e| ApiError::internal(format!("read task failed: {e}")))?
+    }
+
+    /// The poller caught up with the database just now.
+    pub fn mark_synced(&self) {
+        let ms = u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        self.synced_ms.store(ms, Ordering::Release);
+    }
+
+    /// How long ago the poller last caught up with the database.
+    pub fn sync_lag(&self) -> Duration {
+        let now = self.started.elapsed();
+        now.saturating_sub(Duration::from_millis(
+            self.synced_ms.load(Ordering::Acquire),
+        ))
+    }
+
+    /// A lag past this means the poller is failing: not ready.
+    pub fn max_sync_lag(&self) -> Duration {
+        (self.poll * 10).max(Duration::from_secs(30))
     }
 
     /// Replace the live tokens (the poller's reload). A non-empty table
