@@ -9,6 +9,7 @@
 pub mod archive;
 pub mod contribute;
 pub mod error;
+pub mod escape;
 pub mod hashing;
 pub mod matching;
 pub mod media;

@@ -109,7 +109,7 @@ pub fn run(args: DbArgs) -> anyhow::Result<u8> {
             let store = loc.open()?;
             println!(
                 "{}: hashsieve database, schema version {}",
-                store.path().display(),
+                hashsieve::escape::escape_display(store.path().display()),
                 store.schema_version()?
             );
             Ok(0)

@@ -63,7 +63,11 @@ pub fn main() -> ExitCode {
     match result {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
-            eprintln!("hashsieve: error: {e:#}");
+            // Errors quote paths, list names and labels, which are not ours.
+            eprintln!(
+                "hashsieve: error: {}",
+                hashsieve::escape::escape_display(format_args!("{e:#}"))
+            );
             ExitCode::from(2)
         }
     }

@@ -3,6 +3,7 @@
 
 use anyhow::Context;
 use hashsieve::archive::ArchiveLimits;
+use hashsieve::escape::{escape, escape_display};
 use hashsieve::hashing::HashConfig;
 use hashsieve::matching::{MatchConfig, RecordMatcher};
 use hashsieve::progress::{NullProgress, Progress};
@@ -324,13 +325,13 @@ pub fn run(args: ScanArgs) -> anyhow::Result<u8> {
         let run = args.resume.clone().unwrap_or_else(new_run_id);
         let st = RunState::open(&path, &run, &args.paths)
             .with_context(|| format!("opening the resume state {}", path.display()))?;
+        // The run name and the state path come from the command line, maybe
+        // from a script that took them from file names: escaped.
+        let (run, shown) = (escape(&run), escape_display(path.display()));
         if st.is_resumed() {
-            eprintln!("hashsieve: resuming run {run} (state {})", path.display());
+            eprintln!("hashsieve: resuming run {run} (state {shown})");
         } else {
-            eprintln!(
-                "hashsieve: run {run} (state {}; resume with --resume {run})",
-                path.display()
-            );
+            eprintln!("hashsieve: run {run} (state {shown}; resume with --resume {run})");
         }
         Some(st)
     };

@@ -2,6 +2,7 @@
 //! `db add`, `compare`): one definition, so every command samples and limits
 //! videos the same way.
 
+use hashsieve::escape::{escape, escape_display};
 use hashsieve::record::FileRecord;
 use hashsieve::video::{FastMode, VideoOptions};
 use std::time::Duration;
@@ -117,13 +118,12 @@ impl OutputFormat {
         match self {
             OutputFormat::Jsonl => rec.to_json_line() + "\n",
             OutputFormat::Vpdq => {
+                // The path and the decoder's message are not ours.
+                let path = escape(&rec.path);
                 if let Some(e) = &rec.error {
-                    eprintln!("hashsieve: {}: {e}", rec.path);
+                    eprintln!("hashsieve: {path}: {}", escape_display(e));
                 } else if rec.media != "video" {
-                    eprintln!(
-                        "hashsieve: {}: not a video ({}), no vPDQ",
-                        rec.path, rec.media
-                    );
+                    eprintln!("hashsieve: {path}: not a video ({}), no vPDQ", rec.media);
                 }
                 if rec.error.is_some() {
                     return String::new();

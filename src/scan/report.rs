@@ -5,6 +5,7 @@
 //! format shows exactly what the JSON line holds.
 
 use super::Line;
+use crate::escape::escape;
 use serde_json::Value;
 use std::io::{self, Write};
 
@@ -53,6 +54,11 @@ fn s(v: Option<&Value>) -> String {
         Some(Value::String(s)) => s.clone(),
         Some(other) => other.to_string(),
     }
+}
+
+/// [`s`] made safe for a terminal (see [`crate::escape`]).
+fn text(v: Option<&Value>) -> String {
+    escape(&s(v)).into_owned()
 }
 
 fn has_hits(rec: &Value) -> bool {
@@ -155,8 +161,12 @@ impl<W: Write> ReportWriter<W> {
         self.out.write_all(&bytes)
     }
 
+    /// One line per hit and per error. Every value from the record goes
+    /// through [`escape`]: paths, member names, list names, labels and
+    /// decoder messages are not ours, and a control character in them
+    /// could forge or hide a line on the terminal.
     fn write_human(&mut self, rec: &Value, hits: bool, err: bool) -> io::Result<()> {
-        let path = s(rec.get("path"));
+        let path = text(rec.get("path"));
         if hits {
             for m in rec
                 .get("matches")
@@ -172,7 +182,7 @@ impl<W: Write> ReportWriter<W> {
                 let how = match (m.get("distance"), m.get("vpdq")) {
                     (_, Some(v)) if !v.is_null() => format!(
                         "{} rule, {:.0}% of listed / {:.0}% of ours",
-                        s(v.get("rule")),
+                        text(v.get("rule")),
                         v.get("target_percent")
                             .and_then(Value::as_f64)
                             .unwrap_or(0.0),
@@ -180,22 +190,25 @@ impl<W: Write> ReportWriter<W> {
                             .and_then(Value::as_f64)
                             .unwrap_or(0.0)
                     ),
-                    (Some(d), _) => format!("distance {d}"),
+                    (Some(d), _) => format!("distance {}", text(Some(d))),
                     _ => String::new(),
                 };
                 writeln!(
                     self.out,
                     "{tag}\t{path}\t{} entry {} ({} by {}, {how}){}",
-                    s(m.get("list")),
-                    s(m.get("entry")),
-                    s(m.get("signal_type")),
-                    s(m.get("hit_by")),
+                    text(m.get("list")),
+                    text(m.get("entry")),
+                    text(m.get("signal_type")),
+                    text(m.get("hit_by")),
                     m.get("labels")
                         .and_then(Value::as_array)
                         .filter(|l| !l.is_empty())
                         .map(|l| format!(
                             " [{}]",
-                            l.iter().map(|x| s(Some(x))).collect::<Vec<_>>().join(", ")
+                            l.iter()
+                                .map(|x| text(Some(x)))
+                                .collect::<Vec<_>>()
+                                .join(", ")
                         ))
                         .unwrap_or_default()
                 )?;
@@ -206,8 +219,8 @@ impl<W: Write> ReportWriter<W> {
             writeln!(
                 self.out,
                 "error\t{path}\t{}: {}",
-                s(e.and_then(|e| e.get("kind"))),
-                s(e.and_then(|e| e.get("message")))
+                text(e.and_then(|e| e.get("kind"))),
+                text(e.and_then(|e| e.get("message")))
             )?;
         }
         Ok(())
@@ -250,6 +263,27 @@ mod tests {
         assert_eq!(lines[0], CSV_COLUMNS.join(","));
         assert_eq!(lines[1], "\"a,b.jpg\",image,3,ab,,,,,ff,90,,1,l,0,,");
         assert_eq!(lines[2], "x,other,,,,,,,,,,0,,0,io,gone");
+    }
+
+    #[test]
+    fn human_lines_escape_names_and_labels() {
+        let mut w = ReportWriter::new(Format::Human, false, Vec::new());
+        w.write(&l(
+            json!({"path": "a\x1b]0;pwned\x07\nMATCH\tfake.jpg", "error": null,
+            "matches": [{"list": "l\r", "entry": 4, "signal_type": "md5", "hit_by": "md5",
+            "distance": 0, "suppressed": false, "labels": ["x\u{202e}y"]}]}),
+        ))
+        .unwrap();
+        w.write(&l(
+            json!({"path": "b.zip!/c\n.jpg", "error": {"kind": "decode", "message": "bad \x1b[2J"}}),
+        ))
+        .unwrap();
+        let text = String::from_utf8(w.out).unwrap();
+        assert_eq!(
+            text,
+            "MATCH\ta\\x1b]0;pwned\\x07\\nMATCH\\tfake.jpg\tl\\r entry 4 (md5 by md5, distance 0) [x\\u{202e}y]\n\
+             error\tb.zip!/c\\n.jpg\tdecode: bad \\x1b[2J\n"
+        );
     }
 
     #[test]

@@ -3,6 +3,7 @@
 //! Counted from the records as they are reported (fresh or re-emitted from
 //! the resume state alike), so the summary always agrees with the report.
 
+use crate::escape::escape;
 use serde::Serialize;
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -119,7 +120,8 @@ impl Summary {
         }
     }
 
-    /// A few human lines (for stderr).
+    /// A few human lines (for stderr). List names and the run name are
+    /// not ours: they are escaped (see [`crate::escape`]).
     pub fn human(&self) -> String {
         let mut s = format!(
             "scanned {} files ({} records, {:.1} MB) in {:.1} s: {} images, {} videos ({} frames), {} archives ({} members)",
@@ -137,7 +139,7 @@ impl Summary {
             s += &format!(
                 "\n  {} files already done in run {}",
                 self.resumed_files,
-                self.run.as_deref().unwrap_or("?")
+                escape(self.run.as_deref().unwrap_or("?"))
             );
         }
         if self.deduplicated > 0 {
@@ -154,7 +156,7 @@ impl Summary {
                 self.matches, self.records_matched
             );
             for (l, n) in &self.matches_by_list {
-                s += &format!("\n    {l}: {n}");
+                s += &format!("\n    {}: {n}", escape(l));
             }
             if self.suppressed > 0 {
                 s += &format!("\n  suppressed by the allowlist: {}", self.suppressed);
@@ -163,13 +165,13 @@ impl Summary {
         if self.errors > 0 {
             s += &format!("\n  errors: {}", self.errors);
             for (k, n) in &self.errors_by_kind {
-                s += &format!("\n    {k}: {n}");
+                s += &format!("\n    {}: {n}", escape(k));
             }
         }
         if self.interrupted {
             s += "\n  INTERRUPTED: not every file was scanned";
             if let Some(r) = &self.run {
-                s += &format!(" (continue with --resume {r})");
+                s += &format!(" (continue with --resume {})", escape(r));
             }
         }
         s
@@ -198,5 +200,18 @@ mod tests {
         assert_eq!(s.compute_exit_code(), 2);
         s.interrupted = true;
         assert_eq!(s.compute_exit_code(), 130);
+    }
+
+    #[test]
+    fn human_lines_escape_list_names() {
+        let mut s = Summary {
+            matching: true,
+            ..Summary::default()
+        };
+        s.add_record(&json!({"path": "a", "media": "image", "error": null,
+            "matches": [{"list": "evil\nMATCH\x1b[2J", "suppressed": false}]}));
+        let h = s.human();
+        assert!(h.contains("\n    evil\\nMATCH\\x1b[2J: 1"), "{h}");
+        assert!(!h.contains('\x1b'), "{h}");
     }
 }

@@ -87,6 +87,28 @@ pub fn png(seed: u64) -> Vec<u8> {
     out.into_inner()
 }
 
+/// A deterministic 160x120 photo-like JPEG (`seed` shifts the gradient).
+pub fn jpeg(seed: u32) -> Vec<u8> {
+    let img = image::RgbImage::from_fn(160, 120, |x, y| {
+        image::Rgb([
+            ((x + seed) * 255 / 160) as u8,
+            (y * 255 / 120) as u8,
+            ((x * y + seed) % 251) as u8,
+        ])
+    });
+    let mut out = std::io::Cursor::new(Vec::new());
+    img.write_to(&mut out, image::ImageFormat::Jpeg)
+        .expect("jpeg");
+    out.into_inner()
+}
+
+/// The first half of [`jpeg`]: sniffed as an image, fails to decode.
+pub fn truncated_jpeg(seed: u32) -> Vec<u8> {
+    let mut d = jpeg(seed);
+    d.truncate(d.len() / 2);
+    d
+}
+
 pub fn zip_of(members: &[(&str, &[u8])]) -> Vec<u8> {
     let mut w = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
     for (name, data) in members {

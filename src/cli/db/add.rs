@@ -12,6 +12,7 @@ use hashdb::error::ParseError;
 use hashdb::model::Value;
 use hashdb::store::ImportOptions;
 use hashsieve::contribute::{derived_view_records, records_for, ContributeOptions};
+use hashsieve::escape::escape_display;
 use hashsieve::hashing::{hash_path, HashConfig, Worker};
 
 use super::DbLocation;
@@ -80,12 +81,14 @@ pub fn run(loc: &DbLocation, a: AddArgs) -> anyhow::Result<u8> {
         } else {
             0
         };
+        // Paths may come from a glob over files someone else named, and
+        // decoder messages quote the file.
+        let shown = escape_display(path.display());
         if let Some(e) = &rec.error {
             eprintln!(
-                "hashsieve: error: {}: {:?}: {}",
-                path.display(),
+                "hashsieve: error: {shown}: {:?}: {}",
                 e.kind,
-                e.message
+                escape_display(&e.message)
             );
             code = 2;
         }
@@ -101,8 +104,7 @@ pub fn run(loc: &DbLocation, a: AddArgs) -> anyhow::Result<u8> {
                 if let (Value::Pdq(_), Some(q)) = (&r.value, r.quality) {
                     if q < list.pdq_quality {
                         eprintln!(
-                            "hashsieve: warning: {}: PDQ quality {q} is below the list's gate {}; it will not match",
-                            path.display(),
+                            "hashsieve: warning: {shown}: PDQ quality {q} is below the list's gate {}; it will not match",
                             list.pdq_quality
                         );
                     }

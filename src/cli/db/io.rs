@@ -8,6 +8,7 @@ use anyhow::Context;
 use hashdb::formats::{self, Format, Writer};
 use hashdb::model::Status;
 use hashdb::store::ImportOptions;
+use hashsieve::escape::escape_display;
 
 use super::DbLocation;
 
@@ -92,13 +93,14 @@ pub fn import(loc: &DbLocation, a: ImportArgs) -> anyhow::Result<u8> {
                     a.list
                 )
             })?;
+        // The skipped lines' errors quote the file's content.
+        let shown = escape_display(path.display());
         for e in &sum.skipped_errors {
-            eprintln!("hashsieve: warning: {}: skipped {e}", path.display());
+            eprintln!("hashsieve: warning: {shown}: skipped {}", escape_display(e));
         }
         if sum.skipped as usize > sum.skipped_errors.len() {
             eprintln!(
-                "hashsieve: warning: {}: ... and {} more skipped lines",
-                path.display(),
+                "hashsieve: warning: {shown}: ... and {} more skipped lines",
                 sum.skipped as usize - sum.skipped_errors.len()
             );
         }

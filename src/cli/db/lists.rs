@@ -4,6 +4,8 @@
 use hashdb::model::{ListUpdate, NewList, DEFAULT_PDQ_QUALITY, DEFAULT_PDQ_THRESHOLD};
 use hashdb::vpdq::{DEFAULT_MIN_CLIP_FRAMES, DEFAULT_QUERY_PERCENT, DEFAULT_TARGET_PERCENT};
 
+use hashsieve::escape::{escape, escape_display};
+
 use super::DbLocation;
 
 #[derive(clap::Args, Debug)]
@@ -163,7 +165,7 @@ pub fn show(loc: &DbLocation, a: ListsArgs, counts: bool) -> anyhow::Result<u8> 
     if stats.is_empty() {
         eprintln!(
             "no lists in {} (create one with `hashsieve db list-create NAME`)",
-            store.path().display()
+            escape_display(store.path().display())
         );
         return Ok(0);
     }
@@ -181,11 +183,13 @@ pub fn show(loc: &DbLocation, a: ListsArgs, counts: bool) -> anyhow::Result<u8> 
     );
     for s in &stats {
         let l = &s.list;
+        // Names and sources come with the lists (a shared database, an
+        // import): a control character in them must not reach the terminal.
         println!(
             "{:<24} {:<8} {:<15} {:>9} {:>7} {:>7} {:>7} {:>10} {:>10}",
-            l.name,
+            escape(&l.name),
             if l.enabled { "yes" } else { "no" },
-            l.source,
+            escape(&l.source),
             l.pdq_threshold,
             l.pdq_quality,
             l.vpdq_target_percent,
