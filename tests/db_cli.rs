@@ -316,3 +316,36 @@ fn add_hashes_real_media() {
     assert_eq!(o.status.code(), Some(2));
     assert_eq!(json_lines(&String::from_utf8_lossy(&o.stdout)).len(), 1);
 }
+
+/// A label, external id or note that a spreadsheet would run as a formula
+/// is exported as text (a leading `'`, OWASP), and imports back as it was.
+#[test]
+fn csv_export_defuses_formulas_and_imports_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("h.db");
+    ok(&db, &["list-create", "shared"]);
+    ok(&db, &["list-create", "back"]);
+    let label = r#"=HYPERLINK("http://x","y")"#;
+    let entry = serde_json::json!({"signal_type": "pdq", "value": hex(7), "labels": [label],
+        "external_id": "@SUM(1+1)", "note": "-2+3+cmd|' /C calc'!A0"});
+    let src = dir.path().join("in.jsonl");
+    std::fs::write(&src, format!("{entry}\n")).unwrap();
+    ok(&db, &["import", "shared", src.to_str().unwrap()]);
+
+    let csv = ok(&db, &["export", "shared", "--format", "csv"]);
+    let row = csv.lines().nth(1).expect("a data row");
+    let h = hex(7);
+    assert_eq!(
+        row,
+        format!(r#"pdq,{h},"'=HYPERLINK(""http://x"",""y"")",'@SUM(1+1),'-2+3+cmd|' /C calc'!A0,"#)
+    );
+
+    let exported = dir.path().join("out.csv");
+    std::fs::write(&exported, &csv).unwrap();
+    ok(&db, &["import", "back", exported.to_str().unwrap()]);
+    let back = json_lines(&ok(&db, &["export", "back"]));
+    assert_eq!(back.len(), 1);
+    assert_eq!(back[0]["labels"], serde_json::json!([label]));
+    assert_eq!(back[0]["external_id"], entry["external_id"]);
+    assert_eq!(back[0]["note"], entry["note"]);
+}

@@ -2,7 +2,8 @@
 //! reports of `hashsieve scan`, through the real binary: on a terminal
 //! (`--format human`, the summary and the errors on stderr) their control
 //! characters are escaped, so they cannot forge or hide a result line nor
-//! drive the terminal.
+//! drive the terminal; in CSV (`--format csv`), a name a spreadsheet would
+//! run as a formula is written as text.
 
 mod scan_support;
 
@@ -131,4 +132,45 @@ fn human_report_and_stderr_escape_hostile_names() {
     let stderr = String::from_utf8(out.stderr).unwrap();
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
     assert!(stderr.contains("gone\\x1b]0;pwned\\x07\\n.db"), "{stderr}");
+}
+
+/// `scan --format csv`: a file name a spreadsheet would run as a formula
+/// is written as text (a leading `'`, OWASP); hashes and numbers are not
+/// touched.
+#[test]
+fn csv_report_defuses_formula_names() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let pic = jpeg(3);
+    let names = ["=cmd.jpg", "+1.jpg", "@SUM(A1).jpg", "plain.jpg"];
+    for n in names {
+        write(&root.join(n), &pic);
+    }
+    let out = scan_cmd(root)
+        .args(["--no-state", "--format", "csv", "--threads", "1"])
+        .args(names)
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut rdr = csv::Reader::from_reader(out.stdout.as_slice());
+    let header = rdr.headers().unwrap().clone();
+    let col = |name: &str| header.iter().position(|h| h == name).unwrap();
+    let mut paths = Vec::new();
+    for row in rdr.records() {
+        let row = row.unwrap();
+        assert_eq!(&row[col("md5")], md5_hex(&pic), "{row:?}");
+        assert_eq!(&row[col("bytes")], pic.len().to_string(), "{row:?}");
+        assert_eq!(row[col("pdq")].len(), 64, "{row:?}");
+        paths.push(row[col("path")].to_string());
+    }
+    paths.sort();
+    assert_eq!(
+        paths,
+        ["'+1.jpg", "'=cmd.jpg", "'@SUM(A1).jpg", "plain.jpg"]
+    );
 }

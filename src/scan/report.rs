@@ -6,6 +6,7 @@
 
 use super::Line;
 use crate::escape::escape;
+use hashdb::formats::formula::neutralise;
 use serde_json::Value;
 use std::io::{self, Write};
 
@@ -14,7 +15,9 @@ use std::io::{self, Write};
 pub enum Format {
     /// One JSON object per line: the `hash` fields plus `matches`.
     Jsonl,
-    /// A header and one row per record (first PDQ hash only).
+    /// A header and one row per record (first PDQ hash only). Text cells
+    /// that a spreadsheet would run as a formula get a leading `'`
+    /// ([`hashdb::formats::formula`]).
     Csv,
     /// Hits and errors only, one line each, for a person at a terminal.
     Human,
@@ -59,6 +62,14 @@ fn s(v: Option<&Value>) -> String {
 /// [`s`] made safe for a terminal (see [`crate::escape`]).
 fn text(v: Option<&Value>) -> String {
     escape(&s(v)).into_owned()
+}
+
+/// [`s`] as a CSV text cell: a file or list name starting with `=`, `+`,
+/// `-`, `@`, TAB or CR must not run as a formula in the analyst's
+/// spreadsheet. Hashes and numbers are not passed here (they never start
+/// so, and must stay as they are).
+fn cell(v: Option<&Value>) -> String {
+    neutralise(&s(v)).into_owned()
 }
 
 fn has_hits(rec: &Value) -> bool {
@@ -125,8 +136,8 @@ impl<W: Write> ReportWriter<W> {
         let is_video = rec.get("media").and_then(Value::as_str) == Some("video");
         let err = rec.get("error");
         let row = [
-            s(rec.get("path")),
-            s(rec.get("media")),
+            cell(rec.get("path")),
+            cell(rec.get("media")),
             s(rec.get("bytes")),
             s(rec.get("md5")),
             s(rec.get("sha256")),
@@ -149,10 +160,10 @@ impl<W: Write> ReportWriter<W> {
                 String::new()
             },
             hits.to_string(),
-            lists.join(";"),
+            neutralise(&lists.join(";")).into_owned(),
             suppressed.to_string(),
-            s(err.and_then(|e| e.get("kind"))),
-            s(err.and_then(|e| e.get("message"))),
+            cell(err.and_then(|e| e.get("kind"))),
+            cell(err.and_then(|e| e.get("message"))),
         ];
         w.write_record(&row).map_err(io::Error::other)?;
         let bytes = w
@@ -284,6 +295,24 @@ mod tests {
             "MATCH\ta\\x1b]0;pwned\\x07\\nMATCH\\tfake.jpg\tl\\r entry 4 (md5 by md5, distance 0) [x\\u{202e}y]\n\
              error\tb.zip!/c\\n.jpg\tdecode: bad \\x1b[2J\n"
         );
+    }
+
+    #[test]
+    fn csv_text_cells_cannot_be_formulas() {
+        let mut w = ReportWriter::new(Format::Csv, false, Vec::new());
+        w.write(&l(
+            json!({"path": "=cmd.jpg", "media": "image", "md5": "ab", "error": null,
+            "matches": [{"list": "@evil", "suppressed": false}]}),
+        ))
+        .unwrap();
+        w.write(&l(
+            json!({"path": "-x", "media": "other", "error": {"kind": "io", "message": "+1"}}),
+        ))
+        .unwrap();
+        let text = String::from_utf8(w.out).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines[1], "'=cmd.jpg,image,,ab,,,,,,,,1,'@evil,0,,");
+        assert_eq!(lines[2], "'-x,other,,,,,,,,,,0,,0,io,'+1");
     }
 
     #[test]

@@ -2,11 +2,16 @@
 //! labels `;`-separated, optional `quality`) and the column set of
 //! `threatexchange dataset --csv` (`signal_type,signal_str,collab,category,tags`).
 //! Columns are found by header name, so their order does not matter.
+//!
+//! Text cells (labels, tags, external id, note, collab, category) are
+//! written through [`formula::neutralise`] and read through
+//! [`formula::restore`]: a spreadsheet must not run them, and an export
+//! must import back unchanged.
 
 use std::collections::BTreeSet;
 use std::io::{Read, Write};
 
-use super::line_err;
+use super::{formula, line_err};
 use crate::error::ParseError;
 use crate::model::{Record, Value};
 use crate::types::SignalType;
@@ -69,6 +74,15 @@ fn opt(rec: &::csv::StringRecord, col: Option<usize>) -> Option<String> {
         .map(str::to_string)
 }
 
+/// A text cell: [`opt`] without the quote our export puts before a
+/// formula-like cell.
+fn text(rec: &::csv::StringRecord, col: Option<usize>) -> Option<String> {
+    opt(rec, col).map(|s| match formula::restore(&s) {
+        std::borrow::Cow::Borrowed(_) => s,
+        std::borrow::Cow::Owned(r) => r,
+    })
+}
+
 fn parse_row(rec: &::csv::StringRecord, cols: &Columns, te: bool) -> Result<Record, ParseError> {
     let line = rec.position().map(|p| p.line()).unwrap_or(0);
     let t_str = rec.get(cols.signal_type).unwrap_or("");
@@ -86,21 +100,21 @@ fn parse_row(rec: &::csv::StringRecord, cols: &Columns, te: bool) -> Result<Reco
             .collect()
     };
     if te {
-        if let Some(tags) = opt(rec, cols.labels) {
+        if let Some(tags) = text(rec, cols.labels) {
             r.labels = split(tags, &[' ', ';', ',']);
         }
-        if let Some(c) = opt(rec, cols.collab) {
+        if let Some(c) = text(rec, cols.collab) {
             r.labels.insert(format!("collab:{c}"));
         }
-        if let Some(c) = opt(rec, cols.category) {
+        if let Some(c) = text(rec, cols.category) {
             r.labels.insert(format!("category:{c}"));
         }
     } else {
-        if let Some(l) = opt(rec, cols.labels) {
+        if let Some(l) = text(rec, cols.labels) {
             r.labels = split(l, &[';']);
         }
-        r.external_id = opt(rec, cols.external_id);
-        r.note = opt(rec, cols.note);
+        r.external_id = text(rec, cols.external_id);
+        r.note = text(rec, cols.note);
         if let Some(q) = opt(rec, cols.quality) {
             r.quality =
                 Some(q.parse::<u8>().ok().filter(|q| *q <= 100).ok_or_else(|| {
@@ -202,9 +216,9 @@ pub fn write_csv<W: Write>(out: &mut W, r: &Record) -> std::io::Result<bool> {
         &[
             r.value.signal_type().as_str(),
             &r.value.to_text(),
-            &labels,
-            r.external_id.as_deref().unwrap_or(""),
-            r.note.as_deref().unwrap_or(""),
+            &formula::neutralise(&labels),
+            &formula::neutralise(r.external_id.as_deref().unwrap_or("")),
+            &formula::neutralise(r.note.as_deref().unwrap_or("")),
             &quality,
         ],
     )?;
@@ -231,9 +245,9 @@ pub fn write_te_csv<W: Write>(out: &mut W, r: &Record, list: &str) -> std::io::R
         &[
             r.value.signal_type().as_str(),
             &r.value.to_text(),
-            collab.unwrap_or(list),
-            category.unwrap_or(""),
-            &tags.join(" "),
+            &formula::neutralise(collab.unwrap_or(list)),
+            &formula::neutralise(category.unwrap_or("")),
+            &formula::neutralise(&tags.join(" ")),
         ],
     )?;
     Ok(true)
@@ -293,5 +307,48 @@ mod tests {
             String::from_utf8(buf).unwrap(),
             format!("pdq,{h},GIFCT,terrorism,t1 t2\n")
         );
+    }
+
+    #[test]
+    fn formula_cells_are_quoted_and_come_back() {
+        let h = "c".repeat(64);
+        let mut r = Record::new(Value::parse(SignalType::Pdq, &h).unwrap());
+        r.labels = ["=HYPERLINK(\"http://x\",\"y\")", "'@quoted", "plain"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        r.external_id = Some("-2+3".into());
+        r.note = Some("+cmd|' /C calc'!A0".into());
+        let mut buf = Vec::new();
+        write_csv(&mut buf, &r).unwrap();
+        let row = String::from_utf8(buf).unwrap();
+        // Labels are sorted: `'@quoted` comes first and gets its own quote.
+        assert!(
+            row.starts_with(&format!("pdq,{h},\"''@quoted;=HYPERLINK(")),
+            "{row}"
+        );
+        assert!(row.contains(",'-2+3,'+cmd|"), "{row}");
+        let again = read_csv(format!("{HEADER}\n{row}").as_bytes())
+            .unwrap()
+            .next()
+            .unwrap()
+            .unwrap();
+        assert_eq!(again, r);
+
+        let mut te = Record::new(Value::parse(SignalType::Pdq, &h).unwrap());
+        te.labels = ["@t1", "collab:=evil", "category:-x"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        let mut buf = Vec::new();
+        write_te_csv(&mut buf, &te, "list").unwrap();
+        let row = String::from_utf8(buf).unwrap();
+        assert_eq!(row, format!("pdq,{h},'=evil,'-x,'@t1\n"));
+        let again = read_te_csv(format!("{TE_HEADER}\n{row}").as_bytes())
+            .unwrap()
+            .next()
+            .unwrap()
+            .unwrap();
+        assert_eq!(again.labels, te.labels);
     }
 }

@@ -17,6 +17,7 @@
 //! | `jsonl` | our lossless format: one JSON object per entry, everything in the model |
 
 mod csv;
+pub mod formula;
 mod jsonl;
 mod text;
 mod vpdq;
