@@ -62,8 +62,9 @@ mkdir -p "$RUNDIR"
 timeit() {
   (cd "$RUNDIR" && env -u HASHSIEVE_DB /usr/bin/time -f "%e %U %S" -o "$WORK/.t" "$@" >"$WORK/.out" 2>"$WORK/.err") || {
     code=$?
-    # Exit codes 1 (matches) and 2 (a damaged file) are results, not failures.
-    [ "$code" -le 2 ] || { cat "$WORK/.err" >&2; exit "$code"; }
+    # Exit codes 1 (matches), 2 (a damaged file) and 3 (both) are results,
+    # not failures.
+    [ "$code" -le 3 ] || { cat "$WORK/.err" >&2; exit "$code"; }
   }
   # A run that matched must have matched: exit code 2 is also what a
   # database this binary cannot open gives.

@@ -40,4 +40,4 @@ for line in open(sys.argv[1]):
 PY
 echo
 echo "report: target/demo-report.jsonl   summary: target/demo-summary.json   exit code: $code"
-echo "(exit codes: 0 no match, 1 matches found, 2 errors happened; here broken.jpg is a truncated JPEG on purpose)"
+echo "(exit codes: 0 no match, 1 matches found, 2 errors happened, 3 both; here broken.jpg is a truncated JPEG on purpose)"

@@ -10,6 +10,7 @@ pub mod archive;
 pub mod contribute;
 pub mod error;
 pub mod escape;
+pub mod exit;
 pub mod hashing;
 pub mod matching;
 pub mod media;

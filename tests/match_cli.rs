@@ -147,7 +147,11 @@ fn many_queries_in_input_order() {
     let qf = dir.path().join("q.txt");
     std::fs::write(&qf, &queries).unwrap();
     let o = matching(&db, &["--queries", qf.to_str().unwrap()]);
-    assert_eq!(o.status.code(), Some(2), "a bad line makes the exit code 2");
+    assert_eq!(
+        o.status.code(),
+        Some(3),
+        "hits and a bad line: exit 3, neither hides the other"
+    );
     let out = lines(&o);
     assert_eq!(out.len(), 5);
     let got: Vec<(u64, usize)> = out

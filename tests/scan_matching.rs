@@ -316,3 +316,76 @@ fn videos_against_vpdq_and_image_entries() {
         "{st}"
     );
 }
+
+/// A listed picture next to a damaged one: the exit code says both (3), so
+/// a job that only reads the status does not miss the match.
+#[test]
+fn matches_and_errors_exit_3() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let listed = jpeg(11);
+    write(&root.join("up/listed.jpg"), &listed);
+    write(&root.join("up/broken.jpg"), &truncated_jpeg(12));
+    write(&root.join("up/other.png"), &png(13));
+    let db = root.join("h.db");
+    make_db(&db, "known", &[("md5", md5_hex(&listed))]);
+    let summary = root.join("summary.json");
+
+    let r = parse(
+        scan_cmd(root)
+            .args(["--no-state", "--summary-json"])
+            .arg(&summary)
+            .arg("--db")
+            .arg(&db)
+            .arg("up")
+            .output()
+            .unwrap(),
+    );
+    assert_eq!(r.code, 3, "matches and errors\n{}", r.stderr);
+    let hits = r.one("up/listed.jpg")["matches"]
+        .as_array()
+        .unwrap()
+        .clone();
+    assert_eq!(hits.len(), 1, "{hits:?}");
+    assert_eq!(hits[0]["list"], "known");
+    assert_eq!(r.error_kind("up/broken.jpg").as_deref(), Some("decode"));
+    assert!(r.one("up/other.png")["error"].is_null());
+    let sum: Value = serde_json::from_str(&std::fs::read_to_string(&summary).unwrap()).unwrap();
+    assert_eq!(
+        (
+            sum["matches"].as_u64(),
+            sum["errors"].as_u64(),
+            sum["exit_code"].as_u64()
+        ),
+        (Some(1), Some(1), Some(3)),
+        "{sum}"
+    );
+    assert!(r.stderr.contains("matches: 1"), "{}", r.stderr);
+    assert!(r.stderr.contains("errors: 1"), "{}", r.stderr);
+
+    // The human format reports both too.
+    let human = scan_cmd(root)
+        .args(["--no-state", "--format", "human", "--db"])
+        .arg(&db)
+        .arg("up")
+        .output()
+        .unwrap();
+    assert_eq!(human.status.code(), Some(3));
+    let text = String::from_utf8(human.stdout).unwrap();
+    assert!(
+        text.contains("MATCH\tup/listed.jpg\tknown entry "),
+        "{text}"
+    );
+    assert!(text.contains("error\tup/broken.jpg\tdecode: "), "{text}");
+
+    // Each alone keeps its code.
+    for (paths, code) in [(&["up/listed.jpg"][..], 1), (&["up/broken.jpg"][..], 2)] {
+        let o = scan_cmd(root)
+            .args(["--no-state", "--db"])
+            .arg(&db)
+            .args(paths)
+            .output()
+            .unwrap();
+        assert_eq!(o.status.code(), Some(code), "{paths:?}");
+    }
+}

@@ -5,7 +5,8 @@
 //! line), all answered from one loaded index. Output is JSON Lines: one line
 //! per hit for a single query; one line per query, in input order, with its
 //! hits, for `--queries`. Exit code: 0 no match, 1 match, 2 error (a bad
-//! query line is reported on its own line and the others are answered).
+//! query line is reported on its own line and the others are answered), 3
+//! matches and bad lines ([`hashsieve::exit::code`]).
 
 use std::io::{BufRead, BufReader, BufWriter, Write};
 use std::path::PathBuf;
@@ -245,7 +246,7 @@ pub fn run(args: MatchArgs) -> anyhow::Result<u8> {
         }
     }
     out.flush()?;
-    Ok(if errors { 2 } else { u8::from(matched) })
+    Ok(hashsieve::exit::code(matched, errors))
 }
 
 #[cfg(test)]

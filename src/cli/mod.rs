@@ -18,8 +18,9 @@ mod video_args;
 
 /// Find known violent-extremist media when it is reposted.
 ///
-/// Exit codes: 0 success (scan/match: no match), 1 matches found (scan,
-/// match, compare), 2 errors happened or bad arguments.
+/// Exit codes: 0 success (scan/match/compare: no match), 1 matches found
+/// (scan, match, compare), 2 errors happened or bad arguments, 3 matches
+/// found and errors happened (scan, match --queries), 130 scan interrupted.
 #[derive(Parser)]
 #[command(name = "hashsieve", version, about, long_about = None)]
 struct Cli {
@@ -38,7 +39,8 @@ enum Command {
     /// Manage the hash lists: create, import, export, add media, disable,
     /// dispute, allowlist, stats.
     Db(db::DbArgs),
-    /// Look hashes up in the hash lists (JSON Lines; exit 1 on a match).
+    /// Look hashes up in the hash lists (JSON Lines; exit 1 on a match, 3 on
+    /// matches and bad query lines).
     Match(matching::MatchArgs),
     /// Compare two videos (vPDQ) or images (PDQ); media or vPDQ text files.
     Compare(compare::CompareArgs),

@@ -58,9 +58,10 @@ report of the interrupted session. `--resume NAME` with a new name starts
 a run of that name.
 
 Exit codes: 0 no match and no error; 1 matches found (suppressed hits do
-not count); 2 errors happened (unreadable or damaged files, limits,
-bad arguments; takes precedence over 1, as in grep); 130 interrupted by
-Ctrl-C (the report written so far is complete for the files it lists).";
+not count), no error; 2 errors happened (unreadable or damaged files,
+limits) and no match, or bad arguments; 3 matches found and errors
+happened (both are in the report); 130 interrupted by Ctrl-C (the report
+written so far is complete for the files it lists).";
 
 /// `hashsieve scan` flags; see [`AFTER_HELP`].
 #[derive(clap::Args)]

@@ -106,17 +106,13 @@ impl Summary {
         facts
     }
 
-    /// 130 when interrupted, else 2 when any error happened (errors take
-    /// precedence, as in grep), else 1 when anything matched, else 0.
+    /// 130 when interrupted, else [`crate::exit::code`]: 3 matches and
+    /// errors, 2 errors only, 1 matches only, 0 neither.
     pub fn compute_exit_code(&self) -> u8 {
         if self.interrupted {
-            130
-        } else if self.errors > 0 {
-            2
-        } else if self.matches > 0 {
-            1
+            crate::exit::INTERRUPTED
         } else {
-            0
+            crate::exit::code(self.matches > 0, self.errors > 0)
         }
     }
 
@@ -197,7 +193,13 @@ mod tests {
         assert_eq!((s.records, s.members, s.archives, s.frames), (3, 1, 1, 3));
         assert_eq!((s.matches, s.suppressed, s.errors), (1, 1, 1));
         assert_eq!(s.matches_by_list.get("l1"), Some(&1));
-        assert_eq!(s.compute_exit_code(), 2);
+        // Matches and errors: neither hides the other.
+        assert_eq!(s.compute_exit_code(), 3);
+        let errors_only = Summary {
+            errors: 1,
+            ..Summary::default()
+        };
+        assert_eq!(errors_only.compute_exit_code(), 2);
         s.interrupted = true;
         assert_eq!(s.compute_exit_code(), 130);
     }
