@@ -3,9 +3,10 @@
 //! beyond (load shedding: a full queue answers at once instead of letting
 //! latency and memory grow without bound).
 //!
-//! Admission happens before the upload is read, so a shed request costs
-//! almost nothing. Each blocking thread keeps its own hashing [`Worker`]
-//! (scratch buffers), as the batch commands do.
+//! Admission happens once the upload has been read (see `body::upload`,
+//! which bounds and paces the reading itself): a slow client holds an
+//! upload slot, never a hashing one. Each blocking thread keeps its own
+//! hashing [`Worker`] (scratch buffers), as the batch commands do.
 
 use std::cell::RefCell;
 use std::sync::atomic::{AtomicUsize, Ordering};
