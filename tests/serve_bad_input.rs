@@ -609,3 +609,92 @@ fn the_list_poller_retries_and_shows_its_lag() {
     }));
     assert!(metric(&s, "hashsieve_live_rebuilds") >= 1.0);
 }
+
+#[test]
+fn dribbled_headers_are_cut_off_and_connections_are_capped() {
+    // The probe: 1,000 connections dribbling headers stayed open, and one
+    // half-sent request held graceful shutdown for 200 s.
+    use std::io::{Read, Write};
+    use std::time::{Duration, Instant};
+    let dir = tempfile::tempdir().unwrap();
+    let db = db_with_list(dir.path(), "L");
+    let mut s = Server::start(
+        &db,
+        &["--header-timeout-secs", "2", "--max-connections", "40"],
+    );
+    let start = Instant::now();
+    let mut dribblers: Vec<std::net::TcpStream> = (0..40)
+        .map(|_| {
+            let mut c = std::net::TcpStream::connect(s.addr).unwrap();
+            c.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
+                .unwrap();
+            c
+        })
+        .collect();
+    // Over the cap: closed at once, unanswered.
+    std::thread::sleep(Duration::from_millis(300));
+    let mut extra = std::net::TcpStream::connect(s.addr).unwrap();
+    extra
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    let _ = extra.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    let mut buf = Vec::new();
+    let _ = extra.read_to_end(&mut buf);
+    assert!(buf.is_empty(), "over the cap yet answered");
+    // Dribbling one header byte a second does not keep them open.
+    for c in &mut dribblers {
+        c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    }
+    for _ in 0..4 {
+        for c in &mut dribblers {
+            let _ = c.write_all(b"X");
+        }
+        std::thread::sleep(Duration::from_secs(1));
+    }
+    for mut c in dribblers {
+        let mut buf = Vec::new();
+        let _ = c.read_to_end(&mut buf);
+    }
+    assert!(
+        start.elapsed() < Duration::from_secs(12),
+        "{:?}",
+        start.elapsed()
+    );
+    // The slots are free again.
+    assert!(eventually(5, || s.get("/healthz", None).status == 200));
+    assert!(metric(&s, "hashsieve_connections_refused") >= 1.0);
+
+    // A half-sent request does not hold a graceful shutdown.
+    let mut half = std::net::TcpStream::connect(s.addr).unwrap();
+    half.write_all(b"POST /v1/hash HTTP/1.1\r\nHost: x\r\nContent-Le")
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    let stop = Instant::now();
+    sigterm(s.child.id());
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let status = loop {
+        if let Some(st) = s.child.try_wait().unwrap() {
+            break Some(st);
+        }
+        if Instant::now() > deadline {
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(status.is_some(), "shutdown held by a half-sent request");
+    assert!(
+        stop.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        stop.elapsed()
+    );
+}
+
+/// SIGTERM to `pid` (the server's graceful shutdown signal).
+fn sigterm(pid: u32) {
+    let ok = std::process::Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok, "kill -TERM {pid}");
+}

@@ -62,9 +62,19 @@ pub struct ServeArgs {
     #[arg(long, default_value_t = 0)]
     pub queue: usize,
 
-    /// Per-request time limit in seconds.
+    /// Per-request time limit in seconds (a graceful shutdown waits this
+    /// long, plus 5 s, for requests in flight).
     #[arg(long, default_value_t = 60)]
     pub timeout_secs: u64,
+
+    /// Connections open at once; more are closed as soon as accepted.
+    #[arg(long, default_value_t = 512, value_name = "N")]
+    pub max_connections: usize,
+
+    /// Seconds a client has to send a request's head, and to start the
+    /// next request on a kept-alive connection (the idle timeout).
+    #[arg(long, default_value_t = 10, value_name = "SECS")]
+    pub header_timeout_secs: u64,
 
     /// How often to look for list changes made by other processes, in ms.
     #[arg(long, default_value_t = 1000, value_name = "MS")]
@@ -115,6 +125,14 @@ pub fn run_serve(args: ServeArgs) -> anyhow::Result<u8> {
     anyhow::ensure!(args.max_json_kib > 0, "--max-json-kib must be positive");
     anyhow::ensure!(args.timeout_secs > 0, "--timeout-secs must be positive");
     anyhow::ensure!(args.poll_ms > 0, "--poll-ms must be positive");
+    anyhow::ensure!(
+        args.max_connections > 0,
+        "--max-connections must be positive"
+    );
+    anyhow::ensure!(
+        args.header_timeout_secs > 0,
+        "--header-timeout-secs must be positive"
+    );
     let (image_limits, max_image_bytes) = args.limits.to_limits()?;
     let cfg = ServeConfig {
         listen: args.listen,
@@ -138,6 +156,8 @@ pub fn run_serve(args: ServeArgs) -> anyhow::Result<u8> {
         max_jobs: args.max_jobs,
         queue: args.queue,
         timeout: Duration::from_secs(args.timeout_secs),
+        max_connections: args.max_connections,
+        header_timeout: Duration::from_secs(args.header_timeout_secs),
         poll: Duration::from_millis(args.poll_ms),
         insecure_no_auth: args.insecure_no_auth,
         require_auth: args.require_auth,

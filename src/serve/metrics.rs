@@ -73,6 +73,7 @@ pub struct Metrics {
     pub jobs_running: Gauge,
     pub jobs_queued: Gauge,
     pub jobs_shed: Counter,
+    pub connections_refused: Counter,
     pub index_pdq_hashes: Gauge,
     pub live_updates: Counter,
     pub live_rebuilds: Counter,
@@ -104,6 +105,7 @@ impl Default for Metrics {
             jobs_running: Gauge::default(),
             jobs_queued: Gauge::default(),
             jobs_shed: Counter::default(),
+            connections_refused: Counter::default(),
             index_pdq_hashes: Gauge::default(),
             live_updates: Counter::default(),
             live_rebuilds: Counter::default(),
@@ -141,6 +143,11 @@ impl Default for Metrics {
             "hash_jobs_shed",
             "Hashing requests refused with 503 (queue full)",
             m.jobs_shed.clone(),
+        );
+        registry.register(
+            "connections_refused",
+            "Connections closed at once because --max-connections were open",
+            m.connections_refused.clone(),
         );
         registry.register(
             "index_pdq_hashes",

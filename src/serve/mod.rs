@@ -20,6 +20,7 @@ mod error;
 mod fetch;
 mod hma;
 mod jobs;
+mod listen;
 mod lists;
 mod live;
 mod metrics;
@@ -63,6 +64,11 @@ pub struct ServeConfig {
     pub queue: usize,
     /// Per-request time limit.
     pub timeout: Duration,
+    /// Connections open at once.
+    pub max_connections: usize,
+    /// Time a client has to send a request head (and to start the next
+    /// one on a kept-alive connection).
+    pub header_timeout: Duration,
     /// How often to look for list changes made elsewhere.
     pub poll: Duration,
     /// Serve a non-loopback address with no tokens configured.
@@ -212,9 +218,19 @@ async fn serve(cfg: ServeConfig, on_listening: impl FnOnce(SocketAddr)) -> Resul
     st.ready.store(true, Ordering::Release);
     let app = router::build(st.clone());
     on_listening(addr);
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown_signal())
-        .await?;
+    listen::serve_connections(
+        listener,
+        app,
+        listen::ConnLimits {
+            max_connections: cfg.max_connections,
+            header_timeout: cfg.header_timeout,
+            // Long enough for any request in flight to reach its own limit.
+            shutdown_grace: cfg.timeout + Duration::from_secs(5),
+        },
+        st.metrics.clone(),
+        shutdown_signal(),
+    )
+    .await;
     let _ = stop_tx.send(true);
     let _ = poller.await;
     Ok(())
