@@ -13,6 +13,7 @@ mod changes;
 mod entries;
 mod lists;
 pub mod schema;
+mod sealed;
 mod snapshot;
 mod tokens;
 

@@ -15,24 +15,26 @@
 //! the lists and quality gates it was read for. It is used only when both
 //! equal what the database says now, read in the same transaction as the
 //! generation; anything else (missing, older, damaged, truncated, another
-//! format) means reading SQLite as before, then replacing the file. Saving
-//! is best effort: a read-only folder only costs the speed.
+//! format, or bytes that fail the file's checksum: see `store::sealed`)
+//! means reading SQLite as before, then replacing the file. Saving is best
+//! effort: a read-only folder only costs the speed.
 //!
 //! The index's static tables built over those rows are saved the same way
 //! (`<database>.pdq-tables`, keyed by the same generation, gates and row
 //! count), since building them is most of the rest of the load; the index
 //! checks their shape before using them.
 
-use std::io::{BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 
+use super::sealed::{write_sealed, SealedReader};
 use super::Store;
 use crate::error::StoreError;
 use crate::model::{EntryId, ListId};
 use crate::types::Pdq;
 
-/// First bytes of a rows file (format version 1).
-const MAGIC: &[u8; 8] = b"HSPDQR01";
+/// First bytes of a rows file (format version 2: sealed by a checksum,
+/// see `store::sealed`; files of version 1 are rebuilt).
+const MAGIC: &[u8; 8] = b"HSPDQR02";
 
 /// Active PDQ entries of the enabled lists that pass their gates, in id
 /// order, as parallel arrays.
@@ -139,8 +141,9 @@ pub fn tables_path(db: &Path) -> PathBuf {
     PathBuf::from(s)
 }
 
-/// First bytes of a tables file (format version 1).
-const TABLES_MAGIC: &[u8; 8] = b"HSPDQT01";
+/// First bytes of a tables file (format version 2: sealed by a checksum,
+/// see `store::sealed`; files of version 1 are rebuilt).
+const TABLES_MAGIC: &[u8; 8] = b"HSPDQT02";
 
 fn tables_header(key: &RowsKey, n: usize, bits: u32, count: usize) -> Vec<u8> {
     let mut h = header(key.generation, &key.gates, n);
@@ -156,19 +159,16 @@ fn u32s(buf: &[u8]) -> Vec<u32> {
         .collect()
 }
 
-/// The saved tables, if the file was saved for `key` and `n` rows and is
-/// complete; their shape is checked by the index.
+/// The saved tables, if the file was saved for `key` and `n` rows, is
+/// complete and matches its checksum; their shape is checked by the index.
 fn read_tables(path: &Path, key: &RowsKey, n: usize) -> Option<SavedTables> {
-    let mut f = std::fs::File::open(path).ok()?;
-    let len = f.metadata().ok()?.len();
     // The key width and table count are read after the fixed part.
     let fixed = tables_header(key, n, 0, 0);
-    let mut head = vec![0u8; fixed.len()];
-    f.read_exact(&mut head).ok()?;
-    if head[..fixed.len() - 16] != fixed[..fixed.len() - 16] {
+    let (mut r, head) = SealedReader::open(path, fixed.len())?;
+    let at = fixed.len() - 16;
+    if head[..at] != fixed[..at] {
         return None;
     }
-    let at = fixed.len() - 16;
     let bits = u32::try_from(u64::from_le_bytes(head[at..at + 8].try_into().ok()?)).ok()?;
     let count = usize::try_from(u64::from_le_bytes(head[at + 8..].try_into().ok()?)).ok()?;
     if !(1..=32).contains(&bits) || count > 256 {
@@ -176,17 +176,18 @@ fn read_tables(path: &Path, key: &RowsKey, n: usize) -> Option<SavedTables> {
     }
     let buckets = 1usize << bits;
     let per_table = (buckets + 1).checked_add(n)?.checked_mul(4)?;
-    if len != (fixed.len() as u64).checked_add((per_table as u64).checked_mul(count as u64)?)? {
+    // The size is checked before anything is allocated for the tables.
+    if r.payload_len() != (per_table as u64).checked_mul(count as u64)? {
         return None;
     }
     let mut buf = vec![0u8; per_table];
     let mut tables = Vec::with_capacity(count);
     for _ in 0..count {
-        f.read_exact(&mut buf).ok()?;
+        r.read_exact(&mut buf)?;
         let (o, s) = buf.split_at((buckets + 1) * 4);
         tables.push((u32s(o), u32s(s)));
     }
-    Some((bits, tables))
+    r.verify().then_some((bits, tables))
 }
 
 fn write_tables(
@@ -196,8 +197,7 @@ fn write_tables(
     bits: u32,
     tables: &[(&[u32], &[u32])],
 ) -> std::io::Result<()> {
-    write_replacing(path, |w| {
-        w.write_all(&tables_header(key, n, bits, tables.len()))?;
+    write_sealed(path, &tables_header(key, n, bits, tables.len()), |w| {
         for (offsets, slots) in tables {
             for x in offsets.iter().chain(slots.iter()) {
                 w.write_all(&x.to_le_bytes())?;
@@ -205,28 +205,6 @@ fn write_tables(
         }
         Ok(())
     })
-}
-
-/// Write `path` through a temporary file (flushed to disk) renamed into
-/// place, so a reader sees the old file or the new one, never half of one;
-/// on failure the temporary file is removed.
-fn write_replacing(
-    path: &Path,
-    fill: impl FnOnce(&mut BufWriter<std::fs::File>) -> std::io::Result<()>,
-) -> std::io::Result<()> {
-    let mut tmp = path.as_os_str().to_os_string();
-    tmp.push(format!(".tmp{}", std::process::id()));
-    let tmp = PathBuf::from(tmp);
-    let res = (|| {
-        let mut w = BufWriter::with_capacity(1 << 20, std::fs::File::create(&tmp)?);
-        fill(&mut w)?;
-        w.into_inner().map_err(|e| e.into_error())?.sync_all()?;
-        std::fs::rename(&tmp, path)
-    })();
-    if res.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    res
 }
 
 fn header(generation: i64, gates: &[(ListId, u8)], n: usize) -> Vec<u8> {
@@ -242,26 +220,24 @@ fn header(generation: i64, gates: &[(ListId, u8)], n: usize) -> Vec<u8> {
     h
 }
 
-/// The saved rows, if the file exists, is complete and was saved for
-/// `generation` and `gates`.
+/// The saved rows, if the file exists, is complete, matches its checksum
+/// and was saved for `generation` and `gates`.
 fn read_rows(path: &Path, generation: i64, gates: &[(ListId, u8)]) -> Option<PdqRows> {
-    let mut f = std::fs::File::open(path).ok()?;
-    let len = f.metadata().ok()?.len();
     let want = header(generation, gates, 0);
-    let mut head = vec![0u8; want.len()];
-    f.read_exact(&mut head).ok()?;
+    let (mut r, head) = SealedReader::open(path, want.len())?;
     // Everything but the row count must be equal.
     let fixed = want.len() - 8;
     if head[..fixed] != want[..fixed] {
         return None;
     }
     let n = usize::try_from(u64::from_le_bytes(head[fixed..].try_into().ok()?)).ok()?;
-    // 32 bytes of hash, 8 of entry id, 8 of list id per row.
-    if len != (want.len() as u64).checked_add((n as u64).checked_mul(48)?)? {
+    // 32 bytes of hash, 8 of entry id, 8 of list id per row; checked
+    // before anything is allocated for them.
+    if r.payload_len() != (n as u64).checked_mul(48)? {
         return None;
     }
     let mut buf = vec![0u8; n.checked_mul(32)?];
-    f.read_exact(&mut buf).ok()?;
+    r.read_exact(&mut buf)?;
     let hashes: Vec<[u64; 4]> = buf
         .chunks_exact(32)
         .map(|c| {
@@ -269,19 +245,23 @@ fn read_rows(path: &Path, generation: i64, gates: &[(ListId, u8)]) -> Option<Pdq
             [w(0), w(1), w(2), w(3)]
         })
         .collect();
-    let mut ids = |f: &mut std::fs::File| -> Option<Vec<i64>> {
+    let mut ids = |r: &mut SealedReader| -> Option<Vec<i64>> {
         buf.truncate(n * 8);
-        f.read_exact(&mut buf).ok()?;
+        r.read_exact(&mut buf)?;
         Some(
             buf.chunks_exact(8)
                 .map(|c| i64::from_le_bytes(c.try_into().unwrap_or([0; 8])))
                 .collect(),
         )
     };
-    let entries = ids(&mut f)?;
-    let lists = ids(&mut f)?;
-    // The lists must be among those asked for (a damaged file is no
-    // reason to match a list that is off).
+    let entries = ids(&mut r)?;
+    let lists = ids(&mut r)?;
+    if !r.verify() {
+        return None;
+    }
+    // The lists must be among those asked for (a file that passed its
+    // checksum but was written wrongly is no reason to match a list that
+    // is off).
     if lists
         .iter()
         .any(|l| gates.binary_search_by_key(l, |g| g.0).is_err())
@@ -295,15 +275,14 @@ fn read_rows(path: &Path, generation: i64, gates: &[(ListId, u8)]) -> Option<Pdq
     })
 }
 
-/// Save `rows` (see [`write_replacing`]).
+/// Save `rows` (see [`write_sealed`]).
 fn write_rows(
     path: &Path,
     generation: i64,
     gates: &[(ListId, u8)],
     rows: &PdqRows,
 ) -> std::io::Result<()> {
-    write_replacing(path, |w| {
-        w.write_all(&header(generation, gates, rows.len()))?;
+    write_sealed(path, &header(generation, gates, rows.len()), |w| {
         for h in &rows.hashes {
             for x in h {
                 w.write_all(&x.to_le_bytes())?;
@@ -475,10 +454,51 @@ mod tests {
             Vec::new(),
             b"not a rows file at all, just some text".to_vec(),
             [good.clone(), vec![0]].concat(),
+            // Same length and header, one bit of a hash changed: only the
+            // checksum tells.
+            flipped(&good, good.len() / 2),
+            // A version-1 file (no checksum) for the same database.
+            {
+                let mut old = good.clone();
+                old[..8].copy_from_slice(b"HSPDQR01");
+                old
+            },
         ] {
             std::fs::write(&saved, &bad).unwrap();
             assert_eq!(s.pdq_rows(&gates).unwrap(), want);
             assert_eq!(std::fs::read(&saved).unwrap(), good);
         }
+    }
+
+    fn flipped(bytes: &[u8], at: usize) -> Vec<u8> {
+        let mut b = bytes.to_vec();
+        b[at] ^= 0x01;
+        b
+    }
+
+    #[test]
+    fn damaged_tables_are_ignored() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("a.db");
+        let mut s = Store::open(&db).unwrap();
+        let a = s.create_list(&NewList::new("a")).unwrap().id;
+        import(&mut s, "a", 0, 10, None);
+        let (rows, key) = s.pdq_rows_keyed(&[(a, 50)]).unwrap();
+        let n = rows.len();
+        let offsets: Vec<u32> = (0..=4).collect();
+        let slots: Vec<u32> = (0..n as u32).collect();
+        s.save_pdq_tables(&key, n, 2, &[(&offsets, &slots)]);
+        let want = (2, vec![(offsets.clone(), slots.clone())]);
+        assert_eq!(s.pdq_tables(&key, n), Some(want));
+        let saved = tables_path(&db);
+        let good = std::fs::read(&saved).unwrap();
+        for at in [good.len() / 2, good.len() - 1, 9] {
+            std::fs::write(&saved, flipped(&good, at)).unwrap();
+            assert_eq!(s.pdq_tables(&key, n), None, "byte {at} flipped");
+        }
+        let mut old = good.clone();
+        old[..8].copy_from_slice(b"HSPDQT01");
+        std::fs::write(&saved, old).unwrap();
+        assert_eq!(s.pdq_tables(&key, n), None);
     }
 }
