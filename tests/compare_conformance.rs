@@ -22,6 +22,7 @@
 #![cfg(feature = "video")]
 
 mod compare_support;
+mod fixtures;
 use compare_support::compare_json;
 
 use hashdb::formats::{self, Format};
@@ -37,7 +38,7 @@ fn vpdq_dir() -> Option<PathBuf> {
     if d.join("videos").is_dir() {
         Some(d)
     } else {
-        println!("skipped: ../shared/conformance not found");
+        fixtures::missing("../shared/conformance not found");
         None
     }
 }
@@ -227,7 +228,7 @@ fn two_identical_images_have_distance_zero() {
         .ok()
         .and_then(|mut r| r.find_map(|e| e.ok().map(|e| e.path())))
     else {
-        println!("skipped: no decoded PDQ images");
+        fixtures::missing("no decoded PDQ images in ../shared/conformance");
         return;
     };
     let out = Command::new(env!("CARGO_BIN_EXE_hashsieve"))

@@ -7,6 +7,7 @@
 //!   where the reference quality is >= 80 (Meta's bar for a new
 //!   implementation); max and mean distance printed over all rows.
 
+mod fixtures;
 use hashsieve::hashing::{hash_path, HashConfig, Worker};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -16,7 +17,7 @@ fn conformance_dir() -> Option<PathBuf> {
     if dir.join("reference.csv").is_file() {
         Some(dir)
     } else {
-        println!("skipped: ../shared/conformance not found");
+        fixtures::missing("../shared/conformance not found");
         None
     }
 }

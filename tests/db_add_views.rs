@@ -5,6 +5,7 @@
 #![cfg(feature = "video")]
 
 mod ffmpeg_support;
+mod fixtures;
 use ffmpeg_support::{ffmpeg, have_ffmpeg};
 
 use serde_json::Value;
@@ -50,7 +51,7 @@ fn derived(labels: &[String]) -> Option<&str> {
 #[test]
 fn with_views_stores_labelled_derived_entries() {
     if !have_ffmpeg() {
-        println!("skipped: ffmpeg not found");
+        fixtures::missing("the ffmpeg CLI");
         return;
     }
     let tmp = tempfile::tempdir().expect("tempdir");

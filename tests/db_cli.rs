@@ -2,6 +2,7 @@
 //! imports in every format, idempotent re-import, lossless JSONL round trip,
 //! entry status changes, allowlist, `db add` of real media.
 
+mod fixtures;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -266,7 +267,7 @@ fn env_var_and_default_location() {
 #[test]
 fn add_hashes_real_media() {
     let Some(conf) = conformance() else {
-        eprintln!("skipped: ../shared/conformance not found");
+        fixtures::missing("../shared/conformance not found");
         return;
     };
     let refs = std::fs::read_to_string(conf.join("pdq/reference.csv")).unwrap();

@@ -2,6 +2,7 @@
 //! per-list thresholds, list selection, `--queries` in input order with a
 //! bad line, and vPDQ videos against the reference's vPDQ files.
 
+mod fixtures;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -200,7 +201,7 @@ fn vpdq_videos() {
         "/../shared/conformance/vpdq"
     ));
     if !conf.exists() {
-        eprintln!("skipped: ../shared/conformance not found");
+        fixtures::missing("../shared/conformance not found");
         return;
     }
     let dir = tempfile::tempdir().unwrap();

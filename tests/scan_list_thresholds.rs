@@ -13,6 +13,7 @@
 #![cfg(feature = "video")]
 
 mod ffmpeg_support;
+mod fixtures;
 use ffmpeg_support::have_ffmpeg;
 
 mod scan_support;
@@ -101,7 +102,7 @@ fn rules(hits: &BTreeMap<String, Value>) -> Vec<(&str, &str)> {
 #[test]
 fn each_list_judges_videos_by_its_own_rule() {
     if !have_ffmpeg() {
-        eprintln!("skipped: ffmpeg not found");
+        fixtures::missing("the ffmpeg CLI");
         return;
     }
     let tmp = tempfile::tempdir().unwrap();

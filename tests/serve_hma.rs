@@ -5,6 +5,7 @@
 //! body stands for any integer (content ids), `<hex64>` for a PDQ hash,
 //! `<hex32>` for an MD5; everything else must be equal.
 
+mod fixtures;
 mod serve_support;
 
 use serde_json::{json, Value};
@@ -418,7 +419,7 @@ fn hma_video_upload_is_hashed_like_the_cli() {
     );
     let video = std::path::Path::new(dir).join("test-padded-dimensions.mp4");
     if !video.exists() {
-        println!("skipped: ../shared/conformance not found");
+        fixtures::missing("../shared/conformance not found");
         return;
     }
     let tmp = tempfile::tempdir().unwrap();

@@ -9,6 +9,7 @@
 #![cfg(feature = "video")]
 
 mod ffmpeg_support;
+mod fixtures;
 use ffmpeg_support::{ffmpeg, have_ffmpeg};
 
 use serde_json::Value;
@@ -158,7 +159,7 @@ fn kind(v: &Value) -> &str {
 #[test]
 fn every_bad_video_gets_its_own_error_line() {
     if !have_ffmpeg() {
-        println!("skipped: ffmpeg CLI not found");
+        fixtures::missing("the ffmpeg CLI");
         return;
     }
     let dir = tempfile::tempdir().expect("tempdir");
@@ -242,7 +243,7 @@ fn every_bad_video_gets_its_own_error_line() {
 #[test]
 fn wall_clock_and_duration_limits_stop_a_video() {
     if !have_ffmpeg() {
-        println!("skipped: ffmpeg CLI not found");
+        fixtures::missing("the ffmpeg CLI");
         return;
     }
     let dir = tempfile::tempdir().expect("tempdir");
@@ -286,7 +287,7 @@ fn wall_clock_and_duration_limits_stop_a_video() {
 #[test]
 fn one_and_two_threads_hash_the_same() {
     if !have_ffmpeg() {
-        println!("skipped: ffmpeg CLI not found");
+        fixtures::missing("the ffmpeg CLI");
         return;
     }
     let dir = tempfile::tempdir().expect("tempdir");

@@ -11,6 +11,7 @@
 // tests/video_disabled.rs.
 #![cfg(feature = "video")]
 
+mod fixtures;
 use hashdb::formats::{self, Format};
 use hashdb::model::Value;
 use hashdb::vpdq::VpdqFrame;
@@ -26,7 +27,7 @@ fn vpdq_dir() -> Option<PathBuf> {
     if d.join("videos").is_dir() {
         Some(d)
     } else {
-        println!("skipped: ../shared/conformance not found");
+        fixtures::missing("../shared/conformance not found");
         None
     }
 }

@@ -6,6 +6,7 @@
 // Needs FFmpeg: see tests/video_disabled.rs for the build without it.
 #![cfg(feature = "video")]
 
+mod fixtures;
 use std::path::Path;
 use std::process::Command;
 
@@ -45,7 +46,7 @@ fn encode(dir: &Path, name: &str, args: &[&str]) -> bool {
 #[test]
 fn common_containers_and_codecs_are_hashed() {
     if Command::new("ffmpeg").arg("-version").output().is_err() {
-        println!("skipped: ffmpeg CLI not found");
+        fixtures::missing("the ffmpeg CLI");
         return;
     }
     let dir = tempfile::tempdir().expect("tempdir");

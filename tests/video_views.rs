@@ -14,6 +14,7 @@
 
 mod compare_support;
 mod ffmpeg_support;
+mod fixtures;
 use compare_support::compare_json as compare;
 use ffmpeg_support::{ffmpeg, have_ffmpeg};
 
@@ -28,7 +29,7 @@ fn videos_dir() -> Option<PathBuf> {
     if d.is_dir() {
         Some(d)
     } else {
-        println!("skipped: ../shared/conformance not found");
+        fixtures::missing("../shared/conformance not found");
         None
     }
 }
@@ -291,7 +292,7 @@ fn scan_matches(db: &Path, file: &Path, flags: &[&str]) -> Vec<(String, String)>
 #[test]
 fn generated_letterbox_matches_its_source_only_with_views() {
     if !have_ffmpeg() {
-        println!("skipped: ffmpeg not found");
+        fixtures::missing("the ffmpeg CLI");
         return;
     }
     let tmp = tempfile::tempdir().expect("tempdir");

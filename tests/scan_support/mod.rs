@@ -2,6 +2,9 @@
 //! binary, generating media and archives, building a hash database.
 #![allow(dead_code)]
 
+#[path = "../fixtures/mod.rs"]
+mod fixtures;
+
 use serde_json::Value;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -174,7 +177,7 @@ pub fn conformance() -> Option<PathBuf> {
     if p.exists() {
         Some(p)
     } else {
-        println!("skipped: ../shared/conformance not found");
+        fixtures::missing("../shared/conformance not found");
         None
     }
 }
