@@ -11,7 +11,10 @@ pub struct ImageLimitArgs {
     #[arg(long, default_value_t = 100_000_000, value_name = "PIXELS")]
     pub max_pixels: u64,
 
-    /// Maximum memory an image decoder may allocate, in MiB.
+    /// Maximum memory decoding one image may take, in MiB: its pixel
+    /// buffers (width x height x channels x bytes per sample, from the
+    /// header, before decoding; over it: a `limit` error) and what the
+    /// decoder allocates besides.
     #[arg(long, default_value_t = 512, value_name = "MIB")]
     pub max_decoder_mib: u64,
 

@@ -10,6 +10,7 @@
 //! the decoder runs under `catch_unwind`: a hostile file costs its own
 //! record, never the process.
 
+use super::decode_cost::DecodeCost;
 use super::sniff::ImageFormat;
 use crate::error::{ErrorKind, ItemError};
 use image::{ColorType, DynamicImage, ImageDecoder, ImageReader};
@@ -158,15 +159,18 @@ fn decode_inner(
     // A missing or unreadable EXIF block is not an error: orientation 1.
     let orientation = decoder.orientation().map(|o| o.to_exif()).unwrap_or(1);
     let color = decoder.color_type();
-    let in_place = matches!(
-        color,
-        ColorType::Rgb8 | ColorType::Rgba8 | ColorType::L8 | ColorType::La8
-    );
-    let rgb = if in_place {
-        // The common cases (JPEG, 8-bit PNG/WebP with or without alpha,
-        // greyscale): decode straight into reused storage and convert to
-        // RGB in place, sparing a fresh allocation, its zeroing and page
-        // faults, and a second buffer for every image.
+    // The limit holds before any pixel buffer exists: what we allocate is
+    // known from the header, and the decoder gets what is left of the
+    // limit for its own buffers.
+    let cost = DecodeCost::of(w, h, color, decoder.total_bytes());
+    let mut lim = image::Limits::default();
+    lim.max_alloc = Some(cost.check(w, h, color, limits.max_alloc)?);
+    decoder.set_limits(lim).map_err(classify)?;
+    let rgb = if cost.in_place {
+        // Integer samples (JPEG, PNG, WebP, greyscale, 16-bit): decode
+        // straight into reused storage and convert to RGB in place,
+        // sparing a fresh allocation, its zeroing and page faults, and a
+        // second buffer for every image.
         let too_large = || ItemError::new(ErrorKind::Limit, "image too large");
         let n = usize::try_from(decoder.total_bytes()).map_err(|_| too_large())?;
         let pixels = usize::try_from(u64::from(w) * u64::from(h)).map_err(|_| too_large())?;
@@ -188,34 +192,39 @@ fn decode_inner(
     })
 }
 
-/// Pillow's `convert("RGB")` on `pixels` 8-bit pixels of `color` at the
-/// start of `buf` (which holds at least `3 * pixels` bytes), in place:
-/// alpha dropped without compositing, grey replicated. Narrowing runs
-/// forwards and widening backwards, so no pixel is overwritten before it
-/// is read.
+/// Pillow's `convert("RGB")` on `pixels` pixels of `color` at the start
+/// of `buf` (which holds at least `3 * pixels` bytes), in place: alpha
+/// dropped without compositing, grey replicated, 16-bit samples (native
+/// endian, as decoders write them) reduced to their high byte. Narrowing
+/// runs forwards and widening backwards, so no pixel is overwritten before
+/// it is read.
 fn to_rgb_in_place(buf: &mut [u8], color: ColorType, pixels: usize) {
+    let hi = |p: &[u8], i: usize| (u16::from_ne_bytes([p[2 * i], p[2 * i + 1]]) >> 8) as u8;
     match color {
-        ColorType::Rgba8 => {
-            let buf = &mut buf[..4 * pixels];
-            for i in 0..pixels {
-                let (d, s) = (3 * i, 4 * i);
-                let px = [buf[s], buf[s + 1], buf[s + 2]];
-                buf[d..d + 3].copy_from_slice(&px);
-            }
-        }
-        ColorType::L8 => {
-            for i in (0..pixels).rev() {
-                let v = buf[i];
-                buf[3 * i..3 * i + 3].fill(v);
-            }
-        }
-        ColorType::La8 => {
-            for i in (0..pixels).rev() {
-                let v = buf[2 * i];
-                buf[3 * i..3 * i + 3].fill(v);
-            }
-        }
+        ColorType::Rgba8 => narrow::<4>(buf, pixels, |p| [p[0], p[1], p[2]]),
+        ColorType::L8 => widen::<1>(buf, pixels, |p| [p[0]; 3]),
+        ColorType::La8 => widen::<2>(buf, pixels, |p| [p[0]; 3]),
+        ColorType::Rgb16 => narrow::<6>(buf, pixels, |p| [hi(p, 0), hi(p, 1), hi(p, 2)]),
+        ColorType::Rgba16 => narrow::<8>(buf, pixels, |p| [hi(p, 0), hi(p, 1), hi(p, 2)]),
+        ColorType::L16 => widen::<2>(buf, pixels, |p| [hi(p, 0); 3]),
+        ColorType::La16 => narrow::<4>(buf, pixels, |p| [hi(p, 0); 3]),
         _ => {}
+    }
+}
+
+/// Pixels of `N >= 3` bytes to 3, first to last.
+fn narrow<const N: usize>(buf: &mut [u8], pixels: usize, rgb: impl Fn(&[u8]) -> [u8; 3]) {
+    for i in 0..pixels {
+        let px = rgb(&buf[N * i..N * i + N]);
+        buf[3 * i..3 * i + 3].copy_from_slice(&px);
+    }
+}
+
+/// Pixels of `N < 3` bytes to 3, last to first.
+fn widen<const N: usize>(buf: &mut [u8], pixels: usize, rgb: impl Fn(&[u8]) -> [u8; 3]) {
+    for i in (0..pixels).rev() {
+        let px = rgb(&buf[N * i..N * i + N]);
+        buf[3 * i..3 * i + 3].copy_from_slice(&px);
     }
 }
 
@@ -283,11 +292,25 @@ mod tests {
             let grey = image::GrayImage::from_fn(w, h, |_, _| image::Luma([next()]));
             let grey_a =
                 image::GrayAlphaImage::from_fn(w, h, |_, _| image::LumaA([next(), next()]));
+            let mut next16 = || u16::from_le_bytes([next(), next()]);
+            let rgb16 = image::ImageBuffer::from_fn(w, h, |_, _| {
+                image::Rgb([next16(), next16(), next16()])
+            });
+            let rgba16 = image::ImageBuffer::from_fn(w, h, |_, _| {
+                image::Rgba([next16(), next16(), next16(), next16()])
+            });
+            let grey16 = image::ImageBuffer::from_fn(w, h, |_, _| image::Luma([next16()]));
+            let grey_a16 =
+                image::ImageBuffer::from_fn(w, h, |_, _| image::LumaA([next16(), next16()]));
             let pixels = (w * h) as usize;
             for (img, color) in [
                 (DynamicImage::ImageRgba8(rgba), ColorType::Rgba8),
                 (DynamicImage::ImageLuma8(grey), ColorType::L8),
                 (DynamicImage::ImageLumaA8(grey_a), ColorType::La8),
+                (DynamicImage::ImageRgb16(rgb16), ColorType::Rgb16),
+                (DynamicImage::ImageRgba16(rgba16), ColorType::Rgba16),
+                (DynamicImage::ImageLuma16(grey16), ColorType::L16),
+                (DynamicImage::ImageLumaA16(grey_a16), ColorType::La16),
             ] {
                 let mut buf = img.as_bytes().to_vec();
                 buf.resize(buf.len().max(3 * pixels), 0);
@@ -340,6 +363,31 @@ mod tests {
         };
         let e = decode_rgb(&bytes, ImageFormat::Png, &limits).unwrap_err();
         assert_eq!(e.kind, ErrorKind::Limit);
+    }
+
+    #[test]
+    fn decoder_memory_limit_counts_sixteen_bit_samples() {
+        // 200x200 16-bit RGBA: 320,000 bytes of decoder output, though
+        // its RGB is only 120,000.
+        let img = image::ImageBuffer::<image::Rgba<u16>, _>::from_pixel(
+            200,
+            200,
+            image::Rgba([0x1234, 0, 0xffff, 7]),
+        );
+        let bytes = png_bytes(DynamicImage::ImageRgba16(img));
+        let tight = ImageLimits {
+            max_alloc: 300_000,
+            ..ImageLimits::default()
+        };
+        let e = decode_rgb(&bytes, ImageFormat::Png, &tight).unwrap_err();
+        assert_eq!(e.kind, ErrorKind::Limit, "{}", e.message);
+        let enough = ImageLimits {
+            max_alloc: 400_000,
+            ..ImageLimits::default()
+        };
+        let d = decode_rgb(&bytes, ImageFormat::Png, &enough).unwrap();
+        assert_eq!(&d.rgb[..3], &[0x12, 0, 0xff]);
+        assert_eq!(d.rgb.len(), 120_000);
     }
 
     #[test]
