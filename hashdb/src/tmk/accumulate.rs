@@ -1,0 +1,128 @@
+//! TMK accumulation: frame features in, one [`TmkHash`] out. Pure math; the
+//! frames and their features come from the caller (hashsieve's `tmk`
+//! module computes PDQF from 64x64 RGB frames).
+//!
+//! Per frame `t` (0, 1, 2, ... in 15 fps frames) with feature `f`:
+//! the raw `f` is added to the pure average; `g = f / |f|` is added to
+//! every `C[p][0]`, and `g cos(2 pi j t / T_p)`, `g sin(...)` to
+//! `C[p][j]`, `S[p][j]` for j >= 1. At the end the average is divided by
+//! the frame count and every `C`, `S` vector is L2-normalised and scaled by
+//! `sqrt(a_j)`. Every step keeps the reference's float order (noted where
+//! it matters), which makes the result byte-identical to its `.tmk` given
+//! the same features.
+
+use super::error::FeatureError;
+use super::file::{TmkHash, VECTORS};
+use super::params::{Feature, FEATURE_DIM, FOURIER_COEFFICIENTS, NUM_COEFFICIENTS, PERIODS};
+use super::vecmath::normalize;
+
+/// Largest feature magnitude accepted. PDQF values of 8-bit pixels stay
+/// below 255 * 64 * 2 (about 3.3e4); this bound keeps every float32 sum
+/// finite for any number of frames a video can have.
+pub const MAX_FEATURE_ABS: f32 = 1e9;
+
+/// Sums of a video's frame features so far. Not `Sync`-bound; one per
+/// video being hashed.
+#[derive(Clone)]
+pub struct TmkAccumulator {
+    frames: u64,
+    pure_average: Feature,
+    /// Index `period * NUM_COEFFICIENTS + j`, as in [`TmkHash`].
+    cos: Vec<Feature>,
+    sin: Vec<Feature>,
+}
+
+impl Default for TmkAccumulator {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl TmkAccumulator {
+    pub fn new() -> Self {
+        TmkAccumulator {
+            frames: 0,
+            pure_average: [0.0; FEATURE_DIM],
+            cos: vec![[0.0; FEATURE_DIM]; VECTORS],
+            sin: vec![[0.0; FEATURE_DIM]; VECTORS],
+        }
+    }
+
+    /// Frames added so far.
+    pub fn frames(&self) -> u64 {
+        self.frames
+    }
+
+    /// Add the feature of the next 15 fps frame. A value that is NaN,
+    /// infinite or beyond [`MAX_FEATURE_ABS`] is refused and nothing is
+    /// added, so the hash stays finite.
+    pub fn push(&mut self, feature: &Feature) -> Result<(), FeatureError> {
+        if let Some((index, &value)) = feature
+            .iter()
+            .enumerate()
+            .find(|(_, v)| v.is_nan() || v.abs() > MAX_FEATURE_ABS)
+        {
+            return Err(FeatureError::OutOfRange {
+                index,
+                value,
+                max: MAX_FEATURE_ABS,
+            });
+        }
+        let t = self.frames as f64;
+        for (s, &f) in self.pure_average.iter_mut().zip(feature) {
+            *s += f;
+        }
+        let mut g = *feature;
+        normalize(&mut g);
+        for (p, &period) in PERIODS.iter().enumerate() {
+            let row = p * NUM_COEFFICIENTS;
+            // j = 0: a plain float32 sum, the same for every period.
+            for (c, &x) in self.cos[row].iter_mut().zip(&g) {
+                *c += x;
+            }
+            for j in 1..NUM_COEFFICIENTS {
+                // ((2 pi) j) t / T, left to right in double; cos and sin in
+                // double.
+                let arg = 2.0 * std::f64::consts::PI * j as f64 * t / f64::from(period);
+                let (sin_arg, cos_arg) = arg.sin_cos();
+                let (cos_v, sin_v) = (&mut self.cos[row + j], &mut self.sin[row + j]);
+                for k in 0..FEATURE_DIM {
+                    // The reference adds `float * double` to a float: the sum
+                    // is formed in double and rounded to float32 every frame.
+                    let x = f64::from(g[k]);
+                    cos_v[k] = (f64::from(cos_v[k]) + x * cos_arg) as f32;
+                    sin_v[k] = (f64::from(sin_v[k]) + x * sin_arg) as f32;
+                }
+            }
+        }
+        self.frames += 1;
+        Ok(())
+    }
+
+    /// The hash of the frames added. With no frame at all everything is
+    /// zero (as the reference writes it).
+    pub fn finish(mut self) -> TmkHash {
+        if self.frames > 0 {
+            // float32(N), then one float32 division per element.
+            let n = self.frames as f32;
+            for s in self.pure_average.iter_mut() {
+                *s /= n;
+            }
+            for (i, (c, s)) in self.cos.iter_mut().zip(self.sin.iter_mut()).enumerate() {
+                // sqrt(a_j) in float32; normalise first, then scale (a zero
+                // vector such as S[p][0] stays zero).
+                let w = FOURIER_COEFFICIENTS[i % NUM_COEFFICIENTS].sqrt();
+                for v in [c, s] {
+                    normalize(v);
+                    for e in v.iter_mut() {
+                        *e *= w;
+                    }
+                }
+            }
+        }
+        // The header's count is an int32; a video longer than 4.5 years at
+        // 15 fps saturates it (the count is informational only).
+        let count = i32::try_from(self.frames).unwrap_or(i32::MAX);
+        TmkHash::from_parts(count, self.pure_average, self.cos, self.sin)
+    }
+}

@@ -1,0 +1,284 @@
+//! The `.tmk` value and its byte layout (263,344 bytes, little-endian, no
+//! padding, checksum or version field beyond the magics):
+//!
+//! | offset | size | content |
+//! |---|---|---|
+//! | 0 | 12 | magics `TMK1`, `FVEC`, `PDQF` |
+//! | 12 | 20 | int32 fps (15), P (4), m (32), d (256), frame count |
+//! | 32 | 16 | int32 periods |
+//! | 48 | 128 | float32 Fourier coefficients |
+//! | 176 | 1024 | float32 pure-average feature (not normalised) |
+//! | 1200 | 131072 | float32 cosine features `[period][j][k]`, k fastest |
+//! | 132272 | 131072 | float32 sine features, same order |
+//!
+//! The reference writes its structs raw, so in principle a big-endian
+//! machine writes big-endian files; every known file is little-endian and
+//! that is what is read and written here, on any host.
+
+use std::io::{Read, Write};
+
+use super::error::{Magic, Section, TmkFileError};
+use super::params::{
+    Feature, FEATURE_DIM, FILE_SIZE, FOURIER_COEFFICIENTS, FRAMES_PER_SECOND, HEADER_SIZE,
+    NUM_COEFFICIENTS, NUM_PERIODS, PERIODS,
+};
+
+const PROJECT_MAGIC: [u8; 4] = *b"TMK1";
+const FILE_TYPE_MAGIC: [u8; 4] = *b"FVEC";
+const ALGORITHM_MAGIC: [u8; 4] = *b"PDQF";
+
+/// Offsets of the sections after the header.
+const PERIODS_AT: usize = HEADER_SIZE;
+const COEFFICIENTS_AT: usize = PERIODS_AT + 4 * NUM_PERIODS;
+const AVERAGE_AT: usize = COEFFICIENTS_AT + 4 * NUM_COEFFICIENTS;
+const COS_AT: usize = AVERAGE_AT + 4 * FEATURE_DIM;
+const SIN_AT: usize = COS_AT + 4 * NUM_PERIODS * NUM_COEFFICIENTS * FEATURE_DIM;
+
+/// Cos/sin vectors per file: one per (period, coefficient).
+pub(super) const VECTORS: usize = NUM_PERIODS * NUM_COEFFICIENTS;
+
+/// One TMK+PDQF hash: a fixed-size summary of a whole video.
+///
+/// Always valid: the parameters are TMK+PDQF's (see [`super::params`]),
+/// the frame count fits an int32 and every stored value is finite, so any
+/// two values can be scored against each other.
+#[derive(Clone, PartialEq)]
+pub struct TmkHash {
+    frame_count: i32,
+    pure_average: Feature,
+    /// `VECTORS` vectors, index `period * NUM_COEFFICIENTS + j`.
+    cos: Vec<Feature>,
+    sin: Vec<Feature>,
+}
+
+impl std::fmt::Debug for TmkHash {
+    // 64 Ki floats are no use in a panic message; the frame count and the
+    // first values identify a hash well enough.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TmkHash")
+            .field("frame_count", &self.frame_count)
+            .field("pure_average[..4]", &&self.pure_average[..4])
+            .finish_non_exhaustive()
+    }
+}
+
+impl TmkHash {
+    /// Build from parts the accumulator computed (already finite).
+    pub(super) fn from_parts(
+        frame_count: i32,
+        pure_average: Feature,
+        cos: Vec<Feature>,
+        sin: Vec<Feature>,
+    ) -> Self {
+        debug_assert!(frame_count >= 0 && cos.len() == VECTORS && sin.len() == VECTORS);
+        TmkHash {
+            frame_count,
+            pure_average,
+            cos,
+            sin,
+        }
+    }
+
+    /// How many 15 fps frames were hashed (informational: scores ignore it).
+    pub fn frame_count(&self) -> u32 {
+        self.frame_count.unsigned_abs()
+    }
+
+    /// The average of the raw frame features (not normalised: values in
+    /// the hundreds). Level-1 compares these.
+    pub fn pure_average(&self) -> &Feature {
+        &self.pure_average
+    }
+
+    /// The cosine feature of period index `p` (< 4) and coefficient `j`
+    /// (< 32); its squared norm is `a_j`.
+    pub fn cos(&self, p: usize, j: usize) -> &Feature {
+        &self.cos[p * NUM_COEFFICIENTS + j]
+    }
+
+    /// The sine feature of period index `p` and coefficient `j` (zero for
+    /// `j == 0`).
+    pub fn sin(&self, p: usize, j: usize) -> &Feature {
+        &self.sin[p * NUM_COEFFICIENTS + j]
+    }
+
+    /// Parse a whole `.tmk` file, checking every header field against
+    /// TMK+PDQF's parameters, the exact length, and that every value is
+    /// finite.
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self, TmkFileError> {
+        let len = bytes.len();
+        if len < HEADER_SIZE {
+            return Err(TmkFileError::Truncated { len });
+        }
+        check_magics(bytes)?;
+        let fps = i32_at(bytes, 12);
+        if fps != FRAMES_PER_SECOND {
+            return Err(TmkFileError::FrameRate { found: fps });
+        }
+        let (periods, coefficients, dimension) =
+            (i32_at(bytes, 16), i32_at(bytes, 20), i32_at(bytes, 24));
+        if (periods, coefficients, dimension)
+            != (
+                NUM_PERIODS as i32,
+                NUM_COEFFICIENTS as i32,
+                FEATURE_DIM as i32,
+            )
+        {
+            return Err(TmkFileError::Shape {
+                periods,
+                coefficients,
+                dimension,
+            });
+        }
+        let frame_count = i32_at(bytes, 28);
+        if frame_count < 0 {
+            return Err(TmkFileError::FrameCount { found: frame_count });
+        }
+        // The header fixes the length; only now is a short file "truncated"
+        // rather than "of another kind".
+        if len < FILE_SIZE {
+            return Err(TmkFileError::Truncated { len });
+        }
+        if len > FILE_SIZE {
+            return Err(TmkFileError::TrailingBytes { len });
+        }
+        let found: [i32; NUM_PERIODS] = std::array::from_fn(|i| i32_at(bytes, PERIODS_AT + 4 * i));
+        if found != PERIODS {
+            return Err(TmkFileError::Periods { found });
+        }
+        for (index, &expected) in FOURIER_COEFFICIENTS.iter().enumerate() {
+            let found = f32_at(bytes, COEFFICIENTS_AT + 4 * index);
+            // Bit for bit: every reference file carries these exact floats,
+            // and the level-2 normaliser is computed from them.
+            if found.to_bits() != expected.to_bits() {
+                return Err(TmkFileError::Coefficient {
+                    index,
+                    found,
+                    expected,
+                });
+            }
+        }
+        let pure_average = read_feature(bytes, AVERAGE_AT, Section::PureAverage, 0)?;
+        let cos = read_vectors(bytes, COS_AT, Section::Cos)?;
+        let sin = read_vectors(bytes, SIN_AT, Section::Sin)?;
+        Ok(TmkHash {
+            frame_count,
+            pure_average,
+            cos,
+            sin,
+        })
+    }
+
+    /// Read one `.tmk` file from `r` (at most one byte past the layout is
+    /// read, to tell a longer file from an exact one).
+    pub fn read_from(r: impl Read) -> Result<Self, TmkFileError> {
+        let mut bytes = Vec::with_capacity(FILE_SIZE + 1);
+        r.take(FILE_SIZE as u64 + 1).read_to_end(&mut bytes)?;
+        Self::from_bytes(&bytes)
+    }
+
+    /// The file bytes, exactly as the reference writes them.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(FILE_SIZE);
+        out.extend_from_slice(&PROJECT_MAGIC);
+        out.extend_from_slice(&FILE_TYPE_MAGIC);
+        out.extend_from_slice(&ALGORITHM_MAGIC);
+        for v in [
+            FRAMES_PER_SECOND,
+            NUM_PERIODS as i32,
+            NUM_COEFFICIENTS as i32,
+            FEATURE_DIM as i32,
+            self.frame_count,
+        ] {
+            out.extend_from_slice(&v.to_le_bytes());
+        }
+        for p in PERIODS {
+            out.extend_from_slice(&p.to_le_bytes());
+        }
+        let floats = FOURIER_COEFFICIENTS
+            .iter()
+            .chain(self.pure_average.iter())
+            .chain(self.cos.iter().flatten())
+            .chain(self.sin.iter().flatten());
+        for v in floats {
+            out.extend_from_slice(&v.to_le_bytes());
+        }
+        debug_assert_eq!(out.len(), FILE_SIZE);
+        out
+    }
+
+    /// Write the file bytes to `w`.
+    pub fn write_to(&self, mut w: impl Write) -> std::io::Result<()> {
+        w.write_all(&self.to_bytes())
+    }
+}
+
+/// The three magics, each with its own error: a future `TMK2`, a frame
+/// dump (`VSTR`) and a hash of another algorithm are different mistakes.
+fn check_magics(bytes: &[u8]) -> Result<(), TmkFileError> {
+    let project = magic_at(bytes, 0);
+    if project.0 != PROJECT_MAGIC {
+        return Err(if project.0[..3] == PROJECT_MAGIC[..3] {
+            TmkFileError::Version { found: project }
+        } else {
+            TmkFileError::NotTmk { found: project }
+        });
+    }
+    let file_type = magic_at(bytes, 4);
+    if file_type.0 != FILE_TYPE_MAGIC {
+        return Err(TmkFileError::FileType { found: file_type });
+    }
+    let algorithm = magic_at(bytes, 8);
+    if algorithm.0 != ALGORITHM_MAGIC {
+        return Err(TmkFileError::Algorithm { found: algorithm });
+    }
+    Ok(())
+}
+
+// The accessors below are only called at offsets the caller has checked
+// against the length (HEADER_SIZE or FILE_SIZE), so the slices are in range.
+
+fn four(bytes: &[u8], at: usize) -> [u8; 4] {
+    [bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]]
+}
+
+fn magic_at(bytes: &[u8], at: usize) -> Magic {
+    Magic(four(bytes, at))
+}
+
+fn i32_at(bytes: &[u8], at: usize) -> i32 {
+    i32::from_le_bytes(four(bytes, at))
+}
+
+fn f32_at(bytes: &[u8], at: usize) -> f32 {
+    f32::from_le_bytes(four(bytes, at))
+}
+
+/// One feature vector at `at`; `first_index` numbers its values within
+/// `section` for the error.
+fn read_feature(
+    bytes: &[u8],
+    at: usize,
+    section: Section,
+    first_index: usize,
+) -> Result<Feature, TmkFileError> {
+    let mut v = [0f32; FEATURE_DIM];
+    for (k, out) in v.iter_mut().enumerate() {
+        let value = f32_at(bytes, at + 4 * k);
+        if !value.is_finite() {
+            return Err(TmkFileError::NonFinite {
+                section,
+                index: first_index + k,
+                value,
+            });
+        }
+        *out = value;
+    }
+    Ok(v)
+}
+
+fn read_vectors(bytes: &[u8], at: usize, section: Section) -> Result<Vec<Feature>, TmkFileError> {
+    (0..VECTORS)
+        .map(|i| read_feature(bytes, at + 4 * FEATURE_DIM * i, section, FEATURE_DIM * i))
+        .collect()
+}

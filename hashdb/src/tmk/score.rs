@@ -1,0 +1,153 @@
+//! Level-1 and level-2 scores of two TMK+PDQF hashes, and the default
+//! decision, computed as the reference computes them in float32 (the
+//! conformance test compares them bit for bit with the reference's).
+
+use super::file::TmkHash;
+use super::params::{pair_score_normalizer, NUM_COEFFICIENTS, PERIODS};
+use super::vecmath::{dot, norm};
+
+/// Both scores of a pair.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct TmkScores {
+    /// Cosine similarity of the pure-average features, in [-1, 1].
+    pub level1: f32,
+    /// The TMK score: the best time-aligned match over the periods, about
+    /// 1 for a hash against itself (it can exceed 1 by float rounding).
+    pub level2: f32,
+}
+
+/// Thresholds of the match decision (inclusive).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct TmkThresholds {
+    pub level1: f32,
+    pub level2: f32,
+}
+
+impl Default for TmkThresholds {
+    /// 0.7 and 0.7: the validated TMK+PDQF defaults (upstream suggests 0.9
+    /// or more when only exact copies are wanted).
+    fn default() -> Self {
+        TmkThresholds {
+            level1: 0.7,
+            level2: 0.7,
+        }
+    }
+}
+
+impl TmkThresholds {
+    /// `level1 >= t1 && level2 >= t2` (a NaN score never matches).
+    pub fn is_match(&self, s: TmkScores) -> bool {
+        s.level1 >= self.level1 && s.level2 >= self.level2
+    }
+}
+
+/// Both scores (level-2 is computed even when level-1 fails, so a report
+/// can show it; [`is_match`] skips it as the reference's query tools do).
+pub fn scores(a: &TmkHash, b: &TmkHash) -> TmkScores {
+    TmkScores {
+        level1: level1(a, b),
+        level2: level2(a, b),
+    }
+}
+
+/// The default decision, computing level-2 only when level-1 passes (it is
+/// about a thousand times dearer).
+pub fn is_match(a: &TmkHash, b: &TmkHash, t: TmkThresholds) -> bool {
+    level1(a, b) >= t.level1 && level2(a, b) >= t.level2
+}
+
+/// Cosine similarity of the pure-average features:
+/// `dot(u, v) / (|u| * |v|)`, float32, sequential sums.
+///
+/// Zero vectors (hashes of zero frames): the reference returns 0 when both
+/// norms are 0 and divides by zero (NaN) when one is; here both cases give
+/// 0, the same "no match" without a NaN in the output.
+pub fn level1(a: &TmkHash, b: &TmkHash) -> f32 {
+    let (u, v) = (a.pure_average(), b.pure_average());
+    let (nu, nv) = (norm(u), norm(v));
+    if nu == 0.0 || nv == 0.0 {
+        return 0.0;
+    }
+    dot(u, v) / (nu * nv)
+}
+
+/// The TMK score: for each period, the largest kernel value over all
+/// integer offsets (0..T), the best of the four periods, divided by the
+/// normaliser `a_0 + 2 sum a_j`. The score is asymmetric only by float
+/// rounding (up to about 2e-7); `a` is the first argument of the reference.
+pub fn level2(a: &TmkHash, b: &TmkHash) -> f32 {
+    let per_period: [f32; PERIODS.len()] =
+        std::array::from_fn(|p| best_offset_value(a, b, p, PERIODS[p]));
+    // The first of equal values wins (the reference's `if (max < e)`).
+    let mut best = per_period[0];
+    for &k in &per_period[1..] {
+        if best < k {
+            best = k;
+        }
+    }
+    best / pair_score_normalizer()
+}
+
+/// The four dot products of one (period, coefficient) pair:
+/// `C_a.C_b + S_a.S_b` and `S_a.C_b - C_a.S_b`, which are all the offset
+/// search needs.
+fn period_dots(
+    a: &TmkHash,
+    b: &TmkHash,
+    p: usize,
+) -> ([f32; NUM_COEFFICIENTS], [f32; NUM_COEFFICIENTS]) {
+    let mut even = [0f32; NUM_COEFFICIENTS];
+    let mut odd = [0f32; NUM_COEFFICIENTS];
+    for j in 0..NUM_COEFFICIENTS {
+        let cc = dot(a.cos(p, j), b.cos(p, j));
+        let ss = dot(a.sin(p, j), b.sin(p, j));
+        let sc = dot(a.sin(p, j), b.cos(p, j));
+        let cs = dot(a.cos(p, j), b.sin(p, j));
+        // Each combination is one float32 operation in the reference too.
+        even[j] = cc + ss;
+        odd[j] = sc - cs;
+    }
+    (even, odd)
+}
+
+/// `max over o in 0..T of K(o)`, `K(o) = cc_0 + sum_j cos(j d) even_j +
+/// sin(j d) odd_j` with `d = 2 pi o / T`.
+///
+/// Float order matters here more than anywhere: the reference does not
+/// call cos/sin for every j but steps a float32 rotation (Numerical
+/// Recipes' recurrence with `alpha = 2 sin^2(d/2)`, `beta = sin d`), whose
+/// rounding moves K by up to ~1e-7; reproducing it keeps the scores equal
+/// to the reference's bit for bit.
+fn best_offset_value(a: &TmkHash, b: &TmkHash, p: usize, period: i32) -> f32 {
+    let (even, odd) = period_dots(a, b, p);
+    let cc0 = dot(a.cos(p, 0), b.cos(p, 0));
+    let kernel = |offset: i32| {
+        // 2 pi o / T in double (left to right), then rounded to float32.
+        let delta = (2.0 * std::f64::consts::PI * f64::from(offset) / f64::from(period)) as f32;
+        // Both sines in double, rounded to float32; delta / 2 in float32.
+        let beta = f64::from(delta).sin() as f32;
+        let half = f64::from(delta / 2.0).sin() as f32;
+        let alpha = (2.0 * half) * half;
+        let (mut c, mut s) = (1f32, 0f32);
+        let mut k = cc0;
+        for j in 1..NUM_COEFFICIENTS {
+            // Both from the old c and s.
+            let dc = (alpha * c) + (beta * s);
+            let ds = (alpha * s) - (beta * c);
+            c -= dc;
+            s -= ds;
+            k += c * even[j];
+            k += s * odd[j];
+        }
+        k
+    };
+    let mut best = kernel(0);
+    for offset in 1..period {
+        let k = kernel(offset);
+        // Strictly greater: the first of equal values wins.
+        if k > best {
+            best = k;
+        }
+    }
+    best
+}

@@ -1,0 +1,220 @@
+//! TMK+PDQF conformance against Meta's reference outputs in
+//! `../shared/conformance/tmk` (never copied here; see its README).
+//!
+//! * Every reference `.tmk` reads and writes back byte for byte.
+//! * Level-1 and level-2 of every pair in `reference-pairs*.csv` are
+//!   within 1e-5 of the reference's float32 scores (the figures reached
+//!   are printed: `--nocapture`), and the 0.7/0.7 verdict is identical.
+//! * Damaged copies of a reference file give their own typed error.
+
+mod fixtures;
+
+use hashdb::tmk::{scores, Section, TmkFileError, TmkHash, TmkThresholds, FILE_SIZE};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+const CONFORMANCE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/conformance");
+
+/// `../shared/conformance/tmk`, or `None` (skipped locally, a failure in CI).
+fn tmk_dir() -> Option<PathBuf> {
+    let d = Path::new(CONFORMANCE).join("tmk");
+    if d.join("reference-tmk").is_dir() {
+        Some(d)
+    } else {
+        fixtures::missing("../shared/conformance/tmk not found");
+        None
+    }
+}
+
+/// Every `.tmk` of a folder: name (without `.tmk`) -> file bytes.
+fn tmk_files(dir: &Path) -> BTreeMap<String, Vec<u8>> {
+    let mut out = BTreeMap::new();
+    for e in std::fs::read_dir(dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display())) {
+        let path = e.expect("dir entry").path();
+        if path.extension().is_some_and(|x| x == "tmk") {
+            let name = path
+                .file_stem()
+                .expect("stem")
+                .to_string_lossy()
+                .into_owned();
+            let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            out.insert(name, bytes);
+        }
+    }
+    out
+}
+
+fn parse(bytes: &[u8], what: &str) -> TmkHash {
+    TmkHash::from_bytes(bytes).unwrap_or_else(|e| panic!("{what}: {e}"))
+}
+
+#[test]
+fn reference_files_round_trip_byte_for_byte() {
+    let Some(dir) = tmk_dir() else { return };
+    for (sub, count) in [("reference-tmk", 15), ("reference-tmk-ffmpeg5", 14)] {
+        let files = tmk_files(&dir.join(sub));
+        assert_eq!(files.len(), count, "{sub}");
+        for (name, bytes) in &files {
+            let h = parse(bytes, name);
+            assert!(h.to_bytes() == *bytes, "{sub}/{name}: bytes differ");
+            assert!(h.frame_count() > 0, "{sub}/{name}");
+        }
+    }
+}
+
+/// One CSV row: `a,b,level1,level2,match_0.7`.
+struct Pair {
+    a: String,
+    b: String,
+    level1: f32,
+    level2: f32,
+    matched: bool,
+}
+
+fn pairs(path: &Path) -> Vec<Pair> {
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let mut lines = text.lines();
+    assert_eq!(lines.next(), Some("a,b,level1,level2,match_0.7"));
+    lines
+        .map(|l| {
+            let f: Vec<&str> = l.split(',').collect();
+            assert_eq!(f.len(), 5, "{l}");
+            // `%.9g` of a float32 parses back to that exact float32.
+            Pair {
+                a: f[0].to_string(),
+                b: f[1].to_string(),
+                level1: f[2].parse().expect("level1"),
+                level2: f[3].parse().expect("level2"),
+                matched: match f[4] {
+                    "true" => true,
+                    "false" => false,
+                    other => panic!("match_0.7 {other:?}"),
+                },
+            }
+        })
+        .collect()
+}
+
+#[test]
+fn scores_equal_the_reference_scores() {
+    let Some(dir) = tmk_dir() else { return };
+    for (csv, sub) in [
+        ("reference-pairs.csv", "reference-tmk"),
+        ("reference-pairs-ffmpeg5.csv", "reference-tmk-ffmpeg5"),
+    ] {
+        let hashes: BTreeMap<String, TmkHash> = tmk_files(&dir.join(sub))
+            .iter()
+            .map(|(n, b)| (n.clone(), parse(b, n)))
+            .collect();
+        let rows = pairs(&dir.join(csv));
+        let (mut max1, mut max2, mut exact) = (0f32, 0f32, 0usize);
+        for r in &rows {
+            let s = scores(&hashes[&r.a], &hashes[&r.b]);
+            let (d1, d2) = ((s.level1 - r.level1).abs(), (s.level2 - r.level2).abs());
+            assert!(
+                d1 <= 1e-5 && d2 <= 1e-5,
+                "{csv} {} vs {}: ours {s:?}, reference {} {}",
+                r.a,
+                r.b,
+                r.level1,
+                r.level2
+            );
+            assert_eq!(
+                TmkThresholds::default().is_match(s),
+                r.matched,
+                "{csv} {} vs {}: verdict",
+                r.a,
+                r.b
+            );
+            max1 = max1.max(d1);
+            max2 = max2.max(d2);
+            exact += usize::from(s.level1 == r.level1 && s.level2 == r.level2);
+        }
+        println!(
+            "{csv}: {} pairs, max |level1 diff| {max1:e}, max |level2 diff| {max2:e}, \
+             {exact} pairs bit-identical",
+            rows.len()
+        );
+    }
+}
+
+fn put(b: &mut [u8], at: usize, v: [u8; 4]) {
+    b[at..at + 4].copy_from_slice(&v);
+}
+
+#[test]
+fn damaged_reference_files_give_typed_errors() {
+    use TmkFileError as E;
+    let Some(dir) = tmk_dir() else { return };
+    let good = std::fs::read(dir.join("reference-tmk/chair-19-sd-bar.tmk")).expect("read");
+    let damaged = |edit: &dyn Fn(&mut Vec<u8>)| {
+        let mut b = good.clone();
+        edit(&mut b);
+        TmkHash::from_bytes(&b).expect_err("damaged file accepted")
+    };
+    assert!(matches!(
+        damaged(&|b| put(b, 0, *b"RIFF")),
+        E::NotTmk { .. }
+    ));
+    assert!(matches!(
+        damaged(&|b| put(b, 0, *b"TMK2")),
+        E::Version { .. }
+    ));
+    assert!(matches!(
+        damaged(&|b| put(b, 4, *b"FEAT")),
+        E::FileType { .. }
+    ));
+    assert!(matches!(
+        damaged(&|b| put(b, 8, *b"XXXX")),
+        E::Algorithm { .. }
+    ));
+    assert!(matches!(
+        damaged(&|b| put(b, 12, 25i32.to_le_bytes())),
+        E::FrameRate { found: 25 }
+    ));
+    assert!(matches!(
+        damaged(&|b| put(b, 24, 144i32.to_le_bytes())),
+        E::Shape { dimension: 144, .. }
+    ));
+    assert!(matches!(
+        damaged(&|b| put(b, 32, 2732i32.to_le_bytes())),
+        E::Periods { found } if found[0] == 2732
+    ));
+    assert!(matches!(
+        damaged(&|b| put(b, 48 + 4 * 31, 1e-7f32.to_le_bytes())),
+        E::Coefficient { index: 31, .. }
+    ));
+    assert!(matches!(
+        damaged(&|b| put(b, 176 + 4 * 100, f32::NAN.to_le_bytes())),
+        E::NonFinite {
+            section: Section::PureAverage,
+            index: 100,
+            ..
+        }
+    ));
+    assert!(matches!(
+        damaged(&|b| put(b, 1200 + 4 * 5000, f32::INFINITY.to_le_bytes())),
+        E::NonFinite {
+            section: Section::Cos,
+            index: 5000,
+            ..
+        }
+    ));
+    assert!(matches!(
+        damaged(&|b| put(b, FILE_SIZE - 4, f32::NEG_INFINITY.to_le_bytes())),
+        E::NonFinite {
+            section: Section::Sin,
+            ..
+        }
+    ));
+    assert!(matches!(
+        damaged(&|b| b.truncate(200_000)),
+        E::Truncated { len: 200_000 }
+    ));
+    assert!(matches!(
+        damaged(&|b| b.extend_from_slice(&good)),
+        E::TrailingBytes { .. }
+    ));
+    // The undamaged file still reads.
+    parse(&good, "chair-19-sd-bar");
+}
