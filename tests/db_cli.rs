@@ -191,7 +191,15 @@ fn list_lifecycle_and_formats() {
     assert_eq!(match_pdq(&db, &hex(3)).0, 1);
     ok(&db, &["disable", "gifct"]);
     ok(&db, &["disable", "copy"]);
-    assert_eq!(match_pdq(&db, &hex(3)), (0, vec![]));
+    // No enabled list left: matching is refused unless that is intended.
+    assert_eq!(match_pdq(&db, &hex(3)).0, 2);
+    let o = Command::new(BIN)
+        .args(["match", "--allow-empty", "--pdq", &hex(3), "--db"])
+        .arg(&db)
+        .output()
+        .expect("run");
+    assert_eq!(o.status.code(), Some(0));
+    assert!(o.stdout.is_empty());
     ok(&db, &["enable", "gifct"]);
     assert_eq!(match_pdq(&db, &hex(3)).0, 1);
     assert_eq!(run(&db, &["enable", "nope"]).status.code(), Some(2));

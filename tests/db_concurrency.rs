@@ -42,6 +42,7 @@ fn locked_database_waits_then_fails_clearly() {
     let o = Command::new(BIN)
         .args([
             "match",
+            "--allow-empty",
             "--md5",
             &"00".repeat(16),
             "--busy-timeout",

@@ -296,6 +296,7 @@ fn matches_expected(got: &Value, want: &Value) -> bool {
 fn recorded_hma_exchanges() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("hma.db");
+    init_db(&db);
     let s = Server::start(&db, &[]);
     let r = s.get("/status", None);
     assert_eq!((r.status, r.body.as_slice()), (200, &b"I-AM-ALIVE"[..]));
@@ -336,6 +337,7 @@ fn recorded_hma_exchanges() {
 fn hma_media_routes_hash_and_match_uploads() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("hma.db");
+    init_db(&db);
     let s = Server::start(&db, &[]);
     let png = test_png(320, 240, 5);
     // Our hash of the same bytes, from the CLI.
@@ -423,7 +425,9 @@ fn hma_video_upload_is_hashed_like_the_cli() {
         return;
     }
     let tmp = tempfile::tempdir().unwrap();
-    let s = Server::start(&tmp.path().join("v.db"), &[]);
+    let db = tmp.path().join("v.db");
+    init_db(&db);
+    let s = Server::start(&db, &[]);
     let data = std::fs::read(&video).unwrap();
     let line: Value = serde_json::from_str(&cli(&["hash", video.to_str().unwrap()])).unwrap();
     let r = s.post(
@@ -510,6 +514,7 @@ fn media_server(body: Vec<u8>, n: usize) -> u16 {
 fn url_fetching_is_off_unless_the_host_is_allowed() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("f.db");
+    init_db(&db);
     let png = test_png(200, 150, 9);
     let port = media_server(png.clone(), 4);
     let url = format!("http://127.0.0.1:{port}/a.png");

@@ -11,7 +11,9 @@ use serve_support::*;
 #[test]
 fn list_json_carries_the_video_rules() {
     let tmp = tempfile::tempdir().unwrap();
-    let s = Server::start(&tmp.path().join("l.db"), &[]);
+    let db = tmp.path().join("l.db");
+    init_db(&db);
+    let s = Server::start(&db, &[]);
 
     let r = s.post_json(
         "/v1/lists",

@@ -8,6 +8,12 @@ use crate::model::EntryId;
 /// Opening (or creating) a store failed. Nothing was written.
 #[derive(Debug, thiserror::Error)]
 pub enum OpenError {
+    /// No database at the path (no file, or an empty one), and the caller
+    /// asked not to create one ([`crate::store::Create::Never`]).
+    #[error(
+        "{path}: no hashsieve database there (no such file, or an empty one); nothing was created"
+    )]
+    Missing { path: PathBuf },
     /// The file exists but is not an SQLite database.
     #[error("{path}: not a hashsieve database (not an SQLite file); left untouched")]
     NotADatabase { path: PathBuf },

@@ -3,7 +3,10 @@
 //!
 //! Each subcommand lives in `db/`; this file holds the shared arguments and
 //! the dispatch. The store is `--db PATH`, else `$HASHSIEVE_DB`, else
-//! `./hashsieve.db` (created on first use).
+//! `./hashsieve.db`. Only the commands that set a database up (`init`,
+//! `list-create`, `import`, and `token`) create it; every other command
+//! refuses a missing one, so a mistyped path is an error, not a new empty
+//! database that answers "no match".
 
 mod add;
 mod entries;
@@ -14,7 +17,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::Context;
-use hashdb::store::{OpenOptions, Store};
+use hashdb::store::{Create, OpenOptions, Store};
 
 /// Arguments shared by `db` and `match`: where the database is.
 #[derive(clap::Args, Debug, Clone)]
@@ -37,18 +40,49 @@ impl DbLocation {
             .unwrap_or_else(|| PathBuf::from("hashsieve.db"))
     }
 
-    /// Open options.
+    /// Open options for a command that reads lists (`match`, `serve`):
+    /// the database must exist.
     pub fn options(&self) -> OpenOptions {
         OpenOptions {
             busy_timeout: Duration::from_millis(self.busy_timeout),
+            create: Create::Never,
         }
     }
 
-    /// Open (creating if needed) the store.
+    /// Open the store, creating it if there is none: only for commands
+    /// that set a database up (`db init`, `db list-create`, `db import`,
+    /// `token`).
     pub fn open(&self) -> anyhow::Result<Store> {
-        let path = self.path();
-        Store::open_with(&path, self.options()).context("opening the hash database")
+        let opts = OpenOptions {
+            create: Create::IfMissing,
+            ..self.options()
+        };
+        Store::open_with(self.path(), opts).context("opening the hash database")
     }
+
+    /// Open the store, which must exist.
+    pub fn open_existing(&self) -> anyhow::Result<Store> {
+        Store::open_with(self.path(), self.options()).context("opening the hash database")
+    }
+}
+
+/// A database that would match nothing, refused by the commands that
+/// match (`match`, `scan`) unless `--allow-empty` says it is intended.
+#[derive(Debug, thiserror::Error)]
+#[error("{path}: the hash database has no enabled list, so nothing can match; create or enable a list (`hashsieve db lists`), or pass --allow-empty if an empty database is intended")]
+pub struct NoEnabledList {
+    pub path: PathBuf,
+}
+
+/// Refuse `store` when it has no enabled list, unless `allow_empty`.
+pub fn require_enabled_list(store: &Store, allow_empty: bool) -> anyhow::Result<()> {
+    if allow_empty || store.has_enabled_list()? {
+        return Ok(());
+    }
+    Err(NoEnabledList {
+        path: store.path().to_path_buf(),
+    }
+    .into())
 }
 
 /// Manage the hash lists.

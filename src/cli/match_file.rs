@@ -14,8 +14,17 @@ use std::path::Path;
 
 /// Match `path` against `lists` (all enabled lists when empty), with each
 /// list's own thresholds. Exit code: 1 when an unsuppressed hit exists.
-pub fn run(loc: &DbLocation, lists: &[String], views: ViewSet, path: &Path) -> anyhow::Result<u8> {
-    let store = loc.open()?;
+///
+/// A database with no enabled list is refused unless `allow_empty`.
+pub fn run(
+    loc: &DbLocation,
+    lists: &[String],
+    views: ViewSet,
+    path: &Path,
+    allow_empty: bool,
+) -> anyhow::Result<u8> {
+    let store = loc.open_existing()?;
+    super::db::require_enabled_list(&store, allow_empty)?;
     let cfg = MatchConfig {
         lists: (!lists.is_empty()).then(|| lists.to_vec()),
         ..MatchConfig::default()

@@ -67,6 +67,10 @@ pub struct MatchArgs {
     /// vPDQ: frames below this quality are ignored.
     #[arg(long, default_value_t = 50)]
     pub vpdq_quality: u8,
+    /// Run even when the database has no enabled list (every answer is
+    /// then "no match"); without it, that is an error.
+    #[arg(long)]
+    pub allow_empty: bool,
 }
 
 impl MatchArgs {
@@ -151,7 +155,13 @@ fn counts(hits: &[Hit]) -> bool {
 
 pub fn run(args: MatchArgs) -> anyhow::Result<u8> {
     if let Some(f) = &args.file {
-        return super::match_file::run(&args.location, &args.lists, args.views, f);
+        return super::match_file::run(
+            &args.location,
+            &args.lists,
+            args.views,
+            f,
+            args.allow_empty,
+        );
     }
     args.rule.to_override()?;
     let single = if let Some(p) = args.pdq {
@@ -181,6 +191,7 @@ pub fn run(args: MatchArgs) -> anyhow::Result<u8> {
     }
     let path = args.location.path();
     let db = HashDb::open(&path, args.location.options()).context("opening the hash database")?;
+    super::db::require_enabled_list(db.store(), args.allow_empty)?;
     let opts = args.options()?;
     let mut out = BufWriter::new(std::io::stdout().lock());
     if let Some((value, quality)) = single {

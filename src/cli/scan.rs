@@ -36,7 +36,10 @@ content) are read in place, never extracted: each member is a record at
 `archive.zip!/dir/member.jpg`, nested archives too
 (`a.zip!/b.tar!/c.mp4`) up to --max-depth. An archive also gets a record
 of its own (media \"archive\"). Members that break a limit (zip bombs, over
---max-member-mib) get a `limit` error; the rest of the archive is read.
+--max-member-mib, zip members that reuse the bytes of an earlier member:
+overlapping members, each refused while the first is read) get a `limit`
+error; the rest of the archive is read. An archive yields at most 1,000,000
+members, nested archives included.
 
 Report (stdout): JSON Lines by default when stdout is not a terminal,
 one object per file: the `hashsieve hash` fields plus \"matches\": [{\"list\",
@@ -80,6 +83,11 @@ pub struct ScanArgs {
     /// list).
     #[arg(long = "list", value_name = "LIST")]
     pub lists: Vec<String>,
+
+    /// Scan even when the database has no enabled list (nothing can
+    /// match); without it, that is an error.
+    #[arg(long)]
+    pub allow_empty: bool,
 
     /// Report format (default: jsonl when stdout is not a terminal, human
     /// when it is).
@@ -294,8 +302,10 @@ pub fn run(args: ScanArgs) -> anyhow::Result<u8> {
     let db = args.db_path()?;
     let matcher = match &db {
         Some(p) => {
-            let store = hashdb::store::Store::open(p)
+            let existing = hashdb::store::OpenOptions::default().existing();
+            let store = hashdb::store::Store::open_with(p, existing)
                 .with_context(|| format!("opening the hash database {}", p.display()))?;
+            super::db::require_enabled_list(&store, args.allow_empty)?;
             let mcfg = MatchConfig {
                 lists: (!args.lists.is_empty()).then(|| args.lists.clone()),
                 video: args.rule.to_override()?,

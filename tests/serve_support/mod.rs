@@ -20,6 +20,22 @@ pub struct Server {
     pub stderr: std::sync::mpsc::Receiver<String>,
 }
 
+/// Create an empty database at `db` (`hashsieve db init`), for a service
+/// whose lists are made through its API: `serve` refuses a missing
+/// database (a mistyped `--db` must not start an empty service).
+pub fn init_db(db: &Path) {
+    let o = Command::new(BIN)
+        .args(["db", "init", "--db"])
+        .arg(db)
+        .output()
+        .expect("run hashsieve db init");
+    assert!(
+        o.status.success(),
+        "db init: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+}
+
 impl Server {
     /// Start `serve --db DB --listen 127.0.0.1:0 EXTRA...` and wait until it listens.
     pub fn start(db: &Path, extra: &[&str]) -> Server {

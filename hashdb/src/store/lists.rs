@@ -147,6 +147,17 @@ impl Store {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
+    /// Whether any list is enabled: with none, every lookup answers "no
+    /// match", which a command that reads lists should not pass off as a
+    /// result.
+    pub fn has_enabled_list(&self) -> Result<bool, StoreError> {
+        Ok(self.conn.query_row(
+            "SELECT EXISTS (SELECT 1 FROM lists WHERE enabled = 1)",
+            [],
+            |r| r.get(0),
+        )?)
+    }
+
     /// The list called `name`.
     pub fn list(&self, name: &str) -> Result<ListInfo, StoreError> {
         self.conn

@@ -44,17 +44,43 @@ pub struct Store {
     path: PathBuf,
 }
 
+/// Whether opening may create the database.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Create {
+    /// Create the file and its schema when there is none (commands that
+    /// set a database up: creating a list, importing, a token).
+    #[default]
+    IfMissing,
+    /// The database must exist: a mistyped path is an error
+    /// ([`OpenError::Missing`]) instead of a new, empty database whose
+    /// every lookup answers "no match". Nothing is created.
+    Never,
+}
+
 /// Options for [`Store::open_with`].
 #[derive(Debug, Clone, Copy)]
 pub struct OpenOptions {
     /// How long to wait for another process's lock before giving up.
     pub busy_timeout: Duration,
+    /// Whether a missing database is created.
+    pub create: Create,
 }
 
 impl Default for OpenOptions {
     fn default() -> Self {
         OpenOptions {
             busy_timeout: DEFAULT_BUSY_TIMEOUT,
+            create: Create::IfMissing,
+        }
+    }
+}
+
+impl OpenOptions {
+    /// These options, for a database that must already exist.
+    pub fn existing(self) -> Self {
+        OpenOptions {
+            create: Create::Never,
+            ..self
         }
     }
 }
@@ -79,9 +105,21 @@ impl Store {
     }
 
     /// [`Store::open`] with options.
+    ///
+    /// # Errors
+    /// As [`Store::open`], and [`OpenError::Missing`] with
+    /// [`Create::Never`] when there is no database at `path` (no file, or
+    /// an empty one).
     pub fn open_with(path: impl AsRef<Path>, opts: OpenOptions) -> Result<Store, OpenError> {
         let path = path.as_ref().to_path_buf();
-        check_magic(&path)?;
+        let found = check_magic(&path)?;
+        let mut flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        match opts.create {
+            Create::IfMissing => flags |= OpenFlags::SQLITE_OPEN_CREATE,
+            // An empty file is what `touch` leaves: no database either.
+            Create::Never if found == Found::Database => {}
+            Create::Never => return Err(OpenError::Missing { path }),
+        }
         let sql = |source: rusqlite::Error| {
             if is_busy(&source) {
                 OpenError::Locked {
@@ -90,6 +128,11 @@ impl Store {
                 }
             } else if source.sqlite_error_code() == Some(rusqlite::ErrorCode::NotADatabase) {
                 OpenError::NotADatabase { path: path.clone() }
+            } else if source.sqlite_error_code() == Some(rusqlite::ErrorCode::CannotOpen)
+                && !path.exists()
+            {
+                // Removed since we looked, and not ours to create.
+                OpenError::Missing { path: path.clone() }
             } else {
                 OpenError::Sqlite {
                     path: path.clone(),
@@ -97,13 +140,7 @@ impl Store {
                 }
             }
         };
-        let conn = Connection::open_with_flags(
-            &path,
-            OpenFlags::SQLITE_OPEN_READ_WRITE
-                | OpenFlags::SQLITE_OPEN_CREATE
-                | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-        )
-        .map_err(sql)?;
+        let conn = Connection::open_with_flags(&path, flags).map_err(sql)?;
         conn.busy_timeout(opts.busy_timeout).map_err(sql)?;
         // Reading the schema version is the first access to the file: a
         // damaged header fails here, before anything is written.
@@ -202,12 +239,21 @@ impl From<rusqlite::Error> for MigrateError {
     }
 }
 
+/// What is at a database path before it is opened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Found {
+    /// No file, or an empty one.
+    Nothing,
+    /// A file starting like an SQLite database.
+    Database,
+}
+
 /// Refuse a non-empty file that does not start like an SQLite database, so
 /// that a mistyped `--db` never turns someone's file into a database.
-fn check_magic(path: &Path) -> Result<(), OpenError> {
+fn check_magic(path: &Path) -> Result<Found, OpenError> {
     let mut f = match std::fs::File::open(path) {
         Ok(f) => f,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Found::Nothing),
         Err(source) => {
             return Err(OpenError::Io {
                 path: path.to_path_buf(),
@@ -223,8 +269,10 @@ fn check_magic(path: &Path) -> Result<(), OpenError> {
             path: path.to_path_buf(),
             source,
         })?;
-    if head.is_empty() || head.as_slice() == SQLITE_MAGIC {
-        Ok(())
+    if head.is_empty() {
+        Ok(Found::Nothing)
+    } else if head.as_slice() == SQLITE_MAGIC {
+        Ok(Found::Database)
     } else {
         Err(OpenError::NotADatabase {
             path: path.to_path_buf(),
@@ -309,6 +357,34 @@ mod tests {
             Store::open(&p).err().unwrap(),
             OpenError::TooNew { .. }
         ));
+    }
+
+    #[test]
+    fn a_missing_database_is_created_only_when_asked() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("typo.db");
+        let existing = OpenOptions::default().existing();
+        assert!(matches!(
+            Store::open_with(&p, existing).err().unwrap(),
+            OpenError::Missing { .. }
+        ));
+        assert!(!p.exists(), "nothing created");
+        // An empty file (`touch`) is no database either, and stays empty.
+        std::fs::write(&p, b"").unwrap();
+        assert!(matches!(
+            Store::open_with(&p, existing).err().unwrap(),
+            OpenError::Missing { .. }
+        ));
+        assert_eq!(std::fs::metadata(&p).unwrap().len(), 0);
+        std::fs::remove_file(&p).unwrap();
+        let mut s = Store::open(&p).unwrap();
+        assert!(!s.has_enabled_list().unwrap());
+        s.create_list(&crate::model::NewList::new("a")).unwrap();
+        assert!(s.has_enabled_list().unwrap());
+        s.set_list_enabled("a", false).unwrap();
+        assert!(!s.has_enabled_list().unwrap());
+        drop(s);
+        assert!(Store::open_with(&p, existing).is_ok());
     }
 
     #[test]

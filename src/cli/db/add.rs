@@ -57,7 +57,7 @@ impl AddArgs {
 }
 
 pub fn run(loc: &DbLocation, a: AddArgs) -> anyhow::Result<u8> {
-    let mut store = loc.open()?;
+    let mut store = loc.open_existing()?;
     let list = store.list(&a.list)?;
     let cfg = HashConfig {
         views: if a.with_views {

@@ -71,7 +71,7 @@ fn list_name(store: &hashdb::store::Store, id: i64) -> String {
 }
 
 pub fn show(loc: &DbLocation, a: ShowArgs) -> anyhow::Result<u8> {
-    let store = loc.open()?;
+    let store = loc.open_existing()?;
     for id in a.ids {
         let e = store.entry(id)?;
         let j = JsonEntry::from_entry(&e, &list_name(&store, e.list_id));
@@ -81,7 +81,7 @@ pub fn show(loc: &DbLocation, a: ShowArgs) -> anyhow::Result<u8> {
 }
 
 pub fn set_status(loc: &DbLocation, a: StatusArgs, status: Status) -> anyhow::Result<u8> {
-    let mut store = loc.open()?;
+    let mut store = loc.open_existing()?;
     for id in a.ids {
         let e = store.set_status(
             id,
@@ -101,7 +101,7 @@ pub fn dispute(loc: &DbLocation, a: DisputeArgs) -> anyhow::Result<u8> {
     if a.reason.trim().is_empty() {
         anyhow::bail!("--reason must say why the entry is disputed");
     }
-    let mut store = loc.open()?;
+    let mut store = loc.open_existing()?;
     store.set_status(
         a.entry,
         &StatusChange {
@@ -116,7 +116,7 @@ pub fn dispute(loc: &DbLocation, a: DisputeArgs) -> anyhow::Result<u8> {
 }
 
 pub fn allow(loc: &DbLocation, a: AllowArgs) -> anyhow::Result<u8> {
-    let mut store = loc.open()?;
+    let mut store = loc.open_existing()?;
     match a.command {
         AllowCommand::Add {
             signal_type,

@@ -117,7 +117,7 @@ pub fn import(loc: &DbLocation, a: ImportArgs) -> anyhow::Result<u8> {
 }
 
 pub fn export(loc: &DbLocation, a: ExportArgs) -> anyhow::Result<u8> {
-    let store = loc.open()?;
+    let store = loc.open_existing()?;
     let ids = store.entry_ids(&a.list)?;
     let out: Box<dyn Write> = match &a.output {
         Some(p) => Box::new(BufWriter::new(

@@ -102,7 +102,7 @@ pub fn create(loc: &DbLocation, a: ListCreateArgs) -> anyhow::Result<u8> {
 }
 
 pub fn update(loc: &DbLocation, a: ListUpdateArgs) -> anyhow::Result<u8> {
-    let l = loc.open()?.update_list(
+    let l = loc.open_existing()?.update_list(
         &a.name,
         &ListUpdate {
             description: a.description,
@@ -126,19 +126,19 @@ pub fn delete(loc: &DbLocation, a: ListDeleteArgs) -> anyhow::Result<u8> {
             a.name
         );
     }
-    loc.open()?.delete_list(&a.name)?;
+    loc.open_existing()?.delete_list(&a.name)?;
     eprintln!("deleted list {:?}", a.name);
     Ok(0)
 }
 
 pub fn set_enabled(loc: &DbLocation, a: ListNameArg, enabled: bool) -> anyhow::Result<u8> {
-    let l = loc.open()?.set_list_enabled(&a.list, enabled)?;
+    let l = loc.open_existing()?.set_list_enabled(&a.list, enabled)?;
     println!("{}", serde_json::to_string(&l)?);
     Ok(0)
 }
 
 pub fn show(loc: &DbLocation, a: ListsArgs, counts: bool) -> anyhow::Result<u8> {
-    let store = loc.open()?;
+    let store = loc.open_existing()?;
     let stats = store.stats()?;
     if a.json {
         for s in &stats {
