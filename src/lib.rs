@@ -20,6 +20,7 @@ pub mod progress;
 pub mod record;
 pub mod scan;
 pub mod serve;
+pub mod tmk;
 pub mod video;
 pub mod views;
 pub mod walk;

@@ -6,12 +6,25 @@
 //!   within 1e-5 of the reference's float32 scores (the figures reached
 //!   are printed: `--nocapture`), and the 0.7/0.7 verdict is identical.
 //! * Damaged copies of a reference file give their own typed error.
+//! * Hashing: each sample video of `../shared/conformance/vpdq/videos`,
+//!   piped out of the `ffmpeg` CLI with the reference's own arguments (the
+//!   test runs `ffmpeg` itself: that is the reference route, used here
+//!   only), gives `reference-tmk-ffmpeg5/NAME.tmk`: header, frame count,
+//!   periods and coefficients identical, features within the README's
+//!   tolerances, level-1 and level-2 against the reference >= 0.99999
+//!   (the figures reached are printed).
 
+mod ffmpeg_support;
 mod fixtures;
 
-use hashdb::tmk::{scores, Section, TmkFileError, TmkHash, TmkThresholds, FILE_SIZE};
+use hashdb::tmk::{
+    scores, Feature, Section, TmkFileError, TmkHash, TmkThresholds, FILE_SIZE, NUM_COEFFICIENTS,
+    NUM_PERIODS,
+};
+use hashsieve::tmk::hash_rgb24_stream;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
 
 const CONFORMANCE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/conformance");
 
@@ -217,4 +230,137 @@ fn damaged_reference_files_give_typed_errors() {
     ));
     // The undamaged file still reads.
     parse(&good, "chair-19-sd-bar");
+}
+
+/// Frames exactly as the reference hasher gets them: its ffmpeg command
+/// (`tmk-hash-video` without `-v`), stdout read as a raw rgb24 stream.
+fn hash_with_ffmpeg_cli(video: &Path) -> TmkHash {
+    let mut child = Command::new("ffmpeg")
+        .args(["-loglevel", "warning", "-hide_banner", "-nostdin", "-i"])
+        .arg(video)
+        .args(["-s", "64:64", "-an", "-f", "rawvideo", "-c:v", "rawvideo"])
+        .args(["-pix_fmt", "rgb24", "-r", "15", "pipe:1"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run ffmpeg");
+    let stdout = child.stdout.take().expect("ffmpeg stdout");
+    let hashed = hash_rgb24_stream(stdout);
+    let out = child.wait_with_output().expect("wait for ffmpeg");
+    assert!(
+        out.status.success(),
+        "ffmpeg on {}: {}",
+        video.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    hashed.unwrap_or_else(|e| panic!("{}: {e}", video.display()))
+}
+
+/// How far apart two feature vectors are.
+struct Diff {
+    max_abs: f64,
+    rel_l2: f64,
+}
+
+fn diff(ours: &Feature, reference: &Feature) -> Diff {
+    let (mut max_abs, mut d2, mut r2) = (0f64, 0f64, 0f64);
+    for (&a, &b) in ours.iter().zip(reference) {
+        let d = f64::from(a) - f64::from(b);
+        max_abs = max_abs.max(d.abs());
+        d2 += d * d;
+        r2 += f64::from(b) * f64::from(b);
+    }
+    let rel_l2 = if r2 > 0.0 {
+        (d2 / r2).sqrt()
+    } else {
+        d2.sqrt()
+    };
+    Diff { max_abs, rel_l2 }
+}
+
+#[test]
+fn hashes_from_the_reference_frames_equal_the_reference_hashes() {
+    let Some(dir) = tmk_dir() else { return };
+    let videos = Path::new(CONFORMANCE).join("vpdq/videos");
+    if !videos.is_dir() {
+        fixtures::missing("../shared/conformance/vpdq/videos not found");
+        return;
+    }
+    if !ffmpeg_support::have_ffmpeg() {
+        fixtures::missing("the ffmpeg CLI");
+        return;
+    }
+    let references = tmk_files(&dir.join("reference-tmk-ffmpeg5"));
+    let mut ours = BTreeMap::new();
+    let (mut identical, mut worst1, mut worst2) = (0, f32::INFINITY, f32::INFINITY);
+    let (mut avg_abs, mut avg_rel, mut cs_abs, mut cs_rel) = (0f64, 0f64, 0f64, 0f64);
+    for (name, ref_bytes) in &references {
+        let video = videos.join(format!("{name}.mp4"));
+        assert!(video.is_file(), "{}: missing", video.display());
+        let hash = hash_with_ffmpeg_cli(&video);
+        let bytes = hash.to_bytes();
+        let reference = parse(ref_bytes, name);
+        // Header (magics, fps, shape, frame count), periods and
+        // coefficients: bit for bit.
+        assert_eq!(bytes[..176], ref_bytes[..176], "{name}: header");
+        assert_eq!(hash.frame_count(), reference.frame_count(), "{name}");
+        let a = diff(hash.pure_average(), reference.pure_average());
+        assert!(
+            a.rel_l2 <= 1e-5 && a.max_abs <= 1e-3,
+            "{name}: pure average off by {} (rel L2 {})",
+            a.max_abs,
+            a.rel_l2
+        );
+        avg_abs = avg_abs.max(a.max_abs);
+        avg_rel = avg_rel.max(a.rel_l2);
+        for p in 0..NUM_PERIODS {
+            for j in 0..NUM_COEFFICIENTS {
+                for (o, r) in [
+                    (hash.cos(p, j), reference.cos(p, j)),
+                    (hash.sin(p, j), reference.sin(p, j)),
+                ] {
+                    let d = diff(o, r);
+                    assert!(
+                        d.max_abs <= 1e-5 && d.rel_l2 <= 1e-5,
+                        "{name}: period {p} coefficient {j} off by {} (rel L2 {})",
+                        d.max_abs,
+                        d.rel_l2
+                    );
+                    cs_abs = cs_abs.max(d.max_abs);
+                    cs_rel = cs_rel.max(d.rel_l2);
+                }
+            }
+        }
+        let s = scores(&hash, &reference);
+        assert!(s.level1 >= 0.99999 && s.level2 >= 0.99999, "{name}: {s:?}");
+        worst1 = worst1.min(s.level1);
+        worst2 = worst2.min(s.level2);
+        identical += usize::from(bytes == *ref_bytes);
+        ours.insert(name.clone(), hash);
+    }
+    // Ours against every other reference hash: the reference's scores and
+    // verdicts.
+    let mut max_pair = 0f32;
+    for r in pairs(&dir.join("reference-pairs-ffmpeg5.csv")) {
+        let reference = parse(&references[&r.b], &r.b);
+        let s = scores(&ours[&r.a], &reference);
+        let d = (s.level1 - r.level1).abs().max((s.level2 - r.level2).abs());
+        assert!(d <= 1e-5, "{} (ours) vs {}: {s:?}", r.a, r.b);
+        assert_eq!(
+            TmkThresholds::default().is_match(s),
+            r.matched,
+            "{} vs {}",
+            r.a,
+            r.b
+        );
+        max_pair = max_pair.max(d);
+    }
+    println!(
+        "{} videos: {identical} .tmk byte-identical to reference-tmk-ffmpeg5; \
+         pure average max abs diff {avg_abs:e} (rel L2 {avg_rel:e}); \
+         cos/sin max abs diff {cs_abs:e} (rel L2 {cs_rel:e}); \
+         ours vs reference min level-1 {worst1}, min level-2 {worst2}; \
+         ours vs the other references: max score diff from the CSV {max_pair:e}",
+        references.len()
+    );
 }

@@ -95,6 +95,30 @@ impl PdqHasher {
         }
     }
 
+    /// PDQ's float feature: the 16x16 DCT block before the median and the
+    /// bits, as the reference's `pdqFloat256FromFloatLuma` returns it (a
+    /// 64x64 input used as is, anything else blurred and decimated first).
+    /// Row `i` is the vertical frequency, column `j` the horizontal one.
+    /// It is the per-frame feature of TMK+PDQF ([`crate::tmk`]), whose
+    /// frames are already 64x64. Pictures smaller than
+    /// [`MIN_HASHABLE_DIM`] give the zero block, as [`PdqHasher::hash`]
+    /// gives them the zero hash.
+    pub fn float_feature(&mut self, src: &dyn LumaSource) -> [[f32; 16]; 16] {
+        if src.width() < MIN_HASHABLE_DIM || src.height() < MIN_HASHABLE_DIM {
+            return [[0f32; 16]; 16];
+        }
+        let buf = if src.width() == 64 && src.height() == 64 {
+            let mut b = [[0f32; 64]; 64];
+            for (y, row) in b.iter_mut().enumerate() {
+                src.luma_row(y, row);
+            }
+            b
+        } else {
+            downsample::downsample_64(src, &mut self.scratch)
+        };
+        dct::dct64_to_16(&buf)
+    }
+
     /// The eight dihedral hashes, as the reference's
     /// `pdqDihedralHash256esFromFloatLuma` computes them (from one DCT; note
     /// that, unlike [`PdqHasher::hash`], it always blurs, even at 64x64).
@@ -174,6 +198,19 @@ mod tests {
     fn flat_image_has_quality_zero() {
         let rgb = vec![77u8; 100 * 80 * 3];
         assert_eq!(hash_rgb8(&rgb, 100, 80).unwrap().quality, 0);
+    }
+
+    #[test]
+    fn float_feature_is_what_the_hash_thresholds() {
+        // The hash is the float feature against its median: computing both
+        // from the same 64x64 luma must agree bit for bit.
+        let rgb: Vec<u8> = (0..64 * 64 * 3).map(|i| ((i * 7919) % 251) as u8).collect();
+        let src = Rgb8::new(&rgb, 64, 64, LumaRule::Reference).unwrap();
+        let mut hasher = PdqHasher::new();
+        let feature = hasher.float_feature(&src);
+        assert_eq!(bits_from_coefficients(&feature), hasher.hash(&src).hash);
+        let tiny = Rgb8::new(&rgb[..4 * 4 * 3], 4, 4, LumaRule::Reference).unwrap();
+        assert_eq!(hasher.float_feature(&tiny), [[0f32; 16]; 16]);
     }
 
     #[test]
