@@ -16,6 +16,7 @@
 mod guard;
 mod tarfmt;
 mod zipfmt;
+mod zipspan;
 
 use crate::error::{ErrorKind, ItemError};
 use crate::hashing::crypto::Digests;
@@ -66,7 +67,8 @@ pub struct ArchiveLimits {
     /// Total decompressed bytes one top-level archive may produce,
     /// nested archives included.
     pub max_total_bytes: u64,
-    /// Most members read from one archive.
+    /// Most members read from one top-level archive, nested archives
+    /// included (each member costs work, whatever its size).
     pub max_members: u64,
 }
 
@@ -83,16 +85,30 @@ impl Default for ArchiveLimits {
     }
 }
 
-/// Shared state of one top-level archive's reading: the decompression
-/// budget left, so nested archives cannot multiply it.
+/// Shared state of one top-level archive's reading: the decompressed
+/// bytes and the members left, so nested archives cannot multiply them.
 pub struct Budget {
     left: Cell<u64>,
+    members_left: Cell<u64>,
 }
 
 impl Budget {
     pub fn new(limits: &ArchiveLimits) -> Self {
         Budget {
             left: Cell::new(limits.max_total_bytes),
+            members_left: Cell::new(limits.max_members),
+        }
+    }
+
+    /// Count one more member; false when the top-level archive has had
+    /// as many as it may.
+    fn take_member(&self) -> bool {
+        match self.members_left.get().checked_sub(1) {
+            Some(rest) => {
+                self.members_left.set(rest);
+                true
+            }
+            None => false,
         }
     }
 
@@ -289,6 +305,37 @@ mod tests {
         let mut bad = h.as_bytes().to_vec();
         bad[0] ^= 1;
         assert!(!is_tar_header(&bad));
+    }
+
+    #[test]
+    fn member_count_is_shared_by_nested_archives() {
+        let limits = ArchiveLimits {
+            max_members: 3,
+            ..Default::default()
+        };
+        let budget = Budget::new(&limits);
+        let t = tar_of(&[("a", b"1"), ("b", b"2")]);
+        let mut seen = 0;
+        let mut count = |_: MemberEvent<'_>| seen += 1;
+        let first = visit(
+            ArchiveKind::Tar,
+            std::io::Cursor::new(&t),
+            &limits,
+            &budget,
+            &mut Vec::new(),
+            &mut count,
+        );
+        assert!(first.is_ok());
+        let second = visit(
+            ArchiveKind::Tar,
+            std::io::Cursor::new(&t),
+            &limits,
+            &budget,
+            &mut Vec::new(),
+            &mut count,
+        );
+        assert_eq!(second.unwrap_err().kind, ErrorKind::Limit);
+        assert_eq!(seen, 3);
     }
 
     #[test]

@@ -64,7 +64,6 @@ pub fn visit<R: Read>(
     let what = kind.name();
     let mut archive = tar::Archive::new(guard);
     let entries = archive.entries().map_err(|e| broken(what, &e, &tripped))?;
-    let mut seen = 0u64;
     for entry in entries {
         let mut entry = entry.map_err(|e| broken(what, &e, &tripped))?;
         let et = entry.header().entry_type();
@@ -72,10 +71,9 @@ pub fn visit<R: Read>(
             // Directories, links, devices: nothing to hash.
             continue;
         }
-        seen += 1;
-        if seen > limits.max_members {
+        if !budget.take_member() {
             return Err(limit(format!(
-                "{what} has more than {} members: the rest were not read",
+                "archive has more than {} members, nested archives included: the rest were not read",
                 limits.max_members
             )));
         }

@@ -1,6 +1,7 @@
 //! Zip: members read one by one through the central directory.
 
 use super::guard::{Compressed, Guard};
+use super::zipspan;
 use super::{limit, ArchiveLimits, Budget, MemberEvent};
 use crate::error::{ErrorKind, ItemError};
 use crate::hashing::crypto::MultiDigest;
@@ -27,8 +28,10 @@ pub fn visit<R: Read + Seek>(
 ) -> Result<(), ItemError> {
     let mut zip = zip::ZipArchive::new(reader).map_err(|e| zip_error("zip", e))?;
     let count = zip.len();
+    // Members that reuse another member's bytes are known before any is
+    // read: each would expand and decode the same bytes again.
+    let overlaps = zipspan::refused(&mut zipspan::spans(&mut zip), count);
     let tripped = Cell::new(None);
-    let mut seen = 0u64;
     for i in 0..count {
         // The raw view gives name, flags and sizes without decrypting or
         // decompressing anything.
@@ -53,10 +56,9 @@ pub fn visit<R: Read + Seek>(
         if is_dir {
             continue;
         }
-        seen += 1;
-        if seen > limits.max_members {
+        if !budget.take_member() {
             return Err(limit(format!(
-                "zip has more than {} members: the rest were not read",
+                "archive has more than {} members, nested archives included: the rest were not read",
                 limits.max_members
             )));
         }
@@ -65,6 +67,13 @@ pub fn visit<R: Read + Seek>(
             error,
             digests: None,
         };
+        if let Some(kept) = overlaps.get(i).copied().flatten() {
+            let other = zip.name_for_index(kept).unwrap_or_default();
+            f(failed(limit(format!(
+                "overlapping zip members: this one reuses the bytes of member {other:?}, a zip bomb technique: not read"
+            ))));
+            continue;
+        }
         if encrypted {
             f(failed(ItemError::new(
                 ErrorKind::Unsupported,

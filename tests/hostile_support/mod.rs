@@ -89,3 +89,57 @@ pub fn png_rgba16_zeros(width: u32, height: u32) -> Vec<u8> {
     png_chunk(&mut png, b"IEND", &[]);
     png
 }
+
+fn crc32(data: &[u8]) -> u32 {
+    let mut crc = flate2::Crc::new();
+    crc.update(data);
+    crc.sum()
+}
+
+/// A zip whose central directory has `entries` members (`copy0000.png`,
+/// ...) that all point at one local header holding `data` stored: the
+/// bytes of one file, read `entries` times by a naive reader.
+pub fn zip_of_overlapping(data: &[u8], entries: u16) -> Vec<u8> {
+    let name = b"copy0000.png";
+    let (crc, len) = (crc32(data), data.len() as u32);
+    // Version 2.0, no flags, stored, a valid DOS date (1980-01-01).
+    let common = |z: &mut Vec<u8>, name_len: u16| {
+        z.extend_from_slice(&20u16.to_le_bytes());
+        z.extend_from_slice(&0u16.to_le_bytes());
+        z.extend_from_slice(&0u16.to_le_bytes());
+        z.extend_from_slice(&0u16.to_le_bytes());
+        z.extend_from_slice(&0x21u16.to_le_bytes());
+        z.extend_from_slice(&crc.to_le_bytes());
+        z.extend_from_slice(&len.to_le_bytes());
+        z.extend_from_slice(&len.to_le_bytes());
+        z.extend_from_slice(&name_len.to_le_bytes());
+        z.extend_from_slice(&0u16.to_le_bytes());
+    };
+    let mut z = b"PK\x03\x04".to_vec();
+    common(&mut z, name.len() as u16);
+    z.extend_from_slice(name);
+    z.extend_from_slice(data);
+    let cd_start = z.len() as u32;
+    for i in 0..entries {
+        let name = format!("copy{i:04}.png");
+        z.extend_from_slice(b"PK\x01\x02");
+        z.extend_from_slice(&20u16.to_le_bytes()); // made by
+        common(&mut z, name.len() as u16);
+        z.extend_from_slice(&0u16.to_le_bytes()); // comment length
+        z.extend_from_slice(&0u16.to_le_bytes()); // disk
+        z.extend_from_slice(&0u16.to_le_bytes()); // internal attributes
+        z.extend_from_slice(&0u32.to_le_bytes()); // external attributes
+        z.extend_from_slice(&0u32.to_le_bytes()); // the one local header
+        z.extend_from_slice(name.as_bytes());
+    }
+    let cd_len = z.len() as u32 - cd_start;
+    z.extend_from_slice(b"PK\x05\x06");
+    z.extend_from_slice(&0u16.to_le_bytes());
+    z.extend_from_slice(&0u16.to_le_bytes());
+    z.extend_from_slice(&entries.to_le_bytes());
+    z.extend_from_slice(&entries.to_le_bytes());
+    z.extend_from_slice(&cd_len.to_le_bytes());
+    z.extend_from_slice(&cd_start.to_le_bytes());
+    z.extend_from_slice(&0u16.to_le_bytes());
+    z
+}
