@@ -10,6 +10,8 @@ use hashsieve::hashing::{hash_path, HashConfig, Worker};
 use std::io::{BufReader, Read};
 use std::path::{Path, PathBuf};
 
+mod tmk;
+
 /// Compare two videos (or images) as the vPDQ reference does.
 ///
 /// A and B are each a media file (hashed now) or a vPDQ text file
@@ -25,6 +27,10 @@ use std::path::{Path, PathBuf};
 /// (letterbox bars trimmed, rotations and flips) and each view's frames are
 /// compared with B as another query: a match by a view is reported with its
 /// name. The default stays the reference's plain comparison.
+///
+/// Two `.tmk` files (TMK+PDQF whole-video hashes, recognised by content):
+/// their level-1 and level-2 scores, a match when both reach
+/// --tmk-level1 and --tmk-level2.
 ///
 /// Exit code: 1 match, 0 no match, 2 error.
 #[derive(clap::Args)]
@@ -67,6 +73,16 @@ pub struct CompareArgs {
         default_value = "none"
     )]
     pub views: hashsieve::views::ViewSet,
+
+    /// Two .tmk files match when level-1 (the average features' cosine)
+    /// is at least this ...
+    #[arg(long, default_value_t = 0.7, value_name = "SCORE")]
+    pub tmk_level1: f32,
+
+    /// ... and level-2 (the time-aligned TMK score) at least this (0.7/0.7
+    /// are the validated defaults; 0.9 for exact copies only).
+    #[arg(long, default_value_t = 0.7, value_name = "SCORE")]
+    pub tmk_level2: f32,
 
     #[command(flatten)]
     pub video: super::video_args::VideoArgs,
@@ -158,6 +174,18 @@ fn load(path: &Path, cfg: &HashConfig) -> anyhow::Result<(Side, Views)> {
 }
 
 pub fn run(args: CompareArgs) -> anyhow::Result<u8> {
+    match (tmk::looks_like_tmk(&args.a)?, tmk::looks_like_tmk(&args.b)?) {
+        (true, true) => {
+            let t = hashdb::tmk::TmkThresholds {
+                level1: args.tmk_level1,
+                level2: args.tmk_level2,
+            };
+            return tmk::run(&args.a, &args.b, t, args.json);
+        }
+        (false, false) => {}
+        // Hashing media to TMK+PDQF needs its own frame pipeline (issue 12).
+        _ => bail!("a .tmk file compares only with another .tmk file"),
+    }
     anyhow::ensure!(
         (0.0..=100.0).contains(&args.target_percent) && (0.0..=100.0).contains(&args.query_percent),
         "--target-percent and --query-percent must be between 0 and 100"
