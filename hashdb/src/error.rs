@@ -29,6 +29,19 @@ pub enum OpenError {
         "{path}: an SQLite database, but not a hashsieve one (has tables and no schema version)"
     )]
     Foreign { path: PathBuf },
+    /// Tables, views, indexes or triggers that are not ours for the
+    /// schema version (a damaged or hostile file): nothing of it was read
+    /// or run.
+    #[error("{path}: refusing a database whose schema (version {version}) is not hashsieve's: {objects}")]
+    UnexpectedSchema {
+        path: PathBuf,
+        version: i64,
+        /// The objects, described (`trigger "x" on "entries" (not ours)`).
+        objects: String,
+    },
+    /// A statement made no progress for the statement time limit.
+    #[error("{path}: a database statement made no progress for {limit_ms} ms and was stopped (a damaged or hostile database?)")]
+    Stalled { path: PathBuf, limit_ms: u64 },
     /// Another process holds the lock longer than the busy timeout.
     #[error("{path}: database is locked by another process (waited {waited_ms} ms)")]
     Locked { path: PathBuf, waited_ms: u64 },
@@ -66,6 +79,10 @@ pub enum StoreError {
     /// Another process held the write lock longer than the busy timeout.
     #[error("database is locked by another process (gave up after the busy timeout)")]
     Locked,
+    /// A statement made no progress for the statement time limit
+    /// (`OpenOptions::statement_timeout`) and was stopped.
+    #[error("a database statement made no progress within the statement time limit and was stopped (a damaged or hostile database?)")]
+    Stalled,
     /// The stored data does not decode (a damaged or hand-edited file).
     #[error("corrupt row in {table}: {message}")]
     Corrupt {
@@ -113,6 +130,8 @@ impl From<rusqlite::Error> for StoreError {
     fn from(e: rusqlite::Error) -> Self {
         if is_busy(&e) {
             StoreError::Locked
+        } else if crate::store::is_interrupt(&e) {
+            StoreError::Stalled
         } else {
             StoreError::Sqlite(e)
         }

@@ -29,6 +29,12 @@ pub struct DbLocation {
     /// How long to wait for another process's lock, in milliseconds.
     #[arg(long, global = true, default_value_t = 10_000, value_name = "MS")]
     pub busy_timeout: u64,
+
+    /// Stop a database statement that makes no progress (no row, no
+    /// trigger step) for this many seconds: a damaged or hostile database
+    /// cannot hang the command. 0 = no limit.
+    #[arg(long, global = true, default_value_t = 60, value_name = "SECS")]
+    pub statement_timeout: u64,
 }
 
 impl DbLocation {
@@ -46,6 +52,7 @@ impl DbLocation {
         OpenOptions {
             busy_timeout: Duration::from_millis(self.busy_timeout),
             create: Create::Never,
+            statement_timeout: Duration::from_secs(self.statement_timeout),
         }
     }
 

@@ -13,14 +13,17 @@ mod changes;
 mod entries;
 mod lists;
 pub mod schema;
+mod schema_check;
 mod sealed;
 mod snapshot;
+mod stall;
 mod tokens;
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use rusqlite::config::DbConfig;
 use rusqlite::{Connection, OpenFlags};
 
 pub use allowlist::AllowEntry;
@@ -30,10 +33,18 @@ pub use lists::{ListStats, SignalCount};
 pub use snapshot::{rows_path, tables_path, PdqRows, RowsKey, SavedTables};
 pub use tokens::{token_hash, Scope, TokenInfo};
 
+pub(crate) use stall::is_interrupt;
+
 use crate::error::{is_busy, OpenError, StoreError};
 
 /// Default time a writer waits for another process's lock.
 pub const DEFAULT_BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Default time a statement may run without progress (see
+/// [`OpenOptions::statement_timeout`]): far beyond any of ours on lists of
+/// hundreds of millions of entries, short enough that a hostile database
+/// cannot hang a scan or a service thread.
+pub const DEFAULT_STATEMENT_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// The first 16 bytes of every SQLite 3 database file.
 const SQLITE_MAGIC: &[u8; 16] = b"SQLite format 3\0";
@@ -64,6 +75,10 @@ pub struct OpenOptions {
     pub busy_timeout: Duration,
     /// Whether a missing database is created.
     pub create: Create,
+    /// A statement that runs this long without progress (no row, no
+    /// trigger step) is interrupted with [`StoreError::Stalled`];
+    /// `Duration::ZERO`: no limit.
+    pub statement_timeout: Duration,
 }
 
 impl Default for OpenOptions {
@@ -71,6 +86,7 @@ impl Default for OpenOptions {
         OpenOptions {
             busy_timeout: DEFAULT_BUSY_TIMEOUT,
             create: Create::IfMissing,
+            statement_timeout: DEFAULT_STATEMENT_TIMEOUT,
         }
     }
 }
@@ -99,7 +115,10 @@ impl Store {
     /// # Errors
     /// [`OpenError::NotADatabase`] if the file is something else (it is left
     /// untouched), [`OpenError::TooNew`] if a newer hashsieve wrote it,
-    /// [`OpenError::Locked`] if another process holds it past the timeout.
+    /// [`OpenError::Locked`] if another process holds it past the timeout,
+    /// [`OpenError::UnexpectedSchema`] if it holds tables, views, indexes
+    /// or triggers that are not ours for its version (see
+    /// `store::schema_check`; nothing of it is read or run).
     pub fn open(path: impl AsRef<Path>) -> Result<Store, OpenError> {
         Self::open_with(path, OpenOptions::default())
     }
@@ -128,6 +147,11 @@ impl Store {
                 }
             } else if source.sqlite_error_code() == Some(rusqlite::ErrorCode::NotADatabase) {
                 OpenError::NotADatabase { path: path.clone() }
+            } else if stall::is_interrupt(&source) {
+                OpenError::Stalled {
+                    path: path.clone(),
+                    limit_ms: opts.statement_timeout.as_millis() as u64,
+                }
             } else if source.sqlite_error_code() == Some(rusqlite::ErrorCode::CannotOpen)
                 && !path.exists()
             {
@@ -140,8 +164,16 @@ impl Store {
                 }
             }
         };
-        let conn = Connection::open_with_flags(&path, flags).map_err(sql)?;
+        let mut conn = Connection::open_with_flags(&path, flags).map_err(sql)?;
         conn.busy_timeout(opts.busy_timeout).map_err(sql)?;
+        // The file is input: SQLite's defences for untrusted databases (no
+        // writable schema, no functions with side effects in the schema)
+        // and a bound on statements that stall (see `store::stall`).
+        conn.set_db_config(DbConfig::SQLITE_DBCONFIG_DEFENSIVE, true)
+            .map_err(sql)?;
+        conn.set_db_config(DbConfig::SQLITE_DBCONFIG_TRUSTED_SCHEMA, false)
+            .map_err(sql)?;
+        stall::limit_stalls(&mut conn, opts.statement_timeout).map_err(sql)?;
         // Reading the schema version is the first access to the file: a
         // damaged header fails here, before anything is written.
         let version: i64 = conn
@@ -154,6 +186,8 @@ impl Store {
                 supported: schema::CURRENT_VERSION,
             });
         }
+        // Before any table is read or written: nothing but our schema.
+        schema_check::check(&conn, &path, version)?;
         conn.execute_batch(
             // A 64 MiB page cache: bulk imports insert into a large unique index.
             "PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL; PRAGMA cache_size = -65536;",
@@ -172,6 +206,12 @@ impl Store {
                 MigrateError::Sql(source) => sql(source),
                 MigrateError::Open(e) => e,
             })?;
+            // Another process may have migrated (or changed) it meanwhile.
+            let now: i64 = store
+                .conn
+                .query_row("PRAGMA user_version", [], |r| r.get(0))
+                .map_err(sql)?;
+            schema_check::check(&store.conn, &path, now)?;
         }
         Ok(store)
     }
@@ -385,6 +425,42 @@ mod tests {
         assert!(!s.has_enabled_list().unwrap());
         drop(s);
         assert!(Store::open_with(&p, existing).is_ok());
+    }
+
+    #[test]
+    fn refuses_objects_that_are_not_ours_without_running_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("t.db");
+        let mut s = Store::open(&p).unwrap();
+        s.create_list(&crate::model::NewList::new("a")).unwrap();
+        drop(s);
+        let c = Connection::open(&p).unwrap();
+        c.execute_batch(
+            "CREATE TABLE audit (x); CREATE TRIGGER log AFTER INSERT ON lists BEGIN INSERT INTO audit VALUES (1); END;",
+        )
+        .unwrap();
+        drop(c);
+        match Store::open(&p).err().unwrap() {
+            OpenError::UnexpectedSchema { objects, .. } => assert_eq!(
+                objects,
+                r#"table "audit" (not ours), trigger "log" on "lists" (not ours)"#
+            ),
+            e => panic!("{e}"),
+        }
+        // A file of an older version with foreign objects is refused before
+        // it is migrated (nothing written).
+        let c = Connection::open(&p).unwrap();
+        c.pragma_update(None, "user_version", 2).unwrap();
+        drop(c);
+        assert!(matches!(
+            Store::open(&p).err().unwrap(),
+            OpenError::UnexpectedSchema { version: 2, .. }
+        ));
+        let c = Connection::open(&p).unwrap();
+        let v: i64 = c
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(v, 2);
     }
 
     #[test]
