@@ -140,6 +140,16 @@ pub enum MemberEvent<'a> {
     },
 }
 
+/// How a [`visit`] ended without an archive-level error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ended {
+    /// Every member was handed over.
+    Complete,
+    /// The caller's `stop` said so (Ctrl-C) before a member: the rest
+    /// were not read.
+    Stopped,
+}
+
 /// What [`detect`] needs to look at: the first bytes of the data (the
 /// decompressed start of a compressed stream is checked by [`visit`]).
 pub const DETECT_LEN: usize = 512;
@@ -239,7 +249,10 @@ pub fn is_tar_stream<R: Read>(kind: ArchiveKind, reader: R) -> bool {
 }
 
 /// Read every member of the archive behind `reader`, calling `f` once per
-/// member that is a file, in archive order.
+/// member that is a file, in archive order, as soon as it is read (so the
+/// caller can report it at once and keep nothing per member). `stop` is
+/// asked before each member: an archive of a million members must not
+/// hold up a Ctrl-C.
 ///
 /// `buf` is reused for member data (its capacity stays up to
 /// `max_member_bytes`). Single-threaded: members of one archive are read
@@ -255,11 +268,12 @@ pub fn visit<R: Read + Seek>(
     limits: &ArchiveLimits,
     budget: &Budget,
     buf: &mut Vec<u8>,
+    stop: &dyn Fn() -> bool,
     f: &mut dyn FnMut(MemberEvent<'_>),
-) -> Result<(), ItemError> {
+) -> Result<Ended, ItemError> {
     match kind {
-        ArchiveKind::Zip => zipfmt::visit(reader, limits, budget, buf, f),
-        _ => tarfmt::visit(kind, reader, limits, budget, buf, f),
+        ArchiveKind::Zip => zipfmt::visit(reader, limits, budget, buf, stop, f),
+        _ => tarfmt::visit(kind, reader, limits, budget, buf, stop, f),
     }
 }
 
@@ -323,6 +337,7 @@ mod tests {
             &limits,
             &budget,
             &mut Vec::new(),
+            &|| false,
             &mut count,
         );
         assert!(first.is_ok());
@@ -332,6 +347,7 @@ mod tests {
             &limits,
             &budget,
             &mut Vec::new(),
+            &|| false,
             &mut count,
         );
         assert_eq!(second.unwrap_err().kind, ErrorKind::Limit);

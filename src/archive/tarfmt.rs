@@ -6,7 +6,7 @@
 //! be reached: the error goes to the archive's record.
 
 use super::guard::{Compressed, Counting, Guard};
-use super::{limit, ArchiveKind, ArchiveLimits, Budget, MemberEvent};
+use super::{limit, ArchiveKind, ArchiveLimits, Budget, Ended, MemberEvent};
 use crate::error::{ErrorKind, ItemError};
 use crate::hashing::crypto::MultiDigest;
 use std::cell::Cell;
@@ -29,8 +29,9 @@ pub fn visit<R: Read>(
     limits: &ArchiveLimits,
     budget: &Budget,
     buf: &mut Vec<u8>,
+    stop: &dyn Fn() -> bool,
     f: &mut dyn FnMut(MemberEvent<'_>),
-) -> Result<(), ItemError> {
+) -> Result<Ended, ItemError> {
     let counted = Cell::new(0u64);
     let tripped = Cell::new(None);
     let input = Counting {
@@ -65,6 +66,9 @@ pub fn visit<R: Read>(
     let mut archive = tar::Archive::new(guard);
     let entries = archive.entries().map_err(|e| broken(what, &e, &tripped))?;
     for entry in entries {
+        if stop() {
+            return Ok(Ended::Stopped);
+        }
         let mut entry = entry.map_err(|e| broken(what, &e, &tripped))?;
         let et = entry.header().entry_type();
         if !(et.is_file() || et.is_contiguous()) {
@@ -151,7 +155,7 @@ pub fn visit<R: Read>(
             data: buf,
         });
     }
-    Ok(())
+    Ok(Ended::Complete)
 }
 
 #[cfg(test)]
@@ -172,7 +176,7 @@ mod tests {
 
     type Seen = Vec<(String, Option<ErrorKind>)>;
 
-    fn run(kind: ArchiveKind, data: &[u8]) -> (Seen, Result<(), ItemError>) {
+    fn run(kind: ArchiveKind, data: &[u8]) -> (Seen, Result<Ended, ItemError>) {
         let limits = ArchiveLimits::default();
         let budget = Budget::new(&limits);
         let mut out = Vec::new();
@@ -182,6 +186,7 @@ mod tests {
             &limits,
             &budget,
             &mut Vec::new(),
+            &|| false,
             &mut |ev| match ev {
                 MemberEvent::File { name, .. } => {
                     out.push((String::from_utf8_lossy(name).into_owned(), None))

@@ -2,7 +2,7 @@
 
 use super::guard::{Compressed, Guard};
 use super::zipspan;
-use super::{limit, ArchiveLimits, Budget, MemberEvent};
+use super::{limit, ArchiveLimits, Budget, Ended, MemberEvent};
 use crate::error::{ErrorKind, ItemError};
 use crate::hashing::crypto::MultiDigest;
 use std::cell::Cell;
@@ -24,8 +24,9 @@ pub fn visit<R: Read + Seek>(
     limits: &ArchiveLimits,
     budget: &Budget,
     buf: &mut Vec<u8>,
+    stop: &dyn Fn() -> bool,
     f: &mut dyn FnMut(MemberEvent<'_>),
-) -> Result<(), ItemError> {
+) -> Result<Ended, ItemError> {
     let mut zip = zip::ZipArchive::new(reader).map_err(|e| zip_error("zip", e))?;
     let count = zip.len();
     // Members that reuse another member's bytes are known before any is
@@ -33,6 +34,9 @@ pub fn visit<R: Read + Seek>(
     let overlaps = zipspan::refused(&mut zipspan::spans(&mut zip), count);
     let tripped = Cell::new(None);
     for i in 0..count {
+        if stop() {
+            return Ok(Ended::Stopped);
+        }
         // The raw view gives name, flags and sizes without decrypting or
         // decompressing anything.
         let (name, is_dir, encrypted, size, csize) = match zip.by_index_raw(i) {
@@ -165,7 +169,7 @@ pub fn visit<R: Read + Seek>(
             data: buf,
         });
     }
-    Ok(())
+    Ok(Ended::Complete)
 }
 
 #[cfg(test)]
@@ -191,6 +195,7 @@ mod tests {
             limits,
             &budget,
             &mut Vec::new(),
+            &|| false,
             &mut |ev| match ev {
                 MemberEvent::File { name, .. } => {
                     out.push((String::from_utf8_lossy(name).into_owned(), None))
@@ -238,6 +243,7 @@ mod tests {
             &limits,
             &budget,
             &mut Vec::new(),
+            &|| false,
             &mut |ev| {
                 if let MemberEvent::Failed { digests, error, .. } = ev {
                     got = Some((digests, error.kind));

@@ -34,8 +34,10 @@ Folders are walked in parallel (hidden files included, no .gitignore
 rules). Zip and tar archives (plain, .gz, .zst, .xz; recognised by
 content) are read in place, never extracted: each member is a record at
 `archive.zip!/dir/member.jpg`, nested archives too
-(`a.zip!/b.tar!/c.mp4`) up to --max-depth. An archive also gets a record
-of its own (media \"archive\"). Members that break a limit (zip bombs, over
+(`a.zip!/b.tar!/c.mp4`) up to --max-depth, written as each member is read
+(records of other files scanned at the same time may come in between). An
+archive also gets a record of its own (media \"archive\"), after its
+members' records. Members that break a limit (zip bombs, over
 --max-member-mib, zip members that reuse the bytes of an earlier member:
 overlapping members, each refused while the first is read) get a `limit`
 error; the rest of the archive is read. An archive yields at most 1,000,000
@@ -58,13 +60,16 @@ the same command with --resume RUN: files already done are not scanned
 again, and their stored records are printed again, so the new report is
 complete on its own (every file exactly once): keep it, discard the
 report of the interrupted session. `--resume NAME` with a new name starts
-a run of that name.
+a run of that name. An archive is stored as done only once read to its end,
+and only when its records take less than 16 MiB (about 50,000 members):
+otherwise a resumed run reads it again, whole.
 
 Exit codes: 0 no match and no error; 1 matches found (suppressed hits do
 not count), no error; 2 errors happened (unreadable or damaged files,
 limits) and no match, or bad arguments; 3 matches found and errors
-happened (both are in the report); 130 interrupted by Ctrl-C (the report
-written so far is complete for the files it lists).";
+happened (both are in the report); 130 interrupted by Ctrl-C (every record written
+is complete; an archive being read stops before its next member, without a
+record of its own).";
 
 /// `hashsieve scan` flags; see [`AFTER_HELP`].
 #[derive(clap::Args)]

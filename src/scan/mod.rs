@@ -4,16 +4,21 @@
 //! Data flow: a parallel walk ([`walker`]) sends files into a bounded
 //! channel; worker threads (one [`Worker`] scratch each) read every file
 //! once, open archives in place ([`crate::archive`]), hash with the same
-//! code as `hash`, match ([`crate::matching`]) and send each file's records
-//! to the single writer (the calling thread), which owns the report, the
-//! summary and the resume state. Both channels are bounded, so memory
-//! depends on the number of workers, not on the size of the input.
+//! code as `hash`, match ([`crate::matching`]) and send the records to the
+//! single writer ([`writer`], on the calling thread), which owns the
+//! report, the summary and the resume state. Both channels are bounded and
+//! an archive's member records are sent as each is made, so memory depends
+//! on the number of workers, not on the size of the input or of an archive.
 //!
-//! Every input file yields its records exactly once per run (a file's
-//! records travel together, so an archive is never half reported); a bad
-//! file is an error record, never a stop. Setting `stop` (Ctrl-C) ends the
-//! walk, lets in-flight files finish, and returns normally with
-//! `interrupted` set.
+//! Every input file yields its records exactly once per run; a bad file is
+//! an error record, never a stop. Records are written as they are made:
+//! the members of an archive while it is read (interleaved with the
+//! records of files other workers scan), the archive's own record after
+//! them. Setting `stop` (Ctrl-C) ends the walk, lets plain files in flight
+//! finish, stops an archive before its next member (the records of its
+//! members so far stay, complete; the archive gets no record of its own
+//! and is not stored as done, so a resumed run reads it again), and
+//! returns normally with `interrupted` set.
 
 pub mod dedupe;
 pub mod process;
@@ -21,6 +26,7 @@ pub mod report;
 pub mod resume;
 pub mod summary;
 pub mod walker;
+mod writer;
 
 use crate::archive::ArchiveLimits;
 use crate::error::{ErrorKind, ItemError};
@@ -28,9 +34,9 @@ use crate::hashing::{HashConfig, Worker};
 use crate::matching::RecordMatcher;
 use crate::progress::Progress;
 use crate::record::FileRecord;
-use crossbeam_channel::bounded;
+use crossbeam_channel::{bounded, Sender};
 use dedupe::ContentCache;
-use process::{Ctx, WorkStats};
+use process::{Ctx, Scanned, WorkStats};
 use resume::{RunState, StateError, StateLookup};
 use serde_json::Value;
 use std::io;
@@ -38,7 +44,8 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 use summary::Summary;
-use walker::{FileKey, Input};
+use walker::Input;
+use writer::{Msg, Outcome, Writer};
 
 /// What to scan and how.
 #[derive(Debug, Clone)]
@@ -96,17 +103,6 @@ pub enum ScanError {
     Thread(#[source] io::Error),
 }
 
-/// One input file's outcome, as sent to the writer.
-enum Outcome {
-    Fresh {
-        key: Option<FileKey>,
-        records: Vec<Line>,
-        stats: WorkStats,
-    },
-    /// Done in an earlier session of the run: the stored JSON lines.
-    Stored { key: FileKey, lines: String },
-}
-
 /// One reported record: its JSON line (field order as in `hash`) and the
 /// same as a value (for the summary and the other formats).
 pub struct Line {
@@ -135,16 +131,21 @@ impl Line {
     }
 }
 
+/// Scan one input on worker `from`, sending the records of archive
+/// members to the writer as they are made; the file's own record is in
+/// the outcome.
 fn work(
     input: Input,
     ctx: &Ctx<'_>,
     lookup: Option<&StateLookup>,
     worker: &mut Worker,
+    from: usize,
+    tx: &Sender<Msg>,
 ) -> Result<Outcome, StateError> {
     match input {
         Input::Failed(path, error) => Ok(Outcome::Fresh {
             key: None,
-            records: vec![Line::of(&FileRecord::failed(&path, error))],
+            own: Line::of(&FileRecord::failed(&path, error)),
             stats: WorkStats::default(),
         }),
         Input::File(key) => {
@@ -153,27 +154,39 @@ fn work(
                     return Ok(Outcome::Stored { key, lines });
                 }
             }
-            let mut out = Vec::new();
             let mut stats = WorkStats::default();
+            let mut emit = |rec: FileRecord| {
+                // The writer drains the channel until every worker is
+                // done, so a send fails only when there is nobody left
+                // to report to.
+                let _ = tx.send(Msg::Part {
+                    from,
+                    line: Line::of(&rec),
+                });
+            };
             let res = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                ctx.scan_file(&key.path, key.size, worker, &mut stats, &mut out)
+                ctx.scan_file(&key.path, key.size, worker, &mut stats, &mut emit)
             }));
-            if res.is_err() {
-                // A bug must not lose the file: report it, and start the
-                // worker's scratch afresh.
-                *worker = Worker::new();
-                out.clear();
-                out.push(FileRecord::failed(
-                    &key.path,
-                    ItemError::new(
-                        ErrorKind::Decode,
-                        "internal error (panic) while scanning this file",
-                    ),
-                ));
-            }
+            let own = match res {
+                Ok(Scanned::Done(rec)) => *rec,
+                Ok(Scanned::Stopped) => return Ok(Outcome::Stopped { stats }),
+                Err(_) => {
+                    // A bug must not lose the file: report it (after the
+                    // members already sent), and start the worker's
+                    // scratch afresh.
+                    *worker = Worker::new();
+                    FileRecord::failed(
+                        &key.path,
+                        ItemError::new(
+                            ErrorKind::Decode,
+                            "internal error (panic) while scanning this file",
+                        ),
+                    )
+                }
+            };
             Ok(Outcome::Fresh {
                 key: Some(key),
-                records: out.iter().map(Line::of).collect(),
+                own: Line::of(&own),
                 stats,
             })
         }
@@ -212,18 +225,20 @@ pub fn scan(
         .as_ref()
         .filter(|s| s.is_resumed())
         .map(|s| s.lookup());
+    // Errors that end the scan (the first one wins).
+    let internal_stop = AtomicBool::new(false);
+    let stopped = || stop.load(Ordering::Relaxed) || internal_stop.load(Ordering::Relaxed);
+    let mut fatal: Option<ScanError> = None;
     let cache = ContentCache::new(cfg.dedupe_cache_bytes);
     let ctx = Ctx {
         cfg,
         matcher,
         cache: &cache,
+        stop: &stopped,
     };
     let (in_tx, in_rx) = bounded::<Input>(1024);
-    let (out_tx, out_rx) = bounded::<Result<Outcome, StateError>>(threads * 4);
-    // Errors that end the scan (the first one wins).
-    let internal_stop = AtomicBool::new(false);
-    let stopped = || stop.load(Ordering::Relaxed) || internal_stop.load(Ordering::Relaxed);
-    let mut fatal: Option<ScanError> = None;
+    // Room for a burst of small member records per worker.
+    let (out_tx, out_rx) = bounded::<Msg>(threads * 64);
     std::thread::scope(|s| -> Result<(), ScanError> {
         // Owned by this closure: an early return (a thread that cannot be
         // spawned) drops them, which ends the threads already running.
@@ -260,7 +275,8 @@ pub fn scan(
                         if stopped() {
                             break;
                         }
-                        if tx.send(work(input, ctx, lookup, &mut worker)).is_err() {
+                        let outcome = work(input, ctx, lookup, &mut worker, i, &tx);
+                        if tx.send(Msg::Done { from: i, outcome }).is_err() {
                             break;
                         }
                     }
@@ -269,13 +285,12 @@ pub fn scan(
         }
         drop(in_rx);
         drop(out_tx);
-        for outcome in out_rx.iter() {
+        let mut writer = Writer::new(&mut summary, state.as_deref_mut(), progress, sink, threads);
+        for msg in out_rx.iter() {
             if fatal.is_some() {
                 continue; // draining so the workers can end
             }
-            if let Err(e) =
-                write_outcome(outcome, &mut summary, state.as_deref_mut(), progress, sink)
-            {
+            if let Err(e) = writer.take(msg) {
                 fatal = Some(e);
                 internal_stop.store(true, Ordering::Relaxed);
             }
@@ -296,60 +311,4 @@ pub fn scan(
     summary.seconds = started.elapsed().as_secs_f64();
     summary.exit_code = summary.compute_exit_code();
     Ok(summary)
-}
-
-fn write_outcome(
-    outcome: Result<Outcome, StateError>,
-    summary: &mut Summary,
-    state: Option<&mut RunState>,
-    progress: &dyn Progress,
-    sink: &mut dyn FnMut(&Line) -> io::Result<()>,
-) -> Result<(), ScanError> {
-    let (key, records, fresh) = match outcome? {
-        Outcome::Fresh {
-            key,
-            records,
-            stats,
-        } => {
-            summary.deduplicated += stats.deduplicated;
-            (key, records, true)
-        }
-        Outcome::Stored { key, lines } => {
-            summary.resumed_files += 1;
-            let records = lines
-                .lines()
-                .filter(|l| !l.is_empty())
-                .map(|l| Line::parse(l.to_string()))
-                .collect();
-            (Some(key), records, false)
-        }
-    };
-    let (mut matches, mut errors) = (0, 0);
-    for r in &records {
-        sink(r).map_err(ScanError::Output)?;
-        let f = summary.add_record(&r.value);
-        matches += f.matches;
-        errors += u64::from(f.error);
-    }
-    summary.files += 1;
-    let bytes = key.as_ref().map_or(0, |k| k.size);
-    summary.bytes += bytes;
-    progress.file_done(bytes, records.len() as u64, matches, errors);
-    if let (Some(st), Some(key), true) = (state, key, fresh) {
-        // A file that could not be read is tried again on resume.
-        let io_failed = records
-            .first()
-            .and_then(|r| r.value.get("error"))
-            .and_then(|e| e.get("kind"))
-            == Some(&Value::String("io".into()));
-        if !io_failed {
-            let mut lines = String::new();
-            for r in &records {
-                lines.push_str(&r.text);
-                lines.push('\n');
-            }
-            st.record(&key, lines)?;
-        }
-    }
-    Ok(())
 }

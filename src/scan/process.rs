@@ -5,10 +5,16 @@
 //! [`hash_path`]. An archive gets a record of its own (its digests, taken
 //! while its members are read) and one record per member, nested archives
 //! included, at locations like `a.zip!/b.tar!/c.mp4`.
+//!
+//! Member records are handed to an [`Emit`] as soon as each is made, and
+//! nothing is kept per member: an archive of 300,000 members costs the
+//! memory of one, and its records reach the report while it is read. An
+//! archive's own record needs every byte read, so it comes after its
+//! members (a nested archive's too).
 
 use super::dedupe::ContentCache;
 use super::ScanConfig;
-use crate::archive::{self, ArchiveKind, Budget, MemberEvent};
+use crate::archive::{self, ArchiveKind, Budget, Ended, MemberEvent};
 use crate::error::{ErrorKind, ItemError};
 use crate::hashing::crypto::{digest, MultiDigest};
 use crate::hashing::reader::HashingReader;
@@ -32,6 +38,23 @@ pub struct Ctx<'a> {
     pub cfg: &'a ScanConfig,
     pub matcher: Option<&'a RecordMatcher>,
     pub cache: &'a ContentCache,
+    /// True once the scan must stop (Ctrl-C, a fatal error): asked before
+    /// each archive member.
+    pub stop: &'a (dyn Fn() -> bool + Sync),
+}
+
+/// Where the records of an archive's members go, one at a time.
+pub type Emit<'e> = dyn FnMut(FileRecord) + 'e;
+
+/// How scanning one input file ended.
+#[derive(Debug)]
+pub enum Scanned {
+    /// The file's own record (an archive's, after its members were
+    /// emitted).
+    Done(Box<FileRecord>),
+    /// Stopped inside an archive: the members emitted so far are
+    /// complete records; the archive has no record of its own.
+    Stopped,
 }
 
 /// Counters a worker keeps (summed into the summary).
@@ -65,6 +88,12 @@ fn archive_kind(head: &[u8]) -> Option<ArchiveKind> {
     }
 }
 
+impl Scanned {
+    fn done(rec: FileRecord) -> Scanned {
+        Scanned::Done(Box::new(rec))
+    }
+}
+
 impl Ctx<'_> {
     fn finish(&self, mut rec: FileRecord) -> FileRecord {
         if let Some(m) = self.matcher {
@@ -92,16 +121,17 @@ impl Ctx<'_> {
         rec
     }
 
-    /// Scan the file at `path` (of `size` bytes when it was walked),
-    /// appending its records to `out`.
+    /// Scan the file at `path` (of `size` bytes when it was walked): the
+    /// records of an archive's members go to `emit` as they are made, the
+    /// file's own record is returned.
     pub fn scan_file(
         &self,
         path: &Path,
         size: u64,
         worker: &mut Worker,
         stats: &mut WorkStats,
-        out: &mut Vec<FileRecord>,
-    ) {
+        emit: &mut Emit<'_>,
+    ) -> Scanned {
         use std::os::unix::fs::OpenOptionsExt;
         let opened = std::fs::OpenOptions::new()
             .read(true)
@@ -112,25 +142,19 @@ impl Ctx<'_> {
             Ok((f, m)) if m.is_file() => (f, m),
             // Not a regular file, or unreadable: the hashing code reports
             // it the same way `hash` does.
-            _ => {
-                out.push(hash_path(path, &self.cfg.hash, worker));
-                return;
-            }
+            _ => return Scanned::done(hash_path(path, &self.cfg.hash, worker)),
         };
         let len = meta.len();
         let mut head = Vec::with_capacity(PROBE_LEN);
         if let Err(e) = read_up_to(&mut file, &mut head, PROBE_LEN as u64) {
-            out.push(FileRecord::failed(path, ItemError::io("read", &e)));
-            return;
+            return Scanned::done(FileRecord::failed(path, ItemError::io("read", &e)));
         }
         if let Some(kind) = archive_kind(&head) {
             if self.cfg.archives.max_depth >= 1 {
                 if let Err(e) = file.seek(SeekFrom::Start(0)) {
-                    out.push(FileRecord::failed(path, ItemError::io("seek", &e)));
-                    return;
+                    return Scanned::done(FileRecord::failed(path, ItemError::io("seek", &e)));
                 }
-                self.scan_archive_file(path, kind, file, worker, stats, out);
-                return;
+                return self.scan_archive_file(path, kind, file, worker, stats, emit);
             }
         }
         let mut rec = if len <= self.cfg.in_memory_max {
@@ -141,8 +165,7 @@ impl Ctx<'_> {
                 .take(len.saturating_sub(data.len() as u64))
                 .read_to_end(&mut data);
             if let Err(e) = res {
-                out.push(FileRecord::failed(path, ItemError::io("read", &e)));
-                return;
+                return Scanned::done(FileRecord::failed(path, ItemError::io("read", &e)));
             }
             let mut probe = [0u8; 1];
             let grew = matches!(file.read(&mut probe), Ok(1));
@@ -195,7 +218,7 @@ impl Ctx<'_> {
                 ),
             ));
         }
-        out.push(rec);
+        Scanned::done(rec)
     }
 
     fn scan_archive_file(
@@ -205,14 +228,15 @@ impl Ctx<'_> {
         file: File,
         worker: &mut Worker,
         stats: &mut WorkStats,
-        out: &mut Vec<FileRecord>,
-    ) {
+        emit: &mut Emit<'_>,
+    ) -> Scanned {
         let budget = Budget::new(&self.cfg.archives);
         let mut reader = HashingReader::new(file, MultiDigest::new());
-        let slot = out.len();
-        out.push(FileRecord::new(path));
-        let res = self.visit(path, kind, &mut reader, 1, &budget, worker, stats, out);
-        let rec = &mut out[slot];
+        let res = self.visit(path, kind, &mut reader, 1, &budget, worker, stats, emit);
+        if let Ok(Ended::Stopped) = res {
+            return Scanned::Stopped;
+        }
+        let mut rec = FileRecord::new(path);
         rec.media = ARCHIVE_MEDIA;
         match reader.finish() {
             Ok((d, n)) => rec.set_digests(&d, n),
@@ -221,11 +245,11 @@ impl Ctx<'_> {
         if let Err(e) = res {
             rec.error.get_or_insert(e);
         }
-        let archive = std::mem::replace(&mut out[slot], FileRecord::new(path));
-        out[slot] = self.finish(archive);
+        Scanned::done(self.finish(rec))
     }
 
-    /// Read the members of an archive at nesting `depth` (1 = outermost).
+    /// Read the members of an archive at nesting `depth` (1 = outermost),
+    /// emitting their records.
     #[allow(clippy::too_many_arguments)]
     fn visit<R: Read + Seek>(
         &self,
@@ -236,31 +260,41 @@ impl Ctx<'_> {
         budget: &Budget,
         worker: &mut Worker,
         stats: &mut WorkStats,
-        out: &mut Vec<FileRecord>,
-    ) -> Result<(), ItemError> {
+        emit: &mut Emit<'_>,
+    ) -> Result<Ended, ItemError> {
         let mut buf = Vec::new();
         let limits = &self.cfg.archives;
-        archive::visit(kind, reader, limits, budget, &mut buf, &mut |ev| match ev {
-            MemberEvent::File { name, data } => {
-                let loc = member_location(location, name);
-                self.scan_member(&loc, data, depth, budget, worker, stats, out);
-            }
-            MemberEvent::Failed {
-                name,
-                error,
-                digests,
-            } => {
-                let loc = member_location(location, name);
-                let mut rec = FileRecord::new(&loc);
-                if let Some((d, n)) = digests {
-                    rec.set_digests(&d, n);
+        archive::visit(
+            kind,
+            reader,
+            limits,
+            budget,
+            &mut buf,
+            self.stop,
+            &mut |ev| match ev {
+                MemberEvent::File { name, data } => {
+                    let loc = member_location(location, name);
+                    self.scan_member(&loc, data, depth, budget, worker, stats, emit);
                 }
-                rec.error = Some(error);
-                out.push(self.finish(rec));
-            }
-        })
+                MemberEvent::Failed {
+                    name,
+                    error,
+                    digests,
+                } => {
+                    let loc = member_location(location, name);
+                    let mut rec = FileRecord::new(&loc);
+                    if let Some((d, n)) = digests {
+                        rec.set_digests(&d, n);
+                    }
+                    rec.error = Some(error);
+                    emit(self.finish(rec));
+                }
+            },
+        )
     }
 
+    /// One member read whole: hashed, or opened when it is an archive
+    /// itself (whose record then follows its own members).
     #[allow(clippy::too_many_arguments)]
     fn scan_member(
         &self,
@@ -270,11 +304,11 @@ impl Ctx<'_> {
         budget: &Budget,
         worker: &mut Worker,
         stats: &mut WorkStats,
-        out: &mut Vec<FileRecord>,
+        emit: &mut Emit<'_>,
     ) {
         let head = &data[..data.len().min(PROBE_LEN)];
         let Some(kind) = archive_kind(head) else {
-            out.push(self.content(loc, data, worker, stats));
+            emit(self.content(loc, data, worker, stats));
             return;
         };
         let mut rec = FileRecord::new(loc);
@@ -289,11 +323,9 @@ impl Ctx<'_> {
                     self.cfg.archives.max_depth
                 ),
             ));
-            out.push(self.finish(rec));
+            emit(self.finish(rec));
             return;
         }
-        let slot = out.len();
-        out.push(rec);
         let res = self.visit(
             loc,
             kind,
@@ -302,13 +334,15 @@ impl Ctx<'_> {
             budget,
             worker,
             stats,
-            out,
+            emit,
         );
-        if let Err(e) = res {
-            out[slot].error = Some(e);
+        match res {
+            // Not reported: the outer archive stops at its next member.
+            Ok(Ended::Stopped) => return,
+            Ok(Ended::Complete) => {}
+            Err(e) => rec.error = Some(e),
         }
-        let archive = std::mem::replace(&mut out[slot], FileRecord::new(loc));
-        out[slot] = self.finish(archive);
+        emit(self.finish(rec));
     }
 }
 

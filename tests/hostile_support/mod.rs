@@ -4,7 +4,6 @@
 #![allow(dead_code)]
 
 use std::io::{Read, Write};
-use std::os::unix::process::ExitStatusExt;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
@@ -16,11 +15,18 @@ pub struct Measured {
     pub elapsed: Duration,
 }
 
-/// Run `cmd` to its end, capturing stdout and stderr, and take its peak
-/// RSS from the kernel when reaping it (`wait4`'s `ru_maxrss`: exact,
-/// unlike polling `VmHWM`, which misses the last moments).
-// `wait4` reaps the child itself: `Child::wait` could not give its rusage.
-#[allow(clippy::zombie_processes)]
+/// The child's high-water RSS so far (`VmHWM`), if it is still running.
+fn vm_hwm_kib(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// Run `cmd` to its end, capturing stdout and stderr, and its peak RSS:
+/// `VmHWM` polled every millisecond until it exits (the kernel keeps the
+/// high-water mark, so only the last millisecond could be missed).
+/// `wait4`'s `ru_maxrss` would be exact but is useless here: it counts
+/// the memory of the test process the child was forked from.
 pub fn run_measured(mut cmd: Command) -> Measured {
     cmd.stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -39,21 +45,24 @@ pub fn run_measured(mut cmd: Command) -> Measured {
         stderr.read_to_end(&mut v).expect("read stderr");
         v
     });
-    let pid = child.id() as libc::pid_t;
-    let mut status = 0;
-    // SAFETY: `rusage` is plain old data; wait4 fills it for our own child.
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    let reaped = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
-    assert_eq!(reaped, pid, "wait4: {}", std::io::Error::last_os_error());
-    let elapsed = started.elapsed();
+    let mut peak = 0;
+    let status = loop {
+        if let Some(kib) = vm_hwm_kib(child.id()) {
+            peak = peak.max(kib);
+        }
+        if let Some(status) = child.try_wait().expect("wait for the binary") {
+            break status;
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    };
     Measured {
         out: Output {
-            status: std::process::ExitStatus::from_raw(status),
+            status,
             stdout: out_reader.join().expect("stdout thread"),
             stderr: err_reader.join().expect("stderr thread"),
         },
-        peak_rss_kib: usage.ru_maxrss as u64,
-        elapsed,
+        peak_rss_kib: peak,
+        elapsed: started.elapsed(),
     }
 }
 
@@ -142,4 +151,42 @@ pub fn zip_of_overlapping(data: &[u8], entries: u16) -> Vec<u8> {
     z.extend_from_slice(&cd_start.to_le_bytes());
     z.extend_from_slice(&0u16.to_le_bytes());
     z
+}
+
+/// Append `count` tiny distinct members `dir/m000000.txt`, ... to `b`.
+fn append_tiny<W: Write>(b: &mut tar::Builder<W>, first: usize, count: usize) {
+    for i in first..first + count {
+        let data = format!("member {i}\n");
+        let mut h = tar::Header::new_gnu();
+        h.set_size(data.len() as u64);
+        h.set_mode(0o644);
+        h.set_cksum();
+        b.append_data(&mut h, format!("dir/m{i:06}.txt"), data.as_bytes())
+            .expect("append a member");
+    }
+}
+
+/// A plain tar of `count` tiny members.
+pub fn tar_of_tiny(count: usize) -> Vec<u8> {
+    let mut b = tar::Builder::new(Vec::new());
+    append_tiny(&mut b, 0, count);
+    b.into_inner().expect("finish the tar")
+}
+
+/// A zstd-compressed tar: `count` tiny members, `big.bin` of `big_bytes`
+/// zeros (slow to digest, a few KB compressed; needs a high --max-ratio),
+/// then `count` more tiny members. Streamed: the zeros are never held.
+pub fn tar_zst_with_slow_middle(count: usize, big_bytes: u64) -> Vec<u8> {
+    let z = zstd::stream::write::Encoder::new(Vec::new(), 1).expect("zstd encoder");
+    let mut b = tar::Builder::new(z);
+    append_tiny(&mut b, 0, count);
+    let mut h = tar::Header::new_gnu();
+    h.set_size(big_bytes);
+    h.set_mode(0o644);
+    h.set_cksum();
+    b.append_data(&mut h, "big.bin", std::io::repeat(0).take(big_bytes))
+        .expect("append the big member");
+    append_tiny(&mut b, count, count);
+    let z = b.into_inner().expect("finish the tar");
+    z.finish().expect("finish the zstd stream")
 }
