@@ -5,7 +5,6 @@
 //! create it.
 
 mod scan_support;
-#[allow(dead_code)]
 mod serve_support;
 
 use scan_support::*;
