@@ -1,7 +1,7 @@
 //! Command-line parsing: one file per subcommand, each turning its clap
 //! arguments into a library config and returning the process exit code.
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use std::process::ExitCode;
 
 mod compare;
@@ -11,6 +11,7 @@ mod limits_args;
 mod match_file;
 mod matching;
 mod rule_args;
+mod runs;
 mod scan;
 mod serve;
 mod token;
@@ -48,19 +49,36 @@ enum Command {
     Serve(serve::ServeArgs),
     /// Create, list and revoke API tokens of `serve`.
     Token(token::TokenArgs),
+    /// List and prune the resume state of `scan` runs (it keeps every
+    /// path and hash a run saw).
+    Runs(runs::RunsArgs),
 }
 
 /// Parse the command line and run; returns the process exit code.
 pub fn main() -> ExitCode {
-    let cli = Cli::parse();
+    // Parsed in two steps (as `Cli::parse` does) to keep the matches: a
+    // scan records which flags it ran with, defaults included.
+    let mut cmd = Cli::command();
+    let matches = cmd.clone().get_matches();
+    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.format(&mut cmd).exit());
     let result = match cli.command {
         Command::Hash(args) => hash::run(args),
-        Command::Scan(args) => scan::run(args),
+        Command::Scan(args) => {
+            let flags = match (
+                cmd.find_subcommand("scan"),
+                matches.subcommand_matches("scan"),
+            ) {
+                (Some(c), Some(m)) => runs::result_flags(c, m),
+                _ => Default::default(),
+            };
+            scan::run(args, flags)
+        }
         Command::Db(args) => db::run(args),
         Command::Match(args) => matching::run(args),
         Command::Compare(args) => compare::run(args),
         Command::Serve(args) => serve::run_serve(args),
         Command::Token(args) => token::run(args),
+        Command::Runs(args) => runs::run(args),
     };
     match result {
         Ok(code) => ExitCode::from(code),

@@ -8,7 +8,7 @@ use hashsieve::hashing::HashConfig;
 use hashsieve::matching::{MatchConfig, RecordMatcher};
 use hashsieve::progress::{NullProgress, Progress};
 use hashsieve::scan::report::{Format, ReportWriter};
-use hashsieve::scan::resume::{new_run_id, RunState};
+use hashsieve::scan::resume::{new_run_id, RunSettings, RunState};
 use hashsieve::scan::{scan, ScanConfig, ScanEnv, ScanError};
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
@@ -62,7 +62,11 @@ complete on its own (every file exactly once): keep it, discard the
 report of the interrupted session. `--resume NAME` with a new name starts
 a run of that name. An archive is stored as done only once read to its end,
 and only when its records take less than 16 MiB (about 50,000 members):
-otherwise a resumed run reads it again, whole.
+otherwise a resumed run reads it again, whole. A run resumes only with
+the flags it started with and while the lists are unchanged (else its
+stored records could be stale: refused, saying what changed). The state
+keeps every path and hash it saw: `hashsieve runs list`, `hashsieve runs
+prune`.
 
 Exit codes: 0 no match and no error; 1 matches found (suppressed hits do
 not count), no error; 2 errors happened (unreadable or damaged files,
@@ -302,9 +306,17 @@ impl Progress for Bar {
     }
 }
 
-pub fn run(args: ScanArgs) -> anyhow::Result<u8> {
+/// Run the scan; `flags` are the flags that change records (recorded with
+/// the run, see `super::runs::result_flags`).
+pub fn run(
+    args: ScanArgs,
+    flags: std::collections::BTreeMap<String, String>,
+) -> anyhow::Result<u8> {
     let cfg = args.config()?;
     let db = args.db_path()?;
+    // Read before the lists are loaded: a change in between makes the run
+    // look stale (refused on resume), never fresh.
+    let lists = super::runs::lists_fingerprint(db.as_deref())?;
     let matcher = match &db {
         Some(p) => {
             let existing = hashdb::store::OpenOptions::default().existing();
@@ -339,7 +351,8 @@ pub fn run(args: ScanArgs) -> anyhow::Result<u8> {
             None => PathBuf::from("hashsieve-scan.runs"),
         });
         let run = args.resume.clone().unwrap_or_else(new_run_id);
-        let st = RunState::open(&path, &run, &args.paths)
+        let settings = RunSettings { lists, flags };
+        let st = RunState::open_with(&path, &run, &args.paths, &settings)
             .with_context(|| format!("opening the resume state {}", path.display()))?;
         // The run name and the state path come from the command line, maybe
         // from a script that took them from file names: escaped.

@@ -13,6 +13,21 @@
 //! scanned again; their stored records are emitted again, so the report of
 //! the finishing run is complete on its own (the killed run's partial
 //! report can be thrown away).
+//!
+//! Stored records are replayed only while they are what a fresh scan would
+//! give: a run keeps the lists' match fingerprint and the flags that
+//! change records ([`RunSettings`]); resuming with other flags, or after
+//! the lists changed under stored records, is refused with what differs.
+//! (Replaying after re-matching the stored hashes would not do: records
+//! keep the hashes of record, not those of the views, so matches by a view
+//! would be lost.) Runs are kept until pruned ([`prune`]): the state holds
+//! every path and hash a run saw.
+
+mod prune;
+mod settings;
+
+pub use prune::{default_state_path, list_runs, prune, Prune, RunInfo};
+pub use settings::RunSettings;
 
 use super::walker::FileKey;
 use rusqlite::{params, Connection, OptionalExtension};
@@ -32,7 +47,10 @@ CREATE TABLE IF NOT EXISTS runs (
     roots       TEXT NOT NULL,
     started_at  INTEGER NOT NULL,
     finished_at INTEGER,
-    state       TEXT NOT NULL DEFAULT 'running'
+    state       TEXT NOT NULL DEFAULT 'running',
+    lists       TEXT,
+    flags       TEXT,
+    updated_at  INTEGER
 );
 CREATE TABLE IF NOT EXISTS outcomes (
     run      TEXT    NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
@@ -44,8 +62,17 @@ CREATE TABLE IF NOT EXISTS outcomes (
 ) WITHOUT ROWID;
 ";
 
+/// Format 2 adds each run's settings (`lists`: the match fingerprint,
+/// NULL without a database; `flags`: JSON, NULL in runs of format 1, which
+/// cannot be checked) and its last write (`updated_at`, for pruning).
+const V1_TO_V2: &str = "
+ALTER TABLE runs ADD COLUMN lists TEXT;
+ALTER TABLE runs ADD COLUMN flags TEXT;
+ALTER TABLE runs ADD COLUMN updated_at INTEGER;
+";
+
 /// The state file's format version (`PRAGMA user_version`).
-const VERSION: i64 = 1;
+const VERSION: i64 = 2;
 
 /// What went wrong with the resume state.
 #[derive(Debug, thiserror::Error)]
@@ -60,6 +87,16 @@ pub enum StateError {
     TooNew { path: PathBuf, found: i64 },
     #[error("run {run:?} scanned other inputs ({stored}); resume it with the same paths, or pick another run name")]
     OtherInputs { run: String, stored: String },
+    #[error("run {run:?} was recorded with other flags: {changes}; resume it with the same flags, or start a new run (without --resume, or another name)")]
+    OtherFlags { run: String, changes: String },
+    #[error("the hash lists changed since run {run:?} recorded {files} files (entries, lists or the allowlist), so its stored results may be stale; start a new run (without --resume, or another name), or `hashsieve runs prune {run}` and scan again under this name")]
+    ListsChanged { run: String, files: u64 },
+    #[error("run {run:?} was recorded by an older hashsieve that kept neither its lists nor its flags, so its stored results cannot be checked; start a new run, or `hashsieve runs prune {run}`")]
+    Unchecked { run: String },
+    #[error("no resume state at {path}")]
+    NoState { path: PathBuf },
+    #[error("resume state {path}: no run named {run:?}")]
+    NoSuchRun { path: PathBuf, run: String },
 }
 
 fn now() -> i64 {
@@ -89,14 +126,42 @@ fn open_conn(path: &Path) -> Result<Connection, StateError> {
         source,
     };
     let c = Connection::open(path).map_err(err)?;
-    c.busy_timeout(Duration::from_secs(10)).map_err(err)?;
+    configure(&c).map_err(err)?;
+    Ok(c)
+}
+
+/// Busy timeout, journal and foreign keys of a state connection.
+fn configure(c: &Connection) -> rusqlite::Result<()> {
+    c.busy_timeout(Duration::from_secs(10))?;
     // WAL + NORMAL: a killed process loses nothing committed; a power cut
     // may lose the last batches but never corrupts the file.
     c.execute_batch(
         "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;",
     )
-    .map_err(err)?;
-    Ok(c)
+}
+
+/// Bring the state file of `tx` to [`VERSION`].
+fn migrate(tx: &rusqlite::Transaction<'_>, path: &Path) -> Result<(), StateError> {
+    let err = |source| StateError::Sqlite {
+        path: path.to_path_buf(),
+        source,
+    };
+    let version: i64 = tx
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .map_err(err)?;
+    if version > VERSION {
+        return Err(StateError::TooNew {
+            path: path.to_path_buf(),
+            found: version,
+        });
+    }
+    if version == 1 {
+        tx.execute_batch(V1_TO_V2).map_err(err)?;
+    }
+    tx.execute_batch(SCHEMA).map_err(err)?;
+    tx.pragma_update(None, "user_version", VERSION)
+        .map_err(err)?;
+    Ok(())
 }
 
 /// Writer side of one run's state (used by the single report writer).
@@ -111,13 +176,27 @@ pub struct RunState {
 }
 
 impl RunState {
+    /// [`RunState::open_with`] for a run with default settings (no
+    /// database, no flags).
+    pub fn open(path: &Path, run: &str, roots: &[PathBuf]) -> Result<RunState, StateError> {
+        Self::open_with(path, run, roots, &RunSettings::default())
+    }
+
     /// Open (creating) the state file at `path` and start or resume `run`
-    /// over `roots`. Returns the state and whether the run existed.
+    /// over `roots` with `settings`. Returns the state and whether the run
+    /// existed.
     ///
     /// # Errors
-    /// SQLite errors, a state file from a newer version, a run that was
-    /// started over other inputs.
-    pub fn open(path: &Path, run: &str, roots: &[PathBuf]) -> Result<RunState, StateError> {
+    /// SQLite errors, a state file from a newer version; a run that was
+    /// started over other inputs, with other flags, by a version that did
+    /// not record them, or whose lists changed since it stored records
+    /// (see the module docs).
+    pub fn open_with(
+        path: &Path,
+        run: &str,
+        roots: &[PathBuf],
+        settings: &RunSettings,
+    ) -> Result<RunState, StateError> {
         let err = |source| StateError::Sqlite {
             path: path.to_path_buf(),
             source,
@@ -126,42 +205,66 @@ impl RunState {
         let tx = conn
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
             .map_err(err)?;
-        let version: i64 = tx
-            .query_row("PRAGMA user_version", [], |r| r.get(0))
-            .map_err(err)?;
-        if version > VERSION {
-            return Err(StateError::TooNew {
-                path: path.to_path_buf(),
-                found: version,
-            });
-        }
-        tx.execute_batch(SCHEMA).map_err(err)?;
-        tx.pragma_update(None, "user_version", VERSION)
-            .map_err(err)?;
+        migrate(&tx, path)?;
         let roots = roots_text(roots);
-        let stored: Option<String> = tx
-            .query_row("SELECT roots FROM runs WHERE id = ?1", [run], |r| r.get(0))
+        type Stored = (String, Option<String>, Option<String>);
+        let stored: Option<Stored> = tx
+            .query_row(
+                "SELECT roots, lists, flags FROM runs WHERE id = ?1",
+                [run],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
             .optional()
             .map_err(err)?;
         let resumed = match stored {
-            Some(s) if s != roots => {
+            Some((s, _, _)) if s != roots => {
                 return Err(StateError::OtherInputs {
                     run: run.to_string(),
                     stored: s,
                 })
             }
-            Some(_) => {
+            Some((_, lists, flags)) => {
+                let unchecked = || StateError::Unchecked {
+                    run: run.to_string(),
+                };
+                let flags = flags
+                    .as_deref()
+                    .and_then(RunSettings::parse_flags)
+                    .ok_or_else(unchecked)?;
+                let changes = settings.flag_changes(&flags);
+                if !changes.is_empty() {
+                    return Err(StateError::OtherFlags {
+                        run: run.to_string(),
+                        changes: changes.join(", "),
+                    });
+                }
+                if lists != settings.lists {
+                    let files: i64 = tx
+                        .query_row("SELECT count(*) FROM outcomes WHERE run = ?1", [run], |r| {
+                            r.get(0)
+                        })
+                        .map_err(err)?;
+                    // Nothing stored yet: nothing stale to replay.
+                    if files > 0 {
+                        return Err(StateError::ListsChanged {
+                            run: run.to_string(),
+                            files: files as u64,
+                        });
+                    }
+                }
                 tx.execute(
-                    "UPDATE runs SET state = 'running', finished_at = NULL WHERE id = ?1",
-                    [run],
+                    "UPDATE runs SET state = 'running', finished_at = NULL, lists = ?2, updated_at = ?3
+                     WHERE id = ?1",
+                    params![run, settings.lists, now()],
                 )
                 .map_err(err)?;
                 true
             }
             None => {
                 tx.execute(
-                    "INSERT INTO runs (id, roots, started_at) VALUES (?1, ?2, ?3)",
-                    params![run, roots, now()],
+                    "INSERT INTO runs (id, roots, started_at, lists, flags, updated_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?3)",
+                    params![run, roots, now(), settings.lists, settings.flags_json()],
                 )
                 .map_err(err)?;
                 false
@@ -234,6 +337,13 @@ impl RunState {
                     .map_err(err)?;
             }
         }
+        // When the run was last written (pruning goes by it, so a long
+        // scan is not pruned while it runs).
+        tx.execute(
+            "UPDATE runs SET updated_at = ?2 WHERE id = ?1",
+            params![self.run, now()],
+        )
+        .map_err(err)?;
         tx.commit().map_err(err)?;
         self.pending.clear();
         Ok(())
@@ -249,7 +359,7 @@ impl RunState {
         };
         self.conn
             .execute(
-                "UPDATE runs SET state = ?2, finished_at = ?3 WHERE id = ?1",
+                "UPDATE runs SET state = ?2, finished_at = ?3, updated_at = ?3 WHERE id = ?1",
                 params![self.run, state, now()],
             )
             .map_err(|source| StateError::Sqlite {
@@ -372,6 +482,71 @@ mod tests {
             RunState::open(&p, "r1", &other),
             Err(StateError::OtherInputs { .. })
         ));
+    }
+
+    #[test]
+    fn resuming_with_other_flags_or_changed_lists_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("s.runs");
+        let roots = vec![dir.path().to_path_buf()];
+        let settings = |lists: &str, views: &str| RunSettings {
+            lists: Some(lists.into()),
+            flags: [("--views".to_string(), views.to_string())].into(),
+        };
+        let first = settings("gen1", "all");
+        let mut s = RunState::open_with(&p, "r", &roots, &first).unwrap();
+        drop(s);
+        // Nothing stored yet: the lists may change freely.
+        let second = settings("gen2", "all");
+        s = RunState::open_with(&p, "r", &roots, &second).unwrap();
+        assert!(s.is_resumed());
+        s.record(&key("a", 1), "{}".into()).unwrap();
+        s.finish(true).unwrap();
+        drop(s);
+        match RunState::open_with(&p, "r", &roots, &settings("gen2", "none")) {
+            Err(StateError::OtherFlags { changes, .. }) => {
+                assert_eq!(changes, "--views (was all, now none)")
+            }
+            other => panic!("{:?}", other.err()),
+        }
+        match RunState::open_with(&p, "r", &roots, &settings("gen3", "all")) {
+            Err(e @ StateError::ListsChanged { files: 1, .. }) => {
+                assert!(e.to_string().contains("runs prune r"), "{e}")
+            }
+            other => panic!("{:?}", other.err()),
+        }
+        assert!(RunState::open_with(&p, "r", &roots, &second)
+            .unwrap()
+            .is_resumed());
+    }
+
+    #[test]
+    fn runs_of_format_1_are_upgraded_and_cannot_be_resumed() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("s.runs");
+        let c = Connection::open(&p).unwrap();
+        c.execute_batch(
+            "CREATE TABLE runs (id TEXT PRIMARY KEY, roots TEXT NOT NULL, started_at INTEGER NOT NULL,
+                                finished_at INTEGER, state TEXT NOT NULL DEFAULT 'running');
+             CREATE TABLE outcomes (run TEXT NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+                                    path BLOB NOT NULL, size INTEGER NOT NULL, mtime_ns INTEGER NOT NULL,
+                                    records TEXT NOT NULL, PRIMARY KEY (run, path)) WITHOUT ROWID;
+             PRAGMA user_version = 1;",
+        )
+        .unwrap();
+        c.execute(
+            "INSERT INTO runs (id, roots, started_at) VALUES ('old', ?1, 1)",
+            [roots_text(&[])],
+        )
+        .unwrap();
+        drop(c);
+        assert!(matches!(
+            RunState::open(&p, "old", &[]),
+            Err(StateError::Unchecked { .. })
+        ));
+        // Other runs of the file work, and the old one can be listed.
+        assert!(!RunState::open(&p, "new", &[]).unwrap().is_resumed());
+        assert_eq!(list_runs(&p).unwrap().len(), 2);
     }
 
     #[test]

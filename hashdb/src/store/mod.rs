@@ -11,6 +11,7 @@
 mod allowlist;
 mod changes;
 mod entries;
+mod fingerprint;
 mod lists;
 pub mod schema;
 mod schema_check;

@@ -1,0 +1,156 @@
+//! `hashsieve runs`: the resume state of `scan` runs (list, prune), and
+//! which of `scan`'s flags a run records (see `hashsieve::scan::resume`).
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::ArgMatches;
+use hashsieve::escape::{escape, escape_display};
+use hashsieve::scan::resume::{default_state_path, list_runs, prune, Prune};
+
+/// `scan` flags that change only how records are shown, where they go or
+/// how fast they come, never what they say: not recorded with a run (a
+/// run may be resumed with other values). Every other flag is recorded,
+/// so a flag added later counts as changing records until listed here.
+const PRESENTATION: &[&str] = &[
+    "paths",
+    "db",
+    "state",
+    "no_state",
+    "resume",
+    "format",
+    "matches_only",
+    "summary_json",
+    "threads",
+    "no_progress",
+    "allow_empty",
+];
+
+/// The flags of the `scan` command `cmd` that change records, as parsed
+/// in `matches` (given or defaulted), by their long name (`--views`).
+pub fn result_flags(cmd: &clap::Command, matches: &ArgMatches) -> BTreeMap<String, String> {
+    cmd.get_arguments()
+        .filter(|a| !PRESENTATION.contains(&a.get_id().as_str()))
+        .filter_map(|a| {
+            let id = a.get_id().as_str();
+            let values = matches.try_get_raw(id).ok().flatten()?;
+            let value = values
+                .map(|v| v.to_string_lossy().into_owned())
+                .collect::<Vec<_>>()
+                .join(",");
+            let name = a
+                .get_long()
+                .map_or_else(|| id.to_string(), |l| format!("--{l}"));
+            Some((name, value))
+        })
+        .collect()
+}
+
+/// The match fingerprint of the database at `db` (`None` without one), as
+/// a run records it.
+pub fn lists_fingerprint(db: Option<&std::path::Path>) -> anyhow::Result<Option<String>> {
+    let Some(p) = db else {
+        return Ok(None);
+    };
+    let existing = hashdb::store::OpenOptions::default().existing();
+    let store = hashdb::store::Store::open_with(p, existing)
+        .with_context(|| format!("opening the hash database {}", p.display()))?;
+    Ok(Some(store.match_fingerprint()?))
+}
+
+/// List and prune the resume state of `scan` runs.
+///
+/// A run's state holds the path, hashes and matches of every file it
+/// scanned, until pruned.
+#[derive(clap::Args, Debug)]
+pub struct RunsArgs {
+    /// Resume state file (default: as `scan`: the database path plus
+    /// ".runs", or ./hashsieve-scan.runs without a database).
+    #[arg(long, global = true, value_name = "FILE")]
+    pub state: Option<PathBuf>,
+
+    /// The hash database whose runs these are (default: $HASHSIEVE_DB,
+    /// else ./hashsieve.db when it exists).
+    #[arg(long, global = true, value_name = "FILE")]
+    pub db: Option<PathBuf>,
+
+    #[command(subcommand)]
+    pub command: RunsCommand,
+}
+
+#[derive(clap::Subcommand, Debug)]
+pub enum RunsCommand {
+    /// Show the runs (JSON Lines: run, state, started_at, updated_at,
+    /// finished_at, files).
+    List,
+    /// Delete runs and everything they stored (paths, hashes, matches);
+    /// prints the deleted runs (JSON Lines). Do not prune a run that is
+    /// being scanned.
+    Prune(PruneArgs),
+}
+
+#[derive(clap::Args, Debug)]
+pub struct PruneArgs {
+    /// Delete the runs last written more than DAYS days ago.
+    #[arg(
+        long,
+        value_name = "DAYS",
+        conflicts_with = "runs",
+        required_unless_present = "runs"
+    )]
+    pub older_than: Option<u64>,
+
+    /// Delete these runs.
+    #[arg(value_name = "RUN")]
+    pub runs: Vec<String>,
+}
+
+impl RunsArgs {
+    /// The state file, found as `scan` finds it.
+    fn state_path(&self) -> PathBuf {
+        if let Some(p) = &self.state {
+            return p.clone();
+        }
+        let db = self
+            .db
+            .clone()
+            .or_else(|| {
+                std::env::var_os("HASHSIEVE_DB")
+                    .filter(|p| !p.is_empty())
+                    .map(PathBuf::from)
+            })
+            .or_else(|| Some(PathBuf::from("hashsieve.db")).filter(|p| p.exists()));
+        default_state_path(db.as_deref())
+    }
+}
+
+pub fn run(args: RunsArgs) -> anyhow::Result<u8> {
+    let path = args.state_path();
+    let shown = escape_display(path.display());
+    match &args.command {
+        RunsCommand::List => {
+            for r in list_runs(&path)? {
+                println!("{}", serde_json::to_string(&r)?);
+            }
+        }
+        RunsCommand::Prune(p) => {
+            let which = match p.older_than {
+                Some(days) => Prune::OlderThan(Duration::from_secs(days.saturating_mul(86_400))),
+                None => Prune::Named(p.runs.clone()),
+            };
+            let removed = prune(&path, &which).context("pruning runs")?;
+            let files: u64 = removed.iter().map(|r| r.files).sum();
+            for r in &removed {
+                println!("{}", serde_json::to_string(r)?);
+                eprintln!("pruned run {} ({} files)", escape(&r.run), r.files);
+            }
+            eprintln!(
+                "hashsieve: {} runs ({files} files) pruned from {shown}",
+                removed.len()
+            );
+        }
+    }
+    Ok(0)
+}
