@@ -30,9 +30,9 @@ impl Store {
         let mut h = blake3::Hasher::new();
         h.update(b"hashsieve match fingerprint 1\0");
         h.update(&generation.to_le_bytes());
-        let mut st = self
-            .conn
-            .prepare_cached("SELECT signal_type, value FROM allowlist ORDER BY signal_type, value")?;
+        let mut st = self.conn.prepare_cached(
+            "SELECT signal_type, value FROM allowlist ORDER BY signal_type, value",
+        )?;
         let mut rows = st.query([])?;
         while let Some(r) = rows.next()? {
             let t: String = r.get(0)?;
