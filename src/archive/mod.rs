@@ -15,6 +15,7 @@
 
 mod guard;
 mod tarfmt;
+mod tarwalk;
 mod zipfmt;
 mod zipspan;
 
@@ -70,6 +71,12 @@ pub struct ArchiveLimits {
     /// Most members read from one top-level archive, nested archives
     /// included (each member costs work, whatever its size).
     pub max_members: u64,
+    /// Longest tar member name (GNU long name, PAX `path`) read; a member
+    /// with a longer one gets a `limit` error.
+    pub max_name_bytes: u64,
+    /// Largest tar PAX header read; a member described by a larger one
+    /// gets a `limit` error.
+    pub max_pax_bytes: u64,
 }
 
 impl Default for ArchiveLimits {
@@ -81,6 +88,8 @@ impl Default for ArchiveLimits {
             ratio_floor: 1 << 20,
             max_total_bytes: 64 << 30,
             max_members: 1_000_000,
+            max_name_bytes: 4096,
+            max_pax_bytes: 1 << 20,
         }
     }
 }

@@ -1,4 +1,5 @@
-//! Tar, plain or inside a gzip, zstd or xz stream: members in stream order.
+//! Tar, plain or inside a gzip, zstd or xz stream: members in stream order,
+//! found by [`TarWalk`] (extension headers bounded by the member limits).
 //!
 //! A compressed stream has no per-member compressed size, so the ratio is
 //! checked on the whole stream (bytes out vs compressed bytes in). Once a
@@ -6,6 +7,7 @@
 //! be reached: the error goes to the archive's record.
 
 use super::guard::{Compressed, Counting, Guard};
+use super::tarwalk::{ExtLimits, TarWalk};
 use super::{limit, ArchiveKind, ArchiveLimits, Budget, Ended, MemberEvent};
 use crate::error::{ErrorKind, ItemError};
 use crate::hashing::crypto::MultiDigest;
@@ -63,15 +65,21 @@ pub fn visit<R: Read>(
         what: "compressed stream",
     };
     let what = kind.name();
-    let mut archive = tar::Archive::new(guard);
-    let entries = archive.entries().map_err(|e| broken(what, &e, &tripped))?;
-    for entry in entries {
+    let mut walk = TarWalk::new(
+        guard,
+        ExtLimits {
+            max_name: limits.max_name_bytes,
+            max_pax: limits.max_pax_bytes,
+        },
+    );
+    loop {
         if stop() {
             return Ok(Ended::Stopped);
         }
-        let mut entry = entry.map_err(|e| broken(what, &e, &tripped))?;
-        let et = entry.header().entry_type();
-        if !(et.is_file() || et.is_contiguous()) {
+        let Some(entry) = walk.next().map_err(|e| broken(what, &e, &tripped))? else {
+            break;
+        };
+        if !entry.is_file {
             // Directories, links, devices: nothing to hash.
             continue;
         }
@@ -81,8 +89,18 @@ pub fn visit<R: Read>(
                 limits.max_members
             )));
         }
-        let name = entry.path_bytes().into_owned();
-        let size = entry.size();
+        if let Some(error) = entry.refused {
+            // Its data is skipped by the next step of the walk.
+            f(MemberEvent::Failed {
+                name: &entry.name,
+                error,
+                digests: None,
+            });
+            continue;
+        }
+        let name = entry.name;
+        let size = entry.size;
+        let mut entry = walk.data();
         if size > limits.max_member_bytes {
             let mut digest = MultiDigest::new();
             let mut chunk = vec![0u8; 1 << 20];

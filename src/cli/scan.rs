@@ -41,7 +41,9 @@ members' records. Members that break a limit (zip bombs, over
 --max-member-mib, zip members that reuse the bytes of an earlier member:
 overlapping members, each refused while the first is read) get a `limit`
 error; the rest of the archive is read. An archive yields at most 1,000,000
-members, nested archives included.
+members, nested archives included. A tar member whose name (GNU long name,
+PAX path) is over 4096 bytes, or whose PAX header is over 1 MiB, gets a
+`limit` error: the header streams past unread, the rest is read.
 
 Report (stdout): JSON Lines by default when stdout is not a terminal,
 one object per file: the `hashsieve hash` fields plus \"matches\": [{\"list\",
@@ -71,9 +73,9 @@ prune`.
 Exit codes: 0 no match and no error; 1 matches found (suppressed hits do
 not count), no error; 2 errors happened (unreadable or damaged files,
 limits) and no match, or bad arguments; 3 matches found and errors
-happened (both are in the report); 130 interrupted by Ctrl-C (every record written
-is complete; an archive being read stops before its next member, without a
-record of its own).";
+happened (both are in the report); 130 interrupted by Ctrl-C (every
+record written is complete; an archive being read stops before its next
+member, without a record of its own).";
 
 /// `hashsieve scan` flags; see [`AFTER_HELP`].
 #[derive(clap::Args)]

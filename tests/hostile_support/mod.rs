@@ -190,3 +190,83 @@ pub fn tar_zst_with_slow_middle(count: usize, big_bytes: u64) -> Vec<u8> {
     let z = b.into_inner().expect("finish the tar");
     z.finish().expect("finish the zstd stream")
 }
+
+/// Write a header of `kind` for `size` bytes named `name`, then `size`
+/// bytes of `fill` (streamed) and the padding to the next block.
+fn tar_member<W: Write>(
+    w: &mut W,
+    kind: tar::EntryType,
+    name: &str,
+    size: u64,
+    fill: &mut dyn Read,
+) {
+    let mut h = tar::Header::new_gnu();
+    h.set_path(name).expect("short name");
+    h.set_entry_type(kind);
+    h.set_size(size);
+    h.set_mode(0o644);
+    h.set_cksum();
+    w.write_all(h.as_bytes()).expect("write a header");
+    let copied = std::io::copy(&mut fill.take(size), w).expect("write member data");
+    assert_eq!(copied, size);
+    let pad = (512 - size % 512) % 512;
+    w.write_all(&vec![0; pad as usize]).expect("write padding");
+}
+
+/// A tar at `path`: `before.txt`; `long-name-member`, named by a GNU long
+/// name (`L` header) of `name_len` bytes; `pax-member`, described by a PAX
+/// header of `pax_len` bytes (one `comment` record); `after.txt`. Written
+/// as it is made: the long name is never held in memory.
+pub fn write_tar_with_huge_headers(path: &std::path::Path, name_len: u64, pax_len: u64) {
+    use tar::EntryType;
+    let file = std::fs::File::create(path).expect("create the tar");
+    let mut w = std::io::BufWriter::new(file);
+    tar_member(
+        &mut w,
+        EntryType::Regular,
+        "before.txt",
+        6,
+        &mut &b"before"[..],
+    );
+    // GNU tar ends the name with a NUL.
+    let mut name = std::io::repeat(b'n').take(name_len - 1).chain(&b"\0"[..]);
+    tar_member(
+        &mut w,
+        EntryType::GNULongName,
+        "././@LongLink",
+        name_len,
+        &mut name,
+    );
+    tar_member(
+        &mut w,
+        EntryType::Regular,
+        "long-name-member",
+        4,
+        &mut &b"data"[..],
+    );
+    // "<len> comment=<value>\n", <len> counting itself.
+    let digits = pax_len.to_string();
+    let value_len = pax_len - digits.len() as u64 - " comment=\n".len() as u64;
+    let head = format!("{digits} comment=").into_bytes();
+    let mut pax = head
+        .as_slice()
+        .chain(std::io::repeat(b'x').take(value_len))
+        .chain(&b"\n"[..]);
+    tar_member(&mut w, EntryType::XHeader, "pax-header", pax_len, &mut pax);
+    tar_member(
+        &mut w,
+        EntryType::Regular,
+        "pax-member",
+        4,
+        &mut &b"data"[..],
+    );
+    tar_member(
+        &mut w,
+        EntryType::Regular,
+        "after.txt",
+        5,
+        &mut &b"after"[..],
+    );
+    w.write_all(&[0; 1024]).expect("write the end blocks");
+    w.flush().expect("flush the tar");
+}
