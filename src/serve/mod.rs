@@ -18,6 +18,7 @@ mod auth;
 mod body;
 mod error;
 mod fetch;
+pub mod fuzzing;
 mod hma;
 mod jobs;
 mod listen;
