@@ -23,6 +23,33 @@ pub struct JsonFrame {
     pub timestamp: f64,
 }
 
+impl JsonFrame {
+    /// The frame, held to the rules of the vPDQ text reader: quality
+    /// 0..=100 (the store refuses more, and would fail the whole import
+    /// with a database error), a finite timestamp not below 0 (else the
+    /// entry could not be exported as vPDQ text and imported back).
+    fn into_frame(self) -> Result<VpdqFrame, String> {
+        if self.quality > 100 {
+            return Err(format!(
+                "frame {}: quality {} is above 100",
+                self.frame, self.quality
+            ));
+        }
+        if !(self.timestamp.is_finite() && self.timestamp >= 0.0) {
+            return Err(format!(
+                "frame {}: bad timestamp {}",
+                self.frame, self.timestamp
+            ));
+        }
+        Ok(VpdqFrame {
+            frame: self.frame,
+            hash: self.hash,
+            quality: self.quality,
+            timestamp: self.timestamp,
+        })
+    }
+}
+
 /// One entry in JSON.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct JsonEntry {
@@ -106,13 +133,8 @@ impl JsonEntry {
             (SignalType::Vpdq, _, Some(frames)) => Value::Vpdq(normalize_frames(
                 frames
                     .into_iter()
-                    .map(|f| VpdqFrame {
-                        frame: f.frame,
-                        hash: f.hash,
-                        quality: f.quality,
-                        timestamp: f.timestamp,
-                    })
-                    .collect(),
+                    .map(JsonFrame::into_frame)
+                    .collect::<Result<_, _>>()?,
             )?),
             (t, Some(v), None) => Value::parse(t, &v).map_err(|e| format!("bad {t} value: {e}"))?,
             (t, None, None) => return Err(format!("a {t} entry needs \"value\"")),
@@ -204,6 +226,25 @@ mod tests {
         let back: Vec<_> = read(buf.as_slice()).collect();
         assert_eq!(back.len(), 1);
         assert_eq!(back[0].as_ref().unwrap(), &rec);
+    }
+
+    #[test]
+    fn frames_follow_the_vpdq_text_rules() {
+        let h = "a".repeat(64);
+        for (frame, want) in [
+            (
+                format!(r#"{{"frame":0,"quality":101,"hash":"{h}","timestamp":0}}"#),
+                "quality 101",
+            ),
+            (
+                format!(r#"{{"frame":0,"quality":9,"hash":"{h}","timestamp":-1}}"#),
+                "bad timestamp",
+            ),
+        ] {
+            let line = format!(r#"{{"signal_type":"vpdq","frames":[{frame}]}}"#);
+            let err = read(line.as_bytes()).next().unwrap().unwrap_err();
+            assert!(err.to_string().contains(want), "{err}");
+        }
     }
 
     #[test]
