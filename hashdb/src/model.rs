@@ -223,10 +223,13 @@ fn parse_vpdq_json(text: &str) -> Result<Vec<VpdqFrame>, ValueError> {
             .filter(|q| *q <= 100)
             .ok_or_else(|| bad(format!("frame {frame}: missing or invalid \"quality\"")))?
             as u8;
+        // As the vPDQ text reader: a value it would refuse could not be
+        // exported as vPDQ text and imported back.
         let timestamp = o
             .get("timestamp")
             .and_then(|t| t.as_f64())
-            .ok_or_else(|| bad(format!("frame {frame}: missing \"timestamp\"")))?;
+            .filter(|t| t.is_finite() && *t >= 0.0)
+            .ok_or_else(|| bad(format!("frame {frame}: missing or invalid \"timestamp\"")))?;
         Ok(VpdqFrame {
             frame,
             hash,
@@ -367,4 +370,19 @@ pub struct Entry {
     pub record: Record,
     pub added_at: i64,
     pub status: StatusChange,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn vpdq_json_timestamps_follow_the_vpdq_text_rules() {
+        let h = "a".repeat(64);
+        let ok = format!(r#"{{"0":{{"quality":100,"hash":"{h}","timestamp":0.5}}}}"#);
+        assert!(Value::parse(SignalType::Vpdq, &ok).is_ok());
+        let neg = format!(r#"{{"0":{{"quality":100,"hash":"{h}","timestamp":-1}}}}"#);
+        let e = Value::parse(SignalType::Vpdq, &neg).unwrap_err();
+        assert!(e.to_string().contains("timestamp"), "{e}");
+    }
 }
