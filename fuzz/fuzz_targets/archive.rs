@@ -5,9 +5,9 @@
 //! fuzzer's memory or time limit.
 //!
 //! Besides "no panic", the limits the readers promise are checked: no
-//! member handed out is over `max_member_bytes`, no archive hands out more
-//! than `max_members` files, and all levels together never hand out more
-//! than `max_total_bytes`.
+//! member handed out is over `max_member_bytes`, and all levels together
+//! never hand out more than `max_members` files or `max_total_bytes`
+//! bytes.
 //!
 //! Members are not hashed: what they decode to is the `image` target's
 //! business, and hashing here would only slow the walk down.
@@ -30,6 +30,10 @@ fn limits() -> ArchiveLimits {
         ratio_floor: 64 << 10,
         max_total_bytes: 16 << 20,
         max_members: 500,
+        max_name_bytes: 4096,
+        max_pax_bytes: 64 << 10,
+        // Limits added later keep their defaults until chosen here.
+        ..ArchiveLimits::default()
     }
 }
 
@@ -45,7 +49,8 @@ fn archive_kind(head: &[u8]) -> Option<ArchiveKind> {
 
 struct Walk {
     limits: ArchiveLimits,
-    /// Bytes of every file handed out, all levels together.
+    /// Files and their bytes handed out, all levels together.
+    files: u64,
     total: u64,
 }
 
@@ -55,7 +60,6 @@ impl Walk {
     /// depth allows.
     fn visit(&mut self, kind: ArchiveKind, data: &[u8], depth: u32, budget: &Budget) {
         let mut buf = Vec::new();
-        let mut files = 0u64;
         let limits = self.limits.clone();
         let res = archive::visit(
             kind,
@@ -63,13 +67,15 @@ impl Walk {
             &limits,
             budget,
             &mut buf,
+            // Never interrupted (Ctrl-C).
+            &|| false,
             &mut |ev| match ev {
                 MemberEvent::File { name, data } => {
-                    files += 1;
+                    self.files += 1;
                     assert!(
-                        files <= limits.max_members,
-                        "{} handed out {files} files, over max_members {}",
-                        kind.name(),
+                        self.files <= limits.max_members,
+                        "{} files handed out, over max_members {}",
+                        self.files,
                         limits.max_members
                     );
                     assert!(
@@ -110,6 +116,7 @@ fuzz_target!(|data: &[u8]| {
     };
     let mut walk = Walk {
         limits: limits(),
+        files: 0,
         total: 0,
     };
     // One budget per top-level archive, shared by the nested ones.
