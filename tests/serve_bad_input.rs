@@ -698,3 +698,39 @@ fn sigterm(pid: u32) {
         .success();
     assert!(ok, "kill -TERM {pid}");
 }
+
+#[test]
+fn changes_record_the_token_that_made_them() {
+    // The probe: status changes took the client's `by` as the author, so
+    // any writer could sign a change with someone else's name.
+    let dir = tempfile::tempdir().unwrap();
+    let db = db_with_list(dir.path(), "L");
+    let dbs = db.to_str().unwrap();
+    let list = dir.path().join("l.txt");
+    std::fs::write(&list, format!("{}\n", "f".repeat(64))).unwrap();
+    cli(&["db", "--db", dbs, "import", "L", list.to_str().unwrap()]);
+    let writer = cli(&["token", "create", "--db", dbs, "--scope", "write"]);
+    let writer = writer.trim().to_string();
+    let id = token_ids(dbs)[0];
+    let s = Server::start(&db, &[]);
+    let r = request(
+        s.addr,
+        "PUT",
+        "/v1/entries/1/status",
+        Some(&writer),
+        &[("Content-Type", "application/json")],
+        br#"{"status": "disabled", "by": "alice"}"#,
+    );
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    let shown: serde_json::Value =
+        serde_json::from_str(cli(&["db", "--db", dbs, "show", "1"]).trim()).unwrap();
+    assert_eq!(shown["status_by"], format!("token:{id} (alice)"));
+    let r = s.post_json(
+        "/v1/allowlist",
+        Some(&writer),
+        &serde_json::json!({"signal_type": "md5", "signal": "d41d8cd98f00b204e9800998ecf8427e"}),
+    );
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    let allowed = cli(&["db", "--db", dbs, "allow", "list"]);
+    assert!(allowed.contains(&format!("token:{id}")), "{allowed}");
+}

@@ -20,9 +20,32 @@ fn bearer(req: &Request) -> Option<&str> {
         .then_some(token.trim())
 }
 
-async fn check(st: Arc<AppState>, scope: Scope, req: Request, next: Next) -> Response {
+/// Who made a request, as handlers record it (status changes, allowlist
+/// entries): the token that was checked, never a name the client sends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Caller {
+    /// The service runs without tokens (loopback or `--insecure-no-auth`).
+    Open,
+    /// The token with this id.
+    Token(i64),
+}
+
+impl Caller {
+    /// `token:<id>`, or `unauthenticated`.
+    pub fn label(self) -> String {
+        match self {
+            Caller::Open => "unauthenticated".to_string(),
+            Caller::Token(id) => format!("token:{id}"),
+        }
+    }
+}
+
+async fn check(st: Arc<AppState>, scope: Scope, mut req: Request, next: Next) -> Response {
     match st.authorize(bearer(&req), scope) {
-        Ok(()) => next.run(req).await,
+        Ok(caller) => {
+            req.extensions_mut().insert(caller);
+            next.run(req).await
+        }
         Err(e) => e.into_response(),
     }
 }

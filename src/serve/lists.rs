@@ -7,7 +7,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use crate::record::FileRecord;
-use axum::extract::{Path as UrlPath, Query, Request, State};
+use axum::extract::{Extension, Path as UrlPath, Query, Request, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -17,6 +17,7 @@ use hashdb::store::ImportOptions;
 use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
 
+use super::auth::Caller;
 use super::body::{check_declared, read_limited, BoundedJson};
 use super::error::{ApiError, ErrorBody};
 use super::state::AppState;
@@ -62,6 +63,8 @@ pub struct SetStatus {
     /// active, disabled or disputed.
     pub status: String,
     pub reason: Option<String>,
+    /// A name the client gives; recorded next to the token that made the
+    /// change (`token:3 (alice)`), never instead of it.
     pub by: Option<String>,
 }
 
@@ -334,6 +337,7 @@ pub async fn export_list(
     security(("bearer" = ["write"])))]
 pub async fn set_status(
     State(st): State<Arc<AppState>>,
+    Extension(caller): Extension<Caller>,
     UrlPath(id): UrlPath<i64>,
     BoundedJson(b): BoundedJson<SetStatus>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
@@ -343,7 +347,10 @@ pub async fn set_status(
         .map_err(|e: hashdb::model::UnknownStatus| ApiError::bad_request(e.to_string()))?;
     let change = StatusChange {
         status,
-        by: b.by,
+        by: Some(match b.by {
+            Some(name) => format!("{} ({name})", caller.label()),
+            None => caller.label(),
+        }),
         reason: b.reason,
         at: None,
     };
@@ -356,11 +363,12 @@ pub async fn set_status(
     responses((status = 200, body = Object), (status = 400, body = ErrorBody)), security(("bearer" = ["write"])))]
 pub async fn allow(
     State(st): State<Arc<AppState>>,
+    Extension(caller): Extension<Caller>,
     BoundedJson(b): BoundedJson<AllowBody>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let v = super::api::parse_signal(Some(&b.signal_type), Some(&b.signal))?;
     let id = st
-        .write(move |s| Ok(s.allow(&v, b.note.as_deref(), Some("api"))?))
+        .write(move |s| Ok(s.allow(&v, b.note.as_deref(), Some(&caller.label()))?))
         .await?;
     Ok(Json(serde_json::json!({"id": id})))
 }

@@ -132,14 +132,18 @@ impl AppState {
     }
 
     /// Whether a request presenting `bearer` may use `scope`.
-    pub fn authorize(&self, bearer: Option<&str>, scope: Scope) -> Result<(), ApiError> {
+    pub fn authorize(
+        &self,
+        bearer: Option<&str>,
+        scope: Scope,
+    ) -> Result<super::auth::Caller, ApiError> {
         use axum::http::StatusCode;
         let tokens = self
             .tokens
             .read()
             .map_err(|_| ApiError::internal("token table poisoned"))?;
         if !self.auth_required.load(Ordering::Acquire) {
-            return Ok(());
+            return Ok(super::auth::Caller::Open);
         }
         let Some(secret) = bearer else {
             return Err(ApiError::new(
@@ -159,7 +163,7 @@ impl AppState {
                 "forbidden",
                 format!("this token lacks the {:?} scope", scope.as_str()),
             )),
-            Some(_) => Ok(()),
+            Some(t) => Ok(super::auth::Caller::Token(t.id)),
         }
     }
 }
