@@ -13,6 +13,7 @@
 #![cfg(feature = "video")]
 
 mod ffmpeg_support;
+#[allow(clippy::duplicate_mod)] // scan_support loads it too
 mod fixtures;
 use ffmpeg_support::have_ffmpeg;
 
