@@ -8,7 +8,6 @@ mod scan_support;
 use scan_support::*;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
-use std::time::{Duration, Instant};
 
 const HEX: &str = "f8f8f0cee0f4a84f06370a22038f63f0b36e2ed596621e1d33e6b39c4e9c9b22";
 const HEX2: &str = "0707f0cee0f4a84f06370a22038f63f0b36e2ed596621e1d33e6b39c4e9c9b22";
@@ -93,26 +92,13 @@ fn a_view_in_place_of_a_table_is_refused_instead_of_hanging_the_scan() {
     )
     .unwrap();
     drop(c);
-    let mut child = scan_cmd(d)
+    let child = scan_cmd(d)
         .args(["media", "--db", "v.db", "--no-state"])
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(120);
-    let status = loop {
-        if let Some(s) = child.try_wait().unwrap() {
-            break s;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("scan hung on a view");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    };
-    let mut e = String::new();
-    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut e).unwrap();
+    let (status, e) = wait_or_fail(child, 120, "scan hung on a view");
     assert_eq!(status.code(), Some(2), "{e}");
     assert!(
         e.contains(r#"view "vpdq_frames" (ours is a table)"#) && e.contains("v.db"),

@@ -10,7 +10,6 @@ mod serve_support;
 use scan_support::*;
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
-use std::time::{Duration, Instant};
 
 const HEX: &str = "f8f8f0cee0f4a84f06370a22038f63f0b36e2ed596621e1d33e6b39c4e9c9b22";
 
@@ -90,27 +89,14 @@ fn a_missing_database_is_refused_and_not_created() {
 fn serve_refuses_a_missing_database() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    let mut child = Command::new(bin())
+    let child = Command::new(bin())
         .current_dir(d)
         .args(["serve", "--db", "typo.db", "--listen", "127.0.0.1:0"])
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let status = loop {
-        if let Some(s) = child.try_wait().unwrap() {
-            break s;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("serve started on a missing database");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    };
-    let mut e = String::new();
-    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut e).unwrap();
+    let (status, e) = wait_or_fail(child, 30, "serve started on a missing database");
     assert_eq!(status.code(), Some(2), "{e}");
     assert!(e.contains("typo.db"), "{e}");
     assert!(files(d).is_empty(), "{:?}", files(d));

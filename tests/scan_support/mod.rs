@@ -181,3 +181,29 @@ pub fn conformance() -> Option<PathBuf> {
         None
     }
 }
+
+/// Wait for `child` at most `secs` seconds (killing it and failing with
+/// `what` past that); its exit status and stderr (which must be piped).
+pub fn wait_or_fail(
+    mut child: std::process::Child,
+    secs: u64,
+    what: &str,
+) -> (std::process::ExitStatus, String) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("{what}");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    let mut e = String::new();
+    if let Some(mut err) = child.stderr.take() {
+        std::io::Read::read_to_string(&mut err, &mut e).unwrap();
+    }
+    (status, e)
+}

@@ -17,16 +17,7 @@ impl Store {
     /// hashes and options.
     pub fn match_fingerprint(&self) -> Result<String, StoreError> {
         // One read transaction: the generation and the allowlist agree.
-        let _tx = if self.conn.is_autocommit() {
-            Some(self.conn.unchecked_transaction()?)
-        } else {
-            None
-        };
-        let generation: i64 =
-            self.conn
-                .query_row("SELECT value FROM index_generation WHERE id = 1", [], |r| {
-                    r.get(0)
-                })?;
+        let (_tx, generation) = self.generation_read()?;
         let mut h = blake3::Hasher::new();
         h.update(b"hashsieve match fingerprint 1\0");
         h.update(&generation.to_le_bytes());

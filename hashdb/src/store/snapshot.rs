@@ -76,6 +76,25 @@ pub struct RowsKey {
 pub type SavedTables = (u32, Vec<(Vec<u32>, Vec<u32>)>);
 
 impl Store {
+    /// The index generation, read inside a read transaction that the
+    /// caller keeps while it reads what the generation describes (none is
+    /// opened inside a caller's own transaction, which does the same).
+    pub(super) fn generation_read(
+        &self,
+    ) -> Result<(Option<rusqlite::Transaction<'_>>, i64), StoreError> {
+        let tx = if self.conn.is_autocommit() {
+            Some(self.conn.unchecked_transaction()?)
+        } else {
+            None
+        };
+        let generation: i64 =
+            self.conn
+                .query_row("SELECT value FROM index_generation WHERE id = 1", [], |r| {
+                    r.get(0)
+                })?;
+        Ok((tx, generation))
+    }
+
     /// The rows of [`Store::for_each_pdq_row`] for the lists and gates in
     /// `gates`, from the saved file when it matches the database (see the
     /// module docs), else from SQLite (then saved for the next load).
@@ -101,16 +120,7 @@ impl Store {
         gates.sort_unstable();
         // One read transaction: the generation and the rows agree (inside
         // a caller's transaction, that one does the same).
-        let tx = if self.conn.is_autocommit() {
-            Some(self.conn.unchecked_transaction()?)
-        } else {
-            None
-        };
-        let generation: i64 =
-            self.conn
-                .query_row("SELECT value FROM index_generation WHERE id = 1", [], |r| {
-                    r.get(0)
-                })?;
+        let (tx, generation) = self.generation_read()?;
         let path = rows_path(self.path());
         if let Some(rows) = read_rows(&path, generation, &gates) {
             return Ok((rows, RowsKey { generation, gates }));
