@@ -176,6 +176,12 @@ fn decode_inner(
         let pixels = usize::try_from(u64::from(w) * u64::from(h)).map_err(|_| too_large())?;
         let out = pixels.checked_mul(3).ok_or_else(too_large)?;
         let mut buf = std::mem::take(reuse);
+        // Cleared first: a decoder may return success without writing
+        // every pixel (a JPEG whose scan ends early), and the rest must
+        // then be black, as a fresh decode has it, never the previous
+        // image's pixels (which belong to another file, or another client
+        // of the service). Found by the `image` fuzz target.
+        buf.clear();
         buf.resize(n.max(out), 0);
         decoder.read_image(&mut buf[..n]).map_err(classify)?;
         to_rgb_in_place(&mut buf, color, pixels);
@@ -388,6 +394,36 @@ mod tests {
         let d = decode_rgb(&bytes, ImageFormat::Png, &enough).unwrap();
         assert_eq!(&d.rgb[..3], &[0x12, 0, 0xff]);
         assert_eq!(d.rgb.len(), 120_000);
+    }
+
+    #[test]
+    fn a_reused_buffer_never_leaks_the_previous_image() {
+        // A JPEG whose scan stops after a few bytes yet ends with EOI: the
+        // decoder reports success without writing most pixels. Decoded
+        // after a noisy picture into the same storage, it must give what
+        // a fresh decode gives (found by the `image` fuzz target).
+        let short = include_bytes!("testdata/short-scan.jpg");
+        let limits = ImageLimits::default();
+        let fresh = decode_rgb(short, ImageFormat::Jpeg, &limits).unwrap();
+        let mut x = 0x9e37_79b9_u32;
+        let noise = image::RgbImage::from_fn(256, 256, |_, _| {
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            image::Rgb([x as u8, (x >> 8) as u8, (x >> 16) as u8])
+        });
+        let mut reuse = Vec::new();
+        let first = decode_rgb_reusing(
+            &png_bytes(DynamicImage::ImageRgb8(noise)),
+            ImageFormat::Png,
+            &limits,
+            &mut reuse,
+        )
+        .unwrap();
+        reuse = first.rgb;
+        let again = decode_rgb_reusing(short, ImageFormat::Jpeg, &limits, &mut reuse).unwrap();
+        assert_eq!((again.width, again.height), (fresh.width, fresh.height));
+        assert!(again.rgb == fresh.rgb, "pixels differ from a fresh decode");
     }
 
     #[test]

@@ -111,12 +111,13 @@ fn is_mpeg_ts(head: &[u8]) -> bool {
 
 /// "BM" is a common two-byte prefix; also require a sane header size.
 fn bmp_header_plausible(head: &[u8]) -> bool {
-    let dib = u32::from_le_bytes([
-        head[14],
-        head.get(15).copied().unwrap_or(0),
-        head.get(16).copied().unwrap_or(0),
-        head.get(17).copied().unwrap_or(0),
-    ]);
+    // The DIB header size is bytes 14..18; a file too short to hold it
+    // is not a plausible BMP (and must not be indexed past its end: the
+    // fuzzer found a 14-byte "BM" file that panicked here).
+    let Some(&[a, b, c, d]) = head.get(14..18) else {
+        return false;
+    };
+    let dib = u32::from_le_bytes([a, b, c, d]);
     matches!(dib, 12 | 40 | 52 | 56 | 64 | 108 | 124)
 }
 
@@ -160,6 +161,10 @@ mod tests {
         assert_eq!(sniff(b"hello world"), MediaKind::Other);
         assert_eq!(sniff(b""), MediaKind::Other);
         assert_eq!(sniff(b"BM"), MediaKind::Other);
+        // Too short to hold the DIB header size (bytes 14..18): not a BMP,
+        // and no read past the end (a fuzzer finding).
+        assert_eq!(sniff(b"BM000000000000"), MediaKind::Other);
+        assert_eq!(sniff(b"BM000000000000(\0\0"), MediaKind::Other);
     }
 
     #[test]
