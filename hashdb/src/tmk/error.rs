@@ -102,6 +102,18 @@ pub enum TmkFileError {
         index: usize,
         value: f32,
     },
+    /// A pure-average value beyond what any video's frames can average to.
+    #[error("TMK pure-average value {index} is {value:e}, beyond {max:e}")]
+    OutOfRange { index: usize, value: f32, max: f32 },
+    /// A cos/sin vector longer than `sqrt(a_j)`: no video makes it, and it
+    /// would inflate level 2 against every video.
+    #[error("TMK {section} vector {vector} has norm {norm:e}, above {max:e}")]
+    VectorNorm {
+        section: Section,
+        vector: usize,
+        norm: f64,
+        max: f64,
+    },
     /// Reading the bytes failed.
     #[error("reading a TMK file: {0}")]
     Io(#[from] std::io::Error),

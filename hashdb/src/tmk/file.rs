@@ -17,6 +17,7 @@
 
 use std::io::{Read, Write};
 
+use super::accumulate::MAX_FEATURE_ABS;
 use super::error::{Magic, Section, TmkFileError};
 use super::params::{
     Feature, FEATURE_DIM, FILE_SIZE, FOURIER_COEFFICIENTS, FRAMES_PER_SECOND, HEADER_SIZE,
@@ -159,8 +160,21 @@ impl TmkHash {
             }
         }
         let pure_average = read_feature(bytes, AVERAGE_AT, Section::PureAverage, 0)?;
+        if let Some((index, &value)) = pure_average
+            .iter()
+            .enumerate()
+            .find(|(_, v)| v.abs() > MAX_FEATURE_ABS)
+        {
+            return Err(TmkFileError::OutOfRange {
+                index,
+                value,
+                max: MAX_FEATURE_ABS,
+            });
+        }
         let cos = read_vectors(bytes, COS_AT, Section::Cos)?;
         let sin = read_vectors(bytes, SIN_AT, Section::Sin)?;
+        check_norms(&cos, Section::Cos)?;
+        check_norms(&sin, Section::Sin)?;
         Ok(TmkHash {
             frame_count,
             pure_average,
@@ -276,6 +290,37 @@ fn read_feature(
     }
     Ok(v)
 }
+
+/// Every cos/sin vector of a hash is a unit vector (or zero) scaled by
+/// `sqrt(a_j)` (see the accumulator's `finish`). Larger vectors are refused:
+/// level 2 is not divided by the vectors' norms, so a file with huge values
+/// (a hostile list entry, or query) would score far above 1 against every
+/// video, or overflow to infinity (found by the `tmk_file` fuzz target).
+/// Smaller ones cannot raise a score and are let through.
+fn check_norms(vectors: &[Feature], section: Section) -> Result<(), TmkFileError> {
+    for (vector, v) in vectors.iter().enumerate() {
+        // In double: a sum of float32 squares can overflow float32.
+        let norm = v
+            .iter()
+            .map(|&e| f64::from(e) * f64::from(e))
+            .sum::<f64>()
+            .sqrt();
+        let max = f64::from(FOURIER_COEFFICIENTS[vector % NUM_COEFFICIENTS]).sqrt() * NORM_SLACK;
+        if norm > max {
+            return Err(TmkFileError::VectorNorm {
+                section,
+                vector,
+                norm,
+                max,
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Relative room over `sqrt(a_j)` for float32 rounding in normalising and
+/// scaling (about 1e-6 in practice).
+const NORM_SLACK: f64 = 1.0 + 1e-4;
 
 fn read_vectors(bytes: &[u8], at: usize, section: Section) -> Result<Vec<Feature>, TmkFileError> {
     (0..VECTORS)

@@ -68,7 +68,15 @@ pub fn level1(a: &TmkHash, b: &TmkHash) -> f32 {
     if nu == 0.0 || nv == 0.0 {
         return 0.0;
     }
-    dot(u, v) / (nu * nv)
+    let score = dot(u, v) / (nu * nv);
+    // Subnormal norms can make the product 0 or the quotient unbounded;
+    // no real video is that dark, and a non-finite score would compare
+    // oddly downstream, so it is "no match".
+    if score.is_finite() {
+        score
+    } else {
+        0.0
+    }
 }
 
 /// The TMK score: for each period, the largest kernel value over all

@@ -182,6 +182,22 @@ fn corrupt_files_give_their_own_errors() {
             ..
         } if index == 256 * 33 + 7
     ));
+    let huge = 2e9f32.to_le_bytes();
+    assert!(matches!(
+        corrupt(|b| b[176..180].copy_from_slice(&huge)),
+        E::OutOfRange { index: 0, .. }
+    ));
+    // A cos value far beyond any unit vector: level 2 would overflow.
+    let big = 1e30f32.to_le_bytes();
+    let at = 1200 + 4 * (256 * 40 + 3);
+    assert!(matches!(
+        corrupt(|b| b[at..at + 4].copy_from_slice(&big)),
+        E::VectorNorm {
+            section: Section::Cos,
+            vector: 40,
+            ..
+        }
+    ));
     assert!(
         matches!(corrupt(|b| b.truncate(FILE_SIZE - 1)), E::Truncated { len } if len == FILE_SIZE - 1)
     );
