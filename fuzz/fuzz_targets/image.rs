@@ -16,17 +16,18 @@
 //!   hashed just before, so a failing input fails alone, every time.
 //!
 //! The decoders run under `catch_unwind` by design (a panicking decoder is
-//! a `decode` error of that file): such a panic is logged once per place
-//! and the run goes on. A panic anywhere else still ends the run.
+//! a `decode` error of that file): such a panic is printed once per place
+//! and the run goes on (`hashsieve_fuzz::record_panics`). A panic anywhere
+//! else still ends the run.
 #![no_main]
 
-use std::collections::HashSet;
 use std::path::Path;
-use std::sync::{Mutex, Once, OnceLock};
+use std::sync::OnceLock;
 
 use hashsieve::hashing::{hash_bytes, HashConfig, Worker};
 use hashsieve::media::image::ImageLimits;
 use hashsieve::views::ViewSet;
+use hashsieve_fuzz::record_panics;
 use libfuzzer_sys::fuzz_target;
 
 const MAX_PIXELS: u64 = 1 << 22;
@@ -91,56 +92,11 @@ fn used_worker() -> Worker {
     w
 }
 
-/// Open findings in code this target does not own, tolerated while their
-/// owner fixes them, named in `FUZZ_KNOWN_OPEN` (comma-separated; see
-/// fuzz/smoke.sh). Nothing is tolerated by default.
-fn known_open(name: &str) -> bool {
-    static OPEN: OnceLock<Vec<String>> = OnceLock::new();
-    OPEN.get_or_init(|| {
-        std::env::var("FUZZ_KNOWN_OPEN")
-            .unwrap_or_default()
-            .split(',')
-            .map(|s| s.trim().to_string())
-            .collect()
-    })
-    .iter()
-    .any(|n| n == name)
-}
-
-/// libfuzzer-sys aborts on every panic, even one the library catches; the
-/// decoders' panics are caught by design, so print each kind once and go
-/// on. An uncaught panic still reaches libfuzzer-sys, which aborts.
-fn quiet_caught_panics() {
-    static ONCE: Once = Once::new();
-    ONCE.call_once(|| {
-        static SEEN: Mutex<Option<HashSet<String>>> = Mutex::new(None);
-        std::panic::set_hook(Box::new(|info| {
-            let place = info
-                .location()
-                .map(|l| format!("{}:{}", l.file(), l.line()))
-                .unwrap_or_default();
-            // Dependencies' panics (the decoders') once per place; ours,
-            // which nothing catches, always.
-            let dependency = place.contains("/.cargo/registry/");
-            let mut seen = SEEN.lock().unwrap_or_else(|e| e.into_inner());
-            if !dependency || seen.get_or_insert_with(HashSet::new).insert(place) {
-                eprintln!("panic: {info}");
-            }
-        }));
-    });
-}
-
 fuzz_target!(|data: &[u8]| {
-    quiet_caught_panics();
+    record_panics();
     let cfg = config();
     let path = Path::new("upload");
-    let reuse_checked = !known_open("image-reused-buffer");
-    let mut worker = if reuse_checked {
-        used_worker()
-    } else {
-        Worker::new()
-    };
-    let rec = hash_bytes(path, data, &cfg, &mut worker);
+    let rec = hash_bytes(path, data, &cfg, &mut used_worker());
     if rec.error.is_none() && rec.media == "image" {
         let (w, h) = (rec.width.unwrap_or(0), rec.height.unwrap_or(0));
         assert!(
@@ -149,9 +105,6 @@ fuzz_target!(|data: &[u8]| {
         );
         assert_eq!(rec.pdq.len(), 1, "an image has one hash of record");
         assert!(rec.pdq[0].quality <= 100);
-    }
-    if !reuse_checked {
-        return;
     }
     let fresh = hash_bytes(path, data, &cfg, &mut Worker::new());
     // The whole record: dimensions, hashes, views, error.

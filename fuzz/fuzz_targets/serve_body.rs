@@ -14,6 +14,7 @@
 use std::sync::OnceLock;
 
 use hashsieve::serve::fuzzing::Service;
+use hashsieve_fuzz::{check_not_500, record_panics, take_panic};
 use libfuzzer_sys::fuzz_target;
 
 /// (method, path, writes)
@@ -47,6 +48,9 @@ fn service() -> &'static Service {
 }
 
 fuzz_target!(|data: &[u8]| {
+    // Panics a service job catches become 500s, judged below.
+    record_panics();
+    take_panic();
     let Some((&sel, rest)) = data.split_first() else {
         return;
     };
@@ -70,11 +74,7 @@ fuzz_target!(|data: &[u8]| {
         let body = String::from_utf8_lossy(&reply.body);
         eprintln!("{method} {path}: {} {:.300}", reply.status, body);
     }
-    assert!(
-        reply.status != 500,
-        "{method} {path}: 500 {}",
-        String::from_utf8_lossy(&reply.body)
-    );
+    check_not_500(&format!("{method} {path}"), reply.status, &reply.body);
     assert!(
         std::str::from_utf8(&reply.body).is_ok_and(|s| s.starts_with('{') || s.starts_with('[')),
         "{method} {path}: {} with a body that is not JSON: {:?}",

@@ -18,6 +18,7 @@ use hashdb::formats::{self, Format, Writer};
 use hashdb::model::{Entry, Record, Value};
 use hashdb::SignalType;
 use hashsieve::serve::fuzzing::Service;
+use hashsieve_fuzz::{check_not_500, record_panics, take_panic};
 use libfuzzer_sys::fuzz_target;
 
 /// The service's `max_query_frames` in [`Service`].
@@ -51,6 +52,9 @@ fn frames(r: &Record) -> &[hashdb::vpdq::VpdqFrame] {
 }
 
 fuzz_target!(|data: &[u8]| {
+    // Panics a service job catches become 500s, judged below.
+    record_panics();
+    take_panic();
     let imported = formats::read(Format::Vpdq, data)
         .expect("the vPDQ reader has no header to fail on")
         .next()
@@ -79,11 +83,7 @@ fuzz_target!(|data: &[u8]| {
     let Ok(reply) = service().request(b"POST", "/v1/match/vpdq", None, data.to_vec()) else {
         return;
     };
-    assert!(
-        reply.status != 500,
-        "500 {}",
-        String::from_utf8_lossy(&reply.body)
-    );
+    check_not_500("POST /v1/match/vpdq", reply.status, &reply.body);
     // Refused only as the importer refuses, or over the frame cap; the
     // size cap (160 bytes a frame) is not reached by what the fuzzer sends.
     let too_many = imported
