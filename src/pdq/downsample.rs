@@ -632,9 +632,7 @@ pub(crate) fn downsample_64(src: &dyn LumaSource, sc: &mut Scratch) -> [[f32; 64
     let mut y = 0;
     while y < h {
         let n = GROUP.min(h - y);
-        for r in 0..n {
-            src.luma_row(y + r, &mut group_in[r * w..(r + 1) * w]);
-        }
+        src.luma_rows(y, n, &mut group_in[..n * w]);
         let offsets: [usize; GROUP] = std::array::from_fn(|r| vbox.slot(y + r.min(n - 1)));
         let mut out = RowOut::Divided {
             counts: &counts_w,

@@ -32,6 +32,17 @@ pub trait LumaSource {
     fn height(&self) -> usize;
     /// Fill `out` (exactly `width()` long) with the luma of row `y`.
     fn luma_row(&self, y: usize, out: &mut [f32]);
+
+    /// Fill `out` (at least `n * width()` long) with rows `y..y + n`, one
+    /// after another. The downsample asks for sixteen rows at a time, so a
+    /// source that reads rows more cheaply together (a turned picture,
+    /// whose rows are columns of its plane) overrides this.
+    fn luma_rows(&self, y: usize, n: usize, out: &mut [f32]) {
+        let w = self.width();
+        for (r, row) in out.chunks_exact_mut(w).take(n).enumerate() {
+            self.luma_row(y + r, row);
+        }
+    }
 }
 
 /// Packed 8-bit RGB (3 bytes per pixel), rows `stride` bytes apart.

@@ -14,10 +14,12 @@ mod dct;
 mod downsample;
 mod luma;
 mod median;
+mod oriented;
 
 pub use dct::DihedralKind;
 pub use hashdb::Pdq;
 pub use luma::{BufferSizeError, FloatLuma, Grey8, LumaRule, LumaSource, Rgb8};
+pub use oriented::Oriented;
 
 /// Images smaller than this on either side get the zero hash and quality 0,
 /// as in the reference.
@@ -30,7 +32,12 @@ pub struct PdqHash {
     pub quality: u8,
 }
 
-/// The eight dihedral hashes of one image, computed from one DCT.
+/// The eight dihedral hashes of one image as the reference's
+/// `pdqDihedralHash256esFromFloatLuma` computes them: from one DCT, by
+/// transposing and sign-flipping coefficients. That is what Meta's tools
+/// and `reference-dihedral.csv` hold (`hash --dihedral` exports it), but it
+/// is not the hash of the turned pixels (see [`PdqHasher::oriented`],
+/// which the query views use).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Dihedral {
     /// Indexed in the order of [`DihedralKind::ALL`].
@@ -61,6 +68,8 @@ impl Dihedral {
 #[derive(Default)]
 pub struct PdqHasher {
     scratch: downsample::Scratch,
+    /// The float luma of the picture being turned ([`PdqHasher::oriented`]).
+    plane: Vec<f32>,
 }
 
 impl PdqHasher {
@@ -119,9 +128,42 @@ impl PdqHasher {
         dct::dct64_to_16(&buf)
     }
 
+    /// The reference hash of the picture each of `kinds` turns `src` into,
+    /// in the order of `kinds`: bit-identical to [`PdqHasher::hash`] of the
+    /// turned pixels (what `pdqhash` returns for a PIL-transposed image),
+    /// each with its own quality. The luma is computed once; each turn
+    /// costs one downsample, read from that plane in the turned order (see
+    /// [`Oriented`]). These are the query-side rotation, mirror and EXIF
+    /// views; [`PdqHasher::dihedral`] is the reference's cheaper
+    /// approximation, kept for exports that must equal Meta's.
+    pub fn oriented(&mut self, src: &dyn LumaSource, kinds: &[DihedralKind]) -> Vec<PdqHash> {
+        let (w, h) = (src.width(), src.height());
+        if kinds.iter().all(|&k| k == DihedralKind::Original) {
+            let one = self.hash(src);
+            return kinds.iter().map(|_| one).collect();
+        }
+        let mut plane = std::mem::take(&mut self.plane);
+        oriented::fill_plane(src, &mut plane);
+        let hashes = kinds
+            .iter()
+            .map(|&kind| match Oriented::new(&plane, w, h, kind) {
+                Ok(turned) => self.hash(&turned),
+                // Unreachable: the plane was just filled with w * h values.
+                Err(_) => PdqHash {
+                    hash: Pdq::ZERO,
+                    quality: 0,
+                },
+            })
+            .collect();
+        self.plane = plane;
+        hashes
+    }
+
     /// The eight dihedral hashes, as the reference's
     /// `pdqDihedralHash256esFromFloatLuma` computes them (from one DCT; note
     /// that, unlike [`PdqHasher::hash`], it always blurs, even at 64x64).
+    /// See [`Dihedral`] for how they differ from the hashes of the turned
+    /// pixels.
     pub fn dihedral(&mut self, src: &dyn LumaSource) -> Dihedral {
         if src.width() < MIN_HASHABLE_DIM || src.height() < MIN_HASHABLE_DIM {
             return Dihedral {
@@ -224,6 +266,83 @@ mod tests {
         let all = hasher.dihedral(&src);
         assert_eq!(all.get(DihedralKind::Original), one.hash);
         assert_eq!(all.quality, one.quality);
+    }
+
+    /// `rgb` (w x h) turned by `kind`, pixel by pixel (PIL's definition,
+    /// see `oriented::axes`), and its size.
+    fn turn_rgb(rgb: &[u8], w: usize, h: usize, kind: DihedralKind) -> (Vec<u8>, usize, usize) {
+        let t = matches!(
+            kind,
+            DihedralKind::Rotate90
+                | DihedralKind::Rotate270
+                | DihedralKind::FlipPlus1
+                | DihedralKind::FlipMinus1
+        );
+        let (ow, oh) = if t { (h, w) } else { (w, h) };
+        let mut out = vec![0u8; rgb.len()];
+        for y in 0..oh {
+            for x in 0..ow {
+                let (sx, sy) = match kind {
+                    DihedralKind::Original => (x, y),
+                    DihedralKind::FlipY => (w - 1 - x, y),
+                    DihedralKind::Rotate180 => (w - 1 - x, h - 1 - y),
+                    DihedralKind::FlipX => (x, h - 1 - y),
+                    DihedralKind::FlipPlus1 => (y, x),
+                    DihedralKind::Rotate270 => (y, h - 1 - x),
+                    DihedralKind::FlipMinus1 => (w - 1 - y, h - 1 - x),
+                    DihedralKind::Rotate90 => (w - 1 - y, x),
+                };
+                let s = 3 * (sy * w + sx);
+                let d = 3 * (y * ow + x);
+                out[d..d + 3].copy_from_slice(&rgb[s..s + 3]);
+            }
+        }
+        (out, ow, oh)
+    }
+
+    #[test]
+    fn oriented_equals_hash_of_turned_pixels() {
+        // Fine texture (every pixel differs) on sizes that exercise odd and
+        // even windows, the 64x64 shortcut, thin and tiny pictures.
+        let mut hasher = PdqHasher::new();
+        for (w, h) in [(120usize, 90usize), (64, 64), (7, 300), (333, 17), (4, 9), (1030, 517)] {
+            let rgb: Vec<u8> = (0..w * h * 3)
+                .map(|i| ((i * 7919 + i / 97) % 251) as u8)
+                .collect();
+            let src = Rgb8::new(&rgb, w, h, LumaRule::Pillow).unwrap();
+            let got = hasher.oriented(&src, &DihedralKind::ALL);
+            for (kind, g) in DihedralKind::ALL.iter().zip(&got) {
+                let (t, tw, th) = turn_rgb(&rgb, w, h, *kind);
+                let want = hasher.hash(&Rgb8::new(&t, tw, th, LumaRule::Pillow).unwrap());
+                assert_eq!(*g, want, "{kind:?} on {w}x{h}");
+            }
+            assert_eq!(got[0], hasher.hash(&src), "original on {w}x{h}");
+        }
+    }
+
+    #[test]
+    fn reference_dihedral_is_not_the_turned_hash_on_fine_texture() {
+        // Why the views use `oriented`: on a texture near PDQ's sampling
+        // rate the DCT trick lands far from the hash of the turned pixels.
+        let (w, h) = (512usize, 512usize);
+        let rgb: Vec<u8> = (0..w * h)
+            .flat_map(|i| {
+                let (x, y) = (i % w, i / w);
+                let v = if (x / 3 + (y / 5) * 2) % 4 < 2 { 40u8 } else { 210 };
+                [v, v, v]
+            })
+            .collect();
+        let mut hasher = PdqHasher::new();
+        let src = Rgb8::new(&rgb, w, h, LumaRule::Pillow).unwrap();
+        let trick = hasher.dihedral(&src);
+        let exact = hasher.oriented(&src, &DihedralKind::ALL);
+        let far = DihedralKind::ALL
+            .iter()
+            .zip(&exact)
+            .skip(1)
+            .filter(|(k, e)| trick.get(**k).distance(&e.hash) > 31)
+            .count();
+        assert!(far > 0, "every DCT-trick hash within 31 of the turned hash");
     }
 
     #[test]

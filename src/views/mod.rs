@@ -215,32 +215,31 @@ pub fn hash_with_views(
     let src = img.crop(&full)?;
     let mut views = Vec::new();
     let record = if set.dihedral() {
-        let d = hasher.dihedral(&src);
-        let record = if img.width == 64 && img.height == 64 {
-            hasher.hash(&src)
-        } else {
-            PdqHash {
-                hash: d.get(DihedralKind::Original),
-                quality: d.quality,
-            }
-        };
-        for (name, hash) in d.named().skip(1) {
+        // The hash of each turned picture, the untransformed one first:
+        // that one is the hash of record (the same downsample of the same
+        // luma, so the same bits).
+        let turned = hasher.oriented(&src, &DihedralKind::ALL);
+        for (kind, h) in DihedralKind::ALL.iter().zip(&turned).skip(1) {
             views.push(ViewHash {
-                view: name,
-                hash,
-                quality: d.quality,
+                view: kind.name(),
+                hash: h.hash,
+                quality: h.quality,
             });
         }
         if let Some(kind) = orient::upright(orientation) {
-            if kind != DihedralKind::Original {
+            if let Some(h) = (kind != DihedralKind::Original)
+                .then(|| DihedralKind::ALL.iter().position(|k| *k == kind))
+                .flatten()
+                .and_then(|i| turned.get(i))
+            {
                 views.push(ViewHash {
                     view: "exif",
-                    hash: d.get(kind),
-                    quality: d.quality,
+                    hash: h.hash,
+                    quality: h.quality,
                 });
             }
         }
-        record
+        turned.first().copied().unwrap_or_else(|| hasher.hash(&src))
     } else {
         hasher.hash(&src)
     };
