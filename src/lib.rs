@@ -19,6 +19,7 @@ pub mod pipeline;
 pub mod progress;
 pub mod record;
 pub mod scan;
+#[cfg(feature = "serve")]
 pub mod serve;
 pub mod tmk;
 pub mod video;

@@ -13,6 +13,7 @@ mod matching;
 mod rule_args;
 mod runs;
 mod scan;
+#[cfg(feature = "serve")]
 mod serve;
 mod token;
 mod video_args;
@@ -46,7 +47,16 @@ enum Command {
     /// Compare two videos (vPDQ) or images (PDQ); media or vPDQ text files.
     Compare(compare::CompareArgs),
     /// Serve upload scanning over HTTP (our /v1 API and HMA 2.0's routes).
+    #[cfg(feature = "serve")]
     Serve(serve::ServeArgs),
+    /// Serve upload scanning over HTTP: not in this build (built without
+    /// the `serve` feature).
+    #[cfg(not(feature = "serve"))]
+    #[command(disable_help_flag = true)]
+    Serve {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true, hide = true)]
+        _args: Vec<std::ffi::OsString>,
+    },
     /// Create, list and revoke API tokens of `serve`.
     Token(token::TokenArgs),
     /// List and prune the resume state of `scan` runs (it keeps every
@@ -76,7 +86,12 @@ pub fn main() -> ExitCode {
         Command::Db(args) => db::run(args),
         Command::Match(args) => matching::run(args),
         Command::Compare(args) => compare::run(args),
+        #[cfg(feature = "serve")]
         Command::Serve(args) => serve::run_serve(args),
+        #[cfg(not(feature = "serve"))]
+        Command::Serve { .. } => Err(anyhow::anyhow!(
+            "this hashsieve was built without the HTTP service (cargo feature `serve`)"
+        )),
         Command::Token(args) => token::run(args),
         Command::Runs(args) => runs::run(args),
     };
