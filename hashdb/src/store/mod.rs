@@ -12,6 +12,7 @@ mod allowlist;
 mod changes;
 mod entries;
 mod fingerprint;
+pub mod hma_content;
 mod lists;
 pub mod schema;
 mod schema_check;

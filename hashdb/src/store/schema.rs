@@ -16,7 +16,7 @@ pub const FRAMES: &str = "vpdq_frames";
 pub const ALLOWLIST: &str = "allowlist";
 
 /// Forward migrations, oldest first.
-pub const MIGRATIONS: &[&str] = &[V1, V2, V3, V4];
+pub const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5_HMA_CONTENT];
 
 /// Version 1: lists, entries with labels and vPDQ frames, the allowlist.
 const V1: &str = "
@@ -128,4 +128,29 @@ CREATE TRIGGER lists_gen_delete AFTER DELETE ON lists
 BEGIN UPDATE index_generation SET value = random() WHERE id = 1; END;
 CREATE TRIGGER lists_gen_update AFTER UPDATE ON lists
 BEGIN UPDATE index_generation SET value = random() WHERE id = 1; END;
+";
+
+/// HMA 2.0 content items (`hashsieve serve`'s `/c/bank/<bank>/content`):
+/// one HMA content id for all the signals of one banked photo or video.
+/// A content item's id is the id of its first entry; the entries of its
+/// other signals (a video's vPDQ next to its MD5) point to it. An entry
+/// with no row here is its own content item (lists imported by other
+/// means). The item's note, metadata (JSON text) and HMA's
+/// `disable_until_ts` (0 disabled, 1 enabled, else disabled until that
+/// Unix time) live here; deleting the first entry deletes the item. Each
+/// list also keeps HMA's fractional `matching_enabled_ratio`.
+const V5_HMA_CONTENT: &str = "
+CREATE TABLE hma_contents (
+    id               INTEGER PRIMARY KEY REFERENCES entries(id) ON DELETE CASCADE,
+    note             TEXT CHECK (note IS NULL OR length(note) <= 255),
+    metadata         TEXT,
+    disable_until_ts INTEGER NOT NULL DEFAULT 1 CHECK (disable_until_ts >= 0)
+);
+CREATE TABLE hma_content_entries (
+    entry_id   INTEGER PRIMARY KEY REFERENCES entries(id) ON DELETE CASCADE,
+    content_id INTEGER NOT NULL REFERENCES hma_contents(id) ON DELETE CASCADE
+);
+CREATE INDEX hma_content_entries_by_content ON hma_content_entries(content_id);
+ALTER TABLE lists ADD COLUMN hma_enabled_ratio REAL NOT NULL DEFAULT 1
+    CHECK (hma_enabled_ratio BETWEEN 0 AND 1);
 ";
