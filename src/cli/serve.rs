@@ -94,6 +94,12 @@ pub struct ServeArgs {
     #[arg(long = "fetch-allow-host", value_name = "HOST")]
     pub fetch_allow_hosts: Vec<String>,
 
+    /// Match uploads' query-side views (`--views`) on the HMA 2.0 routes
+    /// too. Off by default, so HMA clients get HMA's answers; on, each
+    /// match names its view in an extra `view` field.
+    #[arg(long)]
+    pub hma_views: bool,
+
     /// Allow serving a non-loopback address with no API token configured.
     #[arg(long, conflicts_with = "require_auth")]
     pub insecure_no_auth: bool,
@@ -163,6 +169,7 @@ pub fn run_serve(args: ServeArgs) -> anyhow::Result<u8> {
         require_auth: args.require_auth,
         threads: args.threads,
         fetch_allow_hosts: args.fetch_allow_hosts.clone(),
+        hma_views: args.hma_views,
     };
     run(cfg, |addr| {
         eprintln!("hashsieve serve: listening on http://{addr}");

@@ -46,16 +46,7 @@ async fn hash_request_views(
     hash_upload_with(ticket, up, cfg, st).await
 }
 
-/// Hash an upload already read (with its admission ticket).
-pub async fn hash_upload(
-    st: &Arc<AppState>,
-    ticket: super::jobs::Ticket,
-    up: Upload,
-) -> Result<FileRecord, ApiError> {
-    hash_upload_with(ticket, up, st.hash.clone(), st).await
-}
-
-async fn hash_upload_with(
+pub(crate) async fn hash_upload_with(
     ticket: super::jobs::Ticket,
     up: Upload,
     cfg: crate::hashing::HashConfig,

@@ -105,6 +105,7 @@ fn state_on(db: &Path) -> Result<Arc<AppState>, String> {
         synced_ms: AtomicU64::new(0),
         poll: Duration::from_secs(3600),
         poke: tokio::sync::Notify::new(),
+        hma: super::hma::HmaState::new(false),
     }))
 }
 

@@ -82,6 +82,9 @@ pub struct ServeConfig {
     /// Hosts media may be fetched from by URL (HMA's `?url=`); empty =
     /// fetching off.
     pub fetch_allow_hosts: Vec<String>,
+    /// Query-side views on the HMA routes too (off: HMA's answers); each
+    /// match then names its view in an extra `view` field.
+    pub hma_views: bool,
 }
 
 /// Why the server could not start (or stopped).
@@ -198,6 +201,7 @@ async fn serve(cfg: ServeConfig, on_listening: impl FnOnce(SocketAddr)) -> Resul
         started: std::time::Instant::now(),
         synced_ms: std::sync::atomic::AtomicU64::new(0),
         poll: cfg.poll,
+        hma: hma::HmaState::new(cfg.hma_views),
     });
     let listener = tokio::net::TcpListener::bind(cfg.listen)
         .await

@@ -56,6 +56,8 @@ pub struct AppState {
     pub poll: Duration,
     /// Wakes the poller after a write through the API.
     pub poke: tokio::sync::Notify,
+    /// What the HMA 2.0 routes keep besides the database (see `hma`).
+    pub hma: super::hma::HmaState,
 }
 
 impl AppState {

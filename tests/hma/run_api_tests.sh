@@ -23,7 +23,7 @@ export HMA_WORK
 bash "$here/setup.sh" >/dev/null
 # shellcheck disable=SC1091
 . "$HMA_WORK/env.sh"
-runs=${HMA_RUNS:-"hma-inprocess hma-http hashsieve"}
+runs=${HMA_RUNS:-"hma-inprocess hma-http hashsieve diff"}
 kexpr=${1:-}
 
 if [ -z "${HASHSIEVE_BIN:-}" ]; then
@@ -94,6 +94,16 @@ RESET
 chmod +x "$run_dir/reset-hashsieve.sh"
 
 summary=()
+hma_port=
+diff_summary=
+start_hma() {
+  [ -n "$hma_port" ] && return 0
+  hma_port=$(free_port)
+  (cd "$HMA_SRC/src" && exec "$HMA_VENV/bin/flask" --app 'OpenMediaMatch.app:create_app()' \
+    run --host 127.0.0.1 --port "$hma_port" --no-reload) >"$run_dir/hma.log" 2>&1 &
+  pids+=($!)
+  wait_up "http://127.0.0.1:$hma_port/status/live" "${pids[-1]}" || { tail "$run_dir/hma.log"; exit 1; }
+}
 run_pytest() { # name
   local name=$1 log="$run_dir/pytest-$1.log"
   (cd "$HMA_SRC/src" && "$HMA_VENV/bin/python" -m pytest -p hma_http_plugin -q -rA \
@@ -112,16 +122,19 @@ for r in $runs; do
     run_pytest hma-inprocess
     ;;
   hma-http)
-    hma_port=$(free_port)
-    (cd "$HMA_SRC/src" && exec "$HMA_VENV/bin/flask" --app 'OpenMediaMatch.app:create_app()' \
-      run --host 127.0.0.1 --port "$hma_port" --no-reload) >"$run_dir/hma.log" 2>&1 &
-    pids+=($!)
-    wait_up "http://127.0.0.1:$hma_port/status/live" "${pids[-1]}" || { tail "$run_dir/hma.log"; exit 1; }
+    start_hma
     HMA_TEST_BASE_URL=http://127.0.0.1:$hma_port HMA_TEST_RESET= HMA_TEST_MIRROR= run_pytest hma-http
     ;;
   hashsieve)
     HMA_TEST_BASE_URL=http://127.0.0.1:$hs_port HMA_TEST_RESET=$run_dir/reset-hashsieve.sh \
       HMA_TEST_MIRROR=1 run_pytest hashsieve
+    ;;
+  diff)
+    start_hma
+    echo "== side-by-side requests (HMA vs hashsieve): $run_dir/diff.txt"
+    (cd "$HMA_SRC/src" && "$HMA_VENV/bin/python" "$here/diff.py" "http://127.0.0.1:$hma_port" \
+      "http://127.0.0.1:$hs_port" "$run_dir/reset-hashsieve.sh") >"$run_dir/diff.txt" 2>&1 || true
+    diff_summary=$(tail -1 "$run_dir/diff.txt")
     ;;
   esac
 done
@@ -136,4 +149,5 @@ for r in $runs; do
   changed=$({ diff "$run_dir/outcomes-hma-inprocess.txt" "$run_dir/outcomes-$r.txt" || true; } | sed -n 's/^> /    /p')
   echo "${changed:-    (none)}"
 done
+[ -n "$diff_summary" ] && echo "side-by-side: $diff_summary (details: $run_dir/diff.txt)"
 echo "logs: $run_dir"

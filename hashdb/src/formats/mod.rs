@@ -19,6 +19,7 @@
 mod csv;
 pub mod formula;
 mod jsonl;
+pub mod pytx;
 mod text;
 mod vpdq;
 

@@ -75,7 +75,11 @@ fn check_note(note: Option<&str>) -> Result<(), StoreError> {
 
 impl Store {
     /// The entry holding `value` in list `list_id`, if any.
-    pub fn entry_id_of(&self, list_id: ListId, value: &Value) -> Result<Option<EntryId>, StoreError> {
+    pub fn entry_id_of(
+        &self,
+        list_id: ListId,
+        value: &Value,
+    ) -> Result<Option<EntryId>, StoreError> {
         Ok(self
             .conn
             .prepare_cached(
@@ -108,7 +112,9 @@ impl Store {
         })?;
         let tx = self.immediate()?;
         let exists: Option<i64> = tx
-            .query_row("SELECT list_id FROM entries WHERE id = ?1", [first], |r| r.get(0))
+            .query_row("SELECT list_id FROM entries WHERE id = ?1", [first], |r| {
+                r.get(0)
+            })
             .optional()?;
         if exists.is_none() {
             return Err(StoreError::NoSuchEntry(first));
@@ -132,7 +138,11 @@ impl Store {
 
     /// Content item `id` of list `list_id`: `None` when `id` is no entry of
     /// that list, or is a secondary signal of another item.
-    pub fn hma_content(&self, list_id: ListId, id: EntryId) -> Result<Option<HmaContent>, StoreError> {
+    pub fn hma_content(
+        &self,
+        list_id: ListId,
+        id: EntryId,
+    ) -> Result<Option<HmaContent>, StoreError> {
         let row: Option<ListId> = self
             .conn
             .prepare_cached(
@@ -147,7 +157,9 @@ impl Store {
         };
         let (note, metadata, disable_until_ts) = self
             .conn
-            .prepare_cached("SELECT note, metadata, disable_until_ts FROM hma_contents WHERE id = ?1")?
+            .prepare_cached(
+                "SELECT note, metadata, disable_until_ts FROM hma_contents WHERE id = ?1",
+            )?
             .query_row([id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
             .optional()?
             .unwrap_or((None, None, CONTENT_ENABLED));
@@ -198,7 +210,10 @@ impl Store {
             )?;
         }
         if let Some(n) = note {
-            tx.execute("UPDATE hma_contents SET note = ?2 WHERE id = ?1", params![id, n])?;
+            tx.execute(
+                "UPDATE hma_contents SET note = ?2 WHERE id = ?1",
+                params![id, n],
+            )?;
         }
         tx.commit()?;
         Ok(())
@@ -259,7 +274,11 @@ impl Store {
             .conn
             .prepare_cached("SELECT name, enabled, hma_enabled_ratio FROM lists")?;
         let rows = st.query_map([], |r| {
-            Ok((r.get::<_, String>(0)?, r.get::<_, bool>(1)?, r.get::<_, f64>(2)?))
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, bool>(1)?,
+                r.get::<_, f64>(2)?,
+            ))
         })?;
         let mut out = BTreeMap::new();
         for row in rows {
@@ -373,10 +392,13 @@ mod tests {
         // An imported entry is its own item, enabled.
         let item = s.hma_content(l.id, ids[0]).unwrap().unwrap();
         assert!(item.enabled_at(100));
-        s.hma_content_update(ids[0], Some(200), Some(Some("x"))).unwrap();
+        s.hma_content_update(ids[0], Some(200), Some(Some("x")))
+            .unwrap();
         let item = s.hma_content(l.id, ids[0]).unwrap().unwrap();
         assert!(!item.enabled_at(100) && item.enabled_at(200));
-        assert!(s.hma_content_update(ids[0], None, Some(Some(&"y".repeat(256)))).is_err());
+        assert!(s
+            .hma_content_update(ids[0], None, Some(Some(&"y".repeat(256))))
+            .is_err());
         s.hma_content_update(ids[0], Some(0), Some(None)).unwrap();
         let item = s.hma_content(l.id, ids[0]).unwrap().unwrap();
         assert_eq!(item.note, None);
@@ -393,7 +415,10 @@ mod tests {
         assert!(!s.list("A").unwrap().enabled);
         assert!(s.set_hma_ratio("A", 1.5).is_err());
         s.create_list(&NewList::new("B")).unwrap();
-        assert!(matches!(s.rename_list("A", "B"), Err(StoreError::ListExists(_))));
+        assert!(matches!(
+            s.rename_list("A", "B"),
+            Err(StoreError::ListExists(_))
+        ));
         s.rename_list("A", "C").unwrap();
         assert!(s.list("C").is_ok() && s.list("A").is_err());
     }

@@ -1,34 +1,67 @@
-//! HMA 2.0 compatibility: the matching, hashing and bank routes of Meta's
-//! Hasher-Matcher-Actioner (`OpenMediaMatch` blueprints `matching`,
-//! `hashing`, `curation`, `ui`'s `/status`), answered with HMA's paths,
-//! parameters and response shapes so existing clients switch without
-//! changes. HMA's names map onto ours: a bank is a list, a bank's content
-//! is an entry, `video_md5` is the MD5 of a video file. HMA answers
-//! errors as `{"message": ...}`; so do these routes.
+//! HMA 2.0 compatibility: the routes of Meta's Hasher-Matcher-Actioner
+//! (`OpenMediaMatch` blueprints `matching`, `hashing`, `curation` and the
+//! app's `/status`, `/status/live`, `/site-map`, `/openapi/openapi.json`),
+//! answered with HMA's paths, parameters, response shapes and error shapes
+//! (`{"message": ...}`, 422 for invalid parameters) so existing clients
+//! switch without changes. HMA's names map onto ours: a bank is a list, a
+//! bank's content item is a group of entries ([`hashdb::store::hma_content`]),
+//! `video_md5` is the MD5 of a video file.
 //!
+//! HMA semantics by default: an upload is matched by its hashes of record
+//! only (no query-side views) unless the server runs with `--hma-views`.
 //! Media fetching by `?url=` is refused unless the operator allowlists
 //! hosts (`--fetch-allow-host`): fetching arbitrary URLs from inside a
 //! trust-and-safety network is an SSRF hole (see [`super::fetch`]).
+//!
+//! Modules: [`signals`] (names, texts, distances), [`content`] (bank
+//! content), [`config`] (signal/content types, exchanges, service routes),
+//! [`coinflip`] (HMA's per-bank coin flip).
+
+pub mod coinflip;
+pub mod config;
+pub mod content;
+pub mod signals;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::Ordering;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
+use crate::matching::MatchRecord;
 use crate::record::FileRecord;
 use axum::extract::{Path as UrlPath, Query, Request, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use hashdb::model::{NewList, Record, Value};
-use hashdb::store::ImportOptions;
-use hashdb::SignalType;
+use hashdb::model::{NewList, Value};
 use serde::Deserialize;
 use serde_json::{json, Map, Value as Json_};
 
-use super::api::{hash_upload, match_file, match_value, parse_signal};
-use super::body::{upload, BoundedJson};
+use super::api::{hash_upload_with, match_file, match_value};
+use super::body::{upload, BoundedJson, Upload};
 use super::error::ApiError;
 use super::state::AppState;
+use signals::{distance_text, hit_signal, hma_signals, HmaSignal};
+
+/// What the HMA routes keep outside the database.
+#[derive(Debug, Default)]
+pub struct HmaState {
+    /// `--hma-views`: query-side views on the HMA routes.
+    pub views: bool,
+    /// `PUT /c/signal_type/<name>` ratios (default 1), this process only.
+    pub signal_ratios: Mutex<BTreeMap<String, f64>>,
+    /// Configured exchanges, this process only.
+    pub exchanges: Mutex<BTreeMap<String, config::Exchange>>,
+}
+
+impl HmaState {
+    pub fn new(views: bool) -> HmaState {
+        HmaState {
+            views,
+            ..HmaState::default()
+        }
+    }
+}
 
 /// An error in HMA's shape.
 pub struct HmaError(pub ApiError);
@@ -47,7 +80,14 @@ impl From<hashdb::error::StoreError> for HmaError {
 
 impl IntoResponse for HmaError {
     fn into_response(self) -> Response {
-        let mut r = (self.0.status, Json(json!({"message": self.0.message}))).into_response();
+        // HMA's request validation (flask-openapi3) answers 422 with
+        // pydantic's list of errors; everything else is {"message"}.
+        let body = if self.0.status == StatusCode::UNPROCESSABLE_ENTITY {
+            json!([{"type": "value_error", "loc": [], "msg": self.0.message}])
+        } else {
+            json!({"message": self.0.message})
+        };
+        let mut r = (self.0.status, Json(body)).into_response();
         if self.0.status == StatusCode::SERVICE_UNAVAILABLE {
             r.headers_mut().insert(
                 axum::http::header::RETRY_AFTER,
@@ -64,15 +104,72 @@ fn bad(msg: impl Into<String>) -> HmaError {
     HmaError(ApiError::bad_request(msg))
 }
 
-/// Fetch and hash `url` (allowlisted hosts only; see [`super::fetch`]).
+/// HMA's answer to query parameters that fail its schema: 422.
+fn invalid_params(msg: impl Into<String>) -> HmaError {
+    HmaError(ApiError::new(
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "invalid_parameters",
+        msg,
+    ))
+}
+
+fn bank_not_found(bank: &str) -> HmaError {
+    HmaError(ApiError::not_found(format!("bank '{bank}' not found")))
+}
+
+fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
+/// After a write: wait (briefly) until the poller has applied it, so the
+/// client's next lookup sees it, as HMA's next index build would.
+async fn wait_synced(st: &Arc<AppState>) {
+    let written = u64::try_from(st.started.elapsed().as_millis()).unwrap_or(u64::MAX);
+    let deadline = tokio::time::Instant::now() + (st.poll * 4).min(Duration::from_secs(2));
+    while st.synced_ms.load(Ordering::Acquire) < written && tokio::time::Instant::now() < deadline {
+        st.poke.notify_one();
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+async fn ensure_bank(st: &Arc<AppState>, name: &str) -> HmaResult<()> {
+    let n = name.to_string();
+    match st.read(move |s| Ok(s.list(&n)?)).await {
+        Ok(_) => Ok(()),
+        Err(e) if e.status == StatusCode::NOT_FOUND => Err(bank_not_found(name)),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Hash an upload for the HMA routes: no query-side views unless
+/// `--hma-views`.
+async fn hash_for_hma(
+    st: &Arc<AppState>,
+    ticket: super::jobs::Ticket,
+    up: Upload,
+) -> HmaResult<FileRecord> {
+    let mut cfg = st.hash.clone();
+    if !st.hma.views {
+        cfg.views = crate::views::ViewSet::None;
+        cfg.dihedral = false;
+    }
+    let rec = hash_upload_with(ticket, up, cfg, st).await?;
+    Ok(rec)
+}
+
+/// Fetch and hash `url` (allowlisted hosts only; see [`super::fetch`]):
+/// the record and its content type (HMA's `content_type`, else from the
+/// response's Content-Type).
 async fn hash_url(
     st: &Arc<AppState>,
     url: &str,
     content_type: Option<&str>,
-) -> HmaResult<FileRecord> {
+) -> HmaResult<(FileRecord, String)> {
     let f = super::fetch::fetch(url, &st.fetch_allow, st.max_body, st.timeout).await?;
-    let ticket = st.jobs.admit()?;
-    let kind = match content_type {
+    let kind = match content_type.filter(|c| !c.is_empty()) {
         Some(c) => c.to_string(),
         None => {
             let declared = f.content_type.as_deref().unwrap_or("").to_ascii_lowercase();
@@ -88,16 +185,33 @@ async fn hash_url(
         }
     };
     content_type_of(Some(&kind))?;
-    let up = super::body::Upload {
-        field: Some(kind),
+    let ticket = st.jobs.admit()?;
+    let up = Upload {
+        field: Some(kind.clone()),
         file_name: None,
         data: f.data,
     };
-    let rec = hash_upload(st, ticket, up).await?;
-    if let Some(e) = &rec.error {
-        return Err(bad(format!("could not hash the media: {}", e.message)));
+    let rec = hash_for_hma(st, ticket, up).await?;
+    Ok((rec, kind))
+}
+
+/// Check HMA's multipart field name: the content type.
+fn content_type_of(field: Option<&str>) -> HmaResult<()> {
+    match field {
+        Some(c) if signals::CONTENT_TYPES.iter().any(|(n, _)| *n == c) => Ok(()),
+        Some(other) => Err(bad(format!("no such content_type: '{other}'"))),
+        None => Err(bad("Missing multipart/form-data file upload")),
     }
-    Ok(rec)
+}
+
+/// Hash a multipart upload: the record and its content type (the field).
+async fn hash_form(st: &Arc<AppState>, req: Request) -> HmaResult<(FileRecord, String)> {
+    let up = upload(req, st).await?;
+    content_type_of(up.field.as_deref())?;
+    let kind = up.field.clone().unwrap_or_default();
+    let ticket = st.jobs.admit()?;
+    let rec = hash_for_hma(st, ticket, up).await?;
+    Ok((rec, kind))
 }
 
 /// `GET /status`: `I-AM-ALIVE` once the index is loaded.
@@ -105,7 +219,7 @@ pub async fn status(State(st): State<Arc<AppState>>) -> Response {
     if st.ready.load(Ordering::Acquire) {
         (StatusCode::OK, "I-AM-ALIVE").into_response()
     } else {
-        (StatusCode::SERVICE_UNAVAILABLE, "INDEX-NOT-READY").into_response()
+        (StatusCode::SERVICE_UNAVAILABLE, "INDEX-NOT-LOADED").into_response()
     }
 }
 
@@ -116,84 +230,193 @@ pub struct LookupQuery {
     pub url: Option<String>,
     /// With `url`: photo or video (else from the response's Content-Type).
     pub content_type: Option<String>,
+    /// Comma-separated signal types to compute (HMA's `types=`).
+    pub types: Option<String>,
     /// Comma-separated bank names: only matches in these banks.
     pub banks: Option<String>,
     /// `raw_lookup`: entries with their distances instead of bare ids.
     pub include_distance: Option<String>,
-    // HMA's `seed` and `bypass_coinflip` pick which partially enabled banks
-    // answer; a list here is enabled (ratio 1) or disabled (ratio 0, never
-    // matches), so the coin flip cannot change an answer: both are accepted
-    // (unknown query parameters are ignored) and need no field.
+    /// HMA's coin flip for partially enabled banks.
+    pub seed: Option<String>,
+    pub bypass_coinflip: Option<String>,
 }
 
 impl LookupQuery {
-    fn banks(&self) -> Option<BTreeSet<&str>> {
+    fn banks(&self) -> Option<BTreeSet<String>> {
         self.banks
             .as_deref()
-            .map(|b| b.split(',').filter(|s| !s.is_empty()).collect())
+            .filter(|b| !b.is_empty())
+            .map(|b| b.split(',').map(str::to_string).collect())
+    }
+
+    fn coin(&self) -> f64 {
+        coinflip::coinflip(
+            self.seed.as_deref(),
+            self.bypass_coinflip.as_deref() == Some("true"),
+        )
     }
 }
 
-/// HMA's distance text (`SignalSimilarityInfo.pretty_str()`): the Hamming
-/// distance for PDQ, 0 for exact hashes, the two match percentages for vPDQ.
-fn distance_text(h: &crate::matching::MatchRecord) -> String {
-    match (&h.vpdq, h.distance) {
-        (Some(v), _) => format!("{:.0}%/{:.0}%", v.query_percent, v.target_percent),
-        (None, Some(d)) => d.to_string(),
-        (None, None) => "0".to_string(),
+/// pydantic's lax booleans (HMA's `include_distance: bool`).
+fn pydantic_bool(v: &str) -> Option<bool> {
+    match v.to_ascii_lowercase().as_str() {
+        "1" | "on" | "t" | "true" | "y" | "yes" => Some(true),
+        "0" | "off" | "f" | "false" | "n" | "no" => Some(false),
+        _ => None,
     }
+}
+
+/// How a lookup filters: `/m/lookup` checks content and bank enablement
+/// (with the coin flip), `/m/raw_lookup` does not (HMA documents that).
+#[derive(Debug, Clone, Copy)]
+enum Filter {
+    Lookup { coin: f64 },
+    Raw,
 }
 
 /// HMA's per-bank answer, `{bank: [{"bank_content_id", "distance"}]}`:
-/// enabled banks' (not allowlisted) hits, one item per entry (its best
-/// view), restricted to `banks` when given.
-fn bank_matches<'a>(
-    hits: impl Iterator<Item = &'a crate::matching::MatchRecord>,
-    banks: Option<&BTreeSet<&str>>,
-) -> BTreeMap<String, Vec<Json_>> {
-    let mut best: BTreeMap<(&str, i64), &crate::matching::MatchRecord> = BTreeMap::new();
-    for h in hits.filter(|h| !h.suppressed) {
-        if banks.is_some_and(|b| !b.contains(h.list.as_str())) {
-            continue;
+/// one item per content item (its best hit), content ids ascending.
+async fn bank_matches(
+    st: &Arc<AppState>,
+    hits: Vec<MatchRecord>,
+    banks: Option<&BTreeSet<String>>,
+    filter: Filter,
+) -> HmaResult<BTreeMap<String, Vec<Json_>>> {
+    let hits: Vec<MatchRecord> = hits
+        .into_iter()
+        .filter(|h| !h.suppressed)
+        .filter(|h| banks.is_none_or(|b| b.contains(&h.list)))
+        .collect();
+    if hits.is_empty() {
+        return Ok(BTreeMap::new());
+    }
+    let ids: Vec<i64> = hits.iter().map(|h| h.entry).collect();
+    let (contents, ratios) = st
+        .read(move |s| Ok((s.hma_contents_of(&ids)?, s.hma_ratios()?)))
+        .await?;
+    let now = unix_now();
+    let mut best: BTreeMap<(String, i64), MatchRecord> = BTreeMap::new();
+    for h in hits {
+        let Some(c) = contents.get(&h.entry) else {
+            continue; // deleted since it was indexed
+        };
+        if let Filter::Lookup { coin } = filter {
+            let ratio = ratios.get(&h.list).copied().unwrap_or(0.0);
+            if !c.enabled_at(now) || ratio < coin || ratio <= 0.0 {
+                continue;
+            }
         }
-        let e = best.entry((h.list.as_str(), h.entry)).or_insert(h);
-        if h.distance.unwrap_or(0) < e.distance.unwrap_or(0) {
-            *e = h;
+        let key = (h.list.clone(), c.content_id);
+        match best.get(&key) {
+            Some(b) if b.distance.unwrap_or(0) <= h.distance.unwrap_or(0) => {}
+            _ => {
+                best.insert(key, h);
+            }
         }
     }
     let mut out: BTreeMap<String, Vec<Json_>> = BTreeMap::new();
     for ((bank, id), h) in best {
-        let item = json!({"bank_content_id": id, "distance": distance_text(h)});
-        out.entry(bank.to_string()).or_default().push(item);
+        let mut item = json!({"bank_content_id": id, "distance": distance_text(&h)});
+        if st.hma.views {
+            item["view"] = json!(h.view);
+        }
+        out.entry(bank).or_default().push(item);
     }
-    out
+    Ok(out)
 }
 
-/// `GET /m/lookup?signal_type=&signal=[&banks=]`: `{bank: [matches]}`; with
-/// `url=` the media is fetched and hashed: `{signal_type: {bank: [...]}}`
-/// (or just the `signal_type` given).
+/// Check an HMA signal type name as HMA does (unknown, disabled).
+fn signal_type_checked(st: &AppState, name: &str) -> HmaResult<hashdb::SignalType> {
+    let t =
+        signals::signal_type(name).ok_or_else(|| bad(format!("No such SignalType '{name}'")))?;
+    if !config::signal_type_enabled(st, name) {
+        return Err(bad(format!("SignalType '{name}' is not enabled")));
+    }
+    Ok(t)
+}
+
+/// The hits of one HMA signal: the entries of that signal type.
+fn signal_hits(st: &AppState, name: &str, v: &Value) -> HmaResult<Vec<MatchRecord>> {
+    let hits = match_value(st, v, 100)?;
+    Ok(hits
+        .into_iter()
+        .filter(|h| hit_signal(h) == Some(name))
+        .collect())
+}
+
+/// Look up a signal given as text (`signal_type=` + `signal=`).
+fn text_hits(st: &AppState, name: &str, text: &str) -> HmaResult<Vec<MatchRecord>> {
+    let t = signal_type_checked(st, name)?;
+    let v = signals::parse_value(t, text).map_err(|e| bad(format!("invalid signal: {e}")))?;
+    signal_hits(st, name, &v)
+}
+
+/// `{signal_type: {bank: [matches]}}` for the signals of a hashed file.
+async fn lookup_signals(
+    st: &Arc<AppState>,
+    rec: FileRecord,
+    sigs: Vec<HmaSignal>,
+    banks: Option<&BTreeSet<String>>,
+    coin: f64,
+) -> HmaResult<Map<String, Json_>> {
+    // With --hma-views, a photo's PDQ is matched with its views.
+    let view_hits = if st.hma.views && sigs.iter().any(|s| s.name == "pdq") {
+        let rec = match_file(st, rec).await?;
+        Some(rec.matches.unwrap_or_default())
+    } else {
+        None
+    };
+    let mut out = Map::new();
+    for s in sigs {
+        let Some(v) = &s.value else {
+            return Err(bad(format!(
+                "invalid signal: invalid PDQ hash ({} of quality below 50)",
+                s.name
+            )));
+        };
+        signal_type_checked(st, s.name)?;
+        let hits = match (&view_hits, s.name) {
+            (Some(h), "pdq") => h
+                .iter()
+                .filter(|h| hit_signal(h) == Some("pdq"))
+                .cloned()
+                .collect(),
+            _ => signal_hits(st, s.name, v)?,
+        };
+        let m = bank_matches(st, hits, banks, Filter::Lookup { coin }).await?;
+        out.insert(s.name.to_string(), json!(m));
+    }
+    Ok(out)
+}
+
+/// `GET /m/lookup?signal_type=&signal=[&banks=][&seed=][&bypass_coinflip=]`:
+/// `{bank: [matches]}`; with `url=` the media is fetched and hashed:
+/// `{signal_type: {bank: [...]}}` (or just the `signal_type` given).
 pub async fn lookup_get(
     State(st): State<Arc<AppState>>,
     q: Result<Query<LookupQuery>, axum::extract::rejection::QueryRejection>,
 ) -> HmaResult<Json<Json_>> {
-    let Query(q) = q.map_err(|e| bad(e.body_text()))?;
+    let Query(q) = q.map_err(|e| invalid_params(e.body_text()))?;
     let banks = q.banks();
+    let coin = q.coin();
     if let Some(url) = &q.url {
-        let rec = hash_url(&st, url, q.content_type.as_deref()).await?;
-        let Json(all) = lookup_record(&st, rec, banks.as_ref()).await?;
+        let (rec, kind) = hash_url(&st, url, q.content_type.as_deref()).await?;
+        let sigs = signals::hma_signals(&rec, &kind, q.types.as_deref())?;
+        let all = lookup_signals(&st, rec, sigs, banks.as_ref(), coin).await?;
         return Ok(Json(match q.signal_type.as_deref() {
             Some(t) => all.get(t).cloned().unwrap_or_else(|| json!({})),
-            None => all,
+            None => Json_::Object(all),
         }));
     }
-    if q.signal.is_none() || q.signal_type.is_none() {
+    let (Some(signal), Some(name)) = (q.signal.as_deref(), q.signal_type.as_deref()) else {
         return Err(bad(
             "Either url or both signal and signal_type are required",
         ));
-    }
-    let v = parse_signal(q.signal_type.as_deref(), q.signal.as_deref())?;
-    let hits = match_value(&st, &v, 100)?;
-    Ok(Json(json!(bank_matches(hits.iter(), banks.as_ref()))))
+    };
+    let hits = text_hits(&st, name, signal)?;
+    Ok(Json(json!(
+        bank_matches(&st, hits, banks.as_ref(), Filter::Lookup { coin }).await?
+    )))
 }
 
 /// `GET /m/raw_lookup?signal_type=&signal=[&include_distance=true][&banks=]`:
@@ -203,17 +426,23 @@ pub async fn raw_lookup(
     State(st): State<Arc<AppState>>,
     q: Result<Query<LookupQuery>, axum::extract::rejection::QueryRejection>,
 ) -> HmaResult<Json<Json_>> {
-    let Query(q) = q.map_err(|e| bad(e.body_text()))?;
-    let v = parse_signal(q.signal_type.as_deref(), q.signal.as_deref())?;
-    let hits = match_value(&st, &v, 100)?;
-    let with_distance = matches!(
-        q.include_distance
-            .as_deref()
-            .map(str::to_ascii_lowercase)
-            .as_deref(),
-        Some("true" | "1" | "yes")
-    );
-    let mut items: Vec<Json_> = bank_matches(hits.iter(), q.banks().as_ref())
+    let Query(q) = q.map_err(|e| invalid_params(e.body_text()))?;
+    let (Some(signal), Some(name)) = (q.signal.as_deref(), q.signal_type.as_deref()) else {
+        let missing = if q.signal.is_none() {
+            "signal"
+        } else {
+            "signal_type"
+        };
+        return Err(invalid_params(format!("{missing}: Field required")));
+    };
+    let with_distance = match q.include_distance.as_deref() {
+        None => false,
+        Some(v) => pydantic_bool(v)
+            .ok_or_else(|| invalid_params("include_distance: Input should be a valid boolean"))?,
+    };
+    let hits = text_hits(&st, name, signal)?;
+    let mut items: Vec<Json_> = bank_matches(&st, hits, q.banks().as_ref(), Filter::Raw)
+        .await?
         .into_values()
         .flatten()
         .collect();
@@ -229,95 +458,82 @@ pub async fn raw_lookup(
     Ok(Json(json!({ "matches": matches })))
 }
 
-/// Check HMA's multipart field name: the content type.
-fn content_type_of(field: Option<&str>) -> HmaResult<()> {
-    match field {
-        Some("photo") | Some("video") => Ok(()),
-        Some(other) => Err(bad(format!("no such content_type: '{other}'"))),
-        None => Err(bad("Missing multipart/form-data file upload")),
-    }
+#[derive(Debug, Deserialize)]
+pub struct HashQuery {
+    url: Option<String>,
+    content_type: Option<String>,
+    types: Option<String>,
 }
 
-async fn hash_form(st: &Arc<AppState>, req: Request) -> HmaResult<FileRecord> {
-    let up = upload(req, st).await?;
-    let ticket = st.jobs.admit()?;
-    content_type_of(up.field.as_deref())?;
-    let rec = hash_upload(st, ticket, up).await?;
+fn signal_map(sigs: &[HmaSignal]) -> Json_ {
+    let m: Map<String, Json_> = sigs
+        .iter()
+        .map(|s| (s.name.to_string(), json!(s.text)))
+        .collect();
+    Json_::Object(m)
+}
+
+/// `POST /h/hash[?types=]` (multipart `photo` or `video`): `{signal_type: hash}`
+/// (a photo's PDQ of quality below 50 is `""`, as pytx hashes it).
+pub async fn hash_post(
+    State(st): State<Arc<AppState>>,
+    q: Result<Query<HashQuery>, axum::extract::rejection::QueryRejection>,
+    req: Request,
+) -> HmaResult<Json<Json_>> {
+    let Query(q) = q.map_err(|e| invalid_params(e.body_text()))?;
+    let (rec, kind) = hash_form(&st, req).await?;
+    check_hashed(&rec, &kind)?;
+    Ok(Json(signal_map(&hma_signals(
+        &rec,
+        &kind,
+        q.types.as_deref(),
+    )?)))
+}
+
+/// A file that did not hash, or a video sent as a photo: 400.
+fn check_hashed(rec: &FileRecord, kind: &str) -> HmaResult<()> {
     if let Some(e) = &rec.error {
-        return Err(bad(format!("could not hash the upload: {}", e.message)));
-    }
-    Ok(rec)
-}
-
-/// The HMA signals of a hashed file: `pdq` of a photo, `video_md5` of a
-/// video (plus `vpdq`, which HMA's vPDQ extension adds).
-fn hma_signals(rec: &FileRecord) -> Map<String, Json_> {
-    let mut m = Map::new();
-    if rec.media == "video" {
-        if let Some(h) = rec.md5 {
-            m.insert("video_md5".into(), json!(h.to_string()));
+        // A declared video that is no video still has its MD5 (HMA
+        // hashes the bytes); anything else that failed is refused.
+        if !(kind == "video" && rec.md5.is_some()) {
+            return Err(bad(format!("could not hash the media: {}", e.message)));
         }
-    } else if let Some(p) = rec.pdq.first() {
-        m.insert("pdq".into(), json!(p.hash.to_string()));
     }
-    m
+    Ok(())
 }
 
-/// `POST /h/hash` (multipart `photo` or `video`): `{signal_type: hash}`.
-pub async fn hash_post(State(st): State<Arc<AppState>>, req: Request) -> HmaResult<Json<Json_>> {
-    let rec = hash_form(&st, req).await?;
-    Ok(Json(Json_::Object(hma_signals(&rec))))
-}
-
-/// `GET /h/hash?url=[&content_type=]`: fetch (allowlisted hosts only) and hash.
+/// `GET /h/hash?url=[&content_type=][&types=]`: fetch (allowlisted hosts
+/// only) and hash.
 pub async fn hash_get(
     State(st): State<Arc<AppState>>,
-    q: Result<Query<LookupQuery>, axum::extract::rejection::QueryRejection>,
+    q: Result<Query<HashQuery>, axum::extract::rejection::QueryRejection>,
 ) -> HmaResult<Json<Json_>> {
-    let Query(q) = q.map_err(|e| bad(e.body_text()))?;
-    let url = q.url.as_deref().ok_or_else(|| bad("url is required"))?;
-    let rec = hash_url(&st, url, q.content_type.as_deref()).await?;
-    Ok(Json(Json_::Object(hma_signals(&rec))))
+    let Query(q) = q.map_err(|e| invalid_params(e.body_text()))?;
+    let url = q
+        .url
+        .as_deref()
+        .ok_or_else(|| invalid_params("url: Field required"))?;
+    let (rec, kind) = hash_url(&st, url, q.content_type.as_deref()).await?;
+    check_hashed(&rec, &kind)?;
+    Ok(Json(signal_map(&hma_signals(
+        &rec,
+        &kind,
+        q.types.as_deref(),
+    )?)))
 }
 
-/// `POST /m/lookup[?banks=]` (multipart `photo` or `video`):
-/// `{signal_type: {bank: [matches]}}`.
+/// `POST /m/lookup[?banks=][&types=][&seed=][&bypass_coinflip=]`
+/// (multipart `photo` or `video`): `{signal_type: {bank: [matches]}}`.
 pub async fn lookup_post(
     State(st): State<Arc<AppState>>,
     q: Result<Query<LookupQuery>, axum::extract::rejection::QueryRejection>,
     req: Request,
 ) -> HmaResult<Json<Json_>> {
-    let Query(q) = q.map_err(|e| bad(e.body_text()))?;
-    let rec = hash_form(&st, req).await?;
-    lookup_record(&st, rec, q.banks().as_ref()).await
-}
-
-/// `{signal_type: {bank: [matches]}}` for a hashed upload.
-async fn lookup_record(
-    st: &Arc<AppState>,
-    rec: FileRecord,
-    banks: Option<&BTreeSet<&str>>,
-) -> HmaResult<Json<Json_>> {
-    let media = rec.media;
-    let rec = match_file(st, rec).await?;
-    let mut out = Map::new();
-    let hits = rec.matches.as_deref().unwrap_or_default();
-    for name in hma_signals(&rec).keys() {
-        let by: &[&str] = match name.as_str() {
-            "pdq" => &["pdq"],
-            _ => &["md5"],
-        };
-        let m = bank_matches(hits.iter().filter(|h| by.contains(&h.hit_by)), banks);
-        out.insert(name.clone(), json!(m));
-    }
-    if media == "video" {
-        let m = bank_matches(
-            hits.iter()
-                .filter(|h| h.hit_by == "vpdq" || h.hit_by == "frames"),
-            banks,
-        );
-        out.insert("vpdq".into(), json!(m));
-    }
+    let Query(q) = q.map_err(|e| invalid_params(e.body_text()))?;
+    let (rec, kind) = hash_form(&st, req).await?;
+    check_hashed(&rec, &kind)?;
+    let sigs = hma_signals(&rec, &kind, q.types.as_deref())?;
+    let out = lookup_signals(&st, rec, sigs, q.banks().as_ref(), q.coin()).await?;
     Ok(Json(Json_::Object(out)))
 }
 
@@ -345,8 +561,12 @@ pub async fn compare(
         let [a, b] = pair.as_slice() else {
             return Err(bad(format!("{name}: expected a list of two hashes")));
         };
-        let a = parse_signal(Some(&name), Some(a))?;
-        let b = parse_signal(Some(&name), Some(b))?;
+        let t = signals::signal_type(&name)
+            .ok_or_else(|| bad(format!("No such SignalType '{name}'")))?;
+        let parse = |s: &str| {
+            signals::parse_value(t, s).map_err(|e| bad(format!("invalid {name} signal: {e}")))
+        };
+        let (a, b) = (parse(a)?, parse(b)?);
         let (matched, distance) = match (&a, &b) {
             (Value::Pdq(x), Value::Pdq(y)) => {
                 let d = x.distance(y);
@@ -362,44 +582,61 @@ pub async fn compare(
     Ok(Json(Json_::Object(out)))
 }
 
-/// `GET /m/index/status`: per signal type, `{"built_to", "present", "size"}`.
-pub async fn index_status(State(st): State<Arc<AppState>>) -> HmaResult<Json<Json_>> {
+#[derive(Debug, Deserialize)]
+pub struct IndexStatusQuery {
+    signal_type: Option<String>,
+}
+
+/// `GET /m/index/status[?signal_type=]`: per signal type,
+/// `{"built_to", "present", "size"}`.
+pub async fn index_status(
+    State(st): State<Arc<AppState>>,
+    q: Result<Query<IndexStatusQuery>, axum::extract::rejection::QueryRejection>,
+) -> HmaResult<Json<Json_>> {
+    let Query(q) = q.map_err(|e| invalid_params(e.body_text()))?;
+    let names = config::selected_signal_types(q.signal_type.as_deref())?;
     let ready = st.ready.load(Ordering::Acquire);
-    let stats = st.read(|s| Ok(s.stats()?)).await?;
-    let mut sizes: BTreeMap<&'static str, u64> = BTreeMap::new();
-    let mut built_to = -1i64;
-    for s in stats.iter().filter(|s| s.list.enabled) {
-        built_to = built_to.max(s.list.updated_at);
-        for c in s.counts.iter().filter(|c| c.status == "active") {
-            let name = match c.signal_type.as_str() {
-                "md5" => "video_md5",
-                "pdq" => "pdq",
-                "vpdq" => "vpdq",
-                "sha256" => "sha256",
-                _ => "blake3",
-            };
-            *sizes.entry(name).or_default() += c.count;
-        }
-    }
+    let (sizes, newest) = config::index_counts(&st).await?;
     let mut out = Map::new();
-    for name in ["pdq", "video_md5", "vpdq", "sha256", "blake3"] {
+    for name in names {
         let size = sizes.get(name).copied().unwrap_or(0);
         out.insert(
             name.into(),
-            json!({"present": ready, "built_to": if ready { built_to } else { -1 }, "size": size}),
+            json!({"present": ready, "built_to": if ready { newest } else { -1 }, "size": size}),
         );
     }
     Ok(Json(Json_::Object(out)))
 }
 
-fn bank_json(l: &hashdb::model::ListInfo) -> Json_ {
-    json!({"name": l.name, "matching_enabled_ratio": if l.enabled { 1.0 } else { 0.0 }})
+fn bank_json(name: &str, ratio: f64) -> Json_ {
+    json!({"name": name, "matching_enabled_ratio": ratio})
 }
 
-/// `GET /c/banks`.
+/// `GET /c/banks`: in creation order, as HMA lists them.
 pub async fn banks(State(st): State<Arc<AppState>>) -> HmaResult<Json<Vec<Json_>>> {
-    let lists = st.read(|s| Ok(s.lists()?)).await?;
-    Ok(Json(lists.iter().map(bank_json).collect()))
+    let (mut lists, ratios) = st.read(|s| Ok((s.lists()?, s.hma_ratios()?))).await?;
+    lists.sort_by_key(|l| l.id);
+    Ok(Json(
+        lists
+            .iter()
+            .map(|l| bank_json(&l.name, ratios.get(&l.name).copied().unwrap_or(0.0)))
+            .collect(),
+    ))
+}
+
+async fn bank_answer(st: &Arc<AppState>, name: String) -> HmaResult<Json<Json_>> {
+    let n = name.clone();
+    match st
+        .read(move |s| {
+            s.list(&n)?;
+            Ok(s.hma_ratios()?.get(&n).copied().unwrap_or(0.0))
+        })
+        .await
+    {
+        Ok(r) => Ok(Json(bank_json(&name, r))),
+        Err(e) if e.status == StatusCode::NOT_FOUND => Err(bank_not_found(&name)),
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// `GET /c/bank/<name>`.
@@ -407,14 +644,7 @@ pub async fn bank_get(
     State(st): State<Arc<AppState>>,
     UrlPath(name): UrlPath<String>,
 ) -> HmaResult<Json<Json_>> {
-    let n = name.clone();
-    match st.read(move |s| Ok(s.list(&n)?)).await {
-        Ok(l) => Ok(Json(bank_json(&l))),
-        Err(e) if e.status == StatusCode::NOT_FOUND => Err(HmaError(ApiError::not_found(format!(
-            "bank '{name}' not found"
-        )))),
-        Err(e) => Err(e.into()),
-    }
+    bank_answer(&st, name).await
 }
 
 /// HMA's bank name rule.
@@ -424,25 +654,44 @@ fn valid_bank_name(name: &str) -> bool {
         && c.all(|ch| ch.is_ascii_uppercase() || ch.is_ascii_digit() || ch == '_')
 }
 
-fn ratio_of(body: &Map<String, Json_>) -> HmaResult<Option<bool>> {
-    if let Some(r) = body.get("enabled_ratio") {
+fn check_bank_name(name: &str) -> HmaResult<()> {
+    if valid_bank_name(name) {
+        Ok(())
+    } else {
+        Err(bad(format!(
+            "Bank names must be UPPER_WITH_UNDERSCORE and not start with a number: {name:?}"
+        )))
+    }
+}
+
+/// The ratio a create/update body sets: `enabled_ratio` wins over
+/// `enabled` (true 1, false 0), as in HMA.
+fn ratio_of(body: &Map<String, Json_>) -> HmaResult<Option<f64>> {
+    if let Some(r) = body.get("enabled_ratio").filter(|v| !v.is_null()) {
         let r = match r {
             Json_::Number(n) => n.as_f64(),
-            Json_::String(s) => s.parse().ok(),
+            Json_::String(s) => s.trim().parse().ok(),
             _ => None,
         }
-        .ok_or_else(|| bad("enabled_ratio must be a number"))?;
-        return Ok(Some(r > 0.0));
+        .filter(|r: &f64| r.is_finite())
+        .ok_or_else(|| invalid_params("enabled_ratio: Input should be a valid number"))?;
+        if !(0.0..=1.0).contains(&r) {
+            return Err(bad(format!("enabled_ratio must be between 0 and 1: {r}")));
+        }
+        return Ok(Some(r));
     }
     match body.get("enabled") {
-        None => Ok(None),
-        Some(Json_::Bool(b)) => Ok(Some(*b)),
-        Some(Json_::String(s)) => Ok(Some(matches!(
-            s.to_ascii_lowercase().as_str(),
-            "true" | "1" | "yes"
-        ))),
-        Some(Json_::Number(n)) => Ok(Some(n.as_f64().unwrap_or(0.0) != 0.0)),
-        Some(_) => Err(bad("enabled must be a boolean")),
+        None | Some(Json_::Null) => Ok(None),
+        Some(Json_::Bool(b)) => Ok(Some(if *b { 1.0 } else { 0.0 })),
+        Some(Json_::String(s)) => pydantic_bool(s)
+            .map(|b| Some(if b { 1.0 } else { 0.0 }))
+            .ok_or_else(|| invalid_params("enabled: Input should be a valid boolean")),
+        Some(Json_::Number(n)) => Ok(Some(if n.as_f64().unwrap_or(0.0) != 0.0 {
+            1.0
+        } else {
+            0.0
+        })),
+        Some(_) => Err(invalid_params("enabled: Input should be a valid boolean")),
     }
 }
 
@@ -455,25 +704,20 @@ pub async fn bank_create(
     let name = body
         .get("name")
         .and_then(Json_::as_str)
-        .ok_or_else(|| bad("missing field name"))?
+        .ok_or_else(|| invalid_params("name: Field required"))?
         .to_string();
-    if !valid_bank_name(&name) {
-        return Err(bad(format!(
-            "Bank names must be UPPER_WITH_UNDERSCORE and not start with a number: {name:?}"
-        )));
-    }
-    let enabled = ratio_of(&body)?.unwrap_or(true);
+    check_bank_name(&name)?;
+    let ratio = ratio_of(&body)?.unwrap_or(1.0);
+    let n = name.clone();
     let res = st
         .write(move |s| {
-            let mut l = s.create_list(&NewList::new(name.clone()))?;
-            if !enabled {
-                l = s.set_list_enabled(&name, false)?;
-            }
-            Ok(l)
+            s.create_list(&NewList::new(n.clone()))?;
+            s.set_hma_ratio(&n, ratio)?;
+            Ok(())
         })
         .await;
     match res {
-        Ok(l) => Ok((StatusCode::CREATED, Json(bank_json(&l)))),
+        Ok(()) => Ok((StatusCode::CREATED, Json(bank_json(&name, ratio)))),
         Err(e) if e.status == StatusCode::CONFLICT => Err(HmaError(ApiError::new(
             StatusCode::FORBIDDEN,
             "forbidden",
@@ -483,32 +727,53 @@ pub async fn bank_create(
     }
 }
 
-/// `PUT /c/bank/<name>` `{"enabled"|"enabled_ratio"}`.
+/// `PUT /c/bank/<name>` `{"name"?, "enabled"?, "enabled_ratio"?}`:
+/// rename and/or change the ratio.
 pub async fn bank_update(
     State(st): State<Arc<AppState>>,
     UrlPath(name): UrlPath<String>,
     body: Result<BoundedJson<Map<String, Json_>>, ApiError>,
 ) -> HmaResult<Json<Json_>> {
     let BoundedJson(body) = body?;
-    if body
-        .get("name")
-        .and_then(Json_::as_str)
-        .is_some_and(|n| n != name)
-    {
-        return Err(bad("renaming banks is not supported"));
-    }
-    let enabled = ratio_of(&body)?;
+    ensure_bank(&st, &name)
+        .await
+        .map_err(|_| HmaError(ApiError::not_found("Bank not found")))?;
+    let new_name = match body.get("name") {
+        None | Some(Json_::Null) => None,
+        Some(Json_::String(n)) => {
+            check_bank_name(n)?;
+            Some(n.clone())
+        }
+        Some(_) => return Err(invalid_params("name: Input should be a valid string")),
+    };
+    let ratio = ratio_of(&body)?;
+    let target = new_name.clone().unwrap_or_else(|| name.clone());
+    let from = name.clone();
     let res = st
-        .write(move |s| match enabled {
-            Some(en) => Ok(s.set_list_enabled(&name, en)?),
-            None => Ok(s.list(&name)?),
+        .write(move |s| {
+            if let Some(n) = &new_name {
+                s.rename_list(&from, n)?;
+            }
+            let current = new_name.as_deref().unwrap_or(&from);
+            if let Some(r) = ratio {
+                s.set_hma_ratio(current, r)?;
+            }
+            Ok(())
         })
         .await;
     match res {
-        Ok(l) => Ok(Json(bank_json(&l))),
+        Ok(()) => {
+            wait_synced(&st).await;
+            bank_answer(&st, target).await
+        }
         Err(e) if e.status == StatusCode::NOT_FOUND => {
             Err(HmaError(ApiError::not_found("Bank not found")))
         }
+        Err(e) if e.status == StatusCode::CONFLICT => Err(HmaError(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            "Bank name already exists",
+        ))),
         Err(e) => Err(e.into()),
     }
 }
@@ -520,111 +785,35 @@ pub async fn bank_delete(
 ) -> HmaResult<Json<Json_>> {
     let res = st.write(move |s| Ok(s.delete_list(&name)?)).await;
     match res {
-        Ok(()) => Ok(Json(json!({"message": "Done"}))),
+        Ok(()) => {
+            wait_synced(&st).await;
+            Ok(Json(json!({"message": "Done"})))
+        }
         Err(e) if e.status == StatusCode::NOT_FOUND => Ok(Json(json!({"message": "Done"}))),
         Err(e) => Err(e.into()),
     }
 }
 
-async fn add_records(
-    st: &Arc<AppState>,
-    bank: String,
-    recs: Vec<Record>,
-    signals: Map<String, Json_>,
-) -> HmaResult<Json<Json_>> {
-    let b = bank.clone();
-    let res = st
-        .write(move |s| {
-            let sum = s.import(
-                &b,
-                recs.iter().cloned().map(Ok),
-                std::path::Path::new("request"),
-                ImportOptions::default(),
-            )?;
-            // The content id: the first entry added, else the existing one.
-            let id = match sum.added_ids.first() {
-                Some(id) => *id,
-                None => {
-                    let key = recs.first().map(|r| (r.value.signal_type(), r.value.key()));
-                    let mut found = 0;
-                    for id in s.entry_ids(&b)? {
-                        let e = s.entry(id)?;
-                        if Some((e.record.value.signal_type(), e.record.value.key())) == key {
-                            found = id;
-                            break;
-                        }
-                    }
-                    found
-                }
-            };
-            Ok(id)
-        })
-        .await;
-    match res {
-        Ok(id) => Ok(Json(json!({"id": id, "signals": signals}))),
-        Err(e) if e.status == StatusCode::NOT_FOUND => Err(HmaError(ApiError::not_found(format!(
-            "bank '{bank}' not found"
-        )))),
-        Err(e) => Err(e.into()),
-    }
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-/// `POST /c/bank/<name>/signal` `{"pdq": "hex", ...}`: `{"id", "signals"}`.
-pub async fn bank_add_signal(
-    State(st): State<Arc<AppState>>,
-    UrlPath(name): UrlPath<String>,
-    body: Result<BoundedJson<Map<String, Json_>>, ApiError>,
-) -> HmaResult<Json<Json_>> {
-    let BoundedJson(body) = body?;
-    if body.is_empty() {
-        return Err(bad("No signals given"));
+    #[test]
+    fn bank_names_and_ratios() {
+        assert!(valid_bank_name("MY_BANK_01") && valid_bank_name("_X"));
+        assert!(!valid_bank_name("01_BANK") && !valid_bank_name("my_bank") && !valid_bank_name(""));
+        let body = |v: Json_| v.as_object().cloned().unwrap_or_default();
+        assert_eq!(
+            ratio_of(&body(json!({"enabled": false}))).ok(),
+            Some(Some(0.0))
+        );
+        assert_eq!(
+            ratio_of(&body(json!({"enabled": true, "enabled_ratio": 0.5}))).ok(),
+            Some(Some(0.5))
+        );
+        assert!(ratio_of(&body(json!({"enabled_ratio": 2}))).is_err());
+        assert_eq!(ratio_of(&body(json!({}))).ok(), Some(None));
+        assert_eq!(pydantic_bool("Yes"), Some(true));
+        assert_eq!(pydantic_bool("maybe"), None);
     }
-    let mut recs = Vec::new();
-    let mut signals = Map::new();
-    for (t, v) in &body {
-        let s = v
-            .as_str()
-            .ok_or_else(|| bad(format!("Invalid {t} signal: not a string")))?;
-        let st_: SignalType = t
-            .parse()
-            .map_err(|_| bad(format!("No such signal type {t}")))?;
-        let value =
-            Value::parse(st_, s.trim()).map_err(|e| bad(format!("Invalid {t} signal: {e}")))?;
-        signals.insert(t.clone(), json!(value.to_text()));
-        recs.push(Record::new(value));
-    }
-    add_records(&st, name, recs, signals).await
-}
-
-/// `POST /c/bank/<name>/content` (multipart `photo` or `video`): hash and
-/// bank the upload: `{"id", "signals"}`.
-pub async fn bank_add_content(
-    State(st): State<Arc<AppState>>,
-    UrlPath(name): UrlPath<String>,
-    Query(q): Query<LookupQuery>,
-    req: Request,
-) -> HmaResult<Json<Json_>> {
-    let n = name.clone();
-    if let Err(e) = st.read(move |s| Ok(s.list(&n)?)).await {
-        return Err(if e.status == StatusCode::NOT_FOUND {
-            HmaError(ApiError::not_found(format!("bank '{name}' not found")))
-        } else {
-            e.into()
-        });
-    }
-    let rec = match &q.url {
-        Some(url) => hash_url(&st, url, q.content_type.as_deref()).await?,
-        None => hash_form(&st, req).await?,
-    };
-    let signals = hma_signals(&rec);
-    let mut recs = super::lists::records_of(&rec, &[], None, None);
-    // HMA banks the hashes of its signal types: the photo's PDQ, the
-    // video's MD5 (and our vPDQ); the other digests go first-class too.
-    recs.sort_by_key(|r| match r.value.signal_type() {
-        SignalType::Pdq => 0,
-        SignalType::Md5 if rec.media == "video" => 0,
-        SignalType::Vpdq => 1,
-        _ => 2,
-    });
-    add_records(&st, name, recs, signals).await
 }

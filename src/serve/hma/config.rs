@@ -1,0 +1,448 @@
+//! HMA's configuration and service routes: `/status/live`, `/site-map`,
+//! `/openapi/openapi.json`, `/c/signal_type` (and its `PUT`),
+//! `/c/signal_type/index`, `/c/content_type`, and the `/c/exchanges*`
+//! routes with the `sample` and `local_file` exchange types.
+//!
+//! What hashsieve does not do (documented in the README): exchange
+//! configurations and signal type ratios are kept by the running server
+//! only (not in the database), and exchanges are never fetched from
+//! (`fetched_items` stays 0): lists come in through `db import`.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use axum::extract::{Path as UrlPath, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::Deserialize;
+use serde_json::{json, Map, Value as Json_};
+
+use super::signals::{CONTENT_TYPES, SIGNAL_TYPES};
+use super::{bad, HmaError, HmaResult};
+use crate::serve::body::BoundedJson;
+use crate::serve::error::ApiError;
+use crate::serve::state::AppState;
+
+/// The HMA routes hashsieve serves: method, HMA's path, summary. The site
+/// map and the OpenAPI document are made from this table.
+pub const ROUTES: &[(&str, &str, &str)] = &[
+    ("get", "/status", "Health check"),
+    ("get", "/status/live", "Liveness check"),
+    ("get", "/site-map", "Site map"),
+    ("get", "/h/hash", "Hash content from URL"),
+    ("post", "/h/hash", "Hash uploaded file"),
+    ("get", "/m/lookup", "Content lookup"),
+    ("post", "/m/lookup", "Content lookup from file"),
+    ("get", "/m/raw_lookup", "Raw hash lookup"),
+    ("post", "/m/compare", "Compare hashes"),
+    ("get", "/m/index/status", "Index status"),
+    ("get", "/c/banks", "List banks"),
+    ("post", "/c/banks", "Create bank"),
+    ("get", "/c/bank/{bank_name}", "Get bank"),
+    ("put", "/c/bank/{bank_name}", "Update bank"),
+    ("delete", "/c/bank/{bank_name}", "Delete bank"),
+    ("post", "/c/bank/{bank_name}/content", "Add content to bank"),
+    (
+        "get",
+        "/c/bank/{bank_name}/content/{content_id}",
+        "Get bank content",
+    ),
+    (
+        "put",
+        "/c/bank/{bank_name}/content/{content_id}",
+        "Update bank content",
+    ),
+    (
+        "delete",
+        "/c/bank/{bank_name}/content/{content_id}",
+        "Delete bank content",
+    ),
+    ("post", "/c/bank/{bank_name}/signal", "Add signals to bank"),
+    ("get", "/c/exchanges/apis", "List exchange API types"),
+    (
+        "get",
+        "/c/exchanges/api/{api_name}",
+        "Get exchange API config",
+    ),
+    (
+        "post",
+        "/c/exchanges/api/{api_name}",
+        "Set exchange API credentials",
+    ),
+    (
+        "get",
+        "/c/exchanges/api/{api_name}/schema",
+        "Get exchange API schema",
+    ),
+    ("post", "/c/exchanges", "Create exchange"),
+    ("get", "/c/exchanges", "List exchanges"),
+    ("get", "/c/exchange/{exchange_name}", "Get exchange"),
+    (
+        "get",
+        "/c/exchange/{exchange_name}/status",
+        "Get exchange fetch status",
+    ),
+    ("put", "/c/exchange/{exchange_name}", "Update exchange"),
+    ("delete", "/c/exchange/{exchange_name}", "Delete exchange"),
+    ("get", "/c/signal_type", "List signal types"),
+    (
+        "put",
+        "/c/signal_type/{signal_type_name}",
+        "Update signal type",
+    ),
+    ("get", "/c/signal_type/index", "Signal type index status"),
+    ("get", "/c/content_type", "List content types"),
+];
+
+/// The exchange types hashsieve knows (pytx's names).
+const EXCHANGE_APIS: &[&str] = &["sample", "local_file"];
+
+/// One configured exchange.
+#[derive(Debug, Clone)]
+pub struct Exchange {
+    pub api: String,
+    pub enabled: bool,
+    /// The type-specific config (`api_json`), as given.
+    pub config: Map<String, Json_>,
+}
+
+/// `GET /status/live`: alive whatever the index's state.
+pub async fn status_live() -> Response {
+    (StatusCode::OK, "I-AM-ALIVE").into_response()
+}
+
+/// `GET /site-map`: the route paths, sorted, in Flask's `<name>` syntax.
+pub async fn site_map() -> Json<Vec<String>> {
+    let mut paths: Vec<String> = ROUTES
+        .iter()
+        .map(|(_, p, _)| p.replace('{', "<").replace('}', ">"))
+        .collect();
+    paths.push("/openapi/openapi.json".into());
+    paths.sort();
+    paths.dedup();
+    Json(paths)
+}
+
+/// `GET /openapi/openapi.json`: an OpenAPI document of the HMA routes
+/// under HMA's title (our own API is at `/v1/openapi.json`).
+pub async fn openapi() -> Json<Json_> {
+    let mut paths: BTreeMap<&str, Map<String, Json_>> = BTreeMap::new();
+    for (method, path, summary) in ROUTES {
+        paths.entry(path).or_default().insert(
+            (*method).to_string(),
+            json!({"summary": summary, "responses": {"200": {"description": "OK"}}}),
+        );
+    }
+    Json(json!({
+        "openapi": "3.1.0",
+        "info": {
+            "title": "Open Media Match API",
+            "version": env!("CARGO_PKG_VERSION"),
+            "description": "hashsieve's implementation of HMA 2.0's (OpenMediaMatch) API",
+        },
+        "paths": paths,
+    }))
+}
+
+fn ratio_of(st: &AppState, name: &str) -> f64 {
+    st.hma
+        .signal_ratios
+        .lock()
+        .ok()
+        .and_then(|r| r.get(name).copied())
+        .unwrap_or(1.0)
+}
+
+/// Whether HMA signal type `name` is enabled (its ratio above 0).
+pub fn signal_type_enabled(st: &AppState, name: &str) -> bool {
+    ratio_of(st, name) > 0.0
+}
+
+/// `GET /c/signal_type`: `[{"name", "enabled_ratio"}]`.
+pub async fn signal_types(State(st): State<Arc<AppState>>) -> Json<Json_> {
+    Json(json!(SIGNAL_TYPES
+        .iter()
+        .map(|n| json!({"name": n, "enabled_ratio": ratio_of(&st, n)}))
+        .collect::<Vec<_>>()))
+}
+
+/// `PUT /c/signal_type/<name>` `{"enabled_ratio"}`: 204, as HMA answers.
+pub async fn signal_type_update(
+    State(st): State<Arc<AppState>>,
+    UrlPath(name): UrlPath<String>,
+    body: Result<BoundedJson<Map<String, Json_>>, ApiError>,
+) -> HmaResult<Response> {
+    let BoundedJson(body) = body?;
+    let ratio = match body.get("enabled_ratio") {
+        None => return Err(bad("enabled_ratio is required")),
+        Some(Json_::Number(n)) => n.as_f64(),
+        Some(Json_::String(s)) => s.trim().parse().ok(),
+        Some(_) => None,
+    }
+    .filter(|r: &f64| r.is_finite() && (0.0..=1.0).contains(r))
+    .ok_or_else(|| bad("enabled_ratio must be a number between 0 and 1"))?;
+    if !SIGNAL_TYPES.contains(&name.as_str()) {
+        return Err(bad(format!("No such SignalType '{name}'")));
+    }
+    st.hma
+        .signal_ratios
+        .lock()
+        .map_err(|_| HmaError(ApiError::internal("signal type table poisoned")))?
+        .insert(name, ratio);
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+#[derive(Debug, Deserialize)]
+pub struct SignalTypeQuery {
+    signal_type: Option<String>,
+}
+
+/// Entries per HMA signal type in enabled lists, and the newest change.
+pub async fn index_counts(st: &Arc<AppState>) -> HmaResult<(BTreeMap<&'static str, u64>, i64)> {
+    let stats = st.read(|s| Ok(s.stats()?)).await?;
+    let mut sizes: BTreeMap<&'static str, u64> = BTreeMap::new();
+    let mut newest = 0i64;
+    for s in stats.iter().filter(|s| s.list.enabled) {
+        newest = newest.max(s.list.updated_at);
+        for c in s.counts.iter().filter(|c| c.status == "active") {
+            let name = match c.signal_type.as_str() {
+                "pdq" => "pdq",
+                "md5" => "video_md5",
+                "vpdq" => "vpdq",
+                _ => continue,
+            };
+            *sizes.entry(name).or_default() += c.count;
+        }
+    }
+    Ok((sizes, newest))
+}
+
+/// `GET /c/signal_type/index[?signal_type=]`: per signal type, the
+/// database and index sizes (one and the same: the index follows the
+/// database live).
+pub async fn signal_type_index(
+    State(st): State<Arc<AppState>>,
+    q: Result<Query<SignalTypeQuery>, axum::extract::rejection::QueryRejection>,
+) -> HmaResult<Json<Json_>> {
+    let Query(q) = q.map_err(|e| super::invalid_params(e.body_text()))?;
+    let names = selected_signal_types(q.signal_type.as_deref())?;
+    let (sizes, newest) = index_counts(&st).await?;
+    let mut out = Map::new();
+    for n in names {
+        let size = sizes.get(n).copied().unwrap_or(0);
+        out.insert(
+            n.into(),
+            json!({"db_size": size, "index_size": size, "index_out_of_date": false,
+                   "newest_db_item": newest, "index_built_to": newest}),
+        );
+    }
+    Ok(Json(Json_::Object(out)))
+}
+
+/// All signal types, or the one asked for (400 for an unknown one).
+pub fn selected_signal_types(asked: Option<&str>) -> HmaResult<Vec<&'static str>> {
+    match asked {
+        None => Ok(SIGNAL_TYPES.to_vec()),
+        Some(t) => SIGNAL_TYPES
+            .iter()
+            .copied()
+            .find(|n| *n == t)
+            .map(|n| vec![n])
+            .ok_or_else(|| bad(format!("No such signal type '{t}'"))),
+    }
+}
+
+/// `GET /c/content_type`.
+pub async fn content_types() -> Json<Json_> {
+    Json(json!(CONTENT_TYPES
+        .iter()
+        .map(|(n, _)| json!({"name": n, "enabled": true}))
+        .collect::<Vec<_>>()))
+}
+
+/// `GET /c/exchanges/apis`.
+pub async fn exchange_apis() -> Json<Vec<&'static str>> {
+    Json(EXCHANGE_APIS.to_vec())
+}
+
+fn known_api(name: &str) -> bool {
+    EXCHANGE_APIS.contains(&name)
+}
+
+/// `GET|POST /c/exchanges/api/<api>`: neither type takes credentials.
+pub async fn exchange_api(UrlPath(api): UrlPath<String>) -> HmaResult<Json<Json_>> {
+    if !known_api(&api) {
+        return Err(bad(format!("no such Exchange API '{api}'")));
+    }
+    Ok(Json(
+        json!({"supports_authentification": false, "has_set_authentification": false}),
+    ))
+}
+
+/// `GET /c/exchanges/api/<api>/schema`.
+pub async fn exchange_api_schema(UrlPath(api): UrlPath<String>) -> HmaResult<Json<Json_>> {
+    if !known_api(&api) {
+        return Err(HmaError(ApiError::not_found(format!(
+            "Exchange API '{api}' not found"
+        ))));
+    }
+    let fields = if api == "local_file" {
+        json!([{"name": "path", "type": "string", "required": true, "default": null,
+                "help": "the file to read signals from", "choices": null}])
+    } else {
+        json!([])
+    };
+    Ok(Json(
+        json!({"config_schema": {"fields": fields}, "credentials_schema": null}),
+    ))
+}
+
+fn valid_exchange_name(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .chars()
+            .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
+}
+
+/// `POST /c/exchanges` `{"bank", "api", "api_json"}`: 201.
+pub async fn exchange_create(
+    State(st): State<Arc<AppState>>,
+    body: Result<BoundedJson<Map<String, Json_>>, ApiError>,
+) -> HmaResult<(StatusCode, Json<Json_>)> {
+    let BoundedJson(body) = body?;
+    let bank = body
+        .get("bank")
+        .and_then(Json_::as_str)
+        .ok_or_else(|| bad("bank is required"))?
+        .to_string();
+    if !valid_exchange_name(&bank) {
+        return Err(bad("Field `bank` must match /^[A-Z0-9_]+$/"));
+    }
+    let config = match body.get("api_json") {
+        None => Map::new(),
+        Some(Json_::Object(m)) => m.clone(),
+        Some(_) => return Err(bad("Field `api_json` must be object")),
+    };
+    let api = body
+        .get("api")
+        .and_then(Json_::as_str)
+        .ok_or_else(|| bad("Field `api_type` is required"))?;
+    if !known_api(api) {
+        return Err(bad(format!("No such exchange type '{api}'")));
+    }
+    let enabled = config
+        .get("enabled")
+        .and_then(Json_::as_bool)
+        .unwrap_or(true);
+    let mut ex = st
+        .hma
+        .exchanges
+        .lock()
+        .map_err(|_| HmaError(ApiError::internal("exchange table poisoned")))?;
+    if ex.contains_key(&bank) {
+        return Err(bad(format!("Exchange '{bank}' already exists")));
+    }
+    ex.insert(
+        bank,
+        Exchange {
+            api: api.to_string(),
+            enabled,
+            config,
+        },
+    );
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({"message": "Created successfully"})),
+    ))
+}
+
+/// `GET /c/exchanges`: the names.
+pub async fn exchange_list(State(st): State<Arc<AppState>>) -> HmaResult<Json<Vec<String>>> {
+    let ex = st
+        .hma
+        .exchanges
+        .lock()
+        .map_err(|_| HmaError(ApiError::internal("exchange table poisoned")))?;
+    Ok(Json(ex.keys().cloned().collect()))
+}
+
+fn exchange_json(name: &str, e: &Exchange) -> Json_ {
+    let mut m = e.config.clone();
+    m.insert("name".into(), json!(name));
+    m.insert("api".into(), json!(e.api));
+    m.insert("enabled".into(), json!(e.enabled));
+    Json_::Object(m)
+}
+
+fn get_exchange(st: &AppState, name: &str) -> HmaResult<Exchange> {
+    st.hma
+        .exchanges
+        .lock()
+        .map_err(|_| HmaError(ApiError::internal("exchange table poisoned")))?
+        .get(name)
+        .cloned()
+        .ok_or_else(|| HmaError(ApiError::not_found(format!("Exchange '{name}' not found"))))
+}
+
+/// `GET /c/exchange/<name>`.
+pub async fn exchange_get(
+    State(st): State<Arc<AppState>>,
+    UrlPath(name): UrlPath<String>,
+) -> HmaResult<Json<Json_>> {
+    let e = get_exchange(&st, &name)?;
+    Ok(Json(exchange_json(&name, &e)))
+}
+
+/// `GET /c/exchange/<name>/status`: never fetched.
+pub async fn exchange_status(
+    State(st): State<Arc<AppState>>,
+    UrlPath(name): UrlPath<String>,
+) -> HmaResult<Json<Json_>> {
+    get_exchange(&st, &name)?;
+    Ok(Json(json!({
+        "checkpoint_ts": null, "running_fetch_start_ts": null,
+        "last_fetch_complete_ts": null, "last_fetch_succeeded": null,
+        "up_to_date": false, "fetched_items": 0,
+    })))
+}
+
+/// `PUT /c/exchange/<name>` `{"enabled"}`.
+pub async fn exchange_update(
+    State(st): State<Arc<AppState>>,
+    UrlPath(name): UrlPath<String>,
+    body: Result<BoundedJson<Map<String, Json_>>, ApiError>,
+) -> HmaResult<Json<Json_>> {
+    let BoundedJson(body) = body?;
+    let mut ex = st
+        .hma
+        .exchanges
+        .lock()
+        .map_err(|_| HmaError(ApiError::internal("exchange table poisoned")))?;
+    let e = ex
+        .get_mut(&name)
+        .ok_or_else(|| HmaError(ApiError::not_found(format!("Exchange '{name}' not found"))))?;
+    match body.get("enabled") {
+        None | Some(Json_::Null) => {}
+        Some(Json_::Bool(b)) => e.enabled = *b,
+        Some(_) => {
+            return Err(super::invalid_params(
+                "enabled: Input should be a valid boolean",
+            ))
+        }
+    }
+    Ok(Json(exchange_json(&name, e)))
+}
+
+/// `DELETE /c/exchange/<name>`: 200 also for an unknown one.
+pub async fn exchange_delete(
+    State(st): State<Arc<AppState>>,
+    UrlPath(name): UrlPath<String>,
+) -> HmaResult<Json<Json_>> {
+    st.hma
+        .exchanges
+        .lock()
+        .map_err(|_| HmaError(ApiError::internal("exchange table poisoned")))?
+        .remove(&name);
+    Ok(Json(json!({"message": "Exchange deleted"})))
+}
