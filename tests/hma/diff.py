@@ -37,12 +37,13 @@ KNOWN: dict[str, str] = {
     "site-map": "route lists differ (hashsieve lists its HMA routes)",
     "openapi": "documents differ; only info.title is HMA's",
     "signal types": "hashsieve also answers vpdq (HMA with its vPDQ extension does too)",
-    "signal type index": "hashsieve also answers vpdq",
-    "index status all": "hashsieve also answers vpdq",
+    "signal type index": "hashsieve also answers vpdq; the hash added twice counts once",
+    "index status all": "hashsieve also answers vpdq; the hash added twice counts once",
     "hash video field": "hashsieve also gives vpdq for real videos; for a non-video only video_md5 (same)",
     "lookup post video field": "hashsieve also answers vpdq",
     "exchange apis": "hashsieve offers sample and local_file; HMA installs sample by default",
     "add same hash again": "hashsieve keeps one entry per value per list: the existing item's id",
+    "index status pdq": "one entry per value per list: the hash added twice counts once",
     "unknown route": "HMA answers Flask's HTML 404 page; hashsieve a JSON error",
 }
 

@@ -282,8 +282,12 @@ pub async fn content_get(
     }
     if flag(q.include_metadata.as_deref(), true) {
         if let Some(m) = item.metadata.as_deref() {
-            if let Ok(m) = serde_json::from_str::<Json_>(m) {
-                out.insert("metadata".into(), m);
+            if let Ok(Json_::Object(mut m)) = serde_json::from_str::<Json_>(m) {
+                // HMA dumps every field of its metadata model.
+                for k in ["content_id", "content_uri", "json", "collab"] {
+                    m.entry(k).or_insert(Json_::Null);
+                }
+                out.insert("metadata".into(), Json_::Object(m));
             }
         }
     }
