@@ -1,10 +1,11 @@
 //! PDQ on synthetic 1 MP and 12 MP pictures (RGB with the Pillow luma rule,
-//! and a float luma buffer), plus the dihedral set.
+//! and a float luma buffer), plus the reference's dihedral set (one DCT)
+//! and the eight exact turned hashes of the query views (`oriented8`).
 //!
 //!     cargo bench --bench pdq
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use hashsieve::pdq::{FloatLuma, LumaRule, PdqHasher, Rgb8};
+use hashsieve::pdq::{DihedralKind, FloatLuma, LumaRule, PdqHasher, Rgb8};
 
 /// A deterministic picture with texture at several scales.
 fn rgb(w: usize, h: usize) -> Vec<u8> {
@@ -43,6 +44,15 @@ fn bench(c: &mut Criterion) {
         });
         group.bench_with_input(BenchmarkId::new("dihedral", name), &pixels, |b, px| {
             b.iter(|| hasher.dihedral(&Rgb8::new(px, w, h, LumaRule::Pillow).unwrap()))
+        });
+        // The query views: the hash of each of the eight turned pictures.
+        group.bench_with_input(BenchmarkId::new("oriented8", name), &pixels, |b, px| {
+            b.iter(|| {
+                hasher.oriented(
+                    &Rgb8::new(px, w, h, LumaRule::Pillow).unwrap(),
+                    &DihedralKind::ALL,
+                )
+            })
         });
     }
     group.finish();

@@ -146,7 +146,12 @@ fn turned_views_equal_the_reference_hash_of_turned_pixels() {
     let mut wrong = Vec::new();
     for (e, path) in expected.iter().zip(&files) {
         let rec = by_name(path).unwrap_or_else(|| panic!("no record for {}", path.display()));
-        assert!(rec["error"].is_null(), "{}: {}", path.display(), rec["error"]);
+        assert!(
+            rec["error"].is_null(),
+            "{}: {}",
+            path.display(),
+            rec["error"]
+        );
         let names = VIEWS.iter().copied().chain(e.get("exif").map(|_| "exif"));
         for name in names {
             let want = e[name][0].as_str().expect("hex");
@@ -172,7 +177,11 @@ fn turned_views_equal_the_reference_hash_of_turned_pixels() {
         files.len(),
         extra.len()
     );
-    assert!(wrong.is_empty(), "not the reference's hash:\n{}", wrong.join("\n"));
+    assert!(
+        wrong.is_empty(),
+        "not the reference's hash:\n{}",
+        wrong.join("\n")
+    );
     assert!(files.len() >= 25, "too few pictures: {}", files.len());
 
     // The case: the brick wall stored turned, tagged upright. Its

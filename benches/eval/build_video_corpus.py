@@ -29,7 +29,9 @@ unrelated footage too):
   text drawn over the bottom 18% of the picture), hflip, fps_15, speed_125
   (setpts 0.8), clip_3_9 (seconds 3-9), clip_offset (seconds 2.5-9.5:
   out of phase with the once-a-second samples), embed (6 s unrelated footage +
-  the original + 6 s unrelated footage), grey.
+  the original + 6 s unrelated footage), grey, and the short excerpts
+  clip_2s ... clip_6s (2 to 6 s, each cut out of phase at its own offset;
+  issue 16; the 2 s one is below the target and shows where the rule stops).
 
 Layout of OUT (default benches/out/eval-video, git-ignored):
   src/<name>.png                  downscaled photo the pan runs over
@@ -140,6 +142,10 @@ def edit_filters(edit, w, h, rng):
         # Cut half a second out of phase with the once-a-second samples:
         # what a repost cut anywhere looks like to vPDQ.
         return ["-ss", "2.5", "-t", "7"] + crf
+    if edit in SHORT_CLIPS:
+        # Short excerpts (issue 16), each cut out of phase at its own offset.
+        start, length = SHORT_CLIPS[edit]
+        return ["-ss", str(start), "-t", str(length)] + crf
     if edit == "grey":
         return ["-vf", "hue=s=0"] + crf
     if edit == "embed":
@@ -147,9 +153,16 @@ def edit_filters(edit, w, h, rng):
     raise ValueError(edit)
 
 
+# (start, length) in seconds of the short excerpts: what social platforms
+# cut; as distractor edits they are the false-positive test of a lower clip
+# minimum (a short query needs few frames to match).
+SHORT_CLIPS = {"clip_2s": (6.4, 2), "clip_3s": (2.5, 3), "clip_4s": (5.3, 4), "clip_5s": (1.7, 5),
+               "clip_6s": (4.6, 6)}
 EDITS = ["reencode_crf35", "scale_50", "letterbox_20", "pillarbox_20", "pad_43", "crop_10", "logo",
-         "caption_band", "subtitle_box", "hflip", "fps_15", "speed_125", "clip_3_9", "clip_offset", "embed", "grey"]
-DISTRACTOR_EDITS = ["letterbox_20", "pillarbox_20", "crop_10", "caption_band", "hflip", "embed"]
+         "caption_band", "subtitle_box", "hflip", "fps_15", "speed_125", "clip_3_9", "clip_offset", "embed", "grey",
+         *SHORT_CLIPS]
+DISTRACTOR_EDITS = ["letterbox_20", "pillarbox_20", "crop_10", "caption_band", "hflip", "embed",
+                    "clip_2s", "clip_3s", "clip_4s", "clip_5s"]
 
 
 def run(cmd, out):

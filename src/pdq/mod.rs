@@ -305,7 +305,14 @@ mod tests {
         // Fine texture (every pixel differs) on sizes that exercise odd and
         // even windows, the 64x64 shortcut, thin and tiny pictures.
         let mut hasher = PdqHasher::new();
-        for (w, h) in [(120usize, 90usize), (64, 64), (7, 300), (333, 17), (4, 9), (1030, 517)] {
+        for (w, h) in [
+            (120usize, 90usize),
+            (64, 64),
+            (7, 300),
+            (333, 17),
+            (4, 9),
+            (1030, 517),
+        ] {
             let rgb: Vec<u8> = (0..w * h * 3)
                 .map(|i| ((i * 7919 + i / 97) % 251) as u8)
                 .collect();
@@ -328,7 +335,11 @@ mod tests {
         let rgb: Vec<u8> = (0..w * h)
             .flat_map(|i| {
                 let (x, y) = (i % w, i / w);
-                let v = if (x / 3 + (y / 5) * 2) % 4 < 2 { 40u8 } else { 210 };
+                let v = if (x / 3 + (y / 5) * 2) % 4 < 2 {
+                    40u8
+                } else {
+                    210
+                };
                 [v, v, v]
             })
             .collect();

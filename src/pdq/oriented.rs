@@ -163,7 +163,9 @@ mod tests {
 
     /// A `w` x `h` plane whose value names its pixel: `y * 1000 + x`.
     fn named(w: usize, h: usize) -> Vec<f32> {
-        (0..w * h).map(|i| ((i / w) * 1000 + i % w) as f32).collect()
+        (0..w * h)
+            .map(|i| ((i / w) * 1000 + i % w) as f32)
+            .collect()
     }
 
     /// The transform written out pixel by pixel, as `views::orient::apply`
