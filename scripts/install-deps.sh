@@ -9,7 +9,7 @@ packages=(
   build-essential pkg-config clang libclang-dev
   libavcodec-dev libavformat-dev libavutil-dev libswscale-dev
   libswresample-dev libavfilter-dev libavdevice-dev
-  ffmpeg util-linux ca-certificates curl
+  ffmpeg util-linux ca-certificates curl python3 python3-venv
 )
 
 sudo_cmd=()
@@ -40,4 +40,17 @@ if ! command -v cargo >/dev/null 2>&1; then
     echo "installing the Rust toolchain (rustup, minimal profile)"
     curl --proto '=https' --tlsv1.2 -sSf https://sh.rustup.rs | sh -s -- -y --profile minimal
   fi
+fi
+
+# python-threatexchange (pytx), for the list round-trip tests
+# (tests/pytx_roundtrip.rs): its CLI in a venv under the cache directory,
+# installed once (a later run finds it and does nothing).
+pytx_venv=${XDG_CACHE_HOME:-$HOME/.cache}/hashsieve/pytx-venv
+if [ ! -x "$pytx_venv/bin/threatexchange" ]; then
+  echo "installing python-threatexchange into $pytx_venv"
+  rm -rf "$pytx_venv"
+  python3 -m venv "$pytx_venv"
+  "$pytx_venv/bin/pip" install -q --disable-pip-version-check 'threatexchange==1.2.17'
+else
+  echo "python-threatexchange: present"
 fi

@@ -451,7 +451,10 @@ fn hma_video_upload_is_hashed_like_the_cli() {
         assert_eq!(parts[1], c["quality"].to_string());
         let t: f64 = parts[2].parse().unwrap();
         let want = c["timestamp"].as_f64().unwrap();
-        assert!((t - want).abs() <= want.abs() * 0.005 + 1e-9, "{f} vs {want}");
+        assert!(
+            (t - want).abs() <= want.abs() * 0.005 + 1e-9,
+            "{f} vs {want}"
+        );
     }
     // Our API: the same record as `hashsieve hash` (frames and all), but
     // the path; views only when asked for (below).
@@ -586,7 +589,10 @@ fn hma_content_items_ratios_and_config_routes() {
     let db = dir.path().join("hma.db");
     init_db(&db);
     let s = Server::start(&db, &[]);
-    assert_eq!(s.post_json("/c/banks", None, &json!({"name": "B"})).status, 201);
+    assert_eq!(
+        s.post_json("/c/banks", None, &json!({"name": "B"})).status,
+        201
+    );
     // Two photos: one content item each, consecutive ids (not one id per
     // stored digest).
     let add = |seed: u32| {
@@ -600,7 +606,10 @@ fn hma_content_items_ratios_and_config_routes() {
         assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
         let j = r.json();
         assert_eq!(j["signals"].as_object().map(|o| o.len()), Some(1), "{j}");
-        (j["id"].as_i64().unwrap(), j["signals"]["pdq"].as_str().unwrap().to_string())
+        (
+            j["id"].as_i64().unwrap(),
+            j["signals"]["pdq"].as_str().unwrap().to_string(),
+        )
     };
     let (id1, pdq1) = add(1);
     let (id2, _) = add(2);
@@ -612,35 +621,67 @@ fn hma_content_items_ratios_and_config_routes() {
         &json!({"pdq": "0".repeat(64), "note": "from campaign X"}),
     );
     let id3 = r.json()["id"].as_i64().unwrap();
-    let r = s.get(&format!("/c/bank/B/content/{id3}?include_signals=true"), None);
+    let r = s.get(
+        &format!("/c/bank/B/content/{id3}?include_signals=true"),
+        None,
+    );
     let j = r.json();
     assert_eq!(j["note"], "from campaign X");
     assert_eq!(j["signals"], json!({"pdq": "0".repeat(64)}));
-    assert_eq!(j["bank"], json!({"name": "B", "matching_enabled_ratio": 1.0}));
-    let r = send(&s, "PUT", &format!("/c/bank/B/content/{id3}"), Some(json!({"note": "x".repeat(256)})));
+    assert_eq!(
+        j["bank"],
+        json!({"name": "B", "matching_enabled_ratio": 1.0})
+    );
+    let r = send(
+        &s,
+        "PUT",
+        &format!("/c/bank/B/content/{id3}"),
+        Some(json!({"note": "x".repeat(256)})),
+    );
     assert_eq!(r.status, 400);
     assert_eq!(s.get("/c/bank/B/content/999", None).status, 404);
     assert_eq!(s.get("/c/bank/NOPE/content/1", None).status, 404);
     // Disabled until later: /m/lookup leaves it out, raw_lookup does not.
-    let lookup = |q: &str| s.get(&format!("/m/lookup?signal_type=pdq&signal={pdq1}{q}"), None).json();
+    let lookup = |q: &str| {
+        s.get(&format!("/m/lookup?signal_type=pdq&signal={pdq1}{q}"), None)
+            .json()
+    };
     assert!(eventually(5, || lookup("")["B"][0]["bank_content_id"] == id1));
     let later = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_secs()
         + 3600;
-    let r = send(&s, "PUT", &format!("/c/bank/B/content/{id1}"), Some(json!({"disable_until_ts": later})));
+    let r = send(
+        &s,
+        "PUT",
+        &format!("/c/bank/B/content/{id1}"),
+        Some(json!({"disable_until_ts": later})),
+    );
     assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
     assert_eq!(r.json()["disable_until_ts"], later);
     assert_eq!(lookup(""), json!({}));
-    let raw = s.get(&format!("/m/raw_lookup?signal_type=pdq&signal={pdq1}"), None).json();
+    let raw = s
+        .get(
+            &format!("/m/raw_lookup?signal_type=pdq&signal={pdq1}"),
+            None,
+        )
+        .json();
     assert_eq!(raw, json!({"matches": [id1]}));
-    send(&s, "PUT", &format!("/c/bank/B/content/{id1}"), Some(json!({"disable_until_ts": 1})));
+    send(
+        &s,
+        "PUT",
+        &format!("/c/bank/B/content/{id1}"),
+        Some(json!({"disable_until_ts": 1})),
+    );
     // A bank at ratio 0.5: CPython's random.Random("abc").random() is
     // 0.772 (no match), Random("seed") 0.138 (match); bypass_coinflip
     // always matches.
     let r = send(&s, "PUT", "/c/bank/B", Some(json!({"enabled_ratio": 0.5})));
-    assert_eq!(r.json(), json!({"name": "B", "matching_enabled_ratio": 0.5}));
+    assert_eq!(
+        r.json(),
+        json!({"name": "B", "matching_enabled_ratio": 0.5})
+    );
     assert_eq!(lookup("&seed=abc"), json!({}));
     assert!(lookup("&seed=seed")["B"].is_array());
     assert!(lookup("&seed=abc&bypass_coinflip=true")["B"].is_array());
@@ -649,29 +690,58 @@ fn hma_content_items_ratios_and_config_routes() {
     assert_eq!(r.json()["name"], "RENAMED");
     assert_eq!(s.get("/c/bank/B", None).status, 404);
     // Delete the item: every signal of it goes.
-    let r = send(&s, "DELETE", &format!("/c/bank/RENAMED/content/{id1}"), None);
+    let r = send(
+        &s,
+        "DELETE",
+        &format!("/c/bank/RENAMED/content/{id1}"),
+        None,
+    );
     assert_eq!(r.json(), json!({"deleted": 1}));
-    let raw = s.get(&format!("/m/raw_lookup?signal_type=pdq&signal={pdq1}"), None).json();
+    let raw = s
+        .get(
+            &format!("/m/raw_lookup?signal_type=pdq&signal={pdq1}"),
+            None,
+        )
+        .json();
     assert_eq!(raw, json!({"matches": []}));
     // Service and configuration routes.
     assert_eq!(s.get("/status/live", None).body, b"I-AM-ALIVE");
     let j = s.get("/openapi/openapi.json", None).json();
     assert_eq!(j["info"]["title"], "Open Media Match API");
     let j = s.get("/site-map", None).json();
-    assert!(j.as_array().unwrap().iter().any(|p| p == "/c/bank/<bank_name>/content/<content_id>"));
+    assert!(j
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|p| p == "/c/bank/<bank_name>/content/<content_id>"));
     assert_eq!(
         s.get("/c/content_type", None).json(),
         json!([{"name": "photo", "enabled": true}, {"name": "video", "enabled": true}])
     );
-    let r = send(&s, "PUT", "/c/signal_type/pdq", Some(json!({"enabled_ratio": 0})));
+    let r = send(
+        &s,
+        "PUT",
+        "/c/signal_type/pdq",
+        Some(json!({"enabled_ratio": 0})),
+    );
     assert_eq!(r.status, 204);
     let r = s.get(&format!("/m/lookup?signal_type=pdq&signal={pdq1}"), None);
     assert_eq!(r.status, 400);
     assert_eq!(s.get("/m/raw_lookup?signal_type=pdq", None).status, 422);
-    let r = s.post_json("/c/exchanges", None, &json!({"api": "sample", "bank": "EX", "api_json": {}}));
+    let r = s.post_json(
+        "/c/exchanges",
+        None,
+        &json!({"api": "sample", "bank": "EX", "api_json": {}}),
+    );
     assert_eq!(r.status, 201);
     assert_eq!(s.get("/c/exchanges", None).json(), json!(["EX"]));
-    assert_eq!(s.get("/c/exchange/EX/status", None).json()["fetched_items"], 0);
+    assert_eq!(
+        s.get("/c/exchange/EX/status", None).json()["fetched_items"],
+        0
+    );
     assert_eq!(s.get("/c/exchange/NOPE/status", None).status, 404);
-    assert_eq!(send(&s, "DELETE", "/c/exchange/EX", None).json()["message"], "Exchange deleted");
+    assert_eq!(
+        send(&s, "DELETE", "/c/exchange/EX", None).json()["message"],
+        "Exchange deleted"
+    );
 }

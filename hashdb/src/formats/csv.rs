@@ -86,11 +86,11 @@ fn text(rec: &::csv::StringRecord, col: Option<usize>) -> Option<String> {
 fn parse_row(rec: &::csv::StringRecord, cols: &Columns, te: bool) -> Result<Record, ParseError> {
     let line = rec.position().map(|p| p.line()).unwrap_or(0);
     let t_str = rec.get(cols.signal_type).unwrap_or("");
-    let t: SignalType = t_str
-        .parse()
+    let t: SignalType = super::pytx::list_signal_type(t_str)
         .map_err(|e: crate::types::UnknownSignalType| line_err(line, e.to_string()))?;
     let v = rec.get(cols.value).unwrap_or("");
-    let value = Value::parse(t, v).map_err(|e| line_err(line, format!("bad {t} value: {e}")))?;
+    let value = super::pytx::parse_list_value(t, v)
+        .map_err(|e| line_err(line, format!("bad {t} value: {e}")))?;
     let mut r = Record::new(value);
     let split = |s: String, seps: &[char]| -> BTreeSet<String> {
         s.split(seps)
@@ -243,8 +243,8 @@ pub fn write_te_csv<W: Write>(out: &mut W, r: &Record, list: &str) -> std::io::R
     row(
         out,
         &[
-            r.value.signal_type().as_str(),
-            &r.value.to_text(),
+            super::pytx::list_signal_name(r.value.signal_type()),
+            &super::pytx::list_value_text(&r.value),
             &formula::neutralise(collab.unwrap_or(list)),
             &formula::neutralise(category.unwrap_or("")),
             &formula::neutralise(&tags.join(" ")),

@@ -128,7 +128,9 @@ pub fn detect(head: &[u8]) -> Result<Format, ParseError> {
         return Ok(Format::PdqText);
     }
     if let Some((t, _)) = first.split_once(char::is_whitespace) {
-        if t.parse::<crate::types::SignalType>().is_ok() {
+        // Ours, or any of pytx's type names (`threatexchange dataset -P -S`
+        // lists types we cannot match too: their lines are reported).
+        if pytx::list_signal_type(t).is_ok() || pytx::OTHER_TYPES.contains(&t) {
             return Ok(Format::SignalLines);
         }
     }

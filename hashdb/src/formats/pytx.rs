@@ -3,6 +3,7 @@
 //! strings (pytx `vpdq_util.vpdq_to_json` / `json_to_vpdq`), the timestamp
 //! written with Python's `format(t, ".3")` (three significant digits).
 
+use crate::model::Value;
 use crate::types::{Pdq, SignalType};
 use crate::vpdq::VpdqFrame;
 
@@ -16,6 +17,20 @@ pub fn pytx_name(t: SignalType) -> Option<&'static str> {
     }
 }
 
+/// pytx's signal types that hashsieve does not match (its built-in ones
+/// and those of its bundled extensions): a list line of one of these is
+/// recognised as a signal line and reported as an unknown type.
+pub const OTHER_TYPES: &[&str] = &[
+    "raw_text",
+    "url",
+    "url_md5",
+    "trend_query",
+    "video_tmk_pdqf",
+    "photo_md5",
+    "tmk_pdqf",
+    "clip",
+];
+
 /// Our signal type for a pytx (or HMA) signal type name.
 pub fn from_pytx_name(name: &str) -> Option<SignalType> {
     match name {
@@ -26,9 +41,48 @@ pub fn from_pytx_name(name: &str) -> Option<SignalType> {
     }
 }
 
-/// Python's `format(x, ".3")` for a finite non-negative float: general
-/// format with 3 significant digits, and at least one digit after the
-/// point in fixed notation.
+/// The type of a signal type name in a list file: ours, or pytx's
+/// (`video_md5`; `video_sha256`, a video file's SHA-256, is our `sha256`).
+///
+/// # Errors
+/// The unknown name (pytx types we cannot match: `raw_text`, `url`, ...).
+pub fn list_signal_type(name: &str) -> Result<SignalType, crate::types::UnknownSignalType> {
+    match name.trim() {
+        "video_sha256" => Ok(SignalType::Sha256),
+        n => n.parse(),
+    }
+}
+
+/// The name a list file gives a signal type: pytx's where pytx has one
+/// (so pytx's `local_file` exchange and `dataset` readers take it), else
+/// ours (`sha256`, `blake3`).
+pub fn list_signal_name(t: SignalType) -> &'static str {
+    pytx_name(t).unwrap_or(t.as_str())
+}
+
+/// Parse a value of a list file: vPDQ in pytx's form or ours.
+///
+/// # Errors
+/// Why the value is not of type `t`.
+pub fn parse_list_value(t: SignalType, text: &str) -> Result<Value, String> {
+    if t == SignalType::Vpdq && is_pytx_vpdq(text) {
+        return vpdq_from_pytx(text).map(Value::Vpdq);
+    }
+    Value::parse(t, text).map_err(|e| e.to_string())
+}
+
+/// A value as list files write it: hex, or vPDQ in pytx's form.
+pub fn list_value_text(v: &Value) -> String {
+    match v {
+        Value::Vpdq(frames) => vpdq_to_pytx(frames),
+        other => other.to_text(),
+    }
+}
+
+/// Python's `format(x, ".3")` for a finite non-negative float: 3
+/// significant digits, at least one digit after the point in fixed
+/// notation, exponent notation from 100 up (vPDQ timestamps of 100 s
+/// and more lose precision in pytx's text: `1.23e+02`).
 pub fn python_g3(x: f64) -> String {
     if x == 0.0 {
         return "0.0".into();
@@ -38,7 +92,9 @@ pub fn python_g3(x: f64) -> String {
     let sci = format!("{x:.2e}");
     let (mant, exp) = sci.split_once('e').unwrap_or((&sci, "0"));
     let exp: i32 = exp.parse().unwrap_or(0);
-    if (-4..3).contains(&exp) {
+    // Python's no-type format switches to exponent notation from
+    // exp >= precision - 1 (where 'g' would wait for exp >= precision).
+    if (-4..2).contains(&exp) {
         let decimals = usize::try_from(2 - exp).unwrap_or(0);
         let mut s = format!("{x:.decimals$}");
         if s.contains('.') {
@@ -174,5 +230,83 @@ mod tests {
         assert!(vpdq_from_pytx(&format!("[\"{h},101,0.0\"]")).is_err());
         assert!(vpdq_from_pytx(&format!("[\"{h},1,-1\"]")).is_err());
         assert!(vpdq_from_pytx("[]").is_err());
+    }
+}
+
+#[cfg(test)]
+mod list_tests {
+    use super::*;
+    use crate::formats::{detect, read, Format, Writer};
+    use crate::model::{Entry, Record, StatusChange};
+
+    /// `threatexchange dataset -P -S` output, lines in pytx's shapes.
+    fn dataset_lines() -> String {
+        let h = "f8f8f0cee0f4a84f06370a22038f63f0b36e2ed596621e1d33e6b39c4e9c9b22";
+        format!(
+            "raw_text The quick brown fox\nvideo_md5 {}\nvideo_sha256 {}\npdq {h}\nvpdq [\"{h},90,0.0\", \"{h},80,1.0\"]\nurl https://example.org/\n",
+            "a".repeat(32),
+            "b".repeat(64)
+        )
+    }
+
+    #[test]
+    fn reads_pytx_dataset_lines_reporting_unknown_types_per_line() {
+        let text = dataset_lines();
+        assert_eq!(detect(text.as_bytes()).ok(), Some(Format::SignalLines));
+        let out: Vec<_> = read(Format::SignalLines, text.as_bytes())
+            .unwrap()
+            .collect();
+        assert_eq!(out.len(), 6);
+        assert!(out[0].is_err() && out[5].is_err());
+        let types: Vec<SignalType> = out
+            .iter()
+            .filter_map(|r| r.as_ref().ok())
+            .map(|r| r.value.signal_type())
+            .collect();
+        assert_eq!(
+            types,
+            [
+                SignalType::Md5,
+                SignalType::Sha256,
+                SignalType::Pdq,
+                SignalType::Vpdq
+            ]
+        );
+    }
+
+    #[test]
+    fn writes_what_pytx_reads() {
+        let text = dataset_lines();
+        let mut buf = Vec::new();
+        let mut w = Writer::new(Format::SignalLines, &mut buf, "L").unwrap();
+        for (i, r) in read(Format::SignalLines, text.as_bytes())
+            .unwrap()
+            .filter_map(Result::ok)
+            .enumerate()
+        {
+            let rec: Record = r;
+            w.write(&Entry {
+                id: i as i64 + 1,
+                list_id: 1,
+                record: rec,
+                added_at: 0,
+                status: StatusChange::default(),
+            })
+            .unwrap();
+        }
+        w.finish().unwrap();
+        let written = String::from_utf8(buf).unwrap();
+        // pytx's names and vPDQ text, line for line as pytx wrote them
+        // (video_sha256 is our sha256, written under our name).
+        let want: Vec<&str> = text
+            .lines()
+            .filter(|l| !l.starts_with("raw_text") && !l.starts_with("url"))
+            .map(|l| l.strip_prefix("video_sha256").map_or(l, |_| l))
+            .collect();
+        let got: Vec<&str> = written.lines().collect();
+        assert_eq!(got.len(), want.len());
+        assert_eq!(got[0], want[0]);
+        assert_eq!(got[1], want[1].replacen("video_sha256", "sha256", 1));
+        assert_eq!(got[2..], want[2..]);
     }
 }

@@ -56,10 +56,10 @@ pub fn read_signal_lines<R: BufRead>(input: R) -> impl Iterator<Item = Result<Re
         let (t, v) = l
             .split_once(char::is_whitespace)
             .ok_or_else(|| line_err(n, "expected `<signal_type> <value>`"))?;
-        let t: SignalType = t
-            .parse()
+        let t: SignalType = super::pytx::list_signal_type(t)
             .map_err(|e: crate::types::UnknownSignalType| line_err(n, e.to_string()))?;
-        let value = Value::parse(t, v).map_err(|e| line_err(n, format!("bad {t} value: {e}")))?;
+        let value = super::pytx::parse_list_value(t, v)
+            .map_err(|e| line_err(n, format!("bad {t} value: {e}")))?;
         Ok(Record::new(value))
     })
 }
@@ -76,9 +76,15 @@ pub fn write_pdq<W: Write>(out: &mut W, r: &Record) -> std::io::Result<bool> {
     Ok(true)
 }
 
-/// Write `<signal_type> <value>`.
+/// Write `<signal_type> <value>` as pytx's `local_file` reads it: pytx's
+/// type names (`video_md5`) and vPDQ text where pytx has them.
 pub fn write_signal_line<W: Write>(out: &mut W, r: &Record) -> std::io::Result<bool> {
-    writeln!(out, "{} {}", r.value.signal_type(), r.value.to_text())?;
+    writeln!(
+        out,
+        "{} {}",
+        super::pytx::list_signal_name(r.value.signal_type()),
+        super::pytx::list_value_text(&r.value)
+    )?;
     Ok(true)
 }
 
