@@ -745,3 +745,70 @@ fn hma_content_items_ratios_and_config_routes() {
         "Exchange deleted"
     );
 }
+
+/// A loopback server answering `/r<k>` with a redirect to `/r<k-1>`, `/r0`
+/// to `/a.png`, `/a.png` with the media, and anything else with 404.
+fn redirect_server(body: Vec<u8>, n: usize) -> u16 {
+    use std::io::{Read, Write};
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for conn in l.incoming().take(n) {
+            let Ok(mut c) = conn else { continue };
+            let mut buf = [0u8; 4096];
+            let k = c.read(&mut buf).unwrap_or(0);
+            let req = String::from_utf8_lossy(&buf[..k]).to_string();
+            let path = req.split(' ').nth(1).unwrap_or("").to_string();
+            let head = if path == "/a.png" {
+                format!(
+                    "HTTP/1.0 200 OK\r\nContent-Type: image/png\r\nContent-Length: {}\r\n\r\n",
+                    body.len()
+                )
+            } else if let Some(k) = path.strip_prefix("/r").and_then(|k| k.parse::<u32>().ok()) {
+                let to = if k == 0 {
+                    "/a.png".to_string()
+                } else {
+                    format!("/r{}", k - 1)
+                };
+                format!("HTTP/1.0 302 Found\r\nLocation: {to}\r\n\r\n")
+            } else {
+                "HTTP/1.0 404 Not Found\r\n\r\n".to_string()
+            };
+            let _ = c.write_all(head.as_bytes());
+            if path == "/a.png" {
+                let _ = c.write_all(&body);
+            }
+        }
+    });
+    port
+}
+
+#[test]
+fn url_fetching_follows_few_redirects_to_allowed_hosts_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("hma.db");
+    init_db(&db);
+    let png = test_png(320, 240, 9);
+    let port = redirect_server(png.clone(), 64);
+    let s = Server::start(&db, &["--fetch-allow-host", "127.0.0.1"]);
+    let direct = s.post(
+        "/h/hash",
+        None,
+        &multipart_type(),
+        &multipart("photo", "a.png", &png),
+    );
+    // Two hops: followed.
+    let r = s.get(&format!("/h/hash?url=http://127.0.0.1:{port}/r1"), None);
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    assert_eq!(r.json(), direct.json());
+    // More than five: refused, as HMA answers a failed fetch (400).
+    let r = s.get(&format!("/h/hash?url=http://127.0.0.1:{port}/r9"), None);
+    assert_eq!(r.status, 400);
+    assert!(r.json()["message"]
+        .as_str()
+        .unwrap()
+        .starts_with("Failed to fetch URL"));
+    // An upstream 404: 400 too.
+    let r = s.get(&format!("/h/hash?url=http://127.0.0.1:{port}/nope"), None);
+    assert_eq!(r.status, 400);
+}

@@ -3,8 +3,9 @@
 //! Why so narrow: a server inside a trust-and-safety network that fetches
 //! whatever URL a client names is an SSRF hole (cloud metadata endpoints,
 //! internal admin pages). Only `http://` URLs whose host is on the
-//! operator's allowlist (`--fetch-allow-host`) are fetched, with no
-//! redirects, the server's body limit and a time limit. HTTP/1.0 keeps the
+//! operator's allowlist (`--fetch-allow-host`) are fetched, redirects
+//! only to allowed hosts (at most 5), with the server's body limit and a
+//! time limit for the whole fetch. HTTP/1.0 keeps the
 //! client small: the body ends when the connection closes, no chunking.
 
 use std::time::Duration;
@@ -51,13 +52,59 @@ fn parse_url(url: &str) -> Result<(String, u16, String), ApiError> {
     Ok((host.to_ascii_lowercase(), port, path.to_string()))
 }
 
+/// Most redirects followed for one fetch.
+pub const MAX_REDIRECTS: usize = 5;
+
 /// Fetch `url` if its host is in `allowed`; at most `limit` bytes.
+/// Redirects are followed (at most [`MAX_REDIRECTS`]) only to allowed
+/// hosts: every hop is checked as the first URL is.
 pub async fn fetch(
     url: &str,
     allowed: &[String],
     limit: u64,
     timeout: Duration,
 ) -> Result<Fetched, ApiError> {
+    let deadline = tokio::time::Instant::now() + timeout;
+    let mut url = url.to_string();
+    for _ in 0..=MAX_REDIRECTS {
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        match fetch_once(&url, allowed, limit, left).await? {
+            Answer::Media(f) => return Ok(f),
+            Answer::Redirect(to) => url = resolve(&url, &to)?,
+        }
+    }
+    Err(bad_gateway(format!(
+        "more than {MAX_REDIRECTS} redirects fetching the media"
+    )))
+}
+
+/// A redirect target, absolute or relative to `base`.
+fn resolve(base: &str, location: &str) -> Result<String, ApiError> {
+    if location.starts_with("http://") || location.starts_with("https://") {
+        return Ok(location.to_string());
+    }
+    let (host, port, _) = parse_url(base)?;
+    if location.starts_with('/') && !location.starts_with("//") {
+        return Ok(format!("http://{host}:{port}{location}"));
+    }
+    Err(bad_gateway(format!(
+        "unsupported redirect location {:?}",
+        location.chars().take(200).collect::<String>()
+    )))
+}
+
+/// One hop: the media, or where it moved.
+enum Answer {
+    Media(Fetched),
+    Redirect(String),
+}
+
+async fn fetch_once(
+    url: &str,
+    allowed: &[String],
+    limit: u64,
+    timeout: Duration,
+) -> Result<Answer, ApiError> {
     if allowed.is_empty() {
         return Err(refused(
             "fetching media by url is disabled on this server (see --fetch-allow-host); upload the media instead",
@@ -106,7 +153,7 @@ fn bad_gateway(msg: String) -> ApiError {
     ApiError::new(StatusCode::BAD_GATEWAY, "fetch", msg)
 }
 
-fn parse_response(buf: Vec<u8>, limit: u64) -> Result<Fetched, ApiError> {
+fn parse_response(buf: Vec<u8>, limit: u64) -> Result<Answer, ApiError> {
     let end = buf
         .windows(4)
         .position(|w| w == b"\r\n\r\n")
@@ -118,15 +165,22 @@ fn parse_response(buf: Vec<u8>, limit: u64) -> Result<Fetched, ApiError> {
         .and_then(|l| l.split(' ').nth(1))
         .and_then(|s| s.parse::<u16>().ok())
         .ok_or_else(|| bad_gateway("malformed HTTP status line".into()))?;
-    if status != 200 {
-        return Err(bad_gateway(format!(
-            "the media server answered {status} (redirects are not followed)"
-        )));
+    let headers: Vec<(&str, &str)> = lines.filter_map(|l| l.split_once(':')).collect();
+    let header = |name: &str| {
+        headers
+            .iter()
+            .find(|(k, _)| k.trim().eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.trim().to_string())
+    };
+    if matches!(status, 301 | 302 | 303 | 307 | 308) {
+        if let Some(to) = header("location") {
+            return Ok(Answer::Redirect(to));
+        }
     }
-    let content_type = lines
-        .filter_map(|l| l.split_once(':'))
-        .find(|(k, _)| k.trim().eq_ignore_ascii_case("content-type"))
-        .map(|(_, v)| v.trim().to_string());
+    if status != 200 {
+        return Err(bad_gateway(format!("the media server answered {status}")));
+    }
+    let content_type = header("content-type");
     let body = &buf[end + 4..];
     if body.len() as u64 > limit {
         return Err(ApiError::too_large(limit));
@@ -134,10 +188,10 @@ fn parse_response(buf: Vec<u8>, limit: u64) -> Result<Fetched, ApiError> {
     if body.is_empty() {
         return Err(bad_gateway("the media server sent an empty body".into()));
     }
-    Ok(Fetched {
+    Ok(Answer::Media(Fetched {
         data: Bytes::copy_from_slice(body),
         content_type,
-    })
+    }))
 }
 
 #[cfg(test)]
@@ -159,12 +213,23 @@ mod tests {
     #[test]
     fn responses_are_checked() {
         let ok = b"HTTP/1.0 200 OK\r\nContent-Type: image/png\r\n\r\nabc".to_vec();
-        let f = parse_response(ok, 10).unwrap();
+        let Ok(Answer::Media(f)) = parse_response(ok, 10) else {
+            panic!("not media")
+        };
         assert_eq!(
             (&f.data[..], f.content_type.as_deref()),
             (&b"abc"[..], Some("image/png"))
         );
-        assert!(parse_response(b"HTTP/1.0 302 Found\r\nLocation: x\r\n\r\n".to_vec(), 10).is_err());
+        assert!(matches!(
+            parse_response(b"HTTP/1.0 302 Found\r\nLocation: /y\r\n\r\n".to_vec(), 10),
+            Ok(Answer::Redirect(l)) if l == "/y"
+        ));
+        assert!(parse_response(b"HTTP/1.0 404 Not Found\r\n\r\n".to_vec(), 10).is_err());
+        assert_eq!(
+            resolve("http://a:81/x", "/y").ok().as_deref(),
+            Some("http://a:81/y")
+        );
+        assert!(resolve("http://a/x", "//evil/y").is_err());
         assert!(parse_response(b"HTTP/1.0 200 OK\r\n\r\n0123456789ab".to_vec(), 10).is_err());
         assert!(parse_response(b"garbage".to_vec(), 10).is_err());
     }

@@ -13,7 +13,7 @@ use std::io::{Read, Write};
 
 use super::{formula, line_err};
 use crate::error::ParseError;
-use crate::model::{Record, Value};
+use crate::model::Record;
 use crate::types::SignalType;
 
 /// Header of our CSV.
@@ -256,6 +256,7 @@ pub fn write_te_csv<W: Write>(out: &mut W, r: &Record, list: &str) -> std::io::R
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::Value;
 
     #[test]
     fn our_csv_round_trip_fields() {

@@ -168,7 +168,17 @@ async fn hash_url(
     url: &str,
     content_type: Option<&str>,
 ) -> HmaResult<(FileRecord, String)> {
-    let f = super::fetch::fetch(url, &st.fetch_allow, st.max_body, st.timeout).await?;
+    // HMA answers upstream failures (connection, HTTP error status) with
+    // 400 "Failed to fetch URL"; a host off the allowlist stays 403.
+    let f = super::fetch::fetch(url, &st.fetch_allow, st.max_body, st.timeout)
+        .await
+        .map_err(|e| {
+            if e.status == StatusCode::BAD_GATEWAY {
+                bad(format!("Failed to fetch URL: {}", e.message))
+            } else {
+                HmaError(e)
+            }
+        })?;
     let kind = match content_type.filter(|c| !c.is_empty()) {
         Some(c) => c.to_string(),
         None => {
