@@ -114,6 +114,13 @@ pub struct ScanArgs {
     #[arg(long, default_value_t = 0)]
     pub threads: usize,
 
+    /// Scan only shard I of N (0-based), a stable partition by path
+    /// relative to its root: run N scans with 0/N .. N-1/N (a job array)
+    /// and together they scan every file exactly once. An archive is never
+    /// split. Give each shard its own --resume name or --state file.
+    #[arg(long, value_name = "I/N")]
+    pub shard: Option<hashsieve::scan::shard::Shard>,
+
     /// Also write the summary as a JSON object to FILE.
     #[arg(long, value_name = "FILE")]
     pub summary_json: Option<PathBuf>,
@@ -211,6 +218,7 @@ impl ScanArgs {
                 ..ArchiveLimits::default()
             },
             follow_links: !self.no_follow,
+            shard: self.shard,
             ..ScanConfig::default()
         })
     }

@@ -24,6 +24,7 @@ pub mod dedupe;
 pub mod process;
 pub mod report;
 pub mod resume;
+pub mod shard;
 pub mod summary;
 pub mod walker;
 mod writer;
@@ -65,6 +66,8 @@ pub struct ScanConfig {
     pub in_memory_max: u64,
     /// Memory for the same-content cache, in bytes.
     pub dedupe_cache_bytes: usize,
+    /// Only the files of this shard (`--shard I/N`); all without one.
+    pub shard: Option<shard::Shard>,
 }
 
 impl Default for ScanConfig {
@@ -77,6 +80,7 @@ impl Default for ScanConfig {
             follow_links: true,
             in_memory_max: 64 << 20,
             dedupe_cache_bytes: 64 << 20,
+            shard: None,
         }
     }
 }
@@ -253,6 +257,7 @@ pub fn scan(
                     roots,
                     cfg.follow_links,
                     threads.clamp(1, 4),
+                    cfg.shard,
                     &in_tx,
                     stop,
                     progress,

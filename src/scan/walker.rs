@@ -8,6 +8,7 @@
 
 use crate::error::{ErrorKind, ItemError};
 use crate::progress::Progress;
+use crate::scan::shard::Shard;
 use crossbeam_channel::Sender;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -55,17 +56,19 @@ fn describe(err: &ignore::Error) -> (Option<PathBuf>, ItemError) {
     }
 }
 
-/// Walk `roots` on `threads` threads, sending every file (not folders) to
-/// `tx`. Returns when the walk is over, `stop` is set, or the receiver is
-/// gone.
+/// Walk `roots` on `threads` threads, sending every file (not folders) of
+/// `shard` (all of them without one) to `tx`. Returns when the walk is
+/// over, `stop` is set, or the receiver is gone.
 pub fn walk(
     roots: &[PathBuf],
     follow_links: bool,
     threads: usize,
+    shard: Option<Shard>,
     tx: &Sender<Input>,
     stop: &AtomicBool,
     progress: &dyn Progress,
 ) {
+    let ours = |path: &Path| shard.is_none_or(|s| s.owns(path, roots));
     let Some((first, rest)) = roots.split_first() else {
         return;
     };
@@ -84,7 +87,7 @@ pub fn walk(
             }
             let input = match res {
                 Ok(entry) => {
-                    if entry.file_type().is_some_and(|t| t.is_dir()) {
+                    if entry.file_type().is_some_and(|t| t.is_dir()) || !ours(entry.path()) {
                         return ignore::WalkState::Continue;
                     }
                     match entry.metadata() {
@@ -105,7 +108,11 @@ pub fn walk(
                 }
                 Err(e) => {
                     let (path, err) = describe(&e);
-                    Input::Failed(path.unwrap_or_default(), err)
+                    let path = path.unwrap_or_default();
+                    if !ours(&path) {
+                        return ignore::WalkState::Continue;
+                    }
+                    Input::Failed(path, err)
                 }
             };
             if tx.send(input).is_err() {
@@ -145,7 +152,7 @@ mod tests {
         let roots = vec![d.to_path_buf(), d.join("missing")];
         let walker = std::thread::spawn({
             let roots = roots.clone();
-            move || walk(&roots, true, 2, &tx, &stop, &NullProgress)
+            move || walk(&roots, true, 2, None, &tx, &stop, &NullProgress)
         });
         let got: Vec<Input> = rx.iter().collect();
         walker.join().unwrap();
