@@ -67,6 +67,14 @@ pub struct VideoFacts {
     /// Codec name as FFmpeg reports it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub codec: Option<String>,
+    /// TMK+PDQF: how many 15 fps frames the hash summarises, when it was
+    /// computed (the hash itself is [`FileRecord::tmk`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tmk_frames: Option<u64>,
+    /// Why the video has no TMK+PDQF although it was asked for (its other
+    /// hashes are unaffected).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tmk_error: Option<String>,
 }
 
 /// One output record. `path_raw_hex` appears only for a path that is not
@@ -103,6 +111,10 @@ pub struct FileRecord {
     pub between: Vec<PdqItem>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub dihedral: Option<DihedralHashes>,
+    /// Videos: the TMK+PDQF hash (263 KB, so never in the JSON line; see
+    /// [`VideoFacts::tmk_frames`]). Shared, so copies of a record are cheap.
+    #[serde(skip)]
+    pub tmk: Option<std::sync::Arc<hashdb::tmk::TmkHash>>,
     /// Images: query-side views (see [`crate::views`]), when asked for.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub views: Option<Vec<crate::views::ViewHash>>,
@@ -167,6 +179,7 @@ impl FileRecord {
             pdq: Vec::new(),
             between: Vec::new(),
             dihedral: None,
+            tmk: None,
             views: None,
             error: None,
             matches: None,

@@ -278,26 +278,86 @@ fn diff(ours: &Feature, reference: &Feature) -> Diff {
     Diff { max_abs, rel_l2 }
 }
 
-#[test]
-fn hashes_from_the_reference_frames_equal_the_reference_hashes() {
-    let Some(dir) = tmk_dir() else { return };
+/// The sample videos and the reference hashes of them, or `None`
+/// (skipped locally, a failure in CI).
+fn sample_videos() -> Option<(PathBuf, BTreeMap<String, Vec<u8>>, PathBuf)> {
+    let dir = tmk_dir()?;
     let videos = Path::new(CONFORMANCE).join("vpdq/videos");
     if !videos.is_dir() {
         fixtures::missing("../shared/conformance/vpdq/videos not found");
-        return;
+        return None;
     }
+    let references = tmk_files(&dir.join("reference-tmk-ffmpeg5"));
+    Some((videos, references, dir))
+}
+
+#[test]
+fn hashes_from_the_reference_frames_equal_the_reference_hashes() {
+    let Some((videos, references, dir)) = sample_videos() else {
+        return;
+    };
     if !ffmpeg_support::have_ffmpeg() {
         fixtures::missing("the ffmpeg CLI");
         return;
     }
-    let references = tmk_files(&dir.join("reference-tmk-ffmpeg5"));
-    let mut ours = BTreeMap::new();
+    let ours = references
+        .keys()
+        .map(|name| {
+            let video = videos.join(format!("{name}.mp4"));
+            assert!(video.is_file(), "{}: missing", video.display());
+            (name.clone(), hash_with_ffmpeg_cli(&video))
+        })
+        .collect();
+    let identical =
+        check_against_references("frames from the ffmpeg CLI", &ours, &references, &dir);
+    assert_eq!(identical, references.len(), "byte-identical .tmk files");
+}
+
+/// Our own route: `hash` decodes the video once (the decode that feeds
+/// vPDQ), picks frames by the CLI's `-r 15` rule and scales them with
+/// libswscale as the CLI's scale filter does.
+#[test]
+fn hashes_from_our_decode_equal_the_reference_hashes() {
+    let Some((videos, references, dir)) = sample_videos() else {
+        return;
+    };
+    let ours = references
+        .keys()
+        .map(|name| {
+            let video = videos.join(format!("{name}.mp4"));
+            let rec = hashsieve::hashing::hash_path(
+                &video,
+                &hashsieve::hashing::HashConfig::default(),
+                &mut hashsieve::hashing::Worker::new(),
+            );
+            assert!(rec.error.is_none(), "{name}: {:?}", rec.error);
+            let hash = rec
+                .tmk
+                .unwrap_or_else(|| panic!("{name}: no TMK: {:?}", rec.video));
+            (name.clone(), TmkHash::clone(&hash))
+        })
+        .collect();
+    let identical = check_against_references("our decode", &ours, &references, &dir);
+    // Reached: every file byte for byte (the frames are the CLI's, see
+    // tests/tmk_frames.rs, and the arithmetic is the reference's).
+    assert_eq!(identical, references.len(), "byte-identical .tmk files");
+}
+
+/// Every hash of `ours` against the reference file of the same video
+/// (header, periods and coefficients identical; features within the
+/// README's tolerances; level-1 and level-2 >= 0.99999) and against every
+/// other reference (the CSV's scores within 1e-5, the same verdicts).
+fn check_against_references(
+    route: &str,
+    ours: &BTreeMap<String, TmkHash>,
+    references: &BTreeMap<String, Vec<u8>>,
+    dir: &Path,
+) -> usize {
+    assert_eq!(ours.len(), references.len());
     let (mut identical, mut worst1, mut worst2) = (0, f32::INFINITY, f32::INFINITY);
     let (mut avg_abs, mut avg_rel, mut cs_abs, mut cs_rel) = (0f64, 0f64, 0f64, 0f64);
-    for (name, ref_bytes) in &references {
-        let video = videos.join(format!("{name}.mp4"));
-        assert!(video.is_file(), "{}: missing", video.display());
-        let hash = hash_with_ffmpeg_cli(&video);
+    for (name, ref_bytes) in references {
+        let hash = &ours[name];
         let bytes = hash.to_bytes();
         let reference = parse(ref_bytes, name);
         // Header (magics, fps, shape, frame count), periods and
@@ -331,12 +391,11 @@ fn hashes_from_the_reference_frames_equal_the_reference_hashes() {
                 }
             }
         }
-        let s = scores(&hash, &reference);
+        let s = scores(hash, &reference);
         assert!(s.level1 >= 0.99999 && s.level2 >= 0.99999, "{name}: {s:?}");
         worst1 = worst1.min(s.level1);
         worst2 = worst2.min(s.level2);
         identical += usize::from(bytes == *ref_bytes);
-        ours.insert(name.clone(), hash);
     }
     // Ours against every other reference hash: the reference's scores and
     // verdicts.
@@ -356,11 +415,12 @@ fn hashes_from_the_reference_frames_equal_the_reference_hashes() {
         max_pair = max_pair.max(d);
     }
     println!(
-        "{} videos: {identical} .tmk byte-identical to reference-tmk-ffmpeg5; \
+        "{route}: {} videos: {identical} .tmk byte-identical to reference-tmk-ffmpeg5; \
          pure average max abs diff {avg_abs:e} (rel L2 {avg_rel:e}); \
          cos/sin max abs diff {cs_abs:e} (rel L2 {cs_rel:e}); \
          ours vs reference min level-1 {worst1}, min level-2 {worst2}; \
          ours vs the other references: max score diff from the CSV {max_pair:e}",
         references.len()
     );
+    identical
 }

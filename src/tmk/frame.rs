@@ -65,6 +65,19 @@ impl TmkHasher {
         Ok(())
     }
 
+    /// Add the frame as the next `copies` frames (the ffmpeg CLI's
+    /// duplicated frames): one feature, accumulated at each position.
+    pub fn push_rgb24_copies(&mut self, rgb: &[u8], copies: u64) -> Result<(), TmkFrameError> {
+        if copies == 0 {
+            return Ok(());
+        }
+        let feature = pdqf_feature(&mut self.pdq, rgb)?;
+        for _ in 0..copies {
+            self.acc.push(&feature)?;
+        }
+        Ok(())
+    }
+
     /// Frames added so far.
     pub fn frames(&self) -> u64 {
         self.acc.frames()

@@ -15,7 +15,9 @@
 
 use super::avio::{CustomInput, OpenError, ReadSeek};
 use super::frames::{FrameHasher, HashedFrames, Sampled};
+use super::rate::{self, CliRate};
 use super::sampler::{self, ByTime, EveryNth};
+use super::tmk_frames;
 use super::{FastMode, VideoOptions};
 use crate::error::{ErrorKind, ItemError};
 use crate::pdq::PdqHasher;
@@ -86,6 +88,48 @@ struct Counts {
     packets: u64,
 }
 
+/// TMK's frame choice: the ffmpeg CLI's `-r 15` over every decoded frame
+/// (see [`rate`]), with what it needs to know of the stream.
+struct TmkChoice {
+    rate: CliRate,
+    time_base: ffi::AVRational,
+    /// The CLI's input offset (minus the container's start time), in
+    /// stream time-base units, added to every timestamp.
+    offset: i64,
+    /// The stream's frame rate as the CLI guesses it
+    /// (`av_guess_frame_rate`).
+    frame_rate: Option<(i32, i32)>,
+    stream_has_start_time: bool,
+    /// The frame decoded before (the CLI's `last_frame`): a gap repeats it.
+    last: Option<Video>,
+}
+
+impl TmkChoice {
+    /// How many times `frame`, and the frame before it, are written.
+    fn pick(&mut self, frame: &Video) -> rate::Pick {
+        // SAFETY: plain reads of a valid frame; av_rescale_q is pure.
+        let (ticks, pkt_duration) = unsafe {
+            let p = frame.as_ptr();
+            let pts = (*p).best_effort_timestamp;
+            let ticks = (pts != ffi::AV_NOPTS_VALUE).then(|| {
+                let out = ffi::AVRational {
+                    num: 1,
+                    den: rate::OUTPUT_FPS << rate::EXTRA_BITS,
+                };
+                ffi::av_rescale_q(pts + self.offset, self.time_base, out)
+            });
+            (ticks, (*p).pkt_duration)
+        };
+        let duration = rate::frame_duration(
+            self.frame_rate,
+            self.stream_has_start_time,
+            pkt_duration,
+            (self.time_base.num, self.time_base.den),
+        );
+        self.rate.frame(rate::sync_ipts(ticks), duration)
+    }
+}
+
 /// Which frames to take.
 enum Sampler {
     Conformant(EveryNth),
@@ -112,6 +156,8 @@ struct Decode<'i, 'a> {
     cfr_step: Option<f64>,
     first_shown: Option<f64>,
     last_shown: Option<f64>,
+    /// TMK+PDQF's frames, when computed (conformant mode).
+    tmk: Option<TmkChoice>,
 }
 
 impl Decode<'_, '_> {
@@ -196,6 +242,13 @@ impl Decode<'_, '_> {
         if self.decoder.send_eof().is_ok() {
             self.drain(sink)?;
         }
+        // The CLI's flush: the last frame again, almost always 0 times.
+        if let Some(tmk) = self.tmk.as_mut() {
+            let copies = tmk.rate.finish();
+            if let Some(last) = tmk.last.take().filter(|_| copies > 0) {
+                sink(Sampled::tmk_only(last, copies))?;
+            }
+        }
         Ok(())
     }
 
@@ -243,13 +296,30 @@ impl Decode<'_, '_> {
                 .and_then(|t| s.take(t).map(|num| (num, t, false)))
                 .or_else(|| (n == 0).then_some((0, 0.0, false))),
         };
+        let mut tmk_copies = 0;
+        if let Some(tmk) = self.tmk.as_mut() {
+            let copies = tmk.pick(frame);
+            if copies.previous > 0 {
+                if let Some(last) = tmk.last.take() {
+                    sink(Sampled::tmk_only(last, copies.previous))?;
+                }
+            }
+            tmk_copies = copies.current;
+            if !tmk.rate.keeps_previous() {
+                tmk.last = Some(frame_ref(frame)?);
+            }
+        }
         if let Some((number, timestamp, between)) = pick {
             sink(Sampled {
                 frame: frame_ref(frame)?,
                 number,
                 timestamp,
                 between,
+                pdq: true,
+                tmk: tmk_copies,
             })?;
+        } else if tmk_copies > 0 {
+            sink(Sampled::tmk_only(frame_ref(frame)?, tmk_copies))?;
         }
         Ok(())
     }
@@ -262,6 +332,18 @@ pub fn hash_video(
     opts: &VideoOptions,
     views: ViewSet,
     pdq: &mut PdqHasher,
+) -> Result<(), ItemError> {
+    hash_video_tapped(src, rec, opts, views, pdq, None)
+}
+
+/// [`hash_video`], also handing every TMK frame to `tap` (tests).
+pub fn hash_video_tapped(
+    src: &mut dyn ReadSeek,
+    rec: &mut FileRecord,
+    opts: &VideoOptions,
+    views: ViewSet,
+    pdq: &mut PdqHasher,
+    tap: Option<tmk_frames::TmkTap>,
 ) -> Result<(), ItemError> {
     quiet_logs();
     let deadline = opts.timeout.map(|t| Instant::now() + t);
@@ -300,6 +382,36 @@ pub fn hash_video(
         (stream.rate().numerator(), stream.rate().denominator()),
     );
     let constant_rate = stream.avg_frame_rate() == stream.rate();
+    // What the ffmpeg CLI knows of the input when it picks TMK's frames.
+    // SAFETY: `ictx` and `stream` are live for this block; the calls read
+    // them (av_guess_frame_rate also reads the stream's internal codec
+    // context, filled by avformat_find_stream_info).
+    let tmk_input = unsafe {
+        let ic = ictx.as_ptr();
+        let st = stream.as_ptr();
+        let tb = (*st).time_base;
+        let fr = ffi::av_guess_frame_rate(ic as *mut _, st as *mut _, std::ptr::null_mut());
+        let offset = if (*ic).start_time == ffi::AV_NOPTS_VALUE {
+            0
+        } else {
+            ffi::av_rescale_q(
+                -(*ic).start_time,
+                ffi::AVRational {
+                    num: 1,
+                    den: ffi::AV_TIME_BASE,
+                },
+                tb,
+            )
+        };
+        (
+            tb,
+            offset,
+            (fr.num > 0 && fr.den > 0).then_some((fr.num, fr.den)),
+            (*st).start_time != ffi::AV_NOPTS_VALUE,
+            (*ic).nb_streams == 1,
+            tmk_frames::stream_display_matrix(st),
+        )
+    };
     let codec_name = Some(params.id().name().to_string());
     rec.duration = duration;
     rec.frame_rate = fps;
@@ -376,6 +488,8 @@ pub fn hash_video(
             )
         })?;
 
+    // TMK needs every decoded frame: not in the fast (triage) modes.
+    let tmk_wanted = opts.tmk && opts.fast.is_none();
     let sampler = if opts.fast.is_some() {
         Sampler::Fast(ByTime::new(opts.seconds_per_hash, fps))
     } else {
@@ -396,17 +510,29 @@ pub fn hash_video(
         cfr_step: (constant_rate && opts.fast.is_none()).then(|| 1.0 / fps),
         first_shown: None,
         last_shown: None,
+        tmk: tmk_wanted.then(|| TmkChoice {
+            rate: CliRate::new(tmk_input.4),
+            time_base: tmk_input.0,
+            offset: tmk_input.1,
+            frame_rate: tmk_input.2,
+            stream_has_start_time: tmk_input.3,
+            last: None,
+        }),
     };
+    let tmk_setup = tmk_wanted.then_some(tmk_frames::TmkSetup {
+        stream_matrix: tmk_input.5,
+        tap,
+    });
     let (dw, dh) = (width as u32, height as u32);
     let (frames, result) = if opts.threads == 1 {
-        let mut fh = FrameHasher::new(dw, dh, views);
+        let mut fh = FrameHasher::new(dw, dh, views, tmk_setup);
         let result = run.run(&mut |s| {
             fh.hash(&s, pdq)
                 .map_err(|e| ItemError::new(ErrorKind::Decode, e.to_string()))
         });
         (fh.finish(), result)
     } else {
-        hash_on_worker(&mut run, pdq, dw, dh, views)
+        hash_on_worker(&mut run, pdq, dw, dh, views, tmk_setup)
     };
     facts.frames_decoded = run.counts.decoded;
     facts.frames_lost = run.counts.lost.max(run.missing_frames());
@@ -414,6 +540,18 @@ pub fn hash_video(
     drop(run);
     rec.pdq = frames.record;
     rec.between = frames.between;
+    // TMK of a decode that ran to its end (damage included, as the CLI
+    // would have hashed it); a TMK failure is the TMK's alone.
+    if result.is_ok() {
+        match frames.tmk {
+            Some(Ok(hash)) => {
+                facts.tmk_frames = Some(u64::from(hash.frame_count()));
+                rec.tmk = Some(std::sync::Arc::new(hash));
+            }
+            Some(Err(e)) => facts.tmk_error = Some(e),
+            None => {}
+        }
+    }
     let truncated = result.is_ok() && declared_frames > packets;
     if truncated {
         facts.frames_lost += declared_frames - packets;
@@ -445,11 +583,12 @@ fn hash_on_worker(
     width: u32,
     height: u32,
     views: ViewSet,
+    tmk: Option<tmk_frames::TmkSetup>,
 ) -> (HashedFrames, Result<(), ItemError>) {
     std::thread::scope(|scope| {
         let (tx, rx) = crossbeam_channel::bounded::<Sampled>(2);
         let worker = scope.spawn(move || {
-            let mut fh = FrameHasher::new(width, height, views);
+            let mut fh = FrameHasher::new(width, height, views, tmk);
             let mut failed = None;
             for s in rx {
                 if let Err(e) = fh.hash(&s, pdq) {

@@ -12,6 +12,7 @@
 //! (`f32` coefficients: [`LumaRule::Reference`]). We call the same libswscale
 //! with the same parameters, so the RGB bytes are the same.
 
+use super::tmk_frames::{TmkFrames, TmkSetup};
 use crate::pdq::{Grey8, LumaRule, PdqHasher, Rgb8};
 use crate::record::PdqItem;
 use crate::views::letterbox::LetterboxViews;
@@ -30,14 +31,35 @@ pub struct Sampled {
     /// [`super::sampler::EveryNth::between`]): hashed for the query side
     /// only, never part of the hash of record.
     pub between: bool,
+    /// PDQ-hashed (vPDQ or `between`); false for a frame sent for TMK only.
+    pub pdq: bool,
+    /// How many of TMK's 15 fps frames this frame is (see
+    /// [`super::rate`]); 0 for none.
+    pub tmk: u64,
+}
+
+impl Sampled {
+    /// A frame that only TMK uses, `copies` times.
+    pub fn tmk_only(frame: Video, copies: u64) -> Self {
+        Sampled {
+            frame,
+            number: 0,
+            timestamp: 0.0,
+            between: false,
+            pdq: false,
+            tmk: copies,
+        }
+    }
 }
 
 /// What a [`FrameHasher`] made: the hash of record (one item per sampled
 /// frame, in order) and, when asked for, the frames between them.
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub struct HashedFrames {
     pub record: Vec<PdqItem>,
     pub between: Vec<PdqItem>,
+    /// The video's TMK+PDQF when asked for, or why it failed.
+    pub tmk: Option<Result<hashdb::tmk::TmkHash, String>>,
 }
 
 /// Why a frame could not be converted.
@@ -74,6 +96,8 @@ pub struct FrameHasher {
     items: Vec<(PdqItem, bool)>,
     /// `between` frames taken so far (see [`MAX_BETWEEN_FRAMES`]).
     between: usize,
+    /// TMK+PDQF of the frames sent for it, when asked for.
+    tmk: Option<TmkFrames>,
 }
 
 /// At most this many `between` frames a video (an hour at 30 fps, about
@@ -85,7 +109,9 @@ impl FrameHasher {
     /// Frames are converted to `width` x `height` (the stream's declared
     /// size, as the reference does). `views`: query-side views of each
     /// frame (dihedral from the frame's DCT; with crops, `letterbox`).
-    pub fn new(width: u32, height: u32, views: ViewSet) -> Self {
+    /// `tmk`: compute TMK+PDQF of the frames sent for it (see
+    /// [`super::tmk_frames`]).
+    pub fn new(width: u32, height: u32, views: ViewSet, tmk: Option<TmkSetup>) -> Self {
         FrameHasher {
             dst: (width, height),
             scaler: None,
@@ -96,12 +122,14 @@ impl FrameHasher {
                 .then(|| LetterboxViews::new(width as usize, height as usize, true)),
             items: Vec::new(),
             between: 0,
+            tmk: tmk.map(TmkFrames::new),
         }
     }
 
     /// The frames hashed, with the letterbox views attached (known only
     /// now that every frame was seen).
     pub fn finish(self) -> HashedFrames {
+        let tmk = self.tmk.map(TmkFrames::finish);
         let mut items = self.items;
         if let Some(lb) = self.letterbox {
             let (_, per_frame) = lb.finish();
@@ -114,7 +142,10 @@ impl FrameHasher {
                 item.views = Some(crops);
             }
         }
-        let mut out = HashedFrames::default();
+        let mut out = HashedFrames {
+            tmk,
+            ..HashedFrames::default()
+        };
         for (item, between) in items {
             if between {
                 out.between.push(item);
@@ -160,6 +191,12 @@ impl FrameHasher {
     ///
     /// [`finish`]: FrameHasher::finish
     pub fn hash(&mut self, s: &Sampled, pdq: &mut PdqHasher) -> Result<(), ConvertError> {
+        if let Some(tmk) = self.tmk.as_mut() {
+            tmk.push(&s.frame, s.tmk);
+        }
+        if !s.pdq {
+            return Ok(());
+        }
         let done = self.hash_frame(s, pdq);
         // A between frame that cannot be converted is one query-side hash
         // less, not an error of the file.

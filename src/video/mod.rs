@@ -17,7 +17,10 @@ mod avio;
 mod decode;
 #[cfg(feature = "video")]
 mod frames;
+pub mod rate;
 pub mod sampler;
+#[cfg(feature = "video")]
+pub mod tmk_frames;
 
 use crate::error::ItemError;
 use crate::hashing::reader::HashingReader;
@@ -60,6 +63,9 @@ pub struct VideoOptions {
     /// lets FFmpeg decode on that many threads and hashes on a separate
     /// thread; 0 picks for the machine.
     pub threads: usize,
+    /// Also compute the video's TMK+PDQF from the same decode (conformant
+    /// mode only: it needs every frame).
+    pub tmk: bool,
 }
 
 impl Default for VideoOptions {
@@ -72,6 +78,7 @@ impl Default for VideoOptions {
             max_pixels: 8192 * 8192,
             between_per_period: sampler::DEFAULT_BETWEEN_PER_PERIOD,
             threads: 0,
+            tmk: true,
         }
     }
 }
@@ -115,4 +122,35 @@ pub fn hash_video_into<R: Read + Seek>(
             "this build has no video support; rebuild with `cargo build --features video` (needs the FFmpeg development libraries)",
         ))
     }
+}
+
+/// Decode the video behind `reader` as [`hash_video_into`] does and return
+/// its TMK+PDQF frames: every 15 fps frame, packed 64x64 RGB24, in order,
+/// duplicates included. For conformance tests against the ffmpeg CLI's
+/// `-s 64:64 -pix_fmt rgb24 -r 15` output; the record is filled as usual.
+///
+/// # Errors
+/// As [`hash_video_into`].
+#[cfg(feature = "video")]
+pub fn tmk_frames_into<R: Read + Seek>(
+    reader: &mut HashingReader<R>,
+    rec: &mut FileRecord,
+    opts: &VideoOptions,
+) -> Result<Vec<Vec<u8>>, ItemError> {
+    let tap = tmk_frames::TmkTap::default();
+    let mut pdq = PdqHasher::new();
+    let opts = VideoOptions {
+        tmk: true,
+        ..opts.clone()
+    };
+    decode::hash_video_tapped(
+        reader,
+        rec,
+        &opts,
+        crate::views::ViewSet::None,
+        &mut pdq,
+        Some(tap.clone()),
+    )?;
+    let frames = std::mem::take(&mut *tap.lock().unwrap_or_else(|e| e.into_inner()));
+    Ok(frames)
 }
