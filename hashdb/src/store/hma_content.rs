@@ -351,7 +351,7 @@ mod tests {
 
     fn store() -> (tempfile::TempDir, Store) {
         let d = tempfile::tempdir().unwrap();
-        let s = Store::open(&d.path().join("t.db")).unwrap();
+        let s = Store::open(d.path().join("t.db")).unwrap();
         (d, s)
     }
 
