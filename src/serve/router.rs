@@ -32,15 +32,24 @@ pub fn build(st: Arc<AppState>) -> Router {
         .route("/m/index/status", get(hma::index_status))
         .route("/c/banks", get(hma::banks))
         .route("/c/bank/{name}", get(hma::bank_get))
-        .route("/c/bank/{name}/content/{id}", get(hma::content::content_get))
+        .route(
+            "/c/bank/{name}/content/{id}",
+            get(hma::content::content_get),
+        )
         .route("/c/signal_type", get(hma::config::signal_types))
         .route("/c/signal_type/index", get(hma::config::signal_type_index))
         .route("/c/content_type", get(hma::config::content_types))
         .route("/c/exchanges/apis", get(hma::config::exchange_apis))
-        .route("/c/exchanges/api/{api}/schema", get(hma::config::exchange_api_schema))
+        .route(
+            "/c/exchanges/api/{api}/schema",
+            get(hma::config::exchange_api_schema),
+        )
         .route("/c/exchanges", get(hma::config::exchange_list))
         .route("/c/exchange/{name}", get(hma::config::exchange_get))
-        .route("/c/exchange/{name}/status", get(hma::config::exchange_status))
+        .route(
+            "/c/exchange/{name}/status",
+            get(hma::config::exchange_status),
+        )
         .route_layer(from_fn_with_state(st.clone(), auth::require_match));
     let writing = Router::new()
         .route("/v1/lists", post(lists::create_list))
@@ -59,12 +68,18 @@ pub fn build(st: Arc<AppState>) -> Router {
             put(hma::bank_update).delete(hma::bank_delete),
         )
         .route("/c/bank/{name}/signal", post(hma::content::bank_add_signal))
-        .route("/c/bank/{name}/content", post(hma::content::bank_add_content))
+        .route(
+            "/c/bank/{name}/content",
+            post(hma::content::bank_add_content),
+        )
         .route(
             "/c/bank/{name}/content/{id}",
             put(hma::content::content_update).delete(hma::content::content_delete),
         )
-        .route("/c/signal_type/{name}", put(hma::config::signal_type_update))
+        .route(
+            "/c/signal_type/{name}",
+            put(hma::config::signal_type_update),
+        )
         .route(
             "/c/exchanges/api/{api}",
             get(hma::config::exchange_api).post(hma::config::exchange_api),
