@@ -614,6 +614,20 @@ fn hma_content_items_ratios_and_config_routes() {
     let (id1, pdq1) = add(1);
     let (id2, _) = add(2);
     assert_eq!(id2, id1 + 1);
+    // A multipart upload's note and metadata fields (HMA's form fields).
+    let png = test_png(200, 150, 3);
+    let mut body = format!(
+        "--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"note\"\r\n\r\nuploaded\r\n\
+         --{BOUNDARY}\r\nContent-Disposition: form-data; name=\"metadata\"\r\n\r\n{{\"content_id\": \"ext-1\"}}\r\n"
+    )
+    .into_bytes();
+    body.extend_from_slice(&multipart("photo", "p.png", &png));
+    let r = s.post("/c/bank/B/content", None, &multipart_type(), &body);
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    let id = r.json()["id"].as_i64().unwrap();
+    let j = s.get(&format!("/c/bank/B/content/{id}"), None).json();
+    assert_eq!(j["note"], "uploaded");
+    assert_eq!(j["metadata"]["content_id"], "ext-1");
     // Read, note, metadata.
     let r = s.post_json(
         "/c/bank/B/signal",

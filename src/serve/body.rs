@@ -45,6 +45,20 @@ pub struct Upload {
     pub field: Option<String>,
     pub file_name: Option<String>,
     pub data: Bytes,
+    /// The multipart text fields besides the file (HMA's `note` and
+    /// `metadata`), at most [`MAX_FORM_FIELDS`], UTF-8 ones only.
+    pub form: Vec<(String, String)>,
+}
+
+/// Most text fields kept from one multipart upload.
+pub const MAX_FORM_FIELDS: usize = 16;
+
+fn keep_text(form: &mut Vec<(String, String)>, name: Option<String>, data: &[u8]) {
+    if let (Some(n), Ok(v)) = (name, std::str::from_utf8(data)) {
+        if form.len() < MAX_FORM_FIELDS {
+            form.push((n, v.to_string()));
+        }
+    }
 }
 
 fn declared_len(req: &Request) -> Option<u64> {
@@ -167,6 +181,7 @@ pub async fn upload(req: Request, st: &AppState) -> Result<Upload, ApiError> {
             field: None,
             file_name: None,
             data,
+            form: Vec::new(),
         });
     }
     // The multipart parser reads the body already in memory.
@@ -175,6 +190,7 @@ pub async fn upload(req: Request, st: &AppState) -> Result<Upload, ApiError> {
         .await
         .map_err(|e| ApiError::bad_request(format!("multipart: {}", e.body_text())))?;
     let mut found: Option<Upload> = None;
+    let mut form = Vec::new();
     loop {
         let field = match mp.next_field().await {
             Ok(Some(f)) => f,
@@ -183,23 +199,32 @@ pub async fn upload(req: Request, st: &AppState) -> Result<Upload, ApiError> {
         };
         let name = field.name().map(str::to_string);
         let file_name = field.file_name().map(str::to_string);
+        let data = field.bytes().await.map_err(|e| multipart_error(e, limit))?;
         if file_name.is_none() && found.is_some() {
+            keep_text(&mut form, name, &data);
             continue;
         }
-        let data = field.bytes().await.map_err(|e| multipart_error(e, limit))?;
         if file_name.is_some() || found.is_none() {
             if found.as_ref().is_some_and(|u| u.file_name.is_some()) {
                 return Err(ApiError::bad_request("only one file allowed per request"));
+            }
+            // A text field taken as the upload until a file came: a field.
+            if let Some(prev) = found.take() {
+                keep_text(&mut form, prev.field, &prev.data);
             }
             found = Some(Upload {
                 field: name,
                 file_name,
                 data,
+                form: Vec::new(),
             });
         }
     }
     match found {
-        Some(u) if !u.data.is_empty() => Ok(u),
+        Some(mut u) if !u.data.is_empty() => {
+            u.form = form;
+            Ok(u)
+        }
         Some(_) => Err(ApiError::bad_request("the uploaded file is empty")),
         None => Err(ApiError::bad_request(
             "missing multipart/form-data file upload",

@@ -22,7 +22,7 @@ use serde_json::{json, Map, Value as Json_};
 
 use super::signals::{hma_signals, parse_hma_signal, signal_text, HmaSignal};
 use super::{
-    bad, bank_not_found, hash_form, hash_url, wait_synced, HmaError, HmaResult, LookupQuery,
+    bad, bank_not_found, hash_form_fields, hash_url, wait_synced, HmaError, HmaResult, LookupQuery,
 };
 use crate::serve::body::{read_limited, BoundedJson};
 use crate::serve::error::ApiError;
@@ -188,14 +188,30 @@ pub async fn bank_add_content(
     let Query(q) = q.map_err(|e| super::invalid_params(e.body_text()))?;
     super::ensure_bank(&st, &name).await?;
     let (body, req) = json_body(&st, req).await?;
-    let metadata = metadata_of(body.as_ref().and_then(|b| b.get("metadata")))?;
-    let note = note_of(body.as_ref().and_then(|b| b.get("note")))?;
+    let mut metadata = metadata_of(body.as_ref().and_then(|b| b.get("metadata")))?;
+    let mut note = note_of(body.as_ref().and_then(|b| b.get("note")))?;
     let (rec, kind) = match &q.url {
         Some(url) => hash_url(&st, url, q.content_type.as_deref()).await?,
         None if body.is_some() => {
             return Err(bad("Neither `url` nor multipart file upload was received"))
         }
-        None => hash_form(&st, req).await?,
+        None => {
+            // A multipart upload carries them as form fields (HMA reads
+            // `metadata` as JSON text).
+            let (rec, kind, form) = hash_form_fields(&st, req).await?;
+            for (k, v) in &form {
+                match k.as_str() {
+                    "metadata" => {
+                        let m: Json_ = serde_json::from_str(v)
+                            .map_err(|_| bad("metadata form field must be valid JSON"))?;
+                        metadata = metadata_of(Some(&m))?;
+                    }
+                    "note" => note = note_of(Some(&json!(v)))?,
+                    _ => {}
+                }
+            }
+            (rec, kind)
+        }
     };
     super::check_hashed(&rec, &kind)?;
     let signals = hma_signals(&rec, &kind, q.types.as_deref())?;

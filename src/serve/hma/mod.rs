@@ -200,6 +200,7 @@ async fn hash_url(
         field: Some(kind.clone()),
         file_name: None,
         data: f.data,
+        form: Vec::new(),
     };
     let rec = hash_for_hma(st, ticket, up).await?;
     Ok((rec, kind))
@@ -216,12 +217,22 @@ fn content_type_of(field: Option<&str>) -> HmaResult<()> {
 
 /// Hash a multipart upload: the record and its content type (the field).
 async fn hash_form(st: &Arc<AppState>, req: Request) -> HmaResult<(FileRecord, String)> {
-    let up = upload(req, st).await?;
+    let (rec, kind, _) = hash_form_fields(st, req).await?;
+    Ok((rec, kind))
+}
+
+/// [`hash_form`], with the upload's text fields.
+async fn hash_form_fields(
+    st: &Arc<AppState>,
+    req: Request,
+) -> HmaResult<(FileRecord, String, Vec<(String, String)>)> {
+    let mut up = upload(req, st).await?;
     content_type_of(up.field.as_deref())?;
     let kind = up.field.clone().unwrap_or_default();
+    let form = std::mem::take(&mut up.form);
     let ticket = st.jobs.admit()?;
     let rec = hash_for_hma(st, ticket, up).await?;
-    Ok((rec, kind))
+    Ok((rec, kind, form))
 }
 
 /// `GET /status`: `I-AM-ALIVE` once the index is loaded.
