@@ -826,3 +826,46 @@ fn url_fetching_follows_few_redirects_to_allowed_hosts_only() {
     let r = s.get(&format!("/h/hash?url=http://127.0.0.1:{port}/nope"), None);
     assert_eq!(r.status, 400);
 }
+
+#[test]
+fn views_on_hma_routes_only_with_hma_views() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("hma.db");
+    init_db(&db);
+    let png = test_png(320, 240, 11);
+    let turned = {
+        let img = image::load_from_memory(&png).unwrap().rotate90();
+        let mut out = std::io::Cursor::new(Vec::new());
+        img.write_to(&mut out, image::ImageFormat::Png).unwrap();
+        out.into_inner()
+    };
+    let lookup = |s: &Server| {
+        s.post(
+            "/m/lookup",
+            None,
+            &multipart_type(),
+            &multipart("photo", "t.png", &turned),
+        )
+        .json()
+    };
+    {
+        let s = Server::start(&db, &[]);
+        s.post_json("/c/banks", None, &json!({"name": "V"}));
+        let r = s.post(
+            "/c/bank/V/content",
+            None,
+            &multipart_type(),
+            &multipart("photo", "p.png", &png),
+        );
+        assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+        // HMA's semantics: the turned copy is another picture.
+        assert_eq!(lookup(&s), json!({"pdq": {}}));
+    }
+    // With --hma-views it matches, and says through which view.
+    let s = Server::start(&db, &["--hma-views"]);
+    let j = lookup(&s);
+    let hit = &j["pdq"]["V"][0];
+    assert!(hit["bank_content_id"].is_i64(), "{j}");
+    let view = hit["view"].as_str().unwrap_or("");
+    assert!(!view.is_empty() && view != "original", "{j}");
+}
