@@ -263,3 +263,83 @@ fn signal_export_matches_in_pytx() {
         .collect();
     assert!(export_lines(&db, "BACK").is_superset(&exported));
 }
+
+/// `hashsieve hash` against `threatexchange hash photo` on the PDQ
+/// conformance images: the same hash on PNGs, a matching one (within PDQ's
+/// threshold 31) on JPEGs, whose decoders differ slightly (libjpeg-turbo
+/// under PIL, zune-jpeg here), and the same quality gate: pytx prints no
+/// hash where our quality is below 50.
+#[test]
+fn photo_hashes_and_quality_gate_agree_with_pytx() {
+    let Some(bin) = pytx() else {
+        fixtures::missing("the pytx CLI (scripts/install-deps.sh installs it)");
+        return;
+    };
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/conformance/pdq");
+    let mut files: Vec<PathBuf> = ["bridge-mods", "misc-images"]
+        .iter()
+        .filter_map(|d| std::fs::read_dir(root.join(d)).ok())
+        .flatten()
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.is_file())
+        .collect();
+    if files.is_empty() {
+        fixtures::missing("../shared/conformance/pdq");
+        return;
+    }
+    files.sort();
+    let home = tempfile::tempdir().unwrap();
+    let db = home.path().join("unused.db");
+    let (mut exact, mut close, mut gated) = (0, 0, 0);
+    for f in &files {
+        let theirs = tx(&bin, home.path(), &["hash", "photo", f.to_str().unwrap()]);
+        let theirs = theirs
+            .trim()
+            .strip_prefix("pdq")
+            .unwrap_or("")
+            .trim()
+            .to_string();
+        let ours: serde_json::Value = serde_json::from_str(
+            hs_ok(&db, &["hash", f.to_str().unwrap()])
+                .lines()
+                .next()
+                .unwrap(),
+        )
+        .unwrap();
+        let p = &ours["pdq"][0];
+        let quality = p["quality"].as_u64().unwrap_or(0);
+        if quality < 50 {
+            assert!(
+                theirs.is_empty(),
+                "{f:?}: quality {quality}, pytx gave {theirs:?}"
+            );
+            gated += 1;
+            continue;
+        }
+        let ours = p["hash"].as_str().unwrap();
+        let d: u32 = (0..64)
+            .step_by(16)
+            .map(|i| {
+                let a = u64::from_str_radix(&ours[i..i + 16], 16).unwrap();
+                let b = u64::from_str_radix(&theirs[i..i + 16], 16).unwrap();
+                (a ^ b).count_ones()
+            })
+            .sum();
+        let png = f.extension().is_some_and(|e| e.eq_ignore_ascii_case("png"));
+        if png {
+            assert_eq!(d, 0, "{f:?}");
+        }
+        assert!(d <= 31, "{f:?}: distance {d} to pytx's hash");
+        if d == 0 {
+            exact += 1;
+        } else {
+            close += 1;
+        }
+    }
+    println!(
+        "{} images: {exact} equal to pytx, {close} within 31 bits, {gated} below the quality gate",
+        files.len()
+    );
+    assert!(exact > 0 && gated > 0);
+}
