@@ -55,6 +55,21 @@ fn bench(c: &mut Criterion) {
             })
         });
     }
+    // Each turn alone (1 MP): what a turn that reads columns as rows costs
+    // against one that reads rows.
+    let (w, h) = (1152usize, 868usize);
+    let pixels = rgb(w, h);
+    let mut hasher = PdqHasher::new();
+    group.throughput(Throughput::Elements((w * h) as u64));
+    for kind in DihedralKind::ALL {
+        group.bench_with_input(
+            BenchmarkId::new("oriented", format!("1MP-{}", kind.name())),
+            &pixels,
+            |b, px| {
+                b.iter(|| hasher.oriented(&Rgb8::new(px, w, h, LumaRule::Pillow).unwrap(), &[kind]))
+            },
+        );
+    }
     group.finish();
 }
 

@@ -13,7 +13,7 @@ cache), and prints the median wall time, images/s and the extra time over
           views are hashed too)
 
 Usage: python3 benches/views_bench.py [--corpus benches/out/eval]
-       [--bin target/release/hashsieve] [--threads 1] [--runs 5]
+       [--bin target/release/hashsieve] [--threads 1] [--runs 5] [--sets plain,edited]
 """
 import argparse
 import shutil
@@ -39,6 +39,7 @@ def main():
     ap.add_argument("--bin", default="target/release/hashsieve")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument("--sets", default="plain,edited", help="which corpora: plain, edited or both")
     a = ap.parse_args()
     c = Path(a.corpus)
     with tempfile.TemporaryDirectory() as tmp:
@@ -48,6 +49,8 @@ def main():
             (plain / p.name).symlink_to(p.resolve())
         sets = {"plain": [str(plain)], "edited": [str(c / "queries"), str(c / "distractors")]}
         for name, paths in sets.items():
+            if name not in a.sets.split(","):
+                continue
             n = sum(1 for p in paths for f in Path(p).rglob("*") if f.is_file() or f.is_symlink())
             base = None
             print(f"\n{name}: {n} images, --threads {a.threads}, median of {a.runs} runs")

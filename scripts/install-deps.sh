@@ -54,3 +54,19 @@ if [ ! -x "$pytx_venv/bin/threatexchange" ]; then
 else
   echo "python-threatexchange: present"
 fi
+
+# Meta's C++ PDQ (pdqhash), Pillow, numpy and scikit-image, for the test
+# that the rotation, mirror and EXIF views are the reference's hash of the
+# turned pixels (tests/views_exact.rs, tests/python/pdq_oriented.py): a venv
+# under the cache directory, installed once. The evaluation scripts in
+# benches/eval/ run with it too (add vpdq for the video half).
+pyref_venv=${XDG_CACHE_HOME:-$HOME/.cache}/hashsieve/pyref-venv
+if ! "$pyref_venv/bin/python3" -c 'import pdqhash, PIL, numpy, skimage' 2>/dev/null; then
+  echo "installing pdqhash, pillow, numpy, scikit-image into $pyref_venv"
+  rm -rf "$pyref_venv"
+  python3 -m venv "$pyref_venv"
+  "$pyref_venv/bin/pip" install -q --disable-pip-version-check \
+    'pdqhash==0.2.8' 'pillow>=10' 'numpy>=1.24' 'scikit-image>=0.22'
+else
+  echo "pdqhash reference venv: present"
+fi

@@ -8,8 +8,9 @@
 //! `../shared/conformance` is there.
 //!
 //! The Python side needs `pdqhash`, `pillow`, `numpy` and `scikit-image`
-//! (`scripts/install-deps.sh` puts them in `target/pyref`); the interpreter
-//! is `$HASHSIEVE_PYTHON`, else `target/pyref/bin/python3`, else `python3`.
+//! (`scripts/install-deps.sh` puts them in a venv under
+//! `~/.cache/hashsieve/pyref-venv`); the interpreter is
+//! `$HASHSIEVE_PYTHON`, else that venv's, else `python3`.
 //! Without them the test skips locally and fails in CI
 //! (`tests/fixtures/mod.rs`).
 
@@ -33,11 +34,14 @@ const VIEWS: [&str; 8] = [
 
 /// A Python with the reference and the test pictures' packages, if any.
 fn python() -> Option<PathBuf> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let cache = std::env::var_os("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")));
     let candidates: Vec<PathBuf> = std::env::var_os("HASHSIEVE_PYTHON")
         .map(PathBuf::from)
         .into_iter()
-        .chain([root.join("target/pyref/bin/python3"), "python3".into()])
+        .chain(cache.map(|c| c.join("hashsieve/pyref-venv/bin/python3")))
+        .chain(["python3".into()])
         .collect();
     candidates.into_iter().find(|py| {
         Command::new(py)

@@ -5,7 +5,8 @@ Sources are real photos and artwork installed by Debian packages
 (plasma-workspace-wallpapers under /usr/share/wallpapers, gnome-backgrounds
 under /usr/share/backgrounds/gnome): one image per wallpaper (the largest
 file of its `contents/images`; no dark variants, which are the same
-picture), downscaled to --max-side pixels and stored as PNG. A seeded shuffle
+picture), plus scikit-image's sample pictures when it is installed (fine
+textures such as `brick`; `--no-textures` leaves them out), downscaled to --max-side pixels and stored as PNG. A seeded shuffle
 splits them into originals (the "hash list") and distractors (unrelated
 media that must never match). Every edit is applied to both: edited
 originals measure recall, edited distractors widen the false-positive test.
@@ -19,6 +20,7 @@ Layout of OUT (default benches/out/eval, git-ignored):
 
 Usage: python3 benches/eval/build_corpus.py [--out DIR] [--max-side 1024]
        [--seed 7] [--distractor-share 0.33] [--tiles 8] [--limit N] [--edits a,b,...]
+       [--no-textures]
 """
 import argparse
 import io
@@ -55,6 +57,32 @@ def sources():
     for p in sorted(gnome.glob("*-l.webp")) if gnome.exists() else []:
         if p.stat().st_size > 10000:  # vnc-l.webp is a tiny placeholder
             out.append(("gnome-" + p.stem[:-2], p))
+    return out
+
+
+# scikit-image's sample pictures (shipped in its wheel): fine textures
+# (brick, grass, gravel, microscopy) that PDQ's downsample aliases, which is
+# where the reference's DCT-trick rotations fail (issue 16), and photos. Left
+# out: the chessboards (symmetric: every rotation is itself), the binary
+# horse, the logo (alpha), phantom, and motorcycle_right (a near copy of
+# motorcycle_left, which would count as another original).
+SKIMAGE = ["astronaut", "brick", "camera", "cell", "chelsea", "clock_motion", "coffee", "coins", "color",
+           "grass", "gravel", "hubble_deep_field", "ihc", "microaneurysms", "moon", "motorcycle_left", "page",
+           "retina", "rocket", "text"]
+
+
+def texture_sources():
+    """(name, path) of scikit-image's sample pictures, if it is installed."""
+    try:
+        import skimage
+    except ImportError:
+        return []
+    d = Path(skimage.__file__).parent / "data"
+    out = []
+    for n in SKIMAGE:
+        p = next((q for q in (d / f"{n}.png", d / f"{n}.jpg") if q.exists()), None)
+        if p:
+            out.append(("skimage-" + n, p))
     return out
 
 
@@ -243,6 +271,17 @@ def mirror_letterbox(img, rng):
     return letterbox(ImageOps.mirror(img), rng, 0.2)
 
 
+# The transpose that stores an upright picture under EXIF orientation o
+# (the inverse of what a viewer, or PIL's exif_transpose, applies).
+EXIF_STORE = {3: Image.Transpose.ROTATE_180, 6: Image.Transpose.ROTATE_90, 8: Image.Transpose.ROTATE_270}
+
+
+def exif_stored(img, rng, o):
+    # a phone photo stored sideways with the orientation that turns it back
+    # upright; an EXIF-aware viewer shows the original
+    return img.transpose(EXIF_STORE[o]), ("PNG", o)
+
+
 EDITS = {
     "none": lambda i, r: (i, "PNG"),
     "jpeg_q50": jpeg,
@@ -275,11 +314,18 @@ EDITS = {
     "blur": blur,
     "noise": noise,
     "mirror_letterbox": mirror_letterbox,
+    "exif_6": lambda i, r: exif_stored(i, r, 6),
+    "exif_8": lambda i, r: exif_stored(i, r, 8),
 }
 
 
 def save(img, fmt, path_stem):
-    if isinstance(fmt, tuple):
+    if isinstance(fmt, tuple) and fmt[0] == "PNG":  # PNG with an EXIF orientation
+        path = path_stem.with_suffix(".png")
+        exif = Image.Exif()
+        exif[0x0112] = fmt[1]
+        img.save(path, "PNG", compress_level=1, exif=exif)
+    elif isinstance(fmt, tuple):
         path = path_stem.with_suffix(".jpg")
         img.save(path, "JPEG", quality=fmt[1])
     else:
@@ -296,6 +342,8 @@ def main():
     ap.add_argument("--distractor-share", type=float, default=0.33)
     ap.add_argument("--limit", type=int, default=0, help="use at most N source images (0 = all)")
     ap.add_argument("--edits", default="", help="comma-separated subset of: " + ",".join(EDITS))
+    ap.add_argument("--no-textures", action="store_true",
+                    help="leave out scikit-image's sample pictures (the corpus before issue 16)")
     ap.add_argument("--tiles", type=int, default=8,
                     help="extra distractors: N random crops (30-70%% of each side) of each distractor photo")
     a = ap.parse_args()
@@ -304,7 +352,7 @@ def main():
     for e in edits:
         if e not in EDITS:
             sys.exit(f"unknown edit {e!r}")
-    srcs = sources()
+    srcs = sources() + ([] if a.no_textures else texture_sources())
     if not srcs:
         sys.exit("no source photos found (install plasma-workspace-wallpapers / gnome-backgrounds)")
     rng = random.Random(a.seed)

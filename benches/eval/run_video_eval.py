@@ -30,7 +30,7 @@ would not hold them) and are left out, and reported.
 Usage: python3 benches/eval/run_video_eval.py [--corpus benches/out/eval-video]
        [--bin target/release/hashsieve] [--distance 31] [--quality 50]
        [--target-percent 80] [--query-percent 80] [--min-clip-frames 5]
-       [--jobs 2] [--json FILE]
+       [--jobs 2] [--json FILE] [--sweep-min-clip 2,3,4,5]
 """
 import argparse
 import json
@@ -92,11 +92,11 @@ class Rule:
         return None
 
 
-def scan(binary, db, paths, views, jobs):
+def scan(binary, db, paths, views, jobs, extra=()):
     """{path: [(original name, rule, view)]} from `hashsieve scan --format jsonl`."""
     cmd = [binary, "scan", "--db", str(db), "--format", "jsonl", "--no-state", "--no-progress",
            "--threads", str(jobs), "--video-threads", "1"] + (["--views", views] if views else []) + \
-        [str(p) for p in paths]
+        list(extra) + [str(p) for p in paths]
     r = subprocess.run(cmd, capture_output=True, text=True)
     if r.returncode not in (0, 1):
         sys.exit(f"{' '.join(cmd[:12])} ... failed ({r.returncode}):\n{r.stderr[-3000:]}")
@@ -126,6 +126,10 @@ def main():
     ap.add_argument("--min-clip-frames", type=int, default=5)
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--json", help="also write the results as JSON here")
+    ap.add_argument("--sweep-min-clip", default="",
+                    help="comma-separated clip minimums (frames) to try on the product path: one more "
+                         "`scan` (default views, `--min-clip-frames N`) each, printed as recall per edit "
+                         "and false positives per N (issue 16: the default that finds short excerpts)")
     a = ap.parse_args()
     corpus = Path(a.corpus)
     man = json.loads((corpus / "manifest.json").read_text())
@@ -272,8 +276,37 @@ def main():
     for m in methods:
         if fp_detail[m]:
             print(f"\nFP {m}: " + "; ".join(fp_detail[m]))
+    sweep = {}
+    for n_min in [int(x) for x in a.sweep_min_clip.split(",") if x]:
+        got = scan(a.bin, db, scan_paths, None, a.jobs, ["--min-clip-frames", str(n_min)])
+        per_edit = {}
+        for e in edits:
+            its = [it for it in queries if it["edit"] == e and it["original"] in listed]
+            per_edit[e] = (sum(any(x[0] == it["original"] for x in got.get(it["path"], [])) for it in its), len(its))
+        fps = [f"{it['edit']}/{it['name']}->{got[it['path']][0][0]} ({got[it['path']][0][1]}, "
+               f"{got[it['path']][0][2]})" for it in dists if got.get(it["path"])]
+        wrong = sum(any(x[0] != it["original"] for x in got.get(it["path"], [])) for it in queries)
+        sweep[n_min] = {"per_edit": per_edit, "fp": fps, "wrong": wrong}
+    if sweep:
+        print(f"\nclip minimum sweep (scan, default views, --min-clip-frames N; {len(dists)} distractor videos):\n")
+        ns = list(sweep)
+        print("| edit | " + " | ".join(f"N = {n}" for n in ns) + " |")
+        print("|---|" + "---:|" * len(ns))
+        for e in edits:
+            print(f"| {e} | " + " | ".join("%d/%d" % sweep[n]["per_edit"][e] for n in ns) + " |")
+        tot = {n: sum(v[0] for v in sweep[n]["per_edit"].values()) for n in ns}
+        tried = sum(v[1] for v in sweep[ns[0]]["per_edit"].values())
+        print("| **all edits** | " + " | ".join(f"{tot[n]}/{tried}" for n in ns) + " |")
+        print("| **FP: distractor videos hitting a listed original** | " +
+              " | ".join(f"{len(sweep[n]['fp'])}/{len(dists)}" for n in ns) + " |")
+        print("| **edited originals hitting another original** | " +
+              " | ".join(str(sweep[n]["wrong"]) for n in ns) + " |")
+        for n in ns:
+            if sweep[n]["fp"]:
+                print(f"\nFP at N = {n}: " + "; ".join(sweep[n]["fp"]))
     if a.json:
-        Path(a.json).write_text(json.dumps({"table": table, "fp": fp, "fp_detail": fp_detail, "listed": list(listed),
+        Path(a.json).write_text(json.dumps({"sweep": sweep, "table": table, "fp": fp, "fp_detail": fp_detail,
+                                            "listed": list(listed),
                                             "unlisted": unlisted, "views": view_wins}, indent=1, default=dict))
 
 
