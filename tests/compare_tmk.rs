@@ -81,7 +81,7 @@ fn a_damaged_or_lone_tmk_is_an_error() {
     let out = compare(&[a.as_os_str(), text.as_os_str()]);
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("compares only with another .tmk"), "{err}");
+    assert!(err.contains("neither a video nor a .tmk file"), "{err}");
 }
 
 #[test]
@@ -115,4 +115,100 @@ fn scores_are_the_references() {
         assert_eq!(got2, row[3].parse::<f32>().expect("csv level2"), "{a} {b}");
         assert_eq!(v["match"] == true, row[4] == "true", "{a} {b}");
     }
+}
+
+/// `../shared/conformance`'s sample videos and reference hashes, or `None`.
+fn samples() -> Option<(PathBuf, PathBuf)> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/conformance");
+    let (videos, tmk) = (
+        root.join("vpdq/videos"),
+        root.join("tmk/reference-tmk-ffmpeg5"),
+    );
+    if videos.is_dir() && tmk.is_dir() {
+        Some((videos, tmk))
+    } else {
+        fixtures::missing("../shared/conformance (videos and TMK references) not found");
+        None
+    }
+}
+
+#[test]
+fn videos_compare_with_tmk_files_and_with_each_other() {
+    let Some((videos, refs)) = samples() else {
+        return;
+    };
+    let video = videos.join("chair-20-sd-bar.mp4");
+    // A video against Meta's .tmk of it: TMK+PDQF, the same hash.
+    let v = compare_json(&video, &refs.join("chair-20-sd-bar.tmk"), &[]);
+    assert_eq!(v["kind"], "tmk", "{v}");
+    assert_eq!(v["match"], true, "{v}");
+    assert!(v["level1"].as_f64().unwrap() >= 0.99999, "{v}");
+    assert!(v["level2"].as_f64().unwrap() >= 0.99999, "{v}");
+    // ... and against another video's: the reference's verdict (no match).
+    let v = compare_json(&refs.join("pattern-hd-no-bar.tmk"), &video, &[]);
+    assert_eq!(
+        (v["kind"].as_str(), v["match"].as_bool()),
+        (Some("tmk"), Some(false))
+    );
+    // Two videos: the vPDQ verdict, with TMK+PDQF beside it.
+    let other = videos.join("chair-22-sd-grey-bar.mp4");
+    let v = compare_json(&video, &other, &[]);
+    assert_eq!(v["kind"], "vpdq", "{v}");
+    assert_eq!(v["tmk"]["match"], true, "{v}");
+    assert!(v["tmk"]["level1"].as_f64().unwrap() > 0.7, "{v}");
+    // --tmk: judged by TMK+PDQF alone.
+    let t = compare_json(&video, &other, &["--tmk"]);
+    assert_eq!(t["kind"], "tmk", "{t}");
+    assert_eq!(t["level1"], v["tmk"]["level1"]);
+    assert_eq!(t["level2"], v["tmk"]["level2"]);
+}
+
+#[test]
+fn hash_writes_one_tmk_per_video_as_metas_tools_write_it() {
+    let Some((videos, refs)) = samples() else {
+        return;
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out_dir = dir.path().join("out");
+    // Two videos, one of them twice (under another folder: same name), and
+    // a file that is not a video.
+    let sub = dir.path().join("again");
+    std::fs::create_dir(&sub).expect("mkdir");
+    let a = videos.join("doorknob-hd-no-bar.mp4");
+    let b = videos.join("pattern-sd-grey-bar.mp4");
+    let again = sub.join("doorknob-hd-no-bar.mp4");
+    std::fs::copy(&a, &again).expect("copy");
+    let text = dir.path().join("notes.txt");
+    std::fs::write(&text, "hello\n").expect("write");
+    let out = Command::new(env!("CARGO_BIN_EXE_hashsieve"))
+        .args(["hash", "--format", "tmk", "--output-dir"])
+        .arg(&out_dir)
+        .args([&a, &b, &again, &text])
+        .output()
+        .expect("run hashsieve");
+    assert_eq!(out.status.code(), Some(2), "an item failed");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let listed: Vec<&str> = stdout.lines().collect();
+    assert_eq!(listed.len(), 2, "{stdout}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("already written"), "{stderr}");
+    assert!(stderr.contains("notes.txt: not a video"), "{stderr}");
+    for name in ["doorknob-hd-no-bar", "pattern-sd-grey-bar"] {
+        let ours = std::fs::read(out_dir.join(format!("{name}.tmk"))).expect("written");
+        let theirs = std::fs::read(refs.join(format!("{name}.tmk"))).expect("reference");
+        assert!(ours == theirs, "{name}: not byte-identical to Meta's file");
+    }
+    let names: Vec<_> = std::fs::read_dir(&out_dir)
+        .expect("read out")
+        .map(|e| e.expect("entry").file_name())
+        .collect();
+    assert_eq!(names.len(), 2, "no temporary file left: {names:?}");
+    // --format tmk needs a folder, and a folder needs --format tmk.
+    let out = Command::new(env!("CARGO_BIN_EXE_hashsieve"))
+        .args(["hash", "--format", "tmk"])
+        .arg(&a)
+        .output()
+        .expect("run hashsieve");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--output-dir"));
 }

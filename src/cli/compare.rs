@@ -28,9 +28,12 @@ mod tmk;
 /// compared with B as another query: a match by a view is reported with its
 /// name. The default stays the reference's plain comparison.
 ///
-/// Two `.tmk` files (TMK+PDQF whole-video hashes, recognised by content):
-/// their level-1 and level-2 scores, a match when both reach
-/// --tmk-level1 and --tmk-level2.
+/// TMK+PDQF (Meta's whole-video hash): when A or B is a `.tmk` file
+/// (recognised by content), or with --tmk, both sides are compared by their
+/// TMK+PDQF (a video is hashed now): level-1 and level-2 scores, a match
+/// when both reach --tmk-level1 and --tmk-level2 ("kind": "tmk"). Two
+/// videos without --tmk are judged by vPDQ as above, and the report adds
+/// their TMK+PDQF scores and verdict ("tmk": {...}) for information.
 ///
 /// Exit code: 1 match, 0 no match, 2 error.
 #[derive(clap::Args)]
@@ -84,6 +87,11 @@ pub struct CompareArgs {
     #[arg(long, default_value_t = 0.7, value_name = "SCORE")]
     pub tmk_level2: f32,
 
+    /// Judge two videos by TMK+PDQF alone (the default when either side is
+    /// a `.tmk` file).
+    #[arg(long)]
+    pub tmk: bool,
+
     #[command(flatten)]
     pub video: super::video_args::VideoArgs,
 }
@@ -123,7 +131,10 @@ fn is_vpdq_text(path: &Path) -> anyhow::Result<bool> {
     Ok(matches!(formats::detect(&head), Ok(Format::Vpdq)))
 }
 
-fn load(path: &Path, cfg: &HashConfig) -> anyhow::Result<(Side, Views)> {
+/// A side's TMK+PDQF when it is a video that has one.
+type Tmk = Option<std::sync::Arc<hashdb::tmk::TmkHash>>;
+
+fn load(path: &Path, cfg: &HashConfig) -> anyhow::Result<(Side, Views, Tmk)> {
     if is_vpdq_text(path)? {
         let file =
             std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
@@ -131,7 +142,7 @@ fn load(path: &Path, cfg: &HashConfig) -> anyhow::Result<(Side, Views)> {
             .with_context(|| format!("reading {}", path.display()))?;
         return match records.next() {
             Some(Ok(r)) => match r.value {
-                Value::Vpdq(frames) => Ok((Side::Video(frames), Vec::new())),
+                Value::Vpdq(frames) => Ok((Side::Video(frames), Vec::new(), None)),
                 _ => bail!("{}: not a vPDQ file", path.display()),
             },
             Some(Err(e)) => Err(e).with_context(|| format!("{} (vPDQ text)", path.display())),
@@ -143,7 +154,11 @@ fn load(path: &Path, cfg: &HashConfig) -> anyhow::Result<(Side, Views)> {
         bail!("{}: {e}", path.display());
     }
     match rec.media {
-        "video" => Ok((Side::Video(rec.vpdq_frames()), rec.vpdq_query_bags())),
+        "video" => Ok((
+            Side::Video(rec.vpdq_frames()),
+            rec.vpdq_query_bags(),
+            rec.tmk.clone(),
+        )),
         "image" => match rec.pdq.first() {
             Some(p) => Ok((
                 Side::Image {
@@ -163,6 +178,7 @@ fn load(path: &Path, cfg: &HashConfig) -> anyhow::Result<(Side, Views)> {
                         (v.view, vec![f])
                     })
                     .collect(),
+                None,
             )),
             None => bail!("{}: image without a hash", path.display()),
         },
@@ -174,34 +190,40 @@ fn load(path: &Path, cfg: &HashConfig) -> anyhow::Result<(Side, Views)> {
 }
 
 pub fn run(args: CompareArgs) -> anyhow::Result<u8> {
-    match (tmk::looks_like_tmk(&args.a)?, tmk::looks_like_tmk(&args.b)?) {
-        (true, true) => {
-            let t = hashdb::tmk::TmkThresholds {
-                level1: args.tmk_level1,
-                level2: args.tmk_level2,
-            };
-            return tmk::run(&args.a, &args.b, t, args.json);
-        }
-        (false, false) => {}
-        // Hashing media to TMK+PDQF needs its own frame pipeline (issue 12).
-        _ => bail!("a .tmk file compares only with another .tmk file"),
-    }
-    anyhow::ensure!(
-        (0.0..=100.0).contains(&args.target_percent) && (0.0..=100.0).contains(&args.query_percent),
-        "--target-percent and --query-percent must be between 0 and 100"
-    );
+    let tmk_t = hashdb::tmk::TmkThresholds {
+        level1: args.tmk_level1,
+        level2: args.tmk_level2,
+    };
     let cfg = HashConfig {
         video: args.video.to_options()?,
         ..HashConfig::default()
     };
-    let (a, a_views) = load(
+    if args.tmk || tmk::looks_like_tmk(&args.a)? || tmk::looks_like_tmk(&args.b)? {
+        anyhow::ensure!(
+            cfg.video.tmk && cfg.video.fast.is_none(),
+            "comparing by TMK+PDQF needs it computed: not with --no-tmk or --fast"
+        );
+        return tmk::run(&args.a, &args.b, &cfg, tmk_t, args.json);
+    }
+    tmk::check_thresholds(tmk_t)?;
+    anyhow::ensure!(
+        (0.0..=100.0).contains(&args.target_percent) && (0.0..=100.0).contains(&args.query_percent),
+        "--target-percent and --query-percent must be between 0 and 100"
+    );
+    let (a, a_views, a_tmk) = load(
         &args.a,
         &HashConfig {
             views: args.views,
             ..cfg.clone()
         },
     )?;
-    let (b, _) = load(&args.b, &cfg)?;
+    let (b, _, b_tmk) = load(&args.b, &cfg)?;
+    // Two videos: their TMK+PDQF too, for information (the verdict is
+    // vPDQ's; --tmk makes it TMK's).
+    let tmk_report = match (&a_tmk, &b_tmk) {
+        (Some(x), Some(y)) => Some((tmk::json(x, y, tmk_t), hashdb::tmk::scores(x, y), x, y)),
+        _ => None,
+    };
     if let (
         Side::Image {
             hash: ha,
@@ -305,6 +327,9 @@ pub fn run(args: CompareArgs) -> anyhow::Result<u8> {
             j["view"] = serde_json::json!(view);
             j["views"] = serde_json::json!(vj);
         }
+        if let Some((tj, ..)) = &tmk_report {
+            j["tmk"] = tj.clone();
+        }
         println!("{j}");
     } else {
         println!(
@@ -332,6 +357,20 @@ pub fn run(args: CompareArgs) -> anyhow::Result<u8> {
             t.distance,
             t.quality
         );
+        if let Some((tj, s, x, y)) = &tmk_report {
+            println!(
+                "{}: {} by TMK+PDQF (level-1 >= {}, level-2 >= {}; for information, \
+                 --tmk judges by it)",
+                tmk::line(*s, x, y),
+                if tj["match"] == true {
+                    "match"
+                } else {
+                    "no match"
+                },
+                tmk_t.level1,
+                tmk_t.level2
+            );
+        }
     }
     Ok(u8::from(is_match))
 }

@@ -1,5 +1,6 @@
 //! `hashsieve hash PATH...`: one JSON line per file, in input order.
 
+use super::video_args::OutputFormat;
 use anyhow::Context;
 use hashsieve::hashing::{hash_path, HashConfig};
 use hashsieve::pipeline::run_ordered;
@@ -7,6 +8,8 @@ use hashsieve::record::FileRecord;
 use hashsieve::walk::{walk, WalkItem, WalkOptions};
 use std::io::Write;
 use std::path::PathBuf;
+
+mod tmk_files;
 
 /// Hash files and folders: MD5, SHA-256 and BLAKE3 of every file (one read),
 /// PDQ of images (bit-exact with Meta's reference), vPDQ frame hashes of
@@ -68,12 +71,22 @@ pub struct HashArgs {
     #[command(flatten)]
     pub video: super::video_args::VideoArgs,
 
-    /// Output format: `jsonl` (one JSON object per file) or `vpdq` (the
+    /// Output format: `jsonl` (one JSON object per file), `vpdq` (the
     /// reference's `frame,quality,hash,timestamp` lines of each video, for
     /// diffing with and exchanging with Meta's tools; other files and
-    /// errors are reported on stderr).
+    /// errors are reported on stderr) or `tmk` (each video's TMK+PDQF
+    /// written to `--output-dir` as `<name>.tmk`, `<name>` being the file
+    /// name without its extension, in the layout Meta's `tmk-hash-video`
+    /// writes; stdout lists the files written, other files and errors go to
+    /// stderr).
     #[arg(long, value_enum, default_value_t = super::video_args::OutputFormat::Jsonl)]
     pub format: super::video_args::OutputFormat,
+
+    /// With `--format tmk`: the folder the `.tmk` files go to (created if
+    /// missing; a file of the same name is replaced, but two inputs of the
+    /// same name in one run are an error for the second).
+    #[arg(long, value_name = "DIR")]
+    pub output_dir: Option<PathBuf>,
 }
 
 impl HashArgs {
@@ -91,6 +104,16 @@ impl HashArgs {
 
 pub fn run(args: HashArgs) -> anyhow::Result<u8> {
     let cfg = args.config()?;
+    let mut tmk_out = match (args.format, &args.output_dir) {
+        (OutputFormat::Tmk, Some(dir)) => Some(tmk_files::TmkDir::create(dir)?),
+        (OutputFormat::Tmk, None) => anyhow::bail!("--format tmk needs --output-dir DIR"),
+        (_, Some(_)) => anyhow::bail!("--output-dir goes with --format tmk"),
+        (_, None) => None,
+    };
+    anyhow::ensure!(
+        tmk_out.is_none() || (cfg.video.fast.is_none() && cfg.video.tmk),
+        "--format tmk needs TMK+PDQF computed from every frame: not with --fast or --no-tmk"
+    );
     let walk_opts = WalkOptions {
         follow_links: !args.no_follow,
     };
@@ -106,11 +129,23 @@ pub fn run(args: HashArgs) -> anyhow::Result<u8> {
             WalkItem::Failed(p, e) => FileRecord::failed(&p, e),
         },
         |rec: FileRecord| {
+            let text = match tmk_out.as_mut() {
+                Some(dir) => match dir.write(&rec) {
+                    Ok(line) => line,
+                    Err(e) => {
+                        // Paths and messages in `e` are escaped already.
+                        eprintln!("hashsieve: {e}");
+                        errors += 1;
+                        return;
+                    }
+                },
+                None => args.format.render(&rec),
+            };
             if rec.error.is_some() {
                 errors += 1;
             }
             if write_err.is_none() {
-                if let Err(e) = out.write_all(args.format.render(&rec).as_bytes()) {
+                if let Err(e) = out.write_all(text.as_bytes()) {
                     write_err = Some(e);
                 }
             }

@@ -116,6 +116,10 @@ pub enum OutputFormat {
     /// The reference vPDQ text: `frame,quality,hash,timestamp` per hashed
     /// frame (timestamp with 3 decimals, as the reference writes it).
     Vpdq,
+    /// TMK+PDQF: one `<name>.tmk` per video in `--output-dir` (the
+    /// reference's file layout, read by Meta's tools); stdout lists the
+    /// files written.
+    Tmk,
 }
 
 impl OutputFormat {
@@ -124,6 +128,8 @@ impl OutputFormat {
     pub fn render(self, rec: &FileRecord) -> String {
         match self {
             OutputFormat::Jsonl => rec.to_json_line() + "\n",
+            // Written as files by `hash` itself.
+            OutputFormat::Tmk => String::new(),
             OutputFormat::Vpdq => {
                 // The path and the decoder's message are not ours.
                 let path = escape(&rec.path);

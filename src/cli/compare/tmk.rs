@@ -1,9 +1,11 @@
-//! `compare A.tmk B.tmk`: the TMK+PDQF scores of two `.tmk` hashes and the
-//! verdict. Files are recognised by content (`TMK` at the start), so a
-//! damaged or foreign `.tmk` gets its own error instead of "not an image".
+//! `compare A B` by TMK+PDQF: the scores of two whole-video hashes, each
+//! a `.tmk` file or a video hashed now, and the verdict. `.tmk` files are
+//! recognised by content (`TMK` at the start), so a damaged or foreign
+//! `.tmk` gets its own error instead of "not an image".
 
 use anyhow::{bail, Context};
-use hashdb::tmk::{scores, TmkHash, TmkThresholds};
+use hashdb::tmk::{scores, TmkHash, TmkScores, TmkThresholds};
+use hashsieve::hashing::{hash_path, HashConfig, Worker};
 use std::io::Read;
 use std::path::Path;
 
@@ -24,32 +26,84 @@ fn load(path: &Path) -> anyhow::Result<TmkHash> {
         .with_context(|| format!("{} (TMK file)", path.display()))
 }
 
-/// Compare two `.tmk` files; the exit code (1 match, 0 no match).
-pub(super) fn run(a: &Path, b: &Path, t: TmkThresholds, json: bool) -> anyhow::Result<u8> {
+/// The TMK+PDQF of `path`: a `.tmk` file read, or a video hashed now.
+fn load_any(path: &Path, cfg: &HashConfig) -> anyhow::Result<TmkHash> {
+    if looks_like_tmk(path)? {
+        return load(path);
+    }
+    let rec = hash_path(path, cfg, &mut Worker::new());
+    if let Some(e) = &rec.error {
+        bail!("{}: {e}", path.display());
+    }
+    if rec.media != "video" {
+        bail!(
+            "{}: neither a video nor a .tmk file (detected: {}); TMK+PDQF compares videos",
+            path.display(),
+            rec.media
+        );
+    }
+    match rec.tmk {
+        Some(h) => Ok(TmkHash::clone(&h)),
+        None => bail!(
+            "{}: no TMK+PDQF: {}",
+            path.display(),
+            rec.video
+                .as_ref()
+                .and_then(|v| v.tmk_error.as_deref())
+                .unwrap_or("not computed")
+        ),
+    }
+}
+
+/// Refuse thresholds that are not numbers.
+pub(super) fn check_thresholds(t: TmkThresholds) -> anyhow::Result<()> {
     for (flag, v) in [("--tmk-level1", t.level1), ("--tmk-level2", t.level2)] {
         if !v.is_finite() {
             bail!("{flag} must be a number, got {v}");
         }
     }
-    let (ha, hb) = (load(a)?, load(b)?);
+    Ok(())
+}
+
+/// The scores of `a` against `b` as JSON (`level1`, `level2`, `match`,
+/// the frame counts), level-2 computed even when level-1 fails.
+pub(super) fn json(a: &TmkHash, b: &TmkHash, t: TmkThresholds) -> serde_json::Value {
+    let s = scores(a, b);
+    serde_json::json!({"level1": shortest(s.level1), "level2": shortest(s.level2),
+        "match": t.is_match(s), "frames_a": a.frame_count(), "frames_b": b.frame_count()})
+}
+
+/// The text line of [`json`].
+pub(super) fn line(s: TmkScores, a: &TmkHash, b: &TmkHash) -> String {
+    format!(
+        "TMK+PDQF level-1 {:.6}, level-2 {:.6} (A {} frames, B {} at 15 fps)",
+        s.level1,
+        s.level2,
+        a.frame_count(),
+        b.frame_count()
+    )
+}
+
+/// Compare two videos or `.tmk` files by TMK+PDQF; the exit code (1
+/// match, 0 no match).
+pub(super) fn run(
+    a: &Path,
+    b: &Path,
+    cfg: &HashConfig,
+    t: TmkThresholds,
+    json_out: bool,
+) -> anyhow::Result<u8> {
+    check_thresholds(t)?;
+    let (ha, hb) = (load_any(a, cfg)?, load_any(b, cfg)?);
     // Level-2 even when level-1 fails, so the report shows both.
     let s = scores(&ha, &hb);
     let is_match = t.is_match(s);
-    if json {
-        println!(
-            "{}",
-            serde_json::json!({"kind": "tmk", "level1": shortest(s.level1),
-                "level2": shortest(s.level2),
-                "match": is_match, "frames_a": ha.frame_count(), "frames_b": hb.frame_count()})
-        );
+    if json_out {
+        let mut j = json(&ha, &hb, t);
+        j["kind"] = "tmk".into();
+        println!("{j}");
     } else {
-        println!(
-            "TMK+PDQF level-1 {:.6}, level-2 {:.6} (A {} frames, B {} at 15 fps)",
-            s.level1,
-            s.level2,
-            ha.frame_count(),
-            hb.frame_count()
-        );
+        println!("{}", line(s, &ha, &hb));
         println!(
             "match: {} (level-1 >= {}, level-2 >= {})",
             if is_match { "yes" } else { "no" },
