@@ -283,8 +283,14 @@ impl Store {
         let mut out = BTreeMap::new();
         for row in rows {
             let (name, enabled, ratio) = row?;
-            // A list disabled by other means (`db disable`) answers 0.
-            out.insert(name, if enabled { ratio } else { 0.0 });
+            // A list disabled by other means (`db disable`) answers 0; one
+            // enabled by other means after HMA set 0 answers 1.
+            let r = match (enabled, ratio > 0.0) {
+                (false, _) => 0.0,
+                (true, true) => ratio,
+                (true, false) => 1.0,
+            };
+            out.insert(name, r);
         }
         Ok(out)
     }
@@ -413,6 +419,11 @@ mod tests {
         assert_eq!(s.hma_ratios().unwrap()["A"], 0.5);
         s.set_hma_ratio("A", 0.0).unwrap();
         assert!(!s.list("A").unwrap().enabled);
+        s.set_list_enabled("A", true).unwrap();
+        assert_eq!(s.hma_ratios().unwrap()["A"], 1.0);
+        s.set_hma_ratio("A", 0.5).unwrap();
+        s.set_list_enabled("A", false).unwrap();
+        assert_eq!(s.hma_ratios().unwrap()["A"], 0.0);
         assert!(s.set_hma_ratio("A", 1.5).is_err());
         s.create_list(&NewList::new("B")).unwrap();
         assert!(matches!(
