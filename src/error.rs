@@ -3,7 +3,7 @@
 //! A bad file is an outcome, not a crash: every item yields a record, and
 //! when something went wrong the record carries an [`ItemError`] whose
 //! [`ErrorKind`] is part of the output contract (`io`, `decode`, `limit`,
-//! `unsupported`, `timeout`).
+//! `unsupported`, `timeout`, `crash`).
 
 use serde::Serialize;
 use std::fmt;
@@ -22,6 +22,10 @@ pub enum ErrorKind {
     Unsupported,
     /// The per-file wall-clock limit ran out.
     Timeout,
+    /// The sandboxed decoder process died on this item (a signal: a crash
+    /// or abort in a decoder, the worker's memory or CPU-time limit, the
+    /// OOM killer). See [`crate::sandbox`].
+    Crash,
 }
 
 impl ErrorKind {
@@ -32,6 +36,7 @@ impl ErrorKind {
             ErrorKind::Limit => "limit",
             ErrorKind::Unsupported => "unsupported",
             ErrorKind::Timeout => "timeout",
+            ErrorKind::Crash => "crash",
         }
     }
 }

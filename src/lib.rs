@@ -18,6 +18,7 @@ pub mod pdq;
 pub mod pipeline;
 pub mod progress;
 pub mod record;
+pub mod sandbox;
 pub mod scan;
 #[cfg(feature = "serve")]
 pub mod serve;

@@ -49,3 +49,39 @@ fn sixteen_bit_png_over_the_decoder_limit_is_refused_before_allocation() {
         run.elapsed.as_secs_f64()
     );
 }
+
+#[test]
+fn the_bomb_past_a_raised_decoder_limit_ends_its_worker_not_the_scan() {
+    // --max-decoder-mib raised past the bomb's 800 MB: the header check
+    // lets it through, and the sandboxed worker's memory limit (256 MiB)
+    // stops the decoder. The scan itself never comes near that memory.
+    let dir = tempfile::tempdir().unwrap();
+    let bomb = png_rgba16_zeros(10_000, 10_000);
+    write(&dir.path().join("in/bomb.png"), &bomb);
+    write(&dir.path().join("in/small.png"), &png(1));
+    let mut cmd = scan_cmd(dir.path());
+    cmd.args([
+        "--no-state",
+        "--format",
+        "jsonl",
+        "--max-decoder-mib",
+        "4096",
+        "--sandbox-memory-mib",
+        "256",
+        "in",
+    ]);
+    let run = run_measured(cmd);
+    let s = parse(run.out);
+    assert_eq!(s.code, 2, "{}", s.stderr);
+    let r = s.one("in/bomb.png");
+    let kind = r["error"]["kind"].as_str().unwrap_or_default();
+    assert!(kind == "crash" || kind == "limit", "{r}");
+    assert_eq!(r["md5"], md5_hex(&bomb));
+    assert!(s.one("in/small.png")["pdq"][0]["hash"].is_string());
+    assert!(
+        run.peak_rss_kib < 200 << 10,
+        "peak RSS {} MiB",
+        run.peak_rss_kib >> 10
+    );
+    println!("bomb: {} ({})", kind, r["error"]["message"]);
+}

@@ -18,7 +18,7 @@ mod tmk_files;
 /// Output: JSON Lines on stdout, one object per file, in input order:
 /// {"path", "media": "image"|"video"|"other", "bytes", "md5", "sha256",
 /// "blake3", "width", "height", "orientation", "pdq": [{"hash", "quality"}],
-/// "error": null | {"kind": "io|decode|limit|unsupported|timeout", "message"}}.
+/// "error": null | {"kind": "io|decode|limit|unsupported|timeout|crash", "message"}}.
 /// Videos add "duration", "frame_rate", and "frame"/"timestamp" per pdq item.
 /// Paths that are not UTF-8 add "path_raw_hex" (the exact bytes).
 ///

@@ -12,6 +12,7 @@ mod match_file;
 mod matching;
 mod rule_args;
 mod runs;
+mod sandbox_args;
 mod scan;
 #[cfg(feature = "serve")]
 mod serve;

@@ -70,6 +70,12 @@ stored records could be stale: refused, saying what changed). The state
 keeps every path and hash it saw: `hashsieve runs list`, `hashsieve runs
 prune`.
 
+Media are decoded in sandboxed worker processes (memory and CPU-time
+limits, a seccomp filter: no files, no network): a decoder that crashes,
+aborts or runs out of its memory costs its file one record with error kind
+`crash` (its digests still there), and the scan goes on. --no-sandbox
+decodes in this process instead.
+
 Exit codes: 0 no match and no error; 1 matches found (suppressed hits do
 not count), no error; 2 errors happened (unreadable or damaged files,
 limits) and no match, or bad arguments; 3 matches found and errors
@@ -184,6 +190,9 @@ pub struct ScanArgs {
 
     #[command(flatten)]
     pub video: super::video_args::VideoArgs,
+
+    #[command(flatten)]
+    pub sandbox: super::sandbox_args::SandboxArgs,
 }
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug)]
@@ -200,6 +209,7 @@ impl ScanArgs {
         let (image_limits, max_image_bytes) = self.limits.to_limits()?;
         anyhow::ensure!(self.max_ratio >= 1, "--max-ratio must be at least 1");
         self.rule.to_override()?;
+        let video = self.video.to_options()?;
         Ok(ScanConfig {
             roots: self.paths.clone(),
             threads: self.threads,
@@ -208,8 +218,9 @@ impl ScanArgs {
                 max_image_bytes,
                 dihedral: false,
                 views: self.views,
-                video: self.video.to_options()?,
+                video: video.clone(),
             },
+            sandbox: self.sandbox.to_config(&video)?,
             archives: ArchiveLimits {
                 max_depth: self.max_depth,
                 max_member_bytes: self.max_member_mib << 20,

@@ -14,13 +14,17 @@ use super::db::DbLocation;
 /// `/v1/openapi.json`) and HMA 2.0's matching and bank routes.
 ///
 /// Whether requests need a bearer token (`hashsieve token create`) is
-/// decided at start: they do when any token exists then (or with
-/// `--require-auth`). A service started open (loopback, or
-/// `--insecure-no-auth`, with no token) closes for good as soon as a token
-/// is created; revoking tokens never opens a service (with none left,
-/// every request gets 401). A non-loopback address without tokens is
-/// refused unless `--insecure-no-auth` or `--require-auth`. Stops
-/// gracefully on SIGTERM/SIGINT.
+/// decided at start: they do when the database has ever had a token
+/// (live, expired or revoked), or with `--require-auth`. A service started
+/// open (loopback, or `--insecure-no-auth`, on a database that never had a
+/// token) closes for good as soon as a token is created; revoking tokens or
+/// their expiry never opens a service (with none live, every request gets
+/// 401). A non-loopback address on a database that never had a token is
+/// refused unless `--insecure-no-auth` or `--require-auth`.
+///
+/// Uploads are decoded in sandboxed worker processes (see --no-sandbox):
+/// a decoder crash answers that upload with an error of kind `crash`, and
+/// the service goes on. Stops gracefully on SIGTERM/SIGINT.
 #[derive(clap::Args, Debug)]
 pub struct ServeArgs {
     #[command(flatten)]
@@ -109,6 +113,12 @@ pub struct ServeArgs {
     #[arg(long)]
     pub require_auth: bool,
 
+    /// `/metrics` needs a bearer token with the `match` scope. By default
+    /// it needs none (Prometheus scrapers rarely carry one) and shows list
+    /// names and counts, never hashes or entries.
+    #[arg(long)]
+    pub metrics_require_auth: bool,
+
     /// Query-side views of uploaded images and videos matched besides the
     /// hash of record: `all`, `dihedral` (rotations and flips only) or
     /// `none`. (/v1/hash returns views only when asked, `?views=`.)
@@ -120,6 +130,9 @@ pub struct ServeArgs {
 
     #[command(flatten)]
     pub video: super::video_args::VideoArgs,
+
+    #[command(flatten)]
+    pub sandbox: super::sandbox_args::SandboxArgs,
 }
 
 pub fn run_serve(args: ServeArgs) -> anyhow::Result<u8> {
@@ -140,6 +153,7 @@ pub fn run_serve(args: ServeArgs) -> anyhow::Result<u8> {
         "--header-timeout-secs must be positive"
     );
     let (image_limits, max_image_bytes) = args.limits.to_limits()?;
+    let video = args.video.to_options()?;
     let cfg = ServeConfig {
         listen: args.listen,
         db: args.location.path(),
@@ -149,8 +163,9 @@ pub fn run_serve(args: ServeArgs) -> anyhow::Result<u8> {
             max_image_bytes,
             dihedral: false,
             views: args.views,
-            video: args.video.to_options()?,
+            video: video.clone(),
         },
+        sandbox: args.sandbox.to_config(&video)?,
         matching: MatchConfig {
             lists: (!args.lists.is_empty()).then(|| args.lists.clone()),
             ..MatchConfig::default()
@@ -167,6 +182,7 @@ pub fn run_serve(args: ServeArgs) -> anyhow::Result<u8> {
         poll: Duration::from_millis(args.poll_ms),
         insecure_no_auth: args.insecure_no_auth,
         require_auth: args.require_auth,
+        metrics_require_auth: args.metrics_require_auth,
         threads: args.threads,
         fetch_allow_hosts: args.fetch_allow_hosts.clone(),
         hma_views: args.hma_views,

@@ -78,7 +78,7 @@ impl Worker {
 
 /// Open `path` for hashing without ever blocking on a fifo or device: the
 /// open is non-blocking and anything but a regular file is refused.
-fn open_regular(path: &Path) -> Result<(File, u64), ItemError> {
+pub(crate) fn open_regular(path: &Path) -> Result<(File, u64), ItemError> {
     use std::os::unix::fs::OpenOptionsExt;
     let file = std::fs::OpenOptions::new()
         .read(true)
@@ -111,6 +111,17 @@ pub fn hash_path(path: &Path, cfg: &HashConfig, worker: &mut Worker) -> FileReco
     match open_regular(path) {
         Ok((file, _len)) => hash_stream(file, &mut rec, cfg, worker),
         Err(e) => rec.error = Some(e),
+    }
+    rec
+}
+
+/// Hash the open file `file` from its first byte, recorded under `path`
+/// (the sandboxed worker's entry: the parent opens, the worker reads).
+pub fn hash_file(path: &Path, mut file: File, cfg: &HashConfig, worker: &mut Worker) -> FileRecord {
+    let mut rec = FileRecord::new(path);
+    match file.seek(std::io::SeekFrom::Start(0)) {
+        Ok(_) => hash_stream(file, &mut rec, cfg, worker),
+        Err(e) => rec.error = Some(ItemError::io("seek", &e)),
     }
     rec
 }

@@ -53,17 +53,20 @@ impl ContentCache {
     }
 
     /// Remember `rec` (if it is decoded media and the outcome does not
-    /// depend on the moment: I/O errors and timeouts are not kept).
+    /// depend on the moment: I/O errors, timeouts and crashes of the
+    /// sandboxed decoder, which can be the machine's memory running out,
+    /// are not kept).
     pub fn put(&self, rec: &FileRecord) {
         let Some(key) = rec.blake3 else { return };
         if rec.media != "image" && rec.media != "video" {
             return;
         }
-        if rec
-            .error
-            .as_ref()
-            .is_some_and(|e| matches!(e.kind, ErrorKind::Io | ErrorKind::Timeout))
-        {
+        if rec.error.as_ref().is_some_and(|e| {
+            matches!(
+                e.kind,
+                ErrorKind::Io | ErrorKind::Timeout | ErrorKind::Crash
+            )
+        }) {
             return;
         }
         let w = weight(rec);

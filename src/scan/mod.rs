@@ -68,6 +68,9 @@ pub struct ScanConfig {
     pub dedupe_cache_bytes: usize,
     /// Only the files of this shard (`--shard I/N`); all without one.
     pub shard: Option<shard::Shard>,
+    /// Decode in sandboxed worker processes under these limits (see
+    /// [`crate::sandbox`]); `None`: in this process.
+    pub sandbox: Option<crate::sandbox::SandboxConfig>,
 }
 
 impl Default for ScanConfig {
@@ -81,6 +84,7 @@ impl Default for ScanConfig {
             in_memory_max: 64 << 20,
             dedupe_cache_bytes: 64 << 20,
             shard: None,
+            sandbox: None,
         }
     }
 }
@@ -105,6 +109,8 @@ pub enum ScanError {
     Output(#[source] io::Error),
     #[error("could not start a thread: {0}")]
     Thread(#[source] io::Error),
+    #[error(transparent)]
+    Sandbox(#[from] crate::sandbox::StartError),
 }
 
 /// One reported record: its JSON line (field order as in `hash`) and the
@@ -234,8 +240,10 @@ pub fn scan(
     let stopped = || stop.load(Ordering::Relaxed) || internal_stop.load(Ordering::Relaxed);
     let mut fatal: Option<ScanError> = None;
     let cache = ContentCache::new(cfg.dedupe_cache_bytes);
+    let isolation = crate::sandbox::Isolation::start(cfg.sandbox.as_ref())?;
     let ctx = Ctx {
         cfg,
+        isolation: &isolation,
         matcher,
         cache: &cache,
         stop: &stopped,

@@ -18,7 +18,7 @@ use crate::archive::{self, ArchiveKind, Budget, Ended, MemberEvent};
 use crate::error::{ErrorKind, ItemError};
 use crate::hashing::crypto::{digest, MultiDigest};
 use crate::hashing::reader::HashingReader;
-use crate::hashing::{hash_bytes, hash_path, Worker};
+use crate::hashing::Worker;
 use crate::matching::RecordMatcher;
 use crate::record::FileRecord;
 use std::ffi::OsString;
@@ -36,6 +36,8 @@ pub const ARCHIVE_MEDIA: &str = "archive";
 /// What the per-file work needs, shared by all workers.
 pub struct Ctx<'a> {
     pub cfg: &'a ScanConfig,
+    /// Where items are decoded (in-process, or sandboxed workers).
+    pub isolation: &'a crate::sandbox::Isolation,
     pub matcher: Option<&'a RecordMatcher>,
     pub cache: &'a ContentCache,
     /// True once the scan must stop (Ctrl-C, a fatal error): asked before
@@ -116,7 +118,10 @@ impl Ctx<'_> {
             stats.deduplicated += 1;
             return r;
         }
-        let rec = self.finish(hash_bytes(path, data, &self.cfg.hash, worker));
+        let rec = self.finish(
+            self.isolation
+                .hash_bytes(path, data, &self.cfg.hash, worker),
+        );
         self.cache.put(&rec);
         rec
     }
@@ -142,7 +147,7 @@ impl Ctx<'_> {
             Ok((f, m)) if m.is_file() => (f, m),
             // Not a regular file, or unreadable: the hashing code reports
             // it the same way `hash` does.
-            _ => return Scanned::done(hash_path(path, &self.cfg.hash, worker)),
+            _ => return Scanned::done(self.isolation.hash_path(path, &self.cfg.hash, worker)),
         };
         let len = meta.len();
         let mut head = Vec::with_capacity(PROBE_LEN);
@@ -200,14 +205,14 @@ impl Ctx<'_> {
                     r
                 }
                 None => {
-                    let rec = self.finish(hash_path(path, &self.cfg.hash, worker));
+                    let rec = self.finish(self.isolation.hash_path(path, &self.cfg.hash, worker));
                     self.cache.put(&rec);
                     rec
                 }
             }
         } else {
             drop(file);
-            self.finish(hash_path(path, &self.cfg.hash, worker))
+            self.finish(self.isolation.hash_path(path, &self.cfg.hash, worker))
         };
         if rec.error.is_none() && rec.bytes != size && rec.bytes != len {
             rec.error = Some(ItemError::new(

@@ -36,7 +36,7 @@ pub struct Summary {
     pub matches_by_list: BTreeMap<String, u64>,
     /// Records with an error.
     pub errors: u64,
-    /// Errors by kind (`io`, `decode`, `limit`, `unsupported`, `timeout`).
+    /// Errors by kind (`io`, `decode`, `limit`, `unsupported`, `timeout`, `crash`).
     pub errors_by_kind: BTreeMap<String, u64>,
     /// Files not scanned again: their records came from the resume state.
     pub resumed_files: u64,

@@ -8,7 +8,6 @@ use std::path::Path;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use crate::hashing::hash_bytes;
 use crate::matching::{MatchRecord, Query as MatchQuery};
 use crate::record::{FileRecord, PdqItem};
 use axum::extract::{Query, Request, State};
@@ -53,9 +52,10 @@ pub(crate) async fn hash_upload_with(
     st: &Arc<AppState>,
 ) -> Result<FileRecord, ApiError> {
     let name = up.file_name.clone().unwrap_or_else(|| "upload".to_string());
+    let isolation = st.isolation.clone();
     st.jobs
         .run(ticket, move |w| {
-            hash_bytes(Path::new(&name), &up.data, &cfg, w)
+            isolation.hash_bytes(Path::new(&name), &up.data, &cfg, w)
         })
         .await
 }

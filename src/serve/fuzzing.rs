@@ -89,10 +89,13 @@ fn state_on(db: &Path) -> Result<Arc<AppState>, String> {
         open,
         writer: Mutex::new(writer),
         hash: hash_config(),
+        // Fuzzing runs the decoders in-process (the sanitizers see them).
+        isolation: crate::sandbox::Isolation::InProcess,
         jobs: jobs::Jobs::new(1, 4, metrics.clone()),
         metrics,
         // No tokens: open, as on loopback without any.
         auth_required: AtomicBool::new(!tokens.is_empty()),
+        metrics_require_auth: false,
         tokens: RwLock::new(tokens),
         max_body: 1 << 20,
         max_query_frames: 1000,

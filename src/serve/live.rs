@@ -34,7 +34,13 @@ enum Outcome {
 /// One poll, on a blocking thread.
 fn poll_once(st: &AppState, p: &mut Poller) -> Result<Outcome, ApiError> {
     let ch = p.store.changes_since(&p.cursor, MAX_DELTA)?;
-    st.set_tokens(load_tokens(&p.store)?)?;
+    // Token uses first (the reload below starts their counters afresh);
+    // a failed write loses only a `last_used_at`, never a poll.
+    let uses = st.token_uses();
+    if !uses.is_empty() && p.store.record_token_use(&uses).is_err() {
+        st.metrics.live_errors.inc();
+    }
+    st.set_tokens(load_tokens(&p.store)?, p.store.has_any_token()?)?;
     if ch.rebuild {
         let store = Store::open_with(&st.db, st.open)
             .map_err(|e| ApiError::internal(format!("reopening the database: {e}")))?;

@@ -50,6 +50,9 @@ pub struct ServeConfig {
     pub db: PathBuf,
     pub open: OpenOptions,
     pub hash: HashConfig,
+    /// Decode uploads in sandboxed worker processes under these limits
+    /// (see [`crate::sandbox`]); `None`: in this process.
+    pub sandbox: Option<crate::sandbox::SandboxConfig>,
     pub matching: MatchConfig,
     /// Largest request body, bytes.
     pub max_body: u64,
@@ -77,6 +80,9 @@ pub struct ServeConfig {
     /// Require a token even when none exists at start (every request is
     /// refused until one is created).
     pub require_auth: bool,
+    /// `/metrics` needs a token with the `match` scope (it shows list
+    /// names).
+    pub metrics_require_auth: bool,
     /// Async worker threads (0 = one per core).
     pub threads: usize,
     /// Hosts media may be fetched from by URL (HMA's `?url=`); empty =
@@ -106,6 +112,8 @@ pub enum ServeError {
     },
     #[error("server: {0}")]
     Io(#[from] std::io::Error),
+    #[error(transparent)]
+    Sandbox(#[from] crate::sandbox::StartError),
 }
 
 /// JSON bodies read at once; more get 503. With the default 1 MiB limit
@@ -140,14 +148,13 @@ pub fn run(cfg: ServeConfig, on_listening: impl FnOnce(SocketAddr)) -> Result<()
 async fn serve(cfg: ServeConfig, on_listening: impl FnOnce(SocketAddr)) -> Result<(), ServeError> {
     let mut poll_store = Store::open_with(&cfg.db, cfg.open)?;
     let tokens = state::load_tokens(&poll_store)?;
-    if tokens.is_empty()
-        && !cfg.listen.ip().is_loopback()
-        && !cfg.insecure_no_auth
-        && !cfg.require_auth
-    {
+    // A database that has had tokens (even all revoked or expired) keeps
+    // its service closed: only one that never had any starts open.
+    let any_token = poll_store.has_any_token()?;
+    if !any_token && !cfg.listen.ip().is_loopback() && !cfg.insecure_no_auth && !cfg.require_auth {
         return Err(ServeError::NoAuth(cfg.listen));
     }
-    let auth_required = !tokens.is_empty() || cfg.require_auth;
+    let auth_required = any_token || cfg.require_auth;
     let cursor = poll_store.change_cursor()?;
     let writer = Store::open_with(&cfg.db, cfg.open)?;
     let (db, open, mcfg) = (cfg.db.clone(), cfg.open, cfg.matching.clone());
@@ -157,6 +164,7 @@ async fn serve(cfg: ServeConfig, on_listening: impl FnOnce(SocketAddr)) -> Resul
     })
     .await
     .map_err(|e| std::io::Error::other(e.to_string()))??;
+    let isolation = crate::sandbox::Isolation::start(cfg.sandbox.as_ref())?;
     let metrics = Arc::new(metrics::Metrics::default());
     metrics
         .index_pdq_hashes
@@ -179,6 +187,7 @@ async fn serve(cfg: ServeConfig, on_listening: impl FnOnce(SocketAddr)) -> Resul
         open: cfg.open,
         writer: Mutex::new(writer),
         hash: cfg.hash.clone(),
+        isolation,
         jobs: jobs::Jobs::new(max_jobs, queue, metrics.clone()),
         metrics,
         tokens: RwLock::new(tokens),
@@ -186,6 +195,7 @@ async fn serve(cfg: ServeConfig, on_listening: impl FnOnce(SocketAddr)) -> Resul
         // allowed (loopback or --insecure-no-auth, checked above) and not
         // refused by --require-auth. Tokens revoked later never reopen it.
         auth_required: AtomicBool::new(auth_required),
+        metrics_require_auth: cfg.metrics_require_auth,
         max_body: cfg.max_body,
         max_json: cfg.max_json.min(cfg.max_body),
         max_query_frames: cfg.max_query_frames,

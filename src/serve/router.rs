@@ -93,15 +93,23 @@ pub fn build(st: Arc<AppState>) -> Router {
     let open = Router::new()
         .route("/healthz", get(api::healthz))
         .route("/readyz", get(api::readyz))
-        .route("/metrics", get(api::metrics))
         .route("/status", get(hma::status))
         .route("/status/live", get(hma::config::status_live))
         .route("/site-map", get(hma::config::site_map))
         .route("/openapi/openapi.json", get(hma::config::openapi))
         .route("/v1/openapi.json", get(openapi_json));
+    // `/metrics` names lists: open by default (a scraper has no token),
+    // behind a `match` token with --metrics-require-auth.
+    let metrics = Router::new().route("/metrics", get(api::metrics));
+    let metrics = if st.metrics_require_auth {
+        metrics.route_layer(from_fn_with_state(st.clone(), auth::require_match))
+    } else {
+        metrics
+    };
     let max_body = usize::try_from(st.max_body).unwrap_or(usize::MAX);
     Router::new()
         .merge(open)
+        .merge(metrics)
         .merge(matching)
         .merge(writing)
         .fallback(not_found)

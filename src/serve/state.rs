@@ -27,15 +27,22 @@ pub struct AppState {
     /// writers anyway; other processes queue behind the busy timeout).
     pub writer: Mutex<Store>,
     pub hash: HashConfig,
+    /// Where uploads are decoded: sandboxed workers, or in-process.
+    pub isolation: crate::sandbox::Isolation,
     pub jobs: Arc<Jobs>,
     pub metrics: Arc<Metrics>,
-    /// Live tokens by the hash of their secret; refreshed by the poller.
-    pub tokens: RwLock<HashMap<[u8; 32], TokenInfo>>,
-    /// Whether requests need a token. Decided at start (tokens exist, or
+    /// Unrevoked tokens by the hash of their secret (expired ones too:
+    /// expiry is checked at each request, to the second); refreshed by
+    /// the poller.
+    pub tokens: RwLock<HashMap<[u8; 32], LiveToken>>,
+    /// Whether requests need a token. Decided at start (a token was ever
+    /// created in the database, live, expired or revoked; or
     /// `--require-auth`) and only ever switched on afterwards (the first
-    /// token created while serving): revoking tokens never opens the
-    /// service, with no token left every request is refused.
+    /// token created while serving): revoking tokens or their expiry never
+    /// opens the service, with no live token left every request is refused.
     pub auth_required: AtomicBool,
+    /// `/metrics` needs a `match` token (`--metrics-require-auth`).
+    pub metrics_require_auth: bool,
     pub max_body: u64,
     /// Most frames a vPDQ query may have.
     pub max_query_frames: usize,
@@ -118,11 +125,15 @@ impl AppState {
         (self.poll * 10).max(Duration::from_secs(30))
     }
 
-    /// Replace the live tokens (the poller's reload). A non-empty table
-    /// switches authentication on for good; an empty one never switches it
-    /// off (see [`AppState::auth_required`]).
-    pub fn set_tokens(&self, tokens: HashMap<[u8; 32], TokenInfo>) -> Result<(), ApiError> {
-        if !tokens.is_empty() {
+    /// Replace the live tokens (the poller's reload). A database that has
+    /// had any token (`any`) switches authentication on for good; nothing
+    /// switches it off (see [`AppState::auth_required`]).
+    pub fn set_tokens(
+        &self,
+        tokens: HashMap<[u8; 32], LiveToken>,
+        any: bool,
+    ) -> Result<(), ApiError> {
+        if any || !tokens.is_empty() {
             self.auth_required.store(true, Ordering::Release);
         }
         let mut t = self
@@ -154,29 +165,83 @@ impl AppState {
                 "missing bearer token (Authorization: Bearer <token>)",
             ));
         };
+        let now = unix_now();
         match tokens.get(&hashdb::store::token_hash(secret)) {
             None => Err(ApiError::new(
                 StatusCode::UNAUTHORIZED,
                 "unauthorized",
                 "unknown or revoked token",
             )),
-            Some(t) if !t.allows(scope) => Err(ApiError::new(
+            Some(t) if t.info.expired_at(now) => Err(ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "unauthorized",
+                "expired token",
+            )),
+            Some(t) if !t.info.has_scope(scope) => Err(ApiError::new(
                 StatusCode::FORBIDDEN,
                 "forbidden",
                 format!("this token lacks the {:?} scope", scope.as_str()),
             )),
-            Some(t) => Ok(super::auth::Caller::Token(t.id)),
+            Some(t) => {
+                t.used_at.fetch_max(now, Ordering::Relaxed);
+                Ok(super::auth::Caller::Token(t.info.id))
+            }
         }
+    }
+
+    /// Token uses to write to the database: each token used since its
+    /// stored `last_used_at` by at least [`LAST_USED_GRAIN`] seconds (so a
+    /// busy token costs a write a minute, not one a request).
+    pub fn token_uses(&self) -> Vec<(i64, i64)> {
+        let Ok(tokens) = self.tokens.read() else {
+            return Vec::new();
+        };
+        tokens
+            .values()
+            .filter_map(|t| {
+                let used = t.used_at.load(Ordering::Relaxed);
+                let stored = t.info.last_used_at.unwrap_or(i64::MIN);
+                (used > 0 && used >= stored.saturating_add(LAST_USED_GRAIN))
+                    .then_some((t.info.id, used))
+            })
+            .collect()
     }
 }
 
-/// Load the live tokens of `store`.
+/// How finely `last_used_at` is kept, seconds.
+pub const LAST_USED_GRAIN: i64 = 60;
+
+fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}
+
+/// An unrevoked token as the service holds it: its row, and when this
+/// service last accepted it (Unix seconds, 0: not yet).
+#[derive(Debug)]
+pub struct LiveToken {
+    pub info: TokenInfo,
+    pub used_at: std::sync::atomic::AtomicI64,
+}
+
+/// Load the unrevoked tokens of `store` (expired ones included: a request
+/// presenting one is told it expired).
 pub fn load_tokens(
     store: &Store,
-) -> Result<HashMap<[u8; 32], TokenInfo>, hashdb::error::StoreError> {
+) -> Result<HashMap<[u8; 32], LiveToken>, hashdb::error::StoreError> {
     Ok(store
         .token_rows()?
         .into_iter()
         .filter(|(_, t)| t.revoked_at.is_none())
+        .map(|(h, info)| {
+            (
+                h,
+                LiveToken {
+                    info,
+                    used_at: std::sync::atomic::AtomicI64::new(0),
+                },
+            )
+        })
         .collect())
 }

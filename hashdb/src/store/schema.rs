@@ -16,7 +16,7 @@ pub const FRAMES: &str = "vpdq_frames";
 pub const ALLOWLIST: &str = "allowlist";
 
 /// Forward migrations, oldest first.
-pub const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5_HMA_CONTENT];
+pub const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5_HMA_CONTENT, V6_TOKEN_EXPIRY];
 
 /// Version 1: lists, entries with labels and vPDQ frames, the allowlist.
 const V1: &str = "
@@ -153,4 +153,12 @@ CREATE TABLE hma_content_entries (
 CREATE INDEX hma_content_entries_by_content ON hma_content_entries(content_id);
 ALTER TABLE lists ADD COLUMN hma_enabled_ratio REAL NOT NULL DEFAULT 1
     CHECK (hma_enabled_ratio BETWEEN 0 AND 1);
+";
+
+/// Version 6: API tokens expire (`expires_at`, Unix seconds; NULL: never)
+/// and remember when they were last used (`last_used_at`, written by the
+/// service about once a minute per token in use).
+const V6_TOKEN_EXPIRY: &str = "
+ALTER TABLE api_tokens ADD COLUMN expires_at INTEGER;
+ALTER TABLE api_tokens ADD COLUMN last_used_at INTEGER;
 ";

@@ -6,6 +6,10 @@
 //! anyone a working token. The secret itself is shown once, at creation.
 //! Secrets are 256 random bits from the OS, so a fast hash is enough (there
 //! is nothing to brute-force).
+//!
+//! A token may expire (`expires_at`): from that second on it is refused as
+//! a revoked one is. It stays in the table (listed, never reused), so a
+//! database that has had tokens is never mistaken for one that has none.
 
 use rusqlite::{params, OptionalExtension};
 use serde::Serialize;
@@ -49,24 +53,44 @@ impl Scope {
     }
 }
 
-/// A stored token (never its secret).
+/// A stored token (never its secret). Times are Unix seconds.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct TokenInfo {
     pub id: i64,
     pub scopes: Vec<Scope>,
+    /// Its name: who or what uses it.
     pub note: Option<String>,
     pub created_at: i64,
+    /// From this second on the token is refused; `None`: never expires.
+    pub expires_at: Option<i64>,
     pub revoked_at: Option<i64>,
+    /// When the service last accepted it (to about a minute); `None`:
+    /// never, or not since this was recorded.
+    pub last_used_at: Option<i64>,
 }
 
 impl TokenInfo {
-    /// Whether the token grants `scope` (`admin` grants every scope).
+    /// Whether the token has expired at `now`.
+    pub fn expired_at(&self, now: i64) -> bool {
+        self.expires_at.is_some_and(|e| now >= e)
+    }
+
+    /// Whether the token is usable at `now`: neither revoked nor expired.
+    pub fn live_at(&self, now: i64) -> bool {
+        self.revoked_at.is_none() && !self.expired_at(now)
+    }
+
+    /// Whether the token's scopes grant `scope` (`admin` grants every
+    /// scope), whatever its state.
+    pub fn has_scope(&self, scope: Scope) -> bool {
+        self.scopes
+            .iter()
+            .any(|s| *s == scope || *s == Scope::Admin)
+    }
+
+    /// Whether the token grants `scope` now: live, and with the scope.
     pub fn allows(&self, scope: Scope) -> bool {
-        self.revoked_at.is_none()
-            && self
-                .scopes
-                .iter()
-                .any(|s| *s == scope || *s == Scope::Admin)
+        self.live_at(now()) && self.has_scope(scope)
     }
 }
 
@@ -110,13 +134,16 @@ fn random_secret() -> Result<String, StoreError> {
 
 impl Store {
     /// Create a token; returns its id and its secret (shown only now).
+    /// `expires_at` (Unix seconds) ends it; `None`: it lasts until revoked.
     ///
     /// # Errors
-    /// [`StoreError::Invalid`] for an empty scope set.
+    /// [`StoreError::Invalid`] for an empty scope set or an expiry that is
+    /// not in the future.
     pub fn create_token(
         &mut self,
         scopes: &[Scope],
         note: Option<&str>,
+        expires_at: Option<i64>,
     ) -> Result<(i64, String), StoreError> {
         if scopes.is_empty() {
             return Err(StoreError::Invalid {
@@ -124,11 +151,27 @@ impl Store {
                 message: "a token needs at least one scope".into(),
             });
         }
+        let created = now();
+        if let Some(e) = expires_at {
+            if e <= created {
+                return Err(StoreError::Invalid {
+                    field: "expires_at",
+                    message: format!("{e} is not in the future (now: {created})"),
+                });
+            }
+        }
         let secret = random_secret()?;
         let tx = self.immediate()?;
         tx.execute(
-            "INSERT INTO api_tokens (hash, scopes, note, created_at) VALUES (?1, ?2, ?3, ?4)",
-            params![&token_hash(&secret)[..], scopes_text(scopes), note, now()],
+            "INSERT INTO api_tokens (hash, scopes, note, created_at, expires_at) \
+             VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![
+                &token_hash(&secret)[..],
+                scopes_text(scopes),
+                note,
+                created,
+                expires_at
+            ],
         )?;
         let id = tx.last_insert_rowid();
         tx.commit()?;
@@ -155,6 +198,35 @@ impl Store {
         Ok(())
     }
 
+    /// Record that tokens were used: `(id, unix seconds)` pairs; a time
+    /// never moves back.
+    pub fn record_token_use(&mut self, uses: &[(i64, i64)]) -> Result<(), StoreError> {
+        if uses.is_empty() {
+            return Ok(());
+        }
+        let tx = self.immediate()?;
+        {
+            let mut st = tx.prepare_cached(
+                "UPDATE api_tokens SET last_used_at = max(coalesce(last_used_at, 0), ?2) \
+                 WHERE id = ?1",
+            )?;
+            for (id, at) in uses {
+                st.execute(params![id, at])?;
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Whether any token was ever created here (live, expired or revoked).
+    pub fn has_any_token(&self) -> Result<bool, StoreError> {
+        Ok(self
+            .conn
+            .query_row("SELECT EXISTS (SELECT 1 FROM api_tokens)", [], |r| {
+                r.get::<_, bool>(0)
+            })?)
+    }
+
     /// Every token, revoked or not, by id.
     pub fn tokens(&self) -> Result<Vec<TokenInfo>, StoreError> {
         self.token_rows()
@@ -165,21 +237,29 @@ impl Store {
     /// presented secrets against).
     pub fn token_rows(&self) -> Result<Vec<([u8; 32], TokenInfo)>, StoreError> {
         let mut st = self.conn.prepare_cached(
-            "SELECT id, hash, scopes, note, created_at, revoked_at FROM api_tokens ORDER BY id",
+            "SELECT id, hash, scopes, note, created_at, revoked_at, expires_at, last_used_at \
+             FROM api_tokens ORDER BY id",
         )?;
         let rows = st.query_map([], |r| {
             Ok((
-                r.get::<_, i64>(0)?,
-                r.get::<_, Vec<u8>>(1)?,
-                r.get::<_, String>(2)?,
-                r.get::<_, Option<String>>(3)?,
-                r.get::<_, i64>(4)?,
-                r.get::<_, Option<i64>>(5)?,
+                (
+                    r.get::<_, i64>(0)?,
+                    r.get::<_, Vec<u8>>(1)?,
+                    r.get::<_, String>(2)?,
+                    r.get::<_, Option<String>>(3)?,
+                ),
+                (
+                    r.get::<_, i64>(4)?,
+                    r.get::<_, Option<i64>>(5)?,
+                    r.get::<_, Option<i64>>(6)?,
+                    r.get::<_, Option<i64>>(7)?,
+                ),
             ))
         })?;
         let mut out = Vec::new();
         for row in rows {
-            let (id, hash, scopes, note, created_at, revoked_at) = row?;
+            let ((id, hash, scopes, note), (created_at, revoked_at, expires_at, last_used_at)) =
+                row?;
             let hash: [u8; 32] = hash.try_into().map_err(|_| StoreError::Corrupt {
                 table: TABLE,
                 message: "token hash is not 32 bytes".into(),
@@ -191,14 +271,17 @@ impl Store {
                     scopes: parse_scopes(&scopes)?,
                     note,
                     created_at,
+                    expires_at,
                     revoked_at,
+                    last_used_at,
                 },
             ));
         }
         Ok(out)
     }
 
-    /// The live token whose secret is `secret`, if any.
+    /// The live token (neither revoked nor expired) whose secret is
+    /// `secret`, if any.
     pub fn verify_token(&self, secret: &str) -> Result<Option<TokenInfo>, StoreError> {
         let h = token_hash(secret);
         let id: Option<i64> = self
@@ -209,7 +292,8 @@ impl Store {
                 |r| r.get(0),
             )
             .optional()?;
-        Ok(id.and_then(|id| self.tokens().ok()?.into_iter().find(|t| t.id == id)))
+        let t = id.and_then(|id| self.tokens().ok()?.into_iter().find(|t| t.id == id));
+        Ok(t.filter(|t| t.live_at(now())))
     }
 }
 
@@ -221,7 +305,8 @@ mod tests {
     fn create_verify_revoke() {
         let dir = tempfile::tempdir().unwrap();
         let mut s = Store::open(dir.path().join("t.db")).unwrap();
-        let (id, secret) = s.create_token(&[Scope::Match], Some("ci")).unwrap();
+        assert!(!s.has_any_token().unwrap());
+        let (id, secret) = s.create_token(&[Scope::Match], Some("ci"), None).unwrap();
         assert!(secret.starts_with("hs_") && secret.len() == 67);
         let t = s.verify_token(&secret).unwrap().unwrap();
         assert!(t.allows(Scope::Match) && !t.allows(Scope::Write));
@@ -237,12 +322,41 @@ mod tests {
         s.revoke_token(id).unwrap();
         assert!(s.verify_token(&secret).unwrap().is_none());
         assert!(s.revoke_token(999).is_err());
-        assert!(s.create_token(&[], None).is_err());
-        let (_, admin) = s.create_token(&[Scope::Admin], None).unwrap();
+        assert!(s.create_token(&[], None, None).is_err());
+        // Revoked, and still counted: the database has had tokens.
+        assert!(s.has_any_token().unwrap());
+        let (_, admin) = s.create_token(&[Scope::Admin], None, None).unwrap();
         assert!(s
             .verify_token(&admin)
             .unwrap()
             .unwrap()
             .allows(Scope::Write));
+    }
+
+    #[test]
+    fn expiry_and_last_use() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = Store::open(dir.path().join("t.db")).unwrap();
+        let t0 = now();
+        assert!(s.create_token(&[Scope::Match], None, Some(t0)).is_err());
+        assert!(s.create_token(&[Scope::Match], None, Some(t0 - 5)).is_err());
+        let (id, secret) = s
+            .create_token(&[Scope::Match], Some("soon"), Some(t0 + 3600))
+            .unwrap();
+        let t = s.verify_token(&secret).unwrap().unwrap();
+        assert_eq!(t.expires_at, Some(t0 + 3600));
+        assert!(t.live_at(t0) && !t.live_at(t0 + 3600) && t.expired_at(t0 + 4000));
+        // Expired in the table: refused as a revoked token is.
+        s.conn
+            .execute(
+                "UPDATE api_tokens SET expires_at = ?2 WHERE id = ?1",
+                params![id, t0 - 1],
+            )
+            .unwrap();
+        assert!(s.verify_token(&secret).unwrap().is_none());
+        assert!(!s.tokens().unwrap()[0].allows(Scope::Match));
+        assert!(s.tokens().unwrap()[0].has_scope(Scope::Match));
+        s.record_token_use(&[(id, 100), (id, 50)]).unwrap();
+        assert_eq!(s.tokens().unwrap()[0].last_used_at, Some(100));
     }
 }
