@@ -16,7 +16,7 @@ use super::tmk_frames::{TmkFrames, TmkSetup};
 use crate::pdq::{Grey8, LumaRule, PdqHasher, Rgb8};
 use crate::record::PdqItem;
 use crate::views::letterbox::LetterboxViews;
-use crate::views::{hash_with_views, RgbView, ViewSet};
+use crate::views::{hash_with_turns, RgbView, Turns, ViewSet};
 use ffmpeg_next::format::Pixel;
 use ffmpeg_next::software::scaling;
 use ffmpeg_next::util::frame::video::Video;
@@ -254,12 +254,15 @@ impl FrameHasher {
         let img = RgbView::with_stride(self.rgb.data(0), w, h, stride, LumaRule::Reference);
         let (record, views) = if self.views.dihedral() && !s.between {
             // The hash of record from the same DCT as the dihedral views
-            // (identical bits, see `views::hash_with_views`). With crops,
+            // (identical bits, see `views::hash_with_turns`). With crops,
             // also the image crops of the frame (a caption band, a frame
             // around the picture), plain: one sampled frame a period, so
             // they cost little; their mirrored forms would only add
             // chances of a false match.
-            let mut hashed = hash_with_views(img, 1, self.views, pdq)
+            // Turns by the reference's DCT trick: one downsample for the
+            // eight, paid on every sampled frame (exact turns would cost
+            // seven more; see `views::Turns`).
+            let mut hashed = hash_with_turns(img, 1, self.views, Turns::DctTrick, pdq)
                 .ok_or_else(|| buffer_err(img.data.len()))?;
             hashed
                 .views

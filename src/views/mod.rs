@@ -8,10 +8,14 @@
 //! means "this view is within distance D of a listed hash".
 //!
 //! Views are pure functions of the decoded RGB pixels (plus the EXIF
-//! orientation); the expensive part, the 64x64 downsample, is shared: the
-//! eight dihedral hashes come from one DCT ([`PdqHasher::dihedral`]) whose
-//! untransformed hash *is* the hash of record (see [`hash_with_views`]), and
-//! crop views hash a rectangle of the same buffer without copying.
+//! orientation). The rotations and mirrors of an image are the reference's
+//! hash of the turned pixels ([`PdqHasher::oriented`], one downsample a
+//! turn, read from one luma plane), because a repost made by turning the
+//! pixels has exactly that hash and the reference's DCT-trick dihedrals do
+//! not reach it on fine textures; the untransformed turn *is* the hash of
+//! record. Crops hash a rectangle of the same buffer without copying, and
+//! their own turns, like those of video frames, come from one DCT
+//! ([`PdqHasher::dihedral`], [`Turns::DctTrick`]), the cheap approximation.
 //!
 //! - [`orient`]: the EXIF orientation as a dihedral transform (`exif`).
 //! - [`border`]: uniform bars and frames trimmed (`trim`; `pad` when
@@ -191,16 +195,44 @@ pub struct Hashed {
     pub views: Vec<ViewHash>,
 }
 
+/// How the rotation, mirror and EXIF views are computed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Turns {
+    /// The reference's PDQ of each turned picture, bit for bit
+    /// ([`PdqHasher::oriented`]: one downsample a turn). Images.
+    #[default]
+    Exact,
+    /// The reference's dihedral hashes from one DCT
+    /// ([`PdqHasher::dihedral`]: one downsample for all eight), which on
+    /// fine textures are far from the hash of the turned pixels. Video
+    /// frames, where the cost is paid once a second of video and a mirrored
+    /// repost is re-encoded anyway.
+    DctTrick,
+}
+
 /// Hash `img` (the hash of record, bit-exact with the reference) and its
-/// views. With dihedral views the hash of record is taken from the same
-/// downsample and DCT as the dihedral hashes (identical bits: both blur the
-/// full image; only a 64x64 input, which the reference hashes unblurred, is
-/// hashed separately). Returns `None` when the buffer does not hold the
-/// stated image.
+/// views, the turns exact ([`Turns::Exact`]). The hash of record is the
+/// untransformed turn's (the same downsample of the same luma). Returns
+/// `None` when the buffer does not hold the stated image.
 pub fn hash_with_views(
     img: RgbView<'_>,
     orientation: u8,
     set: ViewSet,
+    hasher: &mut PdqHasher,
+) -> Option<Hashed> {
+    hash_with_turns(img, orientation, set, Turns::Exact, hasher)
+}
+
+/// [`hash_with_views`] with the turns computed as `turns` says. With
+/// [`Turns::DctTrick`] the hash of record comes from the same downsample and
+/// DCT as the dihedral hashes (identical bits: both blur the full image;
+/// only a 64x64 input, which the reference hashes unblurred, is hashed
+/// separately).
+pub fn hash_with_turns(
+    img: RgbView<'_>,
+    orientation: u8,
+    set: ViewSet,
+    turns: Turns,
     hasher: &mut PdqHasher,
 ) -> Option<Hashed> {
     if !img.is_valid() {
@@ -214,7 +246,33 @@ pub fn hash_with_views(
     };
     let src = img.crop(&full)?;
     let mut views = Vec::new();
-    let record = if set.dihedral() {
+    let record = if set.dihedral() && turns == Turns::DctTrick {
+        let d = hasher.dihedral(&src);
+        let record = if img.width == 64 && img.height == 64 {
+            hasher.hash(&src)
+        } else {
+            PdqHash {
+                hash: d.get(DihedralKind::Original),
+                quality: d.quality,
+            }
+        };
+        for (name, hash) in d.named().skip(1) {
+            views.push(ViewHash {
+                view: name,
+                hash,
+                quality: d.quality,
+            });
+        }
+        if let Some(kind) = orient::upright(orientation).filter(|k| *k != DihedralKind::Original)
+        {
+            views.push(ViewHash {
+                view: "exif",
+                hash: d.get(kind),
+                quality: d.quality,
+            });
+        }
+        record
+    } else if set.dihedral() {
         // The hash of each turned picture, the untransformed one first:
         // that one is the hash of record (the same downsample of the same
         // luma, so the same bits).
@@ -457,6 +515,15 @@ mod tests {
             let v =
                 hash_with_views(RgbView::packed(&rgb, w, h), 1, ViewSet::All, &mut hasher).unwrap();
             assert_eq!(v.record, plain, "{w}x{h}");
+            let t = hash_with_turns(
+                RgbView::packed(&rgb, w, h),
+                1,
+                ViewSet::All,
+                Turns::DctTrick,
+                &mut hasher,
+            )
+            .unwrap();
+            assert_eq!(t.record, plain, "{w}x{h}, DCT trick");
             assert_eq!(v.views.iter().filter(|v| v.view == "flipx").count(), 1);
         }
     }
