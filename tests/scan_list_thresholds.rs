@@ -125,7 +125,7 @@ fn each_list_judges_videos_by_its_own_rule() {
     assert_eq!(String::from_utf8_lossy(&o.stdout).lines().count(), 20);
 
     let db = dir.join("h.db");
-    // Defaults: vPDQ 80%, clip 80% and 5 frames.
+    // Defaults: vPDQ 80%, clip 80% and 3 frames.
     ok(&db, &["db", "list-create", "lenient"]);
     // Takes a video when 30% of it is seen.
     ok(

@@ -19,7 +19,8 @@ pub struct VideoRuleArgs {
     pub vpdq_query_percent: Option<f64>,
 
     /// Override every list's clip rule: ... and at least this many of them
-    /// (default: each list's own, 5 unless set).
+    /// (default: each list's own, 3 unless set; 5 for lists created before
+    /// issue 16).
     #[arg(long, value_name = "FRAMES")]
     pub min_clip_frames: Option<u32>,
 }
