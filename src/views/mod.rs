@@ -263,8 +263,7 @@ pub fn hash_with_turns(
                 quality: d.quality,
             });
         }
-        if let Some(kind) = orient::upright(orientation).filter(|k| *k != DihedralKind::Original)
-        {
+        if let Some(kind) = orient::upright(orientation).filter(|k| *k != DihedralKind::Original) {
             views.push(ViewHash {
                 view: "exif",
                 hash: d.get(kind),
