@@ -80,7 +80,7 @@ fn parse_duration(s: &str) -> anyhow::Result<i64> {
         .map_err(|_| anyhow::anyhow!("--expires-in {s:?}: not a number of days (or 12h, 90m)"))?;
     let secs = (v * scale).round();
     anyhow::ensure!(
-        v.is_finite() && secs >= 1.0 && secs < 1e11,
+        v.is_finite() && (1.0..1e11).contains(&secs),
         "--expires-in {s:?}: must be at least one second and less than 3,000 years"
     );
     Ok(secs as i64)

@@ -813,9 +813,11 @@ mod tests {
 
     #[test]
     fn configs_round_trip() {
-        let mut cfg = HashConfig::default();
-        cfg.views = ViewSet::All;
-        cfg.dihedral = true;
+        let mut cfg = HashConfig {
+            views: ViewSet::All,
+            dihedral: true,
+            ..HashConfig::default()
+        };
         cfg.video.fast = Some(FastMode::NoBFrames);
         cfg.video.max_duration = Some(3.25);
         let buf = encode_request(b"a/b.jpg", &cfg);
