@@ -27,14 +27,16 @@ fn an_expired_token_gets_401_without_a_restart() {
     let dir = tempfile::tempdir().unwrap();
     let db = db_with_list(dir.path(), "L");
     let dbs = db.to_str().unwrap();
-    let short = create(
-        dbs,
-        &["--scope", "match", "--name", "short", "--expires-in", "4s"],
-    );
-    let expiry = Instant::now() + Duration::from_secs(4);
     let lasting = create(dbs, &["--scope", "match", "--note", "lasting"]);
     let s = Server::start(&db, &[]);
-    assert_eq!(s.get(Q, Some(&short)).status, 200);
+    // Created while the service runs (however long it took to start): it
+    // works once polled, until it expires.
+    let short = create(
+        dbs,
+        &["--scope", "match", "--name", "short", "--expires-in", "5s"],
+    );
+    let expiry = Instant::now() + Duration::from_secs(5);
+    assert!(eventually(4, || s.get(Q, Some(&short)).status == 200));
     assert_eq!(s.get(Q, Some(&lasting)).status, 200);
     assert_eq!(s.get(Q, None).status, 401);
 
@@ -43,12 +45,12 @@ fn an_expired_token_gets_401_without_a_restart() {
     assert!(!out.contains(&short) && !out.contains(&lasting), "{out}");
     let l = list(dbs);
     assert_eq!(l.len(), 2);
-    assert_eq!(l[0]["note"], "short");
-    assert!(l[0]["expires_at"].as_i64().unwrap() > l[0]["created_at"].as_i64().unwrap());
-    assert_eq!(l[0]["state"], "live");
-    assert!(l[1]["expires_at"].is_null());
+    assert_eq!(l[1]["note"], "short");
+    assert!(l[1]["expires_at"].as_i64().unwrap() > l[1]["created_at"].as_i64().unwrap());
+    assert_eq!(l[1]["state"], "live");
+    assert!(l[0]["expires_at"].is_null());
     // The service records the use (within a poll or two).
-    assert!(eventually(5, || list(dbs)[1]["last_used_at"].is_i64()));
+    assert!(eventually(5, || list(dbs)[0]["last_used_at"].is_i64()));
 
     // Past its expiry: 401, as a revoked token; the other still works.
     std::thread::sleep(expiry.saturating_duration_since(Instant::now()));
@@ -60,7 +62,7 @@ fn an_expired_token_gets_401_without_a_restart() {
         String::from_utf8_lossy(&r.body)
     );
     assert_eq!(s.get(Q, Some(&lasting)).status, 200);
-    assert_eq!(list(dbs)[0]["state"], "expired");
+    assert_eq!(list(dbs)[1]["state"], "expired");
 
     // The table: a header and one row per token, times in UTC.
     let t = cli(&["token", "list", "--db", dbs, "--format", "table"]);
@@ -78,10 +80,10 @@ fn an_expired_token_gets_401_without_a_restart() {
         assert!(lines[0].contains(col), "{t}");
     }
     assert!(
-        lines[1].contains("short") && lines[1].contains("expired"),
+        lines[2].contains("short") && lines[2].contains("expired"),
         "{t}"
     );
-    assert!(lines[1].contains('Z'), "{t}");
+    assert!(lines[2].contains('Z'), "{t}");
     assert!(!t.contains(&short), "{t}");
 }
 
@@ -90,14 +92,25 @@ fn expiry_never_opens_a_service() {
     let dir = tempfile::tempdir().unwrap();
     let db = db_with_list(dir.path(), "L");
     let dbs = db.to_str().unwrap();
-    let t = create(dbs, &["--scope", "write", "--expires-in", "2s"]);
+    // Started with no token: open on loopback, as documented.
     let s = Server::start(&db, &[]);
     let bank = |name: &str, tok: Option<&str>| {
         s.post_json("/c/banks", tok, &serde_json::json!({ "name": name }))
             .status
     };
-    assert_eq!(bank("WITH_TOKEN", Some(&t)), 201);
-    assert!(eventually(5, || bank("PROBE", Some(&t)) == 401));
+    assert_eq!(s.get(Q, None).status, 200);
+    let t = create(dbs, &["--scope", "write", "--expires-in", "4s"]);
+    // Closed once the token is polled; the token works until it expires.
+    assert!(eventually(3, || s.get(Q, None).status == 401));
+    let mut n = 0;
+    assert!(eventually(3, || {
+        n += 1;
+        bank(&format!("WITH_TOKEN_{n}"), Some(&t)) == 201
+    }));
+    assert!(eventually(8, || {
+        n += 1;
+        bank(&format!("PROBE_{n}"), Some(&t)) == 401
+    }));
     // Several polls later, still closed to everyone.
     std::thread::sleep(Duration::from_millis(1000));
     assert_eq!(bank("NO_TOKEN", None), 401);
