@@ -36,7 +36,7 @@ fn list_json_carries_the_video_rules() {
             &d["vpdq_query_percent"],
             &d["vpdq_min_clip_frames"]
         ),
-        (&json!(80.0), &json!(80.0), &json!(5))
+        (&json!(80.0), &json!(80.0), &json!(3))
     );
 
     // PATCH changes only what it names.

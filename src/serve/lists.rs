@@ -37,7 +37,7 @@ pub struct CreateList {
     /// Clip rule: % (0..=100) of the query video's unique frames that must
     /// be matched (default 80) ...
     pub vpdq_query_percent: Option<f64>,
-    /// ... and at least this many of them (default 5).
+    /// ... and at least this many of them (default 3).
     pub vpdq_min_clip_frames: Option<u32>,
 }
 
