@@ -43,6 +43,11 @@ pub fn records_for(rec: &FileRecord, opts: &ContributeOptions) -> Vec<Record> {
                 values.push((Value::Vpdq(frames), None));
             }
         }
+        // TMK+PDQF, from the same decode (absent in --fast modes or when
+        // the video has none: see `video.tmk_error`).
+        if let Some(h) = &rec.tmk {
+            values.push((Value::Tmk(h.clone()), None));
+        }
     } else {
         values.extend(
             rec.pdq

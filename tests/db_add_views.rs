@@ -98,8 +98,8 @@ fn with_views_stores_labelled_derived_entries() {
     let plain = entries(&db, "plain");
     assert_eq!(
         plain.len(),
-        8,
-        "3 digests + vpdq, 3 digests + pdq: {plain:?}"
+        9,
+        "3 digests + vpdq + tmk_pdqf, 3 digests + pdq: {plain:?}"
     );
     assert!(plain.iter().all(|(_, l)| derived(l).is_none()));
 
@@ -125,7 +125,7 @@ fn with_views_stores_labelled_derived_entries() {
     let extra: Vec<&(String, Vec<String>)> =
         all.iter().filter(|(_, l)| derived(l).is_some()).collect();
     // The hash-of-record entries are the same as without the flag.
-    assert_eq!(all.len() - extra.len(), 8);
+    assert_eq!(all.len() - extra.len(), 9);
     assert!(all.iter().all(|(_, l)| l.contains(&"entity:x".to_string())));
     // The video's letterbox view is one derived vPDQ entry; the still's
     // mirror a derived PDQ entry.

@@ -203,7 +203,7 @@ fn newer_schema_is_refused() {
     let db = dir.path().join("h.db");
     assert!(run(&db, &["init"]).status.success());
     let c = rusqlite::Connection::open(&db).unwrap();
-    c.pragma_update(None, "user_version", 7).unwrap();
+    c.pragma_update(None, "user_version", 99).unwrap();
     drop(c);
     let o = run(&db, &["lists"]);
     assert_eq!(o.status.code(), Some(2));

@@ -140,7 +140,7 @@ fn pytx_dataset_lines_and_csv_import() {
         String::from_utf8_lossy(&out.stderr).to_string() + &String::from_utf8_lossy(&out.stdout);
     let unknown = lines.lines().count() - want.len();
     assert!(
-        report.contains(&format!("{unknown} ")),
+        report.contains(&format!("\"skipped\":{unknown}")),
         "skipped count in: {report}"
     );
     assert_eq!(export_lines(&db, "LINES"), want);

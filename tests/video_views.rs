@@ -385,9 +385,13 @@ fn generated_letterbox_matches_its_source_only_with_views() {
         vec![("letterbox".to_string(), "vpdq".to_string())]
     );
     assert!(scan_matches(&db, &lb, &["--views", "none"]).is_empty());
+    // (`db add` stored the video's TMK+PDQF too: it hits as well.)
     assert_eq!(
         scan_matches(&db, &src, &[]),
-        vec![("original".to_string(), "vpdq".to_string())],
+        vec![
+            ("original".to_string(), "tmk_pdqf".to_string()),
+            ("original".to_string(), "vpdq".to_string())
+        ],
         "the original wins; no duplicate by a view"
     );
 

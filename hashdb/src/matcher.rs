@@ -19,6 +19,7 @@ use crate::error::{ImportError, OpenError, ParseError, StoreError};
 use crate::index::{ExactIndex, IndexConfig, PdqIndex};
 use crate::model::{Entry, EntryId, ListId, ListInfo, Record, Status, StatusChange, Value};
 use crate::store::{ImportOptions, ImportSummary, OpenOptions, Store};
+use crate::tmk::{level2, TmkHash, TmkIndex, TmkScores, TmkThresholds};
 use crate::types::{Pdq, SignalType};
 use crate::vpdq::{
     comparison, unique_good_hashes, VpdqComparison, VpdqFrame, VpdqRuleOverride, VpdqThresholds,
@@ -81,6 +82,8 @@ pub struct MatchOptions {
     pub dense_query_samples: Option<usize>,
     /// Abandon the match when set (see [`CancelFlag`]).
     pub cancel: Option<CancelFlag>,
+    /// TMK+PDQF thresholds instead of each list's own.
+    pub tmk: Option<TmkThresholds>,
 }
 
 impl MatchOptions {
@@ -107,6 +110,8 @@ pub struct Hit {
     pub vpdq_rule: Option<VpdqVerdict>,
     /// The allowlist entry that suppresses this hit, if any.
     pub suppressed_by: Option<i64>,
+    /// TMK+PDQF hits: both scores.
+    pub tmk: Option<TmkScores>,
 }
 
 /// Opening a [`HashDb`] failed.
@@ -116,6 +121,44 @@ pub enum HashDbError {
     Open(#[from] OpenError),
     #[error("loading the lists: {0}")]
     Load(#[from] StoreError),
+}
+
+/// Where a listed video's whole `.tmk` comes from when its level-1 passes:
+/// the store by default (see [`StoreTmkFiles`]).
+pub trait TmkFiles: Send + Sync {
+    /// The TMK+PDQF hash of entry `entry`, or `None` when it cannot be read.
+    fn tmk(&self, entry: EntryId) -> Option<Arc<TmkHash>>;
+}
+
+/// [`TmkFiles`] read from the database file, through a few read
+/// connections of its own (one per thread matching at once).
+pub struct StoreTmkFiles {
+    path: std::path::PathBuf,
+    pool: std::sync::Mutex<Vec<Store>>,
+}
+
+impl StoreTmkFiles {
+    pub fn new(path: &Path) -> StoreTmkFiles {
+        StoreTmkFiles {
+            path: path.to_path_buf(),
+            pool: std::sync::Mutex::new(Vec::new()),
+        }
+    }
+}
+
+impl TmkFiles for StoreTmkFiles {
+    fn tmk(&self, entry: EntryId) -> Option<Arc<TmkHash>> {
+        let pooled = self.pool.lock().ok().and_then(|mut p| p.pop());
+        let store = match pooled {
+            Some(s) => s,
+            None => Store::open_with(&self.path, OpenOptions::default().existing()).ok()?,
+        };
+        let hash = store.tmk_file(entry).ok().map(Arc::new);
+        if let Ok(mut p) = self.pool.lock() {
+            p.push(store);
+        }
+        hash
+    }
 }
 
 /// The in-memory matcher.
@@ -129,6 +172,12 @@ pub struct Matcher {
     videos: HashMap<EntryId, Vec<VpdqFrame>>,
     allow_pdq: PdqIndex<i64>,
     allow_exact: HashMap<(SignalType, Vec<u8>), i64>,
+    /// The level-1 features of every listed TMK+PDQF video.
+    tmk: TmkIndex<ItemRef>,
+    /// The whole hashes of TMK entries added since the load (the others
+    /// are read from `tmk_files` when they pass level-1).
+    tmk_held: HashMap<EntryId, Arc<TmkHash>>,
+    tmk_files: Option<Arc<dyn TmkFiles>>,
 }
 
 impl Matcher {
@@ -170,6 +219,15 @@ impl Matcher {
             };
             m.insert_exact(&row.value, item);
         })?;
+        store.for_each_tmk_row(&enabled, |row| {
+            let item = ItemRef {
+                entry: row.entry,
+                list: row.list,
+                frame: NO_FRAME,
+            };
+            m.tmk.push(item, &row.pure_average);
+        })?;
+        m.tmk_files = Some(Arc::new(StoreTmkFiles::new(store.path())));
         store.for_each_frame_row(|row| {
             hashes.push(row.frame.hash.words());
             items.push(ItemRef {
@@ -239,8 +297,24 @@ impl Matcher {
             Value::Md5(h) => self.md5.insert(h.0, item),
             Value::Sha256(h) => self.sha256.insert(h.0, item),
             Value::Blake3(h) => self.blake3.insert(h.0, item),
-            Value::Pdq(_) | Value::Vpdq(_) => {}
+            Value::Pdq(_) | Value::Vpdq(_) | Value::Tmk(_) => {}
         }
+    }
+
+    /// Number of TMK+PDQF videos indexed.
+    pub fn tmk_len(&self) -> usize {
+        self.tmk.len()
+    }
+
+    /// Heap bytes of the TMK+PDQF index (the level-1 features).
+    pub fn tmk_heap_bytes(&self) -> usize {
+        self.tmk.heap_bytes()
+    }
+
+    /// Read listed `.tmk` files from `files` instead of the store (tests,
+    /// benchmarks).
+    pub fn set_tmk_files(&mut self, files: Arc<dyn TmkFiles>) {
+        self.tmk_files = Some(files);
     }
 
     /// Number of PDQ hashes (images and frames) indexed.
@@ -286,6 +360,10 @@ impl Matcher {
                 }
                 self.videos.insert(e.id, frames.clone());
             }
+            Value::Tmk(h) => {
+                self.tmk.push(item, h.pure_average());
+                self.tmk_held.insert(e.id, h.clone());
+            }
             v => self.insert_exact(v, item),
         }
     }
@@ -311,6 +389,10 @@ impl Matcher {
             }
             Value::Blake3(h) => {
                 self.blake3.remove(&h.0, |it| it.entry == id);
+            }
+            Value::Tmk(_) => {
+                self.tmk.remove(|it| it.entry == id);
+                self.tmk_held.remove(&id);
             }
         }
     }
@@ -346,6 +428,7 @@ impl Matcher {
         let mut hits = match value {
             Value::Pdq(p) => self.match_pdq(p, quality, opts, &by_id),
             Value::Vpdq(frames) => self.match_vpdq(frames, opts, &by_id),
+            Value::Tmk(h) => self.match_tmk(h, opts, &by_id),
             v => {
                 let items: &[ItemRef] = match v {
                     Value::Md5(h) => self.md5.get(&h.0),
@@ -367,6 +450,7 @@ impl Matcher {
                         vpdq: None,
                         vpdq_rule: None,
                         suppressed_by: allowed,
+                        tmk: None,
                     })
                     .collect()
             }
@@ -416,6 +500,7 @@ impl Matcher {
                 vpdq: None,
                 vpdq_rule: None,
                 suppressed_by: allow.iter().find(|a| a.distance <= limit).map(|a| a.item),
+                tmk: None,
             };
             best.entry(hit.entry)
                 .and_modify(|b| {
@@ -509,6 +594,7 @@ impl Matcher {
                         vpdq: None,
                         vpdq_rule: None,
                         suppressed_by: None,
+                        tmk: None,
                     };
                     images
                         .entry(hit.entry)
@@ -556,6 +642,71 @@ impl Matcher {
                     vpdq: Some(cmp),
                     vpdq_rule: Some(verdict),
                     suppressed_by: None,
+                    tmk: None,
+                });
+            }
+        }
+        hits
+    }
+}
+
+impl Matcher {
+    /// A query's TMK+PDQF against every listed TMK+PDQF video: level-1 over
+    /// the in-memory features (see [`TmkIndex`]), then level-2 with the
+    /// whole `.tmk` of each video that passed, read only then. A hit passes
+    /// both of its list's thresholds (or `opts.tmk`). Exact: the same hits
+    /// as scoring every listed video (a test checks it).
+    fn match_tmk(
+        &self,
+        q: &TmkHash,
+        opts: &MatchOptions,
+        lists: &HashMap<ListId, &ListInfo>,
+    ) -> Vec<Hit> {
+        let thresholds = |l: &ListInfo| opts.tmk.unwrap_or_else(|| l.tmk_thresholds());
+        let floor = lists
+            .values()
+            .map(|l| thresholds(l).level1)
+            .fold(f32::INFINITY, f32::min);
+        if lists.is_empty() || self.tmk.is_empty() {
+            return Vec::new();
+        }
+        let mut passed = self.tmk.search(q.pure_average(), floor, |it| {
+            lists.get(&it.list).map(|l| thresholds(l).level1)
+        });
+        passed.sort_by_key(|h| h.item.entry);
+        let mut hits = Vec::new();
+        for (i, c) in passed.into_iter().enumerate() {
+            if i % 16 == 0 && opts.cancelled() {
+                return Vec::new();
+            }
+            let Some(list) = lists.get(&c.item.list) else {
+                continue;
+            };
+            let listed = match self.tmk_held.get(&c.item.entry) {
+                Some(h) => Some(h.clone()),
+                None => self.tmk_files.as_ref().and_then(|f| f.tmk(c.item.entry)),
+            };
+            // An entry whose file no longer reads (deleted since the load)
+            // cannot be scored: not a hit.
+            let Some(listed) = listed else {
+                continue;
+            };
+            let scores = TmkScores {
+                level1: c.level1,
+                level2: level2(q, &listed),
+            };
+            if thresholds(list).is_match(scores) {
+                hits.push(Hit {
+                    list: c.item.list,
+                    entry: c.item.entry,
+                    signal_type: SignalType::TmkPdqf,
+                    distance: 0,
+                    frame: None,
+                    query_frame: None,
+                    vpdq: None,
+                    vpdq_rule: None,
+                    suppressed_by: None,
+                    tmk: Some(scores),
                 });
             }
         }
@@ -1061,5 +1212,144 @@ mod tests {
             assert_eq!(second.match_value(&q, None, &o).unwrap(), a);
             assert_eq!(third.match_value(&q, None, &o).unwrap(), a);
         }
+    }
+
+    /// A video of `frames` frames around `base` scenes (one per frame),
+    /// each value moved by up to `noise` (relative).
+    fn tmk_video(base: &[crate::tmk::Feature], noise: f32, seed: &mut u64) -> TmkHash {
+        let mut acc = crate::tmk::TmkAccumulator::new();
+        for scene in base {
+            let f: crate::tmk::Feature = std::array::from_fn(|i| {
+                *seed ^= *seed << 13;
+                *seed ^= *seed >> 7;
+                *seed ^= *seed << 17;
+                let r = (*seed % 20001) as f32 / 10000.0 - 1.0;
+                scene[i] * (1.0 + noise * r) + noise * 40.0 * r
+            });
+            acc.push(&f).unwrap();
+        }
+        acc.finish()
+    }
+
+    #[test]
+    fn tmk_matches_equal_brute_force_scoring_in_both_lists() {
+        use crate::tmk::{level1, level2, TmkThresholds};
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.db");
+        let mut db = HashDb::open(&path, OpenOptions::default()).unwrap();
+        db.store
+            .create_list(&crate::model::NewList::new("loose"))
+            .unwrap();
+        db.store
+            .create_list(&crate::model::NewList {
+                tmk_level1: 0.9,
+                tmk_level2: 0.85,
+                ..crate::model::NewList::new("strict")
+            })
+            .unwrap();
+        let db_lists = db.store.lists().unwrap();
+        db = HashDb::from_store(db.store).unwrap();
+        let mut seed = 0x2545_f491_4f6c_dd1du64;
+        // Six "scenes" of six frames each; videos are noisy copies, so
+        // their scores spread across both lists' thresholds.
+        let bases: Vec<Vec<crate::tmk::Feature>> = (0..6)
+            .map(|_| {
+                (0..6)
+                    .map(|_| {
+                        std::array::from_fn(|_| {
+                            seed ^= seed << 13;
+                            seed ^= seed >> 7;
+                            seed ^= seed << 17;
+                            (seed % 2001) as f32 / 10.0 - 100.0
+                        })
+                    })
+                    .collect()
+            })
+            .collect();
+        let noises = [0.02f32, 0.2, 0.5, 0.8, 1.2, 2.0];
+        let mut listed = Vec::new();
+        for (i, list) in ["loose", "strict"].iter().enumerate() {
+            let recs: Vec<Result<Record, ParseError>> = (0..36)
+                .map(|k| {
+                    let h = tmk_video(&bases[k % 6], noises[(k / 6 + i) % 6], &mut seed);
+                    Ok(Record::new(Value::Tmk(Arc::new(h))))
+                })
+                .collect();
+            let sum = db
+                .import(list, recs, Path::new("t"), ImportOptions::default())
+                .unwrap();
+            for id in sum.added_ids {
+                let e = db.store.entry(id).unwrap();
+                let Value::Tmk(h) = e.record.value else {
+                    unreachable!()
+                };
+                listed.push((e.list_id, id, h));
+            }
+        }
+        let thresholds: HashMap<ListId, TmkThresholds> = db_lists
+            .iter()
+            .map(|l| (l.id, l.tmk_thresholds()))
+            .collect();
+        let queries: Vec<TmkHash> = (0..6)
+            .map(|k| tmk_video(&bases[k], [0.1, 0.4, 0.9][k % 3], &mut seed))
+            .collect();
+        // Held in memory (added live) and read back from the store after a
+        // reload: the same hits.
+        let reloaded = HashDb::open(&path, OpenOptions::default()).unwrap();
+        let mut total = 0;
+        for q in &queries {
+            let mut want: Vec<(ListId, EntryId, f32, f32)> = Vec::new();
+            for (list, id, h) in &listed {
+                let t = thresholds[list];
+                let l1 = level1(q, h);
+                if l1 >= t.level1 {
+                    let l2 = level2(q, h);
+                    if l2 >= t.level2 {
+                        want.push((*list, *id, l1, l2));
+                    }
+                }
+            }
+            want.sort_by_key(|w| (w.0, w.1));
+            let v = Value::Tmk(Arc::new(q.clone()));
+            for m in [&db, &reloaded] {
+                let mut got: Vec<(ListId, EntryId, f32, f32)> = m
+                    .match_value(&v, None, &MatchOptions::default())
+                    .unwrap()
+                    .into_iter()
+                    .map(|h| {
+                        let s = h.tmk.unwrap();
+                        assert_eq!(h.signal_type, SignalType::TmkPdqf);
+                        (h.list, h.entry, s.level1, s.level2)
+                    })
+                    .collect();
+                got.sort_by_key(|w| (w.0, w.1));
+                assert_eq!(got, want);
+            }
+            total += want.len();
+        }
+        // The data is not trivial: some hits, and some near misses.
+        assert!(total > 6 && total < 6 * 72, "{total}");
+        // Disabling an entry removes it; thresholds from the options
+        // replace the lists'.
+        let (_, first, _) = &listed[0];
+        db.set_status(
+            *first,
+            &StatusChange {
+                status: Status::Disabled,
+                ..StatusChange::default()
+            },
+        )
+        .unwrap();
+        let v = Value::Tmk(listed[0].2.clone());
+        let hits = db.match_value(&v, None, &MatchOptions::default()).unwrap();
+        assert!(hits.iter().all(|h| h.entry != *first));
+        let all = MatchOptions {
+            tmk: Some(TmkThresholds {
+                level1: -1.0,
+                level2: -10.0,
+            }),
+            ..MatchOptions::default()
+        };
+        assert_eq!(db.match_value(&v, None, &all).unwrap().len(), 71);
     }
 }

@@ -10,15 +10,21 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
+use crate::tmk::TmkHash;
 use crate::types::{Blake3, Md5, Pdq, Sha256, SignalType};
 use crate::vpdq::{
     VpdqFrame, VpdqRule, DEFAULT_MIN_CLIP_FRAMES, DEFAULT_QUERY_PERCENT, DEFAULT_TARGET_PERCENT,
 };
+use std::sync::Arc;
 
 /// Default PDQ match distance of a new list.
 pub const DEFAULT_PDQ_THRESHOLD: u32 = 31;
 /// Default PDQ quality gate of a new list.
 pub const DEFAULT_PDQ_QUALITY: u8 = 50;
+/// Default TMK+PDQF level-1 and level-2 thresholds of a new list (the
+/// reference's validated 0.7 / 0.7).
+pub const DEFAULT_TMK_LEVEL1: f32 = 0.7;
+pub const DEFAULT_TMK_LEVEL2: f32 = 0.7;
 
 /// Row id of an entry in the store.
 pub type EntryId = i64;
@@ -46,6 +52,11 @@ pub struct ListInfo {
     pub vpdq_query_percent: f64,
     /// ... and at least this many of them.
     pub vpdq_min_clip_frames: u32,
+    /// TMK+PDQF: a listed video matches when level-1 (the average
+    /// features' cosine) is at least this ...
+    pub tmk_level1: f32,
+    /// ... and level-2 (the time-aligned score) at least this.
+    pub tmk_level2: f32,
     /// Seconds since the Unix epoch.
     pub created_at: i64,
     pub updated_at: i64,
@@ -58,6 +69,14 @@ impl ListInfo {
             target_percent: self.vpdq_target_percent,
             query_percent: self.vpdq_query_percent,
             min_clip_frames: self.vpdq_min_clip_frames,
+        }
+    }
+
+    /// The list's TMK+PDQF thresholds.
+    pub fn tmk_thresholds(&self) -> crate::tmk::TmkThresholds {
+        crate::tmk::TmkThresholds {
+            level1: self.tmk_level1,
+            level2: self.tmk_level2,
         }
     }
 }
@@ -76,6 +95,10 @@ pub struct NewList {
     pub vpdq_query_percent: f64,
     /// See [`ListInfo::vpdq_min_clip_frames`].
     pub vpdq_min_clip_frames: u32,
+    /// See [`ListInfo::tmk_level1`].
+    pub tmk_level1: f32,
+    /// See [`ListInfo::tmk_level2`].
+    pub tmk_level2: f32,
 }
 
 impl NewList {
@@ -92,6 +115,8 @@ impl NewList {
             vpdq_target_percent: DEFAULT_TARGET_PERCENT,
             vpdq_query_percent: DEFAULT_QUERY_PERCENT,
             vpdq_min_clip_frames: DEFAULT_MIN_CLIP_FRAMES,
+            tmk_level1: DEFAULT_TMK_LEVEL1,
+            tmk_level2: DEFAULT_TMK_LEVEL2,
         }
     }
 }
@@ -107,6 +132,8 @@ pub struct ListUpdate {
     pub vpdq_target_percent: Option<f64>,
     pub vpdq_query_percent: Option<f64>,
     pub vpdq_min_clip_frames: Option<u32>,
+    pub tmk_level1: Option<f32>,
+    pub tmk_level2: Option<f32>,
 }
 
 /// The hash an entry holds.
@@ -118,6 +145,8 @@ pub enum Value {
     Blake3(Blake3),
     /// A video: its frame hashes.
     Vpdq(Vec<VpdqFrame>),
+    /// A video: its TMK+PDQF hash (263 KB; shared, so copies are cheap).
+    Tmk(Arc<TmkHash>),
 }
 
 impl Value {
@@ -129,12 +158,14 @@ impl Value {
             Value::Sha256(_) => SignalType::Sha256,
             Value::Blake3(_) => SignalType::Blake3,
             Value::Vpdq(_) => SignalType::Vpdq,
+            Value::Tmk(_) => SignalType::TmkPdqf,
         }
     }
 
     /// The bytes that identify the value in a list (the store's unique key).
     /// For vPDQ, a BLAKE3 digest of the frames in a canonical encoding, so
-    /// the same video imported twice is one entry.
+    /// the same video imported twice is one entry; for TMK+PDQF, a BLAKE3
+    /// digest of its `.tmk` file bytes.
     pub fn key(&self) -> Vec<u8> {
         match self {
             Value::Pdq(h) => h.0.to_vec(),
@@ -152,11 +183,18 @@ impl Value {
                 }
                 hasher.finalize().as_bytes().to_vec()
             }
+            Value::Tmk(h) => {
+                let mut hasher = blake3::Hasher::new();
+                hasher.update(b"hashsieve-tmk-v1");
+                hasher.update(&h.to_bytes());
+                hasher.finalize().as_bytes().to_vec()
+            }
         }
     }
 
-    /// The value as the text the sharing formats use: lowercase hex, or for
-    /// vPDQ python-threatexchange's JSON object keyed by frame number.
+    /// The value as the text the sharing formats use: lowercase hex, for
+    /// vPDQ python-threatexchange's JSON object keyed by frame number, for
+    /// TMK+PDQF the base64 of its `.tmk` file.
     pub fn to_text(&self) -> String {
         match self {
             Value::Pdq(h) => h.to_string(),
@@ -179,6 +217,7 @@ impl Value {
                     .collect();
                 serde_json::Value::Object(obj).to_string()
             }
+            Value::Tmk(h) => h.to_text(),
         }
     }
 
@@ -191,6 +230,9 @@ impl Value {
             SignalType::Sha256 => Value::Sha256(text.parse()?),
             SignalType::Blake3 => Value::Blake3(text.parse()?),
             SignalType::Vpdq => Value::Vpdq(parse_vpdq_json(text)?),
+            SignalType::TmkPdqf => Value::Tmk(Arc::new(
+                TmkHash::from_text(text).map_err(|e| ValueError::Tmk(e.to_string()))?,
+            )),
         })
     }
 }
@@ -202,6 +244,8 @@ pub enum ValueError {
     Hex(#[from] crate::types::HexError),
     #[error("invalid vPDQ value: {0}")]
     Vpdq(String),
+    #[error("invalid TMK+PDQF value: {0}")]
+    Tmk(String),
 }
 
 /// Frames from `{"<frame>": {"quality": q, "hash": hex, "timestamp": s}, ...}`

@@ -187,16 +187,20 @@ pub enum SignalType {
     Md5,
     Sha256,
     Blake3,
+    /// TMK+PDQF, Meta's whole-video hash (`.tmk` files; see
+    /// [`crate::tmk`]).
+    TmkPdqf,
 }
 
 impl SignalType {
     /// All signal types, in a stable order.
-    pub const ALL: [SignalType; 5] = [
+    pub const ALL: [SignalType; 6] = [
         SignalType::Pdq,
         SignalType::Vpdq,
         SignalType::Md5,
         SignalType::Sha256,
         SignalType::Blake3,
+        SignalType::TmkPdqf,
     ];
 
     /// The canonical lowercase name.
@@ -207,6 +211,7 @@ impl SignalType {
             SignalType::Md5 => "md5",
             SignalType::Sha256 => "sha256",
             SignalType::Blake3 => "blake3",
+            SignalType::TmkPdqf => "tmk_pdqf",
         }
     }
 }
@@ -219,7 +224,7 @@ impl fmt::Display for SignalType {
 
 /// An unknown signal type name.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown signal type {0:?} (expected pdq, vpdq, md5, sha256 or blake3)")]
+#[error("unknown signal type {0:?} (expected pdq, vpdq, md5, sha256, blake3 or tmk_pdqf)")]
 pub struct UnknownSignalType(pub String);
 
 impl FromStr for SignalType {
@@ -234,6 +239,10 @@ impl FromStr for SignalType {
             "md5" | "md5_hash" | "hash_md5" | "video_md5" | "photo_md5" => SignalType::Md5,
             "sha256" | "sha-256" | "hash_sha256" | "sha256_hash" => SignalType::Sha256,
             "blake3" | "hash_blake3" => SignalType::Blake3,
+            // python-threatexchange reserves `tmk_pdqf`; NCMEC says
+            // `TMK_PDQF`, StopNCII `VideoTMK`.
+            "tmk_pdqf" | "tmk+pdqf" | "tmk" | "tmkpdqf" | "video_tmk" | "videotmk"
+            | "video_tmk_pdqf" => SignalType::TmkPdqf,
             _ => return Err(UnknownSignalType(s.to_string())),
         };
         Ok(t)

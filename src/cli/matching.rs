@@ -44,6 +44,10 @@ pub struct MatchArgs {
     /// A vPDQ file (`frame,quality,hash,timestamp` lines) of the query video.
     #[arg(long, value_name = "FILE", group = "query")]
     pub vpdq: Option<PathBuf>,
+    /// A `.tmk` file (TMK+PDQF, as Meta's `tmk-hash-video` and `hash
+    /// --format tmk` write it) of the query video.
+    #[arg(long, value_name = "FILE", group = "query")]
+    pub tmk: Option<PathBuf>,
     /// Many queries, one per line (`-` = standard input).
     #[arg(long, value_name = "FILE", group = "query")]
     pub queries: Option<PathBuf>,
@@ -67,6 +71,12 @@ pub struct MatchArgs {
     /// vPDQ: frames below this quality are ignored.
     #[arg(long, default_value_t = 50)]
     pub vpdq_quality: u8,
+    /// TMK+PDQF level-1 threshold instead of each list's own.
+    #[arg(long, value_name = "SCORE")]
+    pub tmk_level1: Option<f32>,
+    /// TMK+PDQF level-2 threshold instead of each list's own.
+    #[arg(long, value_name = "SCORE")]
+    pub tmk_level2: Option<f32>,
     /// Run even when the database has no enabled list (every answer is
     /// then "no match"); without it, that is an error.
     #[arg(long)]
@@ -82,7 +92,24 @@ impl MatchArgs {
             vpdq_rule: self.rule.to_override()?,
             dense_query_samples: None,
             cancel: None,
+            tmk: self.tmk_thresholds()?,
         })
+    }
+
+    /// `--tmk-level1/2`: both or none (a lone one keeps each list's other
+    /// threshold as the default would not).
+    fn tmk_thresholds(&self) -> anyhow::Result<Option<hashdb::tmk::TmkThresholds>> {
+        match (self.tmk_level1, self.tmk_level2) {
+            (None, None) => Ok(None),
+            (Some(l1), Some(l2)) if l1.is_finite() && l2.is_finite() => {
+                Ok(Some(hashdb::tmk::TmkThresholds {
+                    level1: l1,
+                    level2: l2,
+                }))
+            }
+            (Some(_), Some(_)) => anyhow::bail!("--tmk-level1 and --tmk-level2 must be numbers"),
+            _ => anyhow::bail!("give --tmk-level1 and --tmk-level2 together"),
+        }
     }
 }
 
@@ -115,6 +142,12 @@ fn hit_json(db: &HashDb, h: &Hit) -> anyhow::Result<Json> {
     }
     if let Some(r) = h.vpdq_rule {
         o.insert("rule".into(), json!(r.as_str()));
+    }
+    if let Some(s) = h.tmk {
+        o.remove("distance");
+        o.insert("hit_by".into(), json!("tmk_pdqf"));
+        o.insert("level1".into(), json!(super::db::shortest(s.level1)));
+        o.insert("level2".into(), json!(super::db::shortest(s.level2)));
     }
     if let Some(a) = h.suppressed_by {
         o.insert("allowlist_id".into(), json!(a));
@@ -181,12 +214,18 @@ pub fn run(args: MatchArgs) -> anyhow::Result<u8> {
             .ok_or_else(|| anyhow::anyhow!("{}: empty vPDQ file", path.display()))?
             .with_context(|| format!("{}", path.display()))?;
         Some((rec.value, None))
+    } else if let Some(path) = &args.tmk {
+        let f = std::fs::File::open(path)
+            .with_context(|| format!("{}: cannot open", path.display()))?;
+        let h = hashdb::tmk::TmkHash::read_from(BufReader::new(f))
+            .with_context(|| format!("{} (TMK file)", path.display()))?;
+        Some((Value::Tmk(std::sync::Arc::new(h)), None))
     } else {
         None
     };
     if single.is_none() && args.queries.is_none() {
         anyhow::bail!(
-            "give a query: --pdq, --md5, --sha256, --blake3, --vpdq FILE, --file MEDIA or --queries FILE"
+            "give a query: --pdq, --md5, --sha256, --blake3, --vpdq FILE, --tmk FILE, --file MEDIA or --queries FILE"
         );
     }
     let path = args.location.path();
@@ -245,6 +284,8 @@ pub fn run(args: MatchArgs) -> anyhow::Result<u8> {
                     .collect::<Result<_, _>>()?;
                 let q = if matches!(value, Value::Vpdq(_)) {
                     "<vpdq>".to_string()
+                } else if matches!(value, Value::Tmk(_)) {
+                    "<tmk_pdqf>".to_string()
                 } else {
                     value.to_text()
                 };

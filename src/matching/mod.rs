@@ -24,6 +24,11 @@
 //!   (hashdb judges each candidate); our frames are also matched
 //!   one by one against image entries (a known still or logo inside a
 //!   video), reporting which frames hit.
+//! - TMK+PDQF: a listed video whose level-1 and level-2 scores against
+//!   ours both reach its list's thresholds (0.7 / 0.7 by default), found
+//!   exactly (level-1 over every listed video's average feature, level-2
+//!   for those that pass; see `hashdb::tmk::TmkIndex`); reported with
+//!   `hit_by: "tmk_pdqf"` and both scores.
 //! - a hit hashdb marks as allowlisted is reported with `"suppressed":
 //!   true`; disabled or disputed entries and disabled lists are not loaded,
 //!   so they never hit.
@@ -102,7 +107,8 @@ pub struct MatchRecord {
     pub signal_type: &'static str,
     pub labels: Vec<String>,
     /// Which hash of ours hit: md5, sha256, blake3, pdq (an image),
-    /// frames (video frames vs an image entry), vpdq (our video).
+    /// frames (video frames vs an image entry), vpdq (our video),
+    /// tmk_pdqf (our video's TMK+PDQF).
     pub hit_by: &'static str,
     /// Our hash that hit (hex), for single-hash hits.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -116,6 +122,13 @@ pub struct MatchRecord {
     /// Video frames vs an image entry: which frames hit.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub frames: Option<Vec<FrameHit>>,
+    /// TMK+PDQF hits: the level-1 score (the average features' cosine)
+    /// ...
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub level1: Option<f32>,
+    /// ... and the level-2 score (the time-aligned one).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub level2: Option<f32>,
     /// Our hash is allowlisted: reported, not a hit.
     pub suppressed: bool,
     /// Which view of our media hit: `original` for the hash of record,
@@ -136,6 +149,8 @@ pub struct Query<'a> {
     pub image_views: &'a [crate::views::ViewHash],
     /// Video frames (empty for a still).
     pub video_frames: &'a [VpdqFrame],
+    /// The video's TMK+PDQF, when it has one.
+    pub tmk: Option<&'a Arc<hashdb::tmk::TmkHash>>,
     /// Abandon the match when set (the service's request went away); the
     /// hits returned then are partial and must be discarded.
     pub cancel: Option<&'a hashdb::matcher::CancelFlag>,
@@ -261,6 +276,15 @@ impl RecordMatcher {
             }
         }
         self.view_hits(q.image_views, &mut out);
+        if let Some(h) = q.tmk {
+            let opts = MatchOptions {
+                cancel: q.cancel.cloned(),
+                ..self.opts.clone()
+            };
+            for hit in self.hits(&Value::Tmk(h.clone()), None, &opts) {
+                out.push(self.record(&hit, "tmk_pdqf"));
+            }
+        }
         if !q.video_frames.is_empty() {
             match q.cancel {
                 None => self.video_hits(q.video_frames, &self.opts, &mut out),
@@ -291,6 +315,7 @@ impl RecordMatcher {
                 _ => &[],
             },
             video_frames: &frames,
+            tmk: rec.tmk.as_ref(),
             cancel: None,
         });
         if is_video {
@@ -353,9 +378,11 @@ impl RecordMatcher {
             labels: meta.labels.clone(),
             hit_by,
             hash: None,
-            distance: (hit.vpdq.is_none()).then_some(hit.distance),
+            distance: (hit.vpdq.is_none() && hit.tmk.is_none()).then_some(hit.distance),
             vpdq: None,
             frames: None,
+            level1: hit.tmk.map(|s| s.level1),
+            level2: hit.tmk.map(|s| s.level2),
             suppressed: hit.suppressed_by.is_some(),
             view: "original",
         }

@@ -233,6 +233,7 @@ fn match_value_cancellable(
             frames = f.clone();
             q.video_frames = &frames;
         }
+        Value::Tmk(h) => q.tmk = Some(h),
     }
     let hits = m.match_query(&q);
     drop(m);
@@ -255,6 +256,53 @@ struct CancelOnDrop(CancelFlag);
 impl Drop for CancelOnDrop {
     fn drop(&mut self) {
         self.0.cancel();
+    }
+}
+
+/// Match a video given as its TMK+PDQF: the body is a `.tmk` file (as
+/// Meta's `tmk-hash-video` and `hashsieve hash --format tmk` write it).
+#[utoipa::path(post, path = "/v1/match/tmk", tag = "matching",
+    request_body(content = Vec<u8>, description = "a .tmk file (263,344 bytes)", content_type = "application/octet-stream"),
+    responses((status = 200, body = HashMatches), (status = 400, body = ErrorBody), (status = 413, body = ErrorBody)),
+    security(("bearer" = ["match"])))]
+pub async fn post_match_tmk(State(st): State<Arc<AppState>>, req: Request) -> Response {
+    let run = async {
+        // One file of a fixed size: anything longer is refused unread.
+        let limit = st.max_body.min(hashdb::tmk::FILE_SIZE as u64 + 1);
+        if check_declared(&req, limit).is_err() {
+            return Err(ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "too_large",
+                format!(
+                    "the body is larger than a .tmk file ({} bytes)",
+                    hashdb::tmk::FILE_SIZE
+                ),
+            ));
+        }
+        let body = read_limited(req.into_body(), limit).await?;
+        let hash = hashdb::tmk::TmkHash::from_bytes(&body)
+            .map_err(|e| ApiError::bad_request(e.to_string()))?;
+        drop(body);
+        let ticket = st.jobs.admit()?;
+        let cancel = CancelFlag::new();
+        let _guard = CancelOnDrop(cancel.clone());
+        let s = st.clone();
+        let v = Value::Tmk(Arc::new(hash));
+        let matches = st
+            .jobs
+            .run(ticket, move |_| {
+                match_value_cancellable(&s, &v, 100, Some(&cancel))
+            })
+            .await??;
+        Ok::<_, ApiError>(Json(HashMatches {
+            signal_type: "tmk_pdqf".into(),
+            signal: String::new(),
+            matches,
+        }))
+    };
+    match run.await {
+        Ok(j) => j.into_response(),
+        Err(e) => e.into_response(),
     }
 }
 

@@ -39,6 +39,10 @@ pub struct CreateList {
     pub vpdq_query_percent: Option<f64>,
     /// ... and at least this many of them (default 3).
     pub vpdq_min_clip_frames: Option<u32>,
+    /// TMK+PDQF: level-1 threshold (default 0.7) ...
+    pub tmk_level1: Option<f32>,
+    /// ... and level-2 threshold (default 0.7).
+    pub tmk_level2: Option<f32>,
 }
 
 /// A change of a list: the fields given change, the others stay.
@@ -55,6 +59,10 @@ pub struct UpdateList {
     pub vpdq_query_percent: Option<f64>,
     /// See [`CreateList::vpdq_min_clip_frames`].
     pub vpdq_min_clip_frames: Option<u32>,
+    /// See [`CreateList::tmk_level1`].
+    pub tmk_level1: Option<f32>,
+    /// See [`CreateList::tmk_level2`].
+    pub tmk_level2: Option<f32>,
 }
 
 /// A status change of an entry.
@@ -153,6 +161,12 @@ pub async fn create_list(
     if let Some(n) = c.vpdq_min_clip_frames {
         new.vpdq_min_clip_frames = n;
     }
+    if let Some(t) = c.tmk_level1 {
+        new.tmk_level1 = t;
+    }
+    if let Some(t) = c.tmk_level2 {
+        new.tmk_level2 = t;
+    }
     let info = st.write(move |s| Ok(s.create_list(&new)?)).await?;
     Ok((StatusCode::CREATED, Json(info)))
 }
@@ -175,6 +189,8 @@ pub async fn update_list(
         vpdq_target_percent: u.vpdq_target_percent,
         vpdq_query_percent: u.vpdq_query_percent,
         vpdq_min_clip_frames: u.vpdq_min_clip_frames,
+        tmk_level1: u.tmk_level1,
+        tmk_level2: u.tmk_level2,
     };
     let info = st
         .write(move |s| Ok(s.update_list(&name, &change)?))

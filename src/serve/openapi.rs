@@ -22,7 +22,7 @@ impl Modify for Bearer {
 #[openapi(
     info(title = "hashsieve", description = "Upload scanning against hash lists of known violent-extremist media: PDQ, vPDQ, MD5, SHA-256, BLAKE3. HMA 2.0 routes (/m, /h, /c, /status) are also served; see HMA's documentation for them."),
     paths(
-        api::post_hash, api::post_match, api::get_match, api::post_match_vpdq,
+        api::post_hash, api::post_match, api::get_match, api::post_match_vpdq, api::post_match_tmk,
         api::healthz, api::readyz, api::metrics,
         lists::get_lists, lists::get_list, lists::create_list, lists::update_list, lists::delete_list,
         lists::import_entries, lists::add_media, lists::export_list, lists::set_status, lists::allow,

@@ -23,6 +23,7 @@ pub fn build(st: Arc<AppState>) -> Router {
         .route("/v1/hash", post(api::post_hash))
         .route("/v1/match", get(api::get_match).post(api::post_match))
         .route("/v1/match/vpdq", post(api::post_match_vpdq))
+        .route("/v1/match/tmk", post(api::post_match_tmk))
         .route("/v1/lists", get(lists::get_lists))
         .route("/v1/lists/{name}", get(lists::get_list))
         .route("/m/lookup", get(hma::lookup_get).post(hma::lookup_post))

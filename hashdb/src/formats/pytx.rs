@@ -25,9 +25,7 @@ pub const OTHER_TYPES: &[&str] = &[
     "url",
     "url_md5",
     "trend_query",
-    "video_tmk_pdqf",
     "photo_md5",
-    "tmk_pdqf",
     "clip",
 ];
 

@@ -33,6 +33,13 @@ impl Store {
         note: Option<&str>,
         by: Option<&str>,
     ) -> Result<i64, StoreError> {
+        if matches!(value, Value::Tmk(_)) {
+            return Err(StoreError::Invalid {
+                field: "allowlist value",
+                message: "TMK+PDQF hashes cannot be allowlisted; allowlist a digest or PDQ hash"
+                    .into(),
+            });
+        }
         if matches!(value, Value::Vpdq(_)) {
             return Err(StoreError::Invalid {
                 field: "allowlist value",

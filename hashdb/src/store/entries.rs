@@ -82,7 +82,39 @@ pub(crate) fn decode_value(t: &str, bytes: &[u8]) -> Result<Value, StoreError> {
         SignalType::Sha256 => Value::Sha256(Sha256(arr(bytes)?)),
         SignalType::Blake3 => Value::Blake3(Blake3(arr(bytes)?)),
         SignalType::Vpdq => return Err(corrupt("entries", "vPDQ value outside a frame read")),
+        SignalType::TmkPdqf => return Err(corrupt("entries", "TMK value outside a TMK read")),
     })
+}
+
+/// One active TMK+PDQF entry of an enabled list: what level-1 needs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TmkRow {
+    pub entry: EntryId,
+    pub list: ListId,
+    pub frame_count: u32,
+    pub pure_average: crate::tmk::Feature,
+}
+
+/// The pure-average feature as stored (256 little-endian float32s).
+fn feature_bytes(f: &crate::tmk::Feature) -> Vec<u8> {
+    f.iter().flat_map(|v| v.to_le_bytes()).collect()
+}
+
+fn feature_from(bytes: &[u8]) -> Result<crate::tmk::Feature, StoreError> {
+    if bytes.len() != 4 * crate::tmk::FEATURE_DIM {
+        return Err(corrupt("tmk_features", "pure average is not 1024 bytes"));
+    }
+    let mut f = [0f32; crate::tmk::FEATURE_DIM];
+    for (v, b) in f.iter_mut().zip(bytes.chunks_exact(4)) {
+        *v = f32::from_le_bytes([b[0], b[1], b[2], b[3]]);
+        if !v.is_finite() {
+            return Err(corrupt(
+                "tmk_features",
+                "pure average holds a non-finite value",
+            ));
+        }
+    }
+    Ok(f)
 }
 
 fn frame_from(frame: i64, quality: i64, hash: Vec<u8>, ts: f64) -> Result<VpdqFrame, StoreError> {
@@ -161,6 +193,18 @@ fn insert_or_merge(
     }
     let id = tx.last_insert_rowid();
     add_labels(id)?;
+    if let Value::Tmk(h) = &rec.value {
+        tx.prepare_cached(
+            "INSERT INTO tmk_features (entry_id, frame_count, pure_average) VALUES (?1, ?2, ?3)",
+        )?
+        .execute(params![
+            id,
+            h.frame_count(),
+            feature_bytes(h.pure_average())
+        ])?;
+        tx.prepare_cached("INSERT INTO tmk_files (entry_id, tmk) VALUES (?1, ?2)")?
+            .execute(params![id, h.to_bytes()])?;
+    }
     if let Value::Vpdq(frames) = &rec.value {
         let mut ins = tx.prepare_cached(
             "INSERT INTO vpdq_frames (entry_id, frame, quality, hash, timestamp) VALUES (?1, ?2, ?3, ?4, ?5)",
@@ -295,10 +339,10 @@ impl Store {
             .ok_or(StoreError::NoSuchEntry(id))?;
         let (list_id, st, value, quality, external_id, note, added_at, status, by, reason, at) =
             row;
-        let value = if st == "vpdq" {
-            Value::Vpdq(self.frames(id)?)
-        } else {
-            decode_value(&st, &value)?
+        let value = match st.as_str() {
+            "vpdq" => Value::Vpdq(self.frames(id)?),
+            "tmk_pdqf" => Value::Tmk(std::sync::Arc::new(self.tmk_file(id)?)),
+            _ => decode_value(&st, &value)?,
         };
         let labels = self.labels(id)?;
         let status = StatusChange {
@@ -333,6 +377,51 @@ impl Store {
             .prepare_cached("SELECT label FROM entry_labels WHERE entry_id = ?1 ORDER BY label")?;
         let rows = st.query_map([id], |r| r.get::<_, String>(0))?;
         Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// The TMK+PDQF hash of entry `id` (its `.tmk` file, fully checked).
+    ///
+    /// # Errors
+    /// [`StoreError::NoSuchEntry`] when the entry has no TMK file,
+    /// [`StoreError::Corrupt`] when the stored file does not read.
+    pub fn tmk_file(&self, id: EntryId) -> Result<crate::tmk::TmkHash, StoreError> {
+        let bytes: Vec<u8> = self
+            .conn
+            .prepare_cached("SELECT tmk FROM tmk_files WHERE entry_id = ?1")?
+            .query_row([id], |r| r.get(0))
+            .optional()?
+            .ok_or(StoreError::NoSuchEntry(id))?;
+        crate::tmk::TmkHash::from_bytes(&bytes)
+            .map_err(|e| corrupt("tmk_files", format!("entry {id}: {e}")))
+    }
+
+    /// Call `f` for every active TMK+PDQF entry of the lists `lists`, by
+    /// list then id: the level-1 features only (1 KiB each; the files are
+    /// read by [`Store::tmk_file`] when a candidate passes level-1).
+    pub fn for_each_tmk_row(
+        &self,
+        lists: &[ListId],
+        mut f: impl FnMut(TmkRow),
+    ) -> Result<(), StoreError> {
+        let mut st = self.conn.prepare(
+            "SELECT e.id, t.frame_count, t.pure_average FROM entries e
+             JOIN tmk_features t ON t.entry_id = e.id
+             WHERE e.list_id = ?1 AND e.signal_type = 'tmk_pdqf' AND e.status = 'active'
+             ORDER BY e.id",
+        )?;
+        for &list in lists {
+            let mut rows = st.query([list])?;
+            while let Some(r) = rows.next()? {
+                let blob = r.get_ref(2)?.as_blob().map_err(rusqlite::Error::from)?;
+                f(TmkRow {
+                    entry: r.get(0)?,
+                    list,
+                    frame_count: r.get::<_, i64>(1)?.clamp(0, i64::from(u32::MAX)) as u32,
+                    pure_average: feature_from(blob)?,
+                });
+            }
+        }
+        Ok(())
     }
 
     fn frames(&self, id: EntryId) -> Result<Vec<VpdqFrame>, StoreError> {
@@ -377,7 +466,8 @@ impl Store {
         let mut st = self.conn.prepare(
             "SELECT e.id, e.list_id, e.signal_type, e.value, e.quality FROM entries e
              JOIN lists l ON l.id = e.list_id
-             WHERE l.enabled = 1 AND e.status = 'active' AND e.signal_type <> 'vpdq'
+             WHERE l.enabled = 1 AND e.status = 'active'
+               AND e.signal_type NOT IN ('vpdq', 'tmk_pdqf')
              ORDER BY e.id",
         )?;
         let mut rows = st.query([])?;

@@ -8,7 +8,8 @@ use crate::error::StoreError;
 use crate::model::{ListId, ListInfo, ListUpdate, NewList};
 
 const LIST_COLUMNS: &str = "id, name, description, source, enabled, pdq_threshold, pdq_quality, \
-     created_at, updated_at, vpdq_target_percent, vpdq_query_percent, vpdq_min_clip_frames";
+     created_at, updated_at, vpdq_target_percent, vpdq_query_percent, vpdq_min_clip_frames, \
+     tmk_level1, tmk_level2";
 
 fn list_from_row(r: &Row<'_>) -> rusqlite::Result<ListInfo> {
     Ok(ListInfo {
@@ -24,6 +25,8 @@ fn list_from_row(r: &Row<'_>) -> rusqlite::Result<ListInfo> {
         vpdq_target_percent: r.get(9)?,
         vpdq_query_percent: r.get(10)?,
         vpdq_min_clip_frames: r.get(11)?,
+        tmk_level1: r.get::<_, f64>(12)? as f32,
+        tmk_level2: r.get::<_, f64>(13)? as f32,
     })
 }
 
@@ -61,6 +64,8 @@ fn validate(new: &NewList) -> Result<(), StoreError> {
         vpdq_target_percent: Some(new.vpdq_target_percent),
         vpdq_query_percent: Some(new.vpdq_query_percent),
         vpdq_min_clip_frames: Some(new.vpdq_min_clip_frames),
+        tmk_level1: Some(new.tmk_level1),
+        tmk_level2: Some(new.tmk_level2),
         ..ListUpdate::default()
     })
 }
@@ -91,6 +96,19 @@ fn validate_settings(u: &ListUpdate) -> Result<(), StoreError> {
             });
         }
     }
+    // Scores lie in [-1, 1] (level-2 a hair above 1 by rounding): a
+    // threshold outside [-1, 2] is a mistake, not a policy.
+    for (field, v) in [
+        ("tmk level-1 threshold", u.tmk_level1),
+        ("tmk level-2 threshold", u.tmk_level2),
+    ] {
+        if let Some(t) = v.filter(|t| !(-1.0..=2.0).contains(t)) {
+            return Err(StoreError::Invalid {
+                field,
+                message: format!("{t} is not within -1..=2"),
+            });
+        }
+    }
     Ok(())
 }
 
@@ -114,8 +132,9 @@ impl Store {
         let t = now();
         tx.execute(
             "INSERT INTO lists (name, description, source, pdq_threshold, pdq_quality,
-                 vpdq_target_percent, vpdq_query_percent, vpdq_min_clip_frames, created_at, updated_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9)",
+                 vpdq_target_percent, vpdq_query_percent, vpdq_min_clip_frames, created_at, updated_at,
+                 tmk_level1, tmk_level2)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9, ?10, ?11)",
             params![
                 new.name,
                 new.description,
@@ -125,7 +144,9 @@ impl Store {
                 new.vpdq_target_percent,
                 new.vpdq_query_percent,
                 new.vpdq_min_clip_frames,
-                t
+                t,
+                f64::from(new.tmk_level1),
+                f64::from(new.tmk_level2)
             ],
         )?;
         let id = tx.last_insert_rowid();
@@ -216,7 +237,9 @@ impl Store {
                  vpdq_target_percent = coalesce(?7, vpdq_target_percent),
                  vpdq_query_percent = coalesce(?8, vpdq_query_percent),
                  vpdq_min_clip_frames = coalesce(?9, vpdq_min_clip_frames),
-                 updated_at = ?10
+                 updated_at = ?10,
+                 tmk_level1 = coalesce(?11, tmk_level1),
+                 tmk_level2 = coalesce(?12, tmk_level2)
              WHERE name = ?1",
             params![
                 name,
@@ -228,7 +251,9 @@ impl Store {
                 u.vpdq_target_percent,
                 u.vpdq_query_percent,
                 u.vpdq_min_clip_frames,
-                now()
+                now(),
+                u.tmk_level1.map(f64::from),
+                u.tmk_level2.map(f64::from)
             ],
         )?;
         if n == 0 {

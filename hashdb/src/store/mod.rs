@@ -30,7 +30,7 @@ use rusqlite::{Connection, OpenFlags};
 
 pub use allowlist::AllowEntry;
 pub use changes::{ChangeCursor, Changes};
-pub use entries::{FrameRow, ImportOptions, ImportSummary, IndexRow};
+pub use entries::{FrameRow, ImportOptions, ImportSummary, IndexRow, TmkRow};
 pub use lists::{ListStats, SignalCount};
 pub use snapshot::{rows_path, tables_path, PdqRows, RowsKey, SavedTables};
 pub use tokens::{token_hash, Scope, TokenInfo};
@@ -219,6 +219,18 @@ impl Store {
     }
 
     fn migrate(&mut self) -> Result<(), MigrateError> {
+        // Foreign keys cannot be switched inside a transaction: off for the
+        // migrations (one rebuilds `entries`: see `schema::V7_TMK`), on
+        // again whatever happens.
+        self.conn.execute_batch("PRAGMA foreign_keys = OFF")?;
+        let result = self.migrate_in_transaction();
+        let on = self.conn.execute_batch("PRAGMA foreign_keys = ON");
+        result?;
+        on?;
+        Ok(())
+    }
+
+    fn migrate_in_transaction(&mut self) -> Result<(), MigrateError> {
         let tx = self
             .conn
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
@@ -243,9 +255,27 @@ impl Store {
                 supported: schema::CURRENT_VERSION,
             }));
         }
+        let mut migrated = false;
         for (i, m) in schema::MIGRATIONS.iter().enumerate().skip(version as usize) {
             tx.execute_batch(m)?;
             tx.pragma_update(None, "user_version", (i + 1) as i64)?;
+            migrated = true;
+        }
+        if migrated {
+            // The rows were copied with their ids: every reference must
+            // still resolve (a failure rolls the whole migration back).
+            let broken: i64 =
+                tx.query_row("SELECT count(*) FROM pragma_foreign_key_check", [], |r| {
+                    r.get(0)
+                })?;
+            if broken > 0 {
+                return Err(MigrateError::Sql(rusqlite::Error::SqliteFailure(
+                    rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_CONSTRAINT_FOREIGNKEY),
+                    Some(format!(
+                        "{broken} rows refer to missing rows after the schema migration"
+                    )),
+                )));
+            }
         }
         tx.commit()?;
         Ok(())
@@ -399,6 +429,75 @@ mod tests {
             Store::open(&p).err().unwrap(),
             OpenError::TooNew { .. }
         ));
+    }
+
+    #[test]
+    fn a_version_5_database_gains_tmk_keeping_every_row_and_reference() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("v5.db");
+        // A version-5 database with a PDQ entry and its label, a vPDQ
+        // entry and its frame, an HMA content item of both, and the
+        // allowlist: everything that refers to an entry.
+        let c = Connection::open(&p).unwrap();
+        for m in &schema::MIGRATIONS[..5] {
+            c.execute_batch(m).unwrap();
+        }
+        c.pragma_update(None, "user_version", 5).unwrap();
+        let h = vec![7u8; 32];
+        c.execute_batch(
+            "INSERT INTO lists (id, name, created_at, updated_at) VALUES (1, 'l', 1, 1);
+             INSERT INTO entries (id, list_id, signal_type, value, quality, added_at, status)
+                 VALUES (10, 1, 'pdq', zeroblob(32), 90, 5, 'disputed');
+             INSERT INTO entries (id, list_id, signal_type, value, added_at)
+                 VALUES (11, 1, 'vpdq', zeroblob(32), 6);
+             INSERT INTO entry_labels (entry_id, label) VALUES (10, 'entity:x');
+             INSERT INTO hma_contents (id, note) VALUES (10, 'n');
+             INSERT INTO hma_content_entries (entry_id, content_id) VALUES (11, 10);",
+        )
+        .unwrap();
+        c.execute(
+            "INSERT INTO vpdq_frames (entry_id, frame, quality, hash, timestamp) VALUES (11, 0, 80, ?1, 0.0)",
+            [&h],
+        )
+        .unwrap();
+        drop(c);
+        let mut s = Store::open(&p).unwrap();
+        assert_eq!(s.schema_version().unwrap(), schema::CURRENT_VERSION);
+        let pdq = s.entry(10).unwrap();
+        assert_eq!(pdq.record.quality, Some(90));
+        assert_eq!(pdq.status.status, crate::model::Status::Disputed);
+        assert!(pdq.record.labels.contains("entity:x"));
+        match s.entry(11).unwrap().record.value {
+            crate::model::Value::Vpdq(f) => assert_eq!(f[0].hash.0.to_vec(), h),
+            v => panic!("{v:?}"),
+        }
+        let l = s.list("l").unwrap();
+        assert_eq!((l.tmk_level1, l.tmk_level2), (0.7, 0.7));
+        let refs: i64 = s
+            .conn
+            .query_row("SELECT count(*) FROM hma_content_entries", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(refs, 1);
+        // Foreign keys are enforced again, and still cascade.
+        let fk: i64 = s
+            .conn
+            .query_row("PRAGMA foreign_keys", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(fk, 1);
+        s.delete_list("l").unwrap();
+        let left: i64 = s
+            .conn
+            .query_row(
+                "SELECT (SELECT count(*) FROM entry_labels) + (SELECT count(*) FROM vpdq_frames)
+                      + (SELECT count(*) FROM hma_content_entries)",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(left, 0);
+        // Reopening checks the migrated schema against a fresh one.
+        drop(s);
+        Store::open(&p).unwrap();
     }
 
     #[test]

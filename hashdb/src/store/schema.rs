@@ -16,7 +16,7 @@ pub const FRAMES: &str = "vpdq_frames";
 pub const ALLOWLIST: &str = "allowlist";
 
 /// Forward migrations, oldest first.
-pub const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5_HMA_CONTENT, V6_TOKEN_EXPIRY];
+pub const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5_HMA_CONTENT, V6_TOKEN_EXPIRY, V7_TMK];
 
 /// Version 1: lists, entries with labels and vPDQ frames, the allowlist.
 const V1: &str = "
@@ -153,6 +153,65 @@ CREATE TABLE hma_content_entries (
 CREATE INDEX hma_content_entries_by_content ON hma_content_entries(content_id);
 ALTER TABLE lists ADD COLUMN hma_enabled_ratio REAL NOT NULL DEFAULT 1
     CHECK (hma_enabled_ratio BETWEEN 0 AND 1);
+";
+
+/// Version 7: TMK+PDQF (`tmk_pdqf`) entries. The signal type's CHECK is
+/// part of the `entries` table, so the table is rebuilt with the new list
+/// (rows copied as they are, ids kept, so every table that refers to an
+/// entry still does; its index and triggers made again). A TMK entry's
+/// `value` is a BLAKE3 digest of its `.tmk` file (the unique key, as for
+/// vPDQ); the hash itself lives in two tables: `tmk_features` the
+/// pure-average feature that level-1 compares (1 KiB a row, all the
+/// matching index keeps in memory) and `tmk_files` the whole `.tmk` file
+/// (263,344 bytes, read when a candidate passes level-1, and exported as
+/// is). Each list gets its TMK+PDQF thresholds (the reference's 0.7/0.7 by
+/// default). Migrations run with foreign key enforcement off (SQLite's
+/// documented procedure for a rebuild: a `DROP TABLE` would otherwise
+/// cascade into the tables that refer to it), and the store checks
+/// `PRAGMA foreign_key_check` before committing.
+const V7_TMK: &str = "
+CREATE TABLE entries_v6 (
+    id            INTEGER PRIMARY KEY,
+    list_id       INTEGER NOT NULL REFERENCES lists(id) ON DELETE CASCADE,
+    signal_type   TEXT    NOT NULL CHECK (signal_type IN ('pdq', 'vpdq', 'md5', 'sha256', 'blake3', 'tmk_pdqf')),
+    value         BLOB    NOT NULL,
+    quality       INTEGER CHECK (quality BETWEEN 0 AND 100),
+    external_id   TEXT,
+    note          TEXT,
+    added_at      INTEGER NOT NULL,
+    status        TEXT    NOT NULL DEFAULT 'active' CHECK (status IN ('active', 'disabled', 'disputed')),
+    status_by     TEXT,
+    status_reason TEXT,
+    status_at     INTEGER,
+    UNIQUE (list_id, signal_type, value)
+);
+INSERT INTO entries_v6 (id, list_id, signal_type, value, quality, external_id, note, added_at,
+                        status, status_by, status_reason, status_at)
+    SELECT id, list_id, signal_type, value, quality, external_id, note, added_at,
+           status, status_by, status_reason, status_at FROM entries;
+DROP TABLE entries;
+ALTER TABLE entries_v6 RENAME TO entries;
+CREATE INDEX IF NOT EXISTS entries_status_at ON entries(status_at);
+CREATE TRIGGER entries_gen_insert AFTER INSERT ON entries
+BEGIN UPDATE index_generation SET value = random() WHERE id = 1; END;
+CREATE TRIGGER entries_gen_delete AFTER DELETE ON entries
+BEGIN UPDATE index_generation SET value = random() WHERE id = 1; END;
+CREATE TRIGGER entries_gen_update
+AFTER UPDATE OF list_id, signal_type, value, quality, status ON entries
+BEGIN UPDATE index_generation SET value = random() WHERE id = 1; END;
+CREATE TABLE tmk_features (
+    entry_id     INTEGER PRIMARY KEY REFERENCES entries(id) ON DELETE CASCADE,
+    frame_count  INTEGER NOT NULL CHECK (frame_count >= 0),
+    pure_average BLOB    NOT NULL CHECK (length(pure_average) = 1024)
+);
+CREATE TABLE tmk_files (
+    entry_id INTEGER PRIMARY KEY REFERENCES entries(id) ON DELETE CASCADE,
+    tmk      BLOB    NOT NULL CHECK (length(tmk) = 263344)
+);
+ALTER TABLE lists ADD COLUMN tmk_level1 REAL NOT NULL DEFAULT 0.7
+    CHECK (tmk_level1 BETWEEN -1 AND 2);
+ALTER TABLE lists ADD COLUMN tmk_level2 REAL NOT NULL DEFAULT 0.7
+    CHECK (tmk_level2 BETWEEN -1 AND 2);
 ";
 
 /// Version 6: API tokens expire (`expires_at`, Unix seconds; NULL: never)

@@ -19,18 +19,22 @@
 mod accumulate;
 mod error;
 mod file;
+mod index;
 mod params;
 mod score;
+mod text;
 mod vecmath;
 
 pub use accumulate::{TmkAccumulator, MAX_FEATURE_ABS};
 pub use error::{FeatureError, Magic, Section, TmkFileError};
 pub use file::TmkHash;
+pub use index::{Level1Hit, TmkIndex, MARGIN};
 pub use params::{
     pair_score_normalizer, Feature, FEATURE_DIM, FILE_SIZE, FOURIER_COEFFICIENTS,
     FRAMES_PER_SECOND, NUM_COEFFICIENTS, NUM_PERIODS, PERIODS,
 };
 pub use score::{is_match, level1, level2, scores, TmkScores, TmkThresholds};
+pub use text::{TmkTextError, TEXT_LEN};
 
 #[cfg(test)]
 mod tests;

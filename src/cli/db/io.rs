@@ -12,16 +12,53 @@ use hashsieve::escape::escape_display;
 
 use super::DbLocation;
 
+mod tmk_io;
+
+/// A list format of `db import` / `db export`: one of hashdb's text
+/// formats, or `tmk` (binary `.tmk` files, one video each: a file, or a
+/// folder of them).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ListFormat {
+    Text(Format),
+    Tmk,
+}
+
+impl std::str::FromStr for ListFormat {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        if matches!(s.trim().to_ascii_lowercase().as_str(), "tmk" | "tmk_pdqf") {
+            return Ok(ListFormat::Tmk);
+        }
+        s.parse::<Format>()
+            .map(ListFormat::Text)
+            .map_err(|e| format!("{e} (or tmk)"))
+    }
+}
+
+impl std::fmt::Display for ListFormat {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ListFormat::Text(t) => t.fmt(f),
+            ListFormat::Tmk => f.write_str("tmk"),
+        }
+    }
+}
+
 #[derive(clap::Args, Debug)]
 pub struct ImportArgs {
     /// The list to import into (must exist: `db list-create`).
     pub list: String,
-    /// Files to import (`-` = standard input). Each file is one transaction.
+    /// Files to import (`-` = standard input). Each file is one
+    /// transaction. A `.tmk` file (TMK+PDQF, recognised by content) is one
+    /// video; a folder imports every `.tmk` file under it, in one
+    /// transaction (each entry's external id is its file name without
+    /// `.tmk`).
     #[arg(required = true)]
     pub files: Vec<PathBuf>,
-    /// pdq, signal, csv, te-csv, vpdq or jsonl (default: detected from content).
+    /// pdq, signal, csv, te-csv, vpdq, jsonl or tmk (default: detected
+    /// from content).
     #[arg(long)]
-    pub format: Option<Format>,
+    pub format: Option<ListFormat>,
     /// Import the valid lines and report how many were skipped, instead of
     /// failing on the first bad line.
     #[arg(long)]
@@ -35,10 +72,13 @@ pub struct ImportArgs {
 pub struct ExportArgs {
     /// The list to export.
     pub list: String,
-    /// pdq, signal, csv, te-csv, vpdq or jsonl.
+    /// pdq, signal, csv, te-csv, vpdq, jsonl, or tmk (the list's TMK+PDQF
+    /// entries as `.tmk` files in the folder --output, named by their
+    /// external id when it is a plain file name, else `entry-<id>.tmk`).
     #[arg(long, default_value = "jsonl")]
-    pub format: Format,
-    /// Write here instead of standard output.
+    pub format: ListFormat,
+    /// Write here instead of standard output (with `--format tmk`: the
+    /// folder, created if missing).
     #[arg(long, short)]
     pub output: Option<PathBuf>,
     /// Also export disabled and disputed entries (always on for jsonl,
@@ -66,18 +106,35 @@ pub fn import(loc: &DbLocation, a: ImportArgs) -> anyhow::Result<u8> {
         skip_invalid: a.skip_invalid,
     };
     for path in &a.files {
-        let mut input = open_input(path)?;
+        let is_dir = path.as_os_str() != "-" && path.is_dir();
+        let mut input: Box<dyn BufRead> = if is_dir {
+            Box::new(std::io::empty())
+        } else {
+            open_input(path)?
+        };
         let format = match a.format {
+            _ if is_dir => ListFormat::Tmk,
             Some(f) => f,
             None => {
                 let head = input
                     .fill_buf()
                     .with_context(|| format!("{}: read error", path.display()))?;
-                formats::detect(head).with_context(|| format!("{}", path.display()))?
+                if head.starts_with(b"TMK") {
+                    ListFormat::Tmk
+                } else {
+                    ListFormat::Text(
+                        formats::detect(head).with_context(|| format!("{}", path.display()))?,
+                    )
+                }
             }
         };
-        let records =
-            formats::read(format, input).with_context(|| format!("{}", path.display()))?;
+        let records: formats::Records<'_> = match format {
+            ListFormat::Text(f) => {
+                formats::read(f, input).with_context(|| format!("{}", path.display()))?
+            }
+            ListFormat::Tmk if is_dir => Box::new(tmk_io::folder_records(path)?.into_iter()),
+            ListFormat::Tmk => Box::new(std::iter::once(tmk_io::file_record(path, input))),
+        };
         let labels = a.labels.clone();
         let records = records.map(move |r| {
             r.map(|mut r| {
@@ -107,7 +164,7 @@ pub fn import(loc: &DbLocation, a: ImportArgs) -> anyhow::Result<u8> {
         println!(
             "{}",
             serde_json::json!({
-                "file": path.to_string_lossy(), "list": a.list, "format": format.name(),
+                "file": path.to_string_lossy(), "list": a.list, "format": format.to_string(),
                 "added": sum.added, "merged": sum.merged, "unchanged": sum.unchanged,
                 "skipped": sum.skipped,
             })
@@ -119,14 +176,24 @@ pub fn import(loc: &DbLocation, a: ImportArgs) -> anyhow::Result<u8> {
 pub fn export(loc: &DbLocation, a: ExportArgs) -> anyhow::Result<u8> {
     let store = loc.open_existing()?;
     let ids = store.entry_ids(&a.list)?;
+    let format = match a.format {
+        ListFormat::Tmk => {
+            let dir = a
+                .output
+                .as_deref()
+                .context("--format tmk writes one file per video: give --output DIR")?;
+            return tmk_io::export(&store, &a.list, &ids, dir, a.include_inactive);
+        }
+        ListFormat::Text(f) => f,
+    };
     let out: Box<dyn Write> = match &a.output {
         Some(p) => Box::new(BufWriter::new(
             File::create(p).with_context(|| format!("{}: cannot create", p.display()))?,
         )),
         None => Box::new(BufWriter::new(std::io::stdout().lock())),
     };
-    let all = a.include_inactive || a.format == Format::Jsonl;
-    let mut w = Writer::new(a.format, out, &a.list)?;
+    let all = a.include_inactive || format == Format::Jsonl;
+    let mut w = Writer::new(format, out, &a.list)?;
     for id in ids {
         let e = store.entry(id)?;
         if !all && e.status.status != Status::Active {
@@ -138,7 +205,7 @@ pub fn export(loc: &DbLocation, a: ExportArgs) -> anyhow::Result<u8> {
     if sum.skipped > 0 {
         eprintln!(
             "hashsieve: warning: {} entries of other signal types cannot be written as {} and were left out",
-            sum.skipped, a.format
+            sum.skipped, format
         );
     }
     eprintln!("exported {} entries from {:?}", sum.written, a.list);

@@ -1,7 +1,10 @@
 //! `db list-create`, `db list-update`, `db list-delete`, `db lists`, `db stats`,
 //! `db enable|disable`.
 
-use hashdb::model::{ListUpdate, NewList, DEFAULT_PDQ_QUALITY, DEFAULT_PDQ_THRESHOLD};
+use hashdb::model::{
+    ListUpdate, NewList, DEFAULT_PDQ_QUALITY, DEFAULT_PDQ_THRESHOLD, DEFAULT_TMK_LEVEL1,
+    DEFAULT_TMK_LEVEL2,
+};
 use hashdb::vpdq::{DEFAULT_MIN_CLIP_FRAMES, DEFAULT_QUERY_PERCENT, DEFAULT_TARGET_PERCENT};
 
 use hashsieve::escape::{escape, escape_display};
@@ -35,6 +38,14 @@ pub struct ListCreateArgs {
     /// ... and at least this many of them.
     #[arg(long, default_value_t = DEFAULT_MIN_CLIP_FRAMES, value_name = "FRAMES")]
     pub min_clip_frames: u32,
+    /// TMK+PDQF: a listed video matches when level-1 (the cosine of the
+    /// average frame features) is at least this ...
+    #[arg(long, default_value_t = DEFAULT_TMK_LEVEL1, value_name = "SCORE")]
+    pub tmk_level1: f32,
+    /// ... and level-2 (the time-aligned score) at least this (0.7 / 0.7:
+    /// the reference's validated defaults; 0.9 for exact copies only).
+    #[arg(long, default_value_t = DEFAULT_TMK_LEVEL2, value_name = "SCORE")]
+    pub tmk_level2: f32,
 }
 
 /// `db list-update NAME`: only the flags given change.
@@ -63,6 +74,12 @@ pub struct ListUpdateArgs {
     /// ... and at least this many of them.
     #[arg(long, value_name = "FRAMES")]
     pub min_clip_frames: Option<u32>,
+    /// TMK+PDQF level-1 threshold.
+    #[arg(long, value_name = "SCORE")]
+    pub tmk_level1: Option<f32>,
+    /// TMK+PDQF level-2 threshold.
+    #[arg(long, value_name = "SCORE")]
+    pub tmk_level2: Option<f32>,
 }
 
 #[derive(clap::Args, Debug)]
@@ -96,6 +113,8 @@ pub fn create(loc: &DbLocation, a: ListCreateArgs) -> anyhow::Result<u8> {
         vpdq_target_percent: a.vpdq_target_percent,
         vpdq_query_percent: a.vpdq_query_percent,
         vpdq_min_clip_frames: a.min_clip_frames,
+        tmk_level1: a.tmk_level1,
+        tmk_level2: a.tmk_level2,
     })?;
     println!("{}", serde_json::to_string(&l)?);
     Ok(0)
@@ -113,6 +132,8 @@ pub fn update(loc: &DbLocation, a: ListUpdateArgs) -> anyhow::Result<u8> {
             vpdq_target_percent: a.vpdq_target_percent,
             vpdq_query_percent: a.vpdq_query_percent,
             vpdq_min_clip_frames: a.min_clip_frames,
+            tmk_level1: a.tmk_level1,
+            tmk_level2: a.tmk_level2,
         },
     )?;
     println!("{}", serde_json::to_string(&l)?);
@@ -154,6 +175,8 @@ pub fn show(loc: &DbLocation, a: ListsArgs, counts: bool) -> anyhow::Result<u8> 
                         "vpdq_target_percent": s.list.vpdq_target_percent,
                         "vpdq_query_percent": s.list.vpdq_query_percent,
                         "min_clip_frames": s.list.vpdq_min_clip_frames,
+                        "tmk_level1": shortest(s.list.tmk_level1),
+                        "tmk_level2": shortest(s.list.tmk_level2),
                         "entries": s.entries,
                         "description": s.list.description,
                     })
@@ -170,7 +193,7 @@ pub fn show(loc: &DbLocation, a: ListsArgs, counts: bool) -> anyhow::Result<u8> 
         return Ok(0);
     }
     println!(
-        "{:<24} {:<8} {:<15} {:>9} {:>7} {:>7} {:>7} {:>10} {:>10}",
+        "{:<24} {:<8} {:<15} {:>9} {:>7} {:>7} {:>7} {:>10} {:>6} {:>6} {:>10}",
         "LIST",
         "ENABLED",
         "SOURCE",
@@ -179,6 +202,8 @@ pub fn show(loc: &DbLocation, a: ListsArgs, counts: bool) -> anyhow::Result<u8> 
         "VPDQ%",
         "CLIP%",
         "CLIP-MIN",
+        "TMK-L1",
+        "TMK-L2",
         "ENTRIES"
     );
     for s in &stats {
@@ -186,7 +211,7 @@ pub fn show(loc: &DbLocation, a: ListsArgs, counts: bool) -> anyhow::Result<u8> 
         // Names and sources come with the lists (a shared database, an
         // import): a control character in them must not reach the terminal.
         println!(
-            "{:<24} {:<8} {:<15} {:>9} {:>7} {:>7} {:>7} {:>10} {:>10}",
+            "{:<24} {:<8} {:<15} {:>9} {:>7} {:>7} {:>7} {:>10} {:>6} {:>6} {:>10}",
             escape(&l.name),
             if l.enabled { "yes" } else { "no" },
             escape(&l.source),
@@ -195,6 +220,8 @@ pub fn show(loc: &DbLocation, a: ListsArgs, counts: bool) -> anyhow::Result<u8> 
             l.vpdq_target_percent,
             l.vpdq_query_percent,
             l.vpdq_min_clip_frames,
+            l.tmk_level1,
+            l.tmk_level2,
             s.entries
         );
         if counts {
@@ -204,4 +231,10 @@ pub fn show(loc: &DbLocation, a: ListsArgs, counts: bool) -> anyhow::Result<u8> 
         }
     }
     Ok(0)
+}
+
+/// A float32 as the f64 of its shortest decimal (`0.8`, not
+/// `0.800000011920929`); read back as float32 it is the same value.
+pub fn shortest(x: f32) -> f64 {
+    x.to_string().parse().unwrap_or(f64::from(x))
 }
