@@ -1058,10 +1058,10 @@ mod tests {
             )
             .unwrap();
         assert_eq!(hits[0].vpdq_rule, Some(VpdqVerdict::Clip));
-        // 4 frames: fewer than the clip rule's minimum of 5.
+        // 2 frames: fewer than the clip rule's minimum of 3.
         let hits = db
             .match_value(
-                &Value::Vpdq(frames[..4].to_vec()),
+                &Value::Vpdq(frames[..2].to_vec()),
                 None,
                 &MatchOptions::default(),
             )

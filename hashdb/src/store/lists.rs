@@ -339,7 +339,7 @@ mod tests {
                 d.vpdq_query_percent,
                 d.vpdq_min_clip_frames
             ),
-            (80.0, 80.0, 5)
+            (80.0, 80.0, 3)
         );
         let strict = s
             .create_list(&NewList {
