@@ -9,8 +9,16 @@ use hashsieve::hashing::{hash_path, HashConfig, Worker};
 use std::io::Read;
 use std::path::Path;
 
-/// Whether the file starts like a TMK file (`TMK`, any version).
+/// Whether the file is meant as a TMK file: named `.tmk`, or starting
+/// like one (`TMK`, any version). A damaged `.tmk` then gets the reader's
+/// error (wrong magic, truncated, ...) rather than "not a video".
 pub(super) fn looks_like_tmk(path: &Path) -> anyhow::Result<bool> {
+    if path
+        .extension()
+        .is_some_and(|x| x.eq_ignore_ascii_case("tmk"))
+    {
+        return Ok(true);
+    }
     let mut head = Vec::with_capacity(3);
     std::fs::File::open(path)
         .with_context(|| format!("opening {}", path.display()))?

@@ -119,7 +119,10 @@ pub fn import(loc: &DbLocation, a: ImportArgs) -> anyhow::Result<u8> {
                 let head = input
                     .fill_buf()
                     .with_context(|| format!("{}: read error", path.display()))?;
-                if head.starts_with(b"TMK") {
+                let named_tmk = path
+                    .extension()
+                    .is_some_and(|x| x.eq_ignore_ascii_case("tmk"));
+                if named_tmk || head.starts_with(b"TMK") {
                     ListFormat::Tmk
                 } else {
                     ListFormat::Text(
