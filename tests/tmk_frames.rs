@@ -18,6 +18,8 @@
 //! full-range and BT.709-tagged video, 4:4:4, and one- and two-frame
 //! videos.
 
+#![cfg(feature = "video")]
+
 mod ffmpeg_support;
 mod fixtures;
 
