@@ -151,7 +151,13 @@ impl TmkFiles for StoreTmkFiles {
         let pooled = self.pool.lock().ok().and_then(|mut p| p.pop());
         let store = match pooled {
             Some(s) => s,
-            None => Store::open_with(&self.path, OpenOptions::default().existing()).ok()?,
+            None => {
+                let s = Store::open_with(&self.path, OpenOptions::default().existing()).ok()?;
+                // Each file is read once per candidate: a small page cache
+                // (SQLite's is per connection, 64 MiB by our default).
+                s.set_cache_kib(2048).ok()?;
+                s
+            }
         };
         let hash = store.tmk_file(entry).ok().map(Arc::new);
         if let Ok(mut p) = self.pool.lock() {
@@ -362,7 +368,12 @@ impl Matcher {
             }
             Value::Tmk(h) => {
                 self.tmk.push(item, h.pure_average());
-                self.tmk_held.insert(e.id, h.clone());
+                // A matcher loaded from a store reads the file back when
+                // needed (a service importing many videos must not hold
+                // 263 KB for each); one without a store keeps it.
+                if self.tmk_files.is_none() {
+                    self.tmk_held.insert(e.id, h.clone());
+                }
             }
             v => self.insert_exact(v, item),
         }
@@ -1329,6 +1340,22 @@ mod tests {
         }
         // The data is not trivial: some hits, and some near misses.
         assert!(total > 6 && total < 6 * 72, "{total}");
+        // A matcher without a store keeps the files it is given.
+        let mut bare = Matcher {
+            lists: reloaded.matcher.lists.clone(),
+            ..Matcher::default()
+        };
+        for (_, id, _) in &listed {
+            bare.add_entry(&db.store.entry(*id).unwrap());
+        }
+        assert_eq!(bare.tmk_held.len(), listed.len());
+        let v = Value::Tmk(Arc::new(queries[0].clone()));
+        let o = MatchOptions::default();
+        let mut a = bare.match_value(&v, None, &o).unwrap();
+        let mut b = reloaded.match_value(&v, None, &o).unwrap();
+        a.sort_by_key(|h| h.entry);
+        b.sort_by_key(|h| h.entry);
+        assert_eq!(a, b);
         // Disabling an entry removes it; thresholds from the options
         // replace the lists'.
         let (_, first, _) = &listed[0];

@@ -281,6 +281,13 @@ impl Store {
         Ok(())
     }
 
+    /// Set this connection's page cache size (KiB).
+    pub fn set_cache_kib(&self, kib: u32) -> Result<(), StoreError> {
+        self.conn
+            .execute_batch(&format!("PRAGMA cache_size = -{kib}"))?;
+        Ok(())
+    }
+
     /// The file this store was opened from.
     pub fn path(&self) -> &Path {
         &self.path
