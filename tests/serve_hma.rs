@@ -512,34 +512,13 @@ fn hma_video_upload_is_hashed_like_the_cli() {
     }));
 }
 
-/// A one-file HTTP/1.0 media server on loopback, answering `n` requests.
-fn media_server(body: Vec<u8>, n: usize) -> u16 {
-    use std::io::{Read, Write};
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = l.local_addr().unwrap().port();
-    std::thread::spawn(move || {
-        for conn in l.incoming().take(n) {
-            let Ok(mut c) = conn else { continue };
-            let mut buf = [0u8; 4096];
-            let _ = c.read(&mut buf);
-            let head = format!(
-                "HTTP/1.0 200 OK\r\nContent-Type: image/png\r\nContent-Length: {}\r\n\r\n",
-                body.len()
-            );
-            let _ = c.write_all(head.as_bytes());
-            let _ = c.write_all(&body);
-        }
-    });
-    port
-}
-
 #[test]
 fn url_fetching_is_off_unless_the_host_is_allowed() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("f.db");
     init_db(&db);
     let png = test_png(200, 150, 9);
-    let port = media_server(png.clone(), 4);
+    let port = redirect_server(png.clone(), 4);
     let url = format!("http://127.0.0.1:{port}/a.png");
     {
         let s = Server::start(&db, &[]);
