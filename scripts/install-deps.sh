@@ -43,7 +43,7 @@ if ! command -v cargo >/dev/null 2>&1; then
 fi
 
 # python-threatexchange (pytx), for the list round-trip tests
-# (tests/pytx_roundtrip.rs): its CLI in a venv under the cache directory,
+# (tests/it/pytx_roundtrip.rs): its CLI in a venv under the cache directory,
 # installed once (a later run finds it and does nothing).
 pytx_venv=${XDG_CACHE_HOME:-$HOME/.cache}/hashsieve/pytx-venv
 if [ ! -x "$pytx_venv/bin/threatexchange" ]; then
@@ -57,7 +57,7 @@ fi
 
 # Meta's C++ PDQ (pdqhash), Pillow, numpy and scikit-image, for the test
 # that the rotation, mirror and EXIF views are the reference's hash of the
-# turned pixels (tests/views_exact.rs, tests/python/pdq_oriented.py): a venv
+# turned pixels (tests/it/views_exact.rs, tests/python/pdq_oriented.py): a venv
 # under the cache directory, installed once. The evaluation scripts in
 # benches/eval/ run with it too (add vpdq for the video half).
 pyref_venv=${XDG_CACHE_HOME:-$HOME/.cache}/hashsieve/pyref-venv

@@ -1,0 +1,332 @@
+//! TMK+PDQF as a list signal, end to end with the real binary: per-list
+//! thresholds, `db import` of `.tmk` files and folders, `db export --format
+//! tmk`, `db add` of a video, `match --tmk`, `match --file` and `scan`.
+//! The verdicts of `match --tmk` over Meta's 15 sample hashes are the
+//! reference's own (`reference-pairs.csv`): every pair that matches is
+//! found, no other.
+
+use crate::fixtures;
+use crate::serve_support;
+
+use serde_json::Value;
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+const BIN: &str = env!("CARGO_BIN_EXE_hashsieve");
+
+fn conformance() -> Option<PathBuf> {
+    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/conformance");
+    if p.join("tmk/reference-tmk").is_dir() && p.join("vpdq/videos").is_dir() {
+        Some(p)
+    } else {
+        fixtures::missing("../shared/conformance (tmk, vpdq/videos) not found");
+        None
+    }
+}
+
+fn cmd(db: &Path, args: &[&str]) -> Output {
+    Command::new(BIN)
+        .args(args)
+        .arg("--db")
+        .arg(db)
+        .env_remove("HASHSIEVE_DB")
+        .output()
+        .expect("run hashsieve")
+}
+
+fn ok(db: &Path, args: &[&str]) -> String {
+    let o = cmd(db, args);
+    assert!(
+        o.status.code() == Some(0) || o.status.code() == Some(1),
+        "hashsieve {args:?}: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    String::from_utf8(o.stdout).expect("utf-8")
+}
+
+fn lines(s: &str) -> Vec<Value> {
+    s.lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{l}: {e}")))
+        .collect()
+}
+
+/// `a,b,level1,level2,match_0.7` rows of a reference CSV.
+fn csv(path: &Path) -> Vec<(String, String, f32, f32, bool)> {
+    std::fs::read_to_string(path)
+        .expect("csv")
+        .lines()
+        .skip(1)
+        .map(|l| {
+            let c: Vec<&str> = l.split(',').collect();
+            (
+                c[0].to_string(),
+                c[1].to_string(),
+                c[2].parse().expect("level1"),
+                c[3].parse().expect("level2"),
+                c[4] == "true",
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn lists_carry_their_own_tmk_thresholds() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = dir.path().join("h.db");
+    let l = &lines(&ok(
+        &db,
+        &["db", "list-create", "gifct", "--tmk-level1", "0.8"],
+    ))[0];
+    // Scores and thresholds are float32: compared as such.
+    let f = |v: &Value| v.as_f64().map(|x| x as f32);
+    assert_eq!(
+        (f(&l["tmk_level1"]), f(&l["tmk_level2"])),
+        (Some(0.8), Some(0.7))
+    );
+    ok(&db, &["db", "list-update", "gifct", "--tmk-level2", "0.9"]);
+    let shown = &lines(&ok(&db, &["db", "lists", "--json"]))[0];
+    assert_eq!(shown["tmk_level1"].as_f64(), Some(0.8), "shortest decimal");
+    assert_eq!(shown["tmk_level2"].as_f64(), Some(0.9));
+    let table = ok(&db, &["db", "lists"]);
+    assert!(table.contains("TMK-L1") && table.contains("0.9"), "{table}");
+    let bad = cmd(&db, &["db", "list-update", "gifct", "--tmk-level1", "7"]);
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("tmk level-1"));
+}
+
+#[test]
+fn imported_tmk_files_match_as_the_reference_decides_and_export_byte_for_byte() {
+    let Some(conf) = conformance() else { return };
+    let refs = conf.join("tmk/reference-tmk");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = dir.path().join("h.db");
+    ok(&db, &["db", "list-create", "gifct"]);
+    // A folder: every .tmk in one transaction.
+    let imported = &lines(&ok(&db, &["db", "import", "gifct", refs.to_str().unwrap()]))[0];
+    assert_eq!(imported["added"], 15, "{imported}");
+    assert_eq!(imported["format"], "tmk");
+    // One file again: already there.
+    let one = refs.join("chair-19-sd-bar.tmk");
+    let again = &lines(&ok(&db, &["db", "import", "gifct", one.to_str().unwrap()]))[0];
+    assert_eq!(
+        (again["added"].as_u64(), again["unchanged"].as_u64()),
+        (Some(0), Some(1))
+    );
+
+    // Every sample hash as a query: exactly the reference's matches.
+    let rows = csv(&conf.join("tmk/reference-pairs.csv"));
+    let names: BTreeSet<&str> = rows.iter().map(|r| r.0.as_str()).collect();
+    for name in names {
+        let q = refs.join(format!("{name}.tmk"));
+        let hits = lines(&ok(&db, &["match", "--tmk", q.to_str().unwrap()]));
+        let got: BTreeSet<String> = hits
+            .iter()
+            .map(|h| {
+                assert_eq!(h["hit_by"], "tmk_pdqf");
+                assert_eq!(h["signal_type"], "tmk_pdqf");
+                h["external_id"].as_str().expect("external id").to_string()
+            })
+            .collect();
+        let want: BTreeSet<String> = rows
+            .iter()
+            .filter(|r| r.0 == name && r.4)
+            .map(|r| r.1.clone())
+            .collect();
+        assert_eq!(got, want, "{name}");
+        // The scores are the reference's, bit for bit.
+        for h in &hits {
+            let b = h["external_id"].as_str().unwrap();
+            let r = rows.iter().find(|r| r.0 == name && r.1 == b).unwrap();
+            assert_eq!(h["level1"].as_f64().unwrap() as f32, r.2, "{name} {b}");
+            assert_eq!(h["level2"].as_f64().unwrap() as f32, r.3, "{name} {b}");
+        }
+    }
+
+    // Export: the same files, under their names.
+    let out = dir.path().join("out");
+    ok(
+        &db,
+        &[
+            "db",
+            "export",
+            "gifct",
+            "--format",
+            "tmk",
+            "--output",
+            out.to_str().unwrap(),
+        ],
+    );
+    let mut n = 0;
+    for e in std::fs::read_dir(&refs).expect("refs") {
+        let p = e.expect("entry").path();
+        let name = p.file_name().unwrap();
+        let ours = std::fs::read(out.join(name)).expect("exported file");
+        assert!(ours == std::fs::read(&p).expect("ref"), "{}", p.display());
+        n += 1;
+    }
+    assert_eq!(n, 15);
+    // Thresholds from the flags replace the list's.
+    let q = refs.join("chair-19-sd-bar.tmk");
+    let all = lines(&ok(
+        &db,
+        &[
+            "match",
+            "--tmk",
+            q.to_str().unwrap(),
+            "--tmk-level1=-1",
+            "--tmk-level2=-1",
+        ],
+    ));
+    assert_eq!(all.len(), 15);
+}
+
+#[test]
+fn damaged_tmk_files_are_refused_by_name_or_skipped() {
+    let Some(conf) = conformance() else { return };
+    let good = std::fs::read(conf.join("tmk/reference-tmk/chair-19-sd-bar.tmk")).expect("read");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let folder = dir.path().join("in");
+    std::fs::create_dir(&folder).expect("mkdir");
+    std::fs::write(folder.join("a-good.tmk"), &good).expect("write");
+    std::fs::write(folder.join("b-cut.tmk"), &good[..5000]).expect("write");
+    let mut nan = good.clone();
+    nan[176..180].copy_from_slice(&f32::NAN.to_le_bytes());
+    std::fs::write(folder.join("c-nan.tmk"), &nan).expect("write");
+    let db = dir.path().join("h.db");
+    ok(&db, &["db", "list-create", "l"]);
+    let o = cmd(&db, &["db", "import", "l", folder.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("b-cut.tmk") && err.contains("truncated"),
+        "{err}"
+    );
+    assert!(lines(&ok(&db, &["db", "export", "l", "--format", "jsonl"])).is_empty());
+    let o = ok(
+        &db,
+        &[
+            "db",
+            "import",
+            "l",
+            folder.to_str().unwrap(),
+            "--skip-invalid",
+        ],
+    );
+    let sum = &lines(&o)[0];
+    assert_eq!(
+        (sum["added"].as_u64(), sum["skipped"].as_u64()),
+        (Some(1), Some(2))
+    );
+    let o = cmd(
+        &db,
+        &["match", "--tmk", folder.join("c-nan.tmk").to_str().unwrap()],
+    );
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("not finite"));
+}
+
+#[test]
+fn videos_are_added_and_matched_by_their_tmk() {
+    let Some(conf) = conformance() else { return };
+    let videos = conf.join("vpdq/videos");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = dir.path().join("h.db");
+    ok(&db, &["db", "list-create", "mine"]);
+    // `db add` stores the video's TMK+PDQF beside its vPDQ and digests.
+    let listed = videos.join("chair-22-sd-grey-bar.mp4");
+    let added = &lines(&ok(&db, &["db", "add", "mine", listed.to_str().unwrap()]))[0];
+    let kinds: Vec<&str> = added["signals"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    assert!(
+        kinds.contains(&"tmk_pdqf") && kinds.contains(&"vpdq"),
+        "{kinds:?}"
+    );
+    // Another edit of the same scene: TMK+PDQF finds it.
+    let query = videos.join("chair-22-sd-sepia-bar.mp4");
+    let hits = lines(&ok(&db, &["match", "--file", query.to_str().unwrap()]));
+    let tmk: Vec<&Value> = hits.iter().filter(|h| h["hit_by"] == "tmk_pdqf").collect();
+    assert_eq!(tmk.len(), 1, "{hits:?}");
+    assert_eq!(tmk[0]["signal_type"], "tmk_pdqf");
+    assert!(tmk[0]["level1"].as_f64().unwrap() >= 0.7);
+    assert!(tmk[0]["level2"].as_f64().unwrap() >= 0.7);
+    assert!(tmk[0].get("distance").is_none());
+    // A different video: no TMK hit.
+    let other = videos.join("pattern-sd-grey-bar.mp4");
+    let hits = lines(&ok(&db, &["match", "--file", other.to_str().unwrap()]));
+    assert!(hits.iter().all(|h| h["hit_by"] != "tmk_pdqf"), "{hits:?}");
+    // `scan` reports the same hit in the file's record.
+    let scan_dir = dir.path().join("scan");
+    std::fs::create_dir(&scan_dir).expect("mkdir");
+    std::fs::copy(&query, scan_dir.join("q.mp4")).expect("copy");
+    let out = Command::new(BIN)
+        .args(["scan", "--db"])
+        .arg(&db)
+        .arg(&scan_dir)
+        .env_remove("HASHSIEVE_DB")
+        .output()
+        .expect("scan");
+    let recs = lines(&String::from_utf8_lossy(&out.stdout));
+    let rec = recs
+        .iter()
+        .find(|r| r["path"].as_str().is_some_and(|p| p.ends_with("q.mp4")))
+        .unwrap_or_else(|| panic!("{recs:?}"));
+    let m = rec["matches"].as_array().expect("matches");
+    assert!(
+        m.iter()
+            .any(|h| h["hit_by"] == "tmk_pdqf" && h["level2"].as_f64().unwrap() >= 0.7),
+        "{m:?}"
+    );
+}
+
+#[test]
+fn the_service_matches_uploads_and_signals_by_tmk() {
+    let Some(conf) = conformance() else { return };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = dir.path().join("h.db");
+    ok(&db, &["db", "list-create", "gifct"]);
+    let refs = conf.join("tmk/reference-tmk-ffmpeg5");
+    ok(&db, &["db", "import", "gifct", refs.to_str().unwrap()]);
+    let s = serve_support::Server::start(&db, &[]);
+    // An upload: hashed from its own decode, matched by its TMK+PDQF.
+    let video = std::fs::read(conf.join("vpdq/videos/doorknob-hd-no-bar.mp4")).expect("video");
+    let r = s.post("/v1/match", None, "video/mp4", &video);
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    let j = r.json();
+    let hits: Vec<&Value> = j["matches"]
+        .as_array()
+        .expect("matches")
+        .iter()
+        .filter(|h| h["hit_by"] == "tmk_pdqf")
+        .collect();
+    assert_eq!(hits.len(), 1, "{j}");
+    assert_eq!(hits[0]["external_id"], "doorknob-hd-no-bar");
+    assert!(hits[0]["level1"].as_f64().unwrap() >= 0.99999);
+    assert!(hits[0]["level2"].as_f64().unwrap() >= 0.99999);
+    // A `.tmk` file as the body of /v1/match/tmk.
+    let tmk = std::fs::read(refs.join("pattern-hd-no-bar.tmk")).expect("tmk");
+    let r = s.post("/v1/match/tmk", None, "application/octet-stream", &tmk);
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    let j = r.json();
+    let ids: BTreeSet<&str> = j["matches"]
+        .as_array()
+        .expect("matches")
+        .iter()
+        .filter_map(|h| h["external_id"].as_str())
+        .collect();
+    assert!(ids.contains("pattern-hd-no-bar"), "{j}");
+    assert!(!ids.iter().any(|i| i.starts_with("chair")), "{j}");
+    // A damaged one: a clear 400.
+    let r = s.post(
+        "/v1/match/tmk",
+        None,
+        "application/octet-stream",
+        &tmk[..1000],
+    );
+    assert_eq!(r.status, 400, "{}", String::from_utf8_lossy(&r.body));
+    assert!(String::from_utf8_lossy(&r.body).contains("truncated"));
+}
