@@ -59,6 +59,14 @@ pub enum OpenError {
         #[source]
         source: rusqlite::Error,
     },
+    /// PostgreSQL failed (cannot connect, refused, or a statement failed);
+    /// `path` is the URL without its password.
+    #[error("{path}: {source}")]
+    Postgres {
+        path: PathBuf,
+        #[source]
+        source: postgres::Error,
+    },
 }
 
 /// A store operation failed. Write operations are transactional: after an
@@ -91,6 +99,8 @@ pub enum StoreError {
     },
     #[error("database error: {0}")]
     Sqlite(#[source] rusqlite::Error),
+    #[error("database error: {0}")]
+    Postgres(#[source] postgres::Error),
 }
 
 /// A list file could not be read.
@@ -134,6 +144,20 @@ impl From<rusqlite::Error> for StoreError {
             StoreError::Stalled
         } else {
             StoreError::Sqlite(e)
+        }
+    }
+}
+
+impl From<postgres::Error> for StoreError {
+    /// A lock wait past `lock_timeout` (the busy timeout) is
+    /// [`StoreError::Locked`] and a statement past `statement_timeout` is
+    /// [`StoreError::Stalled`], as on SQLite.
+    fn from(e: postgres::Error) -> Self {
+        use postgres::error::SqlState;
+        match e.code() {
+            Some(c) if *c == SqlState::LOCK_NOT_AVAILABLE => StoreError::Locked,
+            Some(c) if *c == SqlState::QUERY_CANCELED => StoreError::Stalled,
+            _ => StoreError::Postgres(e),
         }
     }
 }

@@ -133,14 +133,24 @@ pub trait TmkFiles: Send + Sync {
 /// [`TmkFiles`] read from the database file, through a few read
 /// connections of its own (one per thread matching at once).
 pub struct StoreTmkFiles {
-    path: std::path::PathBuf,
+    target: crate::store::DbTarget,
     pool: std::sync::Mutex<Vec<Store>>,
 }
 
 impl StoreTmkFiles {
     pub fn new(path: &Path) -> StoreTmkFiles {
+        Self::at(crate::store::DbTarget::parse(path))
+    }
+
+    /// Read from the database `store` is open on (its full target: a
+    /// PostgreSQL URL with its password, which `Store::path` hides).
+    pub fn of(store: &Store) -> StoreTmkFiles {
+        Self::at(store.target())
+    }
+
+    fn at(target: crate::store::DbTarget) -> StoreTmkFiles {
         StoreTmkFiles {
-            path: path.to_path_buf(),
+            target,
             pool: std::sync::Mutex::new(Vec::new()),
         }
     }
@@ -152,7 +162,7 @@ impl TmkFiles for StoreTmkFiles {
         let store = match pooled {
             Some(s) => s,
             None => {
-                let s = Store::open_with(&self.path, OpenOptions::default().existing()).ok()?;
+                let s = Store::open_target(&self.target, OpenOptions::default().existing()).ok()?;
                 // Each file is read once per candidate: a small page cache
                 // (SQLite's is per connection, 64 MiB by our default).
                 s.set_cache_kib(2048).ok()?;
@@ -233,7 +243,7 @@ impl Matcher {
             };
             m.tmk.push(item, &row.pure_average);
         })?;
-        m.tmk_files = Some(Arc::new(StoreTmkFiles::new(store.path())));
+        m.tmk_files = Some(Arc::new(StoreTmkFiles::of(store)));
         store.for_each_frame_row(|row| {
             hashes.push(row.frame.hash.words());
             items.push(ItemRef {

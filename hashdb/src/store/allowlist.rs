@@ -6,7 +6,7 @@ use rusqlite::{params, OptionalExtension};
 use serde::Serialize;
 
 use super::entries::decode_value;
-use super::{now, Store};
+use super::{now, SqliteStore};
 use crate::error::StoreError;
 use crate::model::Value;
 
@@ -22,7 +22,7 @@ pub struct AllowEntry {
     pub added_at: i64,
 }
 
-impl Store {
+impl SqliteStore {
     /// Allowlist `value` (idempotent: returns the existing id if present).
     ///
     /// # Errors
@@ -113,6 +113,7 @@ impl Store {
 
 #[cfg(test)]
 mod tests {
+    use crate::store::Store;
     use super::*;
 
     #[test]

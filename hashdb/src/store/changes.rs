@@ -14,22 +14,22 @@
 
 use rusqlite::params;
 
-use super::{now, Store};
+use super::{now, SqliteStore};
 use crate::error::StoreError;
 use crate::model::Entry;
 
 /// Seconds of overlap when re-reading status changes (clock granularity
 /// of `status_at` plus commits that landed while we read).
-const STATUS_MARGIN_SECS: i64 = 2;
+pub(super) const STATUS_MARGIN_SECS: i64 = 2;
 
 /// Where the last look ended.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ChangeCursor {
-    max_entry: i64,
-    status_since: i64,
-    lists_sig: String,
-    allow_sig: (i64, i64),
-    data_version: i64,
+    pub(super) max_entry: i64,
+    pub(super) status_since: i64,
+    pub(super) lists_sig: String,
+    pub(super) allow_sig: (i64, i64),
+    pub(super) data_version: i64,
 }
 
 /// The changes since a cursor.
@@ -47,7 +47,7 @@ pub struct Changes {
     pub next: ChangeCursor,
 }
 
-impl Store {
+impl SqliteStore {
     /// The cursor of the database as it is now (nothing before it will be
     /// reported by [`Store::changes_since`]).
     pub fn change_cursor(&mut self) -> Result<ChangeCursor, StoreError> {
@@ -141,6 +141,7 @@ impl Store {
 
 #[cfg(test)]
 mod tests {
+    use crate::store::Store;
     use super::*;
     use crate::model::{NewList, Record, Status, StatusChange, Value};
     use crate::store::ImportOptions;

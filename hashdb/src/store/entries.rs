@@ -6,7 +6,7 @@ use std::path::Path;
 
 use rusqlite::{params, OptionalExtension, Transaction};
 
-use super::{now, Store};
+use super::{now, SqliteStore};
 use crate::error::{ImportError, ParseError, StoreError};
 use crate::model::{Entry, EntryId, ListId, Record, Status, StatusChange, Value};
 use crate::types::{Blake3, Md5, Pdq, Sha256, SignalType};
@@ -37,7 +37,7 @@ pub struct ImportSummary {
 }
 
 /// How many skipped-record errors an import keeps for its report.
-const KEEP_SKIPPED_ERRORS: usize = 20;
+pub(super) const KEEP_SKIPPED_ERRORS: usize = 20;
 
 /// One active, matchable hash: an image/crypto entry of an enabled list.
 #[derive(Debug, Clone, PartialEq)]
@@ -56,7 +56,7 @@ pub struct FrameRow {
     pub frame: VpdqFrame,
 }
 
-fn corrupt(table: &'static str, message: impl Into<String>) -> StoreError {
+pub(super) fn corrupt(table: &'static str, message: impl Into<String>) -> StoreError {
     StoreError::Corrupt {
         table,
         message: message.into(),
@@ -96,11 +96,11 @@ pub struct TmkRow {
 }
 
 /// The pure-average feature as stored (256 little-endian float32s).
-fn feature_bytes(f: &crate::tmk::Feature) -> Vec<u8> {
+pub(super) fn feature_bytes(f: &crate::tmk::Feature) -> Vec<u8> {
     f.iter().flat_map(|v| v.to_le_bytes()).collect()
 }
 
-fn feature_from(bytes: &[u8]) -> Result<crate::tmk::Feature, StoreError> {
+pub(super) fn feature_from(bytes: &[u8]) -> Result<crate::tmk::Feature, StoreError> {
     if bytes.len() != 4 * crate::tmk::FEATURE_DIM {
         return Err(corrupt("tmk_features", "pure average is not 1024 bytes"));
     }
@@ -117,7 +117,7 @@ fn feature_from(bytes: &[u8]) -> Result<crate::tmk::Feature, StoreError> {
     Ok(f)
 }
 
-fn frame_from(frame: i64, quality: i64, hash: Vec<u8>, ts: f64) -> Result<VpdqFrame, StoreError> {
+pub(super) fn frame_from(frame: i64, quality: i64, hash: Vec<u8>, ts: f64) -> Result<VpdqFrame, StoreError> {
     let hash: [u8; 32] = hash
         .try_into()
         .map_err(|_| corrupt("vpdq_frames", "frame hash is not 32 bytes"))?;
@@ -222,7 +222,7 @@ fn insert_or_merge(
     Ok((Some(id), false))
 }
 
-fn validate(rec: &Record) -> Result<(), String> {
+pub(super) fn validate(rec: &Record) -> Result<(), String> {
     if let Some(q) = rec.quality {
         if q > 100 {
             return Err(format!("quality {q} is above 100"));
@@ -238,7 +238,7 @@ fn validate(rec: &Record) -> Result<(), String> {
     Ok(())
 }
 
-impl Store {
+impl SqliteStore {
     /// Import records into list `list` in one transaction.
     ///
     /// A value already in the list is not duplicated: its labels are merged
@@ -592,6 +592,7 @@ impl Store {
 
 #[cfg(test)]
 mod tests {
+    use crate::store::Store;
     use super::*;
     use crate::model::NewList;
 

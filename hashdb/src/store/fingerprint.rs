@@ -8,10 +8,10 @@
 //! (which turns hits into suppressed ones). What it leaves out: labels,
 //! notes and external ids, which decorate a hit but do not decide it.
 
-use super::Store;
+use super::SqliteStore;
 use crate::error::StoreError;
 
-impl Store {
+impl SqliteStore {
     /// The fingerprint of the lists and the allowlist as they are now (32
     /// hex digits); equal fingerprints mean the same matches for the same
     /// hashes and options.

@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 
 use rusqlite::{params, OptionalExtension};
 
-use super::Store;
+use super::SqliteStore;
 use crate::error::StoreError;
 use crate::model::{EntryId, ListId, Value};
 
@@ -63,7 +63,7 @@ impl ContentOf {
     }
 }
 
-fn check_note(note: Option<&str>) -> Result<(), StoreError> {
+pub(super) fn check_note(note: Option<&str>) -> Result<(), StoreError> {
     match note {
         Some(n) if n.chars().count() > MAX_NOTE_CHARS => Err(StoreError::Invalid {
             field: "note",
@@ -73,7 +73,7 @@ fn check_note(note: Option<&str>) -> Result<(), StoreError> {
     }
 }
 
-impl Store {
+impl SqliteStore {
     /// The entry holding `value` in list `list_id`, if any.
     pub fn entry_id_of(
         &self,
@@ -349,6 +349,7 @@ impl Store {
 
 #[cfg(test)]
 mod tests {
+    use crate::store::Store;
     use super::*;
     use crate::model::{NewList, Record};
     use crate::store::ImportOptions;

@@ -3,11 +3,11 @@
 use rusqlite::{params, OptionalExtension, Row};
 use serde::Serialize;
 
-use super::{now, Store};
+use super::{now, SqliteStore};
 use crate::error::StoreError;
 use crate::model::{ListId, ListInfo, ListUpdate, NewList};
 
-const LIST_COLUMNS: &str = "id, name, description, source, enabled, pdq_threshold, pdq_quality, \
+pub(super) const LIST_COLUMNS: &str = "id, name, description, source, enabled, pdq_threshold, pdq_quality, \
      created_at, updated_at, vpdq_target_percent, vpdq_query_percent, vpdq_min_clip_frames, \
      tmk_level1, tmk_level2";
 
@@ -47,7 +47,7 @@ pub struct ListStats {
     pub counts: Vec<SignalCount>,
 }
 
-fn validate(new: &NewList) -> Result<(), StoreError> {
+pub(super) fn validate(new: &NewList) -> Result<(), StoreError> {
     let name = new.name.trim();
     if name.is_empty() || name != new.name || name.chars().any(char::is_control) {
         return Err(StoreError::Invalid {
@@ -72,7 +72,7 @@ fn validate(new: &NewList) -> Result<(), StoreError> {
 
 /// The ranges of a list's thresholds (the schema checks them too; this
 /// gives the error a field name).
-fn validate_settings(u: &ListUpdate) -> Result<(), StoreError> {
+pub(super) fn validate_settings(u: &ListUpdate) -> Result<(), StoreError> {
     if let Some(t) = u.pdq_threshold.filter(|t| *t > 256) {
         return Err(StoreError::Invalid {
             field: "threshold",
@@ -112,7 +112,7 @@ fn validate_settings(u: &ListUpdate) -> Result<(), StoreError> {
     Ok(())
 }
 
-impl Store {
+impl SqliteStore {
     /// Create a list.
     ///
     /// # Errors
@@ -304,6 +304,7 @@ impl Store {
 
 #[cfg(test)]
 mod tests {
+    use crate::store::Store;
     use super::*;
 
     #[test]

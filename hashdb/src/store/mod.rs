@@ -1,24 +1,45 @@
-//! The SQLite store of lists and entries.
+//! The store of lists and entries, with two backends behind one [`Store`].
 //!
-//! Why SQLite: one file a team can copy, inspect and back up, with real
-//! transactions (a failed import leaves the list as it was) and safe
-//! concurrent use by several processes (WAL mode; writers queue behind the
-//! busy timeout instead of failing at once). The in-memory index is built
-//! from here; the store itself is never on the hot path of a match.
+//! SQLite (a path) is the embedded default: one file a team can copy,
+//! inspect and back up, with real transactions (a failed import leaves the
+//! list as it was) and safe concurrent use by several processes (WAL mode;
+//! writers queue behind the busy timeout instead of failing at once).
+//! PostgreSQL (`postgresql://...`, see [`pg`]) is the shared store when
+//! many processes on many machines use one list. The in-memory index is
+//! built from here; the store itself is never on the hot path of a match.
+//!
+//! Shape: [`Store`] is a small enum over the two backends ([`DbTarget`]
+//! says which, parsed from the `--db` string) and every public method is
+//! one `match` that forwards to the backend's method of the same name
+//! (`dispatch.rs`). Why an enum and not a trait object: the methods take
+//! closures and iterators (generic, so not object-safe), callers keep the
+//! one concrete `Store` type they had, and the compiler's exhaustive match
+//! makes a method added for one backend fail to build until the other has
+//! it too. Each backend keeps its SQL in its own files: SQLite's in this
+//! folder (`lists.rs`, `entries.rs`, ... on `SqliteStore`), PostgreSQL's
+//! in `pg/` (the same file names on `PgStore`). To add a table or a
+//! method: a migration at the end of [`schema::MIGRATIONS`] and of
+//! [`pg::schema::MIGRATIONS`], the method on both backends, one line in
+//! `dispatch.rs`, and its test in `backend_tests.rs` (run against both).
 //!
 //! Threading: a [`Store`] is one connection; use one per thread.
 
 mod allowlist;
+#[cfg(test)]
+mod backend_tests;
 mod changes;
+mod dispatch;
 mod entries;
 mod fingerprint;
 pub mod hma_content;
 mod lists;
+pub mod pg;
 pub mod schema;
 mod schema_check;
 mod sealed;
 mod snapshot;
 mod stall;
+mod target;
 mod tokens;
 
 use std::io::Read;
@@ -33,6 +54,7 @@ pub use changes::{ChangeCursor, Changes};
 pub use entries::{FrameRow, ImportOptions, ImportSummary, IndexRow, TmkRow};
 pub use lists::{ListStats, SignalCount};
 pub use snapshot::{rows_path, tables_path, PdqRows, RowsKey, SavedTables};
+pub use target::DbTarget;
 pub use tokens::{token_hash, Scope, TokenInfo};
 
 pub(crate) use stall::is_interrupt;
@@ -51,8 +73,19 @@ pub const DEFAULT_STATEMENT_TIMEOUT: Duration = Duration::from_secs(60);
 /// The first 16 bytes of every SQLite 3 database file.
 const SQLITE_MAGIC: &[u8; 16] = b"SQLite format 3\0";
 
-/// An open hashsieve database.
+/// An open hashsieve database: SQLite or PostgreSQL (see the module
+/// docs for why an enum).
 pub struct Store {
+    inner: Inner,
+}
+
+enum Inner {
+    Sqlite(SqliteStore),
+    Postgres(pg::PgStore),
+}
+
+/// The SQLite backend: one connection to one file.
+pub(crate) struct SqliteStore {
     conn: Connection,
     path: PathBuf,
 }
@@ -110,7 +143,7 @@ pub(crate) fn now() -> i64 {
         .unwrap_or(0)
 }
 
-impl Store {
+impl SqliteStore {
     /// Open the database at `path`, creating it (and migrating its schema)
     /// if needed, with default options.
     ///
@@ -121,7 +154,8 @@ impl Store {
     /// [`OpenError::UnexpectedSchema`] if it holds tables, views, indexes
     /// or triggers that are not ours for its version (see
     /// `store::schema_check`; nothing of it is read or run).
-    pub fn open(path: impl AsRef<Path>) -> Result<Store, OpenError> {
+    #[cfg(test)]
+    pub fn open(path: impl AsRef<Path>) -> Result<SqliteStore, OpenError> {
         Self::open_with(path, OpenOptions::default())
     }
 
@@ -131,7 +165,10 @@ impl Store {
     /// As [`Store::open`], and [`OpenError::Missing`] with
     /// [`Create::Never`] when there is no database at `path` (no file, or
     /// an empty one).
-    pub fn open_with(path: impl AsRef<Path>, opts: OpenOptions) -> Result<Store, OpenError> {
+    pub fn open_with(
+        path: impl AsRef<Path>,
+        opts: OpenOptions,
+    ) -> Result<SqliteStore, OpenError> {
         let path = path.as_ref().to_path_buf();
         let found = check_magic(&path)?;
         let mut flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
@@ -199,7 +236,7 @@ impl Store {
             .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
             .map_err(sql)?;
         let _ = mode; // WAL is unavailable on some filesystems; rollback journal still works.
-        let mut store = Store {
+        let mut store = SqliteStore {
             conn,
             path: path.clone(),
         };
@@ -368,7 +405,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("notes.txt");
         std::fs::write(&p, b"my precious notes\n").unwrap();
-        let err = Store::open(&p).err().unwrap();
+        let err = SqliteStore::open(&p).err().unwrap();
         assert!(matches!(err, OpenError::NotADatabase { .. }), "{err}");
         assert_eq!(std::fs::read(&p).unwrap(), b"my precious notes\n");
         assert!(!dir.path().join("notes.txt-wal").exists());
@@ -378,12 +415,12 @@ mod tests {
     fn refuses_newer_schema_and_foreign_databases() {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("new.db");
-        drop(Store::open(&p).unwrap());
+        drop(SqliteStore::open(&p).unwrap());
         let c = Connection::open(&p).unwrap();
         c.pragma_update(None, "user_version", 99).unwrap();
         drop(c);
         assert!(matches!(
-            Store::open(&p).err().unwrap(),
+            SqliteStore::open(&p).err().unwrap(),
             OpenError::TooNew { found: 99, .. }
         ));
         let f = dir.path().join("foreign.db");
@@ -391,7 +428,7 @@ mod tests {
         c.execute_batch("CREATE TABLE t(x)").unwrap();
         drop(c);
         assert!(matches!(
-            Store::open(&f).err().unwrap(),
+            SqliteStore::open(&f).err().unwrap(),
             OpenError::Foreign { .. }
         ));
     }
@@ -412,7 +449,7 @@ mod tests {
         )
         .unwrap();
         drop(c);
-        let s = Store::open(&p).unwrap();
+        let s = SqliteStore::open(&p).unwrap();
         assert_eq!(s.schema_version().unwrap(), schema::CURRENT_VERSION);
         let l = s.list("old").unwrap();
         // Kept what it had; gained the default vPDQ rules.
@@ -433,7 +470,7 @@ mod tests {
             .unwrap();
         drop(c);
         assert!(matches!(
-            Store::open(&p).err().unwrap(),
+            SqliteStore::open(&p).err().unwrap(),
             OpenError::TooNew { .. }
         ));
     }
@@ -468,7 +505,7 @@ mod tests {
         )
         .unwrap();
         drop(c);
-        let mut s = Store::open(&p).unwrap();
+        let mut s = SqliteStore::open(&p).unwrap();
         assert_eq!(s.schema_version().unwrap(), schema::CURRENT_VERSION);
         let pdq = s.entry(10).unwrap();
         assert_eq!(pdq.record.quality, Some(90));
@@ -504,7 +541,7 @@ mod tests {
         assert_eq!(left, 0);
         // Reopening checks the migrated schema against a fresh one.
         drop(s);
-        Store::open(&p).unwrap();
+        SqliteStore::open(&p).unwrap();
     }
 
     #[test]
@@ -513,33 +550,33 @@ mod tests {
         let p = dir.path().join("typo.db");
         let existing = OpenOptions::default().existing();
         assert!(matches!(
-            Store::open_with(&p, existing).err().unwrap(),
+            SqliteStore::open_with(&p, existing).err().unwrap(),
             OpenError::Missing { .. }
         ));
         assert!(!p.exists(), "nothing created");
         // An empty file (`touch`) is no database either, and stays empty.
         std::fs::write(&p, b"").unwrap();
         assert!(matches!(
-            Store::open_with(&p, existing).err().unwrap(),
+            SqliteStore::open_with(&p, existing).err().unwrap(),
             OpenError::Missing { .. }
         ));
         assert_eq!(std::fs::metadata(&p).unwrap().len(), 0);
         std::fs::remove_file(&p).unwrap();
-        let mut s = Store::open(&p).unwrap();
+        let mut s = SqliteStore::open(&p).unwrap();
         assert!(!s.has_enabled_list().unwrap());
         s.create_list(&crate::model::NewList::new("a")).unwrap();
         assert!(s.has_enabled_list().unwrap());
         s.set_list_enabled("a", false).unwrap();
         assert!(!s.has_enabled_list().unwrap());
         drop(s);
-        assert!(Store::open_with(&p, existing).is_ok());
+        assert!(SqliteStore::open_with(&p, existing).is_ok());
     }
 
     #[test]
     fn refuses_objects_that_are_not_ours_without_running_them() {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("t.db");
-        let mut s = Store::open(&p).unwrap();
+        let mut s = SqliteStore::open(&p).unwrap();
         s.create_list(&crate::model::NewList::new("a")).unwrap();
         drop(s);
         let c = Connection::open(&p).unwrap();
@@ -548,7 +585,7 @@ mod tests {
         )
         .unwrap();
         drop(c);
-        match Store::open(&p).err().unwrap() {
+        match SqliteStore::open(&p).err().unwrap() {
             OpenError::UnexpectedSchema { objects, .. } => assert_eq!(
                 objects,
                 r#"table "audit" (not ours), trigger "log" on "lists" (not ours)"#
@@ -561,7 +598,7 @@ mod tests {
         c.pragma_update(None, "user_version", 2).unwrap();
         drop(c);
         assert!(matches!(
-            Store::open(&p).err().unwrap(),
+            SqliteStore::open(&p).err().unwrap(),
             OpenError::UnexpectedSchema { version: 2, .. }
         ));
         let c = Connection::open(&p).unwrap();
@@ -574,11 +611,11 @@ mod tests {
     #[test]
     fn creates_current_schema() {
         let dir = tempfile::tempdir().unwrap();
-        let s = Store::open(dir.path().join("a.db")).unwrap();
+        let s = SqliteStore::open(dir.path().join("a.db")).unwrap();
         assert_eq!(s.schema_version().unwrap(), schema::CURRENT_VERSION);
         // Reopening does not migrate again.
         drop(s);
-        let s = Store::open(dir.path().join("a.db")).unwrap();
+        let s = SqliteStore::open(dir.path().join("a.db")).unwrap();
         assert_eq!(s.schema_version().unwrap(), schema::CURRENT_VERSION);
     }
 }

@@ -27,7 +27,7 @@
 use std::path::{Path, PathBuf};
 
 use super::sealed::{write_sealed, SealedReader};
-use super::Store;
+use super::SqliteStore;
 use crate::error::StoreError;
 use crate::model::{EntryId, ListId};
 use crate::types::Pdq;
@@ -68,14 +68,14 @@ pub fn rows_path(db: &Path) -> PathBuf {
 /// database they were read at and the lists and gates they were read for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RowsKey {
-    generation: i64,
-    gates: Vec<(ListId, u8)>,
+    pub(super) generation: i64,
+    pub(super) gates: Vec<(ListId, u8)>,
 }
 
 /// Saved static tables of the index: key width and (offsets, slots) each.
 pub type SavedTables = (u32, Vec<(Vec<u32>, Vec<u32>)>);
 
-impl Store {
+impl SqliteStore {
     /// The index generation, read inside a read transaction that the
     /// caller keeps while it reads what the generation describes (none is
     /// opened inside a caller's own transaction, which does the same).
@@ -310,6 +310,7 @@ fn write_rows(
 
 #[cfg(test)]
 mod tests {
+    use crate::store::Store;
     use super::*;
     use crate::error::ParseError;
     use crate::model::{NewList, Record, Status, StatusChange, Value};
@@ -362,6 +363,7 @@ mod tests {
         // A second load reads the file: prove it by planting a marker row
         // in a copy saved for the current generation.
         let gen: i64 = s
+            .sqlite()
             .conn
             .query_row("SELECT value FROM index_generation", [], |r| r.get(0))
             .unwrap();
@@ -406,6 +408,7 @@ mod tests {
         for change in changes {
             change(&mut s);
             let gen: i64 = s
+                .sqlite()
                 .conn
                 .query_row("SELECT value FROM index_generation", [], |r| r.get(0))
                 .unwrap();

@@ -15,7 +15,7 @@ use rusqlite::{params, OptionalExtension};
 use serde::Serialize;
 use std::io::Read;
 
-use super::{now, Store};
+use super::{now, SqliteStore};
 use crate::error::StoreError;
 
 /// What a token may do.
@@ -99,16 +99,16 @@ pub fn token_hash(secret: &str) -> [u8; 32] {
     *blake3::hash(secret.as_bytes()).as_bytes()
 }
 
-const TABLE: &str = "api_tokens";
+pub(super) const TABLE: &str = "api_tokens";
 
-fn scopes_text(scopes: &[Scope]) -> String {
+pub(super) fn scopes_text(scopes: &[Scope]) -> String {
     let mut v: Vec<&str> = scopes.iter().map(|s| s.as_str()).collect();
     v.sort_unstable();
     v.dedup();
     v.join(",")
 }
 
-fn parse_scopes(text: &str) -> Result<Vec<Scope>, StoreError> {
+pub(super) fn parse_scopes(text: &str) -> Result<Vec<Scope>, StoreError> {
     text.split(',')
         .filter(|s| !s.is_empty())
         .map(|s| {
@@ -120,7 +120,7 @@ fn parse_scopes(text: &str) -> Result<Vec<Scope>, StoreError> {
         .collect()
 }
 
-fn random_secret() -> Result<String, StoreError> {
+pub(super) fn random_secret() -> Result<String, StoreError> {
     let mut b = [0u8; 32];
     std::fs::File::open("/dev/urandom")
         .and_then(|mut f| f.read_exact(&mut b))
@@ -132,7 +132,7 @@ fn random_secret() -> Result<String, StoreError> {
     Ok(format!("hs_{hex}"))
 }
 
-impl Store {
+impl SqliteStore {
     /// Create a token; returns its id and its secret (shown only now).
     /// `expires_at` (Unix seconds) ends it; `None`: it lasts until revoked.
     ///
@@ -299,6 +299,7 @@ impl Store {
 
 #[cfg(test)]
 mod tests {
+    use crate::store::Store;
     use super::*;
 
     #[test]
@@ -313,6 +314,7 @@ mod tests {
         assert!(s.verify_token("hs_wrong").unwrap().is_none());
         // Only the hash is stored.
         let stored: Vec<u8> = s
+            .sqlite()
             .conn
             .query_row("SELECT hash FROM api_tokens WHERE id = ?1", [id], |r| {
                 r.get(0)
@@ -347,7 +349,8 @@ mod tests {
         assert_eq!(t.expires_at, Some(t0 + 3600));
         assert!(t.live_at(t0) && !t.live_at(t0 + 3600) && t.expired_at(t0 + 4000));
         // Expired in the table: refused as a revoked token is.
-        s.conn
+        s.sqlite()
+            .conn
             .execute(
                 "UPDATE api_tokens SET expires_at = ?2 WHERE id = ?1",
                 params![id, t0 - 1],

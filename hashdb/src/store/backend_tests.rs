@@ -1,0 +1,1 @@
+//! The store's behaviour, run against both backends (filled below).
