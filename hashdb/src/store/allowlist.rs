@@ -113,13 +113,11 @@ impl SqliteStore {
 
 #[cfg(test)]
 mod tests {
-    use crate::store::Store;
     use super::*;
 
-    #[test]
-    fn allow_is_idempotent() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut s = Store::open(dir.path().join("a.db")).unwrap();
+    crate::store::backend_tests::both! {
+    fn allow_is_idempotent(db) {
+        let mut s = db.open();
         let v = Value::Md5("0".repeat(32).parse().unwrap());
         let a = s.allow(&v, Some("flag"), None).unwrap();
         assert_eq!(s.allow(&v, None, None).unwrap(), a);
@@ -127,5 +125,6 @@ mod tests {
         s.disallow(a).unwrap();
         assert!(s.allowlist().unwrap().is_empty());
         assert!(s.disallow(a).is_err());
+    }
     }
 }

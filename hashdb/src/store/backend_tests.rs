@@ -1,1 +1,250 @@
-//! The store's behaviour, run against both backends (filled below).
+//! The store's tests, run against both backends: a test written once as
+//! `both! { fn name(db) { ... } }` becomes `name::sqlite` (a temporary
+//! file) and `name::postgres` (a throwaway server of its own, see
+//! `pg/throwaway.rs`, started by the test and stopped at its end).
+//!
+//! Without PostgreSQL binaries the `postgres` half skips with a message,
+//! or fails with `HASHSIEVE_REQUIRE_FIXTURES=1` (CI): a skip must never
+//! hide a backend that was not tested there.
+
+use super::pg::throwaway::{required, Server, Start};
+use super::{DbTarget, OpenOptions, Store};
+
+/// One database of one backend, for one test.
+pub(crate) struct TestDb {
+    target: String,
+    // Kept for their lifetimes: the file's folder, the server.
+    _dir: Option<tempfile::TempDir>,
+    server: Option<Server>,
+}
+
+impl TestDb {
+    pub(crate) fn sqlite() -> TestDb {
+        let dir = tempfile::tempdir().expect("temporary folder");
+        let target = dir.path().join("t.db").to_string_lossy().into_owned();
+        TestDb {
+            target,
+            _dir: Some(dir),
+            server: None,
+        }
+    }
+
+    /// A fresh PostgreSQL database, or `None` (with a message) when the
+    /// binaries are missing and that is allowed.
+    pub(crate) fn postgres() -> Option<TestDb> {
+        match Server::start() {
+            Start::Running(server) => Some(TestDb {
+                target: server.fresh_url(),
+                _dir: None,
+                server: Some(server),
+            }),
+            Start::Missing(why) if required() => {
+                panic!("HASHSIEVE_REQUIRE_FIXTURES=1 and PostgreSQL is missing: {why}")
+            }
+            Start::Missing(why) => {
+                eprintln!("skipping the PostgreSQL half of this test: {why}");
+                None
+            }
+        }
+    }
+
+    /// The `--db` string of this database.
+    pub(crate) fn target(&self) -> &str {
+        &self.target
+    }
+
+    /// Open (creating the schema if needed).
+    pub(crate) fn open(&self) -> Store {
+        Store::open(&self.target).unwrap_or_else(|e| panic!("opening {}: {e}", self.target))
+    }
+
+    pub(crate) fn open_with(&self, opts: OpenOptions) -> Result<Store, crate::error::OpenError> {
+        Store::open_with(&self.target, opts)
+    }
+
+    pub(crate) fn is_postgres(&self) -> bool {
+        self.server.is_some()
+    }
+
+    pub(crate) fn server(&mut self) -> Option<&mut Server> {
+        self.server.as_mut()
+    }
+
+    /// Run one SQL statement with no parameters under the store (for tests
+    /// that plant what no API writes); the SQL must read the same in both
+    /// dialects.
+    pub(crate) fn execute(&self, sql: &str) {
+        match DbTarget::parse(&self.target) {
+            DbTarget::Sqlite(p) => {
+                rusqlite::Connection::open(p)
+                    .and_then(|c| c.execute_batch(sql))
+                    .unwrap_or_else(|e| panic!("{sql}: {e}"));
+            }
+            DbTarget::Postgres(url) => {
+                postgres::Client::connect(&url, postgres::NoTls)
+                    .and_then(|mut c| c.batch_execute(sql))
+                    .unwrap_or_else(|e| panic!("{sql}: {e}"));
+            }
+        }
+    }
+
+    /// The first column of the first row of `sql`, as bytes.
+    pub(crate) fn query_bytes(&self, sql: &str) -> Vec<u8> {
+        match DbTarget::parse(&self.target) {
+            DbTarget::Sqlite(p) => rusqlite::Connection::open(p)
+                .and_then(|c| c.query_row(sql, [], |r| r.get(0)))
+                .unwrap_or_else(|e| panic!("{sql}: {e}")),
+            DbTarget::Postgres(url) => postgres::Client::connect(&url, postgres::NoTls)
+                .and_then(|mut c| c.query_one(sql, &[]))
+                .and_then(|r| r.try_get(0))
+                .unwrap_or_else(|e| panic!("{sql}: {e}")),
+        }
+    }
+}
+
+/// `both! { fn name(db) { body } ... }`: each test once per backend, with
+/// `db: &TestDb`.
+macro_rules! both {
+    ($(#[doc = $doc:literal])* fn $name:ident($db:ident) $body:block $($rest:tt)*) => {
+        $(#[doc = $doc])*
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+
+            #[test]
+            fn sqlite() {
+                let $db = &$crate::store::backend_tests::TestDb::sqlite();
+                $body
+            }
+
+            #[test]
+            fn postgres() {
+                let Some(db) = $crate::store::backend_tests::TestDb::postgres() else {
+                    return;
+                };
+                let $db = &db;
+                $body
+            }
+        }
+        $crate::store::backend_tests::both! { $($rest)* }
+    };
+    () => {};
+}
+pub(crate) use both;
+
+both! {
+    /// The basics of opening: a fresh database gets this build's schema,
+    /// and reopening does not migrate again.
+    fn opens_at_the_current_schema(db) {
+        let s = db.open();
+        let current = if db.is_postgres() {
+            crate::store::pg::schema::CURRENT_VERSION
+        } else {
+            crate::store::schema::CURRENT_VERSION
+        };
+        assert_eq!(s.schema_version().unwrap(), current);
+        assert_eq!(s.is_postgres(), db.is_postgres());
+        drop(s);
+        assert_eq!(db.open().schema_version().unwrap(), current);
+    }
+
+    /// A database written by a newer hashsieve is refused, not guessed at.
+    fn refuses_a_newer_schema(db) {
+        drop(db.open());
+        if db.is_postgres() {
+            db.execute("UPDATE hashsieve_schema SET version = 99 WHERE id = 1");
+        } else {
+            db.execute("PRAGMA user_version = 99");
+        }
+        match db.open_with(OpenOptions::default()) {
+            Err(crate::error::OpenError::TooNew { found: 99, .. }) => {}
+            Err(e) => panic!("{e}"),
+            Ok(_) => panic!("a newer schema was opened"),
+        }
+    }
+
+    /// `Create::Never` does not create: a mistyped target is an error.
+    fn a_missing_database_is_created_only_when_asked(db) {
+        let existing = OpenOptions::default().existing();
+        assert!(matches!(
+            db.open_with(existing),
+            Err(crate::error::OpenError::Missing { .. })
+        ));
+        let mut s = db.open();
+        assert!(!s.has_enabled_list().unwrap());
+        s.create_list(&crate::model::NewList::new("a")).unwrap();
+        assert!(s.has_enabled_list().unwrap());
+        drop(s);
+        assert!(db.open_with(existing).is_ok());
+    }
+}
+
+both! {
+    /// Writers from several connections at once: every import lands once,
+    /// and the ids of the new entries only grow in commit order (the
+    /// change log reads new entries as the ids above its cursor).
+    fn concurrent_writers_all_land(db) {
+        use crate::model::{NewList, Record, Value};
+        use crate::types::Pdq;
+        db.open().create_list(&NewList::new("l")).unwrap();
+        let mut reader = db.open();
+        let mut cursor = reader.change_cursor().unwrap();
+        let threads: Vec<_> = (0..4u8)
+            .map(|t| {
+                let mut s = db.open();
+                std::thread::spawn(move || {
+                    for i in 0..10u8 {
+                        let mut h = [t; 32];
+                        h[1] = i;
+                        let rec = Ok(Record::new(Value::Pdq(Pdq(h))));
+                        s.import("l", [rec], std::path::Path::new("t"), Default::default())
+                            .unwrap();
+                    }
+                })
+            })
+            .collect();
+        let mut seen = std::collections::BTreeSet::new();
+        for t in threads {
+            t.join().unwrap();
+            let ch = reader.changes_since(&cursor, 1000).unwrap();
+            seen.extend(ch.entries.iter().map(|e| e.id));
+            cursor = ch.next;
+        }
+        let ch = reader.changes_since(&cursor, 1000).unwrap();
+        seen.extend(ch.entries.iter().map(|e| e.id));
+        let all: std::collections::BTreeSet<_> = reader.entry_ids("l").unwrap().into_iter().collect();
+        assert_eq!(all.len(), 40);
+        assert_eq!(seen, all, "the change log missed entries written concurrently");
+    }
+}
+
+/// Every commit wakes a listener on another connection; a connection
+/// that went away is noticed, and a new listener works after the server
+/// comes back.
+#[test]
+fn postgres_listener_wakes_on_commits() {
+    use super::pg::listen::{Listener, Wake};
+    use std::time::Duration;
+    let Some(mut db) = TestDb::postgres() else {
+        return;
+    };
+    let mut s = db.open();
+    let opts = OpenOptions::default();
+    let mut l = Listener::connect(db.target(), &opts).unwrap();
+    assert_eq!(l.wait(Duration::from_millis(200)).unwrap(), Wake::Timeout);
+    s.create_list(&crate::model::NewList::new("a")).unwrap();
+    assert_eq!(l.wait(Duration::from_secs(5)).unwrap(), Wake::Changed);
+    // A failed write announces nothing.
+    assert!(s.create_list(&crate::model::NewList::new("a")).is_err());
+    assert_eq!(l.wait(Duration::from_millis(300)).unwrap(), Wake::Timeout);
+    drop(s);
+    let server = db.server().unwrap();
+    assert!(server.restart(), "{}", server.log());
+    assert!(
+        l.wait(Duration::from_millis(300)).is_err(),
+        "a lost connection must be an error"
+    );
+    let mut l = Listener::connect(db.target(), &opts).unwrap();
+    db.open().set_list_enabled("a", false).unwrap();
+    assert_eq!(l.wait(Duration::from_secs(5)).unwrap(), Wake::Changed);
+}

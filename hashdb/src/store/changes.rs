@@ -141,8 +141,6 @@ impl SqliteStore {
 
 #[cfg(test)]
 mod tests {
-    use crate::store::Store;
-    use super::*;
     use crate::model::{NewList, Record, Status, StatusChange, Value};
     use crate::store::ImportOptions;
     use crate::types::Pdq;
@@ -152,12 +150,10 @@ mod tests {
         Ok(Record::new(Value::Pdq(Pdq([byte; 32]))))
     }
 
-    #[test]
-    fn reports_new_entries_status_changes_and_list_changes() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("c.db");
-        let mut a = Store::open(&path).unwrap();
-        let mut b = Store::open(&path).unwrap();
+    crate::store::backend_tests::both! {
+    fn reports_new_entries_status_changes_and_list_changes(db) {
+        let mut a = db.open();
+        let mut b = db.open();
         a.create_list(&NewList::new("l")).unwrap();
         let c0 = b.change_cursor().unwrap();
         let sum = a
@@ -203,5 +199,6 @@ mod tests {
         .unwrap();
         let ch5 = b.changes_since(&c4, 2).unwrap();
         assert!(ch5.rebuild && ch5.entries.is_empty());
+    }
     }
 }

@@ -117,7 +117,12 @@ pub(super) fn feature_from(bytes: &[u8]) -> Result<crate::tmk::Feature, StoreErr
     Ok(f)
 }
 
-pub(super) fn frame_from(frame: i64, quality: i64, hash: Vec<u8>, ts: f64) -> Result<VpdqFrame, StoreError> {
+pub(super) fn frame_from(
+    frame: i64,
+    quality: i64,
+    hash: Vec<u8>,
+    ts: f64,
+) -> Result<VpdqFrame, StoreError> {
     let hash: [u8; 32] = hash
         .try_into()
         .map_err(|_| corrupt("vpdq_frames", "frame hash is not 32 bytes"))?;
@@ -592,7 +597,6 @@ impl SqliteStore {
 
 #[cfg(test)]
 mod tests {
-    use crate::store::Store;
     use super::*;
     use crate::model::NewList;
 
@@ -602,10 +606,9 @@ mod tests {
         Ok(r)
     }
 
-    #[test]
-    fn import_is_idempotent_and_merges_labels() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut s = Store::open(dir.path().join("a.db")).unwrap();
+    crate::store::backend_tests::both! {
+    fn import_is_idempotent_and_merges_labels(db) {
+        let mut s = db.open();
         s.create_list(&NewList::new("l")).unwrap();
         let h = "f".repeat(64);
         let o = Path::new("x");
@@ -631,11 +634,11 @@ mod tests {
         assert_eq!(e.record.labels.len(), 2);
         assert_eq!(s.entry_ids("l").unwrap().len(), 1);
     }
+    }
 
-    #[test]
-    fn failed_import_changes_nothing() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut s = Store::open(dir.path().join("a.db")).unwrap();
+    crate::store::backend_tests::both! {
+    fn failed_import_changes_nothing(db) {
+        let mut s = db.open();
         s.create_list(&NewList::new("l")).unwrap();
         let bad = Err(ParseError::Line {
             line: 2,
@@ -663,11 +666,11 @@ mod tests {
             .unwrap();
         assert_eq!((r.added, r.skipped), (1, 1));
     }
+    }
 
-    #[test]
-    fn status_changes_are_kept_and_filter_index_rows() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut s = Store::open(dir.path().join("a.db")).unwrap();
+    crate::store::backend_tests::both! {
+    fn status_changes_are_kept_and_filter_index_rows(db) {
+        let mut s = db.open();
         s.create_list(&NewList::new("l")).unwrap();
         let sum = s
             .import(
@@ -694,5 +697,6 @@ mod tests {
             s.set_status(999, &change),
             Err(StoreError::NoSuchEntry(999))
         ));
+    }
     }
 }

@@ -42,14 +42,12 @@ impl SqliteStore {
 mod tests {
     use crate::error::ParseError;
     use crate::model::{NewList, Record, Value};
-    use crate::store::Store;
     use crate::types::{Md5, Pdq};
     use std::path::Path;
 
-    #[test]
-    fn changes_with_what_decides_a_match_only() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut s = Store::open(dir.path().join("f.db")).unwrap();
+    crate::store::backend_tests::both! {
+    fn changes_with_what_decides_a_match_only(db) {
+        let mut s = db.open();
         s.create_list(&NewList::new("l")).unwrap();
         let mut seen = vec![s.match_fingerprint().unwrap()];
         assert_eq!(seen[0].len(), 32);
@@ -66,5 +64,6 @@ mod tests {
         unique.sort();
         unique.dedup();
         assert_eq!(unique.len(), seen.len(), "{seen:?}");
+    }
     }
 }

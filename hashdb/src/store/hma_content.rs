@@ -349,18 +349,12 @@ impl SqliteStore {
 
 #[cfg(test)]
 mod tests {
-    use crate::store::Store;
     use super::*;
     use crate::model::{NewList, Record};
     use crate::store::ImportOptions;
+    use crate::store::Store;
     use crate::types::{Md5, Pdq};
     use std::path::Path;
-
-    fn store() -> (tempfile::TempDir, Store) {
-        let d = tempfile::tempdir().unwrap();
-        let s = Store::open(d.path().join("t.db")).unwrap();
-        (d, s)
-    }
 
     fn add(s: &mut Store, list: &str, vals: Vec<Value>) -> Vec<EntryId> {
         let recs: Vec<_> = vals.into_iter().map(|v| Ok(Record::new(v))).collect();
@@ -369,9 +363,9 @@ mod tests {
             .added_ids
     }
 
-    #[test]
-    fn one_id_per_item_and_delete_removes_every_signal() {
-        let (_d, mut s) = store();
+    crate::store::backend_tests::both! {
+    fn one_id_per_item_and_delete_removes_every_signal(db) {
+        let mut s = db.open();
         let l = s.create_list(&NewList::new("B")).unwrap();
         let ids = add(
             &mut s,
@@ -390,10 +384,11 @@ mod tests {
         assert!(s.entry(ids[1]).is_err());
         assert_eq!(s.hma_content_delete(l.id, c).unwrap(), 0);
     }
+    }
 
-    #[test]
-    fn disable_until_and_notes() {
-        let (_d, mut s) = store();
+    crate::store::backend_tests::both! {
+    fn disable_until_and_notes(db) {
+        let mut s = db.open();
         let l = s.create_list(&NewList::new("B")).unwrap();
         let ids = add(&mut s, "B", vec![Value::Pdq(Pdq([3; 32]))]);
         // An imported entry is its own item, enabled.
@@ -411,10 +406,11 @@ mod tests {
         assert_eq!(item.note, None);
         assert!(!item.enabled_at(i64::MAX));
     }
+    }
 
-    #[test]
-    fn ratio_and_rename() {
-        let (_d, mut s) = store();
+    crate::store::backend_tests::both! {
+    fn ratio_and_rename(db) {
+        let mut s = db.open();
         s.create_list(&NewList::new("A")).unwrap();
         s.set_hma_ratio("A", 0.5).unwrap();
         assert_eq!(s.hma_ratios().unwrap()["A"], 0.5);
@@ -433,5 +429,6 @@ mod tests {
         ));
         s.rename_list("A", "C").unwrap();
         assert!(s.list("C").is_ok() && s.list("A").is_err());
+    }
     }
 }

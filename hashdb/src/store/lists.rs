@@ -7,7 +7,8 @@ use super::{now, SqliteStore};
 use crate::error::StoreError;
 use crate::model::{ListId, ListInfo, ListUpdate, NewList};
 
-pub(super) const LIST_COLUMNS: &str = "id, name, description, source, enabled, pdq_threshold, pdq_quality, \
+pub(super) const LIST_COLUMNS: &str =
+    "id, name, description, source, enabled, pdq_threshold, pdq_quality, \
      created_at, updated_at, vpdq_target_percent, vpdq_query_percent, vpdq_min_clip_frames, \
      tmk_level1, tmk_level2";
 
@@ -304,13 +305,11 @@ impl SqliteStore {
 
 #[cfg(test)]
 mod tests {
-    use crate::store::Store;
     use super::*;
 
-    #[test]
-    fn create_enable_disable() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut s = Store::open(dir.path().join("a.db")).unwrap();
+    crate::store::backend_tests::both! {
+    fn create_enable_disable(db) {
+        let mut s = db.open();
         let l = s.create_list(&NewList::new("gifct")).unwrap();
         assert_eq!((l.pdq_threshold, l.pdq_quality, l.enabled), (31, 50, true));
         assert!(matches!(
@@ -328,11 +327,11 @@ mod tests {
         ));
         assert_eq!(s.lists().unwrap().len(), 1);
     }
+    }
 
-    #[test]
-    fn vpdq_rules_are_stored_per_list_and_updated() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut s = Store::open(dir.path().join("a.db")).unwrap();
+    crate::store::backend_tests::both! {
+    fn vpdq_rules_are_stored_per_list_and_updated(db) {
+        let mut s = db.open();
         let d = s.create_list(&NewList::new("default")).unwrap();
         assert_eq!(
             (
@@ -389,5 +388,6 @@ mod tests {
             s.update_list("nope", &ListUpdate::default()),
             Err(StoreError::NoSuchList(_))
         ));
+    }
     }
 }

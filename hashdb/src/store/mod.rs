@@ -165,10 +165,7 @@ impl SqliteStore {
     /// As [`Store::open`], and [`OpenError::Missing`] with
     /// [`Create::Never`] when there is no database at `path` (no file, or
     /// an empty one).
-    pub fn open_with(
-        path: impl AsRef<Path>,
-        opts: OpenOptions,
-    ) -> Result<SqliteStore, OpenError> {
+    pub fn open_with(path: impl AsRef<Path>, opts: OpenOptions) -> Result<SqliteStore, OpenError> {
         let path = path.as_ref().to_path_buf();
         let found = check_magic(&path)?;
         let mut flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;

@@ -310,10 +310,10 @@ fn write_rows(
 
 #[cfg(test)]
 mod tests {
-    use crate::store::Store;
     use super::*;
     use crate::error::ParseError;
     use crate::model::{NewList, Record, Status, StatusChange, Value};
+    use crate::store::Store;
 
     fn pdq(i: u64) -> Pdq {
         Pdq::from_words([i.wrapping_mul(0x9e37_79b9_7f4a_7c15), i, !i, i << 7])

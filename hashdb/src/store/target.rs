@@ -31,7 +31,9 @@ impl DbTarget {
     pub fn parse(s: impl AsRef<OsStr>) -> DbTarget {
         let s = s.as_ref();
         match s.to_str() {
-            Some(u) if SCHEMES.iter().any(|p| u.starts_with(p)) => DbTarget::Postgres(u.to_string()),
+            Some(u) if SCHEMES.iter().any(|p| u.starts_with(p)) => {
+                DbTarget::Postgres(u.to_string())
+            }
             _ => DbTarget::Sqlite(PathBuf::from(s)),
         }
     }
@@ -134,7 +136,9 @@ mod tests {
 
     #[test]
     fn passwords_never_show() {
-        let t = DbTarget::parse("postgresql://alice:s3cr@t@db.example:5432/lists?password=x&sslmode=disable");
+        let t = DbTarget::parse(
+            "postgresql://alice:s3cr@t@db.example:5432/lists?password=x&sslmode=disable",
+        );
         let shown = format!("{t} {t:?} {}", t.display_path().display());
         assert!(!shown.contains("s3cr") && !shown.contains("=x"), "{shown}");
         assert!(shown.contains("alice:***@db.example:5432/lists"), "{shown}");

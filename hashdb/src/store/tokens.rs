@@ -299,13 +299,11 @@ impl SqliteStore {
 
 #[cfg(test)]
 mod tests {
-    use crate::store::Store;
     use super::*;
 
-    #[test]
-    fn create_verify_revoke() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut s = Store::open(dir.path().join("t.db")).unwrap();
+    crate::store::backend_tests::both! {
+    fn create_verify_revoke(db) {
+        let mut s = db.open();
         assert!(!s.has_any_token().unwrap());
         let (id, secret) = s.create_token(&[Scope::Match], Some("ci"), None).unwrap();
         assert!(secret.starts_with("hs_") && secret.len() == 67);
@@ -313,13 +311,8 @@ mod tests {
         assert!(t.allows(Scope::Match) && !t.allows(Scope::Write));
         assert!(s.verify_token("hs_wrong").unwrap().is_none());
         // Only the hash is stored.
-        let stored: Vec<u8> = s
-            .sqlite()
-            .conn
-            .query_row("SELECT hash FROM api_tokens WHERE id = ?1", [id], |r| {
-                r.get(0)
-            })
-            .unwrap();
+        let stored = db.query_bytes(&format!("SELECT hash FROM api_tokens WHERE id = {id}"));
+        assert_eq!(stored, token_hash(&secret));
         assert_ne!(stored, secret.as_bytes());
         s.revoke_token(id).unwrap();
         assert!(s.verify_token(&secret).unwrap().is_none());
@@ -334,11 +327,11 @@ mod tests {
             .unwrap()
             .allows(Scope::Write));
     }
+    }
 
-    #[test]
-    fn expiry_and_last_use() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut s = Store::open(dir.path().join("t.db")).unwrap();
+    crate::store::backend_tests::both! {
+    fn expiry_and_last_use(db) {
+        let mut s = db.open();
         let t0 = now();
         assert!(s.create_token(&[Scope::Match], None, Some(t0)).is_err());
         assert!(s.create_token(&[Scope::Match], None, Some(t0 - 5)).is_err());
@@ -349,17 +342,15 @@ mod tests {
         assert_eq!(t.expires_at, Some(t0 + 3600));
         assert!(t.live_at(t0) && !t.live_at(t0 + 3600) && t.expired_at(t0 + 4000));
         // Expired in the table: refused as a revoked token is.
-        s.sqlite()
-            .conn
-            .execute(
-                "UPDATE api_tokens SET expires_at = ?2 WHERE id = ?1",
-                params![id, t0 - 1],
-            )
-            .unwrap();
+        db.execute(&format!(
+            "UPDATE api_tokens SET expires_at = {} WHERE id = {id}",
+            t0 - 1
+        ));
         assert!(s.verify_token(&secret).unwrap().is_none());
         assert!(!s.tokens().unwrap()[0].allows(Scope::Match));
         assert!(s.tokens().unwrap()[0].has_scope(Scope::Match));
         s.record_token_use(&[(id, 100), (id, 50)]).unwrap();
         assert_eq!(s.tokens().unwrap()[0].last_used_at, Some(100));
+    }
     }
 }

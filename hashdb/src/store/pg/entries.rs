@@ -89,7 +89,9 @@ fn insert_or_merge(
         ],
     )?;
     let Some(row) = inserted else {
-        let id: EntryId = tx.query_one(&st.find, &[&list, &signal, &key])?.try_get(0)?;
+        let id: EntryId = tx
+            .query_one(&st.find, &[&list, &signal, &key])?
+            .try_get(0)?;
         let mut changed = 0;
         for l in &rec.labels {
             changed += tx.execute(&st.label, &[&id, l])?;
@@ -235,10 +237,7 @@ impl PgStore {
             _ => decode_value(&st, row.try_get::<_, &[u8]>(2)?)?,
         };
         let labels: BTreeSet<String> = c
-            .query(
-                "SELECT label FROM entry_labels WHERE entry_id = $1",
-                &[&id],
-            )?
+            .query("SELECT label FROM entry_labels WHERE entry_id = $1", &[&id])?
             .iter()
             .map(|r| r.try_get::<_, String>(0))
             .collect::<Result<_, _>>()?;

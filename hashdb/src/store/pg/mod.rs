@@ -35,10 +35,12 @@
 
 mod changes;
 mod entries;
-mod lists;
 pub mod listen;
+mod lists;
 mod misc;
 pub mod schema;
+#[cfg(test)]
+pub(crate) mod throwaway;
 
 use std::cell::{RefCell, RefMut};
 use std::path::{Path, PathBuf};
@@ -184,10 +186,13 @@ impl PgStore {
 
     /// The connection, for one operation (never held across calls).
     pub(super) fn client(&self) -> Result<RefMut<'_, Client>, StoreError> {
-        self.client.try_borrow_mut().map_err(|_| StoreError::Invalid {
-            field: "store",
-            message: "the PostgreSQL store was used from inside one of its own callbacks".into(),
-        })
+        self.client
+            .try_borrow_mut()
+            .map_err(|_| StoreError::Invalid {
+                field: "store",
+                message: "the PostgreSQL store was used from inside one of its own callbacks"
+                    .into(),
+            })
     }
 
     /// A write transaction: writers queue on one advisory lock, as SQLite's
