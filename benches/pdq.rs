@@ -2,10 +2,10 @@
 //! and a float luma buffer), plus the reference's dihedral set (one DCT)
 //! and the eight exact turned hashes of the query views (`oriented8`).
 //!
-//!     cargo bench --bench pdq
+//!     cargo bench --bench pdq          (or -p pdq, without the media side)
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use hashsieve::pdq::{DihedralKind, FloatLuma, LumaRule, PdqHasher, Rgb8};
+use pdq::{DihedralKind, FloatLuma, LumaRule, PdqHasher, Rgb8};
 
 /// A deterministic picture with texture at several scales.
 fn rgb(w: usize, h: usize) -> Vec<u8> {

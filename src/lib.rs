@@ -14,7 +14,9 @@ pub mod exit;
 pub mod hashing;
 pub mod matching;
 pub mod media;
-pub mod pdq;
+// The PDQ algorithm is its own crate (below hashdb and the app); the
+// re-export keeps the `hashsieve::pdq::...` and `crate::pdq::...` paths.
+pub use pdq;
 pub mod pipeline;
 pub mod progress;
 pub mod record;

@@ -5,19 +5,26 @@
 //! that decides a bit happens in the reference's order: the luma rule
 //! ([`LumaRule`]), the Jarosz tent filter and decimation ([`downsample`]),
 //! the 16x64 DCT ([`dct`]), Torben's median, and the image-domain quality
-//! metric. `tests/conformance_pdq.rs` checks the result against the
-//! reference outputs in `../shared/conformance/pdq`.
+//! metric. hashsieve's `tests/it/conformance_pdq.rs` checks the result
+//! against the reference outputs in `../shared/conformance/pdq`.
+//!
+//! A crate of its own, below both the hash list (hashdb, which stores
+//! [`Pdq`] values) and the app (which decodes media into a [`LumaSource`]):
+//! it needs neither media decoders nor storage.
 //!
 //! A [`PdqHasher`] owns reusable scratch buffers: keep one per thread.
 
 mod dct;
 mod downsample;
+mod hash;
+pub mod hex;
 mod luma;
 mod median;
 mod oriented;
 
 pub use dct::DihedralKind;
-pub use hashdb::Pdq;
+pub use hash::Pdq;
+pub use hex::HexError;
 pub use luma::{BufferSizeError, FloatLuma, Grey8, LumaRule, LumaSource, Rgb8};
 pub use oriented::Oriented;
 
@@ -108,7 +115,7 @@ impl PdqHasher {
     /// bits, as the reference's `pdqFloat256FromFloatLuma` returns it (a
     /// 64x64 input used as is, anything else blurred and decimated first).
     /// Row `i` is the vertical frequency, column `j` the horizontal one.
-    /// It is the per-frame feature of TMK+PDQF ([`crate::tmk`]), whose
+    /// It is the per-frame feature of TMK+PDQF (hashsieve's `tmk` module), whose
     /// frames are already 64x64. Pictures smaller than
     /// [`MIN_HASHABLE_DIM`] give the zero block, as [`PdqHasher::hash`]
     /// gives them the zero hash.

@@ -777,7 +777,7 @@ pub(crate) mod reference {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::pdq::luma::FloatLuma;
+    use crate::luma::FloatLuma;
 
     /// A deterministic pseudo-random float image (xorshift), values 0..255.
     pub(crate) fn noise(w: usize, h: usize, seed: u64) -> Vec<f32> {
