@@ -19,6 +19,8 @@ pub mod media;
 pub use pdq;
 pub mod pipeline;
 pub mod progress;
+#[cfg(feature = "queue")]
+pub mod queue;
 pub mod record;
 pub mod sandbox;
 pub mod scan;

@@ -10,6 +10,8 @@ mod hash;
 mod limits_args;
 mod match_file;
 mod matching;
+#[cfg(feature = "queue")]
+mod queue;
 mod rule_args;
 mod runs;
 mod sandbox_args;
@@ -61,8 +63,13 @@ enum Command {
     /// Create, list and revoke API tokens of `serve`.
     Token(token::TokenArgs),
     /// List and prune the resume state of `scan` runs (it keeps every
-    /// path and hash a run saw).
+    /// path and hash a run saw); list, show and report queued runs
+    /// (`scan --queue`) from the database.
     Runs(runs::RunsArgs),
+    /// Scan the jobs of queued runs (`scan --queue`) from NATS JetStream,
+    /// writing the records to the database.
+    #[cfg(feature = "queue")]
+    Worker(queue::WorkerArgs),
 }
 
 /// Parse the command line and run; returns the process exit code.
@@ -95,6 +102,8 @@ pub fn main() -> ExitCode {
         )),
         Command::Token(args) => token::run(args),
         Command::Runs(args) => runs::run(args),
+        #[cfg(feature = "queue")]
+        Command::Worker(args) => queue::run_worker(args),
     };
     match result {
         Ok(code) => ExitCode::from(code),

@@ -10,6 +10,8 @@ use clap::ArgMatches;
 use hashsieve::escape::{escape, escape_display};
 use hashsieve::scan::resume::{default_state_path, list_runs, prune, Prune};
 
+mod queued;
+
 /// `scan` flags that change only how records are shown, where they go or
 /// how fast they come, never what they say: not recorded with a run (a
 /// run may be resumed with other values). Every other flag is recorded,
@@ -83,8 +85,23 @@ pub struct RunsArgs {
 #[derive(clap::Subcommand, Debug)]
 pub enum RunsCommand {
     /// Show the runs (JSON Lines: run, state, started_at, updated_at,
-    /// finished_at, files).
+    /// finished_at, files), then the queued runs (`scan --queue`) of the
+    /// database (`"kind": "queue"`: name, roots, published, jobs_done,
+    /// records, errors, done, ...).
     List,
+    /// A queued run's progress, counts, matches, errors and the workers
+    /// seen (one JSON object on stdout; a line for people on stderr).
+    Show {
+        #[arg(value_name = "RUN")]
+        run: String,
+    },
+    /// A queued run's records, as `scan` reports them (ordered by path).
+    Report {
+        #[arg(value_name = "RUN")]
+        run: String,
+        #[arg(long, value_enum, default_value = "jsonl")]
+        format: queued::ReportFormat,
+    },
     /// Delete runs and everything they stored (paths, hashes, matches);
     /// prints the deleted runs (JSON Lines). Do not prune a run that is
     /// being scanned.
@@ -108,21 +125,33 @@ pub struct PruneArgs {
 }
 
 impl RunsArgs {
-    /// The state file, found as `scan` finds it.
-    fn state_path(&self) -> PathBuf {
-        if let Some(p) = &self.state {
-            return p.clone();
-        }
-        let db = self
-            .db
+    /// The database, found as `scan` finds it.
+    fn db_path(&self) -> Option<PathBuf> {
+        self.db
             .clone()
             .or_else(|| {
                 std::env::var_os("HASHSIEVE_DB")
                     .filter(|p| !p.is_empty())
                     .map(PathBuf::from)
             })
-            .or_else(|| Some(PathBuf::from("hashsieve.db")).filter(|p| p.exists()));
-        default_state_path(db.as_deref())
+            .or_else(|| Some(PathBuf::from("hashsieve.db")).filter(|p| p.exists()))
+    }
+
+    /// The state file, found as `scan` finds it.
+    fn state_path(&self) -> PathBuf {
+        if let Some(p) = &self.state {
+            return p.clone();
+        }
+        default_state_path(self.db_path().as_deref())
+    }
+
+    /// The database of queued runs: it must exist.
+    fn queue_db(&self) -> anyhow::Result<PathBuf> {
+        let p = self
+            .db_path()
+            .context("queued runs are in the database: give --db FILE or $HASHSIEVE_DB")?;
+        anyhow::ensure!(p.exists(), "no database at {}", p.display());
+        Ok(p)
     }
 }
 
@@ -134,7 +163,12 @@ pub fn run(args: RunsArgs) -> anyhow::Result<u8> {
             for r in list_runs(&path)? {
                 println!("{}", serde_json::to_string(&r)?);
             }
+            if let Some(db) = args.db_path().filter(|p| p.exists()) {
+                queued::list(&db)?;
+            }
         }
+        RunsCommand::Show { run } => queued::show(&args.queue_db()?, run)?,
+        RunsCommand::Report { run, format } => queued::report(&args.queue_db()?, run, *format)?,
         RunsCommand::Prune(p) => {
             let which = match p.older_than {
                 Some(days) => Prune::OlderThan(Duration::from_secs(days.saturating_mul(86_400))),

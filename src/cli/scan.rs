@@ -193,6 +193,20 @@ pub struct ScanArgs {
 
     #[command(flatten)]
     pub sandbox: super::sandbox_args::SandboxArgs,
+
+    /// Publish one job per input file to this NATS JetStream server
+    /// (nats://HOST:4222) instead of scanning here: `hashsieve worker`
+    /// processes scan them and write the records to --db (see `hashsieve
+    /// worker --help`). Needs --run and --db.
+    #[arg(long, value_name = "URL", requires = "run")]
+    pub queue: Option<String>,
+
+    /// The name of a queued run (letters, digits, '-', '_'). A name
+    /// already in the database is refused, unless --resume NAME is given
+    /// too with the same paths (then files already done are not
+    /// published again).
+    #[arg(long, value_name = "NAME", requires = "queue")]
+    pub run: Option<String>,
 }
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug)]
@@ -335,6 +349,15 @@ pub fn run(
 ) -> anyhow::Result<u8> {
     let cfg = args.config()?;
     let db = args.db_path()?;
+    #[cfg(feature = "queue")]
+    if let Some(url) = &args.queue {
+        return super::queue::produce(&args, &cfg, db.as_deref(), url, &STOP);
+    }
+    #[cfg(not(feature = "queue"))]
+    anyhow::ensure!(
+        args.queue.is_none(),
+        "this hashsieve was built without the work queue (cargo feature `queue`)"
+    );
     // Read before the lists are loaded: a change in between makes the run
     // look stale (refused on resume), never fresh.
     let lists = super::runs::lists_fingerprint(db.as_deref())?;

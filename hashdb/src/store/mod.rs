@@ -34,6 +34,7 @@ mod fingerprint;
 pub mod hma_content;
 mod lists;
 pub mod pg;
+pub mod runs;
 pub mod schema;
 mod schema_check;
 mod sealed;

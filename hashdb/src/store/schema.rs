@@ -16,7 +16,16 @@ pub const FRAMES: &str = "vpdq_frames";
 pub const ALLOWLIST: &str = "allowlist";
 
 /// Forward migrations, oldest first.
-pub const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5_HMA_CONTENT, V6_TOKEN_EXPIRY, V7_TMK];
+pub const MIGRATIONS: &[&str] = &[
+    V1,
+    V2,
+    V3,
+    V4,
+    V5_HMA_CONTENT,
+    V6_TOKEN_EXPIRY,
+    V7_TMK,
+    V8_SCAN_RUNS,
+];
 
 /// Version 1: lists, entries with labels and vPDQ frames, the allowlist.
 const V1: &str = "
@@ -220,4 +229,48 @@ ALTER TABLE lists ADD COLUMN tmk_level2 REAL NOT NULL DEFAULT 0.7
 const V6_TOKEN_EXPIRY: &str = "
 ALTER TABLE api_tokens ADD COLUMN expires_at INTEGER;
 ALTER TABLE api_tokens ADD COLUMN last_used_at INTEGER;
+";
+
+/// Version 8: distributed scan runs (`scan --queue`, `hashsieve worker`;
+/// see `store/runs.rs`). `scan_jobs` holds one row per input file a
+/// worker committed, `scan_records` one per item (file or archive member)
+/// keyed by (run, path) so a redelivered job replaces its records, and
+/// `scan_workers` the workers seen. Paths and roots are bytes (roots
+/// joined by NUL).
+const V8_SCAN_RUNS: &str = "
+CREATE TABLE scan_runs (
+    name       TEXT    PRIMARY KEY,
+    roots      BLOB    NOT NULL,
+    queue      TEXT    NOT NULL,
+    created_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL,
+    published  INTEGER NOT NULL DEFAULT 0 CHECK (published >= 0),
+    walk_done  INTEGER NOT NULL DEFAULT 0 CHECK (walk_done IN (0, 1))
+);
+CREATE TABLE scan_jobs (
+    run        TEXT    NOT NULL REFERENCES scan_runs(name) ON DELETE CASCADE,
+    path       BLOB    NOT NULL,
+    worker     TEXT    NOT NULL,
+    deliveries INTEGER NOT NULL,
+    done_at    INTEGER NOT NULL,
+    PRIMARY KEY (run, path)
+) WITHOUT ROWID;
+CREATE TABLE scan_records (
+    run     TEXT    NOT NULL REFERENCES scan_runs(name) ON DELETE CASCADE,
+    path    BLOB    NOT NULL,
+    job     BLOB    NOT NULL,
+    matches INTEGER NOT NULL CHECK (matches >= 0),
+    error   TEXT,
+    record  TEXT    NOT NULL,
+    PRIMARY KEY (run, path)
+) WITHOUT ROWID;
+CREATE INDEX scan_records_job ON scan_records(run, job);
+CREATE TABLE scan_workers (
+    run        TEXT    NOT NULL REFERENCES scan_runs(name) ON DELETE CASCADE,
+    worker     TEXT    NOT NULL,
+    first_seen INTEGER NOT NULL,
+    last_seen  INTEGER NOT NULL,
+    jobs       INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (run, worker)
+) WITHOUT ROWID;
 ";

@@ -1,0 +1,542 @@
+//! Distributed scan runs (`scan --queue`, `hashsieve worker`): the run,
+//! the jobs done and one record per scanned item, in the shared database.
+//!
+//! Why in the store: workers on many machines must agree on what is done,
+//! and the database is the one thing they all reach. Writes are idempotent,
+//! keyed by (run, path): a job delivered twice (a worker killed after its
+//! commit but before its ack) replaces its records instead of adding
+//! copies. A job's records and its "done" row are one transaction, so a
+//! worker killed mid-write leaves nothing behind and the redelivered job
+//! writes everything again.
+//!
+//! Paths are stored as bytes (`BLOB`): a location is whatever the file
+//! system or the archive said, not necessarily UTF-8.
+
+use rusqlite::{params, OptionalExtension};
+use serde::Serialize;
+
+use super::{now, Inner, SqliteStore, Store};
+use crate::error::StoreError;
+
+/// One record of a run, as a worker writes it.
+#[derive(Debug, Clone)]
+pub struct RunRecord {
+    /// The item's location (a file, or `archive!/member`), as bytes.
+    pub path: Vec<u8>,
+    /// Hits that are not suppressed.
+    pub matches: u64,
+    /// The error kind (`io`, `decode`, ...) when the item failed.
+    pub error: Option<String>,
+    /// The record as the JSON line `scan` prints.
+    pub line: String,
+}
+
+/// A worker that committed jobs of a run.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct WorkerSeen {
+    pub worker: String,
+    pub first_seen: i64,
+    pub last_seen: i64,
+    /// Jobs (input files) it committed.
+    pub jobs: u64,
+}
+
+/// A run and its progress. Times are Unix seconds.
+#[derive(Debug, Clone, Serialize)]
+pub struct RunInfo {
+    pub name: String,
+    /// The producer's roots (lossy UTF-8, for display).
+    pub roots: Vec<String>,
+    /// Where its jobs were published.
+    pub queue: String,
+    pub created_at: i64,
+    pub updated_at: i64,
+    /// Jobs (input files) published so far.
+    pub published: u64,
+    /// The producer finished its walk: `published` is final.
+    pub walk_done: bool,
+    /// Jobs committed by workers.
+    pub jobs_done: u64,
+    /// Records stored (files plus archive members).
+    pub records: u64,
+    /// Records with at least one hit that is not suppressed.
+    pub records_matched: u64,
+    /// Records with an error.
+    pub errors: u64,
+}
+
+/// Why a producer could not start a run.
+#[derive(Debug, thiserror::Error)]
+pub enum RunStartError {
+    /// The name is taken and the producer did not ask to resume it.
+    #[error("a run named {0:?} already exists (another producer, or an earlier run): pick another name, or add --resume to publish its missing files again")]
+    Exists(String),
+    /// Resuming with other roots would mix two scans in one report.
+    #[error("run {name:?} was started with other paths ({roots}): resume it with the same paths")]
+    OtherRoots { name: String, roots: String },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// How a run was started.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RunStart {
+    Created,
+    /// It existed with the same roots (`--resume`).
+    Resumed,
+}
+
+/// Roots as one blob: the paths joined by NUL (a byte no path holds).
+fn join_roots(roots: &[&[u8]]) -> Vec<u8> {
+    roots.join(&0u8)
+}
+
+fn split_roots(blob: &[u8]) -> Vec<String> {
+    blob.split(|b| *b == 0)
+        .map(|p| String::from_utf8_lossy(p).into_owned())
+        .collect()
+}
+
+impl SqliteStore {
+    /// Register run `name` (a producer, before publishing). With `resume`,
+    /// an existing run of the same roots is taken up again.
+    ///
+    /// # Errors
+    /// [`RunStartError::Exists`] when the name is taken without `resume`,
+    /// [`RunStartError::OtherRoots`] when resuming with other roots.
+    pub fn scan_run_start(
+        &mut self,
+        name: &str,
+        roots: &[&[u8]],
+        queue: &str,
+        resume: bool,
+    ) -> Result<RunStart, RunStartError> {
+        let blob = join_roots(roots);
+        let tx = self.immediate()?;
+        let old: Option<Vec<u8>> = tx
+            .query_row("SELECT roots FROM scan_runs WHERE name = ?1", [name], |r| {
+                r.get(0)
+            })
+            .optional()
+            .map_err(StoreError::from)?;
+        let start = match old {
+            None => {
+                let t = now();
+                tx.execute(
+                    "INSERT INTO scan_runs (name, roots, queue, created_at, updated_at)
+                     VALUES (?1, ?2, ?3, ?4, ?4)",
+                    params![name, blob, queue, t],
+                )
+                .map_err(StoreError::from)?;
+                RunStart::Created
+            }
+            Some(_) if !resume => return Err(RunStartError::Exists(name.to_string())),
+            Some(old) if old != blob => {
+                return Err(RunStartError::OtherRoots {
+                    name: name.to_string(),
+                    roots: split_roots(&old).join(", "),
+                })
+            }
+            Some(_) => {
+                tx.execute(
+                    "UPDATE scan_runs SET walk_done = 0, updated_at = ?2 WHERE name = ?1",
+                    params![name, now()],
+                )
+                .map_err(StoreError::from)?;
+                RunStart::Resumed
+            }
+        };
+        tx.commit().map_err(StoreError::from)?;
+        Ok(start)
+    }
+
+    /// The producer's count of published jobs; `walk_done` once final.
+    pub fn scan_run_published(
+        &self,
+        name: &str,
+        published: u64,
+        walk_done: bool,
+    ) -> Result<(), StoreError> {
+        self.conn.execute(
+            "UPDATE scan_runs SET published = ?2, walk_done = ?3, updated_at = ?4 WHERE name = ?1",
+            params![name, published as i64, walk_done, now()],
+        )?;
+        Ok(())
+    }
+
+    /// Whether the job (input file) `job` of `run` is committed.
+    pub fn scan_job_done(&self, run: &str, job: &[u8]) -> Result<bool, StoreError> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT 1 FROM scan_jobs WHERE run = ?1 AND path = ?2",
+                params![run, job],
+                |_| Ok(()),
+            )
+            .optional()?
+            .is_some())
+    }
+
+    /// Whether run `name` exists.
+    pub fn scan_run_exists(&self, name: &str) -> Result<bool, StoreError> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT 1 FROM scan_runs WHERE name = ?1",
+                [name],
+                |_| Ok(()),
+            )
+            .optional()?
+            .is_some())
+    }
+
+    /// Store the records of job `job` of `run` and mark it done, in one
+    /// transaction; records the job wrote on an earlier delivery are
+    /// replaced (an archive read again may yield other members).
+    ///
+    /// # Errors
+    /// [`StoreError::Invalid`] when the run does not exist.
+    pub fn scan_job_commit(
+        &mut self,
+        run: &str,
+        job: &[u8],
+        worker: &str,
+        deliveries: u64,
+        records: &[RunRecord],
+    ) -> Result<(), StoreError> {
+        let t = now();
+        let tx = self.immediate()?;
+        let exists = tx
+            .query_row("SELECT 1 FROM scan_runs WHERE name = ?1", [run], |_| Ok(()))
+            .optional()?
+            .is_some();
+        if !exists {
+            return Err(StoreError::Invalid {
+                field: "run",
+                message: format!("no scan run named {run:?} in this database"),
+            });
+        }
+        tx.execute(
+            "DELETE FROM scan_records WHERE run = ?1 AND job = ?2",
+            params![run, job],
+        )?;
+        {
+            let mut ins = tx.prepare_cached(
+                "INSERT OR REPLACE INTO scan_records (run, path, job, matches, error, record)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            )?;
+            for r in records {
+                ins.execute(params![run, r.path, job, r.matches as i64, r.error, r.line])?;
+            }
+        }
+        tx.execute(
+            "INSERT OR REPLACE INTO scan_jobs (run, path, worker, deliveries, done_at)
+             VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![run, job, worker, deliveries as i64, t],
+        )?;
+        tx.execute(
+            "INSERT INTO scan_workers (run, worker, first_seen, last_seen, jobs)
+             VALUES (?1, ?2, ?3, ?3, 1)
+             ON CONFLICT (run, worker) DO UPDATE SET last_seen = ?3, jobs = jobs + 1",
+            params![run, worker, t],
+        )?;
+        tx.execute(
+            "UPDATE scan_runs SET updated_at = ?2 WHERE name = ?1",
+            params![run, t],
+        )?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Every run, newest first.
+    pub fn scan_runs(&self) -> Result<Vec<RunInfo>, StoreError> {
+        let names: Vec<String> = self
+            .conn
+            .prepare("SELECT name FROM scan_runs ORDER BY created_at DESC, name")?
+            .query_map([], |r| r.get(0))?
+            .collect::<Result<_, _>>()?;
+        let mut out = Vec::with_capacity(names.len());
+        for n in names {
+            if let Some(i) = self.scan_run(&n)? {
+                out.push(i);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Run `name` and its progress; `None` when there is no such run.
+    pub fn scan_run(&self, name: &str) -> Result<Option<RunInfo>, StoreError> {
+        let row = self
+            .conn
+            .query_row(
+                "SELECT roots, queue, created_at, updated_at, published, walk_done
+                 FROM scan_runs WHERE name = ?1",
+                [name],
+                |r| {
+                    Ok((
+                        r.get::<_, Vec<u8>>(0)?,
+                        r.get::<_, String>(1)?,
+                        r.get::<_, i64>(2)?,
+                        r.get::<_, i64>(3)?,
+                        r.get::<_, i64>(4)?,
+                        r.get::<_, bool>(5)?,
+                    ))
+                },
+            )
+            .optional()?;
+        let Some((roots, queue, created_at, updated_at, published, walk_done)) = row else {
+            return Ok(None);
+        };
+        let jobs_done: i64 = self.conn.query_row(
+            "SELECT count(*) FROM scan_jobs WHERE run = ?1",
+            [name],
+            |r| r.get(0),
+        )?;
+        let (records, matched, errors): (i64, i64, i64) = self.conn.query_row(
+            "SELECT count(*), count(*) FILTER (WHERE matches > 0),
+                    count(*) FILTER (WHERE error IS NOT NULL)
+             FROM scan_records WHERE run = ?1",
+            [name],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )?;
+        Ok(Some(RunInfo {
+            name: name.to_string(),
+            roots: split_roots(&roots),
+            queue,
+            created_at,
+            updated_at,
+            published: published.max(0) as u64,
+            walk_done,
+            jobs_done: jobs_done.max(0) as u64,
+            records: records.max(0) as u64,
+            records_matched: matched.max(0) as u64,
+            errors: errors.max(0) as u64,
+        }))
+    }
+
+    /// The workers that committed jobs of `run`, by name.
+    pub fn scan_run_workers(&self, run: &str) -> Result<Vec<WorkerSeen>, StoreError> {
+        let mut st = self.conn.prepare(
+            "SELECT worker, first_seen, last_seen, jobs FROM scan_workers
+             WHERE run = ?1 ORDER BY worker",
+        )?;
+        let rows = st.query_map([run], |r| {
+            Ok(WorkerSeen {
+                worker: r.get(0)?,
+                first_seen: r.get(1)?,
+                last_seen: r.get(2)?,
+                jobs: r.get::<_, i64>(3)?.max(0) as u64,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Hand every record line of `run` to `each`, ordered by path bytes;
+    /// `each` returns false to stop early.
+    pub fn scan_run_records(
+        &self,
+        run: &str,
+        each: &mut dyn FnMut(&str) -> bool,
+    ) -> Result<(), StoreError> {
+        let mut st = self
+            .conn
+            .prepare("SELECT record FROM scan_records WHERE run = ?1 ORDER BY path")?;
+        let mut rows = st.query([run])?;
+        while let Some(r) = rows.next()? {
+            let line: String = r.get(0)?;
+            if !each(&line) {
+                break;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// What the PostgreSQL backend answers until it stores runs.
+fn pg_unsupported() -> StoreError {
+    StoreError::Invalid {
+        field: "database",
+        message: "distributed scan runs are not stored in PostgreSQL yet: use an SQLite --db for `scan --queue`, `worker` and `runs`".into(),
+    }
+}
+
+/// The backend dispatch (see the module docs of `store`): SQLite only, for
+/// now.
+impl Store {
+    /// See [`SqliteStore::scan_run_start`].
+    ///
+    /// # Errors
+    /// [`RunStartError::Exists`] when the name is taken without `resume`,
+    /// [`RunStartError::OtherRoots`] when resuming with other roots.
+    pub fn scan_run_start(
+        &mut self,
+        name: &str,
+        roots: &[&[u8]],
+        queue: &str,
+        resume: bool,
+    ) -> Result<RunStart, RunStartError> {
+        match &mut self.inner {
+            Inner::Sqlite(s) => s.scan_run_start(name, roots, queue, resume),
+            Inner::Postgres(_) => Err(pg_unsupported().into()),
+        }
+    }
+
+    /// The producer's count of published jobs; `walk_done` once final.
+    pub fn scan_run_published(
+        &self,
+        name: &str,
+        published: u64,
+        walk_done: bool,
+    ) -> Result<(), StoreError> {
+        match &self.inner {
+            Inner::Sqlite(s) => s.scan_run_published(name, published, walk_done),
+            Inner::Postgres(_) => Err(pg_unsupported()),
+        }
+    }
+
+    /// Whether the job (input file) `job` of `run` is committed.
+    pub fn scan_job_done(&self, run: &str, job: &[u8]) -> Result<bool, StoreError> {
+        match &self.inner {
+            Inner::Sqlite(s) => s.scan_job_done(run, job),
+            Inner::Postgres(_) => Err(pg_unsupported()),
+        }
+    }
+
+    /// Whether run `name` exists.
+    pub fn scan_run_exists(&self, name: &str) -> Result<bool, StoreError> {
+        match &self.inner {
+            Inner::Sqlite(s) => s.scan_run_exists(name),
+            Inner::Postgres(_) => Err(pg_unsupported()),
+        }
+    }
+
+    /// See [`SqliteStore::scan_job_commit`].
+    pub fn scan_job_commit(
+        &mut self,
+        run: &str,
+        job: &[u8],
+        worker: &str,
+        deliveries: u64,
+        records: &[RunRecord],
+    ) -> Result<(), StoreError> {
+        match &mut self.inner {
+            Inner::Sqlite(s) => s.scan_job_commit(run, job, worker, deliveries, records),
+            Inner::Postgres(_) => Err(pg_unsupported()),
+        }
+    }
+
+    /// Every run, newest first.
+    pub fn scan_runs(&self) -> Result<Vec<RunInfo>, StoreError> {
+        match &self.inner {
+            Inner::Sqlite(s) => s.scan_runs(),
+            Inner::Postgres(_) => Err(pg_unsupported()),
+        }
+    }
+
+    /// Run `name` and its progress; `None` when there is no such run.
+    pub fn scan_run(&self, name: &str) -> Result<Option<RunInfo>, StoreError> {
+        match &self.inner {
+            Inner::Sqlite(s) => s.scan_run(name),
+            Inner::Postgres(_) => Err(pg_unsupported()),
+        }
+    }
+
+    /// The workers that committed jobs of `run`, by name.
+    pub fn scan_run_workers(&self, run: &str) -> Result<Vec<WorkerSeen>, StoreError> {
+        match &self.inner {
+            Inner::Sqlite(s) => s.scan_run_workers(run),
+            Inner::Postgres(_) => Err(pg_unsupported()),
+        }
+    }
+
+    /// Every record line of `run`, ordered by path bytes; `each` returns
+    /// false to stop early.
+    pub fn scan_run_records(
+        &self,
+        run: &str,
+        each: &mut dyn FnMut(&str) -> bool,
+    ) -> Result<(), StoreError> {
+        match &self.inner {
+            Inner::Sqlite(s) => s.scan_run_records(run, each),
+            Inner::Postgres(_) => Err(pg_unsupported()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rec(path: &str, matches: u64, error: Option<&str>) -> RunRecord {
+        RunRecord {
+            path: path.as_bytes().to_vec(),
+            matches,
+            error: error.map(str::to_string),
+            line: format!("{{\"path\":\"{path}\"}}"),
+        }
+    }
+
+    #[test]
+    fn runs_redelivered_job_replaces_its_records() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = Store::open(dir.path().join("db")).unwrap();
+        assert_eq!(
+            s.scan_run_start("r", &[b"/a"], "nats://x", false).unwrap(),
+            RunStart::Created
+        );
+        let job = b"/a/z.zip";
+        let first = [rec("/a/z.zip!/1", 1, None), rec("/a/z.zip!/2", 0, None)];
+        s.scan_job_commit("r", job, "w1", 1, &first).unwrap();
+        // Second delivery (the first worker died before its ack): the
+        // archive now yields one member and an error.
+        let second = [rec("/a/z.zip!/1", 0, Some("decode"))];
+        s.scan_job_commit("r", job, "w2", 2, &second).unwrap();
+        let info = s.scan_run("r").unwrap().unwrap();
+        assert_eq!(
+            (
+                info.jobs_done,
+                info.records,
+                info.errors,
+                info.records_matched
+            ),
+            (1, 1, 1, 0)
+        );
+        let mut lines = Vec::new();
+        s.scan_run_records("r", &mut |l| {
+            lines.push(l.to_string());
+            true
+        })
+        .unwrap();
+        assert_eq!(lines, vec!["{\"path\":\"/a/z.zip!/1\"}".to_string()]);
+        let workers = s.scan_run_workers("r").unwrap();
+        assert_eq!(
+            workers
+                .iter()
+                .map(|w| w.worker.as_str())
+                .collect::<Vec<_>>(),
+            ["w1", "w2"]
+        );
+        assert!(s.scan_job_done("r", job).unwrap());
+        assert!(!s.scan_job_done("r", b"/a/other").unwrap());
+    }
+
+    #[test]
+    fn runs_name_reuse_is_refused_unless_resumed_with_same_roots() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = Store::open(dir.path().join("db")).unwrap();
+        s.scan_run_start("r", &[b"/a", b"/b"], "q", false).unwrap();
+        assert!(matches!(
+            s.scan_run_start("r", &[b"/a", b"/b"], "q", false),
+            Err(RunStartError::Exists(_))
+        ));
+        assert!(matches!(
+            s.scan_run_start("r", &[b"/a"], "q", true),
+            Err(RunStartError::OtherRoots { .. })
+        ));
+        assert_eq!(
+            s.scan_run_start("r", &[b"/a", b"/b"], "q", true).unwrap(),
+            RunStart::Resumed
+        );
+        assert!(s.scan_job_commit("nope", b"/x", "w", 1, &[]).is_err());
+    }
+}

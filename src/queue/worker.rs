@@ -1,0 +1,454 @@
+//! `hashsieve worker`: consume jobs, scan each file as `scan` does, write
+//! its records to the database, then ack.
+//!
+//! Each of [`WorkerConfig::concurrency`] slots pulls one job at a time (no
+//! prefetch: a job waiting in a client buffer would burn its ack deadline
+//! while another file is hashed), scans it on a blocking thread, and while
+//! that runs tells JetStream it is still in progress every third of the
+//! ack deadline, so a long video is not redelivered to a second worker
+//! while a killed worker's job is, one deadline after it died.
+//!
+//! Outcomes of a delivery:
+//! - the job is already committed (its worker died between commit and
+//!   ack): acked, nothing written;
+//! - delivery number `max_tries + 1` (the file killed or stalled its
+//!   workers every time): an error record of kind `crash` is committed in
+//!   place of a scan, then acked, so a poison file ends instead of looping;
+//! - otherwise scanned, committed (records keyed by run and path), acked;
+//! - the database failing: the job is handed back (nak, after a delay) and
+//!   redelivered later, nothing is lost;
+//! - a job of a run this database does not have (a producer that used
+//!   another database): terminated, and reported on stderr.
+
+use super::{connect, jobs_stream, runtime, QueueError, CONSUMER, SIZE_HEADER, SUBJECT_PREFIX};
+use crate::error::{ErrorKind, ItemError};
+use crate::hashing::Worker;
+use crate::matching::RecordMatcher;
+use crate::record::FileRecord;
+use crate::scan::dedupe::ContentCache;
+use crate::scan::process::{Ctx, Scanned, WorkStats};
+use crate::scan::summary::Summary;
+use crate::scan::ScanConfig;
+use async_nats::jetstream::consumer::{pull, PullConsumer};
+use async_nats::jetstream::{AckKind, Message};
+use futures_util::StreamExt;
+use hashdb::store::runs::RunRecord;
+use hashdb::store::Store;
+use std::ffi::OsStr;
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Fault injection for the tests: a worker scanning a file of this name
+/// aborts (as a decoder bug that takes the whole process down would).
+pub const FAULT_ABORT_ENV: &str = "HASHSIEVE_FAULT_ABORT_ON";
+
+/// Opens one database connection (one per slot: a store is one
+/// connection, used by one thread at a time).
+pub type OpenStore = dyn Fn() -> Result<Store, QueueError> + Send + Sync;
+
+/// How a worker runs.
+pub struct WorkerConfig {
+    pub url: String,
+    /// Shown in `runs show` (default: host name and process id).
+    pub name: String,
+    /// Jobs scanned at once.
+    pub concurrency: usize,
+    /// JetStream's ack deadline: a job not acked (or reported in progress)
+    /// this long after delivery goes to another worker.
+    pub ack_wait: Duration,
+    /// Deliveries of one job that may try to scan it; the next delivery
+    /// writes an error record instead.
+    pub max_tries: u64,
+    /// Scanning options (as `scan`).
+    pub scan: ScanConfig,
+    /// Exit once no job came for this long (`None`: run until stopped).
+    pub idle_exit: Option<Duration>,
+}
+
+/// What a worker did (printed when it exits).
+#[derive(Debug, Default, serde::Serialize)]
+pub struct WorkerTotals {
+    pub jobs: u64,
+    pub records: u64,
+    pub already_done: u64,
+    pub given_up: u64,
+    pub handed_back: u64,
+}
+
+/// Shared by the slots.
+struct Shared {
+    cfg: WorkerConfig,
+    isolation: crate::sandbox::Isolation,
+    matcher: Option<RecordMatcher>,
+    cache: ContentCache,
+    open: Box<OpenStore>,
+    abort_on: Option<std::ffi::OsString>,
+    jobs: AtomicU64,
+    records: AtomicU64,
+    already_done: AtomicU64,
+    given_up: AtomicU64,
+    handed_back: AtomicU64,
+    /// Milliseconds since `started` of the last job or of the start.
+    last_job_ms: AtomicU64,
+    started: Instant,
+}
+
+/// One delivery of a job.
+struct Job {
+    run: String,
+    path: Vec<u8>,
+    size: u64,
+    delivered: u64,
+}
+
+/// How a delivery ended, decided on the blocking thread.
+enum Done {
+    Committed { records: u64, given_up: bool },
+    AlreadyDone,
+    UnknownRun,
+    StoreFailed(String),
+}
+
+/// Run a worker until `stop` is set (or it has been idle for
+/// `idle_exit`).
+///
+/// # Errors
+/// NATS unreachable at setup, the consumer refused, the sandbox not
+/// starting. Per-job problems are records or redeliveries, never errors.
+pub fn run_worker(
+    cfg: WorkerConfig,
+    matcher: Option<RecordMatcher>,
+    open: Box<OpenStore>,
+    stop: &'static AtomicBool,
+) -> Result<WorkerTotals, QueueError> {
+    let isolation = crate::sandbox::Isolation::start(cfg.scan.sandbox.as_ref())?;
+    let cache = ContentCache::new(cfg.scan.dedupe_cache_bytes);
+    let slots = cfg.concurrency.max(1);
+    let shared = Arc::new(Shared {
+        isolation,
+        matcher,
+        cache,
+        open,
+        abort_on: std::env::var_os(FAULT_ABORT_ENV).filter(|v| !v.is_empty()),
+        jobs: AtomicU64::new(0),
+        records: AtomicU64::new(0),
+        already_done: AtomicU64::new(0),
+        given_up: AtomicU64::new(0),
+        handed_back: AtomicU64::new(0),
+        last_job_ms: AtomicU64::new(0),
+        started: Instant::now(),
+        cfg,
+    });
+    let rt = runtime()?;
+    rt.block_on(async {
+        let client = connect(&shared.cfg.url, &shared.cfg.name).await?;
+        let js = async_nats::jetstream::new(client);
+        let stream = jobs_stream(&js).await?;
+        let consumer: PullConsumer = stream
+            .get_or_create_consumer(
+                CONSUMER,
+                pull::Config {
+                    durable_name: Some(CONSUMER.to_string()),
+                    filter_subject: format!("{SUBJECT_PREFIX}*"),
+                    ack_policy: async_nats::jetstream::consumer::AckPolicy::Explicit,
+                    ack_wait: shared.cfg.ack_wait,
+                    max_deliver: (shared.cfg.max_tries + 1) as i64,
+                    ..pull::Config::default()
+                },
+            )
+            .await
+            .map_err(|e| QueueError::Setup {
+                what: "consumer",
+                message: e.to_string(),
+            })?;
+        let mut tasks = Vec::with_capacity(slots);
+        for _ in 0..slots {
+            let (shared, consumer) = (shared.clone(), consumer.clone());
+            tasks.push(tokio::spawn(slot(shared, consumer, stop)));
+        }
+        for t in tasks {
+            let _ = t.await;
+        }
+        Ok::<(), QueueError>(())
+    })?;
+    Ok(WorkerTotals {
+        jobs: shared.jobs.load(Ordering::Relaxed),
+        records: shared.records.load(Ordering::Relaxed),
+        already_done: shared.already_done.load(Ordering::Relaxed),
+        given_up: shared.given_up.load(Ordering::Relaxed),
+        handed_back: shared.handed_back.load(Ordering::Relaxed),
+    })
+}
+
+impl Shared {
+    fn idle_too_long(&self) -> bool {
+        let Some(idle) = self.cfg.idle_exit else {
+            return false;
+        };
+        let now = self.started.elapsed().as_millis() as u64;
+        now.saturating_sub(self.last_job_ms.load(Ordering::Relaxed)) >= idle.as_millis() as u64
+    }
+
+    fn touch(&self) {
+        self.last_job_ms
+            .store(self.started.elapsed().as_millis() as u64, Ordering::Relaxed);
+    }
+}
+
+/// One slot: pull a job, scan it, repeat.
+async fn slot(shared: Arc<Shared>, consumer: PullConsumer, stop: &'static AtomicBool) {
+    // The slot's scratch and connection move to the blocking thread for
+    // each job and come back with its outcome.
+    let mut state: Option<(Worker, Option<Store>)> = Some((Worker::new(), None));
+    while !stop.load(Ordering::Relaxed) && !shared.idle_too_long() {
+        let batch = consumer
+            .fetch()
+            .max_messages(1)
+            .expires(Duration::from_secs(1))
+            .messages()
+            .await;
+        let mut batch = match batch {
+            Ok(b) => b,
+            Err(e) => {
+                // NATS down or restarting: the client reconnects by
+                // itself; try again shortly.
+                eprintln!("hashsieve worker: waiting for the queue: {e}");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                continue;
+            }
+        };
+        while let Some(m) = batch.next().await {
+            let msg = match m {
+                Ok(m) => m,
+                Err(e) => {
+                    eprintln!("hashsieve worker: receiving a job: {e}");
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                    continue;
+                }
+            };
+            shared.touch();
+            let Some(st) = state.take() else { return };
+            state = Some(handle(&shared, msg, st).await);
+            shared.touch();
+        }
+    }
+}
+
+/// Parse a delivery; `None` for a message that is not a job.
+fn job_of(msg: &Message) -> Option<Job> {
+    let run = msg
+        .subject
+        .as_str()
+        .strip_prefix(SUBJECT_PREFIX)?
+        .to_string();
+    let delivered = msg.info().ok()?.delivered.max(1) as u64;
+    let size = msg
+        .headers
+        .as_ref()
+        .and_then(|h| h.get(SIZE_HEADER))
+        .and_then(|v| v.as_str().parse().ok())
+        .unwrap_or(0);
+    Some(Job {
+        run,
+        path: msg.payload.to_vec(),
+        size,
+        delivered,
+    })
+}
+
+async fn handle(
+    shared: &Arc<Shared>,
+    msg: Message,
+    state: (Worker, Option<Store>),
+) -> (Worker, Option<Store>) {
+    let Some(job) = job_of(&msg) else {
+        let _ = msg.ack_with(AckKind::Term).await;
+        return state;
+    };
+    let sh = shared.clone();
+    let mut task = tokio::task::spawn_blocking(move || {
+        let (mut worker, store) = state;
+        let (done, store) = process(&sh, &job, &mut worker, store);
+        (done, worker, store, job)
+    });
+    // Keep the job ours while it is scanned.
+    let beat = (shared.cfg.ack_wait / 3).max(Duration::from_millis(100));
+    let mut tick = tokio::time::interval(beat);
+    tick.tick().await;
+    let joined = loop {
+        tokio::select! {
+            r = &mut task => break r,
+            _ = tick.tick() => { let _ = msg.ack_with(AckKind::Progress).await; }
+        }
+    };
+    let (done, worker, store, job) = match joined {
+        Ok(v) => v,
+        Err(e) => {
+            // `process` catches panics; reaching here means the runtime
+            // itself failed the task. Hand the job back.
+            eprintln!("hashsieve worker: job task failed: {e}");
+            let _ = msg
+                .ack_with(AckKind::Nak(Some(Duration::from_secs(5))))
+                .await;
+            return (Worker::new(), None);
+        }
+    };
+    match done {
+        Done::Committed { records, given_up } => {
+            shared.jobs.fetch_add(1, Ordering::Relaxed);
+            shared.records.fetch_add(records, Ordering::Relaxed);
+            if given_up {
+                shared.given_up.fetch_add(1, Ordering::Relaxed);
+            }
+            ack(&msg).await;
+        }
+        Done::AlreadyDone => {
+            shared.already_done.fetch_add(1, Ordering::Relaxed);
+            ack(&msg).await;
+        }
+        Done::UnknownRun => {
+            eprintln!(
+                "hashsieve worker: a job of run {} is not in this database (the producer used another --db): dropped",
+                crate::escape::escape(&job.run)
+            );
+            let _ = msg.ack_with(AckKind::Term).await;
+        }
+        Done::StoreFailed(e) => {
+            eprintln!(
+                "hashsieve worker: writing records failed, the job goes back to the queue: {e}"
+            );
+            shared.handed_back.fetch_add(1, Ordering::Relaxed);
+            let _ = msg
+                .ack_with(AckKind::Nak(Some(Duration::from_secs(5))))
+                .await;
+        }
+    }
+    (worker, store)
+}
+
+/// Ack and wait for the server to confirm (an ack lost in a NATS restart
+/// only means one redelivery, which finds the job done).
+async fn ack(msg: &Message) {
+    if let Err(e) = msg.double_ack().await {
+        eprintln!("hashsieve worker: ack not confirmed (the job may come back, and is then skipped as done): {e}");
+    }
+}
+
+/// The blocking part of a delivery: check, scan, commit.
+fn process(
+    sh: &Shared,
+    job: &Job,
+    worker: &mut Worker,
+    store: Option<Store>,
+) -> (Done, Option<Store>) {
+    let mut store = match store {
+        Some(s) => s,
+        None => match (sh.open)() {
+            Ok(s) => s,
+            Err(e) => return (Done::StoreFailed(e.to_string()), None),
+        },
+    };
+    match store.scan_run_exists(&job.run) {
+        Ok(true) => {}
+        Ok(false) => return (Done::UnknownRun, Some(store)),
+        Err(e) => return (Done::StoreFailed(e.to_string()), None),
+    }
+    match store.scan_job_done(&job.run, &job.path) {
+        Ok(true) => return (Done::AlreadyDone, Some(store)),
+        Ok(false) => {}
+        Err(e) => return (Done::StoreFailed(e.to_string()), None),
+    }
+    let path = Path::new(OsStr::from_bytes(&job.path));
+    let given_up = job.delivered > sh.cfg.max_tries;
+    let recs = if given_up {
+        let tries = sh.cfg.max_tries;
+        vec![FileRecord::failed(
+            path,
+            ItemError::new(
+                ErrorKind::Crash,
+                format!("given up after {tries} deliveries: the worker scanning this file died or stalled each time"),
+            ),
+        )]
+    } else {
+        scan_job(sh, path, job.size, worker)
+    };
+    let rows: Vec<RunRecord> = recs.iter().map(row_of).collect();
+    let n = rows.len() as u64;
+    match store.scan_job_commit(&job.run, &job.path, &sh.cfg.name, job.delivered, &rows) {
+        Ok(()) => (
+            Done::Committed {
+                records: n,
+                given_up,
+            },
+            Some(store),
+        ),
+        // A fresh connection next time: this one may be broken.
+        Err(e) => (Done::StoreFailed(e.to_string()), None),
+    }
+}
+
+/// Scan one input file exactly as `scan` does: its members' records, then
+/// its own.
+fn scan_job(sh: &Shared, path: &Path, size: u64, worker: &mut Worker) -> Vec<FileRecord> {
+    if sh
+        .abort_on
+        .as_deref()
+        .is_some_and(|n| path.file_name() == Some(n))
+    {
+        std::process::abort();
+    }
+    let never = || false;
+    let ctx = Ctx {
+        cfg: &sh.cfg.scan,
+        isolation: &sh.isolation,
+        matcher: sh.matcher.as_ref(),
+        cache: &sh.cache,
+        stop: &never,
+    };
+    let mut recs = Vec::new();
+    let mut stats = WorkStats::default();
+    let res = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        let mut emit = |r: FileRecord| recs.push(r);
+        ctx.scan_file(path, size, worker, &mut stats, &mut emit)
+    }));
+    match res {
+        Ok(Scanned::Done(own)) => recs.push(*own),
+        // `stop` never asks to stop, so this does not happen; a record
+        // keeps the file from vanishing from the run if it ever does.
+        Ok(Scanned::Stopped) => recs.push(FileRecord::failed(
+            path,
+            ItemError::new(
+                ErrorKind::Decode,
+                "scan stopped before the end of this file",
+            ),
+        )),
+        Err(_) => {
+            // As `scan` does: a bug costs this file, with a record.
+            *worker = Worker::new();
+            recs.push(FileRecord::failed(
+                path,
+                ItemError::new(
+                    ErrorKind::Decode,
+                    "internal error (panic) while scanning this file",
+                ),
+            ));
+        }
+    }
+    recs
+}
+
+fn row_of(rec: &FileRecord) -> RunRecord {
+    let line = rec.to_json_line();
+    let facts = serde_json::from_str(&line)
+        .map(|v| Summary::default().add_record(&v))
+        .unwrap_or_default();
+    RunRecord {
+        path: rec.path_os.as_os_str().as_bytes().to_vec(),
+        matches: facts.matches,
+        error: rec.error.as_ref().map(|e| e.kind.as_str().to_string()),
+        line,
+    }
+}
