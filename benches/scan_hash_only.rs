@@ -11,7 +11,7 @@
 //! Without paths it uses ../shared/conformance (photos and videos).
 
 use hashsieve::hashing::{hash_path, HashConfig, Worker};
-use hashsieve::walk::{walk, WalkItem, WalkOptions};
+use hashsieve::walk::{sorted, Input, WalkOptions};
 use rayon::prelude::*;
 use std::cell::RefCell;
 use std::path::PathBuf;
@@ -58,10 +58,10 @@ fn main() {
         }
         paths = vec![conf.join("pdq"), conf.join("vpdq/videos")];
     }
-    let files: Vec<PathBuf> = walk(&paths, &WalkOptions::default())
+    let files: Vec<PathBuf> = sorted(&paths, &WalkOptions::default())
         .filter_map(|i| match i {
-            WalkItem::File(p) => Some(p),
-            WalkItem::Failed(..) => None,
+            Input::File(k) => Some(k.path),
+            Input::Failed(..) => None,
         })
         .collect();
     let bytes: u64 = files

@@ -63,19 +63,8 @@ pub struct CompareArgs {
     #[arg(long)]
     pub json: bool,
 
-    /// Also compare A's query-side views with B: `all` (letterbox trimmed
-    /// over the frames, rotations and flips; an image's borders, bands,
-    /// canvas) or `dihedral`. `--views` alone means `all`. Off by default:
-    /// the plain comparison is the reference's.
-    #[arg(
-        long,
-        value_name = "SET",
-        num_args = 0..=1,
-        require_equals = true,
-        default_missing_value = "all",
-        default_value = "none"
-    )]
-    pub views: hashsieve::views::ViewSet,
+    #[command(flatten)]
+    pub views: super::views_args::DescribeViews,
 
     /// Two .tmk files match when level-1 (the average features' cosine)
     /// is at least this ...
@@ -213,7 +202,7 @@ pub fn run(args: CompareArgs) -> anyhow::Result<u8> {
     let (a, a_views, a_tmk) = load(
         &args.a,
         &HashConfig {
-            views: args.views,
+            views: args.views.views,
             ..cfg.clone()
         },
     )?;
@@ -323,7 +312,7 @@ pub fn run(args: CompareArgs) -> anyhow::Result<u8> {
         let mut j = serde_json::json!({"kind": "vpdq", "query_percent": c.query_percent,
                 "target_percent": c.target_percent, "query_frames": c.query_frames,
                 "target_frames": c.target_frames, "match": is_match});
-        if args.views != hashsieve::views::ViewSet::None {
+        if args.views.views != hashsieve::views::ViewSet::None {
             j["view"] = serde_json::json!(view);
             j["views"] = serde_json::json!(vj);
         }

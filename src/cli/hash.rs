@@ -5,7 +5,7 @@ use anyhow::Context;
 use hashsieve::hashing::{hash_path, HashConfig};
 use hashsieve::pipeline::run_ordered;
 use hashsieve::record::FileRecord;
-use hashsieve::walk::{walk, WalkItem, WalkOptions};
+use hashsieve::walk::{sorted, Input, WalkOptions};
 use std::io::Write;
 use std::path::PathBuf;
 
@@ -14,6 +14,10 @@ mod tmk_files;
 /// Hash files and folders: MD5, SHA-256 and BLAKE3 of every file (one read),
 /// PDQ of images (bit-exact with Meta's reference), vPDQ frame hashes of
 /// videos.
+///
+/// Archives (zip, tar) are hashed as files (their digests, media "other"):
+/// `hash` does not read their members; `scan` does (members located as
+/// `a.zip!/b.jpg`).
 ///
 /// Output: JSON Lines on stdout, one object per file, in input order:
 /// {"path", "media": "image"|"video"|"other", "bytes", "md5", "sha256",
@@ -44,22 +48,8 @@ pub struct HashArgs {
     #[arg(long)]
     pub dihedral: bool,
 
-    /// Query-side views, printed as "views": [{"view", "hash", "quality"},
-    /// ...] on the image line, and for a video on each `pdq` frame item:
-    /// `dihedral` (rotations, flips, EXIF upright) or `all` (also trimmed
-    /// borders and the main picture of a canvas; for a video, `letterbox`:
-    /// the bars found over all its sampled frames, trimmed). The hash of
-    /// record is unchanged. `--views` alone means `all`; `--views=dihedral`
-    /// picks a set.
-    #[arg(
-        long,
-        value_name = "SET",
-        num_args = 0..=1,
-        require_equals = true,
-        default_missing_value = "all",
-        default_value = "none"
-    )]
-    pub views: hashsieve::views::ViewSet,
+    #[command(flatten)]
+    pub views: super::views_args::DescribeViews,
 
     #[command(flatten)]
     pub limits: super::limits_args::ImageLimitArgs,
@@ -96,7 +86,7 @@ impl HashArgs {
             image_limits,
             max_image_bytes,
             dihedral: self.dihedral,
-            views: self.views,
+            views: self.views.views,
             video: self.video.to_options()?,
         })
     }
@@ -122,11 +112,11 @@ pub fn run(args: HashArgs) -> anyhow::Result<u8> {
     let mut errors = 0u64;
     let mut write_err: Option<std::io::Error> = None;
     run_ordered(
-        walk(&args.paths, &walk_opts),
+        sorted(&args.paths, &walk_opts),
         args.threads,
         |item, worker| match item {
-            WalkItem::File(p) => hash_path(&p, &cfg, worker),
-            WalkItem::Failed(p, e) => FileRecord::failed(&p, e),
+            Input::File(k) => hash_path(&k.path, &cfg, worker),
+            Input::Failed(p, e) => FileRecord::failed(&p, e),
         },
         |rec: FileRecord| {
             let text = match tmk_out.as_mut() {

@@ -20,6 +20,7 @@ mod scan;
 mod serve;
 mod token;
 mod video_args;
+mod views_args;
 
 /// Find known violent-extremist media when it is reposted.
 ///

@@ -26,7 +26,9 @@ pub mod report;
 pub mod resume;
 pub mod shard;
 pub mod summary;
-pub mod walker;
+/// The walk lives in [`crate::walk`] (one walker for `hash`, `scan` and the
+/// queue producer); this name stays for the code that reached it here.
+pub use crate::walk as walker;
 mod writer;
 
 use crate::archive::ArchiveLimits;
@@ -35,6 +37,7 @@ use crate::hashing::{HashConfig, Worker};
 use crate::matching::RecordMatcher;
 use crate::progress::Progress;
 use crate::record::FileRecord;
+use crate::walk::Input;
 use crossbeam_channel::{bounded, Sender};
 use dedupe::ContentCache;
 use process::{Ctx, Scanned, WorkStats};
@@ -45,7 +48,6 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 use summary::Summary;
-use walker::Input;
 use writer::{Msg, Outcome, Writer};
 
 /// What to scan and how.
@@ -261,7 +263,7 @@ pub fn scan(
             .spawn_scoped(s, move || {
                 // The internal stop needs no flag here: once the workers
                 // quit, the walk's sends fail and it ends.
-                walker::walk(
+                crate::walk::walk(
                     roots,
                     cfg.follow_links,
                     threads.clamp(1, 4),

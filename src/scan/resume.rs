@@ -29,7 +29,7 @@ mod settings;
 pub use prune::{default_state_path, list_runs, prune, Prune, RunInfo};
 pub use settings::RunSettings;
 
-use super::walker::FileKey;
+use crate::walk::FileKey;
 use rusqlite::{params, Connection, OptionalExtension};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};

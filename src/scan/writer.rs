@@ -14,9 +14,9 @@
 use super::process::WorkStats;
 use super::resume::{RunState, StateError};
 use super::summary::Summary;
-use super::walker::FileKey;
 use super::{Line, ScanError};
 use crate::progress::Progress;
+use crate::walk::FileKey;
 use serde_json::Value;
 use std::io;
 

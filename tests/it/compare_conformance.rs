@@ -68,7 +68,7 @@ fn run_compare(a: &Path, b: &Path, flags: &[&str]) -> (bool, f64, f64) {
 /// `compare --views`: (match, the view that matched or else the one
 /// closest to matching, its target %).
 fn run_compare_views(a: &Path, b: &Path) -> (bool, String, f64) {
-    let v = compare_json(a, b, &["--views"]);
+    let v = compare_json(a, b, &["--views=all"]);
     let plain = v["target_percent"].as_f64().unwrap();
     let best = v["views"]
         .as_array()

@@ -219,15 +219,15 @@ fn file_removed_between_listing_and_reading() {
     std::fs::write(dir.path().join("a.jpg"), jpeg_bytes()).unwrap();
     std::fs::write(dir.path().join("b.bin"), b"hello").unwrap();
     let roots = vec![dir.path().to_path_buf()];
-    let items: Vec<_> = hashsieve::walk::walk(&roots, &Default::default()).collect();
+    let items: Vec<_> = hashsieve::walk::sorted(&roots, &Default::default()).collect();
     std::fs::remove_file(dir.path().join("a.jpg")).unwrap();
     let cfg = hashsieve::hashing::HashConfig::default();
     let mut w = hashsieve::hashing::Worker::new();
     let recs: Vec<_> = items
         .into_iter()
         .map(|i| match i {
-            hashsieve::walk::WalkItem::File(p) => hashsieve::hashing::hash_path(&p, &cfg, &mut w),
-            hashsieve::walk::WalkItem::Failed(p, e) => hashsieve::record::FileRecord::failed(&p, e),
+            hashsieve::walk::Input::File(k) => hashsieve::hashing::hash_path(&k.path, &cfg, &mut w),
+            hashsieve::walk::Input::Failed(p, e) => hashsieve::record::FileRecord::failed(&p, e),
         })
         .collect();
     assert_eq!(recs.len(), 2);

@@ -13,7 +13,6 @@
 #![cfg(feature = "video")]
 
 use crate::ffmpeg_support;
-#[allow(clippy::duplicate_mod)] // scan_support loads it too
 use crate::fixtures;
 use ffmpeg_support::have_ffmpeg;
 

@@ -141,7 +141,7 @@ fn conformance_letterboxed_copies_match_by_view() {
             let plain = compare(a, b, &[]);
             // The letterbox and frame views (the between frames, costly
             // here, are checked in tests/compare_conformance.rs).
-            let views = compare(a, b, &["--views", "--between-frames", "0"]);
+            let views = compare(a, b, &["--views=all", "--between-frames", "0"]);
             let (bv, bq, bt) = best_view(&views);
             println!(
                 "{:36} {:20} | {:7.2} {:7.2} {:5} | {:7.2} {:7.2} {:5} {:16} {:7.2} {:7.2}",
@@ -196,7 +196,7 @@ fn conformance_hash_of_record_unchanged_by_views() {
     ] {
         let p = dir.join(format!("{f}.mp4"));
         let plain = hash(&p, &[]);
-        let views = hash(&p, &["--views"]);
+        let views = hash(&p, &["--views=all"]);
         assert_eq!(record_hashes(&plain), record_hashes(&views), "{f}");
         assert!(
             plain["pdq"][0].get("views").is_none(),
@@ -214,7 +214,7 @@ fn conformance_hash_of_record_unchanged_by_views() {
         // By default every other frame (these are 30 fps or less); none
         // with --between-frames 0, and the hash of record unchanged.
         assert_eq!(between.len() as u64 + sampled.len() as u64, decoded, "{f}");
-        let none = hash(&p, &["--views", "--between-frames", "0"]);
+        let none = hash(&p, &["--views=all", "--between-frames", "0"]);
         assert!(none.get("between").is_none(), "{f}");
         assert_eq!(record_hashes(&none), record_hashes(&views), "{f}");
         assert!(between.iter().all(|b| {
@@ -340,10 +340,10 @@ fn generated_letterbox_matches_its_source_only_with_views() {
     // compare: no match plain, a match by the letterbox view with --views.
     let plain = compare(&lb, &src, &[]);
     assert_eq!(plain["match"], false, "{plain}");
-    let views = compare(&lb, &src, &["--views"]);
+    let views = compare(&lb, &src, &["--views=all"]);
     assert_eq!(views["match"], true, "{views}");
     assert_eq!(views["view"], "letterbox");
-    let mirrored = compare(&pbm, &src, &["--views"]);
+    let mirrored = compare(&pbm, &src, &["--views=all"]);
     assert_eq!(compare(&pbm, &src, &[])["match"], false);
     assert_eq!(mirrored["view"], "letterbox+flipy", "{mirrored}");
     println!(
@@ -355,7 +355,7 @@ fn generated_letterbox_matches_its_source_only_with_views() {
     );
 
     // hash --views: every frame has its letterbox view; the record is the same.
-    let rec = hash(&lb, &["--views"]);
+    let rec = hash(&lb, &["--views=all"]);
     assert_eq!(record_hashes(&rec), record_hashes(&hash(&lb, &[])));
     for p in rec["pdq"].as_array().expect("items") {
         let v = p["views"].as_array().expect("views on each frame");

@@ -42,9 +42,24 @@ fn hash_views_output() {
     let plain = lines(&bin().arg("hash").arg(&f).output().unwrap().stdout);
     assert!(plain[0].get("views").is_none(), "no views unless asked");
 
-    let out = bin().args(["hash", "--views"]).arg(&f).output().unwrap();
-    assert!(out.status.success());
-    let v = &lines(&out.stdout)[0];
+    // `--views all` names the set (it was once taken as a path); `--views`
+    // alone, last, means the same.
+    let out = bin()
+        .args(["hash", "--views", "all"])
+        .arg(&f)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let all = lines(&out.stdout);
+    assert_eq!(all.len(), 1, "{all:?}");
+    let alone = bin().arg("hash").arg(&f).arg("--views").output().unwrap();
+    assert!(alone.status.success());
+    assert_eq!(lines(&alone.stdout), all);
+    let v = &all[0];
     let views = v["views"].as_array().expect("views array");
     let names: Vec<&str> = views.iter().map(|x| x["view"].as_str().unwrap()).collect();
     for want in [
@@ -95,6 +110,13 @@ fn hash_views_output() {
         .unwrap();
     assert_eq!(bad.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&bad.stderr).contains("none, dihedral or all"));
+
+    // A path right after `--views` is refused as a set, never hashed
+    // without the views that were asked for.
+    let path_as_set = bin().args(["hash", "--views"]).arg(&f).output().unwrap();
+    assert_eq!(path_as_set.status.code(), Some(2));
+    assert!(path_as_set.stdout.is_empty());
+    assert!(String::from_utf8_lossy(&path_as_set.stderr).contains("none, dihedral or all"));
 }
 
 #[test]

@@ -176,7 +176,7 @@ pub fn default_state_path(db: Option<&Path>) -> PathBuf {
 mod tests {
     use super::super::{RunSettings, RunState};
     use super::*;
-    use crate::scan::walker::FileKey;
+    use crate::walk::FileKey;
 
     fn key(p: &str) -> FileKey {
         FileKey {
