@@ -20,7 +20,7 @@ mod zipfmt;
 mod zipspan;
 
 use crate::error::{ErrorKind, ItemError};
-use crate::hashing::crypto::Digests;
+use crate::hashing::crypto::{Digests, MultiDigest};
 use std::cell::Cell;
 use std::io::{Read, Seek};
 
@@ -233,28 +233,69 @@ pub fn is_tar_header(head: &[u8]) -> bool {
 /// `reader` may be just the start of the stream: whatever decompresses
 /// before it ends (or breaks) is looked at.
 pub fn is_tar_stream<R: Read>(kind: ArchiveKind, reader: R) -> bool {
-    fn first_block<D: Read>(d: D) -> Vec<u8> {
-        let mut head = Vec::with_capacity(512);
-        let mut d = d.take(512);
-        let mut chunk = [0u8; 512];
-        loop {
-            match d.read(&mut chunk) {
-                Ok(0) | Err(_) => return head,
-                Ok(n) => head.extend_from_slice(&chunk[..n]),
-            }
+    if kind == ArchiveKind::Zip {
+        return false;
+    }
+    let Ok(stream) = decompressor(kind, reader) else {
+        return false;
+    };
+    let mut head = Vec::with_capacity(512);
+    let mut stream = stream.take(512);
+    let mut chunk = [0u8; 512];
+    loop {
+        match stream.read(&mut chunk) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => head.extend_from_slice(&chunk[..n]),
         }
     }
-    let head = match kind {
-        ArchiveKind::Zip => return false,
-        ArchiveKind::Tar => first_block(reader),
-        ArchiveKind::TarGz => first_block(flate2::read::MultiGzDecoder::new(reader)),
-        ArchiveKind::TarZst => match zstd::stream::read::Decoder::new(reader) {
-            Ok(d) => first_block(d),
-            Err(_) => return false,
-        },
-        ArchiveKind::TarXz => first_block(xz2::read::XzDecoder::new_multi_decoder(reader)),
-    };
     is_tar_header(&head)
+}
+
+/// The decompressed stream of a tar of `kind` (plain tar: `reader`
+/// itself), for both the sniffing above and the walk of `tarfmt`, so the
+/// two always read the same decoders with the same settings (gzip and xz
+/// as multi-member streams, as their command-line tools write them).
+///
+/// # Errors
+/// A zstd stream whose decoder cannot start.
+pub(crate) fn decompressor<'a, R: Read + 'a>(
+    kind: ArchiveKind,
+    reader: R,
+) -> std::io::Result<Box<dyn Read + 'a>> {
+    Ok(match kind {
+        ArchiveKind::Tar | ArchiveKind::Zip => Box::new(reader),
+        ArchiveKind::TarGz => Box::new(flate2::read::MultiGzDecoder::new(reader)),
+        ArchiveKind::TarZst => Box::new(zstd::stream::read::Decoder::new(reader)?),
+        ArchiveKind::TarXz => Box::new(xz2::read::XzDecoder::new_multi_decoder(reader)),
+    })
+}
+
+/// Feed the rest of `r` into `digest`: a member too large to read into
+/// memory is still hashed, so it can match a cryptographic hash.
+fn digest_rest(r: &mut dyn Read, digest: &mut MultiDigest) -> std::io::Result<()> {
+    let mut chunk = vec![0u8; 1 << 20];
+    loop {
+        match r.read(&mut chunk) {
+            Ok(0) => return Ok(()),
+            Ok(n) => digest.update(&chunk[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// The event of a member of `bytes` bytes read only through its digests
+/// (over `max_member_bytes`).
+fn oversized<'a>(name: &'a [u8], digest: MultiDigest, limits: &ArchiveLimits) -> MemberEvent<'a> {
+    let bytes = digest.bytes();
+    MemberEvent::Failed {
+        name,
+        error: limit(format!(
+            "member of {bytes} bytes is over the limit of {} bytes read into memory: only its cryptographic hashes were computed",
+            limits.max_member_bytes
+        )),
+        digests: Some((digest.finish(), bytes)),
+    }
 }
 
 /// Read every member of the archive behind `reader`, calling `f` once per

@@ -8,7 +8,10 @@
 
 use super::guard::{Compressed, Counting, Guard};
 use super::tarwalk::{ExtLimits, TarWalk};
-use super::{limit, ArchiveKind, ArchiveLimits, Budget, Ended, MemberEvent};
+use super::{
+    decompressor, digest_rest, limit, oversized, ArchiveKind, ArchiveLimits, Budget, Ended,
+    MemberEvent,
+};
 use crate::error::{ErrorKind, ItemError};
 use crate::hashing::crypto::MultiDigest;
 use std::cell::Cell;
@@ -40,15 +43,8 @@ pub fn visit<R: Read>(
         inner: reader,
         count: &counted,
     };
-    let stream: Box<dyn Read + '_> = match kind {
-        ArchiveKind::Tar | ArchiveKind::Zip => Box::new(input),
-        ArchiveKind::TarGz => Box::new(flate2::read::MultiGzDecoder::new(input)),
-        ArchiveKind::TarZst => Box::new(
-            zstd::stream::read::Decoder::new(input)
-                .map_err(|e| ItemError::new(ErrorKind::Decode, format!("zstd: {e}")))?,
-        ),
-        ArchiveKind::TarXz => Box::new(xz2::read::XzDecoder::new_multi_decoder(input)),
-    };
+    let stream = decompressor(kind, input)
+        .map_err(|e| ItemError::new(ErrorKind::Decode, format!("zstd: {e}")))?;
     let compressed = if kind == ArchiveKind::Tar {
         Compressed::None
     } else {
@@ -103,22 +99,14 @@ pub fn visit<R: Read>(
         let mut entry = walk.data();
         if size > limits.max_member_bytes {
             let mut digest = MultiDigest::new();
-            let mut chunk = vec![0u8; 1 << 20];
-            loop {
-                match entry.read(&mut chunk) {
-                    Ok(0) => break,
-                    Ok(n) => digest.update(&chunk[..n]),
-                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                    Err(e) => {
-                        let error = broken(what, &e, &tripped);
-                        f(MemberEvent::Failed {
-                            name: &name,
-                            error: error.clone(),
-                            digests: None,
-                        });
-                        return Err(error);
-                    }
-                }
+            if let Err(e) = digest_rest(&mut entry, &mut digest) {
+                let error = broken(what, &e, &tripped);
+                f(MemberEvent::Failed {
+                    name: &name,
+                    error: error.clone(),
+                    digests: None,
+                });
+                return Err(error);
             }
             let bytes = digest.bytes();
             if bytes < size {
@@ -133,14 +121,7 @@ pub fn visit<R: Read>(
                 });
                 return Err(error);
             }
-            f(MemberEvent::Failed {
-                name: &name,
-                error: limit(format!(
-                    "member of {size} bytes is over the limit of {} bytes read into memory: only its cryptographic hashes were computed",
-                    limits.max_member_bytes
-                )),
-                digests: Some((digest.finish(), bytes)),
-            });
+            f(oversized(&name, digest, limits));
             continue;
         }
         buf.clear();

@@ -2,7 +2,7 @@
 
 use super::guard::{Compressed, Guard};
 use super::zipspan;
-use super::{limit, ArchiveLimits, Budget, Ended, MemberEvent};
+use super::{digest_rest, limit, oversized, ArchiveLimits, Budget, Ended, MemberEvent};
 use crate::error::{ErrorKind, ItemError};
 use crate::hashing::crypto::MultiDigest;
 use std::cell::Cell;
@@ -132,29 +132,11 @@ pub fn visit<R: Read + Seek>(
             // still match a cryptographic hash.
             let mut digest = MultiDigest::new();
             digest.update(buf);
-            let mut chunk = vec![0u8; 1 << 20];
-            let streamed = loop {
-                match guard.read(&mut chunk) {
-                    Ok(0) => break Ok(()),
-                    Ok(n) => digest.update(&chunk[..n]),
-                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                    Err(e) => break Err(e),
-                }
-            };
+            let streamed = digest_rest(&mut guard, &mut digest);
             buf.clear();
             buf.shrink_to(limits.max_member_bytes.min(64 << 20) as usize);
             match streamed {
-                Ok(()) => {
-                    let bytes = digest.bytes();
-                    f(MemberEvent::Failed {
-                        name: &name,
-                        error: limit(format!(
-                            "member of {bytes} bytes is over the limit of {} bytes read into memory: only its cryptographic hashes were computed",
-                            limits.max_member_bytes
-                        )),
-                        digests: Some((digest.finish(), bytes)),
-                    });
-                }
+                Ok(()) => f(oversized(&name, digest, limits)),
                 Err(e) => {
                     let error = tripped.take().unwrap_or_else(|| {
                         ItemError::new(ErrorKind::Decode, format!("damaged member: {e}"))
