@@ -160,11 +160,20 @@ pub fn run(args: RunsArgs) -> anyhow::Result<u8> {
     let shown = escape_display(path.display());
     match &args.command {
         RunsCommand::List => {
-            for r in list_runs(&path)? {
-                println!("{}", serde_json::to_string(&r)?);
+            let db = args.db_path().filter(|p| p.exists());
+            // A database of queued runs only has no resume state: fine
+            // when the database has something to list instead.
+            match list_runs(&path) {
+                Ok(runs) => {
+                    for r in runs {
+                        println!("{}", serde_json::to_string(&r)?);
+                    }
+                }
+                Err(e) if db.is_none() || path.exists() => return Err(e.into()),
+                Err(_) => {}
             }
-            if let Some(db) = args.db_path().filter(|p| p.exists()) {
-                queued::list(&db)?;
+            if let Some(db) = &db {
+                queued::list(db)?;
             }
         }
         RunsCommand::Show { run } => queued::show(&args.queue_db()?, run)?,

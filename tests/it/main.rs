@@ -15,6 +15,8 @@ mod compare_support;
 mod ffmpeg_support;
 mod fixtures;
 mod hostile_support;
+#[cfg(feature = "queue")]
+mod queue_support;
 mod scan_support;
 #[cfg(feature = "serve")]
 mod serve_support;
@@ -34,6 +36,8 @@ mod match_cli;
 #[cfg(feature = "serve")]
 mod missing_db;
 mod pytx_roundtrip;
+#[cfg(feature = "queue")]
+mod queue_scan;
 mod saved_index;
 mod scan_archive_streaming;
 mod scan_archives;

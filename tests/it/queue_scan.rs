@@ -1,0 +1,369 @@
+//! Distributed scanning (`scan --queue`, `hashsieve worker`, `runs`)
+//! against a throwaway `nats-server -js`: the records equal a local
+//! `scan`'s, and faults (a worker killed with SIGKILL, a file that kills
+//! its workers, a vanished file, a NATS restart, a reused run name) still
+//! leave exactly one record per file.
+#![cfg(feature = "queue")]
+
+use crate::queue_support::{self as q, Nats};
+use crate::scan_support::{jpeg, make_db, md5_hex, scan_cmd, write, zip_of};
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+/// Real photos (the PDQ conformance set), a zip of generated JPEGs and a
+/// damaged file, under `dir/media`; a database whose list holds the PDQ
+/// of one photo (from the reference's CSV) and the MD5 of a zip member.
+/// Returns the media folder (absolute) and the database.
+fn setup(dir: &Path) -> Option<(PathBuf, PathBuf)> {
+    let conf = crate::scan_support::conformance()?;
+    let media = dir.join("media");
+    std::fs::create_dir_all(&media).unwrap();
+    let bridge = conf.join("pdq/bridge-mods");
+    for e in std::fs::read_dir(&bridge).unwrap() {
+        let p = e.unwrap().path();
+        std::fs::copy(&p, media.join(p.file_name().unwrap())).unwrap();
+    }
+    let member = jpeg(7);
+    write(
+        &media.join("sub/pack.zip"),
+        &zip_of(&[("a.jpg", &member), ("b.jpg", &jpeg(8))]),
+    );
+    write(&media.join("sub/broken.jpg"), &jpeg(9)[..300]);
+    let csv = std::fs::read_to_string(conf.join("pdq/reference.csv")).unwrap();
+    let pdq = csv
+        .lines()
+        .find(|l| l.starts_with("bridge-mods/aaa-orig.jpg,"))
+        .and_then(|l| l.split(',').nth(4))
+        .expect("aaa-orig in reference.csv")
+        .to_string();
+    let db = dir.join("h.db");
+    make_db(&db, "t", &[("pdq", pdq), ("md5", md5_hex(&member))]);
+    Some((media, db))
+}
+
+/// The files under `dir`, recursively.
+fn files_under(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            out.extend(files_under(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}
+
+fn by_path(records: Vec<Value>) -> BTreeMap<String, Value> {
+    let mut m = BTreeMap::new();
+    for r in records {
+        let p = r["path"].as_str().expect("a path").to_string();
+        assert!(m.insert(p.clone(), r).is_none(), "{p} has two records");
+    }
+    m
+}
+
+/// Wait for a worker to exit (it exits once idle), failing past `secs`.
+fn wait_exit(c: std::process::Child, secs: u64, what: &str) -> String {
+    let (status, err) = crate::scan_support::wait_or_fail(c, secs, what);
+    assert!(status.success(), "{what}: {status}\n{err}");
+    err
+}
+
+#[test]
+fn queue_two_workers_give_the_records_of_a_local_scan() {
+    if !q::have_nats() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let Some((media, db)) = setup(dir.path()) else {
+        return;
+    };
+    let local = scan_cmd(dir.path())
+        .args(["--db"])
+        .arg(&db)
+        .args(["--no-state", "--format", "jsonl"])
+        .arg(&media)
+        .output()
+        .unwrap();
+    let local = by_path(crate::scan_support::parse(local).records);
+    assert!(
+        local
+            .values()
+            .any(|r| r["matches"].as_array().is_some_and(|m| !m.is_empty())),
+        "the fixture must have matches"
+    );
+
+    let nats = Nats::start(dir.path());
+    // Workers first, so both are waiting when the jobs come.
+    let w1 = q::worker(&db, &nats.url(), "w1", &["--idle-exit", "4"])
+        .spawn()
+        .unwrap();
+    let w2 = q::worker(&db, &nats.url(), "w2", &["--idle-exit", "4"])
+        .spawn()
+        .unwrap();
+    let o = q::produce(&db, &nats.url(), "run1", &[media.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let shown = q::wait_done(&db, "run1", 120);
+    wait_exit(w1, 60, "worker 1 did not exit once idle");
+    wait_exit(w2, 60, "worker 2 did not exit once idle");
+
+    let queued = by_path(q::report(&db, "run1"));
+    assert_eq!(
+        queued.keys().collect::<Vec<_>>(),
+        local.keys().collect::<Vec<_>>()
+    );
+    for (p, r) in &local {
+        assert_eq!(&queued[p], r, "record of {p}");
+    }
+    let files = files_under(&media).len() as u64;
+    assert_eq!(shown["run"]["published"], files);
+    assert_eq!(shown["run"]["jobs_done"], files);
+    assert_eq!(shown["records"], local.len() as u64);
+    let names: Vec<&str> = shown["workers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| w["worker"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["w1", "w2"], "both workers took jobs: {shown}");
+    // `runs list` shows the queued run; the CSV report has a row per record.
+    let list = std::process::Command::new(q::bin())
+        .env_remove("HASHSIEVE_DB")
+        .args(["runs", "list", "--db"])
+        .arg(&db)
+        .output()
+        .unwrap();
+    let list = String::from_utf8(list.stdout).unwrap();
+    assert!(
+        list.lines()
+            .any(|l| l.contains("\"kind\":\"queue\"") && l.contains("\"name\":\"run1\"")),
+        "{list}"
+    );
+    let csv = std::process::Command::new(q::bin())
+        .env_remove("HASHSIEVE_DB")
+        .args(["runs", "report", "run1", "--format", "csv", "--db"])
+        .arg(&db)
+        .output()
+        .unwrap();
+    assert!(csv.status.success());
+    assert_eq!(
+        String::from_utf8(csv.stdout).unwrap().lines().count(),
+        local.len() + 1,
+        "a header and a row per record"
+    );
+}
+
+#[test]
+fn queue_worker_killed_mid_run_still_one_record_per_file() {
+    if !q::have_nats() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let Some((media, db)) = setup(dir.path()) else {
+        return;
+    };
+    let nats = Nats::start(dir.path());
+    let o = q::produce(&db, &nats.url(), "k", &[media.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let mut victim = q::worker(&db, &nats.url(), "victim", &[]).spawn().unwrap();
+    // Let it commit a job or two, then kill it in the middle of the next.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while q::show(&db, "k")["run"]["jobs_done"].as_u64().unwrap_or(0) < 2 {
+        assert!(Instant::now() < deadline, "the first worker did nothing");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::thread::sleep(Duration::from_millis(150));
+    q::kill9(&mut victim);
+    let after_kill = q::show(&db, "k")["run"]["jobs_done"].as_u64().unwrap();
+    let files = files_under(&media).len() as u64;
+    assert!(after_kill < files, "killed before the end");
+    let rescuer = q::worker(&db, &nats.url(), "rescuer", &["--idle-exit", "5"])
+        .spawn()
+        .unwrap();
+    let shown = q::wait_done(&db, "k", 120);
+    wait_exit(rescuer, 60, "the second worker did not exit once idle");
+    assert_eq!(shown["run"]["jobs_done"], files);
+    let records = q::report(&db, "k");
+    let n = records.len();
+    let unique = by_path(records);
+    assert_eq!(unique.len(), n);
+    // Every file once (the zip's members besides).
+    for f in files_under(&media) {
+        assert!(unique.contains_key(f.to_str().unwrap()), "{f:?} missing");
+    }
+    assert_eq!(n as u64, files + 2, "files plus the two zip members");
+}
+
+#[test]
+fn queue_poison_file_ends_as_an_error_record_after_max_tries() {
+    if !q::have_nats() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let media = dir.path().join("media");
+    write(&media.join("good1.jpg"), &jpeg(1));
+    write(&media.join("poison.jpg"), &jpeg(2));
+    write(&media.join("good2.jpg"), &jpeg(3));
+    let db = dir.path().join("h.db");
+    make_db(&db, "t", &[("md5", md5_hex(&jpeg(3)))]);
+    let nats = Nats::start(dir.path());
+    let o = q::produce(&db, &nats.url(), "p", &[media.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    // A supervisor, as systemd or Kubernetes would be: a worker that dies
+    // is started again, until the run is done.
+    let mut starts = 0;
+    let mut deaths = 0;
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let mut w = q::worker(
+            &db,
+            &nats.url(),
+            "w",
+            &["--max-tries", "2", "--idle-exit", "3"],
+        );
+        w.env("HASHSIEVE_FAULT_ABORT_ON", "poison.jpg");
+        let (status, err) =
+            crate::scan_support::wait_or_fail(w.spawn().unwrap(), 60, "worker hung");
+        starts += 1;
+        if status.success() {
+            break;
+        }
+        deaths += 1;
+        assert!(
+            Instant::now() < deadline,
+            "never settled; last stderr: {err}"
+        );
+        assert!(deaths <= 5, "the poison file loops: {err}");
+    }
+    assert_eq!(deaths, 2, "the poison file had 2 tries ({starts} starts)");
+    let shown = q::wait_done(&db, "p", 30);
+    assert_eq!(shown["run"]["jobs_done"], 3);
+    let recs = by_path(q::report(&db, "p"));
+    assert_eq!(recs.len(), 3);
+    let poison = &recs[media.join("poison.jpg").to_str().unwrap()];
+    assert_eq!(poison["error"]["kind"], "crash", "{poison}");
+    assert!(
+        poison["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("after 2 deliveries"),
+        "{poison}"
+    );
+    let good = &recs[media.join("good2.jpg").to_str().unwrap()];
+    assert!(good["error"].is_null());
+    assert_eq!(good["matches"].as_array().map(Vec::len), Some(1), "{good}");
+    assert_eq!(shown["errors"], 1);
+    assert_eq!(shown["records_matched"], 1);
+}
+
+#[test]
+fn queue_vanished_file_gets_an_error_record() {
+    if !q::have_nats() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let media = dir.path().join("media");
+    write(&media.join("stays.jpg"), &jpeg(1));
+    write(&media.join("goes.jpg"), &jpeg(2));
+    let db = dir.path().join("h.db");
+    make_db(&db, "t", &[("md5", md5_hex(&jpeg(5)))]);
+    let nats = Nats::start(dir.path());
+    let o = q::produce(&db, &nats.url(), "v", &[media.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    // Published while it existed; gone before any worker came.
+    std::fs::remove_file(media.join("goes.jpg")).unwrap();
+    let w = q::worker(&db, &nats.url(), "w", &["--idle-exit", "3"])
+        .spawn()
+        .unwrap();
+    wait_exit(w, 60, "worker did not exit once idle");
+    q::wait_done(&db, "v", 10);
+    let recs = by_path(q::report(&db, "v"));
+    assert_eq!(recs.len(), 2);
+    let gone = &recs[media.join("goes.jpg").to_str().unwrap()];
+    assert_eq!(gone["error"]["kind"], "io", "{gone}");
+    assert!(recs[media.join("stays.jpg").to_str().unwrap()]["error"].is_null());
+}
+
+#[test]
+fn queue_run_name_reuse_is_refused_unless_resumed_with_the_same_paths() {
+    if !q::have_nats() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let media = dir.path().join("media");
+    let other = dir.path().join("other");
+    write(&media.join("a.jpg"), &jpeg(1));
+    write(&media.join("b.jpg"), &jpeg(2));
+    write(&other.join("c.jpg"), &jpeg(3));
+    let db = dir.path().join("h.db");
+    make_db(&db, "t", &[("md5", md5_hex(&jpeg(5)))]);
+    let nats = Nats::start(dir.path());
+    let m = media.to_str().unwrap();
+    let first = q::produce(&db, &nats.url(), "same", &[m]);
+    assert!(first.status.success());
+    // A second producer with the same name: refused, nothing published.
+    let second = q::produce(&db, &nats.url(), "same", &[other.to_str().unwrap()]);
+    assert_eq!(second.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&second.stderr).contains("already exists"));
+    let resumed_other = q::produce(
+        &db,
+        &nats.url(),
+        "same",
+        &["--resume", "same", other.to_str().unwrap()],
+    );
+    assert_eq!(resumed_other.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&resumed_other.stderr).contains("other paths"));
+    // Work the run, then resume it with the same paths: nothing is
+    // published again, and the run still has one record per file.
+    let w = q::worker(&db, &nats.url(), "w", &["--idle-exit", "3"])
+        .spawn()
+        .unwrap();
+    wait_exit(w, 60, "worker did not exit once idle");
+    let again = q::produce(&db, &nats.url(), "same", &["--resume", "same", m]);
+    assert!(
+        again.status.success(),
+        "{}",
+        String::from_utf8_lossy(&again.stderr)
+    );
+    let out: Value = serde_json::from_slice(&again.stdout).unwrap();
+    assert_eq!(out["published"], 0, "{out}");
+    assert_eq!(out["skipped_done"], 2, "{out}");
+    let shown = q::wait_done(&db, "same", 10);
+    assert_eq!(shown["records"], 2);
+    assert_eq!(shown["run"]["published"], 2);
+}
+
+#[test]
+fn queue_nats_restart_mid_run_loses_nothing() {
+    if !q::have_nats() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let Some((media, db)) = setup(dir.path()) else {
+        return;
+    };
+    let mut nats = Nats::start(dir.path());
+    let o = q::produce(&db, &nats.url(), "r", &[media.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let w = q::worker(&db, &nats.url(), "w", &["--idle-exit", "8"])
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while q::show(&db, "r")["run"]["jobs_done"].as_u64().unwrap_or(0) < 2 {
+        assert!(Instant::now() < deadline, "the worker did nothing");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    nats.restart(Duration::from_secs(2));
+    let shown = q::wait_done(&db, "r", 120);
+    wait_exit(w, 60, "worker did not exit once idle");
+    let files = files_under(&media).len() as u64;
+    assert_eq!(shown["run"]["jobs_done"], files);
+    let records = q::report(&db, "r");
+    let n = records.len();
+    assert_eq!(by_path(records).len(), n);
+    assert_eq!(n as u64, files + 2, "files plus the two zip members");
+}

@@ -1,0 +1,178 @@
+//! A throwaway `nats-server -js` for the queue tests (a free loopback port,
+//! a temporary store folder, killed when dropped), and helpers that drive
+//! producers and workers through the real binary.
+#![allow(dead_code)]
+
+use crate::fixtures;
+use serde_json::Value;
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub struct Nats {
+    child: Option<Child>,
+    pub port: u16,
+    store: PathBuf,
+}
+
+/// Whether `nats-server` is on the PATH; when not, say so (and fail when
+/// fixtures are required).
+pub fn have_nats() -> bool {
+    let ok = Command::new("nats-server")
+        .arg("--version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !ok {
+        fixtures::missing("nats-server (Debian package nats-server)");
+    }
+    ok
+}
+
+fn free_port() -> u16 {
+    let l = TcpListener::bind("127.0.0.1:0").expect("a free port");
+    l.local_addr().unwrap().port()
+}
+
+impl Nats {
+    /// Start a JetStream server storing under `dir`.
+    pub fn start(dir: &Path) -> Nats {
+        let store = dir.join("nats-store");
+        std::fs::create_dir_all(&store).unwrap();
+        let mut n = Nats {
+            child: None,
+            port: free_port(),
+            store,
+        };
+        n.spawn();
+        n
+    }
+
+    fn spawn(&mut self) {
+        let child = Command::new("nats-server")
+            .args(["-js", "-a", "127.0.0.1", "-p"])
+            .arg(self.port.to_string())
+            .arg("-sd")
+            .arg(&self.store)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("starting nats-server");
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+            assert!(Instant::now() < deadline, "nats-server did not start");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    pub fn url(&self) -> String {
+        format!("nats://127.0.0.1:{}", self.port)
+    }
+
+    /// Kill the server (SIGKILL) and start it again on the same port and
+    /// store: a NATS restart mid-run.
+    pub fn restart(&mut self, down_for: Duration) {
+        self.kill();
+        std::thread::sleep(down_for);
+        self.spawn();
+    }
+
+    fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+impl Drop for Nats {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+pub fn bin() -> &'static str {
+    env!("CARGO_BIN_EXE_hashsieve")
+}
+
+/// `hashsieve scan --queue URL --run RUN --db DB ARGS...`; its output.
+pub fn produce(db: &Path, url: &str, run: &str, args: &[&str]) -> std::process::Output {
+    Command::new(bin())
+        .env_remove("HASHSIEVE_DB")
+        .args(["scan", "--queue", url, "--run", run, "--db"])
+        .arg(db)
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+/// A worker (`--threads 1`, short ack deadline, exits when idle).
+pub fn worker(db: &Path, url: &str, name: &str, extra: &[&str]) -> Command {
+    let mut c = Command::new(bin());
+    c.env_remove("HASHSIEVE_DB")
+        .args(["worker", "--queue", url, "--db"])
+        .arg(db)
+        .args(["--name", name, "--threads", "1", "--ack-wait", "2"])
+        .args(extra)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    c
+}
+
+/// `runs show RUN`.
+pub fn show(db: &Path, run: &str) -> Value {
+    let o = Command::new(bin())
+        .env_remove("HASHSIEVE_DB")
+        .args(["runs", "show", run, "--db"])
+        .arg(db)
+        .output()
+        .unwrap();
+    assert!(
+        o.status.success(),
+        "runs show: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    serde_json::from_slice(&o.stdout).unwrap()
+}
+
+/// `runs report RUN` (JSON Lines), parsed.
+pub fn report(db: &Path, run: &str) -> Vec<Value> {
+    let o = Command::new(bin())
+        .env_remove("HASHSIEVE_DB")
+        .args(["runs", "report", run, "--db"])
+        .arg(db)
+        .output()
+        .unwrap();
+    assert!(
+        o.status.success(),
+        "runs report: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    String::from_utf8(o.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+/// Wait until `runs show` says the run is done, at most `secs` seconds.
+pub fn wait_done(db: &Path, run: &str, secs: u64) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    loop {
+        let v = show(db, run);
+        if v["done"] == true {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "run {run} not done: {v}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// Kill a child that is still running (SIGKILL) and reap it.
+pub fn kill9(c: &mut Child) {
+    let _ = c.kill();
+    let _ = c.wait();
+}
