@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Install what hashsieve needs to build and test on Debian/Ubuntu, only what
 # is missing: FFmpeg development libraries (video), clang for bindgen, the
-# ffmpeg CLI (the tests generate their video fixtures with it), and a Rust
+# ffmpeg CLI (the tests generate their video fixtures with it), nats-server
+# (the distributed-scan tests start a throwaway one), and a Rust
 # toolchain when there is none.
 set -euo pipefail
 
@@ -10,6 +11,7 @@ packages=(
   libavcodec-dev libavformat-dev libavutil-dev libswscale-dev
   libswresample-dev libavfilter-dev libavdevice-dev
   ffmpeg util-linux ca-certificates curl python3 python3-venv
+  nats-server
 )
 
 sudo_cmd=()
