@@ -84,6 +84,16 @@ impl Store {
         }
     }
 
+    /// Whether the connection is known to be gone (a PostgreSQL server
+    /// that restarted or went away): open a new store. An SQLite file
+    /// never is.
+    pub fn is_closed(&self) -> bool {
+        match &self.inner {
+            Inner::Sqlite(_) => false,
+            Inner::Postgres(s) => s.is_closed(),
+        }
+    }
+
     /// Whether this is the PostgreSQL backend.
     pub fn is_postgres(&self) -> bool {
         matches!(self.inner, Inner::Postgres(_))

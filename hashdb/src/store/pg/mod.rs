@@ -70,7 +70,8 @@ pub(crate) enum Touch {
 
 /// The PostgreSQL backend: one connection.
 pub(crate) struct PgStore {
-    client: RefCell<Client>,
+    // Taken out only by `Drop` (closing blocks on the client's runtime).
+    client: RefCell<Option<Client>>,
     target: DbTarget,
     shown: PathBuf,
 }
@@ -101,6 +102,19 @@ impl PgStore {
     /// Connect to `url` and bring its schema to this build's version
     /// (creating it, with [`Create::IfMissing`]).
     pub(crate) fn open(url: &str, opts: OpenOptions) -> Result<PgStore, OpenError> {
+        if in_async_runtime() {
+            // Connecting blocks (see `in_async_runtime`): on a thread of
+            // its own, so that a service may open stores anywhere.
+            return std::thread::scope(|s| {
+                s.spawn(|| Self::open_here(url, opts))
+                    .join()
+                    .unwrap_or_else(|p| std::panic::resume_unwind(p))
+            });
+        }
+        Self::open_here(url, opts)
+    }
+
+    fn open_here(url: &str, opts: OpenOptions) -> Result<PgStore, OpenError> {
         let target = DbTarget::Postgres(url.to_string());
         let shown = target.display_path();
         let pg = |source: postgres::Error| {
@@ -119,7 +133,7 @@ impl PgStore {
         let mut client = config(url, &opts).map_err(pg)?.connect(NoTls).map_err(pg)?;
         let version = read_version(&mut client).map_err(pg)?;
         let mut store = PgStore {
-            client: RefCell::new(client),
+            client: RefCell::new(Some(client)),
             target,
             shown: shown.clone(),
         };
@@ -143,7 +157,9 @@ impl PgStore {
     }
 
     fn migrate(&mut self) -> Result<(), MigrateError> {
-        let client = self.client.get_mut();
+        let Some(client) = self.client.get_mut() else {
+            return Ok(());
+        };
         let mut tx = client.transaction()?;
         tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATE_LOCK])?;
         let ours = table_exists(&mut tx, "hashsieve_schema")?;
@@ -186,13 +202,25 @@ impl PgStore {
 
     /// The connection, for one operation (never held across calls).
     pub(super) fn client(&self) -> Result<RefMut<'_, Client>, StoreError> {
-        self.client
+        if in_async_runtime() {
+            return Err(StoreError::Invalid {
+                field: "store",
+                message: "the PostgreSQL store was used from an async task (use a blocking thread)"
+                    .into(),
+            });
+        }
+        let c = self
+            .client
             .try_borrow_mut()
             .map_err(|_| StoreError::Invalid {
                 field: "store",
                 message: "the PostgreSQL store was used from inside one of its own callbacks"
                     .into(),
-            })
+            })?;
+        RefMut::filter_map(c, Option::as_mut).map_err(|_| StoreError::Invalid {
+            field: "store",
+            message: "the PostgreSQL connection was closed".into(),
+        })
     }
 
     /// A write transaction: writers queue on one advisory lock, as SQLite's
@@ -220,6 +248,13 @@ impl PgStore {
         Ok(())
     }
 
+    /// Whether the connection is gone (noticed by its last use).
+    pub(crate) fn is_closed(&self) -> bool {
+        self.client
+            .try_borrow()
+            .is_ok_and(|c| c.as_ref().is_none_or(Client::is_closed))
+    }
+
     pub(crate) fn target(&self) -> &DbTarget {
         &self.target
     }
@@ -238,6 +273,26 @@ impl PgStore {
             .client()?
             .query_one("SELECT version FROM hashsieve_schema WHERE id = 1", &[])?
             .try_get(0)?)
+    }
+}
+
+/// The synchronous client blocks on a runtime of its own, which tokio
+/// forbids on a thread that drives async tasks (it would panic).
+fn in_async_runtime() -> bool {
+    tokio::runtime::Handle::try_current().is_ok()
+}
+
+impl Drop for PgStore {
+    /// Closing the connection blocks on the client's runtime: from an
+    /// async task (a service dropping its state at shutdown) that must
+    /// happen on a thread of its own.
+    fn drop(&mut self) {
+        let client = self.client.get_mut().take();
+        if in_async_runtime() {
+            let _ = std::thread::spawn(move || drop(client)).join();
+        } else {
+            drop(client);
+        }
     }
 }
 
