@@ -114,11 +114,31 @@ impl<T: Copy> PdqIndex<T> {
         // Vectors grown by pushing may hold up to twice their length.
         hashes.shrink_to_fit();
         items.shrink_to_fit();
-        let layout = config
+        let layout = Self::layout_for(&config, n);
+        let main = build_tables(&layout, &hashes);
+        Self::with_tables(config, layout, hashes, items, main)
+    }
+
+    /// The table layout an index of `n` hashes gets under `config`: what a
+    /// build uses and what saved tables must have been made with.
+    fn layout_for(config: &IndexConfig, n: usize) -> Layout {
+        config
             .key_bits
             .map(Layout::with_bits)
-            .unwrap_or_else(|| Layout::for_len(n));
-        let main = build_tables(&layout, &hashes);
+            .unwrap_or_else(|| Layout::for_len(n))
+    }
+
+    /// An index whose static tables `main` hold every one of `hashes`,
+    /// nothing removed, no delta yet: the one constructor of both a build
+    /// and a load of saved tables.
+    fn with_tables(
+        config: IndexConfig,
+        layout: Layout,
+        hashes: Vec<[u64; 4]>,
+        items: Vec<T>,
+        main: Vec<CsrTable>,
+    ) -> Self {
+        let n = hashes.len();
         let delta = (0..layout.tables())
             .map(|_| DeltaTable::default())
             .collect();
@@ -149,10 +169,7 @@ impl<T: Copy> PdqIndex<T> {
         tables: Vec<(Vec<u32>, Vec<u32>)>,
     ) -> Result<Self, (Vec<[u64; 4]>, Vec<T>)> {
         let n = hashes.len();
-        let layout = config
-            .key_bits
-            .map(Layout::with_bits)
-            .unwrap_or_else(|| Layout::for_len(n));
+        let layout = Self::layout_for(&config, n);
         if items.len() != n || layout.bits() != bits || tables.len() != layout.tables() {
             return Err((hashes, items));
         }
@@ -163,20 +180,7 @@ impl<T: Copy> PdqIndex<T> {
                 None => return Err((hashes, items)),
             }
         }
-        let delta = (0..layout.tables())
-            .map(|_| DeltaTable::default())
-            .collect();
-        Ok(PdqIndex {
-            config,
-            layout,
-            dead: vec![0; n.div_ceil(64)],
-            hashes,
-            items,
-            main_len: n,
-            main,
-            delta,
-            dead_count: 0,
-        })
+        Ok(Self::with_tables(config, layout, hashes, items, main))
     }
 
     /// The key width and each static table's offsets and slots, when every
