@@ -12,6 +12,9 @@ packages=(
   libswresample-dev libavfilter-dev libavdevice-dev
   ffmpeg util-linux ca-certificates curl python3 python3-venv
   nats-server
+  # The PostgreSQL store's tests start throwaway servers of their own
+  # (initdb, postgres, pg_ctl from /usr/lib/postgresql/*/bin).
+  postgresql
 )
 
 sudo_cmd=()
