@@ -87,11 +87,11 @@ pub enum RunStart {
 }
 
 /// Roots as one blob: the paths joined by NUL (a byte no path holds).
-fn join_roots(roots: &[&[u8]]) -> Vec<u8> {
+pub(super) fn join_roots(roots: &[&[u8]]) -> Vec<u8> {
     roots.join(&0u8)
 }
 
-fn split_roots(blob: &[u8]) -> Vec<String> {
+pub(super) fn split_roots(blob: &[u8]) -> Vec<String> {
     blob.split(|b| *b == 0)
         .map(|p| String::from_utf8_lossy(p).into_owned())
         .collect()
@@ -352,16 +352,8 @@ impl SqliteStore {
     }
 }
 
-/// What the PostgreSQL backend answers until it stores runs.
-fn pg_unsupported() -> StoreError {
-    StoreError::Invalid {
-        field: "database",
-        message: "distributed scan runs are not stored in PostgreSQL yet: use an SQLite --db for `scan --queue`, `worker` and `runs`".into(),
-    }
-}
-
-/// The backend dispatch (see the module docs of `store`): SQLite only, for
-/// now.
+/// The backend dispatch (see the module docs of `store`): SQLite's here,
+/// PostgreSQL's in `pg/runs.rs`.
 impl Store {
     /// See [`SqliteStore::scan_run_start`].
     ///
@@ -377,7 +369,7 @@ impl Store {
     ) -> Result<RunStart, RunStartError> {
         match &mut self.inner {
             Inner::Sqlite(s) => s.scan_run_start(name, roots, queue, resume),
-            Inner::Postgres(_) => Err(pg_unsupported().into()),
+            Inner::Postgres(s) => s.scan_run_start(name, roots, queue, resume),
         }
     }
 
@@ -390,7 +382,7 @@ impl Store {
     ) -> Result<(), StoreError> {
         match &self.inner {
             Inner::Sqlite(s) => s.scan_run_published(name, published, walk_done),
-            Inner::Postgres(_) => Err(pg_unsupported()),
+            Inner::Postgres(s) => s.scan_run_published(name, published, walk_done),
         }
     }
 
@@ -398,7 +390,7 @@ impl Store {
     pub fn scan_job_done(&self, run: &str, job: &[u8]) -> Result<bool, StoreError> {
         match &self.inner {
             Inner::Sqlite(s) => s.scan_job_done(run, job),
-            Inner::Postgres(_) => Err(pg_unsupported()),
+            Inner::Postgres(s) => s.scan_job_done(run, job),
         }
     }
 
@@ -406,7 +398,7 @@ impl Store {
     pub fn scan_run_exists(&self, name: &str) -> Result<bool, StoreError> {
         match &self.inner {
             Inner::Sqlite(s) => s.scan_run_exists(name),
-            Inner::Postgres(_) => Err(pg_unsupported()),
+            Inner::Postgres(s) => s.scan_run_exists(name),
         }
     }
 
@@ -421,7 +413,7 @@ impl Store {
     ) -> Result<(), StoreError> {
         match &mut self.inner {
             Inner::Sqlite(s) => s.scan_job_commit(run, job, worker, deliveries, records),
-            Inner::Postgres(_) => Err(pg_unsupported()),
+            Inner::Postgres(s) => s.scan_job_commit(run, job, worker, deliveries, records),
         }
     }
 
@@ -429,7 +421,7 @@ impl Store {
     pub fn scan_runs(&self) -> Result<Vec<RunInfo>, StoreError> {
         match &self.inner {
             Inner::Sqlite(s) => s.scan_runs(),
-            Inner::Postgres(_) => Err(pg_unsupported()),
+            Inner::Postgres(s) => s.scan_runs(),
         }
     }
 
@@ -437,7 +429,7 @@ impl Store {
     pub fn scan_run(&self, name: &str) -> Result<Option<RunInfo>, StoreError> {
         match &self.inner {
             Inner::Sqlite(s) => s.scan_run(name),
-            Inner::Postgres(_) => Err(pg_unsupported()),
+            Inner::Postgres(s) => s.scan_run(name),
         }
     }
 
@@ -445,7 +437,7 @@ impl Store {
     pub fn scan_run_workers(&self, run: &str) -> Result<Vec<WorkerSeen>, StoreError> {
         match &self.inner {
             Inner::Sqlite(s) => s.scan_run_workers(run),
-            Inner::Postgres(_) => Err(pg_unsupported()),
+            Inner::Postgres(s) => s.scan_run_workers(run),
         }
     }
 
@@ -458,7 +450,7 @@ impl Store {
     ) -> Result<(), StoreError> {
         match &self.inner {
             Inner::Sqlite(s) => s.scan_run_records(run, each),
-            Inner::Postgres(_) => Err(pg_unsupported()),
+            Inner::Postgres(s) => s.scan_run_records(run, each),
         }
     }
 }
@@ -476,10 +468,9 @@ mod tests {
         }
     }
 
-    #[test]
-    fn runs_redelivered_job_replaces_its_records() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut s = Store::open(dir.path().join("db")).unwrap();
+    crate::store::backend_tests::both! {
+    fn runs_redelivered_job_replaces_its_records(db) {
+        let mut s = db.open();
         assert_eq!(
             s.scan_run_start("r", &[b"/a"], "nats://x", false).unwrap(),
             RunStart::Created
@@ -519,11 +510,11 @@ mod tests {
         assert!(s.scan_job_done("r", job).unwrap());
         assert!(!s.scan_job_done("r", b"/a/other").unwrap());
     }
+    }
 
-    #[test]
-    fn runs_name_reuse_is_refused_unless_resumed_with_same_roots() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut s = Store::open(dir.path().join("db")).unwrap();
+    crate::store::backend_tests::both! {
+    fn runs_name_reuse_is_refused_unless_resumed_with_same_roots(db) {
+        let mut s = db.open();
         s.scan_run_start("r", &[b"/a", b"/b"], "q", false).unwrap();
         assert!(matches!(
             s.scan_run_start("r", &[b"/a", b"/b"], "q", false),
@@ -538,5 +529,6 @@ mod tests {
             RunStart::Resumed
         );
         assert!(s.scan_job_commit("nope", b"/x", "w", 1, &[]).is_err());
+    }
     }
 }

@@ -38,6 +38,7 @@ mod entries;
 pub mod listen;
 mod lists;
 mod misc;
+mod runs;
 pub mod schema;
 #[cfg(test)]
 pub(crate) mod throwaway;

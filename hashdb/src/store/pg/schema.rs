@@ -21,7 +21,7 @@
 pub const CURRENT_VERSION: i64 = MIGRATIONS.len() as i64;
 
 /// Forward migrations, oldest first.
-pub const MIGRATIONS: &[&str] = &[V1];
+pub const MIGRATIONS: &[&str] = &[V1, V2_SCAN_RUNS];
 
 /// The channel every committed write notifies (see `store::pg::listen`).
 pub const CHANNEL: &str = "hashsieve_changes";
@@ -128,4 +128,45 @@ CREATE TABLE store_state (
 );
 INSERT INTO store_state (id, generation, data_version)
     VALUES (1, ('x' || md5(random()::text || clock_timestamp()::text))::bit(64)::bigint, 0);
+";
+
+/// Version 2: distributed scan runs, SQLite's version 8 (see
+/// `store/runs.rs`): the run, the jobs done, one record per item keyed by
+/// (run, path), the workers seen. Paths and roots are bytes.
+const V2_SCAN_RUNS: &str = "
+CREATE TABLE scan_runs (
+    name       TEXT    PRIMARY KEY,
+    roots      BYTEA   NOT NULL,
+    queue      TEXT    NOT NULL,
+    created_at BIGINT  NOT NULL,
+    updated_at BIGINT  NOT NULL,
+    published  BIGINT  NOT NULL DEFAULT 0 CHECK (published >= 0),
+    walk_done  BOOLEAN NOT NULL DEFAULT FALSE
+);
+CREATE TABLE scan_jobs (
+    run        TEXT   NOT NULL REFERENCES scan_runs(name) ON DELETE CASCADE,
+    path       BYTEA  NOT NULL,
+    worker     TEXT   NOT NULL,
+    deliveries BIGINT NOT NULL,
+    done_at    BIGINT NOT NULL,
+    PRIMARY KEY (run, path)
+);
+CREATE TABLE scan_records (
+    run     TEXT   NOT NULL REFERENCES scan_runs(name) ON DELETE CASCADE,
+    path    BYTEA  NOT NULL,
+    job     BYTEA  NOT NULL,
+    matches BIGINT NOT NULL CHECK (matches >= 0),
+    error   TEXT,
+    record  TEXT   NOT NULL,
+    PRIMARY KEY (run, path)
+);
+CREATE INDEX scan_records_job ON scan_records(run, job);
+CREATE TABLE scan_workers (
+    run        TEXT   NOT NULL REFERENCES scan_runs(name) ON DELETE CASCADE,
+    worker     TEXT   NOT NULL,
+    first_seen BIGINT NOT NULL,
+    last_seen  BIGINT NOT NULL,
+    jobs       BIGINT NOT NULL DEFAULT 0,
+    PRIMARY KEY (run, worker)
+);
 ";

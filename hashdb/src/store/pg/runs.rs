@@ -1,0 +1,249 @@
+//! Distributed scan runs on PostgreSQL: the contract of `store/runs.rs`
+//! (schema version 2 here). Not announced to the listening servers (a
+//! scan's records are not list data) and not behind the list writers'
+//! lock: workers on many machines commit jobs at once, each job one
+//! transaction keyed by (run, path), so a redelivered job replaces its
+//! records.
+
+use postgres::fallible_iterator::FallibleIterator;
+use postgres::types::ToSql;
+
+use super::PgStore;
+use crate::error::StoreError;
+use crate::store::now;
+use crate::store::runs::{
+    join_roots, split_roots, RunInfo, RunRecord, RunStart, RunStartError, WorkerSeen,
+};
+
+fn count(v: i64) -> u64 {
+    v.max(0) as u64
+}
+
+impl PgStore {
+    pub fn scan_run_start(
+        &mut self,
+        name: &str,
+        roots: &[&[u8]],
+        queue: &str,
+        resume: bool,
+    ) -> Result<RunStart, RunStartError> {
+        let blob = join_roots(roots);
+        let mut c = self.client()?;
+        // Two producers starting one name at once: one creates it.
+        let mut tx = Self::write_tx(&mut c)?;
+        let old: Option<Vec<u8>> = tx
+            .query_opt("SELECT roots FROM scan_runs WHERE name = $1", &[&name])
+            .map_err(StoreError::from)?
+            .map(|r| r.try_get(0))
+            .transpose()
+            .map_err(StoreError::from)?;
+        let start = match old {
+            None => {
+                let t = now();
+                tx.execute(
+                    "INSERT INTO scan_runs (name, roots, queue, created_at, updated_at)
+                     VALUES ($1, $2, $3, $4, $4)",
+                    &[&name, &blob, &queue, &t],
+                )
+                .map_err(StoreError::from)?;
+                RunStart::Created
+            }
+            Some(_) if !resume => return Err(RunStartError::Exists(name.to_string())),
+            Some(old) if old != blob => {
+                return Err(RunStartError::OtherRoots {
+                    name: name.to_string(),
+                    roots: split_roots(&old).join(", "),
+                })
+            }
+            Some(_) => {
+                tx.execute(
+                    "UPDATE scan_runs SET walk_done = FALSE, updated_at = $2 WHERE name = $1",
+                    &[&name, &now()],
+                )
+                .map_err(StoreError::from)?;
+                RunStart::Resumed
+            }
+        };
+        tx.commit().map_err(StoreError::from)?;
+        Ok(start)
+    }
+
+    pub fn scan_run_published(
+        &self,
+        name: &str,
+        published: u64,
+        walk_done: bool,
+    ) -> Result<(), StoreError> {
+        self.client()?.execute(
+            "UPDATE scan_runs SET published = $2, walk_done = $3, updated_at = $4 WHERE name = $1",
+            &[&name, &(published as i64), &walk_done, &now()],
+        )?;
+        Ok(())
+    }
+
+    pub fn scan_job_done(&self, run: &str, job: &[u8]) -> Result<bool, StoreError> {
+        Ok(self
+            .client()?
+            .query_opt(
+                "SELECT 1 FROM scan_jobs WHERE run = $1 AND path = $2",
+                &[&run, &job],
+            )?
+            .is_some())
+    }
+
+    pub fn scan_run_exists(&self, name: &str) -> Result<bool, StoreError> {
+        Ok(self
+            .client()?
+            .query_opt("SELECT 1 FROM scan_runs WHERE name = $1", &[&name])?
+            .is_some())
+    }
+
+    pub fn scan_job_commit(
+        &mut self,
+        run: &str,
+        job: &[u8],
+        worker: &str,
+        deliveries: u64,
+        records: &[RunRecord],
+    ) -> Result<(), StoreError> {
+        let t = now();
+        let mut c = self.client()?;
+        let mut tx = c.transaction()?;
+        if tx
+            .query_opt("SELECT 1 FROM scan_runs WHERE name = $1", &[&run])?
+            .is_none()
+        {
+            return Err(StoreError::Invalid {
+                field: "run",
+                message: format!("no scan run named {run:?} in this database"),
+            });
+        }
+        tx.execute(
+            "DELETE FROM scan_records WHERE run = $1 AND job = $2",
+            &[&run, &job],
+        )?;
+        let ins = tx.prepare(
+            "INSERT INTO scan_records (run, path, job, matches, error, record)
+             VALUES ($1, $2, $3, $4, $5, $6)
+             ON CONFLICT (run, path) DO UPDATE SET job = EXCLUDED.job,
+                 matches = EXCLUDED.matches, error = EXCLUDED.error, record = EXCLUDED.record",
+        )?;
+        for r in records {
+            tx.execute(
+                &ins,
+                &[&run, &r.path, &job, &(r.matches as i64), &r.error, &r.line],
+            )?;
+        }
+        tx.execute(
+            "INSERT INTO scan_jobs (run, path, worker, deliveries, done_at)
+             VALUES ($1, $2, $3, $4, $5)
+             ON CONFLICT (run, path) DO UPDATE SET worker = EXCLUDED.worker,
+                 deliveries = EXCLUDED.deliveries, done_at = EXCLUDED.done_at",
+            &[&run, &job, &worker, &(deliveries as i64), &t],
+        )?;
+        tx.execute(
+            "INSERT INTO scan_workers (run, worker, first_seen, last_seen, jobs)
+             VALUES ($1, $2, $3, $3, 1)
+             ON CONFLICT (run, worker) DO UPDATE SET last_seen = EXCLUDED.last_seen,
+                 jobs = scan_workers.jobs + 1",
+            &[&run, &worker, &t],
+        )?;
+        tx.execute(
+            "UPDATE scan_runs SET updated_at = $2 WHERE name = $1",
+            &[&run, &t],
+        )?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    pub fn scan_runs(&self) -> Result<Vec<RunInfo>, StoreError> {
+        let names: Vec<String> = self
+            .client()?
+            .query(
+                "SELECT name FROM scan_runs ORDER BY created_at DESC, name COLLATE \"C\"",
+                &[],
+            )?
+            .iter()
+            .map(|r| r.try_get(0))
+            .collect::<Result<_, _>>()?;
+        let mut out = Vec::with_capacity(names.len());
+        for n in names {
+            if let Some(i) = self.scan_run(&n)? {
+                out.push(i);
+            }
+        }
+        Ok(out)
+    }
+
+    pub fn scan_run(&self, name: &str) -> Result<Option<RunInfo>, StoreError> {
+        let mut c = self.client()?;
+        let Some(row) = c.query_opt(
+            "SELECT roots, queue, created_at, updated_at, published, walk_done
+             FROM scan_runs WHERE name = $1",
+            &[&name],
+        )?
+        else {
+            return Ok(None);
+        };
+        let jobs_done: i64 = c
+            .query_one("SELECT count(*) FROM scan_jobs WHERE run = $1", &[&name])?
+            .try_get(0)?;
+        let n = c.query_one(
+            "SELECT count(*), count(*) FILTER (WHERE matches > 0),
+                    count(*) FILTER (WHERE error IS NOT NULL)
+             FROM scan_records WHERE run = $1",
+            &[&name],
+        )?;
+        Ok(Some(RunInfo {
+            name: name.to_string(),
+            roots: split_roots(row.try_get(0)?),
+            queue: row.try_get(1)?,
+            created_at: row.try_get(2)?,
+            updated_at: row.try_get(3)?,
+            published: count(row.try_get(4)?),
+            walk_done: row.try_get(5)?,
+            jobs_done: count(jobs_done),
+            records: count(n.try_get(0)?),
+            records_matched: count(n.try_get(1)?),
+            errors: count(n.try_get(2)?),
+        }))
+    }
+
+    pub fn scan_run_workers(&self, run: &str) -> Result<Vec<WorkerSeen>, StoreError> {
+        self.client()?
+            .query(
+                "SELECT worker, first_seen, last_seen, jobs FROM scan_workers
+                 WHERE run = $1 ORDER BY worker COLLATE \"C\"",
+                &[&run],
+            )?
+            .iter()
+            .map(|r| {
+                Ok(WorkerSeen {
+                    worker: r.try_get(0)?,
+                    first_seen: r.try_get(1)?,
+                    last_seen: r.try_get(2)?,
+                    jobs: count(r.try_get(3)?),
+                })
+            })
+            .collect()
+    }
+
+    pub fn scan_run_records(
+        &self,
+        run: &str,
+        each: &mut dyn FnMut(&str) -> bool,
+    ) -> Result<(), StoreError> {
+        let mut c = self.client()?;
+        let params: [&(dyn ToSql + Sync); 1] = [&run];
+        let mut rows = c.query_raw(
+            "SELECT record FROM scan_records WHERE run = $1 ORDER BY path",
+            params.iter().copied(),
+        )?;
+        while let Some(r) = rows.next()? {
+            if !each(r.try_get(0)?) {
+                break;
+            }
+        }
+        Ok(())
+    }
+}
