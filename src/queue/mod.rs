@@ -19,8 +19,10 @@
 //! is never split across workers.
 //!
 //! Threading: the NATS client runs on a tokio runtime; hashing and the
-//! SQLite writes run on blocking threads (`spawn_blocking`), never on the
-//! runtime's workers.
+//! database writes run on plain OS threads outside it (the worker's slot
+//! threads, the producer's calling thread), never on the runtime's
+//! workers: the synchronous PostgreSQL client refuses to run inside a
+//! runtime.
 
 pub mod producer;
 pub mod worker;

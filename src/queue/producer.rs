@@ -18,6 +18,7 @@ use crate::scan::walker::{walk, Input};
 use hashdb::store::runs::{RunRecord, RunStart};
 use hashdb::store::Store;
 use std::collections::VecDeque;
+use std::future::IntoFuture;
 use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
@@ -81,67 +82,74 @@ pub fn produce(
                 &crate::progress::NullProgress,
             );
         });
-        rt.block_on(async {
+        // The loop runs on this thread, outside the runtime (the database
+        // calls must: see the module docs); only the NATS calls are
+        // driven on it, one `block_on` each.
+        let js = rt.block_on(async {
             let client = connect(&cfg.url, "hashsieve-producer").await?;
             let js = async_nats::jetstream::new(client);
             jobs_stream(&js).await?;
-            let subject = format!("{SUBJECT_PREFIX}{}", cfg.run);
-            let mut acks = VecDeque::new();
-            // The walk runs on its own thread; its channel is read here
-            // with blocking receives, which is fine on this runtime: it
-            // only publishes.
-            for input in rx.iter() {
-                match input {
-                    Input::Failed(path, error) => {
-                        let rec = FileRecord::failed(&path, error);
-                        let line = rec.to_json_line();
-                        let p = path.as_os_str().as_bytes();
-                        let r = RunRecord {
-                            path: p.to_vec(),
-                            matches: 0,
-                            error: rec.error.as_ref().map(|e| e.kind.as_str().to_string()),
-                            line,
-                        };
-                        store.scan_job_commit(&cfg.run, p, "producer", 0, &[r])?;
-                        out.walk_errors += 1;
+            Ok::<_, QueueError>(js)
+        })?;
+        let subject = format!("{SUBJECT_PREFIX}{}", cfg.run);
+        let mut acks = VecDeque::new();
+        let publish_err = |e: &dyn std::fmt::Display| QueueError::Publish(e.to_string());
+        for input in rx.iter() {
+            match input {
+                Input::Failed(path, error) => {
+                    let rec = FileRecord::failed(&path, error);
+                    let line = rec.to_json_line();
+                    let p = path.as_os_str().as_bytes();
+                    let r = RunRecord {
+                        path: p.to_vec(),
+                        matches: 0,
+                        error: rec.error.as_ref().map(|e| e.kind.as_str().to_string()),
+                        line,
+                    };
+                    store.scan_job_commit(&cfg.run, p, "producer", 0, &[r])?;
+                    out.walk_errors += 1;
+                }
+                Input::File(key) => {
+                    let p = key.path.as_os_str().as_bytes();
+                    if out.resumed && store.scan_job_done(&cfg.run, p)? {
+                        out.skipped_done += 1;
+                        continue;
                     }
-                    Input::File(key) => {
-                        let p = key.path.as_os_str().as_bytes();
-                        if out.resumed && store.scan_job_done(&cfg.run, p)? {
-                            out.skipped_done += 1;
-                            continue;
+                    let mut headers = async_nats::HeaderMap::new();
+                    let id = blake3::Hasher::new()
+                        .update(cfg.run.as_bytes())
+                        .update(&[0])
+                        .update(p)
+                        .finalize()
+                        .to_hex();
+                    headers.insert("Nats-Msg-Id", id.as_str());
+                    headers.insert(SIZE_HEADER, key.size.to_string().as_str());
+                    let ack = rt
+                        .block_on(js.publish_with_headers(
+                            subject.clone(),
+                            headers,
+                            p.to_vec().into(),
+                        ))
+                        .map_err(|e| publish_err(&e))?;
+                    acks.push_back(ack);
+                    // Publishing is pipelined: at most IN_FLIGHT acks
+                    // outstanding.
+                    if acks.len() >= IN_FLIGHT {
+                        if let Some(a) = acks.pop_front() {
+                            rt.block_on(a.into_future()).map_err(|e| publish_err(&e))?;
                         }
-                        let mut headers = async_nats::HeaderMap::new();
-                        let id = blake3::Hasher::new()
-                            .update(cfg.run.as_bytes())
-                            .update(&[0])
-                            .update(p)
-                            .finalize()
-                            .to_hex();
-                        headers.insert("Nats-Msg-Id", id.as_str());
-                        headers.insert(SIZE_HEADER, key.size.to_string().as_str());
-                        let ack = js
-                            .publish_with_headers(subject.clone(), headers, p.to_vec().into())
-                            .await
-                            .map_err(|e| QueueError::Publish(e.to_string()))?;
-                        acks.push_back(ack);
-                        if acks.len() >= IN_FLIGHT {
-                            if let Some(a) = acks.pop_front() {
-                                a.await.map_err(|e| QueueError::Publish(e.to_string()))?;
-                            }
-                        }
-                        out.published += 1;
-                        if out.published % 1024 == 0 {
-                            store.scan_run_published(&cfg.run, out.published, false)?;
-                        }
+                    }
+                    out.published += 1;
+                    if out.published % 1024 == 0 {
+                        store.scan_run_published(&cfg.run, out.published, false)?;
                     }
                 }
             }
-            for a in acks {
-                a.await.map_err(|e| QueueError::Publish(e.to_string()))?;
-            }
-            Ok::<(), QueueError>(())
-        })
+        }
+        for a in acks {
+            rt.block_on(a.into_future()).map_err(|e| publish_err(&e))?;
+        }
+        Ok(())
     })?;
     // `published` counts the jobs of the whole run: a resumed run's
     // earlier jobs are the ones already done plus those still queued.

@@ -3,7 +3,9 @@
 //!
 //! Each of [`WorkerConfig::concurrency`] slots pulls one job at a time (no
 //! prefetch: a job waiting in a client buffer would burn its ack deadline
-//! while another file is hashed), scans it on a blocking thread, and while
+//! while another file is hashed), scans it on the slot's own OS thread
+//! (outside the tokio runtime: hashing never holds the runtime's threads,
+//! and the synchronous PostgreSQL client refuses to run inside one), and while
 //! that runs tells JetStream it is still in progress every third of the
 //! ack deadline, so a long video is not redelivered to a second worker
 //! while a killed worker's job is, one deadline after it died.
@@ -198,11 +200,35 @@ impl Shared {
     }
 }
 
+/// A job handed to a slot's scanning thread, and where its outcome goes.
+type Task = (Job, tokio::sync::oneshot::Sender<(Done, Job)>);
+
+/// A slot's scanning thread: a plain OS thread, outside the runtime
+/// (the synchronous PostgreSQL client must not run inside one, and
+/// hashing must not hold the runtime's threads). It keeps the slot's
+/// scratch and database connection across jobs.
+fn scanning_thread(sh: Arc<Shared>, rx: std::sync::mpsc::Receiver<Task>) {
+    let mut worker = Worker::new();
+    let mut store: Option<Store> = None;
+    for (job, reply) in rx {
+        let (done, kept) = process(&sh, &job, &mut worker, store.take());
+        store = kept;
+        // The slot waits for every reply; a send fails only once it quit.
+        let _ = reply.send((done, job));
+    }
+}
+
 /// One slot: pull a job, scan it, repeat.
 async fn slot(shared: Arc<Shared>, consumer: PullConsumer, stop: &'static AtomicBool) {
-    // The slot's scratch and connection move to the blocking thread for
-    // each job and come back with its outcome.
-    let mut state: Option<(Worker, Option<Store>)> = Some((Worker::new(), None));
+    let (tx, rx) = std::sync::mpsc::channel::<Task>();
+    let sh = shared.clone();
+    let thread = std::thread::Builder::new()
+        .name("hashsieve-worker-scan".into())
+        .spawn(move || scanning_thread(sh, rx));
+    if let Err(e) = thread {
+        eprintln!("hashsieve worker: could not start a scanning thread: {e}");
+        return;
+    }
     while !stop.load(Ordering::Relaxed) && !shared.idle_too_long() {
         let batch = consumer
             .fetch()
@@ -230,8 +256,7 @@ async fn slot(shared: Arc<Shared>, consumer: PullConsumer, stop: &'static Atomic
                 }
             };
             shared.touch();
-            let Some(st) = state.take() else { return };
-            state = Some(handle(&shared, msg, st).await);
+            handle(&shared, msg, &tx).await;
             shared.touch();
         }
     }
@@ -259,42 +284,36 @@ fn job_of(msg: &Message) -> Option<Job> {
     })
 }
 
-async fn handle(
-    shared: &Arc<Shared>,
-    msg: Message,
-    state: (Worker, Option<Store>),
-) -> (Worker, Option<Store>) {
+async fn handle(shared: &Arc<Shared>, msg: Message, scanner: &std::sync::mpsc::Sender<Task>) {
     let Some(job) = job_of(&msg) else {
         let _ = msg.ack_with(AckKind::Term).await;
-        return state;
+        return;
     };
-    let sh = shared.clone();
-    let mut task = tokio::task::spawn_blocking(move || {
-        let (mut worker, store) = state;
-        let (done, store) = process(&sh, &job, &mut worker, store);
-        (done, worker, store, job)
-    });
+    let (reply, mut outcome) = tokio::sync::oneshot::channel();
+    if scanner.send((job, reply)).is_err() {
+        // The scanning thread is gone (it cannot be, short of a bug in
+        // `process`, which catches panics): the job goes back.
+        let _ = msg
+            .ack_with(AckKind::Nak(Some(Duration::from_secs(5))))
+            .await;
+        return;
+    }
     // Keep the job ours while it is scanned.
     let beat = (shared.cfg.ack_wait / 3).max(Duration::from_millis(100));
     let mut tick = tokio::time::interval(beat);
     tick.tick().await;
     let joined = loop {
         tokio::select! {
-            r = &mut task => break r,
+            r = &mut outcome => break r,
             _ = tick.tick() => { let _ = msg.ack_with(AckKind::Progress).await; }
         }
     };
-    let (done, worker, store, job) = match joined {
-        Ok(v) => v,
-        Err(e) => {
-            // `process` catches panics; reaching here means the runtime
-            // itself failed the task. Hand the job back.
-            eprintln!("hashsieve worker: job task failed: {e}");
-            let _ = msg
-                .ack_with(AckKind::Nak(Some(Duration::from_secs(5))))
-                .await;
-            return (Worker::new(), None);
-        }
+    let Ok((done, job)) = joined else {
+        eprintln!("hashsieve worker: the scanning thread died; the job goes back");
+        let _ = msg
+            .ack_with(AckKind::Nak(Some(Duration::from_secs(5))))
+            .await;
+        return;
     };
     match done {
         Done::Committed { records, given_up } => {
@@ -326,7 +345,6 @@ async fn handle(
                 .await;
         }
     }
-    (worker, store)
 }
 
 /// Ack and wait for the server to confirm (an ack lost in a NATS restart
