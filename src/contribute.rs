@@ -12,7 +12,7 @@
 //! carries the label [`DERIVED_LABEL_PREFIX`]`<view>` so anyone reading
 //! or exporting the list can tell them apart (and leave them out).
 
-use crate::record::FileRecord;
+use crate::record::{FileRecord, Media};
 use hashdb::model::{normalize_frames, Record, Value};
 
 /// What to attach to the entries, and which signals to store.
@@ -37,7 +37,7 @@ pub fn records_for(rec: &FileRecord, opts: &ContributeOptions) -> Vec<Record> {
         values.extend(rec.sha256.map(|h| (Value::Sha256(h), None)));
         values.extend(rec.blake3.map(|h| (Value::Blake3(h), None)));
     }
-    if rec.media == "video" {
+    if rec.media == Media::Video {
         if let Ok(frames) = normalize_frames(rec.vpdq_frames()) {
             if !frames.is_empty() {
                 values.push((Value::Vpdq(frames), None));
@@ -61,7 +61,12 @@ pub fn records_for(rec: &FileRecord, opts: &ContributeOptions) -> Vec<Record> {
         .collect()
 }
 
-fn record(v: Value, q: Option<u8>, opts: &ContributeOptions, view: Option<&str>) -> Record {
+fn record(
+    v: Value,
+    q: Option<u8>,
+    opts: &ContributeOptions,
+    view: Option<crate::views::View>,
+) -> Record {
     let mut r = Record::new(v);
     r.quality = q;
     r.labels = opts.labels.iter().cloned().collect();
@@ -82,7 +87,7 @@ fn record(v: Value, q: Option<u8>, opts: &ContributeOptions, view: Option<&str>)
 pub fn derived_view_records(rec: &FileRecord, opts: &ContributeOptions) -> Vec<Record> {
     let mut seen: Vec<Value> = Vec::new();
     let mut out = Vec::new();
-    if rec.media == "video" {
+    if rec.media == Media::Video {
         if let Ok(f) = normalize_frames(rec.vpdq_frames()) {
             seen.push(Value::Vpdq(f));
         }
@@ -123,7 +128,7 @@ mod tests {
             ..Default::default()
         };
         let mut img = FileRecord::new(std::path::Path::new("x.jpg"));
-        img.media = "image";
+        img.media = Media::Image;
         img.pdq.push(PdqItem {
             hash: Pdq([7; 32]),
             quality: 90,
@@ -132,8 +137,8 @@ mod tests {
             views: None,
         });
         assert!(derived_view_records(&img, &opts).is_empty());
-        let vh = |view, b| ViewHash {
-            view,
+        let vh = |name: &str, b| ViewHash {
+            view: name.parse().unwrap(),
             hash: Pdq([b; 32]),
             quality: 80,
         };
@@ -153,7 +158,7 @@ mod tests {
             .all(|l| !l.starts_with(DERIVED_LABEL_PREFIX))));
 
         let mut vid = FileRecord::new(std::path::Path::new("v.mp4"));
-        vid.media = "video";
+        vid.media = Media::Video;
         for n in 0..3u8 {
             vid.pdq.push(PdqItem {
                 hash: Pdq([n; 32]),
@@ -180,7 +185,7 @@ mod tests {
     #[test]
     fn image_gives_digests_and_pdq_video_gives_one_vpdq() {
         let mut rec = FileRecord::new(std::path::Path::new("x.jpg"));
-        rec.media = "image";
+        rec.media = Media::Image;
         rec.md5 = Some(hashdb::Md5([1; 16]));
         rec.pdq.push(PdqItem {
             hash: Pdq([7; 32]),
@@ -207,7 +212,7 @@ mod tests {
         assert_eq!(no_dig.len(), 1);
 
         let mut vid = FileRecord::new(std::path::Path::new("v.mp4"));
-        vid.media = "video";
+        vid.media = Media::Video;
         assert!(records_for(
             &vid,
             &ContributeOptions {

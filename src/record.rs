@@ -7,6 +7,7 @@
 
 use crate::error::ItemError;
 use crate::hashing::crypto::Digests;
+use crate::views::View;
 use hashdb::{Blake3, Md5, Pdq, Sha256};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
@@ -77,6 +78,47 @@ pub struct VideoFacts {
     pub tmk_error: Option<String>,
 }
 
+/// What an item is, as the `media` field says it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Media {
+    Image,
+    Video,
+    /// A zip or tar file whose members were read (`scan`).
+    Archive,
+    /// Not media we decode (or not read yet).
+    Other,
+}
+
+impl Media {
+    /// The name in the output (`image`, `video`, `archive`, `other`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Media::Image => "image",
+            Media::Video => "video",
+            Media::Archive => "archive",
+            Media::Other => "other",
+        }
+    }
+}
+
+impl std::fmt::Display for Media {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for Media {
+    type Err = String;
+    /// Reads [`Media::as_str`]'s names (the sandbox wire).
+    fn from_str(s: &str) -> Result<Media, String> {
+        [Media::Image, Media::Video, Media::Archive, Media::Other]
+            .into_iter()
+            .find(|m| m.as_str() == s)
+            .ok_or_else(|| format!("unknown media kind {s:?}"))
+    }
+}
+
 /// One output record. `path_raw_hex` appears only for a path that is not
 /// valid UTF-8: `path` then holds a lossy rendering and the hex holds the
 /// exact bytes.
@@ -87,7 +129,7 @@ pub struct FileRecord {
     pub path_raw_hex: Option<String>,
     #[serde(skip)]
     pub path_os: PathBuf,
-    pub media: &'static str,
+    pub media: Media,
     pub bytes: u64,
     pub md5: Option<Md5>,
     pub sha256: Option<Sha256>,
@@ -125,14 +167,6 @@ pub struct FileRecord {
     pub matches: Option<Vec<crate::matching::MatchRecord>>,
 }
 
-/// Whether a query bag of [`FileRecord::vpdq_query_bags`] holds more than
-/// one hash per sampled frame (`between`, `crops`): its comparisons are
-/// judged as the sampled frames it stands for (see
-/// `hashdb::vpdq::VpdqComparison::per_samples`).
-pub fn is_dense_bag(name: &str) -> bool {
-    matches!(name, "between" | "crops")
-}
-
 /// Item `i` of a video's frames as a vPDQ frame (frame number `i` when the
 /// item has none).
 fn vpdq_frame((i, p): (usize, &PdqItem)) -> hashdb::vpdq::VpdqFrame {
@@ -165,7 +199,7 @@ impl FileRecord {
             path: display,
             path_raw_hex: raw,
             path_os: path.to_path_buf(),
-            media: "other",
+            media: Media::Other,
             bytes: 0,
             md5: None,
             sha256: None,
@@ -196,7 +230,7 @@ impl FileRecord {
     /// The hashed frames of a video as vPDQ frames (for the bag comparison
     /// and for storing a vPDQ entry). Empty for anything but a video.
     pub fn vpdq_frames(&self) -> Vec<hashdb::vpdq::VpdqFrame> {
-        if self.media != "video" {
+        if self.media != Media::Video {
             return Vec::new();
         }
         self.pdq.iter().enumerate().map(vpdq_frame).collect()
@@ -204,13 +238,13 @@ impl FileRecord {
 
     /// Everything a video query can be matched as: the bags of
     /// [`vpdq_view_frames`](Self::vpdq_view_frames), then the dense bags
-    /// (see [`is_dense_bag`]): `crops` (every image crop of every sampled
+    /// (see [`View::is_dense_bag`]): `crops` (every image crop of every sampled
     /// frame: a caption band, a frame around the picture) and, when the
     /// `between` frames were hashed, `between` (the sampled and the between
     /// frames together). For matching only; lists take the record's bags.
-    pub fn vpdq_query_bags(&self) -> Vec<(&'static str, Vec<hashdb::vpdq::VpdqFrame>)> {
+    pub fn vpdq_query_bags(&self) -> Vec<(View, Vec<hashdb::vpdq::VpdqFrame>)> {
         let mut bags = self.vpdq_view_frames();
-        if self.media != "video" {
+        if self.media != Media::Video {
             return bags;
         }
         let crops: Vec<hashdb::vpdq::VpdqFrame> = self
@@ -221,7 +255,7 @@ impl FileRecord {
                 p.views
                     .iter()
                     .flatten()
-                    .filter(|v| crate::views::is_image_crop(v.view))
+                    .filter(|v| v.view.is_image_crop())
                     .map(move |v| hashdb::vpdq::VpdqFrame {
                         hash: v.hash,
                         quality: v.quality,
@@ -230,7 +264,7 @@ impl FileRecord {
             })
             .collect();
         if !crops.is_empty() {
-            bags.push(("crops", crops));
+            bags.push((View::Crops, crops));
         }
         if self.between.is_empty() {
             return bags;
@@ -243,7 +277,7 @@ impl FileRecord {
             .map(vpdq_frame)
             .collect();
         plain.sort_by_key(|f| f.frame);
-        bags.push(("between", plain));
+        bags.push((View::Between, plain));
         bags
     }
 
@@ -252,14 +286,14 @@ impl FileRecord {
     /// names first appear on the frames (crop views come first). A frame
     /// without a view is absent from that view's bag. Empty for anything
     /// but a video hashed with views.
-    pub fn vpdq_view_frames(&self) -> Vec<(&'static str, Vec<hashdb::vpdq::VpdqFrame>)> {
-        let mut bags: Vec<(&'static str, Vec<hashdb::vpdq::VpdqFrame>)> = Vec::new();
-        if self.media != "video" {
+    pub fn vpdq_view_frames(&self) -> Vec<(View, Vec<hashdb::vpdq::VpdqFrame>)> {
+        let mut bags: Vec<(View, Vec<hashdb::vpdq::VpdqFrame>)> = Vec::new();
+        if self.media != Media::Video {
             return bags;
         }
         for (i, p) in self.pdq.iter().enumerate() {
             for v in p.views.iter().flatten() {
-                if crate::views::is_image_crop(v.view) {
+                if v.view.is_image_crop() {
                     continue;
                 }
                 let frame = hashdb::vpdq::VpdqFrame {
@@ -323,13 +357,13 @@ mod tests {
     #[test]
     fn between_bag_holds_every_frame_in_order_and_stays_off_lists() {
         let mut rec = FileRecord::new(Path::new("v.mp4"));
-        rec.media = "video";
+        rec.media = Media::Video;
         rec.pdq = vec![item(0, 1), item(30, 2)];
         assert!(rec.vpdq_query_bags().is_empty(), "no views, no bags");
         rec.between = vec![item(15, 3), item(45, 4), item(1, 5)];
         let bags = rec.vpdq_query_bags();
         assert_eq!(bags.len(), 1);
-        assert_eq!(bags[0].0, "between");
+        assert_eq!(bags[0].0, View::Between);
         let frames: Vec<u64> = bags[0].1.iter().map(|f| f.frame).collect();
         assert_eq!(frames, vec![0, 1, 15, 30, 45]);
         // The bags a list may store are the record's own.
@@ -341,23 +375,28 @@ mod tests {
 
     #[test]
     fn frame_crops_pool_into_one_bag_and_stay_off_lists() {
-        let view = |view, b: u8| crate::views::ViewHash {
-            view,
+        let view = |name: &str, b: u8| crate::views::ViewHash {
+            view: name.parse().unwrap(),
             hash: format!("{b:02x}").repeat(32).parse().unwrap(),
             quality: 80,
         };
         let mut rec = FileRecord::new(Path::new("v.mp4"));
-        rec.media = "video";
+        rec.media = Media::Video;
         rec.pdq = vec![item(0, 1), item(30, 2)];
         rec.pdq[0].views = Some(vec![view("flipx", 3), view("band", 4), view("trim", 5)]);
         rec.pdq[1].views = Some(vec![view("flipx", 6), view("canvas", 7)]);
         let lists = rec.vpdq_view_frames();
         assert_eq!(lists.len(), 1, "{lists:?}");
-        assert_eq!((lists[0].0, lists[0].1.len()), ("flipx", 2));
+        assert_eq!(
+            (lists[0].0.to_string().as_str(), lists[0].1.len()),
+            ("flipx", 2)
+        );
         let bags = rec.vpdq_query_bags();
-        let crops = &bags.iter().find(|(n, _)| *n == "crops").unwrap().1;
+        let crops = &bags.iter().find(|(n, _)| *n == View::Crops).unwrap().1;
         let frames: Vec<u64> = crops.iter().map(|f| f.frame).collect();
         assert_eq!(frames, vec![0, 0, 30]);
-        assert!(is_dense_bag("crops") && is_dense_bag("between") && !is_dense_bag("flipx"));
+        assert!(bags
+            .iter()
+            .all(|(v, _)| v.is_dense_bag() == (*v == View::Crops)));
     }
 }

@@ -76,7 +76,8 @@ byte_hash!(
     Blake3, 32
 );
 /// The kinds of signal a hash list holds. Names are those of
-/// python-threatexchange and HMA (`pdq`, `vpdq`, `md5`, ...).
+/// python-threatexchange and HMA (`pdq`, `vpdq`, `md5`, ...); serde
+/// writes [`SignalType::as_str`] and reads any name `FromStr` takes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum SignalType {
     Pdq,
@@ -110,6 +111,19 @@ impl SignalType {
             SignalType::Blake3 => "blake3",
             SignalType::TmkPdqf => "tmk_pdqf",
         }
+    }
+}
+
+impl serde::Serialize for SignalType {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for SignalType {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+        s.parse().map_err(serde::de::Error::custom)
     }
 }
 
@@ -173,5 +187,10 @@ mod tests {
         }
         assert_eq!("PDQ".parse::<SignalType>().unwrap(), SignalType::Pdq);
         assert!("sha1".parse::<SignalType>().is_err());
+        for t in SignalType::ALL {
+            let json = serde_json::to_string(&t).unwrap();
+            assert_eq!(json, format!("\"{}\"", t.as_str()));
+            assert_eq!(serde_json::from_str::<SignalType>(&json).unwrap(), t);
+        }
     }
 }

@@ -232,8 +232,10 @@ impl Default for VpdqRule {
     }
 }
 
-/// Which rule made a compared video a hit.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+/// Which rule made a compared video a hit (serialised as
+/// [`VpdqVerdict::as_str`]: `vpdq`, `clip`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum VpdqVerdict {
     /// Enough of the listed video's frames are in the query.
     Vpdq,

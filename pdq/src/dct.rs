@@ -53,7 +53,7 @@ pub(crate) fn dct64_to_16(a: &[[f32; 64]; 64]) -> [[f32; 16]; 16] {
 }
 
 /// The eight dihedral transforms, in the reference's order and names.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum DihedralKind {
     Original,
     Rotate90,
@@ -90,6 +90,11 @@ impl DihedralKind {
             DihedralKind::FlipPlus1 => "flipplus1",
             DihedralKind::FlipMinus1 => "flipminus1",
         }
+    }
+
+    /// The transform [`DihedralKind::name`] names.
+    pub fn from_name(name: &str) -> Option<DihedralKind> {
+        DihedralKind::ALL.into_iter().find(|k| k.name() == name)
     }
 }
 

@@ -7,6 +7,8 @@ use hashdb::model::Value;
 use hashdb::vpdq::{compare, VpdqFrame, VpdqThresholds};
 use hashdb::Pdq;
 use hashsieve::hashing::{hash_path, HashConfig, Worker};
+use hashsieve::record::Media;
+use hashsieve::views::View;
 use std::io::{BufReader, Read};
 use std::path::{Path, PathBuf};
 
@@ -93,7 +95,7 @@ enum Side {
 
 /// A side's views as alternative queries, by name (empty unless asked for
 /// and the side is a media file).
-type Views = Vec<(&'static str, Vec<VpdqFrame>)>;
+type Views = Vec<(View, Vec<VpdqFrame>)>;
 
 impl Side {
     fn frames(&self) -> Vec<VpdqFrame> {
@@ -143,12 +145,12 @@ fn load(path: &Path, cfg: &HashConfig) -> anyhow::Result<(Side, Views, Tmk)> {
         bail!("{}: {e}", path.display());
     }
     match rec.media {
-        "video" => Ok((
+        Media::Video => Ok((
             Side::Video(rec.vpdq_frames()),
             rec.vpdq_query_bags(),
             rec.tmk.clone(),
         )),
-        "image" => match rec.pdq.first() {
+        Media::Image => match rec.pdq.first() {
             Some(p) => Ok((
                 Side::Image {
                     hash: p.hash,
@@ -233,7 +235,7 @@ pub fn run(args: CompareArgs) -> anyhow::Result<u8> {
             .filter(|(_, f)| f.quality >= args.quality)
             .map(|(n, f)| (n, f.hash.distance(hb), f.quality))
             .min_by_key(|(_, d, _)| *d);
-        let mut view = is_match.then_some("original");
+        let mut view = is_match.then_some(View::Original);
         if let Some((n, vd, _)) = best {
             if !is_match && vd <= args.distance && *qb >= args.quality {
                 is_match = true;
@@ -256,7 +258,7 @@ pub fn run(args: CompareArgs) -> anyhow::Result<u8> {
             println!(
                 "match: {}{} (distance <= {}, quality >= {})",
                 if is_match { "yes" } else { "no" },
-                view.filter(|v| *v != "original")
+                view.filter(|v| *v != View::Original)
                     .map(|v| format!(" by view {v}"))
                     .unwrap_or_default(),
                 args.distance,
@@ -278,19 +280,19 @@ pub fn run(args: CompareArgs) -> anyhow::Result<u8> {
     // Each view of A as a query of its own; the original comes first. The
     // dense bags count as the samples they stand for.
     let samples = hashdb::vpdq::unique_good_hashes(&a_frames, t.quality).len();
-    let views: Vec<(&str, hashdb::vpdq::VpdqComparison)> = a_views
+    let views: Vec<(View, hashdb::vpdq::VpdqComparison)> = a_views
         .iter()
         .map(|(n, f)| {
             let vc = compare(f, &b_frames, &t);
-            let dense = hashsieve::record::is_dense_bag(n);
+            let dense = n.is_dense_bag();
             (*n, if dense { vc.per_samples(samples) } else { vc })
         })
         .collect();
-    let mut view = is_match.then_some("original");
+    let mut view = is_match.then_some(View::Original);
     if !is_match {
         if let Some((n, _)) = views.iter().find(|(_, vc)| vc.is_match(&t)) {
             is_match = true;
-            view = Some(n);
+            view = Some(*n);
         }
     }
     let best = views.iter().max_by(|x, y| {
@@ -338,7 +340,7 @@ pub fn run(args: CompareArgs) -> anyhow::Result<u8> {
         println!(
             "match: {}{} (B >= {}%, A >= {}%, distance <= {}, quality >= {})",
             if is_match { "yes" } else { "no" },
-            view.filter(|v| *v != "original")
+            view.filter(|v| *v != View::Original)
                 .map(|v| format!(" by view {v}"))
                 .unwrap_or_default(),
             t.target_percent,

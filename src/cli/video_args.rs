@@ -135,7 +135,7 @@ impl OutputFormat {
                 let path = escape(&rec.path);
                 if let Some(e) = &rec.error {
                     eprintln!("hashsieve: {path}: {}", escape_display(e));
-                } else if rec.media != "video" {
+                } else if rec.media != hashsieve::record::Media::Video {
                     eprintln!("hashsieve: {path}: not a video ({}), no vPDQ", rec.media);
                 }
                 if rec.error.is_some() {

@@ -41,11 +41,12 @@ mod video;
 mod views;
 
 use crate::record::{FileRecord, PdqItem};
+use crate::views::View;
 use hashdb::error::StoreError;
 use hashdb::matcher::{Hit, MatchOptions, Matcher};
 use hashdb::model::{EntryId, ListId, ListInfo, Value};
 use hashdb::store::Store;
-use hashdb::vpdq::VpdqFrame;
+use hashdb::vpdq::{VpdqFrame, VpdqVerdict};
 use hashdb::{Blake3, Md5, Sha256, SignalType};
 use serde::Serialize;
 use std::collections::HashMap;
@@ -72,12 +73,50 @@ pub struct MatchConfig {
     pub video: hashdb::vpdq::VpdqRuleOverride,
 }
 
+/// Which hash of ours hit (the `hit_by` field).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HitBy {
+    Md5,
+    Sha256,
+    Blake3,
+    /// An image's PDQ (or one of its views).
+    Pdq,
+    /// Video frames, one by one, against an image entry.
+    Frames,
+    /// Our video's frames as a bag, against a listed video.
+    Vpdq,
+    /// Our video's TMK+PDQF.
+    TmkPdqf,
+}
+
+impl HitBy {
+    /// The name in the output (`md5`, ..., `tmk_pdqf`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HitBy::Md5 => "md5",
+            HitBy::Sha256 => "sha256",
+            HitBy::Blake3 => "blake3",
+            HitBy::Pdq => "pdq",
+            HitBy::Frames => "frames",
+            HitBy::Vpdq => "vpdq",
+            HitBy::TmkPdqf => "tmk_pdqf",
+        }
+    }
+}
+
+impl std::fmt::Display for HitBy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// The vPDQ side of a video hit.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct VpdqScore {
     /// `vpdq` (most of the listed video is here) or `clip` (most of ours
     /// is from the listed video).
-    pub rule: &'static str,
+    pub rule: VpdqVerdict,
     pub query_percent: f64,
     pub target_percent: f64,
     /// Unique good frames on each side (the denominators).
@@ -104,12 +143,12 @@ pub struct MatchRecord {
     pub entry: EntryId,
     pub external_id: Option<String>,
     /// The entry's signal type: pdq, vpdq, md5, sha256, blake3.
-    pub signal_type: &'static str,
+    pub signal_type: SignalType,
     pub labels: Vec<String>,
     /// Which hash of ours hit: md5, sha256, blake3, pdq (an image),
     /// frames (video frames vs an image entry), vpdq (our video),
     /// tmk_pdqf (our video's TMK+PDQF).
-    pub hit_by: &'static str,
+    pub hit_by: HitBy,
     /// Our hash that hit (hex), for single-hash hits.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub hash: Option<String>,
@@ -132,8 +171,8 @@ pub struct MatchRecord {
     /// Our hash is allowlisted: reported, not a hit.
     pub suppressed: bool,
     /// Which view of our media hit: `original` for the hash of record,
-    /// else a view's name (see [`crate::views::ViewHash`]).
-    pub view: &'static str,
+    /// else a view's name (see [`View`]).
+    pub view: View,
 }
 
 /// The hashes of one item, however they were obtained.
@@ -170,10 +209,6 @@ pub struct RecordMatcher {
     store: Mutex<Store>,
     meta: Mutex<HashMap<EntryId, Arc<EntryMeta>>>,
     entries: u64,
-}
-
-fn signal_name(t: SignalType) -> &'static str {
-    t.as_str()
 }
 
 impl RecordMatcher {
@@ -248,11 +283,11 @@ impl RecordMatcher {
     pub fn match_query(&self, q: &Query<'_>) -> Vec<MatchRecord> {
         let mut out = Vec::new();
         let digests = [
-            q.md5.map(|h| (Value::Md5(*h), "md5", h.to_string())),
+            q.md5.map(|h| (Value::Md5(*h), HitBy::Md5, h.to_string())),
             q.sha256
-                .map(|h| (Value::Sha256(*h), "sha256", h.to_string())),
+                .map(|h| (Value::Sha256(*h), HitBy::Sha256, h.to_string())),
             q.blake3
-                .map(|h| (Value::Blake3(*h), "blake3", h.to_string())),
+                .map(|h| (Value::Blake3(*h), HitBy::Blake3, h.to_string())),
         ];
         for (v, by, hex) in digests.into_iter().flatten() {
             for hit in self.hits(&v, None, &self.opts) {
@@ -263,7 +298,7 @@ impl RecordMatcher {
         }
         for p in q.image_pdq {
             for hit in self.hits(&Value::Pdq(p.hash), Some(p.quality), &self.opts) {
-                let mut r = self.record(&hit, "pdq");
+                let mut r = self.record(&hit, HitBy::Pdq);
                 r.hash = Some(p.hash.to_string());
                 if let Some(f) = hit.frame {
                     r.frames = Some(vec![FrameHit {
@@ -282,7 +317,7 @@ impl RecordMatcher {
                 ..self.opts.clone()
             };
             for hit in self.hits(&Value::Tmk(h.clone()), None, &opts) {
-                out.push(self.record(&hit, "tmk_pdqf"));
+                out.push(self.record(&hit, HitBy::TmkPdqf));
             }
         }
         if !q.video_frames.is_empty() {
@@ -303,7 +338,7 @@ impl RecordMatcher {
     /// Match a hashed file (a `hash`/`scan` record): its digests, its image
     /// PDQ or its video frames, then the views of either (see [`views`]).
     pub fn match_record(&self, rec: &FileRecord) -> Vec<MatchRecord> {
-        let is_video = rec.media == "video";
+        let is_video = rec.media == crate::record::Media::Video;
         let frames = rec.vpdq_frames();
         let mut out = self.match_query(&Query {
             md5: rec.md5.as_ref(),
@@ -330,7 +365,7 @@ impl RecordMatcher {
     fn view_hits(&self, views: &[crate::views::ViewHash], out: &mut Vec<MatchRecord>) {
         let already: std::collections::HashSet<EntryId> = out
             .iter()
-            .filter(|r| r.hit_by == "pdq")
+            .filter(|r| r.hit_by == HitBy::Pdq)
             .map(|r| r.entry)
             .collect();
         let mut best: HashMap<EntryId, MatchRecord> = HashMap::new();
@@ -345,7 +380,7 @@ impl RecordMatcher {
                 {
                     continue;
                 }
-                let mut r = self.record(&hit, "pdq");
+                let mut r = self.record(&hit, HitBy::Pdq);
                 r.hash = Some(v.hash.to_string());
                 r.view = v.view;
                 if let Some(f) = hit.frame {
@@ -364,7 +399,7 @@ impl RecordMatcher {
     }
 
     /// The report record of one hashdb hit.
-    fn record(&self, hit: &Hit, hit_by: &'static str) -> MatchRecord {
+    fn record(&self, hit: &Hit, hit_by: HitBy) -> MatchRecord {
         let meta = self.meta(hit.entry);
         MatchRecord {
             list: self
@@ -374,7 +409,7 @@ impl RecordMatcher {
                 .unwrap_or_default(),
             entry: hit.entry,
             external_id: meta.external_id.clone(),
-            signal_type: signal_name(hit.signal_type),
+            signal_type: hit.signal_type,
             labels: meta.labels.clone(),
             hit_by,
             hash: None,
@@ -384,7 +419,7 @@ impl RecordMatcher {
             level1: hit.tmk.map(|s| s.level1),
             level2: hit.tmk.map(|s| s.level2),
             suppressed: hit.suppressed_by.is_some(),
-            view: "original",
+            view: View::Original,
         }
     }
 

@@ -2,7 +2,7 @@
 //! each list's own, applied by hashdb) and against image entries (a known still or logo
 //! inside a video).
 
-use super::{FrameHit, MatchRecord, RecordMatcher, VpdqScore};
+use super::{FrameHit, HitBy, MatchRecord, RecordMatcher, VpdqScore};
 use hashdb::matcher::MatchOptions;
 use hashdb::model::Value;
 use hashdb::vpdq::VpdqFrame;
@@ -48,7 +48,7 @@ impl RecordMatcher {
             }
         }
         for (_, (hit, frames)) in images {
-            let mut r = self.record(&hit, "frames");
+            let mut r = self.record(&hit, HitBy::Frames);
             r.frames = Some(frames);
             out.push(r);
         }
@@ -61,9 +61,9 @@ impl RecordMatcher {
             let mut stamps = in_video.remove(&hit.entry).unwrap_or_default();
             stamps.sort_by(f64::total_cmp);
             stamps.dedup();
-            let mut rec = self.record(&hit, "vpdq");
+            let mut rec = self.record(&hit, HitBy::Vpdq);
             rec.vpdq = Some(VpdqScore {
-                rule: rule.as_str(),
+                rule,
                 query_percent: c.query_percent,
                 target_percent: c.target_percent,
                 query_frames: c.query_frames,

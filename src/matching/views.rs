@@ -12,7 +12,7 @@
 //! as the sampled frames they stand for.
 
 use super::{MatchRecord, RecordMatcher};
-use crate::record::{is_dense_bag, FileRecord};
+use crate::record::FileRecord;
 use hashdb::matcher::MatchOptions;
 use hashdb::vpdq::{unique_good_hashes, VpdqThresholds};
 
@@ -30,7 +30,7 @@ impl RecordMatcher {
             ..self.opts.clone()
         };
         for (name, frames) in rec.vpdq_query_bags() {
-            let opts = if is_dense_bag(name) {
+            let opts = if name.is_dense_bag() {
                 &dense
             } else {
                 &self.opts

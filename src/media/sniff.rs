@@ -31,11 +31,12 @@ pub enum MediaKind {
 
 impl MediaKind {
     /// The `media` field of the output: `image`, `video` or `other`.
-    pub fn label(self) -> &'static str {
+    pub fn label(self) -> crate::record::Media {
+        use crate::record::Media;
         match self {
-            MediaKind::Image(_) => "image",
-            MediaKind::Video => "video",
-            MediaKind::Other => "other",
+            MediaKind::Image(_) => Media::Image,
+            MediaKind::Video => Media::Video,
+            MediaKind::Other => Media::Other,
         }
     }
 }

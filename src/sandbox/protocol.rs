@@ -20,7 +20,6 @@
 use std::io::{self, Read, Write};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::net::UnixStream;
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use crate::error::{ErrorKind, ItemError};
@@ -189,38 +188,14 @@ impl<'a> Dec<'a> {
     }
 }
 
-// ------------------------------------------------- names that are 'static
+// ------------------------------------------------------- named values
 
-/// Most distinct names a parent takes from its workers (view names and
-/// media labels are a few dozen; more means a worker is misbehaving).
-const MAX_NAMES: usize = 512;
-const MAX_NAME_LEN: usize = 64;
+// Views and media kinds travel as their output names (the same spelling
+// as the JSON), read back into the enums: a name a worker should never
+// send is a malformed reply, not a new value.
 
-/// `name` as a `&'static str`: a known label, or one interned in a
-/// bounded table (records hold view names and media labels as `&'static
-/// str`).
-fn static_name(name: &str) -> Result<&'static str, Malformed> {
-    for known in [
-        "image",
-        "video",
-        "other",
-        crate::scan::process::ARCHIVE_MEDIA,
-    ] {
-        if name == known {
-            return Ok(known);
-        }
-    }
-    static NAMES: Mutex<Vec<&'static str>> = Mutex::new(Vec::new());
-    let mut names = NAMES.lock().unwrap_or_else(|p| p.into_inner());
-    if let Some(n) = names.iter().find(|n| **n == name) {
-        return Ok(n);
-    }
-    if name.len() > MAX_NAME_LEN || names.len() >= MAX_NAMES {
-        return Err(bad(format!("unexpected name {name:?}")));
-    }
-    let leaked: &'static str = Box::leak(name.to_string().into_boxed_str());
-    names.push(leaked);
-    Ok(leaked)
+fn dec_media(d: &mut Dec<'_>) -> Result<crate::record::Media, Malformed> {
+    d.string()?.parse().map_err(bad)
 }
 
 // ------------------------------------------------------------- the config
@@ -352,7 +327,7 @@ fn enc_view(e: &mut Enc, v: &ViewHash) {
         hash,
         quality,
     } = v;
-    e.str(view);
+    e.str(&view.to_string());
     enc_pdq(e, hash);
     e.u8(*quality);
 }
@@ -360,7 +335,9 @@ fn enc_view(e: &mut Enc, v: &ViewHash) {
 fn dec_view(d: &mut Dec<'_>) -> Result<ViewHash, Malformed> {
     let name = d.string()?;
     Ok(ViewHash {
-        view: static_name(&name)?,
+        view: name
+            .parse()
+            .map_err(|e: crate::views::UnknownView| bad(e.to_string()))?,
         hash: dec_pdq(d)?,
         quality: d.u8()?,
     })
@@ -446,7 +423,7 @@ pub fn encode_record(rec: &FileRecord, cpu_seconds: f64) -> Vec<u8> {
     let mut e = Enc::default();
     e.u8(TAG_RECORD);
     e.f64(cpu_seconds);
-    e.str(media);
+    e.str(media.as_str());
     e.u64(*bytes);
     e.opt(md5, |e, h| e.buf.extend_from_slice(&h.0));
     e.opt(sha256, |e, h| e.buf.extend_from_slice(&h.0));
@@ -508,7 +485,7 @@ pub fn decode_record(buf: &[u8], rec: &mut FileRecord) -> Result<f64, Malformed>
         return Err(bad("not a record"));
     }
     let cpu = d.f64()?;
-    rec.media = static_name(&d.string()?)?;
+    rec.media = dec_media(&mut d)?;
     rec.bytes = d.u64()?;
     rec.md5 = d.opt(|d| Ok(Md5(d.arr()?)))?;
     rec.sha256 = d.opt(|d| Ok(Sha256(d.arr()?)))?;
@@ -741,7 +718,7 @@ mod tests {
 
     fn sample() -> FileRecord {
         let mut r = FileRecord::new(Path::new("x.mp4"));
-        r.media = "video";
+        r.media = crate::record::Media::Video;
         r.bytes = 12345;
         r.md5 = Some(Md5([1; 16]));
         r.sha256 = Some(Sha256([2; 32]));
@@ -764,7 +741,7 @@ mod tests {
             frame: Some(3),
             timestamp: Some(0.1 + 0.2),
             views: Some(vec![ViewHash {
-                view: "trim+flipy",
+                view: "trim+flipy".parse().unwrap(),
                 hash: Pdq([5; 32]),
                 quality: 50,
             }]),

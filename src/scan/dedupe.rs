@@ -8,7 +8,7 @@
 //! so memory stays bounded whatever the input.
 
 use crate::error::ErrorKind;
-use crate::record::{display_path, FileRecord};
+use crate::record::{display_path, FileRecord, Media};
 use hashdb::Blake3;
 use std::collections::HashMap;
 use std::path::Path;
@@ -58,7 +58,7 @@ impl ContentCache {
     /// are not kept).
     pub fn put(&self, rec: &FileRecord) {
         let Some(key) = rec.blake3 else { return };
-        if rec.media != "image" && rec.media != "video" {
+        if rec.media != Media::Image && rec.media != Media::Video {
             return;
         }
         if rec.error.as_ref().is_some_and(|e| {
@@ -87,7 +87,7 @@ mod tests {
     #[test]
     fn reuses_under_the_new_path_and_respects_the_cap() {
         let mut r = FileRecord::new(Path::new("a.jpg"));
-        r.media = "image";
+        r.media = Media::Image;
         r.blake3 = Some(Blake3([1; 32]));
         r.width = Some(10);
         let c = ContentCache::new(10_000);

@@ -30,9 +30,6 @@ use std::path::{Path, PathBuf};
 /// How much of a compressed file is read to tell whether it holds a tar.
 const PROBE_LEN: usize = 64 << 10;
 
-/// The `media` label of an archive's own record.
-pub const ARCHIVE_MEDIA: &str = "archive";
-
 /// What the per-file work needs, shared by all workers.
 pub struct Ctx<'a> {
     pub cfg: &'a ScanConfig,
@@ -242,7 +239,7 @@ impl Ctx<'_> {
             return Scanned::Stopped;
         }
         let mut rec = FileRecord::new(path);
-        rec.media = ARCHIVE_MEDIA;
+        rec.media = crate::record::Media::Archive;
         match reader.finish() {
             Ok((d, n)) => rec.set_digests(&d, n),
             Err(e) => rec.error = Some(ItemError::io("read", &e)),
@@ -317,7 +314,7 @@ impl Ctx<'_> {
             return;
         };
         let mut rec = FileRecord::new(loc);
-        rec.media = ARCHIVE_MEDIA;
+        rec.media = crate::record::Media::Archive;
         rec.set_digests(&digest(data), data.len() as u64);
         if depth >= self.cfg.archives.max_depth {
             rec.error = Some(ItemError::new(

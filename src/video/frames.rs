@@ -264,9 +264,7 @@ impl FrameHasher {
             // seven more; see `views::Turns`).
             let mut hashed = hash_with_turns(img, 1, self.views, Turns::DctTrick, pdq)
                 .ok_or_else(|| buffer_err(img.data.len()))?;
-            hashed
-                .views
-                .retain(|v| !(crate::views::is_image_crop(v.view) && v.view.contains('+')));
+            hashed.views.retain(|v| !v.view.is_turned_image_crop());
             (hashed.record, Some(hashed.views))
         } else {
             let src = Rgb8::with_stride(self.rgb.data(0), w, h, stride, LumaRule::Reference)

@@ -17,7 +17,7 @@
 //! pixels. A frame where neither agrees (possible only before the
 //! consensus settles) gets no `letterbox` view.
 
-use super::{crop_names, push_crop, Rect, RgbView, ViewHash};
+use super::{push_crop, Crop, Rect, RgbView, ViewHash};
 use crate::pdq::PdqHasher;
 
 /// Deepest bar considered, as a share of the side.
@@ -329,14 +329,7 @@ impl LetterboxViews {
                     continue;
                 }
                 let mut views = Vec::new();
-                push_crop(
-                    img,
-                    &r,
-                    crop_names("letterbox"),
-                    self.dihedral,
-                    hasher,
-                    &mut views,
-                );
+                push_crop(img, &r, Crop::Letterbox, self.dihedral, hasher, &mut views);
                 cands.push((r, views));
             }
         }
@@ -477,9 +470,9 @@ mod tests {
         assert_eq!(views.len(), 6);
         for (i, v) in views.iter().enumerate().skip(1) {
             assert_eq!(v.len(), 8, "frame {i}");
-            assert_eq!(v[0].view, "letterbox");
+            assert_eq!(v[0].view.to_string(), "letterbox");
             assert_eq!(v[0].hash, expect[i], "frame {i}");
-            assert_eq!(v[4].view, "letterbox+flipx");
+            assert_eq!(v[4].view.to_string(), "letterbox+flipx");
         }
         // Frame 0 saw only its own (too deep) bars: no crop agrees.
         assert!(views[0].is_empty());

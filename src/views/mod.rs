@@ -33,6 +33,9 @@ pub mod canvas;
 pub mod edges;
 pub mod letterbox;
 pub mod orient;
+mod view;
+
+pub use view::{Crop, UnknownView, View};
 
 use crate::pdq::{DihedralKind, LumaRule, PdqHash, PdqHasher, Rgb8};
 use hashdb::Pdq;
@@ -84,12 +87,12 @@ const CROP_DIHEDRAL: bool = true;
 /// One view's PDQ hash.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct ViewHash {
-    /// `rotate90`, `rotate180`, `rotate270`, `flipx`, `flipy`,
-    /// `flipplus1`, `flipminus1`, `exif`, `trim`, `band`, `canvas`,
-    /// `edges`, `pad` (borders of one exact colour, when they differ from
-    /// `trim`), `letterbox` (video frames), and a crop's transforms such
-    /// as `trim+flipy`.
-    pub view: &'static str,
+    /// Serialised as `rotate90`, `rotate180`, `rotate270`, `flipx`,
+    /// `flipy`, `flipplus1`, `flipminus1`, `exif`, `trim`, `band`,
+    /// `canvas`, `edges`, `pad` (borders of one exact colour, when they
+    /// differ from `trim`), `letterbox` (video frames), and a crop's
+    /// transforms such as `trim+flipy` (see [`View`]).
+    pub view: View,
     pub hash: Pdq,
     pub quality: u8,
 }
@@ -256,16 +259,16 @@ pub fn hash_with_turns(
                 quality: d.quality,
             }
         };
-        for (name, hash) in d.named().skip(1) {
+        for (kind, hash) in DihedralKind::ALL.into_iter().zip(d.hashes).skip(1) {
             views.push(ViewHash {
-                view: name,
+                view: View::turn(kind),
                 hash,
                 quality: d.quality,
             });
         }
         if let Some(kind) = orient::upright(orientation).filter(|k| *k != DihedralKind::Original) {
             views.push(ViewHash {
-                view: "exif",
+                view: View::Exif,
                 hash: d.get(kind),
                 quality: d.quality,
             });
@@ -278,7 +281,7 @@ pub fn hash_with_turns(
         let turned = hasher.oriented(&src, &DihedralKind::ALL);
         for (kind, h) in DihedralKind::ALL.iter().zip(&turned).skip(1) {
             views.push(ViewHash {
-                view: kind.name(),
+                view: View::turn(*kind),
                 hash: h.hash,
                 quality: h.quality,
             });
@@ -290,7 +293,7 @@ pub fn hash_with_turns(
                 .and_then(|i| turned.get(i))
             {
                 views.push(ViewHash {
-                    view: "exif",
+                    view: View::Exif,
                     hash: h.hash,
                     quality: h.quality,
                 });
@@ -303,14 +306,7 @@ pub fn hash_with_turns(
     if set.crops() {
         let trim = border::trim(&img);
         if let Some(r) = trim {
-            push_crop(
-                &img,
-                &r,
-                crop_names("trim"),
-                CROP_DIHEDRAL,
-                hasher,
-                &mut views,
-            );
+            push_crop(&img, &r, Crop::Trim, CROP_DIHEDRAL, hasher, &mut views);
         }
         let mut done: Vec<Rect> = trim.into_iter().collect();
         let fresh = |r: &Rect, done: &[Rect]| {
@@ -320,148 +316,43 @@ pub fn hash_with_turns(
         };
         if let Some(r) = border::trim_exact(&img) {
             if fresh(&r, &done) {
-                push_crop(
-                    &img,
-                    &r,
-                    crop_names("pad"),
-                    CROP_DIHEDRAL,
-                    hasher,
-                    &mut views,
-                );
+                push_crop(&img, &r, Crop::Pad, CROP_DIHEDRAL, hasher, &mut views);
                 done.push(r);
             }
         }
         if let Some(r) = border::bands(&img) {
             if fresh(&r, &done) {
-                push_crop(
-                    &img,
-                    &r,
-                    crop_names("band"),
-                    CROP_DIHEDRAL,
-                    hasher,
-                    &mut views,
-                );
+                push_crop(&img, &r, Crop::Band, CROP_DIHEDRAL, hasher, &mut views);
                 done.push(r);
             }
         }
         if let Some(r) = canvas::main_picture(&img) {
             if fresh(&r, &done) {
-                push_crop(
-                    &img,
-                    &r,
-                    crop_names("canvas"),
-                    CROP_DIHEDRAL,
-                    hasher,
-                    &mut views,
-                );
+                push_crop(&img, &r, Crop::Canvas, CROP_DIHEDRAL, hasher, &mut views);
                 done.push(r);
             }
         }
         if let Some(r) = edges::framed(&img) {
             if fresh(&r, &done) {
-                push_crop(
-                    &img,
-                    &r,
-                    crop_names("edges"),
-                    CROP_DIHEDRAL,
-                    hasher,
-                    &mut views,
-                );
+                push_crop(&img, &r, Crop::Edges, CROP_DIHEDRAL, hasher, &mut views);
             }
         }
     }
     Some(Hashed { record, views })
 }
 
-/// Whether `view` is one of the image crops (`trim`, `pad`, `band`,
-/// `canvas`, `edges`, or one of their transforms such as `trim+flipy`). A
-/// video's sampled frames carry the plain ones; they are matched as one
-/// bag (see [`crate::record::FileRecord::vpdq_query_bags`]), since which
-/// crop a frame's picture is found by can vary from frame to frame.
-pub fn is_image_crop(view: &str) -> bool {
-    let base = view.split('+').next().unwrap_or(view);
-    matches!(base, "trim" | "pad" | "band" | "canvas" | "edges")
-}
-
-/// Names of a crop view and of its dihedral transforms, in the order of
-/// [`DihedralKind::ALL`] (a mirrored *and* letterboxed repost is found by
-/// `trim+flipy`).
-pub(crate) const fn crop_names(crop: &'static str) -> [&'static str; 8] {
-    match crop.as_bytes()[0] {
-        b'p' => [
-            "pad",
-            "pad+rotate90",
-            "pad+rotate180",
-            "pad+rotate270",
-            "pad+flipx",
-            "pad+flipy",
-            "pad+flipplus1",
-            "pad+flipminus1",
-        ],
-        b'l' => [
-            "letterbox",
-            "letterbox+rotate90",
-            "letterbox+rotate180",
-            "letterbox+rotate270",
-            "letterbox+flipx",
-            "letterbox+flipy",
-            "letterbox+flipplus1",
-            "letterbox+flipminus1",
-        ],
-        b't' => [
-            "trim",
-            "trim+rotate90",
-            "trim+rotate180",
-            "trim+rotate270",
-            "trim+flipx",
-            "trim+flipy",
-            "trim+flipplus1",
-            "trim+flipminus1",
-        ],
-        b'b' => [
-            "band",
-            "band+rotate90",
-            "band+rotate180",
-            "band+rotate270",
-            "band+flipx",
-            "band+flipy",
-            "band+flipplus1",
-            "band+flipminus1",
-        ],
-        b'e' => [
-            "edges",
-            "edges+rotate90",
-            "edges+rotate180",
-            "edges+rotate270",
-            "edges+flipx",
-            "edges+flipy",
-            "edges+flipplus1",
-            "edges+flipminus1",
-        ],
-        _ => [
-            "canvas",
-            "canvas+rotate90",
-            "canvas+rotate180",
-            "canvas+rotate270",
-            "canvas+flipx",
-            "canvas+flipy",
-            "canvas+flipplus1",
-            "canvas+flipminus1",
-        ],
-    }
-}
-
 /// Hash the crop `r` (and, with `dihedral`, its seven transforms from the
-/// same DCT) into `views`.
+/// same DCT) into `views`, as views of `crop`.
 pub(crate) fn push_crop(
     img: &RgbView<'_>,
     r: &Rect,
-    names: [&'static str; 8],
+    crop: Crop,
     dihedral: bool,
     hasher: &mut PdqHasher,
     views: &mut Vec<ViewHash>,
 ) {
     let Some(src) = img.crop(r) else { return };
+    let names = crop.with_turns();
     if !dihedral || (r.w == 64 && r.h == 64) {
         let h = hasher.hash(&src);
         views.push(ViewHash {
@@ -475,9 +366,9 @@ pub(crate) fn push_crop(
     }
     let d = hasher.dihedral(&src);
     let skip = usize::from(r.w == 64 && r.h == 64);
-    for (name, hash) in names.iter().zip(d.hashes).skip(skip) {
+    for (view, hash) in names.into_iter().zip(d.hashes).skip(skip) {
         views.push(ViewHash {
-            view: name,
+            view,
             hash,
             quality: d.quality,
         });
@@ -523,7 +414,13 @@ mod tests {
             )
             .unwrap();
             assert_eq!(t.record, plain, "{w}x{h}, DCT trick");
-            assert_eq!(v.views.iter().filter(|v| v.view == "flipx").count(), 1);
+            assert_eq!(
+                v.views
+                    .iter()
+                    .filter(|v| v.view == View::Turn(DihedralKind::FlipX))
+                    .count(),
+                1
+            );
         }
     }
 

@@ -5,8 +5,8 @@
 //! found among the dihedral views; and an unrelated picture stays far.
 
 use hashdb::Pdq;
-use hashsieve::pdq::{LumaRule, PdqHasher, Rgb8};
-use hashsieve::views::{hash_with_views, orient, RgbView, ViewSet};
+use hashsieve::pdq::{self, LumaRule, PdqHasher, Rgb8};
+use hashsieve::views::{hash_with_views, orient, Crop, RgbView, View, ViewSet};
 
 use crate::views_support;
 
@@ -19,7 +19,7 @@ fn record(img: &Img) -> (Pdq, u8) {
 
 /// The smallest distance from any view (or the hash of record) of `img`
 /// to `target`, and the name of that view.
-fn best_view(img: &Img, orientation: u8, target: &Pdq) -> (u32, &'static str) {
+fn best_view(img: &Img, orientation: u8, target: &Pdq) -> (u32, View) {
     let v = hash_with_views(
         RgbView::packed(&img.rgb, img.w, img.h),
         orientation,
@@ -27,7 +27,7 @@ fn best_view(img: &Img, orientation: u8, target: &Pdq) -> (u32, &'static str) {
         &mut PdqHasher::new(),
     )
     .unwrap();
-    let mut best = (v.record.hash.distance(target), "original");
+    let mut best = (v.record.hash.distance(target), View::Original);
     for view in &v.views {
         let d = view.hash.distance(target);
         if d < best.0 && view.quality >= 50 {
@@ -54,7 +54,7 @@ fn letterbox_and_padding_are_trimmed_back() {
         );
         let (d, v) = best_view(&lb, 1, &h0);
         assert!(
-            d <= CLOSE && v == "trim",
+            d <= CLOSE && v == View::Crop(Crop::Trim, pdq::DihedralKind::Original),
             "seed {seed}: letterbox best {v} at {d}"
         );
         // 20% grey padding all round.
@@ -62,7 +62,7 @@ fn letterbox_and_padding_are_trimmed_back() {
         pad.paste(&p, 40, 25);
         let (d, v) = best_view(&pad, 1, &h0);
         assert!(
-            d <= CLOSE && v == "trim",
+            d <= CLOSE && v == View::Crop(Crop::Trim, pdq::DihedralKind::Original),
             "seed {seed}: padding best {v} at {d}"
         );
     }
@@ -118,7 +118,10 @@ fn mirrored_and_rotated_copies_are_found_via_dihedral_views() {
         let edited = Img { w, h, rgb: t };
         assert!(record(&edited).0.distance(&h0) > 31, "transform {o}");
         let (d, v) = best_view(&edited, 1, &h0);
-        assert!(d <= 4 && v != "original", "transform {o}: best {v} at {d}");
+        assert!(
+            d <= 4 && v != View::Original,
+            "transform {o}: best {v} at {d}"
+        );
     }
 }
 
@@ -137,7 +140,7 @@ fn exif_view_is_the_upright_hash() {
     let exif = v
         .views
         .iter()
-        .find(|v| v.view == "exif")
+        .find(|v| v.view == View::Exif)
         .expect("exif view");
     let d = exif.hash.distance(&record(&p).0);
     assert!(d <= 4, "exif view at {d}");
@@ -149,7 +152,7 @@ fn exif_view_is_the_upright_hash() {
     )
     .unwrap();
     assert!(
-        none.views.iter().all(|v| v.view != "exif"),
+        none.views.iter().all(|v| v.view != View::Exif),
         "no exif view without orientation"
     );
 }
@@ -181,7 +184,12 @@ fn plain_photos_get_no_crop_views() {
         let crops: Vec<_> = v
             .views
             .iter()
-            .filter(|v| ["trim", "band", "canvas"].contains(&v.view))
+            .filter(|v| {
+                matches!(
+                    v.view,
+                    View::Crop(Crop::Trim | Crop::Band | Crop::Canvas, _)
+                )
+            })
             .collect();
         assert!(crops.is_empty(), "seed {seed}: {crops:?}");
         assert_eq!(v.views.len(), 7, "seven dihedral views");

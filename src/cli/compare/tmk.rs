@@ -43,7 +43,7 @@ fn load_any(path: &Path, cfg: &HashConfig) -> anyhow::Result<TmkHash> {
     if let Some(e) = &rec.error {
         bail!("{}: {e}", path.display());
     }
-    if rec.media != "video" {
+    if rec.media != hashsieve::record::Media::Video {
         bail!(
             "{}: neither a video nor a .tmk file (detected: {}); TMK+PDQF compares videos",
             path.display(),

@@ -35,7 +35,7 @@ impl TmkDir {
         if let Some(e) = &rec.error {
             return Err(format!("{path}: {}", escape_display(e)));
         }
-        if rec.media != "video" {
+        if rec.media != hashsieve::record::Media::Video {
             return Err(format!("{path}: not a video ({}), no TMK", rec.media));
         }
         let Some(hash) = &rec.tmk else {

@@ -114,7 +114,7 @@ pub fn hma_signals(
     content_type: &str,
     types: Option<&str>,
 ) -> HmaResult<Vec<HmaSignal>> {
-    let is_video = rec.media == "video";
+    let is_video = rec.media == crate::record::Media::Video;
     let mut out = Vec::new();
     for name in selected_types(content_type, types)? {
         let value = match name {
@@ -147,9 +147,9 @@ pub fn hma_signals(
 /// Which HMA signal type a hit answers for.
 pub fn hit_signal(h: &MatchRecord) -> Option<&'static str> {
     match h.signal_type {
-        "pdq" => Some("pdq"),
-        "md5" => Some("video_md5"),
-        "vpdq" => Some("vpdq"),
+        SignalType::Pdq => Some("pdq"),
+        SignalType::Md5 => Some("video_md5"),
+        SignalType::Vpdq => Some("vpdq"),
         _ => None,
     }
 }
@@ -159,7 +159,7 @@ pub fn hit_signal(h: &MatchRecord) -> Option<&'static str> {
 pub fn distance_text(h: &MatchRecord) -> String {
     match (&h.vpdq, h.signal_type) {
         (Some(v), _) => format!("{:.0}%[{:.0}%]", v.query_percent, v.target_percent),
-        (None, "pdq") => h.distance.unwrap_or(0).to_string(),
+        (None, SignalType::Pdq) => h.distance.unwrap_or(0).to_string(),
         _ => "-".to_string(),
     }
 }
