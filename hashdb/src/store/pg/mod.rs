@@ -16,6 +16,8 @@
 //!   (`listen.rs`) and read the change log at once.
 //! * **Versioned migrations** (`schema.rs`), one transaction under an
 //!   advisory lock; a newer schema is refused ([`OpenError::TooNew`]).
+//! * **Threads**: the client is synchronous; in an async service run it
+//!   on blocking threads (`spawn_blocking`), as the SQLite store is.
 //! * **Time limits**: `statement_timeout` is the statement time limit
 //!   (PostgreSQL counts a statement's whole run, not only a stall), and a
 //!   statement past it is [`StoreError::Stalled`].
@@ -203,13 +205,6 @@ impl PgStore {
 
     /// The connection, for one operation (never held across calls).
     pub(super) fn client(&self) -> Result<RefMut<'_, Client>, StoreError> {
-        if in_async_runtime() {
-            return Err(StoreError::Invalid {
-                field: "store",
-                message: "the PostgreSQL store was used from an async task (use a blocking thread)"
-                    .into(),
-            });
-        }
         let c = self
             .client
             .try_borrow_mut()
@@ -277,8 +272,13 @@ impl PgStore {
     }
 }
 
-/// The synchronous client blocks on a runtime of its own, which tokio
-/// forbids on a thread that drives async tasks (it would panic).
+/// Whether this thread belongs to a tokio runtime. The synchronous client
+/// blocks on a runtime of its own, which tokio forbids (a panic) on a
+/// thread that drives async tasks; a runtime's blocking threads
+/// (`spawn_blocking`, where the service runs its store work) may, but tokio
+/// does not tell the two apart, so opening and closing, which a service
+/// does anywhere, move to a thread of their own in both. Queries must run
+/// on a blocking thread.
 fn in_async_runtime() -> bool {
     tokio::runtime::Handle::try_current().is_ok()
 }
