@@ -218,7 +218,10 @@ pub fn produce(
             String::new()
         },
         escape(&name),
-        hashsieve::escape::escape_display(db.display()),
+        // A PostgreSQL URL without its password.
+        hashsieve::escape::escape_display(
+            hashdb::store::DbTarget::parse(db).display_path().display()
+        ),
     );
     println!("{}", serde_json::to_string(&out)?);
     Ok(0)
