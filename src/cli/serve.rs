@@ -2,6 +2,7 @@
 //! [`ServeConfig`].
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use hashsieve::hashing::HashConfig;
@@ -93,10 +94,16 @@ pub struct ServeArgs {
     pub lists: Vec<String>,
 
     /// Allow fetching media by URL (HMA's `?url=`) from this host
-    /// (repeatable; http:// only, no redirects). Off by default: fetching
-    /// arbitrary URLs is an SSRF hole.
+    /// (repeatable; exact host name or IP, http:// or https://; redirects
+    /// at most 5, each to an allowed host; the body limit and --timeout-secs
+    /// apply). Off by default: fetching arbitrary URLs is an SSRF hole.
     #[arg(long = "fetch-allow-host", value_name = "HOST")]
     pub fetch_allow_hosts: Vec<String>,
+
+    /// Extra trusted root certificates (PEM) for fetching by URL over
+    /// https, e.g. an internal CA; the public webpki roots stay trusted.
+    #[arg(long = "fetch-ca-file", value_name = "PEM")]
+    pub fetch_ca_file: Option<PathBuf>,
 
     /// Match uploads' query-side views (`--views`) on the HMA 2.0 routes
     /// too. Off by default, so HMA clients get HMA's answers; on, each
@@ -185,6 +192,7 @@ pub fn run_serve(args: ServeArgs) -> anyhow::Result<u8> {
         metrics_require_auth: args.metrics_require_auth,
         threads: args.threads,
         fetch_allow_hosts: args.fetch_allow_hosts.clone(),
+        fetch_ca_file: args.fetch_ca_file.clone(),
         hma_views: args.hma_views,
     };
     run(cfg, |addr| {

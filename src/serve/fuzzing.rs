@@ -103,7 +103,7 @@ fn state_on(db: &Path) -> Result<Arc<AppState>, String> {
         max_json: 64 << 10,
         json_slots: Arc::new(tokio::sync::Semaphore::new(16)),
         timeout: Duration::from_secs(5),
-        fetch_allow: Vec::new(),
+        fetch: super::fetch::Fetcher::disabled(),
         started: Instant::now(),
         synced_ms: AtomicU64::new(0),
         poll: Duration::from_secs(3600),

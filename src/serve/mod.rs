@@ -88,6 +88,8 @@ pub struct ServeConfig {
     /// Hosts media may be fetched from by URL (HMA's `?url=`); empty =
     /// fetching off.
     pub fetch_allow_hosts: Vec<String>,
+    /// Extra trusted roots (PEM) for fetching by URL over https.
+    pub fetch_ca_file: Option<PathBuf>,
     /// Query-side views on the HMA routes too (off: HMA's answers); each
     /// match then names its view in an extra `view` field.
     pub hma_views: bool,
@@ -114,6 +116,8 @@ pub enum ServeError {
     Io(#[from] std::io::Error),
     #[error(transparent)]
     Sandbox(#[from] crate::sandbox::StartError),
+    #[error(transparent)]
+    Fetch(#[from] fetch::FetchSetupError),
 }
 
 /// JSON bodies read at once; more get 503. With the default 1 MiB limit
@@ -206,7 +210,7 @@ async fn serve(cfg: ServeConfig, on_listening: impl FnOnce(SocketAddr)) -> Resul
         })),
         json_slots: Arc::new(tokio::sync::Semaphore::new(JSON_SLOTS)),
         timeout: cfg.timeout,
-        fetch_allow: cfg.fetch_allow_hosts.clone(),
+        fetch: fetch::Fetcher::new(&cfg.fetch_allow_hosts, cfg.fetch_ca_file.as_deref())?,
         poke: tokio::sync::Notify::new(),
         started: std::time::Instant::now(),
         synced_ms: std::sync::atomic::AtomicU64::new(0),

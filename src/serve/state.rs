@@ -53,8 +53,9 @@ pub struct AppState {
     /// JSON bodies being read or parsed at once (see `body::BoundedJson`).
     pub json_slots: Arc<tokio::sync::Semaphore>,
     pub timeout: Duration,
-    /// Hosts media may be fetched from by URL (empty: fetching is off).
-    pub fetch_allow: Vec<String>,
+    /// Fetching media by URL: the allowed hosts and the client (off
+    /// without `--fetch-allow-host`).
+    pub fetch: super::fetch::Fetcher,
     /// When the service started (the origin of `synced_ms`).
     pub started: std::time::Instant,
     /// When the poller last caught up with the database, ms after `started`.

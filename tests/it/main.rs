@@ -56,6 +56,8 @@ mod scan_zip_overlap;
 #[cfg(feature = "serve")]
 mod serve_bad_input;
 #[cfg(feature = "serve")]
+mod serve_fetch;
+#[cfg(feature = "serve")]
 mod serve_hma;
 #[cfg(feature = "serve")]
 mod serve_list_thresholds;

@@ -170,7 +170,9 @@ async fn hash_url(
 ) -> HmaResult<(FileRecord, String)> {
     // HMA answers upstream failures (connection, HTTP error status) with
     // 400 "Failed to fetch URL"; a host off the allowlist stays 403.
-    let f = super::fetch::fetch(url, &st.fetch_allow, st.max_body, st.timeout)
+    let f = st
+        .fetch
+        .fetch(url, st.max_body, st.timeout)
         .await
         .map_err(|e| {
             if e.status == StatusCode::BAD_GATEWAY {
