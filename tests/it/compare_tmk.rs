@@ -119,17 +119,8 @@ fn scores_are_the_references() {
 
 /// `../shared/conformance`'s sample videos and reference hashes, or `None`.
 fn samples() -> Option<(PathBuf, PathBuf)> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/conformance");
-    let (videos, tmk) = (
-        root.join("vpdq/videos"),
-        root.join("tmk/reference-tmk-ffmpeg5"),
-    );
-    if videos.is_dir() && tmk.is_dir() {
-        Some((videos, tmk))
-    } else {
-        fixtures::missing("../shared/conformance (videos and TMK references) not found");
-        None
-    }
+    let (videos, tmk) = ("vpdq/videos", "tmk/reference-tmk-ffmpeg5");
+    fixtures::conformance(&[videos, tmk]).map(|root| (root.join(videos), root.join(tmk)))
 }
 
 #[test]

@@ -5,8 +5,7 @@
 #![cfg(feature = "video")]
 
 use crate::ffmpeg_support;
-use crate::fixtures;
-use ffmpeg_support::{ffmpeg, have_ffmpeg};
+use ffmpeg_support::{ffmpeg, letterbox_video, testsrc_video};
 
 use serde_json::Value;
 use std::path::Path;
@@ -50,37 +49,14 @@ fn derived(labels: &[String]) -> Option<&str> {
 
 #[test]
 fn with_views_stores_labelled_derived_entries() {
-    if !have_ffmpeg() {
-        fixtures::missing("the ffmpeg CLI");
+    if !ffmpeg_support::require_ffmpeg() {
         return;
     }
     let tmp = tempfile::tempdir().expect("tempdir");
     let dir = tmp.path();
     let db = dir.join("t.db");
-    ffmpeg(
-        dir,
-        &[
-            "-f",
-            "lavfi",
-            "-i",
-            "testsrc2=size=320x240:rate=10:duration=5",
-            "-pix_fmt",
-            "yuv420p",
-            "src.mp4",
-        ],
-    );
-    ffmpeg(
-        dir,
-        &[
-            "-i",
-            "src.mp4",
-            "-vf",
-            "pad=320:360:0:60:black",
-            "-pix_fmt",
-            "yuv420p",
-            "lb.mp4",
-        ],
-    );
+    testsrc_video(dir, "src.mp4", 5);
+    letterbox_video(dir, "src.mp4", "lb.mp4");
     ffmpeg(dir, &["-i", "src.mp4", "-frames:v", "1", "still.png"]);
     ffmpeg(dir, &["-i", "still.png", "-vf", "hflip", "mirror.png"]);
     hs(&db, &["db", "init"]);

@@ -3,18 +3,10 @@
 //! entry status changes, allowlist, `db add` of real media.
 
 use crate::fixtures;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output};
 
 const BIN: &str = env!("CARGO_BIN_EXE_hashsieve");
-
-fn conformance() -> Option<PathBuf> {
-    let p = PathBuf::from(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../shared/conformance"
-    ));
-    p.exists().then_some(p)
-}
 
 fn run(db: &Path, args: &[&str]) -> Output {
     Command::new(BIN)
@@ -274,8 +266,7 @@ fn env_var_and_default_location() {
 
 #[test]
 fn add_hashes_real_media() {
-    let Some(conf) = conformance() else {
-        fixtures::missing("../shared/conformance not found");
+    let Some(conf) = fixtures::conformance(&["pdq/reference.csv"]) else {
         return;
     };
     let refs = std::fs::read_to_string(conf.join("pdq/reference.csv")).unwrap();

@@ -7,18 +7,13 @@ use crate::scan_support;
 
 use scan_support::*;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Output, Stdio};
 
 const HEX: &str = "f8f8f0cee0f4a84f06370a22038f63f0b36e2ed596621e1d33e6b39c4e9c9b22";
 const HEX2: &str = "0707f0cee0f4a84f06370a22038f63f0b36e2ed596621e1d33e6b39c4e9c9b22";
 
 fn hashsieve(dir: &Path, args: &[&str]) -> Output {
-    Command::new(bin())
-        .current_dir(dir)
-        .env_remove("HASHSIEVE_DB")
-        .args(args)
-        .output()
-        .expect("run hashsieve")
+    run_in(dir, args)
 }
 
 fn ok(dir: &Path, args: &[&str]) {

@@ -14,12 +14,7 @@ use std::process::{Command, Output, Stdio};
 const HEX: &str = "f8f8f0cee0f4a84f06370a22038f63f0b36e2ed596621e1d33e6b39c4e9c9b22";
 
 fn run(dir: &Path, args: &[&str]) -> Output {
-    Command::new(bin())
-        .current_dir(dir)
-        .env_remove("HASHSIEVE_DB")
-        .args(args)
-        .output()
-        .expect("run hashsieve")
+    run_in(dir, args)
 }
 
 fn stderr(o: &Output) -> String {

@@ -68,19 +68,7 @@ fn scan_hits(root: &Path, db: &Path) -> BTreeMap<String, Vec<String>> {
             .unwrap(),
     );
     assert_eq!(s.code, 1, "{}", s.stderr);
-    s.records
-        .iter()
-        .map(|r| {
-            let mut h: Vec<String> = r["matches"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|m| format!("{}#{}#{}", m["entry"], m["distance"], m["view"]))
-                .collect();
-            h.sort();
-            (r["path"].as_str().unwrap().to_string(), h)
-        })
-        .collect()
+    hits_by_path(&s.records, &["entry", "distance", "view"])
 }
 
 /// `match --queries` over every listed hash: the whole output.

@@ -13,8 +13,6 @@
 #![cfg(feature = "video")]
 
 use crate::ffmpeg_support;
-use crate::fixtures;
-use ffmpeg_support::have_ffmpeg;
 
 use crate::scan_support;
 
@@ -101,8 +99,7 @@ fn rules(hits: &BTreeMap<String, Value>) -> Vec<(&str, &str)> {
 
 #[test]
 fn each_list_judges_videos_by_its_own_rule() {
-    if !have_ffmpeg() {
-        fixtures::missing("the ffmpeg CLI");
+    if !ffmpeg_support::require_ffmpeg() {
         return;
     }
     let tmp = tempfile::tempdir().unwrap();

@@ -47,19 +47,7 @@ fn setup(root: &Path) -> std::path::PathBuf {
 
 /// path -> sorted list of (list, entry, hit_by) of the hits.
 fn hits(records: &[Value]) -> BTreeMap<String, Vec<String>> {
-    records
-        .iter()
-        .map(|r| {
-            let mut h: Vec<String> = r["matches"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|m| format!("{}#{}#{}", m["list"], m["entry"], m["hit_by"]))
-                .collect();
-            h.sort();
-            (r["path"].as_str().unwrap().to_string(), h)
-        })
-        .collect()
+    hits_by_path(records, &["list", "entry", "hit_by"])
 }
 
 #[test]

@@ -15,7 +15,7 @@
 use crate::ffmpeg_support;
 use crate::fixtures;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Output};
 
 const BIN: &str = env!("CARGO_BIN_EXE_hashsieve");
@@ -37,20 +37,13 @@ fn stderr(o: &Output) -> String {
 }
 
 fn reference() -> Option<PathBuf> {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../shared/conformance/tmk/reference-tmk/chair-19-sd-bar.tmk");
-    if p.is_file() {
-        Some(p)
-    } else {
-        fixtures::missing("../shared/conformance/tmk not found");
-        None
-    }
+    const TMK: &str = "tmk/reference-tmk/chair-19-sd-bar.tmk";
+    fixtures::conformance(&[TMK]).map(|c| c.join(TMK))
 }
 
 #[test]
 fn bad_videos_get_their_own_error_and_the_rest_is_kept() {
-    if !ffmpeg_support::have_ffmpeg() {
-        fixtures::missing("the ffmpeg CLI");
+    if !ffmpeg_support::require_ffmpeg() {
         return;
     }
     let tmp = tempfile::tempdir().expect("tempdir");

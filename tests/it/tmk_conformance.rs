@@ -26,7 +26,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-const CONFORMANCE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/conformance");
+use crate::fixtures::CONFORMANCE;
 
 /// `../shared/conformance/tmk`, or `None` (skipped locally, a failure in CI).
 fn tmk_dir() -> Option<PathBuf> {
@@ -296,8 +296,7 @@ fn hashes_from_the_reference_frames_equal_the_reference_hashes() {
     let Some((videos, references, dir)) = sample_videos() else {
         return;
     };
-    if !ffmpeg_support::have_ffmpeg() {
-        fixtures::missing("the ffmpeg CLI");
+    if !ffmpeg_support::require_ffmpeg() {
         return;
     }
     let ours = references

@@ -31,7 +31,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 const FRAME: usize = 64 * 64 * 3;
-const CONFORMANCE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/conformance");
+use crate::fixtures::CONFORMANCE;
 
 /// The reference hasher's frames: its exact ffmpeg command, stdout split
 /// into 64x64 rgb24 frames.
@@ -103,14 +103,6 @@ fn compare(video: &Path) -> Result<usize, String> {
     Ok(cli.len())
 }
 
-fn have_ffmpeg() -> bool {
-    if ffmpeg_support::have_ffmpeg() {
-        return true;
-    }
-    fixtures::missing("the ffmpeg CLI");
-    false
-}
-
 #[test]
 fn sample_videos_give_the_clis_frames_byte_for_byte() {
     let videos = Path::new(CONFORMANCE).join("vpdq/videos");
@@ -118,7 +110,7 @@ fn sample_videos_give_the_clis_frames_byte_for_byte() {
         fixtures::missing("../shared/conformance/vpdq/videos not found");
         return;
     }
-    if !have_ffmpeg() {
+    if !ffmpeg_support::require_ffmpeg() {
         return;
     }
     let mut files: Vec<PathBuf> = std::fs::read_dir(&videos)
@@ -346,7 +338,7 @@ fn make_videos(dir: &Path) -> Vec<(&'static str, &'static str)> {
 
 #[test]
 fn generated_videos_give_the_clis_frames_byte_for_byte() {
-    if !have_ffmpeg() {
+    if !ffmpeg_support::require_ffmpeg() {
         return;
     }
     let dir = tempfile::tempdir().expect("tempdir");
@@ -381,7 +373,7 @@ fn threads_do_not_change_the_frames() {
 
 #[test]
 fn an_odd_display_angle_fails_the_tmk_only() {
-    if !have_ffmpeg() {
+    if !ffmpeg_support::require_ffmpeg() {
         return;
     }
     let dir = tempfile::tempdir().expect("tempdir");

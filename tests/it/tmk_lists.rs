@@ -16,13 +16,7 @@ use std::process::{Command, Output};
 const BIN: &str = env!("CARGO_BIN_EXE_hashsieve");
 
 fn conformance() -> Option<PathBuf> {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/conformance");
-    if p.join("tmk/reference-tmk").is_dir() && p.join("vpdq/videos").is_dir() {
-        Some(p)
-    } else {
-        fixtures::missing("../shared/conformance (tmk, vpdq/videos) not found");
-        None
-    }
+    fixtures::conformance(&["tmk/reference-tmk", "vpdq/videos"])
 }
 
 fn cmd(db: &Path, args: &[&str]) -> Output {

@@ -9,8 +9,7 @@
 #![cfg(feature = "video")]
 
 use crate::ffmpeg_support;
-use crate::fixtures;
-use ffmpeg_support::{ffmpeg, have_ffmpeg};
+use ffmpeg_support::ffmpeg;
 
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -158,8 +157,7 @@ fn kind(v: &Value) -> &str {
 
 #[test]
 fn every_bad_video_gets_its_own_error_line() {
-    if !have_ffmpeg() {
-        fixtures::missing("the ffmpeg CLI");
+    if !ffmpeg_support::require_ffmpeg() {
         return;
     }
     let dir = tempfile::tempdir().expect("tempdir");
@@ -242,8 +240,7 @@ fn every_bad_video_gets_its_own_error_line() {
 
 #[test]
 fn wall_clock_and_duration_limits_stop_a_video() {
-    if !have_ffmpeg() {
-        fixtures::missing("the ffmpeg CLI");
+    if !ffmpeg_support::require_ffmpeg() {
         return;
     }
     let dir = tempfile::tempdir().expect("tempdir");
@@ -286,8 +283,7 @@ fn wall_clock_and_duration_limits_stop_a_video() {
 
 #[test]
 fn one_and_two_threads_hash_the_same() {
-    if !have_ffmpeg() {
-        fixtures::missing("the ffmpeg CLI");
+    if !ffmpeg_support::require_ffmpeg() {
         return;
     }
     let dir = tempfile::tempdir().expect("tempdir");

@@ -13,8 +13,7 @@
 #![cfg(feature = "video")]
 
 use crate::ffmpeg_support;
-use crate::fixtures;
-use ffmpeg_support::{ffmpeg, have_ffmpeg};
+use ffmpeg_support::ffmpeg;
 
 use serde_json::Value;
 use std::path::Path;
@@ -80,8 +79,7 @@ fn scan(db: &Path, file: &Path, flags: &[&str]) -> Vec<(String, String)> {
 
 #[test]
 fn three_second_excerpt_is_found_and_unrelated_footage_is_not() {
-    if !have_ffmpeg() {
-        fixtures::missing("the ffmpeg CLI");
+    if !ffmpeg_support::require_ffmpeg() {
         return;
     }
     let tmp = tempfile::tempdir().expect("tempdir");

@@ -16,13 +16,13 @@ use crate::compare_support;
 use crate::ffmpeg_support;
 use crate::fixtures;
 use compare_support::compare_json as compare;
-use ffmpeg_support::{ffmpeg, have_ffmpeg};
+use ffmpeg_support::{ffmpeg, letterbox_video, testsrc_video};
 
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-const CONFORMANCE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/conformance");
+use crate::fixtures::CONFORMANCE;
 
 fn videos_dir() -> Option<PathBuf> {
     let d = Path::new(CONFORMANCE).join("vpdq/videos");
@@ -291,37 +291,13 @@ fn scan_matches(db: &Path, file: &Path, flags: &[&str]) -> Vec<(String, String)>
 
 #[test]
 fn generated_letterbox_matches_its_source_only_with_views() {
-    if !have_ffmpeg() {
-        fixtures::missing("the ffmpeg CLI");
+    if !ffmpeg_support::require_ffmpeg() {
         return;
     }
     let tmp = tempfile::tempdir().expect("tempdir");
     let dir = tmp.path();
-    ffmpeg(
-        dir,
-        &[
-            "-f",
-            "lavfi",
-            "-i",
-            "testsrc2=size=320x240:rate=10:duration=8",
-            "-pix_fmt",
-            "yuv420p",
-            "src.mp4",
-        ],
-    );
-    // Letterbox: 60 px black bars above and below (a third of the height).
-    ffmpeg(
-        dir,
-        &[
-            "-i",
-            "src.mp4",
-            "-vf",
-            "pad=320:360:0:60:black",
-            "-pix_fmt",
-            "yuv420p",
-            "lb.mp4",
-        ],
-    );
+    testsrc_video(dir, "src.mp4", 8);
+    letterbox_video(dir, "src.mp4", "lb.mp4");
     // Mirrored and pillarboxed.
     ffmpeg(
         dir,

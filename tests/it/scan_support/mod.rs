@@ -169,16 +169,7 @@ pub fn md5_hex(data: &[u8]) -> String {
 }
 
 pub fn conformance() -> Option<PathBuf> {
-    let p = PathBuf::from(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../shared/conformance"
-    ));
-    if p.exists() {
-        Some(p)
-    } else {
-        fixtures::missing("../shared/conformance not found");
-        None
-    }
+    fixtures::conformance(&[])
 }
 
 /// Wait for `child` at most `secs` seconds (killing it and failing with
@@ -205,4 +196,42 @@ pub fn wait_or_fail(
         std::io::Read::read_to_string(&mut err, &mut e).unwrap();
     }
     (status, e)
+}
+
+/// Each record's hits as `path -> sorted ["f1#f2#...", ...]`, from the
+/// match fields named in `fields`: what two scans are compared by.
+pub fn hits_by_path(
+    records: &[Value],
+    fields: &[&str],
+) -> std::collections::BTreeMap<String, Vec<String>> {
+    records
+        .iter()
+        .map(|r| {
+            let mut h: Vec<String> = r["matches"]
+                .as_array()
+                .expect("matches array")
+                .iter()
+                .map(|m| {
+                    fields
+                        .iter()
+                        .map(|f| m[*f].to_string())
+                        .collect::<Vec<_>>()
+                        .join("#")
+                })
+                .collect();
+            h.sort();
+            (r["path"].as_str().expect("path").to_string(), h)
+        })
+        .collect()
+}
+
+/// `hashsieve ARGS` run in `dir`, with no `$HASHSIEVE_DB` from the
+/// environment (so a relative or default `--db` means `dir`'s).
+pub fn run_in(dir: &Path, args: &[&str]) -> Output {
+    Command::new(bin())
+        .current_dir(dir)
+        .env_remove("HASHSIEVE_DB")
+        .args(args)
+        .output()
+        .expect("run hashsieve")
 }
