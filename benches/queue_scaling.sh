@@ -8,7 +8,7 @@
 # Every configuration runs one thread (`worker --threads 1`, `scan
 # --threads 1`), so "2 workers" means twice the hashing capacity on this
 # 2-core machine. A worker's time runs from its start (jobs already
-# published) until `runs show` says the run is done (polled every 0.1 s),
+# published) until the database says the run is done (polled every 50 ms),
 # so it includes loading the lists, connecting and every database commit;
 # the local scan's is the whole command. The runs alternate (local, 1
 # worker, 2 workers, local, ...) so a change of machine load hits all
@@ -16,7 +16,7 @@
 #
 # Usage: bash benches/queue_scaling.sh [PHOTOS]
 #   PHOTOS  a folder of real photos (default /usr/share/wallpapers); the
-#           first FILES images (by name, under 3 MB) are copied
+#           first FILES images (by name) are copied
 # Environment:
 #   BIN=path  the hashsieve binary (default: cargo build --release, then
 #             target/release/hashsieve)
@@ -44,7 +44,7 @@ cleanup() {
 }
 trap cleanup EXIT
 mkdir -p "$WORK/media"
-find "$PHOTOS" -type f \( -iname '*.jpg' -o -iname '*.jpeg' -o -iname '*.png' \) -size -3M \
+find "$PHOTOS" -type f \( -iname '*.jpg' -o -iname '*.jpeg' -o -iname '*.png' \) \
   | sort | head -n "$FILES" | while read -r f; do
     # Unique names (wallpaper folders reuse file names).
     cp "$f" "$WORK/media/$(echo "$f" | md5sum | cut -c1-12)-$(basename "$f")"
@@ -61,7 +61,23 @@ echo "files: $n images from $PHOTOS ($(du -sh "$WORK/media" | cut -f1)); binary:
 echo "load before: $(uptime | sed 's/.*load/load/')"
 
 now() { date +%s.%N; }
-run_done() { "$BIN" runs show "$1" --db "$DB" 2>/dev/null | grep -q '"done":true'; }
+# Wait until run $1 is done: every published job committed. Polled from one
+# python process reading the database every 50 ms (spawning `runs show`
+# ten times a second would take CPU from the workers being timed).
+wait_done() {
+  python3 - "$DB" "$1" <<'PY'
+import sqlite3, sys, time
+db, run = sys.argv[1], sys.argv[2]
+con = sqlite3.connect(db, timeout=30)
+while True:
+    row = con.execute(
+        "SELECT walk_done, published, (SELECT count(*) FROM scan_jobs WHERE run = ?1) "
+        "FROM scan_runs WHERE name = ?1", (run,)).fetchone()
+    if row and row[0] and row[2] >= row[1]:
+        break
+    time.sleep(0.05)
+PY
+}
 
 # time_workers RUN K: publish RUN, start K workers, time until done.
 time_workers() {
@@ -73,7 +89,7 @@ time_workers() {
       >/dev/null 2>&1 &
     pids+=($!)
   done
-  until run_done "$run"; do sleep 0.1; done
+  wait_done "$run"
   t1=$(now)
   kill "${pids[@]}" 2>/dev/null || true
   wait "${pids[@]}" 2>/dev/null || true
