@@ -14,7 +14,7 @@ use super::{
 };
 use crate::record::FileRecord;
 use crate::scan::shard::Shard;
-use crate::scan::walker::{walk, Input};
+use crate::walk::{walk, Input};
 use hashdb::store::runs::{RunRecord, RunStart};
 use hashdb::store::Store;
 use std::collections::VecDeque;

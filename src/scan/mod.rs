@@ -26,9 +26,6 @@ pub mod report;
 pub mod resume;
 pub mod shard;
 pub mod summary;
-/// The walk lives in [`crate::walk`] (one walker for `hash`, `scan` and the
-/// queue producer); this name stays for the code that reached it here.
-pub use crate::walk as walker;
 mod writer;
 
 use crate::archive::ArchiveLimits;
