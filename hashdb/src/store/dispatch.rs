@@ -20,12 +20,13 @@ use crate::model::{
 };
 use crate::types::Pdq;
 
-/// `$body` with `$s` bound to the backend, whichever it is.
+/// `$body` with `$s` bound to the backend, whichever it is (PostgreSQL's
+/// through `pg::blocking`: callable from an async handler).
 macro_rules! on {
     ($self:expr, $s:ident => $body:expr) => {
         match $self {
             Inner::Sqlite($s) => $body,
-            Inner::Postgres($s) => $body,
+            Inner::Postgres($s) => super::pg::blocking(|| $body),
         }
     };
 }

@@ -283,6 +283,20 @@ fn in_async_runtime() -> bool {
     tokio::runtime::Handle::try_current().is_ok()
 }
 
+/// Run `f`, which blocks on the client's own runtime, where that may
+/// happen: on a worker thread of a multi-threaded tokio runtime (an async
+/// handler of the service reading an entry's details) through
+/// `block_in_place`, which hands the worker's other tasks to other threads
+/// first; anywhere else as it is.
+pub(crate) fn blocking<T>(f: impl FnOnce() -> T) -> T {
+    match tokio::runtime::Handle::try_current() {
+        Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
+            tokio::task::block_in_place(f)
+        }
+        _ => f(),
+    }
+}
+
 impl Drop for PgStore {
     /// Closing the connection blocks on the client's runtime: from an
     /// async task (a service dropping its state at shutdown) that must
