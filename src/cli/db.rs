@@ -23,8 +23,10 @@ use hashdb::store::{Create, OpenOptions, Store};
 /// Arguments shared by `db` and `match`: where the database is.
 #[derive(clap::Args, Debug, Clone)]
 pub struct DbLocation {
-    /// The hash database (default: $HASHSIEVE_DB, else ./hashsieve.db).
-    #[arg(long, global = true, value_name = "PATH")]
+    /// The hash database: an SQLite file, or a PostgreSQL database
+    /// (postgresql://user@host/db) shared by many processes (default:
+    /// $HASHSIEVE_DB, else ./hashsieve.db).
+    #[arg(long, global = true, value_name = "PATH|URL")]
     pub db: Option<PathBuf>,
 
     /// How long to wait for another process's lock, in milliseconds.

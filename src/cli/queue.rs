@@ -154,7 +154,11 @@ pub fn db_path(flag: Option<&Path>) -> anyhow::Result<PathBuf> {
                 .map(PathBuf::from)
         })
         .unwrap_or_else(|| PathBuf::from("hashsieve.db"));
-    anyhow::ensure!(p.exists(), "no hash database at {}", p.display());
+    anyhow::ensure!(
+        hashdb::store::DbTarget::parse(&p).is_postgres() || p.exists(),
+        "no hash database at {}",
+        p.display()
+    );
     Ok(p)
 }
 

@@ -150,7 +150,11 @@ impl RunsArgs {
         let p = self
             .db_path()
             .context("queued runs are in the database: give --db FILE or $HASHSIEVE_DB")?;
-        anyhow::ensure!(p.exists(), "no database at {}", p.display());
+        anyhow::ensure!(
+            hashdb::store::DbTarget::parse(&p).is_postgres() || p.exists(),
+            "no database at {}",
+            p.display()
+        );
         Ok(p)
     }
 }
@@ -160,7 +164,9 @@ pub fn run(args: RunsArgs) -> anyhow::Result<u8> {
     let shown = escape_display(path.display());
     match &args.command {
         RunsCommand::List => {
-            let db = args.db_path().filter(|p| p.exists());
+            let db = args
+                .db_path()
+                .filter(|p| hashdb::store::DbTarget::parse(p).is_postgres() || p.exists());
             // A database of queued runs only has no resume state: fine
             // when the database has something to list instead.
             match list_runs(&path) {

@@ -252,13 +252,13 @@ impl ScanArgs {
     /// default that does not exist means "no matching".
     fn db_path(&self) -> anyhow::Result<Option<PathBuf>> {
         if let Some(p) = &self.db {
-            anyhow::ensure!(p.exists(), "no hash database at {}", p.display());
+            anyhow::ensure!(exists(p), "no hash database at {}", p.display());
             return Ok(Some(p.clone()));
         }
         if let Some(p) = std::env::var_os("HASHSIEVE_DB").filter(|p| !p.is_empty()) {
             let p = PathBuf::from(p);
             anyhow::ensure!(
-                p.exists(),
+                exists(&p),
                 "no hash database at {} ($HASHSIEVE_DB)",
                 p.display()
             );
@@ -267,6 +267,13 @@ impl ScanArgs {
         let p = PathBuf::from("hashsieve.db");
         Ok(p.exists().then_some(p))
     }
+}
+
+/// Whether `--db` names something to open: a file that exists, or a
+/// PostgreSQL URL (whether the server has our schema is the store's to
+/// say, with `Create::Never`).
+fn exists(p: &std::path::Path) -> bool {
+    hashdb::store::DbTarget::parse(p).is_postgres() || p.exists()
 }
 
 /// The progress bar: counts in atomics, drawn by indicatif (rate-limited).
@@ -387,12 +394,13 @@ pub fn run(
         None
     } else {
         let path = args.state.clone().unwrap_or_else(|| match &db {
-            Some(p) => {
+            // A PostgreSQL database has no folder to sit beside.
+            Some(p) if !hashdb::store::DbTarget::parse(p).is_postgres() => {
                 let mut s = p.clone().into_os_string();
                 s.push(".runs");
                 PathBuf::from(s)
             }
-            None => PathBuf::from("hashsieve-scan.runs"),
+            _ => PathBuf::from("hashsieve-scan.runs"),
         });
         let run = args.resume.clone().unwrap_or_else(new_run_id);
         let settings = RunSettings { lists, flags };

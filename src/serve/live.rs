@@ -6,12 +6,23 @@
 //! matcher in the background and swap it in; lookups go on meanwhile.
 //! Writes by other processes (`hashsieve db import`) are seen the same way:
 //! the database is the only channel.
+//!
+//! On PostgreSQL a listener thread (`LISTEN hashsieve_changes`, see
+//! `hashdb::store::pg::listen`) wakes the poller as soon as any process
+//! commits a change, so other servers match it well within a second
+//! instead of at the next interval; the interval still runs (a
+//! notification is only "look now": the change log is the truth). A lost
+//! connection is reopened at the next look and reads on from its cursor
+//! (catch-up from the log, no rebuild); the listener reconnects with a
+//! backoff and wakes the poller once connected, for whatever was announced
+//! while it was away.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use crate::matching::RecordMatcher;
-use hashdb::store::{ChangeCursor, Store};
+use hashdb::store::pg::listen::{Listener, Wake};
+use hashdb::store::{ChangeCursor, DbTarget, Store};
 
 use super::error::ApiError;
 use super::state::{load_tokens, AppState};
@@ -140,6 +151,7 @@ pub async fn run(
 ) {
     let mut poller = Some(poller);
     st.mark_synced();
+    let _listener = listen(st.clone(), shutdown.clone());
     loop {
         tokio::select! {
             _ = tokio::time::sleep(interval) => {}
@@ -147,8 +159,22 @@ pub async fn run(
             _ = shutdown.changed() => return,
         }
         let p = match poller.take() {
-            Some(p) => p,
-            // The connection was lost: reopen, and rebuild from scratch.
+            Some(p) if !p.store.is_closed() => p,
+            // The server went away and came back (PostgreSQL): a new
+            // connection reads on from the cursor, no rebuild.
+            Some(p) => match Store::open_with(&st.db, st.open) {
+                Ok(store) => Poller {
+                    store,
+                    cursor: p.cursor,
+                },
+                Err(_) => {
+                    st.metrics.live_errors.inc();
+                    poller = Some(p);
+                    continue;
+                }
+            },
+            // The poll panicked and took the connection and the cursor
+            // with it: reopen, and rebuild from scratch.
             None => match Store::open_with(&st.db, st.open) {
                 Ok(store) => Poller {
                     store,
@@ -191,4 +217,53 @@ pub async fn run(
             }
         }
     }
+}
+
+/// How long the listener waits between checks of its connection and of
+/// the shutdown flag.
+const LISTEN_TICK: Duration = Duration::from_millis(500);
+/// The longest pause between attempts to reconnect the listener.
+const LISTEN_MAX_BACKOFF: Duration = Duration::from_secs(5);
+
+/// On PostgreSQL, a thread that wakes the poller at every change committed
+/// by any process (see the module docs); `None` on SQLite, where the
+/// interval is the only clock. The thread ends at shutdown.
+fn listen(
+    st: Arc<AppState>,
+    shutdown: tokio::sync::watch::Receiver<bool>,
+) -> Option<std::thread::JoinHandle<()>> {
+    let DbTarget::Postgres(url) = DbTarget::parse(&st.db) else {
+        return None;
+    };
+    let stopping = move || *shutdown.borrow();
+    std::thread::Builder::new()
+        .name("hashsieve-listen".into())
+        .spawn(move || {
+            let mut backoff = Duration::from_millis(100);
+            while !stopping() {
+                let mut l = match Listener::connect(&url, &st.open) {
+                    Ok(l) => l,
+                    Err(_) => {
+                        st.metrics.live_errors.inc();
+                        std::thread::sleep(backoff);
+                        backoff = (backoff * 2).min(LISTEN_MAX_BACKOFF);
+                        continue;
+                    }
+                };
+                backoff = Duration::from_millis(100);
+                // Whatever was announced while we were not listening.
+                st.poke.notify_one();
+                while !stopping() {
+                    match l.wait(LISTEN_TICK) {
+                        Ok(Wake::Changed) => st.poke.notify_one(),
+                        Ok(Wake::Timeout) => {}
+                        Err(_) => {
+                            st.metrics.live_errors.inc();
+                            break;
+                        }
+                    }
+                }
+            }
+        })
+        .ok()
 }

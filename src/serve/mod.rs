@@ -150,16 +150,30 @@ pub fn run(cfg: ServeConfig, on_listening: impl FnOnce(SocketAddr)) -> Result<()
 }
 
 async fn serve(cfg: ServeConfig, on_listening: impl FnOnce(SocketAddr)) -> Result<(), ServeError> {
-    let mut poll_store = Store::open_with(&cfg.db, cfg.open)?;
-    let tokens = state::load_tokens(&poll_store)?;
-    // A database that has had tokens (even all revoked or expired) keeps
-    // its service closed: only one that never had any starts open.
-    let any_token = poll_store.has_any_token()?;
+    // On a blocking thread: the PostgreSQL client blocks (see
+    // `hashdb::store::pg`), which an async task must not.
+    let (db, open) = (cfg.db.clone(), cfg.open);
+    let (poll_store, tokens, any_token) = tokio::task::spawn_blocking(move || {
+        let poll_store = Store::open_with(&db, open)?;
+        let tokens = state::load_tokens(&poll_store)?;
+        // A database that has had tokens (even all revoked or expired)
+        // keeps its service closed: only one that never had any starts open.
+        let any_token = poll_store.has_any_token()?;
+        Ok::<_, ServeError>((poll_store, tokens, any_token))
+    })
+    .await
+    .map_err(|e| std::io::Error::other(e.to_string()))??;
     if !any_token && !cfg.listen.ip().is_loopback() && !cfg.insecure_no_auth && !cfg.require_auth {
         return Err(ServeError::NoAuth(cfg.listen));
     }
     let auth_required = any_token || cfg.require_auth;
-    let cursor = poll_store.change_cursor()?;
+    let (poll_store, cursor) = tokio::task::spawn_blocking(move || {
+        let mut poll_store = poll_store;
+        let cursor = poll_store.change_cursor()?;
+        Ok::<_, ServeError>((poll_store, cursor))
+    })
+    .await
+    .map_err(|e| std::io::Error::other(e.to_string()))??;
     let writer = Store::open_with(&cfg.db, cfg.open)?;
     let (db, open, mcfg) = (cfg.db.clone(), cfg.open, cfg.matching.clone());
     let matcher = tokio::task::spawn_blocking(move || {

@@ -82,6 +82,11 @@ impl AppState {
                 .writer
                 .lock()
                 .map_err(|_| ApiError::internal("writer connection poisoned"))?;
+            if store.is_closed() {
+                // A PostgreSQL server that went away and came back.
+                *store = Store::open_with(&st.db, st.open)
+                    .map_err(|e| ApiError::internal(format!("reopening the database: {e}")))?;
+            }
             f(&mut store)
         })
         .await

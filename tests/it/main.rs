@@ -35,6 +35,8 @@ mod hash_bad_input;
 mod match_cli;
 #[cfg(feature = "serve")]
 mod missing_db;
+#[cfg(feature = "serve")]
+mod pg_store;
 mod pytx_roundtrip;
 #[cfg(feature = "queue")]
 mod queue_scan;

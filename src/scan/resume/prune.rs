@@ -163,12 +163,13 @@ pub fn prune(path: &Path, which: &Prune) -> Result<Vec<RunInfo>, StateError> {
 /// The state file a scan of the database at `db` uses by default.
 pub fn default_state_path(db: Option<&Path>) -> PathBuf {
     match db {
-        Some(p) => {
+        // A PostgreSQL database has no folder to sit beside.
+        Some(p) if !hashdb::store::DbTarget::parse(p).is_postgres() => {
             let mut s = p.as_os_str().to_os_string();
             s.push(".runs");
             PathBuf::from(s)
         }
-        None => PathBuf::from("hashsieve-scan.runs"),
+        _ => PathBuf::from("hashsieve-scan.runs"),
     }
 }
 
