@@ -7,6 +7,7 @@
 //! defined here. The library never prints.
 
 pub mod archive;
+pub mod compare;
 pub mod contribute;
 pub mod error;
 pub mod escape;

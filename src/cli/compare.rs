@@ -1,16 +1,11 @@
 //! `hashsieve compare A B`: are two media files (or vPDQ text files) the
 //! same content? The vPDQ rule for videos, the PDQ distance for images.
 
-use anyhow::{bail, Context};
-use hashdb::formats::{self, Format};
-use hashdb::model::Value;
-use hashdb::vpdq::{compare, VpdqFrame, VpdqThresholds};
-use hashdb::Pdq;
-use hashsieve::hashing::{hash_path, HashConfig, Worker};
-use hashsieve::record::Media;
+use hashdb::vpdq::VpdqThresholds;
+use hashsieve::compare::{images, load, videos, Side};
+use hashsieve::hashing::HashConfig;
 use hashsieve::views::View;
-use std::io::{BufReader, Read};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 mod tmk;
 
@@ -87,99 +82,6 @@ pub struct CompareArgs {
     pub video: super::video_args::VideoArgs,
 }
 
-/// One side of the comparison.
-enum Side {
-    Image { hash: Pdq, quality: u8 },
-    Video(Vec<VpdqFrame>),
-}
-
-/// A side's views as alternative queries, by name (empty unless asked for
-/// and the side is a media file).
-type Views = Vec<(View, Vec<VpdqFrame>)>;
-
-impl Side {
-    fn frames(&self) -> Vec<VpdqFrame> {
-        match self {
-            Side::Image { hash, quality } => vec![VpdqFrame {
-                frame: 0,
-                hash: *hash,
-                quality: *quality,
-                timestamp: 0.0,
-            }],
-            Side::Video(f) => f.clone(),
-        }
-    }
-}
-
-/// Whether the file starts like vPDQ text (checked on its first 4 KiB).
-fn is_vpdq_text(path: &Path) -> anyhow::Result<bool> {
-    let mut head = Vec::with_capacity(4096);
-    std::fs::File::open(path)
-        .with_context(|| format!("opening {}", path.display()))?
-        .take(4096)
-        .read_to_end(&mut head)
-        .with_context(|| format!("reading {}", path.display()))?;
-    Ok(matches!(formats::detect(&head), Ok(Format::Vpdq)))
-}
-
-/// A side's TMK+PDQF when it is a video that has one.
-type Tmk = Option<std::sync::Arc<hashdb::tmk::TmkHash>>;
-
-fn load(path: &Path, cfg: &HashConfig) -> anyhow::Result<(Side, Views, Tmk)> {
-    if is_vpdq_text(path)? {
-        let file =
-            std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
-        let mut records = formats::read(Format::Vpdq, BufReader::new(file))
-            .with_context(|| format!("reading {}", path.display()))?;
-        return match records.next() {
-            Some(Ok(r)) => match r.value {
-                Value::Vpdq(frames) => Ok((Side::Video(frames), Vec::new(), None)),
-                _ => bail!("{}: not a vPDQ file", path.display()),
-            },
-            Some(Err(e)) => Err(e).with_context(|| format!("{} (vPDQ text)", path.display())),
-            None => bail!("{}: empty vPDQ file", path.display()),
-        };
-    }
-    let rec = hash_path(path, cfg, &mut Worker::new());
-    if let Some(e) = &rec.error {
-        bail!("{}: {e}", path.display());
-    }
-    match rec.media {
-        Media::Video => Ok((
-            Side::Video(rec.vpdq_frames()),
-            rec.vpdq_query_bags(),
-            rec.tmk.clone(),
-        )),
-        Media::Image => match rec.pdq.first() {
-            Some(p) => Ok((
-                Side::Image {
-                    hash: p.hash,
-                    quality: p.quality,
-                },
-                rec.views
-                    .iter()
-                    .flatten()
-                    .map(|v| {
-                        let f = VpdqFrame {
-                            frame: 0,
-                            hash: v.hash,
-                            quality: v.quality,
-                            timestamp: 0.0,
-                        };
-                        (v.view, vec![f])
-                    })
-                    .collect(),
-                None,
-            )),
-            None => bail!("{}: image without a hash", path.display()),
-        },
-        other => bail!(
-            "{}: neither an image, a video nor a vPDQ text file (detected: {other})",
-            path.display()
-        ),
-    }
-}
-
 pub fn run(args: CompareArgs) -> anyhow::Result<u8> {
     let tmk_t = hashdb::tmk::TmkThresholds {
         level1: args.tmk_level1,
@@ -201,17 +103,18 @@ pub fn run(args: CompareArgs) -> anyhow::Result<u8> {
         (0.0..=100.0).contains(&args.target_percent) && (0.0..=100.0).contains(&args.query_percent),
         "--target-percent and --query-percent must be between 0 and 100"
     );
-    let (a, a_views, a_tmk) = load(
+    let a = load(
         &args.a,
         &HashConfig {
             views: args.views.views,
             ..cfg.clone()
         },
     )?;
-    let (b, _, b_tmk) = load(&args.b, &cfg)?;
+    let b = load(&args.b, &cfg)?;
+    let (a_tmk, b_tmk) = (&a.tmk, &b.tmk);
     // Two videos: their TMK+PDQF too, for information (the verdict is
     // vPDQ's; --tmk makes it TMK's).
-    let tmk_report = match (&a_tmk, &b_tmk) {
+    let tmk_report = match (a_tmk, b_tmk) {
         (Some(x), Some(y)) => Some((tmk::json(x, y, tmk_t), hashdb::tmk::scores(x, y), x, y)),
         _ => None,
     };
@@ -224,24 +127,17 @@ pub fn run(args: CompareArgs) -> anyhow::Result<u8> {
             hash: hb,
             quality: qb,
         },
-    ) = (&a, &b)
+    ) = (&a.side, &b.side)
     {
-        let d = ha.distance(hb);
-        let mut is_match = d <= args.distance && *qa >= args.quality && *qb >= args.quality;
-        // The closest view of A of good quality, if any.
-        let best = a_views
-            .iter()
-            .flat_map(|(n, f)| f.iter().map(move |f| (*n, f)))
-            .filter(|(_, f)| f.quality >= args.quality)
-            .map(|(n, f)| (n, f.hash.distance(hb), f.quality))
-            .min_by_key(|(_, d, _)| *d);
-        let mut view = is_match.then_some(View::Original);
-        if let Some((n, vd, _)) = best {
-            if !is_match && vd <= args.distance && *qb >= args.quality {
-                is_match = true;
-                view = Some(n);
-            }
-        }
+        let v = images(
+            (*ha, *qa),
+            &a.views,
+            (*hb, *qb),
+            args.distance,
+            args.quality,
+        );
+        let (d, is_match, view) = (v.distance, v.is_match, v.view);
+        let best = v.best.map(|b| (b.view, b.distance, b.quality));
         if args.json {
             println!(
                 "{}",
@@ -273,35 +169,14 @@ pub fn run(args: CompareArgs) -> anyhow::Result<u8> {
         target_percent: args.target_percent,
         query_percent: args.query_percent,
     };
-    let b_frames = b.frames();
-    let a_frames = a.frames();
-    let c = compare(&a_frames, &b_frames, &t);
-    let mut is_match = c.is_match(&t);
-    // Each view of A as a query of its own; the original comes first. The
-    // dense bags count as the samples they stand for.
-    let samples = hashdb::vpdq::unique_good_hashes(&a_frames, t.quality).len();
-    let views: Vec<(View, hashdb::vpdq::VpdqComparison)> = a_views
-        .iter()
-        .map(|(n, f)| {
-            let vc = compare(f, &b_frames, &t);
-            let dense = n.is_dense_bag();
-            (*n, if dense { vc.per_samples(samples) } else { vc })
-        })
-        .collect();
-    let mut view = is_match.then_some(View::Original);
-    if !is_match {
-        if let Some((n, _)) = views.iter().find(|(_, vc)| vc.is_match(&t)) {
-            is_match = true;
-            view = Some(*n);
-        }
-    }
-    let best = views.iter().max_by(|x, y| {
-        (x.1.target_percent, x.1.query_percent)
-            .partial_cmp(&(y.1.target_percent, y.1.query_percent))
-            .unwrap_or(std::cmp::Ordering::Equal)
-            // Ties go to the earlier view.
-            .then(std::cmp::Ordering::Greater)
-    });
+    let verdict = videos(&a.side.frames(), &a.views, &b.side.frames(), &t);
+    let (c, is_match, view, views) = (
+        &verdict.plain,
+        verdict.is_match,
+        verdict.view,
+        &verdict.views,
+    );
+    let best = verdict.best();
     if args.json {
         let vj: Vec<serde_json::Value> = views
             .iter()

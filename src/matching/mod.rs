@@ -335,6 +335,40 @@ impl RecordMatcher {
         out
     }
 
+    /// Match one hash of any signal type (`/v1/match`, a lookup by
+    /// value): the same records as an item's, with `hit_by` the value's
+    /// own type. `quality` gates a PDQ value as an image's would be.
+    pub fn match_value(
+        &self,
+        v: &Value,
+        quality: u8,
+        cancel: Option<&hashdb::matcher::CancelFlag>,
+    ) -> Vec<MatchRecord> {
+        let pdq;
+        let mut q = Query {
+            cancel,
+            ..Query::default()
+        };
+        match v {
+            Value::Pdq(p) => {
+                pdq = [PdqItem {
+                    hash: *p,
+                    quality,
+                    frame: None,
+                    timestamp: None,
+                    views: None,
+                }];
+                q.image_pdq = &pdq;
+            }
+            Value::Md5(h) => q.md5 = Some(h),
+            Value::Sha256(h) => q.sha256 = Some(h),
+            Value::Blake3(h) => q.blake3 = Some(h),
+            Value::Vpdq(f) => q.video_frames = f,
+            Value::Tmk(h) => q.tmk = Some(h),
+        }
+        self.match_query(&q)
+    }
+
     /// Match a hashed file (a `hash`/`scan` record): its digests, its image
     /// PDQ or its video frames, then the views of either (see [`views`]).
     pub fn match_record(&self, rec: &FileRecord) -> Vec<MatchRecord> {

@@ -8,8 +8,8 @@ use std::path::Path;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use crate::matching::{MatchRecord, Query as MatchQuery};
-use crate::record::{FileRecord, PdqItem};
+use crate::matching::MatchRecord;
+use crate::record::FileRecord;
 use axum::extract::{Query, Request, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -209,33 +209,7 @@ fn match_value_cancellable(
         .matcher
         .read()
         .map_err(|_| ApiError::internal("matcher lock poisoned"))?;
-    let pdq;
-    let frames;
-    let mut q = MatchQuery {
-        cancel,
-        ..MatchQuery::default()
-    };
-    match v {
-        Value::Pdq(p) => {
-            pdq = [PdqItem {
-                hash: *p,
-                quality,
-                frame: None,
-                timestamp: None,
-                views: None,
-            }];
-            q.image_pdq = &pdq;
-        }
-        Value::Md5(h) => q.md5 = Some(h),
-        Value::Sha256(h) => q.sha256 = Some(h),
-        Value::Blake3(h) => q.blake3 = Some(h),
-        Value::Vpdq(f) => {
-            frames = f.clone();
-            q.video_frames = &frames;
-        }
-        Value::Tmk(h) => q.tmk = Some(h),
-    }
-    let hits = m.match_query(&q);
+    let hits = m.match_value(v, quality, cancel);
     drop(m);
     if cancel.is_some_and(CancelFlag::is_cancelled) {
         return Err(ApiError::new(
