@@ -154,12 +154,14 @@ fn pairs() -> Vec<Pair> {
             200,
             json!({"matches": [{"bank_content_id": "<int>", "distance": "1"}]}),
         ),
+        // PDQ_FAR is only in OFF_BANK, which is disabled: raw lookup
+        // does not check enablement (HMA documents that).
         p(
             "GET",
             leak(format!("/m/raw_lookup?signal_type=pdq&signal={PDQ_FAR}")),
             None,
             200,
-            json!({"matches": []}),
+            json!({"matches": ["<int>"]}),
         ),
         p(
             "GET",

@@ -20,6 +20,7 @@
 pub mod coinflip;
 pub mod config;
 pub mod content;
+mod raw_disabled;
 pub mod signals;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -464,11 +465,27 @@ pub async fn raw_lookup(
             .ok_or_else(|| invalid_params("include_distance: Input should be a valid boolean"))?,
     };
     let hits = text_hits(&st, name, signal)?;
-    let mut items: Vec<Json_> = bank_matches(&st, hits, q.banks().as_ref(), Filter::Raw)
-        .await?
-        .into_values()
-        .flatten()
-        .collect();
+    let mut by_bank = bank_matches(&st, hits, q.banks().as_ref(), Filter::Raw).await?;
+    // Disabled banks are not in the index; raw lookup includes them, as
+    // HMA's does (see raw_disabled).
+    let v = signals::parse_value(signal_type_checked(&st, name)?, signal)
+        .map_err(|e| bad(format!("invalid signal: {e}")))?;
+    let banks = q.banks();
+    let disabled = st
+        .read(move |s| Ok(raw_disabled::disabled_bank_matches(s, &v, banks.as_ref())?))
+        .await?;
+    for m in disabled {
+        // A bank disabled a moment ago may still be in the index (until
+        // the next poll): one answer per content item all the same.
+        let found = by_bank.entry(m.bank).or_default();
+        if !found.iter().any(|i| i["bank_content_id"] == m.content_id) {
+            let distance = m
+                .distance
+                .map_or_else(|| "-".to_string(), |d| d.to_string());
+            found.push(json!({"bank_content_id": m.content_id, "distance": distance}));
+        }
+    }
+    let mut items: Vec<Json_> = by_bank.into_values().flatten().collect();
     items.sort_by_key(|i| i["bank_content_id"].as_i64());
     let matches: Vec<Json_> = if with_distance {
         items
