@@ -107,7 +107,7 @@ struct Job {
 }
 
 /// How a delivery ended, decided on the blocking thread.
-enum Done {
+enum Ended {
     Committed { records: u64, given_up: bool },
     AlreadyDone,
     UnknownRun,
@@ -201,7 +201,7 @@ impl Shared {
 }
 
 /// A job handed to a slot's scanning thread, and where its outcome goes.
-type Task = (Job, tokio::sync::oneshot::Sender<(Done, Job)>);
+type Task = (Job, tokio::sync::oneshot::Sender<(Ended, Job)>);
 
 /// A slot's scanning thread: a plain OS thread, outside the runtime
 /// (the synchronous PostgreSQL client must not run inside one, and
@@ -316,7 +316,7 @@ async fn handle(shared: &Arc<Shared>, msg: Message, scanner: &std::sync::mpsc::S
         return;
     };
     match done {
-        Done::Committed { records, given_up } => {
+        Ended::Committed { records, given_up } => {
             shared.jobs.fetch_add(1, Ordering::Relaxed);
             shared.records.fetch_add(records, Ordering::Relaxed);
             if given_up {
@@ -324,18 +324,18 @@ async fn handle(shared: &Arc<Shared>, msg: Message, scanner: &std::sync::mpsc::S
             }
             ack(&msg).await;
         }
-        Done::AlreadyDone => {
+        Ended::AlreadyDone => {
             shared.already_done.fetch_add(1, Ordering::Relaxed);
             ack(&msg).await;
         }
-        Done::UnknownRun => {
+        Ended::UnknownRun => {
             eprintln!(
                 "hashsieve worker: a job of run {} is not in this database (the producer used another --db): dropped",
                 crate::escape::escape(&job.run)
             );
             let _ = msg.ack_with(AckKind::Term).await;
         }
-        Done::StoreFailed(e) => {
+        Ended::StoreFailed(e) => {
             eprintln!(
                 "hashsieve worker: writing records failed, the job goes back to the queue: {e}"
             );
@@ -361,23 +361,23 @@ fn process(
     job: &Job,
     worker: &mut Worker,
     store: Option<Store>,
-) -> (Done, Option<Store>) {
+) -> (Ended, Option<Store>) {
     let mut store = match store {
         Some(s) => s,
         None => match (sh.open)() {
             Ok(s) => s,
-            Err(e) => return (Done::StoreFailed(e.to_string()), None),
+            Err(e) => return (Ended::StoreFailed(e.to_string()), None),
         },
     };
     match store.scan_run_exists(&job.run) {
         Ok(true) => {}
-        Ok(false) => return (Done::UnknownRun, Some(store)),
-        Err(e) => return (Done::StoreFailed(e.to_string()), None),
+        Ok(false) => return (Ended::UnknownRun, Some(store)),
+        Err(e) => return (Ended::StoreFailed(e.to_string()), None),
     }
     match store.scan_job_done(&job.run, &job.path) {
-        Ok(true) => return (Done::AlreadyDone, Some(store)),
+        Ok(true) => return (Ended::AlreadyDone, Some(store)),
         Ok(false) => {}
-        Err(e) => return (Done::StoreFailed(e.to_string()), None),
+        Err(e) => return (Ended::StoreFailed(e.to_string()), None),
     }
     let path = Path::new(OsStr::from_bytes(&job.path));
     let given_up = job.delivered > sh.cfg.max_tries;
@@ -397,14 +397,14 @@ fn process(
     let n = rows.len() as u64;
     match store.scan_job_commit(&job.run, &job.path, &sh.cfg.name, job.delivered, &rows) {
         Ok(()) => (
-            Done::Committed {
+            Ended::Committed {
                 records: n,
                 given_up,
             },
             Some(store),
         ),
         // A fresh connection next time: this one may be broken.
-        Err(e) => (Done::StoreFailed(e.to_string()), None),
+        Err(e) => (Ended::StoreFailed(e.to_string()), None),
     }
 }
 
