@@ -16,6 +16,9 @@ use std::path::Path;
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
+// The hashdb tests' own fixture, included as a file (the queue tests do the
+// same): one copy of how a throwaway server is started.
+#[allow(clippy::duplicate_mod)]
 #[path = "../../hashdb/src/store/pg/throwaway.rs"]
 mod throwaway;
 
@@ -260,6 +263,7 @@ fn start_polling_every_minute(url: &str) -> Server {
             Ok(l) => l,
             Err(e) => {
                 let _ = child.kill();
+                let _ = child.wait();
                 panic!("serve did not start: {e}");
             }
         };

@@ -62,7 +62,7 @@ impl Store {
     pub fn open_target(target: &DbTarget, opts: OpenOptions) -> Result<Store, OpenError> {
         let inner = match target {
             DbTarget::Sqlite(p) => Inner::Sqlite(SqliteStore::open_with(p, opts)?),
-            DbTarget::Postgres(url) => Inner::Postgres(PgStore::open(url, opts)?),
+            DbTarget::Postgres(url) => Inner::Postgres(Box::new(PgStore::open(url, opts)?)),
         };
         Ok(Store { inner })
     }

@@ -82,7 +82,8 @@ pub struct Store {
 
 enum Inner {
     Sqlite(SqliteStore),
-    Postgres(pg::PgStore),
+    // Boxed: a client is much larger than an SQLite connection handle.
+    Postgres(Box<pg::PgStore>),
 }
 
 /// The SQLite backend: one connection to one file.
