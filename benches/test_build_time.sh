@@ -13,8 +13,14 @@
 # checkout's target directory, so dependencies are not rebuilt), then
 # timed: add a public function to src/record.rs (a change to the
 # library's interface, so every test crate is compiled again, not only
-# relinked), rebuild, restore. Run it when nothing else builds in this
-# target directory: time spent waiting for cargo's lock counts. Also prints
+# relinked), rebuild, restore. Cargo names a workspace crate's artifacts
+# the same whatever the checkout's path, so the two worktrees overwrite
+# each other's: each timed run recompiles the library (and hashdb) and
+# every test binary, the same work on both sides. Run it when nothing
+# else builds in this target directory (time waiting for cargo's lock
+# counts), and touch the sources of this checkout afterwards (`find src
+# tests hashdb/src pdq/src -name '*.rs' -exec touch {} +`) so cargo does
+# not take a worktree's artifacts for this checkout's. Also prints
 # the number and total size of the test executables. The machine is
 # shared and noisy: read the medians and their ratio, not one run.
 set -euo pipefail

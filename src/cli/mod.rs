@@ -16,6 +16,7 @@ mod rule_args;
 mod runs;
 mod sandbox_args;
 mod scan;
+mod scan_args;
 #[cfg(feature = "serve")]
 mod serve;
 mod token;

@@ -3,9 +3,7 @@
 
 use anyhow::Context;
 use hashdb::store::{OpenOptions, Store};
-use hashsieve::archive::ArchiveLimits;
 use hashsieve::escape::escape;
-use hashsieve::hashing::HashConfig;
 use hashsieve::matching::{MatchConfig, RecordMatcher};
 use hashsieve::queue::producer::{produce as publish, ProduceConfig};
 use hashsieve::queue::{QueueError, WorkerConfig};
@@ -83,61 +81,21 @@ pub struct WorkerArgs {
     #[arg(long, value_name = "SECONDS")]
     pub idle_exit: Option<u64>,
 
-    /// As `scan --max-depth`.
-    #[arg(long, default_value_t = 3, value_name = "N")]
-    pub max_depth: u32,
-
-    /// As `scan --max-member-mib`.
-    #[arg(long, default_value_t = 256, value_name = "MIB")]
-    pub max_member_mib: u64,
-
-    /// As `scan --max-ratio`.
-    #[arg(long, default_value_t = 100, value_name = "RATIO")]
-    pub max_ratio: u64,
-
-    /// As `scan --max-archive-gib`.
-    #[arg(long, default_value_t = 64, value_name = "GIB")]
-    pub max_archive_gib: u64,
+    #[command(flatten)]
+    pub file: super::scan_args::FileScanArgs,
 
     #[command(flatten)]
     pub rule: super::rule_args::VideoRuleArgs,
-
-    /// As `scan --views`.
-    #[arg(long, value_name = "SET", default_value = "all")]
-    pub views: hashsieve::views::ViewSet,
-
-    #[command(flatten)]
-    pub limits: super::limits_args::ImageLimitArgs,
-
-    #[command(flatten)]
-    pub video: super::video_args::VideoArgs,
-
-    #[command(flatten)]
-    pub sandbox: super::sandbox_args::SandboxArgs,
 }
 
 impl WorkerArgs {
     /// The same scan configuration `scan` builds from the same flags.
     fn scan_config(&self) -> anyhow::Result<ScanConfig> {
-        let (image_limits, max_image_bytes) = self.limits.to_limits()?;
-        anyhow::ensure!(self.max_ratio >= 1, "--max-ratio must be at least 1");
-        let video = self.video.to_options()?;
+        let (hash, archives, sandbox) = self.file.to_config()?;
         Ok(ScanConfig {
-            hash: HashConfig {
-                image_limits,
-                max_image_bytes,
-                dihedral: false,
-                views: self.views,
-                video: video.clone(),
-            },
-            sandbox: self.sandbox.to_config(&video)?,
-            archives: ArchiveLimits {
-                max_depth: self.max_depth,
-                max_member_bytes: self.max_member_mib << 20,
-                max_ratio: self.max_ratio,
-                max_total_bytes: self.max_archive_gib << 30,
-                ..ArchiveLimits::default()
-            },
+            hash,
+            sandbox,
+            archives,
             ..ScanConfig::default()
         })
     }

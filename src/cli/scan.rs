@@ -2,9 +2,7 @@
 //! the progress bar, Ctrl-C, and where the report and summary go.
 
 use anyhow::Context;
-use hashsieve::archive::ArchiveLimits;
 use hashsieve::escape::{escape, escape_display};
-use hashsieve::hashing::HashConfig;
 use hashsieve::matching::{MatchConfig, RecordMatcher};
 use hashsieve::progress::{NullProgress, Progress};
 use hashsieve::scan::report::{Format, ReportWriter};
@@ -152,47 +150,11 @@ pub struct ScanArgs {
     #[arg(long)]
     pub no_follow: bool,
 
-    /// Archives nested deeper than this are not opened (their own hashes
-    /// are still reported, with a `limit` error). 0 = never open archives.
-    #[arg(long, default_value_t = 3, value_name = "N")]
-    pub max_depth: u32,
-
-    /// Largest archive member read into memory to decode, in MiB (larger
-    /// members get their cryptographic hashes and a `limit` error).
-    #[arg(long, default_value_t = 256, value_name = "MIB")]
-    pub max_member_mib: u64,
-
-    /// Refuse members (and compressed streams) expanding more than this
-    /// ratio once past 1 MiB: zip bombs.
-    #[arg(long, default_value_t = 100, value_name = "RATIO")]
-    pub max_ratio: u64,
-
-    /// Total decompressed bytes one archive may produce, nested archives
-    /// included, in GiB.
-    #[arg(long, default_value_t = 64, value_name = "GIB")]
-    pub max_archive_gib: u64,
+    #[command(flatten)]
+    pub file: super::scan_args::FileScanArgs,
 
     #[command(flatten)]
     pub rule: super::rule_args::VideoRuleArgs,
-
-    /// Query-side views of images and videos matched besides the hash of
-    /// record: `all` (rotations, flips, EXIF upright, trimmed borders,
-    /// caption bands, the main picture of a screenshot; a video's
-    /// letterbox bars found over its frames, trimmed), `dihedral`
-    /// (rotations and flips only) or `none`. A video's views are matched
-    /// as vPDQ queries of their own after the original. Match records name
-    /// the view that hit.
-    #[arg(long, value_name = "SET", default_value = "all")]
-    pub views: hashsieve::views::ViewSet,
-
-    #[command(flatten)]
-    pub limits: super::limits_args::ImageLimitArgs,
-
-    #[command(flatten)]
-    pub video: super::video_args::VideoArgs,
-
-    #[command(flatten)]
-    pub sandbox: super::sandbox_args::SandboxArgs,
 
     /// Publish one job per input file to this NATS JetStream server
     /// (nats://HOST:4222) instead of scanning here: `hashsieve worker`
@@ -220,28 +182,14 @@ static STOP: AtomicBool = AtomicBool::new(false);
 
 impl ScanArgs {
     fn config(&self) -> anyhow::Result<ScanConfig> {
-        let (image_limits, max_image_bytes) = self.limits.to_limits()?;
-        anyhow::ensure!(self.max_ratio >= 1, "--max-ratio must be at least 1");
         self.rule.to_override()?;
-        let video = self.video.to_options()?;
+        let (hash, archives, sandbox) = self.file.to_config()?;
         Ok(ScanConfig {
             roots: self.paths.clone(),
             threads: self.threads,
-            hash: HashConfig {
-                image_limits,
-                max_image_bytes,
-                dihedral: false,
-                views: self.views,
-                video: video.clone(),
-            },
-            sandbox: self.sandbox.to_config(&video)?,
-            archives: ArchiveLimits {
-                max_depth: self.max_depth,
-                max_member_bytes: self.max_member_mib << 20,
-                max_ratio: self.max_ratio,
-                max_total_bytes: self.max_archive_gib << 30,
-                ..ArchiveLimits::default()
-            },
+            hash,
+            sandbox,
+            archives,
             follow_links: !self.no_follow,
             shard: self.shard,
             ..ScanConfig::default()
