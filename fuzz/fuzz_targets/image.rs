@@ -97,7 +97,7 @@ fuzz_target!(|data: &[u8]| {
     let cfg = config();
     let path = Path::new("upload");
     let rec = hash_bytes(path, data, &cfg, &mut used_worker());
-    if rec.error.is_none() && rec.media == "image" {
+    if rec.error.is_none() && rec.media == hashsieve::record::Media::Image {
         let (w, h) = (rec.width.unwrap_or(0), rec.height.unwrap_or(0));
         assert!(
             u64::from(w) * u64::from(h) <= MAX_PIXELS,
