@@ -12,6 +12,7 @@ pub mod contribute;
 pub mod error;
 pub mod escape;
 pub mod exit;
+pub mod float_json;
 pub mod hashing;
 pub mod matching;
 pub mod media;

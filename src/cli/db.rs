@@ -12,7 +12,6 @@ mod add;
 mod entries;
 mod io;
 mod lists;
-pub use lists::shortest;
 
 use std::path::PathBuf;
 use std::time::Duration;

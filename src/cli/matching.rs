@@ -4,7 +4,8 @@
 //! `<signal_type> <value>` or bare PDQ hex, optionally `hex,quality`, per
 //! line), all answered from one loaded index. Output is JSON Lines: one line
 //! per hit for a single query; one line per query, in input order, with its
-//! hits, for `--queries`. Exit code: 0 no match, 1 match, 2 error (a bad
+//! hits, for `--queries`. A hit is the match record every other way of
+//! matching prints ([`hashsieve::matching::MatchRecord`]). Exit code: 0 no match, 1 match, 2 error (a bad
 //! query line is reported on its own line and the others are answered), 3
 //! matches and bad lines ([`hashsieve::exit::code`]).
 
@@ -13,9 +14,9 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use hashdb::formats;
-use hashdb::matcher::{HashDb, Hit, MatchOptions};
 use hashdb::model::Value;
 use hashdb::{Pdq, SignalType};
+use hashsieve::matching::{MatchConfig, MatchRecord, RecordMatcher};
 use serde_json::{json, Value as Json};
 
 use super::db::DbLocation;
@@ -84,14 +85,13 @@ pub struct MatchArgs {
 }
 
 impl MatchArgs {
-    fn options(&self) -> anyhow::Result<MatchOptions> {
-        Ok(MatchOptions {
+    /// The lists to match and this run's overrides of their thresholds.
+    fn config(&self) -> anyhow::Result<MatchConfig> {
+        Ok(MatchConfig {
             lists: (!self.lists.is_empty()).then(|| self.lists.clone()),
+            video: self.rule.to_override()?,
             threshold: self.threshold,
             vpdq_quality: Some(self.vpdq_quality),
-            vpdq_rule: self.rule.to_override()?,
-            dense_query_samples: None,
-            cancel: None,
             tmk: self.tmk_thresholds()?,
         })
     }
@@ -113,46 +113,10 @@ impl MatchArgs {
     }
 }
 
-/// One hit as JSON, with the entry's details from the store.
-fn hit_json(db: &HashDb, h: &Hit) -> anyhow::Result<Json> {
-    let store = db.store();
-    let e = store.entry(h.entry)?;
-    let list = store.list_by_id(h.list)?;
-    let mut j = json!({
-        "list": list.name,
-        "entry_id": h.entry,
-        "signal_type": h.signal_type.as_str(),
-        "distance": h.distance,
-        "labels": e.record.labels,
-        "status": e.status.status,
-        "external_id": e.record.external_id,
-        "suppressed": h.suppressed_by.is_some(),
-    });
-    let o = j.as_object_mut().expect("json! object");
-    if let Some(f) = h.frame {
-        o.insert("frame".into(), json!(f));
-    }
-    if let Some(f) = h.query_frame {
-        o.insert("query_frame".into(), json!(f));
-    }
-    if let Some(c) = &h.vpdq {
-        o.insert("target_percent".into(), json!(c.target_percent));
-        o.insert("query_percent".into(), json!(c.query_percent));
-        o.insert("matched_query_frames".into(), json!(c.matched_query_frames));
-    }
-    if let Some(r) = h.vpdq_rule {
-        o.insert("rule".into(), json!(r.as_str()));
-    }
-    if let Some(s) = h.tmk {
-        o.remove("distance");
-        o.insert("hit_by".into(), json!("tmk_pdqf"));
-        o.insert("level1".into(), json!(super::db::shortest(s.level1)));
-        o.insert("level2".into(), json!(super::db::shortest(s.level2)));
-    }
-    if let Some(a) = h.suppressed_by {
-        o.insert("allowlist_id".into(), json!(a));
-    }
-    Ok(j)
+/// One hit as JSON: the match record `scan`, `match --file` and
+/// `/v1/match` print (see the README's *Match records*).
+fn hit_json(h: &MatchRecord) -> anyhow::Result<Json> {
+    serde_json::to_value(h).context("serialising a match")
 }
 
 /// Parse one `--queries` line: `<signal_type> <value>`, `hex` or `hex,quality`.
@@ -182,8 +146,8 @@ fn parse_query(line: &str) -> Result<(Value, Option<u8>), String> {
     Ok((Value::Pdq(p), q))
 }
 
-fn counts(hits: &[Hit]) -> bool {
-    hits.iter().any(|h| h.suppressed_by.is_none())
+fn counts(hits: &[MatchRecord]) -> bool {
+    hits.iter().any(|h| !h.suppressed)
 }
 
 pub fn run(args: MatchArgs) -> anyhow::Result<u8> {
@@ -228,15 +192,15 @@ pub fn run(args: MatchArgs) -> anyhow::Result<u8> {
             "give a query: --pdq, --md5, --sha256, --blake3, --vpdq FILE, --tmk FILE, --file MEDIA or --queries FILE"
         );
     }
-    let path = args.location.path();
-    let db = HashDb::open(&path, args.location.options()).context("opening the hash database")?;
-    super::db::require_enabled_list(db.store(), args.allow_empty)?;
-    let opts = args.options()?;
+    let cfg = args.config()?;
+    let store = args.location.open_existing()?;
+    super::db::require_enabled_list(&store, args.allow_empty)?;
+    let matcher = RecordMatcher::load(store, &cfg).context("loading the hash lists")?;
     let mut out = BufWriter::new(std::io::stdout().lock());
     if let Some((value, quality)) = single {
-        let hits = db.match_value(&value, quality, &opts)?;
+        let hits = matcher.match_value(&value, quality, None);
         for h in &hits {
-            writeln!(out, "{}", hit_json(&db, h)?)?;
+            writeln!(out, "{}", hit_json(h)?)?;
         }
         out.flush()?;
         return Ok(u8::from(counts(&hits)));
@@ -276,12 +240,9 @@ pub fn run(args: MatchArgs) -> anyhow::Result<u8> {
                 writeln!(out, "{}", json!({"line": n, "query": t, "error": e}))?;
             }
             Ok((value, quality)) => {
-                let hits = db.match_value(&value, quality, &opts)?;
+                let hits = matcher.match_value(&value, quality, None);
                 matched |= counts(&hits);
-                let hits: Vec<Json> = hits
-                    .iter()
-                    .map(|h| hit_json(&db, h))
-                    .collect::<Result<_, _>>()?;
+                let hits: Vec<Json> = hits.iter().map(hit_json).collect::<Result<_, _>>()?;
                 let q = if matches!(value, Value::Vpdq(_)) {
                     "<vpdq>".to_string()
                 } else if matches!(value, Value::Tmk(_)) {

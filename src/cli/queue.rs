@@ -200,6 +200,7 @@ pub fn run_worker(args: WorkerArgs) -> anyhow::Result<u8> {
     let mcfg = MatchConfig {
         lists: (!args.lists.is_empty()).then(|| args.lists.clone()),
         video: args.rule.to_override()?,
+        ..MatchConfig::default()
     };
     let matcher = RecordMatcher::load(store, &mcfg).context("loading the hash lists")?;
     let concurrency = if args.threads == 0 {

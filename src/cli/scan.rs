@@ -325,6 +325,7 @@ pub fn run(
             let mcfg = MatchConfig {
                 lists: (!args.lists.is_empty()).then(|| args.lists.clone()),
                 video: args.rule.to_override()?,
+                ..MatchConfig::default()
             };
             Some(RecordMatcher::load(store, &mcfg).context("loading the hash lists")?)
         }

@@ -71,6 +71,14 @@ pub struct MatchConfig {
     /// Run-wide overrides of the lists' video rules (`scan --vpdq-*`): a
     /// set value replaces every list's own; `None` keeps each list's.
     pub video: hashdb::vpdq::VpdqRuleOverride,
+    /// PDQ distance instead of each list's own threshold (`match
+    /// --threshold`).
+    pub threshold: Option<u32>,
+    /// Video frames below this quality take no part in a vPDQ comparison
+    /// (`None`: 50, the reference's gate).
+    pub vpdq_quality: Option<u8>,
+    /// TMK+PDQF thresholds instead of each list's own.
+    pub tmk: Option<hashdb::tmk::TmkThresholds>,
 }
 
 /// Which hash of ours hit (the `hit_by` field).
@@ -163,13 +171,22 @@ pub struct MatchRecord {
     pub frames: Option<Vec<FrameHit>>,
     /// TMK+PDQF hits: the level-1 score (the average features' cosine)
     /// ...
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "crate::float_json::serialize_opt"
+    )]
     pub level1: Option<f32>,
     /// ... and the level-2 score (the time-aligned one).
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "crate::float_json::serialize_opt"
+    )]
     pub level2: Option<f32>,
     /// Our hash is allowlisted: reported, not a hit.
     pub suppressed: bool,
+    /// The allowlist entry that suppresses it (`db allow` prints its id).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub allowlist_id: Option<i64>,
     /// Which view of our media hit: `original` for the hash of record,
     /// else a view's name (see [`View`]).
     pub view: View,
@@ -239,6 +256,9 @@ impl RecordMatcher {
             opts: MatchOptions {
                 lists: cfg.lists.clone(),
                 vpdq_rule: cfg.video,
+                threshold: cfg.threshold,
+                vpdq_quality: cfg.vpdq_quality,
+                tmk: cfg.tmk,
                 ..MatchOptions::default()
             },
             store: Mutex::new(store),
@@ -297,18 +317,7 @@ impl RecordMatcher {
             }
         }
         for p in q.image_pdq {
-            for hit in self.hits(&Value::Pdq(p.hash), Some(p.quality), &self.opts) {
-                let mut r = self.record(&hit, HitBy::Pdq);
-                r.hash = Some(p.hash.to_string());
-                if let Some(f) = hit.frame {
-                    r.frames = Some(vec![FrameHit {
-                        frame: Some(f),
-                        timestamp: None,
-                        distance: hit.distance,
-                    }]);
-                }
-                out.push(r);
-            }
+            self.pdq_hits(p.hash, Some(p.quality), &self.opts, &mut out);
         }
         self.view_hits(q.image_views, &mut out);
         if let Some(h) = q.tmk {
@@ -335,31 +344,31 @@ impl RecordMatcher {
         out
     }
 
-    /// Match one hash of any signal type (`/v1/match`, a lookup by
-    /// value): the same records as an item's, with `hit_by` the value's
-    /// own type. `quality` gates a PDQ value as an image's would be.
+    /// Match one hash of any signal type (`match --pdq|--md5|...`,
+    /// `--queries`, `/v1/match` by value): the same records as an item's,
+    /// with `hit_by` the value's own type. `quality` gates a PDQ value as
+    /// an image's would be; `None` (unknown) passes every list's gate.
     pub fn match_value(
         &self,
         v: &Value,
-        quality: u8,
+        quality: Option<u8>,
         cancel: Option<&hashdb::matcher::CancelFlag>,
     ) -> Vec<MatchRecord> {
-        let pdq;
+        if let Value::Pdq(p) = v {
+            let opts = MatchOptions {
+                cancel: cancel.cloned(),
+                ..self.opts.clone()
+            };
+            let mut out = Vec::new();
+            self.pdq_hits(*p, quality, &opts, &mut out);
+            return out;
+        }
         let mut q = Query {
             cancel,
             ..Query::default()
         };
         match v {
-            Value::Pdq(p) => {
-                pdq = [PdqItem {
-                    hash: *p,
-                    quality,
-                    frame: None,
-                    timestamp: None,
-                    views: None,
-                }];
-                q.image_pdq = &pdq;
-            }
+            Value::Pdq(_) => {}
             Value::Md5(h) => q.md5 = Some(h),
             Value::Sha256(h) => q.sha256 = Some(h),
             Value::Blake3(h) => q.blake3 = Some(h),
@@ -367,6 +376,29 @@ impl RecordMatcher {
             Value::Tmk(h) => q.tmk = Some(h),
         }
         self.match_query(&q)
+    }
+
+    /// The hits of one image PDQ hash (the hash of record, not a view): a
+    /// hit on a listed video's frame names that frame.
+    fn pdq_hits(
+        &self,
+        hash: hashdb::Pdq,
+        quality: Option<u8>,
+        opts: &MatchOptions,
+        out: &mut Vec<MatchRecord>,
+    ) {
+        for hit in self.hits(&Value::Pdq(hash), quality, opts) {
+            let mut r = self.record(&hit, HitBy::Pdq);
+            r.hash = Some(hash.to_string());
+            if let Some(f) = hit.frame {
+                r.frames = Some(vec![FrameHit {
+                    frame: Some(f),
+                    timestamp: None,
+                    distance: hit.distance,
+                }]);
+            }
+            out.push(r);
+        }
     }
 
     /// Match a hashed file (a `hash`/`scan` record): its digests, its image
@@ -453,6 +485,7 @@ impl RecordMatcher {
             level1: hit.tmk.map(|s| s.level1),
             level2: hit.tmk.map(|s| s.level2),
             suppressed: hit.suppressed_by.is_some(),
+            allowlist_id: hit.suppressed_by,
             view: View::Original,
         }
     }

@@ -209,7 +209,7 @@ fn match_value_cancellable(
         .matcher
         .read()
         .map_err(|_| ApiError::internal("matcher lock poisoned"))?;
-    let hits = m.match_value(v, quality, cancel);
+    let hits = m.match_value(v, Some(quality), cancel);
     drop(m);
     if cancel.is_some_and(CancelFlag::is_cancelled) {
         return Err(ApiError::new(

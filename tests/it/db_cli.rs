@@ -207,7 +207,7 @@ fn entry_status_and_allowlist() {
     ok(&db, &["import", "l", f.to_str().unwrap()]);
     let (code, hits) = match_pdq(&db, &hex(1));
     assert_eq!(code, 1);
-    let id = hits[0]["entry_id"].as_i64().unwrap().to_string();
+    let id = hits[0]["entry"].as_i64().unwrap().to_string();
 
     ok(
         &db,
@@ -238,6 +238,8 @@ fn entry_status_and_allowlist() {
     assert_eq!(hits[0]["suppressed"], true);
     let allow = json_lines(&ok(&db, &["allow", "list"]));
     assert_eq!(allow[0]["note"], "flag");
+    // The hit names the allowlist entry that suppressed it.
+    assert_eq!(hits[0]["allowlist_id"], allow[0]["id"]);
     ok(&db, &["allow", "remove", &allow[0]["id"].to_string()]);
     assert_eq!(match_pdq(&db, &hex(2)).0, 1);
 }

@@ -89,7 +89,13 @@ fn single_queries_and_exit_codes() {
     assert_eq!(hits[0]["distance"], 12);
     assert_eq!(hits[0]["labels"], serde_json::json!(["entity:a"]));
     assert_eq!(hits[0]["external_id"], "x1");
-    assert_eq!(hits[0]["status"], "active");
+    // The match record of `scan` and `match --file`: which hash of ours
+    // hit, and from which view.
+    assert_eq!(hits[0]["hit_by"], "pdq");
+    assert_eq!(hits[0]["view"], "original");
+    assert_eq!(hits[0]["hash"], moved(3));
+    assert_eq!(hits[0]["signal_type"], "pdq");
+    assert!(hits[0]["entry"].is_i64());
     // Exact: both lists.
     assert_eq!(lines(&matching(&db, &["--pdq", A])).len(), 2);
     // --threshold overrides, --list selects.
@@ -231,8 +237,12 @@ fn vpdq_videos() {
     assert_eq!(o.status.code(), Some(1));
     let h = &lines(&o)[0];
     assert_eq!(
-        (h["signal_type"].as_str(), h["target_percent"].as_f64()),
-        (Some("vpdq"), Some(100.0))
+        (
+            h["signal_type"].as_str(),
+            h["hit_by"].as_str(),
+            h["vpdq"]["target_percent"].as_f64()
+        ),
+        (Some("vpdq"), Some("vpdq"), Some(100.0))
     );
     // An unrelated video: no match.
     let o = matching(
@@ -252,7 +262,7 @@ fn vpdq_videos() {
     let hash = f.nth(1).unwrap();
     let o = matching(&db, &["--pdq", hash]);
     let hits = lines(&o);
-    assert_eq!(hits[0]["frame"], frame);
+    assert_eq!(hits[0]["frames"][0]["frame"], frame);
     assert_eq!(hits[0]["signal_type"], "vpdq");
     // A truncated vPDQ query file is an error.
     let bad = dir.path().join("bad.txt");
@@ -263,4 +273,82 @@ fn vpdq_videos() {
             .code(),
         Some(2)
     );
+}
+
+/// One match record: a listed image found by `scan`, `match --file`,
+/// `match --pdq`, `match --md5` and `match --queries` gives the same hit,
+/// field for field (only `match --file` adds the file's `path`).
+#[test]
+fn every_way_of_matching_prints_the_same_record() {
+    use crate::scan_support::{jpeg, md5_hex, parse, run_in, write};
+    let dir = tempfile::tempdir().unwrap();
+    let img = jpeg(7);
+    write(&dir.path().join("a.jpg"), &img);
+    let db = dir.path().join("h.db");
+    db_ok(&db, &["list-create", "mine"]);
+    let o = run_in(
+        dir.path(),
+        &[
+            "db", "add", "mine", "--label", "entity:x", "a.jpg", "--db", "h.db",
+        ],
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+
+    let scan = parse(run_in(
+        dir.path(),
+        &[
+            "scan",
+            "a.jpg",
+            "--db",
+            "h.db",
+            "--views",
+            "none",
+            "--no-state",
+        ],
+    ));
+    let rec = scan.one("a.jpg");
+    let by = |hits: &[serde_json::Value], by: &str| -> serde_json::Value {
+        let found: Vec<_> = hits.iter().filter(|h| h["hit_by"] == by).collect();
+        assert_eq!(found.len(), 1, "one {by} hit in {hits:?}");
+        found[0].clone()
+    };
+    let scanned = rec["matches"].as_array().expect("matches").clone();
+    let pdq_hit = by(&scanned, "pdq");
+    let md5_hit = by(&scanned, "md5");
+    assert_eq!(pdq_hit["labels"], serde_json::json!(["entity:x"]));
+    let pdq = rec["pdq"][0]["hash"]
+        .as_str()
+        .expect("pdq hash")
+        .to_string();
+    let quality = rec["pdq"][0]["quality"].to_string();
+    assert_eq!(pdq_hit["hash"], pdq.as_str());
+
+    let mut file = lines(&matching(
+        &db,
+        &[
+            "--file",
+            &dir.path().join("a.jpg").to_string_lossy(),
+            "--views",
+            "none",
+        ],
+    ));
+    for h in &mut file {
+        assert!(h["path"].is_string(), "match --file names the file: {h}");
+        h.as_object_mut().unwrap().remove("path");
+    }
+    assert_eq!(by(&file, "pdq"), pdq_hit);
+    assert_eq!(by(&file, "md5"), md5_hit);
+
+    let o = matching(&db, &["--pdq", &pdq, "--quality", &quality]);
+    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(lines(&o), vec![pdq_hit.clone()]);
+    let o = matching(&db, &["--md5", &md5_hex(&img)]);
+    assert_eq!(lines(&o), vec![md5_hit.clone()]);
+
+    let q = dir.path().join("q.txt");
+    std::fs::write(&q, format!("{pdq},{quality}\nmd5 {}\n", md5_hex(&img))).unwrap();
+    let answers = lines(&matching(&db, &["--queries", q.to_str().unwrap()]));
+    assert_eq!(answers.len(), 2);
+    assert_eq!(answers[0]["hits"], serde_json::json!([pdq_hit]));
+    assert_eq!(answers[1]["hits"], serde_json::json!([md5_hit]));
 }

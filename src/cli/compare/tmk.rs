@@ -5,6 +5,7 @@
 
 use anyhow::{bail, Context};
 use hashdb::tmk::{scores, TmkHash, TmkScores, TmkThresholds};
+use hashsieve::float_json::shortest;
 use hashsieve::hashing::{hash_path, HashConfig, Worker};
 use std::io::Read;
 use std::path::Path;
@@ -122,9 +123,3 @@ pub(super) fn run(
     Ok(u8::from(is_match))
 }
 
-/// The float32 as the f64 of its shortest decimal, so JSON shows
-/// `0.9890828` rather than the f64 expansion `0.98908275365829467`; read
-/// back as float32, it is the exact score.
-fn shortest(x: f32) -> f64 {
-    x.to_string().parse().unwrap_or(f64::from(x))
-}

@@ -8,6 +8,7 @@ use hashdb::model::{
 use hashdb::vpdq::{DEFAULT_MIN_CLIP_FRAMES, DEFAULT_QUERY_PERCENT, DEFAULT_TARGET_PERCENT};
 
 use hashsieve::escape::{escape, escape_display};
+use hashsieve::float_json::shortest;
 
 use super::DbLocation;
 
@@ -233,8 +234,3 @@ pub fn show(loc: &DbLocation, a: ListsArgs, counts: bool) -> anyhow::Result<u8> 
     Ok(0)
 }
 
-/// A float32 as the f64 of its shortest decimal (`0.8`, not
-/// `0.800000011920929`); read back as float32 it is the same value.
-pub fn shortest(x: f32) -> f64 {
-    x.to_string().parse().unwrap_or(f64::from(x))
-}
