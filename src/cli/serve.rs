@@ -111,6 +111,18 @@ pub struct ServeArgs {
     #[arg(long)]
     pub hma_views: bool,
 
+    /// HMA's roles this service takes (HMA's ROLE_HASHER, ROLE_MATCHER,
+    /// ROLE_CURATOR), comma-separated: the routes of a role not taken
+    /// (`/h/`, `/m/`, `/c/`) answer 404, and without `hasher` `/m/lookup`
+    /// by URL or upload answers 403, as HMA's.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        value_enum,
+        default_value = "hasher,matcher,curator"
+    )]
+    pub hma_roles: Vec<hashsieve::serve::HmaRole>,
+
     /// Allow serving a non-loopback address with no API token configured.
     #[arg(long, conflicts_with = "require_auth")]
     pub insecure_no_auth: bool,
@@ -194,6 +206,7 @@ pub fn run_serve(args: ServeArgs) -> anyhow::Result<u8> {
         fetch_allow_hosts: args.fetch_allow_hosts.clone(),
         fetch_ca_file: args.fetch_ca_file.clone(),
         hma_views: args.hma_views,
+        hma_roles: hashsieve::serve::HmaRoles::from_list(&args.hma_roles),
     };
     run(cfg, |addr| {
         eprintln!("hashsieve serve: listening on http://{addr}");

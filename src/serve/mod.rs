@@ -29,6 +29,8 @@ mod openapi;
 mod router;
 mod state;
 
+pub use hma::{HmaRole, HmaRoles};
+
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -93,6 +95,8 @@ pub struct ServeConfig {
     /// Query-side views on the HMA routes too (off: HMA's answers); each
     /// match then names its view in an extra `view` field.
     pub hma_views: bool,
+    /// HMA's roles served (`--hma-roles`; default all).
+    pub hma_roles: hma::HmaRoles,
 }
 
 /// Why the server could not start (or stopped).
@@ -229,7 +233,7 @@ async fn serve(cfg: ServeConfig, on_listening: impl FnOnce(SocketAddr)) -> Resul
         started: std::time::Instant::now(),
         synced_ms: std::sync::atomic::AtomicU64::new(0),
         poll: cfg.poll,
-        hma: hma::HmaState::new(cfg.hma_views),
+        hma: hma::HmaState::new(cfg.hma_views).with_roles(cfg.hma_roles),
     });
     let listener = tokio::net::TcpListener::bind(cfg.listen)
         .await

@@ -115,6 +115,7 @@ pub fn build(st: Arc<AppState>) -> Router {
         .merge(writing)
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
+        .layer(from_fn_with_state(st.clone(), hma::roles_gate))
         .layer(from_fn_with_state(st.clone(), observe))
         .layer(DefaultBodyLimit::max(max_body))
         .with_state(st)

@@ -16,6 +16,14 @@ Environment:
                      makes its client, the banks and content that the test
                      put into HMA's storage are copied to the server through
                      HMA's own curation API (POST /c/banks, /c/bank/<b>/signal).
+  HMA_TEST_ROLES_RESTART
+                     a shell command that restarts the server on the same
+                     store with extra arguments: a test that sets one of
+                     HMA's role settings (`client.application.config
+                     ["ROLE_HASHER"] = False`) gets the server restarted
+                     with the equivalent `--hma-roles`. Unset: the setting
+                     stays in the test process, as before (real HMA over
+                     HTTP cannot take it).
 
 Nothing of HMA is copied here; the tests are run from HMA's source tree.
 """
@@ -35,6 +43,9 @@ import OpenMediaMatch.tests.utils as hma_utils
 BASE = os.environ.get("HMA_TEST_BASE_URL", "").rstrip("/")
 RESET = os.environ.get("HMA_TEST_RESET")
 MIRROR = os.environ.get("HMA_TEST_MIRROR") == "1"
+ROLES_RESTART = os.environ.get("HMA_TEST_ROLES_RESTART")
+# HMA's role settings and hashsieve's `--hma-roles` names for them.
+ROLES = {"ROLE_HASHER": "hasher", "ROLE_MATCHER": "matcher", "ROLE_CURATOR": "curator"}
 TIMEOUT = 60
 
 
@@ -70,12 +81,26 @@ class HttpResponse:
         return self.data.decode("utf-8", "replace")
 
 
+class _RemoteConfig(dict):
+    """`client.application.config`. A role setting written here restarts
+    the server with the same roles (HMA_TEST_ROLES_RESTART); anything else
+    stays in the test process, which a remote server cannot see."""
+
+    def __setitem__(self, key: str, value: t.Any) -> None:
+        super().__setitem__(key, value)
+        if key in ROLES and ROLES_RESTART:
+            on = [name for k, name in ROLES.items() if self.get(k, True)]
+            subprocess.run(
+                f"{ROLES_RESTART} --hma-roles={','.join(on)}", shell=True, check=True
+            )
+
+
 class _RemoteApplication:
     """`client.application`: tests that flip HMA's in-process config (roles)
-    write here; a remote server cannot see it."""
+    write here."""
 
     def __init__(self) -> None:
-        self.config: dict[str, t.Any] = {}
+        self.config: dict[str, t.Any] = _RemoteConfig()
 
 
 class HttpClient:

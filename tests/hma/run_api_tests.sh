@@ -68,19 +68,29 @@ wait_up() { # url pid
 
 # The reset command for hashsieve: a fresh database, the server restarted
 # on the same port (HMA's tests expect content ids to start at 1 each test).
+# `reset-hashsieve.sh --keep ARGS...` restarts it on the same database with
+# extra serve arguments: the plugin's way to apply a test's change of HMA's
+# role settings (`--hma-roles`, see hma_http_plugin.py).
+# github.com and raw.githubusercontent.com are allowed for the three tests
+# that add an image by its GitHub URL (they need the internet).
 hs_port=$(free_port)
 cat >"$run_dir/reset-hashsieve.sh" <<RESET
 #!/usr/bin/env bash
 set -eu
+keep=
+if [ "\${1:-}" = --keep ]; then keep=1; shift; fi
 if [ -f "$run_dir/hashsieve.pid" ]; then
   pid=\$(cat "$run_dir/hashsieve.pid")
   kill "\$pid" 2>/dev/null || true
   while kill -0 "\$pid" 2>/dev/null; do sleep 0.05; done
 fi
-rm -f "$run_dir"/hs.db*
-"$HASHSIEVE_BIN" db init --db "$run_dir/hs.db" >/dev/null 2>&1 || true
+if [ -z "\$keep" ]; then
+  rm -f "$run_dir"/hs.db*
+  "$HASHSIEVE_BIN" db init --db "$run_dir/hs.db" >/dev/null 2>&1 || true
+fi
 "$HASHSIEVE_BIN" serve --db "$run_dir/hs.db" --listen 127.0.0.1:$hs_port \
-  --fetch-allow-host 127.0.0.1 --poll-ms 50 ${HASHSIEVE_SERVE_ARGS:-} \
+  --fetch-allow-host 127.0.0.1 --fetch-allow-host github.com \
+  --fetch-allow-host raw.githubusercontent.com --poll-ms 50 ${HASHSIEVE_SERVE_ARGS:-} "\$@" \
   >>"$run_dir/hashsieve.log" 2>&1 &
 echo \$! >"$run_dir/hashsieve.pid"
 for _ in \$(seq 1 150); do
@@ -127,7 +137,8 @@ for r in $runs; do
     ;;
   hashsieve)
     HMA_TEST_BASE_URL=http://127.0.0.1:$hs_port HMA_TEST_RESET=$run_dir/reset-hashsieve.sh \
-      HMA_TEST_MIRROR=1 run_pytest hashsieve
+      HMA_TEST_MIRROR=1 HMA_TEST_ROLES_RESTART="$run_dir/reset-hashsieve.sh --keep" \
+      run_pytest hashsieve
     ;;
   diff)
     start_hma

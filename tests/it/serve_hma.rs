@@ -850,3 +850,121 @@ fn views_on_hma_routes_only_with_hma_views() {
     let view = hit["view"].as_str().unwrap_or("");
     assert!(!view.is_empty() && view != "original", "{j}");
 }
+
+/// `--hma-roles`, HMA's ROLE_HASHER/ROLE_MATCHER/ROLE_CURATOR: a role not
+/// taken removes its routes; a matcher without the hasher role refuses to
+/// hash (`/m/lookup` by URL or upload: 403) but still looks up signals.
+#[test]
+fn hma_roles_remove_routes_and_hashing() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("hma.db");
+    init_db(&db);
+    let png = test_png(320, 240, 12);
+    {
+        let s = Server::start(&db, &[]);
+        let r = s.post_json("/c/banks", None, &json!({"name": "R"}));
+        assert_eq!(r.status, 201);
+        let r = s.post_json("/c/bank/R/signal", None, &json!({"pdq": PDQ_A}));
+        assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    }
+    let lookup_upload = |s: &Server| {
+        s.post(
+            "/m/lookup",
+            None,
+            &multipart_type(),
+            &multipart("photo", "p.png", &png),
+        )
+    };
+    let by_signal = format!("/m/lookup?signal_type=pdq&signal={PDQ_A}");
+
+    // A matcher only: no hashing, no curation; lookups by signal answer.
+    let s = Server::start(
+        &db,
+        &["--hma-roles", "matcher", "--fetch-allow-host", "127.0.0.1"],
+    );
+    let r = lookup_upload(&s);
+    assert_eq!(r.status, 403);
+    assert_eq!(
+        r.json(),
+        json!({"message": "Hashing is disabled, missing role"})
+    );
+    let r = s.get("/m/lookup?url=http://127.0.0.1:9/x.jpg", None);
+    assert_eq!(r.status, 403, "{}", String::from_utf8_lossy(&r.body));
+    let r = s.get(&by_signal, None);
+    assert_eq!(r.status, 200);
+    assert!(r.json()["R"][0]["bank_content_id"].is_i64(), "{}", r.json());
+    assert_eq!(s.get("/h/hash?url=x", None).status, 404);
+    assert_eq!(s.get("/c/banks", None).status, 404);
+    let r = s.post_json("/c/banks", None, &json!({"name": "NEW"}));
+    assert_eq!(r.status, 404);
+    drop(s);
+
+    // A curator and hasher without the matcher: /m/ is gone, /status does
+    // not wait for an index, curation and hashing answer.
+    let s = Server::start(&db, &["--hma-roles", "curator,hasher"]);
+    assert_eq!(s.get(&by_signal, None).status, 404);
+    assert_eq!(lookup_upload(&s).status, 404);
+    let r = s.get("/status", None);
+    assert_eq!((r.status, r.body.as_slice()), (200, &b"I-AM-ALIVE"[..]));
+    assert_eq!(s.get("/c/banks", None).status, 200);
+    let r = s.post(
+        "/h/hash",
+        None,
+        &multipart_type(),
+        &multipart("photo", "p.png", &png),
+    );
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    drop(s);
+
+    // The default: every role, the upload is hashed and looked up.
+    let s = Server::start(&db, &[]);
+    assert_eq!(lookup_upload(&s).status, 200);
+}
+
+/// What HMA's three internet-bound tests check
+/// (`test_bank_get_content_returns_stored_metadata`,
+/// `..._include_metadata_false`, `..._without_metadata_omitted`: an image
+/// added by its GitHub URL, which redirects), on loopback: content added
+/// by `url=` with a JSON body's metadata keeps it, `include_metadata=false`
+/// leaves it out, and an item added without any has no `metadata` key.
+#[test]
+fn content_added_by_url_keeps_json_metadata() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("hma.db");
+    init_db(&db);
+    let port = redirect_server(test_png(320, 240, 13), 8);
+    let s = Server::start(&db, &["--fetch-allow-host", "127.0.0.1"]);
+    assert_eq!(
+        s.post_json("/c/banks", None, &json!({"name": "M"})).status,
+        201
+    );
+    let meta = json!({
+        "content_id": "ext-id-123",
+        "content_uri": "https://example.com/item/123",
+        "json": {"source": "test", "nested": {"key": "value"}},
+    });
+    let add = format!("/c/bank/M/content?url=http://127.0.0.1:{port}/r0&content_type=photo");
+    let r = s.post_json(&add, None, &json!({ "metadata": meta }));
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    let id = r.json()["id"].as_i64().unwrap();
+    let got = s.get(&format!("/c/bank/M/content/{id}"), None).json();
+    for k in ["content_id", "content_uri", "json"] {
+        assert_eq!(got["metadata"][k], meta[k], "{got}");
+    }
+    let r = s.get(
+        &format!("/c/bank/M/content/{id}?include_metadata=false"),
+        None,
+    );
+    assert_eq!(r.status, 200);
+    assert!(r.json().get("metadata").is_none(), "{}", r.json());
+
+    // Another bank, the same picture without metadata: no metadata key.
+    s.post_json("/c/banks", None, &json!({"name": "N"}));
+    let add = add.replace("/bank/M/", "/bank/N/");
+    let r = s.post(&add, None, "application/octet-stream", &[]);
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    let id = r.json()["id"].as_i64().unwrap();
+    let got = s.get(&format!("/c/bank/N/content/{id}"), None).json();
+    assert!(got.get("metadata").is_none(), "{got}");
+    assert_eq!(got["bank"]["name"], "N");
+}

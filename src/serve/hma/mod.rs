@@ -44,11 +44,54 @@ use super::error::ApiError;
 use super::state::AppState;
 use signals::{distance_text, hit_signal, hma_signals, HmaSignal};
 
+/// HMA's three roles (its `ROLE_HASHER`, `ROLE_MATCHER`, `ROLE_CURATOR`
+/// settings): an HMA deployment may run, say, a matcher-only fleet beside
+/// one curator. `--hma-roles` gives hashsieve the same switch, so a
+/// deployment's split keeps its shape when it moves over.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HmaRoles {
+    pub hasher: bool,
+    pub matcher: bool,
+    pub curator: bool,
+}
+
+impl Default for HmaRoles {
+    /// Every role, as HMA's default configuration.
+    fn default() -> Self {
+        HmaRoles {
+            hasher: true,
+            matcher: true,
+            curator: true,
+        }
+    }
+}
+
+/// One of HMA's roles, as `serve --hma-roles` names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum HmaRole {
+    Hasher,
+    Matcher,
+    Curator,
+}
+
+impl HmaRoles {
+    /// The roles named (an empty list: none).
+    pub fn from_list(roles: &[HmaRole]) -> HmaRoles {
+        HmaRoles {
+            hasher: roles.contains(&HmaRole::Hasher),
+            matcher: roles.contains(&HmaRole::Matcher),
+            curator: roles.contains(&HmaRole::Curator),
+        }
+    }
+}
+
 /// What the HMA routes keep outside the database.
 #[derive(Debug, Default)]
 pub struct HmaState {
     /// `--hma-views`: query-side views on the HMA routes.
     pub views: bool,
+    /// `--hma-roles`: which of HMA's blueprints are served.
+    pub roles: HmaRoles,
     /// `PUT /c/signal_type/<name>` ratios (default 1), this process only.
     pub signal_ratios: Mutex<BTreeMap<String, f64>>,
     /// Configured exchanges, this process only.
@@ -61,6 +104,47 @@ impl HmaState {
             views,
             ..HmaState::default()
         }
+    }
+
+    pub fn with_roles(self, roles: HmaRoles) -> HmaState {
+        HmaState { roles, ..self }
+    }
+}
+
+/// HMA registers a blueprint only with its role: without the hasher role
+/// `/h/*` does not exist, without the matcher `/m/*`, without the curator
+/// `/c/*` (404, as any unknown route); `/m/lookup`'s own check is
+/// [`require_hasher`]. Applied to every request, before auth: a route a
+/// deployment does not serve is absent, not forbidden.
+pub async fn roles_gate(
+    State(st): State<Arc<AppState>>,
+    req: Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let roles = st.hma.roles;
+    let path = req.uri().path();
+    let absent = (!roles.hasher && path.starts_with("/h/"))
+        || (!roles.matcher && path.starts_with("/m/"))
+        || (!roles.curator && path.starts_with("/c/"));
+    if absent {
+        let msg = format!("no route {} {}", req.method(), path);
+        return HmaError(ApiError::not_found(msg)).into_response();
+    }
+    next.run(req).await
+}
+
+/// `/m/lookup` hashes media itself (by `url=` or an upload): without the
+/// hasher role those are refused with HMA's 403; a lookup by `signal=`
+/// still answers.
+fn require_hasher(st: &AppState) -> HmaResult<()> {
+    if st.hma.roles.hasher {
+        Ok(())
+    } else {
+        Err(HmaError(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "missing_role",
+            "Hashing is disabled, missing role",
+        )))
     }
 }
 
@@ -240,10 +324,16 @@ async fn hash_form_fields(
 
 /// `GET /status`: `I-AM-ALIVE` once the index is loaded.
 pub async fn status(State(st): State<Arc<AppState>>) -> Response {
-    if st.ready.load(Ordering::Acquire) {
+    // As HMA's: only a matcher waits for its index, and an index that has
+    // fallen behind the database (our /readyz's limit) is HMA's stale one.
+    if !st.hma.roles.matcher {
         (StatusCode::OK, "I-AM-ALIVE").into_response()
-    } else {
+    } else if !st.ready.load(Ordering::Acquire) {
         (StatusCode::SERVICE_UNAVAILABLE, "INDEX-NOT-LOADED").into_response()
+    } else if st.sync_lag() > st.max_sync_lag() {
+        (StatusCode::SERVICE_UNAVAILABLE, "INDEX-STALE").into_response()
+    } else {
+        (StatusCode::OK, "I-AM-ALIVE").into_response()
     }
 }
 
@@ -424,6 +514,7 @@ pub async fn lookup_get(
     let banks = q.banks();
     let coin = q.coin();
     if let Some(url) = &q.url {
+        require_hasher(&st)?;
         let (rec, kind) = hash_url(&st, url, q.content_type.as_deref()).await?;
         let sigs = signals::hma_signals(&rec, &kind, q.types.as_deref())?;
         let all = lookup_signals(&st, rec, sigs, banks.as_ref(), coin).await?;
@@ -520,6 +611,8 @@ pub async fn hash_post(
     q: Result<Query<HashQuery>, axum::extract::rejection::QueryRejection>,
     req: Request,
 ) -> HmaResult<Json<Json_>> {
+    // HMA checks the role first of all, before reading the query or body.
+    require_hasher(&st)?;
     let Query(q) = q.map_err(|e| invalid_params(e.body_text()))?;
     let (rec, kind) = hash_form(&st, req).await?;
     check_hashed(&rec, &kind)?;
@@ -569,6 +662,8 @@ pub async fn lookup_post(
     q: Result<Query<LookupQuery>, axum::extract::rejection::QueryRejection>,
     req: Request,
 ) -> HmaResult<Json<Json_>> {
+    // HMA checks the role first of all, before reading the query or body.
+    require_hasher(&st)?;
     let Query(q) = q.map_err(|e| invalid_params(e.body_text()))?;
     let (rec, kind) = hash_form(&st, req).await?;
     check_hashed(&rec, &kind)?;
