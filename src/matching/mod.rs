@@ -225,6 +225,8 @@ pub struct RecordMatcher {
     opts: MatchOptions,
     store: Mutex<Store>,
     meta: Mutex<HashMap<EntryId, Arc<EntryMeta>>>,
+    /// Entry detail reads that failed (see [`RecordMatcher::meta_read_failures`]).
+    meta_failures: std::sync::atomic::AtomicU64,
     entries: u64,
 }
 
@@ -263,6 +265,7 @@ impl RecordMatcher {
             },
             store: Mutex::new(store),
             meta: Mutex::new(HashMap::new()),
+            meta_failures: std::sync::atomic::AtomicU64::new(0),
             entries,
         })
     }
@@ -490,26 +493,49 @@ impl RecordMatcher {
         }
     }
 
+    /// How many entry detail reads have failed so far (a PostgreSQL
+    /// server gone away): a caller that must not keep a record with empty
+    /// labels (the queue worker) compares it before and after a match and
+    /// matches again once the database is back.
+    pub fn meta_read_failures(&self) -> u64 {
+        self.meta_failures
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     /// Labels and external id of an entry (read once, then cached). A
-    /// store error leaves them empty rather than losing the hit.
+    /// store error leaves them empty rather than losing the hit, and is
+    /// not cached: the next hit reads again, through a new connection when
+    /// the old one is gone (the database restarted).
     fn meta(&self, entry: EntryId) -> Arc<EntryMeta> {
         if let Some(m) = self.meta.lock().ok().and_then(|c| c.get(&entry).cloned()) {
             return m;
         }
-        let read = self
-            .store
-            .lock()
-            .ok()
-            .and_then(|s| s.entry(entry).ok())
-            .map(|e| EntryMeta {
-                labels: e.record.labels.into_iter().collect(),
-                external_id: e.record.external_id,
-            })
-            .unwrap_or(EntryMeta {
+        let read = self.store.lock().ok().and_then(|mut s| {
+            if s.is_closed() {
+                if let Ok(fresh) = Store::open_target(
+                    &s.target(),
+                    hashdb::store::OpenOptions {
+                        create: hashdb::store::Create::Never,
+                        ..Default::default()
+                    },
+                ) {
+                    *s = fresh;
+                }
+            }
+            s.entry(entry).ok()
+        });
+        let Some(e) = read else {
+            self.meta_failures
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            return Arc::new(EntryMeta {
                 labels: Vec::new(),
                 external_id: None,
             });
-        let m = Arc::new(read);
+        };
+        let m = Arc::new(EntryMeta {
+            labels: e.record.labels.into_iter().collect(),
+            external_id: e.record.external_id,
+        });
         if let Ok(mut c) = self.meta.lock() {
             c.insert(entry, m.clone());
         }

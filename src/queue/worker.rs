@@ -17,8 +17,15 @@
 //!   workers every time): an error record of kind `crash` is committed in
 //!   place of a scan, then acked, so a poison file ends instead of looping;
 //! - otherwise scanned, committed (records keyed by run and path), acked;
-//! - the database failing: the job is handed back (nak, after a delay) and
-//!   redelivered later, nothing is lost;
+//! - the database unreachable (a PostgreSQL server stopped or restarting,
+//!   the connection cut): the worker keeps the job (still reporting it in
+//!   progress) and tries again with a growing pause until the database is
+//!   back, then commits; a nak would spend one of the job's `max_tries`
+//!   deliveries per try, so an outage longer than a few naks would turn
+//!   good files into "given up" records. A record matched while the
+//!   database was away (its entries' labels unread) is matched again;
+//! - any other database error: the job is handed back (nak, after a
+//!   delay) and redelivered later, nothing is lost;
 //! - a job of a run this database does not have (a producer that used
 //!   another database): terminated, and reported on stderr.
 
@@ -78,6 +85,8 @@ pub struct WorkerTotals {
     pub already_done: u64,
     pub given_up: u64,
     pub handed_back: u64,
+    /// Times a job in hand waited for an unreachable database.
+    pub db_waits: u64,
 }
 
 /// Shared by the slots.
@@ -93,6 +102,9 @@ struct Shared {
     already_done: AtomicU64,
     given_up: AtomicU64,
     handed_back: AtomicU64,
+    /// Pauses while the database was unreachable.
+    db_waits: AtomicU64,
+    stop: &'static AtomicBool,
     /// Milliseconds since `started` of the last job or of the start.
     last_job_ms: AtomicU64,
     started: Instant,
@@ -140,6 +152,8 @@ pub fn run_worker(
         already_done: AtomicU64::new(0),
         given_up: AtomicU64::new(0),
         handed_back: AtomicU64::new(0),
+        db_waits: AtomicU64::new(0),
+        stop,
         last_job_ms: AtomicU64::new(0),
         started: Instant::now(),
         cfg,
@@ -182,6 +196,7 @@ pub fn run_worker(
         already_done: shared.already_done.load(Ordering::Relaxed),
         given_up: shared.given_up.load(Ordering::Relaxed),
         handed_back: shared.handed_back.load(Ordering::Relaxed),
+        db_waits: shared.db_waits.load(Ordering::Relaxed),
     })
 }
 
@@ -355,6 +370,82 @@ async fn ack(msg: &Message) {
     }
 }
 
+/// A store call that failed: whether waiting can help.
+enum Failed {
+    /// The database is unreachable (the connection is gone, or opening
+    /// one failed): wait and try again, keeping the job.
+    Away(String),
+    /// Anything else: hand the job back.
+    Other(String),
+}
+
+/// Run `op` on the slot's connection, opening one if there is none. An
+/// error with the connection gone (or no connection to be had) is
+/// [`Failed::Away`]; the connection is dropped then, so the next call
+/// opens a new one.
+fn on_store<T>(
+    sh: &Shared,
+    store: &mut Option<Store>,
+    op: impl FnOnce(&mut Store) -> Result<T, hashdb::error::StoreError>,
+) -> Result<T, Failed> {
+    if store.is_none() {
+        *store = Some((sh.open)().map_err(|e| Failed::Away(e.to_string()))?);
+    }
+    let Some(s) = store.as_mut() else {
+        return Err(Failed::Away("no connection".into()));
+    };
+    match op(s) {
+        Ok(v) => Ok(v),
+        Err(e) => {
+            let away = s.is_closed();
+            *store = None;
+            Err(if away {
+                Failed::Away(e.to_string())
+            } else {
+                Failed::Other(e.to_string())
+            })
+        }
+    }
+}
+
+/// [`on_store`] again and again while the database is away, with a
+/// pause growing from 0.2 s to 5 s (the job stays ours: the slot keeps
+/// reporting it in progress); `Err` for any other error, or when the
+/// worker is asked to stop (the job is handed back then).
+fn until_reachable<T>(
+    sh: &Shared,
+    store: &mut Option<Store>,
+    mut op: impl FnMut(&mut Store) -> Result<T, hashdb::error::StoreError>,
+) -> Result<T, String> {
+    let mut pause = Duration::from_millis(200);
+    let mut said = false;
+    loop {
+        match on_store(sh, store, &mut op) {
+            Ok(v) => {
+                if said {
+                    eprintln!("hashsieve worker: the database is back");
+                }
+                return Ok(v);
+            }
+            Err(Failed::Other(e)) => return Err(e),
+            Err(Failed::Away(e)) => {
+                if sh.stop.load(Ordering::Relaxed) {
+                    return Err(e);
+                }
+                if !said {
+                    eprintln!(
+                        "hashsieve worker: the database is unreachable, keeping the job and trying again: {e}"
+                    );
+                    said = true;
+                }
+                sh.db_waits.fetch_add(1, Ordering::Relaxed);
+                std::thread::sleep(pause);
+                pause = (pause * 2).min(Duration::from_secs(5));
+            }
+        }
+    }
+}
+
 /// The blocking part of a delivery: check, scan, commit.
 fn process(
     sh: &Shared,
@@ -362,49 +453,70 @@ fn process(
     worker: &mut Worker,
     store: Option<Store>,
 ) -> (Ended, Option<Store>) {
-    let mut store = match store {
-        Some(s) => s,
-        None => match (sh.open)() {
-            Ok(s) => s,
-            Err(e) => return (Ended::StoreFailed(e.to_string()), None),
-        },
-    };
-    match store.scan_run_exists(&job.run) {
-        Ok(true) => {}
-        Ok(false) => return (Ended::UnknownRun, Some(store)),
-        Err(e) => return (Ended::StoreFailed(e.to_string()), None),
-    }
-    match store.scan_job_done(&job.run, &job.path) {
-        Ok(true) => return (Ended::AlreadyDone, Some(store)),
-        Ok(false) => {}
-        Err(e) => return (Ended::StoreFailed(e.to_string()), None),
-    }
+    let mut store = store;
     let path = Path::new(OsStr::from_bytes(&job.path));
     let given_up = job.delivered > sh.cfg.max_tries;
-    let recs = if given_up {
-        let tries = sh.cfg.max_tries;
-        vec![FileRecord::failed(
-            path,
-            ItemError::new(
-                ErrorKind::Crash,
-                format!("given up after {tries} deliveries: the worker scanning this file died or stalled each time"),
-            ),
-        )]
-    } else {
-        scan_job(sh, path, job.size, worker)
+    let mut rematches = 0;
+    let recs = loop {
+        match until_reachable(sh, &mut store, |s| s.scan_run_exists(&job.run)) {
+            Ok(true) => {}
+            Ok(false) => return (Ended::UnknownRun, store),
+            Err(e) => return (Ended::StoreFailed(e), None),
+        }
+        match until_reachable(sh, &mut store, |s| s.scan_job_done(&job.run, &job.path)) {
+            Ok(true) => return (Ended::AlreadyDone, store),
+            Ok(false) => {}
+            Err(e) => return (Ended::StoreFailed(e), None),
+        }
+        if given_up {
+            let tries = sh.cfg.max_tries;
+            break vec![FileRecord::failed(
+                path,
+                ItemError::new(
+                    ErrorKind::Crash,
+                    format!("given up after {tries} deliveries: the worker scanning this file died or stalled each time"),
+                ),
+            )];
+        }
+        let failures = sh.matcher.as_ref().map(RecordMatcher::meta_read_failures);
+        let recs = scan_job(sh, path, job.size, worker);
+        // A hit's labels could not be read (the database went away
+        // mid-scan): match again once it is back, rather than commit a
+        // record without them.
+        // (A bounded number of times: an entry deleted since the list was
+        // loaded fails its read for good.)
+        rematches += 1;
+        if sh.matcher.as_ref().map(RecordMatcher::meta_read_failures) == failures || rematches > 3 {
+            break recs;
+        }
+        // The same-content cache may hold what was matched meanwhile (this
+        // scan's record, or another slot's): forget it all. (A slot that
+        // took such a record from the cache before this and started after
+        // the failure keeps it: two copies of one file scanned at once
+        // across a lost connection.)
+        sh.cache.clear();
+        if sh.stop.load(Ordering::Relaxed) {
+            return (
+                Ended::StoreFailed("stopping with the database away".into()),
+                None,
+            );
+        }
     };
     let rows: Vec<RunRecord> = recs.iter().map(row_of).collect();
     let n = rows.len() as u64;
-    match store.scan_job_commit(&job.run, &job.path, &sh.cfg.name, job.delivered, &rows) {
+    // Written and replaced by (run, path): trying again after a lost
+    // connection (whose commit may or may not have landed) is safe.
+    match until_reachable(sh, &mut store, |s| {
+        s.scan_job_commit(&job.run, &job.path, &sh.cfg.name, job.delivered, &rows)
+    }) {
         Ok(()) => (
             Ended::Committed {
                 records: n,
                 given_up,
             },
-            Some(store),
+            store,
         ),
-        // A fresh connection next time: this one may be broken.
-        Err(e) => (Ended::StoreFailed(e.to_string()), None),
+        Err(e) => (Ended::StoreFailed(e), None),
     }
 }
 

@@ -52,6 +52,15 @@ impl ContentCache {
         Some(r)
     }
 
+    /// Forget every record (a queue worker whose matches were made while
+    /// the database was away: their entries' labels are missing).
+    pub fn clear(&self) {
+        if let Ok(mut g) = self.inner.lock() {
+            g.map.clear();
+            g.bytes = 0;
+        }
+    }
+
     /// Remember `rec` (if it is decoded media and the outcome does not
     /// depend on the moment: I/O errors, timeouts and crashes of the
     /// sandboxed decoder, which can be the machine's memory running out,

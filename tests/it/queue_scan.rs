@@ -2,10 +2,12 @@
 //! against a throwaway `nats-server -js`: the records equal a local
 //! `scan`'s, and faults (a worker killed with SIGKILL, a file that kills
 //! its workers, a vanished file, a NATS restart, a reused run name) still
-//! leave exactly one record per file.
+//! leave exactly one record per file. Every case runs on both stores
+//! (`sqlite::` and `postgres::`, a throwaway server each), and one on
+//! PostgreSQL alone: the database stopped under a working worker.
 #![cfg(feature = "queue")]
 
-use crate::queue_support::{self as q, Nats};
+use crate::queue_support::{self as q, Backend, Db, Nats};
 use crate::scan_support::{jpeg, make_db, md5_hex, scan_cmd, write, zip_of};
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -15,9 +17,11 @@ use std::time::{Duration, Instant};
 /// Real photos (the PDQ conformance set), a zip of generated JPEGs and a
 /// damaged file, under `dir/media`; a database whose list holds the PDQ
 /// of one photo (from the reference's CSV) and the MD5 of a zip member.
-/// Returns the media folder (absolute) and the database.
-fn setup(dir: &Path) -> Option<(PathBuf, PathBuf)> {
+/// Returns the media folder (absolute), the database's handle (keep it:
+/// a PostgreSQL server lives as long) and what `--db` is given.
+fn setup(dir: &Path, backend: Backend) -> Option<(PathBuf, Db, PathBuf)> {
     let conf = crate::scan_support::conformance()?;
+    let handle = Db::new(dir, backend)?;
     let media = dir.join("media");
     std::fs::create_dir_all(&media).unwrap();
     let bridge = conf.join("pdq/bridge-mods");
@@ -38,9 +42,9 @@ fn setup(dir: &Path) -> Option<(PathBuf, PathBuf)> {
         .and_then(|l| l.split(',').nth(4))
         .expect("aaa-orig in reference.csv")
         .to_string();
-    let db = dir.join("h.db");
+    let db = handle.path().to_path_buf();
     make_db(&db, "t", &[("pdq", pdq), ("md5", md5_hex(&member))]);
-    Some((media, db))
+    Some((media, handle, db))
 }
 
 /// The files under `dir`, recursively.
@@ -73,13 +77,12 @@ fn wait_exit(c: std::process::Child, secs: u64, what: &str) -> String {
     err
 }
 
-#[test]
-fn queue_two_workers_give_the_records_of_a_local_scan() {
+fn queue_two_workers_give_the_records_of_a_local_scan(backend: Backend) {
     if !q::have_nats() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    let Some((media, db)) = setup(dir.path()) else {
+    let Some((media, _pg, db)) = setup(dir.path(), backend) else {
         return;
     };
     let local = scan_cmd(dir.path())
@@ -172,13 +175,12 @@ fn queue_two_workers_give_the_records_of_a_local_scan() {
     assert_eq!(qrows, lrows);
 }
 
-#[test]
-fn queue_worker_killed_mid_run_still_one_record_per_file() {
+fn queue_worker_killed_mid_run_still_one_record_per_file(backend: Backend) {
     if !q::have_nats() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    let Some((media, db)) = setup(dir.path()) else {
+    let Some((media, _pg, db)) = setup(dir.path(), backend) else {
         return;
     };
     let nats = Nats::start(dir.path());
@@ -213,8 +215,7 @@ fn queue_worker_killed_mid_run_still_one_record_per_file() {
     assert_eq!(n as u64, files + 2, "files plus the two zip members");
 }
 
-#[test]
-fn queue_poison_file_ends_as_an_error_record_after_max_tries() {
+fn queue_poison_file_ends_as_an_error_record_after_max_tries(backend: Backend) {
     if !q::have_nats() {
         return;
     }
@@ -223,7 +224,10 @@ fn queue_poison_file_ends_as_an_error_record_after_max_tries() {
     write(&media.join("good1.jpg"), &jpeg(1));
     write(&media.join("poison.jpg"), &jpeg(2));
     write(&media.join("good2.jpg"), &jpeg(3));
-    let db = dir.path().join("h.db");
+    let Some(handle) = Db::new(dir.path(), backend) else {
+        return;
+    };
+    let db = handle.path().to_path_buf();
     make_db(&db, "t", &[("md5", md5_hex(&jpeg(3)))]);
     let nats = Nats::start(dir.path());
     let o = q::produce(&db, &nats.url(), "p", &[media.to_str().unwrap()]);
@@ -275,8 +279,7 @@ fn queue_poison_file_ends_as_an_error_record_after_max_tries() {
     assert_eq!(shown["records_matched"], 1);
 }
 
-#[test]
-fn queue_vanished_file_gets_an_error_record() {
+fn queue_vanished_file_gets_an_error_record(backend: Backend) {
     if !q::have_nats() {
         return;
     }
@@ -284,7 +287,10 @@ fn queue_vanished_file_gets_an_error_record() {
     let media = dir.path().join("media");
     write(&media.join("stays.jpg"), &jpeg(1));
     write(&media.join("goes.jpg"), &jpeg(2));
-    let db = dir.path().join("h.db");
+    let Some(handle) = Db::new(dir.path(), backend) else {
+        return;
+    };
+    let db = handle.path().to_path_buf();
     make_db(&db, "t", &[("md5", md5_hex(&jpeg(5)))]);
     let nats = Nats::start(dir.path());
     let o = q::produce(&db, &nats.url(), "v", &[media.to_str().unwrap()]);
@@ -303,8 +309,7 @@ fn queue_vanished_file_gets_an_error_record() {
     assert!(recs[media.join("stays.jpg").to_str().unwrap()]["error"].is_null());
 }
 
-#[test]
-fn queue_run_name_reuse_is_refused_unless_resumed_with_the_same_paths() {
+fn queue_run_name_reuse_is_refused_unless_resumed_with_the_same_paths(backend: Backend) {
     if !q::have_nats() {
         return;
     }
@@ -314,7 +319,10 @@ fn queue_run_name_reuse_is_refused_unless_resumed_with_the_same_paths() {
     write(&media.join("a.jpg"), &jpeg(1));
     write(&media.join("b.jpg"), &jpeg(2));
     write(&other.join("c.jpg"), &jpeg(3));
-    let db = dir.path().join("h.db");
+    let Some(handle) = Db::new(dir.path(), backend) else {
+        return;
+    };
+    let db = handle.path().to_path_buf();
     make_db(&db, "t", &[("md5", md5_hex(&jpeg(5)))]);
     let nats = Nats::start(dir.path());
     let m = media.to_str().unwrap();
@@ -352,13 +360,12 @@ fn queue_run_name_reuse_is_refused_unless_resumed_with_the_same_paths() {
     assert_eq!(shown["run"]["published"], 2);
 }
 
-#[test]
-fn queue_nats_restart_mid_run_loses_nothing() {
+fn queue_nats_restart_mid_run_loses_nothing(backend: Backend) {
     if !q::have_nats() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    let Some((media, db)) = setup(dir.path()) else {
+    let Some((media, _pg, db)) = setup(dir.path(), backend) else {
         return;
     };
     let mut nats = Nats::start(dir.path());
@@ -382,3 +389,115 @@ fn queue_nats_restart_mid_run_loses_nothing() {
     assert_eq!(by_path(records).len(), n);
     assert_eq!(n as u64, files + 2, "files plus the two zip members");
 }
+
+/// A noisy JPEG big enough that scanning it takes a moment (decoding,
+/// PDQ of every view): many of them keep a worker busy while the test
+/// stops the database.
+fn busy_jpeg(seed: u32) -> Vec<u8> {
+    let mut s = u64::from(seed).wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
+    let img = image::RgbImage::from_fn(1000, 750, |x, y| {
+        s ^= s << 13;
+        s ^= s >> 7;
+        s ^= s << 17;
+        image::Rgb([
+            (x / 4) as u8 ^ (s as u8 & 0x1f),
+            (y / 3) as u8,
+            (s >> 8) as u8,
+        ])
+    });
+    let mut out = std::io::Cursor::new(Vec::new());
+    img.write_to(&mut out, image::ImageFormat::Jpeg)
+        .expect("jpeg");
+    out.into_inner()
+}
+
+/// PostgreSQL stopped under a worker that is scanning, started again 3 s
+/// later: the worker keeps the job in hand (acking nothing unwritten, and
+/// spending none of its deliveries: with `--max-tries 1` a single handed
+/// back job would end as a "given up" record), does not exit, and once the
+/// database is back every file has exactly one record, equal to a local
+/// scan's (labels included: a hit matched while the database was away is
+/// matched again).
+#[test]
+fn queue_postgres_stopped_under_a_worker_then_back_loses_nothing() {
+    if !q::have_nats() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let Some((media, mut handle, db)) = setup(dir.path(), Backend::Postgres) else {
+        return;
+    };
+    for i in 0..30 {
+        write(&media.join(format!("busy/b{i:02}.jpg")), &busy_jpeg(i));
+    }
+    let local = scan_cmd(dir.path())
+        .args(["--db"])
+        .arg(&db)
+        .args(["--no-state", "--format", "jsonl"])
+        .arg(&media)
+        .output()
+        .unwrap();
+    let local = by_path(crate::scan_support::parse(local).records);
+    let nats = Nats::start(dir.path());
+    let o = q::produce(&db, &nats.url(), "away", &[media.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let w = q::worker(
+        &db,
+        &nats.url(),
+        "w",
+        &["--idle-exit", "4", "--max-tries", "1"],
+    )
+    .spawn()
+    .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while q::show(&db, "away")["run"]["jobs_done"]
+        .as_u64()
+        .unwrap_or(0)
+        < 2
+    {
+        assert!(Instant::now() < deadline, "the worker did nothing");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let pg = handle.pg.as_mut().expect("a PostgreSQL test");
+    pg.stop();
+    std::thread::sleep(Duration::from_secs(3));
+    assert!(pg.restart(), "PostgreSQL did not come back: {}", pg.log());
+    let shown = q::wait_done(&db, "away", 120);
+    let err = wait_exit(w, 60, "the worker did not exit once idle");
+    // The outage met a job in hand (else this test proved nothing), and
+    // the worker saw the database come back.
+    assert!(
+        err.contains("the database is unreachable") && err.contains("the database is back"),
+        "{err}"
+    );
+    let totals: Value = err
+        .lines()
+        .rev()
+        .find_map(|l| l.strip_prefix("hashsieve worker w: "))
+        .and_then(|j| serde_json::from_str(j).ok())
+        .unwrap_or_else(|| panic!("no totals line: {err}"));
+    assert_eq!(totals["given_up"], 0, "{totals}");
+    assert_eq!(totals["handed_back"], 0, "{totals}");
+    let files = files_under(&media).len() as u64;
+    assert_eq!(shown["run"]["jobs_done"], files);
+    let records = q::report(&db, "away");
+    let n = records.len();
+    let queued = by_path(records);
+    assert_eq!(queued.len(), n, "one record per path");
+    assert_eq!(
+        queued.keys().collect::<Vec<_>>(),
+        local.keys().collect::<Vec<_>>()
+    );
+    for (p, r) in &local {
+        assert_eq!(&queued[p], r, "record of {p}");
+    }
+}
+
+crate::on_both_stores!(
+    queue_two_workers_give_the_records_of_a_local_scan,
+    queue_worker_killed_mid_run_still_one_record_per_file,
+    queue_poison_file_ends_as_an_error_record_after_max_tries,
+    queue_vanished_file_gets_an_error_record,
+    queue_run_name_reuse_is_refused_unless_resumed_with_the_same_paths,
+    queue_nats_restart_mid_run_loses_nothing,
+);

@@ -10,6 +10,68 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+// The hashdb tests' throwaway PostgreSQL, included as a file (as
+// `pg_store` does): the queue tests run on both stores.
+#[allow(clippy::duplicate_mod)]
+#[path = "../../../hashdb/src/store/pg/throwaway.rs"]
+pub mod throwaway;
+
+/// Which store a queue test runs on.
+#[derive(Debug, Clone, Copy)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// The database of a queue test: an SQLite file in the test's folder, or
+/// a throwaway PostgreSQL server (kept running while this lives).
+pub struct Db {
+    path: PathBuf,
+    pub pg: Option<throwaway::Server>,
+}
+
+impl Db {
+    /// `None` (a skip, or a failure in CI) when PostgreSQL is wanted and
+    /// not installed.
+    pub fn new(dir: &Path, backend: Backend) -> Option<Db> {
+        match backend {
+            Backend::Sqlite => Some(Db {
+                path: dir.join("h.db"),
+                pg: None,
+            }),
+            Backend::Postgres => match throwaway::Server::start() {
+                throwaway::Start::Running(s) => Some(Db {
+                    path: PathBuf::from(s.fresh_url()),
+                    pg: Some(s),
+                }),
+                throwaway::Start::Missing(why) => {
+                    fixtures::missing(&format!("PostgreSQL: {why}"));
+                    None
+                }
+            },
+        }
+    }
+
+    /// What `--db` is given: the file, or the server's URL.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+/// Two `#[test]`s per named case, `sqlite::NAME` and `postgres::NAME`,
+/// each calling `NAME(Backend)` (one body, both stores).
+#[macro_export]
+macro_rules! on_both_stores {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(#[test] fn $name() { super::$name($crate::queue_support::Backend::Sqlite) })*
+        }
+        mod postgres {
+            $(#[test] fn $name() { super::$name($crate::queue_support::Backend::Postgres) })*
+        }
+    };
+}
+
 pub struct Nats {
     child: Option<Child>,
     pub port: u16,
