@@ -968,3 +968,77 @@ fn content_added_by_url_keeps_json_metadata() {
     assert!(got.get("metadata").is_none(), "{got}");
     assert_eq!(got["bank"]["name"], "N");
 }
+
+/// Signal type ratios and exchanges are in the store, as HMA keeps them in
+/// its database: a second server on the same database sees what the first
+/// set (within its poll interval), and a restart keeps them.
+#[test]
+fn hma_signal_ratios_and_exchanges_are_kept_in_the_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("hma.db");
+    init_db(&db);
+    let by_signal = format!("/m/lookup?signal_type=pdq&signal={PDQ_A}");
+    let a = Server::start(&db, &[]);
+    let b = Server::start(&db, &[]);
+    assert_eq!(b.get(&by_signal, None).status, 200);
+    let r = send(
+        &a,
+        "PUT",
+        "/c/signal_type/pdq",
+        Some(json!({"enabled_ratio": 0})),
+    );
+    assert_eq!(r.status, 204);
+    let r = a.post_json(
+        "/c/exchanges",
+        None,
+        &json!({"api": "local_file", "bank": "EX_FILE", "api_json": {"filename": "l.txt"}}),
+    );
+    assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
+    // The other server: pdq off (after at most one poll interval of its
+    // copy), the exchange there with its settings.
+    assert!(eventually(5, || b.get(&by_signal, None).status == 400));
+    let pdq_ratio = |s: &Server| {
+        s.get("/c/signal_type", None)
+            .json()
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["name"] == "pdq")
+            .map(|t| t["enabled_ratio"].clone())
+    };
+    assert_eq!(pdq_ratio(&b), Some(json!(0.0)));
+    assert_eq!(b.get("/c/exchanges", None).json(), json!(["EX_FILE"]));
+    let j = b.get("/c/exchange/EX_FILE", None).json();
+    assert_eq!(
+        (&j["api"], &j["filename"], &j["enabled"]),
+        (&json!("local_file"), &json!("l.txt"), &json!(true))
+    );
+    let r = send(
+        &b,
+        "PUT",
+        "/c/exchange/EX_FILE",
+        Some(json!({"enabled": false})),
+    );
+    assert_eq!(r.json()["enabled"], false);
+    // Taken again twice: refused, on either server.
+    let again = json!({"api": "sample", "bank": "EX_FILE"});
+    assert_eq!(a.post_json("/c/exchanges", None, &again).status, 400);
+    drop(a);
+    drop(b);
+
+    // A restart keeps both.
+    let c = Server::start(&db, &[]);
+    assert_eq!(pdq_ratio(&c), Some(json!(0.0)));
+    assert_eq!(c.get(&by_signal, None).status, 400);
+    assert_eq!(c.get("/c/exchange/EX_FILE", None).json()["enabled"], false);
+    let r = send(
+        &c,
+        "PUT",
+        "/c/signal_type/pdq",
+        Some(json!({"enabled_ratio": 1})),
+    );
+    assert_eq!(r.status, 204);
+    assert_eq!(c.get(&by_signal, None).status, 200);
+    send(&c, "DELETE", "/c/exchange/EX_FILE", None);
+    assert_eq!(c.get("/c/exchanges", None).json(), json!([]));
+}

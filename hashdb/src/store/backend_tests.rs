@@ -248,3 +248,48 @@ fn postgres_listener_wakes_on_commits() {
     db.open().set_list_enabled("a", false).unwrap();
     assert_eq!(l.wait(Duration::from_secs(5)).unwrap(), Wake::Changed);
 }
+
+both! {
+    /// HMA's signal type ratios and exchanges are kept in the store: a
+    /// second connection (a restart, another server) sees what one wrote.
+    fn hma_settings_outlive_the_connection(db) {
+        use crate::store::hma_config::HmaExchange;
+        let mut a = db.open();
+        assert!(a.hma_signal_ratios().unwrap().is_empty());
+        a.set_hma_signal_ratio("pdq", 0.25).unwrap();
+        a.set_hma_signal_ratio("video_md5", 0.0).unwrap();
+        a.set_hma_signal_ratio("pdq", 0.5).unwrap();
+        assert!(matches!(
+            a.set_hma_signal_ratio("pdq", 1.5),
+            Err(crate::error::StoreError::Invalid { .. })
+        ));
+        assert!(a.set_hma_signal_ratio("pdq", f64::NAN).is_err());
+        let ex = |name: &str, api: &str| HmaExchange {
+            name: name.into(),
+            api: api.into(),
+            enabled: true,
+            config: format!("{{\"filename\": \"{name}.txt\"}}"),
+        };
+        assert!(a.hma_exchange_create(&ex("B_EX", "local_file")).unwrap());
+        assert!(a.hma_exchange_create(&ex("A_EX", "sample")).unwrap());
+        // A second of the same name is refused and changes nothing.
+        assert!(!a.hma_exchange_create(&ex("B_EX", "sample")).unwrap());
+        assert!(a.hma_exchange_set_enabled("B_EX", false).unwrap());
+        assert!(!a.hma_exchange_set_enabled("NO_EX", false).unwrap());
+        drop(a);
+
+        let mut b = db.open();
+        let ratios = b.hma_signal_ratios().unwrap();
+        assert_eq!(
+            ratios.into_iter().collect::<Vec<_>>(),
+            vec![("pdq".to_string(), 0.5), ("video_md5".to_string(), 0.0)]
+        );
+        let mut b_ex = ex("B_EX", "local_file");
+        b_ex.enabled = false;
+        assert_eq!(b.hma_exchanges().unwrap(), vec![ex("A_EX", "sample"), b_ex]);
+        assert!(b.hma_exchange_delete("A_EX").unwrap());
+        assert!(!b.hma_exchange_delete("A_EX").unwrap());
+        let names: Vec<String> = db.open().hma_exchanges().unwrap().into_iter().map(|e| e.name).collect();
+        assert_eq!(names, vec!["B_EX".to_string()]);
+    }
+}

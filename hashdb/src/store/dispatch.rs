@@ -7,6 +7,7 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
+use super::hma_config::HmaExchange;
 use super::hma_content::{ContentOf, HmaContent};
 use super::pg::PgStore;
 use super::{
@@ -277,6 +278,30 @@ impl Store {
         on!(&self.inner, s => s.pdq_rows_keyed(gates))
     }
 
+    /// The PDQ entries added or whose status changed since `cursor` (the
+    /// [`RowsKey::catch_up`] of saved rows), as they are now; `None` past
+    /// `max`. An SQLite store's rows never need a catch-up (their key has
+    /// none), so it answers with nothing to apply.
+    pub fn pdq_changes_since(
+        &self,
+        cursor: &ChangeCursor,
+        max: usize,
+    ) -> Result<Option<Vec<super::pg::PdqChange>>, StoreError> {
+        match &self.inner {
+            Inner::Sqlite(_) => Ok(Some(Vec::new())),
+            Inner::Postgres(s) => super::pg::blocking(|| s.pdq_changes_since(cursor, max)),
+        }
+    }
+
+    /// Drop the saved index files that [`Store::pdq_rows_keyed`] would
+    /// read (a catch-up found them too old): the next read is a full one.
+    /// An SQLite store's files are checked by generation instead.
+    pub fn forget_saved_index(&self) {
+        if let Inner::Postgres(s) = &self.inner {
+            s.forget_saved_index();
+        }
+    }
+
     // HMA content items.
 
     pub fn entry_id_of(
@@ -334,6 +359,34 @@ impl Store {
 
     pub fn rename_list(&mut self, from: &str, to: &str) -> Result<(), StoreError> {
         on!(&mut self.inner, s => s.rename_list(from, to))
+    }
+
+    pub fn hma_signal_ratios(&self) -> Result<BTreeMap<String, f64>, StoreError> {
+        on!(&self.inner, s => s.hma_signal_ratios())
+    }
+
+    pub fn set_hma_signal_ratio(&mut self, name: &str, ratio: f64) -> Result<(), StoreError> {
+        on!(&mut self.inner, s => s.set_hma_signal_ratio(name, ratio))
+    }
+
+    pub fn hma_exchanges(&self) -> Result<Vec<HmaExchange>, StoreError> {
+        on!(&self.inner, s => s.hma_exchanges())
+    }
+
+    pub fn hma_exchange_create(&mut self, e: &HmaExchange) -> Result<bool, StoreError> {
+        on!(&mut self.inner, s => s.hma_exchange_create(e))
+    }
+
+    pub fn hma_exchange_set_enabled(
+        &mut self,
+        name: &str,
+        enabled: bool,
+    ) -> Result<bool, StoreError> {
+        on!(&mut self.inner, s => s.hma_exchange_set_enabled(name, enabled))
+    }
+
+    pub fn hma_exchange_delete(&mut self, name: &str) -> Result<bool, StoreError> {
+        on!(&mut self.inner, s => s.hma_exchange_delete(name))
     }
 
     // API tokens.

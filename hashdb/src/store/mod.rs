@@ -31,6 +31,7 @@ mod changes;
 mod dispatch;
 mod entries;
 mod fingerprint;
+pub mod hma_config;
 pub mod hma_content;
 mod lists;
 pub mod pg;

@@ -25,6 +25,7 @@ pub const MIGRATIONS: &[&str] = &[
     V6_TOKEN_EXPIRY,
     V7_TMK,
     V8_SCAN_RUNS,
+    V9_HMA_CONFIG,
 ];
 
 /// Version 1: lists, entries with labels and vPDQ frames, the allowlist.
@@ -272,5 +273,22 @@ CREATE TABLE scan_workers (
     last_seen  INTEGER NOT NULL,
     jobs       INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (run, worker)
+) WITHOUT ROWID;
+";
+
+/// Version 9: HMA 2.0 settings that HMA keeps in its database (see
+/// `store/hma_config.rs`): signal type ratios set through
+/// `PUT /c/signal_type/<name>` (a type with no row is at 1) and the
+/// configured exchanges.
+const V9_HMA_CONFIG: &str = "
+CREATE TABLE hma_signal_types (
+    name          TEXT PRIMARY KEY,
+    enabled_ratio REAL NOT NULL CHECK (enabled_ratio BETWEEN 0 AND 1)
+) WITHOUT ROWID;
+CREATE TABLE hma_exchanges (
+    name    TEXT    PRIMARY KEY,
+    api     TEXT    NOT NULL,
+    enabled INTEGER NOT NULL CHECK (enabled IN (0, 1)),
+    config  TEXT    NOT NULL
 ) WITHOUT ROWID;
 ";

@@ -3,10 +3,11 @@
 //! `/c/signal_type/index`, `/c/content_type`, and the `/c/exchanges*`
 //! routes with the `sample` and `local_file` exchange types.
 //!
-//! What hashsieve does not do (documented in the README): exchange
-//! configurations and signal type ratios are kept by the running server
-//! only (not in the database), and exchanges are never fetched from
-//! (`fetched_items` stays 0): lists come in through `db import`.
+//! Exchange configurations and signal type ratios are kept in the store
+//! (`hashdb::store::hma_config`), as HMA keeps them in its database. What
+//! hashsieve does not do (documented in the README): exchanges are never
+//! fetched from (`fetched_items` stays 0): lists come in through
+//! `db import`.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -23,6 +24,7 @@ use super::{bad, HmaError, HmaResult};
 use crate::serve::body::BoundedJson;
 use crate::serve::error::ApiError;
 use crate::serve::state::AppState;
+use hashdb::store::hma_config::HmaExchange;
 
 /// The HMA routes hashsieve serves: method, HMA's path, summary. The site
 /// map and the OpenAPI document are made from this table.
@@ -98,15 +100,6 @@ pub const ROUTES: &[(&str, &str, &str)] = &[
 /// The exchange types hashsieve knows (pytx's names).
 const EXCHANGE_APIS: &[&str] = &["sample", "local_file"];
 
-/// One configured exchange.
-#[derive(Debug, Clone)]
-pub struct Exchange {
-    pub api: String,
-    pub enabled: bool,
-    /// The type-specific config (`api_json`), as given.
-    pub config: Map<String, Json_>,
-}
-
 /// `GET /status/live`: alive whatever the index's state.
 pub async fn status_live() -> Response {
     (StatusCode::OK, "I-AM-ALIVE").into_response()
@@ -145,26 +138,68 @@ pub async fn openapi() -> Json<Json_> {
     }))
 }
 
+/// The copy of the store's signal type ratios the HMA routes read, and
+/// when it was read.
+#[derive(Debug, Default)]
+pub struct RatioCopy {
+    ratios: BTreeMap<String, f64>,
+    read_at: Option<std::time::Instant>,
+}
+
+/// Read the signal type ratios from the store again if the copy is older
+/// than one poll interval (the delay with which a list change made by
+/// another server is seen too). Called by the routes that check whether a
+/// signal type is enabled, before they check.
+pub async fn refresh_signal_ratios(st: &Arc<AppState>) -> HmaResult<()> {
+    let fresh = |c: &RatioCopy| c.read_at.is_some_and(|t| t.elapsed() < st.poll);
+    if st
+        .hma
+        .signal_ratios
+        .lock()
+        .map(|c| fresh(&c))
+        .unwrap_or(false)
+    {
+        return Ok(());
+    }
+    let ratios = st.read(|s| Ok(s.hma_signal_ratios()?)).await?;
+    store_ratio_copy(st, ratios)
+}
+
+fn store_ratio_copy(st: &AppState, ratios: BTreeMap<String, f64>) -> HmaResult<()> {
+    let mut c = st
+        .hma
+        .signal_ratios
+        .lock()
+        .map_err(|_| HmaError(ApiError::internal("signal type table poisoned")))?;
+    *c = RatioCopy {
+        ratios,
+        read_at: Some(std::time::Instant::now()),
+    };
+    Ok(())
+}
+
 fn ratio_of(st: &AppState, name: &str) -> f64 {
     st.hma
         .signal_ratios
         .lock()
         .ok()
-        .and_then(|r| r.get(name).copied())
+        .and_then(|c| c.ratios.get(name).copied())
         .unwrap_or(1.0)
 }
 
-/// Whether HMA signal type `name` is enabled (its ratio above 0).
+/// Whether HMA signal type `name` is enabled (its ratio above 0), by the
+/// copy [`refresh_signal_ratios`] keeps.
 pub fn signal_type_enabled(st: &AppState, name: &str) -> bool {
     ratio_of(st, name) > 0.0
 }
 
 /// `GET /c/signal_type`: `[{"name", "enabled_ratio"}]`.
-pub async fn signal_types(State(st): State<Arc<AppState>>) -> Json<Json_> {
-    Json(json!(SIGNAL_TYPES
+pub async fn signal_types(State(st): State<Arc<AppState>>) -> HmaResult<Json<Json_>> {
+    refresh_signal_ratios(&st).await?;
+    Ok(Json(json!(SIGNAL_TYPES
         .iter()
         .map(|n| json!({"name": n, "enabled_ratio": ratio_of(&st, n)}))
-        .collect::<Vec<_>>()))
+        .collect::<Vec<_>>())))
 }
 
 /// `PUT /c/signal_type/<name>` `{"enabled_ratio"}`: 204, as HMA answers.
@@ -185,11 +220,15 @@ pub async fn signal_type_update(
     if !SIGNAL_TYPES.contains(&name.as_str()) {
         return Err(bad(format!("No such SignalType '{name}'")));
     }
-    st.hma
-        .signal_ratios
-        .lock()
-        .map_err(|_| HmaError(ApiError::internal("signal type table poisoned")))?
-        .insert(name, ratio);
+    // Written to the store, then this server's copy read back at once (a
+    // client's next request here sees its change).
+    let ratios = st
+        .write(move |s| {
+            s.set_hma_signal_ratio(&name, ratio)?;
+            Ok(s.hma_signal_ratios()?)
+        })
+        .await?;
+    store_ratio_copy(&st, ratios)?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
@@ -335,22 +374,15 @@ pub async fn exchange_create(
         .get("enabled")
         .and_then(Json_::as_bool)
         .unwrap_or(true);
-    let mut ex = st
-        .hma
-        .exchanges
-        .lock()
-        .map_err(|_| HmaError(ApiError::internal("exchange table poisoned")))?;
-    if ex.contains_key(&bank) {
+    let ex = HmaExchange {
+        name: bank.clone(),
+        api: api.to_string(),
+        enabled,
+        config: Json_::Object(config).to_string(),
+    };
+    if !st.write(move |s| Ok(s.hma_exchange_create(&ex)?)).await? {
         return Err(bad(format!("Exchange '{bank}' already exists")));
     }
-    ex.insert(
-        bank,
-        Exchange {
-            api: api.to_string(),
-            enabled,
-            config,
-        },
-    );
     Ok((
         StatusCode::CREATED,
         Json(json!({"message": "Created successfully"})),
@@ -359,29 +391,28 @@ pub async fn exchange_create(
 
 /// `GET /c/exchanges`: the names.
 pub async fn exchange_list(State(st): State<Arc<AppState>>) -> HmaResult<Json<Vec<String>>> {
-    let ex = st
-        .hma
-        .exchanges
-        .lock()
-        .map_err(|_| HmaError(ApiError::internal("exchange table poisoned")))?;
-    Ok(Json(ex.keys().cloned().collect()))
+    let ex = st.read(|s| Ok(s.hma_exchanges()?)).await?;
+    Ok(Json(ex.into_iter().map(|e| e.name).collect()))
 }
 
-fn exchange_json(name: &str, e: &Exchange) -> Json_ {
-    let mut m = e.config.clone();
-    m.insert("name".into(), json!(name));
+fn exchange_json(e: &HmaExchange) -> Json_ {
+    // Written by exchange_create from a JSON object; anything else in the
+    // column (a hand-edited database) reads as no settings.
+    let mut m = match serde_json::from_str(&e.config) {
+        Ok(Json_::Object(m)) => m,
+        _ => Map::new(),
+    };
+    m.insert("name".into(), json!(e.name));
     m.insert("api".into(), json!(e.api));
     m.insert("enabled".into(), json!(e.enabled));
     Json_::Object(m)
 }
 
-fn get_exchange(st: &AppState, name: &str) -> HmaResult<Exchange> {
-    st.hma
-        .exchanges
-        .lock()
-        .map_err(|_| HmaError(ApiError::internal("exchange table poisoned")))?
-        .get(name)
-        .cloned()
+async fn get_exchange(st: &Arc<AppState>, name: &str) -> HmaResult<HmaExchange> {
+    st.read(|s| Ok(s.hma_exchanges()?))
+        .await?
+        .into_iter()
+        .find(|e| e.name == name)
         .ok_or_else(|| HmaError(ApiError::not_found(format!("Exchange '{name}' not found"))))
 }
 
@@ -390,8 +421,8 @@ pub async fn exchange_get(
     State(st): State<Arc<AppState>>,
     UrlPath(name): UrlPath<String>,
 ) -> HmaResult<Json<Json_>> {
-    let e = get_exchange(&st, &name)?;
-    Ok(Json(exchange_json(&name, &e)))
+    let e = get_exchange(&st, &name).await?;
+    Ok(Json(exchange_json(&e)))
 }
 
 /// `GET /c/exchange/<name>/status`: never fetched.
@@ -399,7 +430,7 @@ pub async fn exchange_status(
     State(st): State<Arc<AppState>>,
     UrlPath(name): UrlPath<String>,
 ) -> HmaResult<Json<Json_>> {
-    get_exchange(&st, &name)?;
+    get_exchange(&st, &name).await?;
     Ok(Json(json!({
         "checkpoint_ts": null, "running_fetch_start_ts": null,
         "last_fetch_complete_ts": null, "last_fetch_succeeded": null,
@@ -414,24 +445,29 @@ pub async fn exchange_update(
     body: Result<BoundedJson<Map<String, Json_>>, ApiError>,
 ) -> HmaResult<Json<Json_>> {
     let BoundedJson(body) = body?;
-    let mut ex = st
-        .hma
-        .exchanges
-        .lock()
-        .map_err(|_| HmaError(ApiError::internal("exchange table poisoned")))?;
-    let e = ex
-        .get_mut(&name)
-        .ok_or_else(|| HmaError(ApiError::not_found(format!("Exchange '{name}' not found"))))?;
+    let mut e = get_exchange(&st, &name).await?;
     match body.get("enabled") {
         None | Some(Json_::Null) => {}
-        Some(Json_::Bool(b)) => e.enabled = *b,
+        Some(Json_::Bool(b)) => {
+            let (n, b) = (name.clone(), *b);
+            if !st
+                .write(move |s| Ok(s.hma_exchange_set_enabled(&n, b)?))
+                .await?
+            {
+                // Deleted between the read and the write.
+                return Err(HmaError(ApiError::not_found(format!(
+                    "Exchange '{name}' not found"
+                ))));
+            }
+            e.enabled = b;
+        }
         Some(_) => {
             return Err(super::invalid_params(
                 "enabled: Input should be a valid boolean",
             ))
         }
     }
-    Ok(Json(exchange_json(&name, e)))
+    Ok(Json(exchange_json(&e)))
 }
 
 /// `DELETE /c/exchange/<name>`: 200 also for an unknown one.
@@ -439,10 +475,6 @@ pub async fn exchange_delete(
     State(st): State<Arc<AppState>>,
     UrlPath(name): UrlPath<String>,
 ) -> HmaResult<Json<Json_>> {
-    st.hma
-        .exchanges
-        .lock()
-        .map_err(|_| HmaError(ApiError::internal("exchange table poisoned")))?
-        .remove(&name);
+    st.write(move |s| Ok(s.hma_exchange_delete(&name)?)).await?;
     Ok(Json(json!({"message": "Exchange deleted"})))
 }

@@ -92,10 +92,11 @@ pub struct HmaState {
     pub views: bool,
     /// `--hma-roles`: which of HMA's blueprints are served.
     pub roles: HmaRoles,
-    /// `PUT /c/signal_type/<name>` ratios (default 1), this process only.
-    pub signal_ratios: Mutex<BTreeMap<String, f64>>,
-    /// Configured exchanges, this process only.
-    pub exchanges: Mutex<BTreeMap<String, config::Exchange>>,
+    /// `PUT /c/signal_type/<name>` ratios (default 1): a copy of the
+    /// store's (`hma_signal_types`), read again once older than one poll
+    /// interval, so another server's change is seen as a list change is
+    /// (see [`config::refresh_signal_ratios`]).
+    pub signal_ratios: Mutex<config::RatioCopy>,
 }
 
 impl HmaState {
@@ -473,6 +474,7 @@ async fn lookup_signals(
     banks: Option<&BTreeSet<String>>,
     coin: f64,
 ) -> HmaResult<Map<String, Json_>> {
+    config::refresh_signal_ratios(st).await?;
     // With --hma-views, a photo's PDQ is matched with its views.
     let view_hits = if st.hma.views && sigs.iter().any(|s| s.name == "pdq") {
         let rec = match_file(st, rec).await?;
@@ -513,6 +515,7 @@ pub async fn lookup_get(
     let Query(q) = q.map_err(|e| invalid_params(e.body_text()))?;
     let banks = q.banks();
     let coin = q.coin();
+    config::refresh_signal_ratios(&st).await?;
     if let Some(url) = &q.url {
         require_hasher(&st)?;
         let (rec, kind) = hash_url(&st, url, q.content_type.as_deref()).await?;
@@ -555,6 +558,7 @@ pub async fn raw_lookup(
         Some(v) => pydantic_bool(v)
             .ok_or_else(|| invalid_params("include_distance: Input should be a valid boolean"))?,
     };
+    config::refresh_signal_ratios(&st).await?;
     let hits = text_hits(&st, name, signal)?;
     let mut by_bank = bank_matches(&st, hits, q.banks().as_ref(), Filter::Raw).await?;
     // Disabled banks are not in the index; raw lookup includes them, as

@@ -37,6 +37,7 @@
 
 mod changes;
 mod entries;
+mod hma_config;
 pub mod listen;
 mod lists;
 mod misc;

@@ -21,7 +21,7 @@
 pub const CURRENT_VERSION: i64 = MIGRATIONS.len() as i64;
 
 /// Forward migrations, oldest first.
-pub const MIGRATIONS: &[&str] = &[V1, V2_SCAN_RUNS];
+pub const MIGRATIONS: &[&str] = &[V1, V2_SCAN_RUNS, V3_HMA_CONFIG];
 
 /// The channel every committed write notifies (see `store::pg::listen`).
 pub const CHANNEL: &str = "hashsieve_changes";
@@ -168,5 +168,20 @@ CREATE TABLE scan_workers (
     last_seen  BIGINT NOT NULL,
     jobs       BIGINT NOT NULL DEFAULT 0,
     PRIMARY KEY (run, worker)
+);
+";
+
+/// Version 3: HMA 2.0 settings, SQLite's version 9 (see
+/// `store/hma_config.rs`): signal type ratios and configured exchanges.
+const V3_HMA_CONFIG: &str = "
+CREATE TABLE hma_signal_types (
+    name          TEXT PRIMARY KEY,
+    enabled_ratio DOUBLE PRECISION NOT NULL CHECK (enabled_ratio BETWEEN 0 AND 1)
+);
+CREATE TABLE hma_exchanges (
+    name    TEXT    PRIMARY KEY,
+    api     TEXT    NOT NULL,
+    enabled BOOLEAN NOT NULL,
+    config  TEXT    NOT NULL
 );
 ";
