@@ -324,3 +324,150 @@ fn the_service_matches_uploads_and_signals_by_tmk() {
     assert_eq!(r.status, 400, "{}", String::from_utf8_lossy(&r.body));
     assert!(String::from_utf8_lossy(&r.body).contains("truncated"));
 }
+
+/// `reference`'s bytes in the two text forms the exchanges' public sources
+/// document, encoded by Python's standard library (not by our encoder):
+/// base64 of the whole file (TCAP's Hash Verification API), and
+/// ThreatExchange's `HASH_TMK` form as Meta's `te-tag-query` writes it
+/// (the first 12 bytes as they are, `|`, base64 of the rest).
+fn exchange_text_forms(reference: &Path) -> Option<(String, String)> {
+    let script = "import base64,sys\n\
+        b=open(sys.argv[1],'rb').read()\n\
+        print(base64.b64encode(b).decode())\n\
+        print(b[:12].decode('ascii')+'|'+base64.b64encode(b[12:]).decode())\n";
+    let o = match Command::new("python3")
+        .args(["-c", script])
+        .arg(reference)
+        .output()
+    {
+        Ok(o) if o.status.success() => o,
+        other => {
+            fixtures::missing(&format!(
+                "python3 to encode a .tmk as the exchanges do ({other:?})"
+            ));
+            return None;
+        }
+    };
+    let text = String::from_utf8(o.stdout).expect("utf-8");
+    let mut l = text.lines();
+    Some((l.next()?.to_string(), l.next()?.to_string()))
+}
+
+#[test]
+fn exchange_text_forms_import_as_the_binary_file() {
+    let Some(conf) = conformance() else { return };
+    let refs = conf.join("tmk/reference-tmk");
+    let (a, b) = (
+        refs.join("chair-19-sd-bar.tmk"),
+        refs.join("pattern-hd-no-bar.tmk"),
+    );
+    let (Some((a64, ate)), Some((b64, bte))) = (exchange_text_forms(&a), exchange_text_forms(&b))
+    else {
+        return;
+    };
+    assert!(ate.starts_with("TMK1FVECPDQF|"), "{}", &ate[..20]);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = dir.path().join("h.db");
+    ok(&db, &["db", "list-create", "bin"]);
+    ok(&db, &["db", "list-create", "txt"]);
+    // NCMEC serves a TMK_PDQF fingerprint as the raw file at a URL ending
+    // in the type: read by content, whatever its name.
+    let ncmec = dir.path().join("TMK_PDQF");
+    std::fs::copy(&a, &ncmec).expect("copy");
+    let s = &lines(&ok(&db, &["db", "import", "bin", ncmec.to_str().unwrap()]))[0];
+    assert_eq!(
+        (s["format"].as_str(), s["added"].as_u64()),
+        (Some("tmk"), Some(1))
+    );
+    ok(&db, &["db", "import", "bin", b.to_str().unwrap()]);
+
+    // Bare values, one a line, either form; signal lines with NCMEC's and
+    // StopNCII's type names; pytx's dataset CSV; our CSV.
+    let inputs = [
+        ("bare.txt", format!("{ate}\n\n{b64}\n"), "tmk-text"),
+        ("lines.txt", format!("TMK_PDQF {a64}\nVideoTMK {bte}\n"), "signal"),
+        (
+            "te.csv",
+            format!("signal_type,signal_str,collab,category,tags\ntmk_pdqf,{ate},x,,\ntmk_pdqf,{b64},x,,\n"),
+            "te-csv",
+        ),
+        (
+            "ours.csv",
+            format!("signal_type,signal_value,labels,external_id,note\ntmk_pdqf,{a64},,,\ntmk_pdqf,{bte},,,\n"),
+            "csv",
+        ),
+    ];
+    let exported = |list: &str| -> BTreeSet<String> {
+        lines(&ok(&db, &["db", "export", list, "--format", "jsonl"]))
+            .iter()
+            .map(|e| e["value"].as_str().expect("value").to_string())
+            .collect()
+    };
+    for (i, (name, text, format)) in inputs.iter().enumerate() {
+        let p = dir.path().join(name);
+        std::fs::write(&p, text).expect("write");
+        let list = format!("t{i}");
+        ok(&db, &["db", "list-create", &list]);
+        let s = &lines(&ok(&db, &["db", "import", &list, p.to_str().unwrap()]))[0];
+        assert_eq!(s["format"], *format, "{name}");
+        assert_eq!(s["added"], 2, "{name}: {s}");
+        // The same two entries as the binary files, byte for byte.
+        assert_eq!(exported(&list), exported("bin"), "{name}");
+    }
+    // Entries imported from text match as the binary files do.
+    let scores = |list: &str| -> Vec<(String, String)> {
+        let mut v: Vec<_> = lines(&ok(
+            &db,
+            &["match", "--tmk", a.to_str().unwrap(), "--list", list],
+        ))
+        .iter()
+        .map(|h| (h["level1"].to_string(), h["level2"].to_string()))
+        .collect();
+        v.sort();
+        v
+    };
+    let (from_text, from_files) = (scores("t0"), scores("bin"));
+    assert!(!from_files.is_empty());
+    assert_eq!(from_text, from_files);
+
+    // Bad values: a clear error for their line, the rest kept with
+    // --skip-invalid.
+    let mut cut = ate.clone();
+    cut.truncate(ate.len() - 8);
+    let mut nan = std::fs::read(&a).expect("read");
+    nan[176..180].copy_from_slice(&f32::NAN.to_le_bytes());
+    let nan_path = dir.path().join("nan.tmk");
+    std::fs::write(&nan_path, &nan).expect("write");
+    let (nan64, _) = exchange_text_forms(&nan_path).expect("python3 ran above");
+    let hexish = "ab".repeat(50);
+    let bad = format!("{a64}\n{cut}\n{nan64}\n{hexish}\n");
+    let p = dir.path().join("bad.txt");
+    std::fs::write(&p, &bad).expect("write");
+    ok(&db, &["db", "list-create", "bad"]);
+    let o = cmd(&db, &["db", "import", "bad", p.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("line 2") && err.contains("ThreatExchange"),
+        "{err}"
+    );
+    let o = cmd(
+        &db,
+        &["db", "import", "bad", p.to_str().unwrap(), "--skip-invalid"],
+    );
+    let s = &lines(&String::from_utf8_lossy(&o.stdout))[0];
+    assert_eq!(
+        (s["added"].as_u64(), s["skipped"].as_u64()),
+        (Some(1), Some(3)),
+        "{s}"
+    );
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("line 3") && err.contains("not finite"),
+        "{err}"
+    );
+    assert!(
+        err.contains("line 4") && err.contains("base64 of a .tmk file"),
+        "{err}"
+    );
+}

@@ -34,7 +34,9 @@ pub use params::{
     FRAMES_PER_SECOND, NUM_COEFFICIENTS, NUM_PERIODS, PERIODS,
 };
 pub use score::{is_match, level1, level2, scores, TmkScores, TmkThresholds};
-pub use text::{TmkTextError, TEXT_LEN};
+pub use text::{
+    encode as encode_base64, TmkTextError, TmkTextForm, TEXT_LEN, THREATEXCHANGE_TEXT_LEN,
+};
 
 #[cfg(test)]
 mod tests;

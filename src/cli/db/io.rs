@@ -15,23 +15,27 @@ use super::DbLocation;
 mod tmk_io;
 
 /// A list format of `db import` / `db export`: one of hashdb's text
-/// formats, or `tmk` (binary `.tmk` files, one video each: a file, or a
-/// folder of them).
+/// formats, `tmk` (binary `.tmk` files, one video each: a file, or a
+/// folder of them), or `tmk-text` (bare TMK+PDQF values one a line, in
+/// either text form the exchanges use: see `hashdb::tmk::TmkTextForm`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ListFormat {
     Text(Format),
     Tmk,
+    TmkText,
 }
 
 impl std::str::FromStr for ListFormat {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
-        if matches!(s.trim().to_ascii_lowercase().as_str(), "tmk" | "tmk_pdqf") {
-            return Ok(ListFormat::Tmk);
+        match s.trim().to_ascii_lowercase().as_str() {
+            "tmk" | "tmk_pdqf" => return Ok(ListFormat::Tmk),
+            "tmk-text" | "tmk_text" => return Ok(ListFormat::TmkText),
+            _ => {}
         }
         s.parse::<Format>()
             .map(ListFormat::Text)
-            .map_err(|e| format!("{e} (or tmk)"))
+            .map_err(|e| format!("{e} (or tmk, tmk-text)"))
     }
 }
 
@@ -40,6 +44,7 @@ impl std::fmt::Display for ListFormat {
         match self {
             ListFormat::Text(t) => t.fmt(f),
             ListFormat::Tmk => f.write_str("tmk"),
+            ListFormat::TmkText => f.write_str("tmk-text"),
         }
     }
 }
@@ -49,14 +54,16 @@ pub struct ImportArgs {
     /// The list to import into (must exist: `db list-create`).
     pub list: String,
     /// Files to import (`-` = standard input). Each file is one
-    /// transaction. A `.tmk` file (TMK+PDQF, recognised by content) is one
-    /// video; a folder imports every `.tmk` file under it, in one
-    /// transaction (each entry's external id is its file name without
-    /// `.tmk`).
+    /// transaction. A `.tmk` file (TMK+PDQF, recognised by content, as
+    /// NCMEC serves its TMK_PDQF fingerprints) is one video; a folder
+    /// imports every `.tmk` file under it, in one transaction (each entry's
+    /// external id is its file name without `.tmk`). A text file of bare
+    /// TMK+PDQF values (base64 of a `.tmk`, or ThreatExchange's
+    /// `TMK1FVECPDQF|...`) is recognised by content too.
     #[arg(required = true)]
     pub files: Vec<PathBuf>,
-    /// pdq, signal, csv, te-csv, vpdq, jsonl or tmk (default: detected
-    /// from content).
+    /// pdq, signal, csv, te-csv, vpdq, jsonl, tmk or tmk-text (default:
+    /// detected from content).
     #[arg(long)]
     pub format: Option<ListFormat>,
     /// Import the valid lines and report how many were skipped, instead of
@@ -72,9 +79,10 @@ pub struct ImportArgs {
 pub struct ExportArgs {
     /// The list to export.
     pub list: String,
-    /// pdq, signal, csv, te-csv, vpdq, jsonl, or tmk (the list's TMK+PDQF
+    /// pdq, signal, csv, te-csv, vpdq, jsonl, tmk (the list's TMK+PDQF
     /// entries as `.tmk` files in the folder --output, named by their
-    /// external id when it is a plain file name, else `entry-<id>.tmk`).
+    /// external id when it is a plain file name, else `entry-<id>.tmk`),
+    /// or tmk-text (those entries as base64 of their `.tmk`, one a line).
     #[arg(long, default_value = "jsonl")]
     pub format: ListFormat,
     /// Write here instead of standard output (with `--format tmk`: the
@@ -122,12 +130,12 @@ pub fn import(loc: &DbLocation, a: ImportArgs) -> anyhow::Result<u8> {
                 let named_tmk = path
                     .extension()
                     .is_some_and(|x| x.eq_ignore_ascii_case("tmk"));
-                if named_tmk || head.starts_with(b"TMK") {
-                    ListFormat::Tmk
-                } else {
-                    ListFormat::Text(
+                match tmk_io::sniff(head) {
+                    Some(f) => f,
+                    None if named_tmk => ListFormat::Tmk,
+                    None => ListFormat::Text(
                         formats::detect(head).with_context(|| format!("{}", path.display()))?,
-                    )
+                    ),
                 }
             }
         };
@@ -137,6 +145,7 @@ pub fn import(loc: &DbLocation, a: ImportArgs) -> anyhow::Result<u8> {
             }
             ListFormat::Tmk if is_dir => Box::new(tmk_io::folder_records(path)?.into_iter()),
             ListFormat::Tmk => Box::new(std::iter::once(tmk_io::file_record(path, input))),
+            ListFormat::TmkText => Box::new(tmk_io::text_records(input)),
         };
         let labels = a.labels.clone();
         let records = records.map(move |r| {
@@ -186,6 +195,15 @@ pub fn export(loc: &DbLocation, a: ExportArgs) -> anyhow::Result<u8> {
                 .as_deref()
                 .context("--format tmk writes one file per video: give --output DIR")?;
             return tmk_io::export(&store, &a.list, &ids, dir, a.include_inactive);
+        }
+        ListFormat::TmkText => {
+            return tmk_io::export_text(
+                &store,
+                &a.list,
+                &ids,
+                a.output.as_deref(),
+                a.include_inactive,
+            );
         }
         ListFormat::Text(f) => f,
     };

@@ -1,8 +1,9 @@
 //! `.tmk` files in `db import` and `db export`: TMK+PDQF hashes as Meta's
-//! `tmk-hash-video` writes them (and the exchanges hand them around), one
-//! video per file.
+//! `tmk-hash-video` writes them (and NCMEC serves them), one video per
+//! file; and text files of bare TMK+PDQF values, one a line, in the text
+//! forms the exchanges use (`hashdb::tmk::TmkTextForm`).
 
-use std::io::Read;
+use std::io::{BufRead, Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -28,6 +29,59 @@ pub fn file_record(path: &Path, input: impl Read) -> Result<Record, ParseError> 
         .map(|s| s.to_string_lossy().into_owned())
         .filter(|s| !s.is_empty() && s != "-");
     Ok(r)
+}
+
+/// What the head of a file says it is, when it is TMK+PDQF: a binary
+/// `.tmk` (the magics, then binary: NCMEC's large-fingerprint download is
+/// such a file whatever its name), or bare values in a text form (a first
+/// line starting with ThreatExchange's `TMK1FVECPDQF|` or with the base64
+/// of those magics). `None`: not TMK, detect a list format instead.
+pub fn sniff(head: &[u8]) -> Option<super::ListFormat> {
+    const TE_PREFIX: &[u8] = b"TMK1FVECPDQF|";
+    const BASE64_MAGICS: &[u8] = b"VE1LMUZWRUNQRFFG";
+    let text = head
+        .strip_prefix("\u{feff}".as_bytes())
+        .unwrap_or(head)
+        .trim_ascii_start();
+    if text.starts_with(TE_PREFIX) || text.starts_with(BASE64_MAGICS) {
+        return Some(super::ListFormat::TmkText);
+    }
+    // A binary file: the magics, then int32 header fields, whose high
+    // bytes are zeros (a text line starting `TMK`, such as a signal line
+    // `TMK_PDQF <value>`, has none).
+    let binary =
+        head.starts_with(b"TMK") && (head.len() <= 12 || head[12..head.len().min(32)].contains(&0));
+    binary.then_some(super::ListFormat::Tmk)
+}
+
+/// Bare TMK+PDQF values, one a line (blank lines and `#` comments
+/// skipped), each in either text form; a bad value is an error of its line
+/// saying which form it was read as and what is wrong.
+pub fn text_records(input: impl BufRead) -> impl Iterator<Item = Result<Record, ParseError>> {
+    input.lines().enumerate().filter_map(|(i, line)| {
+        let n = i as u64 + 1;
+        let line = match line {
+            Ok(l) => l,
+            Err(e) => {
+                return Some(Err(ParseError::Line {
+                    line: n,
+                    message: format!("unreadable line: {e}"),
+                }))
+            }
+        };
+        let t = line.trim().trim_start_matches('\u{feff}');
+        if t.is_empty() || t.starts_with('#') {
+            return None;
+        }
+        Some(
+            TmkHash::from_text(t)
+                .map(|h| Record::new(Value::Tmk(Arc::new(h))))
+                .map_err(|e| ParseError::Line {
+                    line: n,
+                    message: format!("bad tmk_pdqf value: {e}"),
+                }),
+        )
+    })
 }
 
 /// Every `.tmk` file under `dir` (recursively, in path order), each read
@@ -122,6 +176,45 @@ pub fn export(
     Ok(0)
 }
 
+/// Write the list's TMK+PDQF entries (active ones, or all with
+/// `include_inactive`) as base64 of their `.tmk`, one a line, to `output`
+/// or standard output.
+pub fn export_text(
+    store: &Store,
+    list: &str,
+    ids: &[EntryId],
+    output: Option<&Path>,
+    include_inactive: bool,
+) -> anyhow::Result<u8> {
+    let mut out: Box<dyn Write> = match output {
+        Some(p) => Box::new(std::io::BufWriter::new(
+            std::fs::File::create(p).with_context(|| format!("{}: cannot create", p.display()))?,
+        )),
+        None => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
+    };
+    let (mut written, mut other) = (0u64, 0u64);
+    for &id in ids {
+        let e = store.entry(id)?;
+        let Value::Tmk(h) = &e.record.value else {
+            other += 1;
+            continue;
+        };
+        if !include_inactive && e.status.status != Status::Active {
+            continue;
+        }
+        writeln!(out, "{}", h.to_text())?;
+        written += 1;
+    }
+    out.flush()?;
+    if other > 0 {
+        eprintln!(
+            "hashsieve: warning: {other} entries of other signal types cannot be written as tmk-text and were left out"
+        );
+    }
+    eprintln!("exported {written} TMK+PDQF entries from {list:?}");
+    Ok(0)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -134,5 +227,40 @@ mod tests {
         assert_eq!(file_name(3, Some("../x"), &mut used), "entry-3.tmk");
         assert_eq!(file_name(4, Some(".hidden"), &mut used), "entry-4.tmk");
         assert_eq!(file_name(5, None, &mut used), "entry-5.tmk");
+    }
+
+    #[test]
+    fn sniff_tells_binary_from_text_forms() {
+        use super::super::ListFormat;
+        let mut acc = hashdb::tmk::TmkAccumulator::new();
+        acc.push(&[1.0; hashdb::tmk::FEATURE_DIM]).unwrap();
+        let h = acc.finish();
+        let te = h.to_text_form(hashdb::tmk::TmkTextForm::ThreatExchange);
+        assert_eq!(sniff(&h.to_bytes()), Some(ListFormat::Tmk));
+        assert_eq!(sniff(te.as_bytes()), Some(ListFormat::TmkText));
+        assert_eq!(sniff(h.to_text().as_bytes()), Some(ListFormat::TmkText));
+        assert_eq!(
+            sniff(format!("\n {te}").as_bytes()),
+            Some(ListFormat::TmkText)
+        );
+        assert_eq!(sniff(b"pdq 0000"), None);
+        assert_eq!(sniff(b"tmk_pdqf TMK1FVECPDQF|AAAA"), None, "a signal line");
+        assert_eq!(sniff(b"TMK_PDQF VE1LMUZWRUNQRFFGDwAAAAQAAAAgAAAA"), None);
+        assert_eq!(
+            sniff(&h.to_bytes()[..40]),
+            Some(ListFormat::Tmk),
+            "cut short"
+        );
+        let lines = format!("# two\n{te}\n\n{}\nTMK1FVECPDQF|AAAA\n", h.to_text());
+        let got: Vec<_> = text_records(lines.as_bytes()).collect();
+        assert_eq!(got.len(), 3);
+        for r in &got[..2] {
+            assert!(matches!(&r.as_ref().unwrap().value, Value::Tmk(x) if **x == h));
+        }
+        let err = got[2].as_ref().unwrap_err().to_string();
+        assert!(
+            err.starts_with("line 5: bad tmk_pdqf value:") && err.contains("ThreatExchange"),
+            "{err}"
+        );
     }
 }
