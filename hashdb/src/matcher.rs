@@ -283,7 +283,38 @@ impl Matcher {
             }
         }
         m.allow_pdq = PdqIndex::from_pairs(allow, IndexConfig::default());
+        if let Some(cursor) = key.catch_up() {
+            // Rows saved by an earlier read (a PostgreSQL store's, see
+            // `store::pg::saved`): apply what changed since, in place.
+            // Past a quarter of the rows a full read is cheaper, and saves
+            // newer files.
+            match store.pdq_changes_since(cursor, (n_rows / 4).max(10_000))? {
+                Some(changes) => m.apply_pdq_changes(&changes),
+                None => {
+                    store.forget_saved_index();
+                    return Self::load(store);
+                }
+            }
+        }
         Ok(m)
+    }
+
+    /// Catch saved PDQ rows up: each changed entry out, then in again if
+    /// it is active, of an enabled list, and passes the list's gate.
+    fn apply_pdq_changes(&mut self, changes: &[crate::store::pg::PdqChange]) {
+        for c in changes {
+            self.pdq.remove(&c.hash, |it| it.entry == c.entry);
+            if c.active && self.lists.contains_key(&c.list) && self.passes_gate(c.list, c.quality) {
+                self.pdq.insert(
+                    &c.hash,
+                    ItemRef {
+                        entry: c.entry,
+                        list: c.list,
+                        frame: NO_FRAME,
+                    },
+                );
+            }
+        }
     }
 
     /// Build the index over the saved rows of `key` and save its tables.

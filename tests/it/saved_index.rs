@@ -1,7 +1,10 @@
 //! The saved index files next to the database (`<db>.pdq-rows`,
 //! `<db>.pdq-tables`) are checked against their checksum: a byte flipped
 //! in the middle of either changes no result of `scan` or `match`, and the
-//! file is rewritten whole.
+//! file is rewritten whole. On PostgreSQL (files in the index folder,
+//! with the change log position they were read at) a later load reads
+//! them and catches up from the change log: its answers equal a full
+//! read's after entries were added and disabled meanwhile.
 
 use crate::scan_support;
 
@@ -146,4 +149,116 @@ fn a_flipped_byte_in_a_saved_file_changes_no_result_and_the_file_is_rewritten() 
             "{suffix} rewritten after match"
         );
     }
+}
+
+#[allow(clippy::duplicate_mod)]
+#[path = "../../hashdb/src/store/pg/throwaway.rs"]
+mod throwaway;
+
+/// `match --queries` over `listed` on `db` with saved index files in
+/// `index_dir`: the whole output.
+fn match_pg(root: &Path, db: &str, index_dir: &Path, listed: &[String]) -> String {
+    let q = root.join("queries.txt");
+    std::fs::write(&q, listed.join("\n")).unwrap();
+    let o = Command::new(bin())
+        .env("HASHSIEVE_INDEX_DIR", index_dir)
+        .args(["match", "--db", db, "--queries"])
+        .arg(&q)
+        .output()
+        .unwrap();
+    assert_eq!(
+        o.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    String::from_utf8(o.stdout).unwrap()
+}
+
+/// The saved files in `dir` by suffix, with their bytes.
+fn saved_files(dir: &Path) -> BTreeMap<String, Vec<u8>> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        // (Not a temporary file of a save under way.)
+        .filter(|p| !p.file_name().unwrap().to_string_lossy().contains(".tmp"))
+        .map(|p| {
+            let suffix = p.extension().unwrap().to_string_lossy().into_owned();
+            (suffix, std::fs::read(&p).unwrap())
+        })
+        .collect()
+}
+
+#[test]
+fn postgres_saved_index_catches_up_from_the_change_log() {
+    use hashdb::model::{NewList, Record, Status, StatusChange, Value as HValue};
+    let server = match throwaway::Server::start() {
+        throwaway::Start::Running(s) => s,
+        throwaway::Start::Missing(why) => {
+            crate::fixtures::missing(&format!("PostgreSQL: {why}"));
+            return;
+        }
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let url = server.fresh_url();
+    let listed: Vec<String> = (0..FILLER).map(filler).collect();
+    let mut store = hashdb::store::Store::open(&url).unwrap();
+    store.create_list(&NewList::new("known")).unwrap();
+    let import = |store: &mut hashdb::store::Store, hashes: &[String]| {
+        let recs: Vec<Result<Record, hashdb::error::ParseError>> = hashes
+            .iter()
+            .map(|h| {
+                Ok(Record::new(
+                    HValue::parse("pdq".parse().unwrap(), h).unwrap(),
+                ))
+            })
+            .collect();
+        store
+            .import("known", recs, Path::new("t"), Default::default())
+            .unwrap();
+    };
+    import(&mut store, &listed[..300]);
+    let saved = root.join("saved");
+    let fresh = |tag: &str| root.join(format!("fresh-{tag}"));
+    std::fs::create_dir_all(&saved).unwrap();
+    // The first load reads PostgreSQL and saves rows, tables and cursor.
+    let first = match_pg(root, &url, &saved, &listed);
+    let files = saved_files(&saved);
+    let kinds: Vec<&str> = files.keys().map(String::as_str).collect();
+    assert_eq!(kinds, ["pdq-cursor", "pdq-rows", "pdq-tables"]);
+    assert_eq!(first, match_pg(root, &url, &fresh("0"), &listed));
+    // Changes after the save: entries added, one disabled, one disputed.
+    import(&mut store, &listed[300..]);
+    let ids = store.entry_ids("known").unwrap();
+    for (id, status) in [(ids[5], Status::Disabled), (ids[17], Status::Disputed)] {
+        store
+            .set_status(
+                id,
+                &StatusChange {
+                    status,
+                    ..Default::default()
+                },
+            )
+            .unwrap();
+    }
+    let caught_up = match_pg(root, &url, &saved, &listed);
+    // The saved files were used as they were (a full read rewrites them)
+    // and the answers are a full read's.
+    assert_eq!(saved_files(&saved), files, "saved files rewritten");
+    assert_eq!(caught_up, match_pg(root, &url, &fresh("1"), &listed));
+    assert_ne!(caught_up, first, "the changes change the answers");
+    // A damaged rows file: the same answers, and the files read anew.
+    let rows = std::fs::read_dir(&saved)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|e| e == "pdq-rows"))
+        .unwrap();
+    flip_middle(&rows);
+    let damaged = std::fs::read(&rows).unwrap();
+    assert_eq!(match_pg(root, &url, &saved, &listed), caught_up);
+    // Read and saved anew, at the database's new generation.
+    let now = saved_files(&saved);
+    assert_ne!(now["pdq-rows"], damaged);
+    assert_ne!(now["pdq-rows"], files["pdq-rows"]);
 }

@@ -278,6 +278,30 @@ impl Store {
         on!(&self.inner, s => s.pdq_rows_keyed(gates))
     }
 
+    /// The PDQ entries added or whose status changed since `cursor` (the
+    /// [`RowsKey::catch_up`] of saved rows), as they are now; `None` past
+    /// `max`. An SQLite store's rows never need a catch-up (their key has
+    /// none), so it answers with nothing to apply.
+    pub fn pdq_changes_since(
+        &self,
+        cursor: &ChangeCursor,
+        max: usize,
+    ) -> Result<Option<Vec<super::pg::PdqChange>>, StoreError> {
+        match &self.inner {
+            Inner::Sqlite(_) => Ok(Some(Vec::new())),
+            Inner::Postgres(s) => super::pg::blocking(|| s.pdq_changes_since(cursor, max)),
+        }
+    }
+
+    /// Drop the saved index files that [`Store::pdq_rows_keyed`] would
+    /// read (a catch-up found them too old): the next read is a full one.
+    /// An SQLite store's files are checked by generation instead.
+    pub fn forget_saved_index(&self) {
+        if let Inner::Postgres(s) = &self.inner {
+            s.forget_saved_index();
+        }
+    }
+
     // HMA content items.
 
     pub fn entry_id_of(

@@ -70,6 +70,20 @@ pub fn rows_path(db: &Path) -> PathBuf {
 pub struct RowsKey {
     pub(super) generation: i64,
     pub(super) gates: Vec<(ListId, u8)>,
+    /// Rows saved by an earlier read of a PostgreSQL store: the change
+    /// log position to catch up from (see `pg/saved.rs`). `None`: the rows
+    /// are the database as it is (every SQLite read: its files are used
+    /// only while the generation is unchanged).
+    pub(super) catch_up: Option<super::ChangeCursor>,
+}
+
+impl RowsKey {
+    /// Where the rows' database stood, when they are older than it (a
+    /// PostgreSQL store's saved rows): apply the changes since (see
+    /// [`crate::store::Store::pdq_changes_since`]).
+    pub fn catch_up(&self) -> Option<&super::ChangeCursor> {
+        self.catch_up.as_ref()
+    }
 }
 
 /// Saved static tables of the index: key width and (offsets, slots) each.
@@ -123,7 +137,14 @@ impl SqliteStore {
         let (tx, generation) = self.generation_read()?;
         let path = rows_path(self.path());
         if let Some(rows) = read_rows(&path, generation, &gates) {
-            return Ok((rows, RowsKey { generation, gates }));
+            return Ok((
+                rows,
+                RowsKey {
+                    generation,
+                    gates,
+                    catch_up: None,
+                },
+            ));
         }
         let bound = usize::try_from(self.max_entry_id()?).unwrap_or(0);
         let mut rows = PdqRows {
@@ -140,7 +161,14 @@ impl SqliteStore {
         // Best effort (see the module docs); an in-memory or unnamed
         // database has no folder to save into.
         let _ = write_rows(&path, generation, &gates, &rows);
-        Ok((rows, RowsKey { generation, gates }))
+        Ok((
+            rows,
+            RowsKey {
+                generation,
+                gates,
+                catch_up: None,
+            },
+        ))
     }
 }
 
@@ -171,7 +199,7 @@ fn u32s(buf: &[u8]) -> Vec<u32> {
 
 /// The saved tables, if the file was saved for `key` and `n` rows, is
 /// complete and matches its checksum; their shape is checked by the index.
-fn read_tables(path: &Path, key: &RowsKey, n: usize) -> Option<SavedTables> {
+pub(super) fn read_tables(path: &Path, key: &RowsKey, n: usize) -> Option<SavedTables> {
     // The key width and table count are read after the fixed part.
     let fixed = tables_header(key, n, 0, 0);
     let (mut r, head) = SealedReader::open(path, fixed.len())?;
@@ -200,7 +228,7 @@ fn read_tables(path: &Path, key: &RowsKey, n: usize) -> Option<SavedTables> {
     r.verify().then_some((bits, tables))
 }
 
-fn write_tables(
+pub(super) fn write_tables(
     path: &Path,
     key: &RowsKey,
     n: usize,
@@ -232,7 +260,7 @@ fn header(generation: i64, gates: &[(ListId, u8)], n: usize) -> Vec<u8> {
 
 /// The saved rows, if the file exists, is complete, matches its checksum
 /// and was saved for `generation` and `gates`.
-fn read_rows(path: &Path, generation: i64, gates: &[(ListId, u8)]) -> Option<PdqRows> {
+pub(super) fn read_rows(path: &Path, generation: i64, gates: &[(ListId, u8)]) -> Option<PdqRows> {
     let want = header(generation, gates, 0);
     let (mut r, head) = SealedReader::open(path, want.len())?;
     // Everything but the row count must be equal.
@@ -286,7 +314,7 @@ fn read_rows(path: &Path, generation: i64, gates: &[(ListId, u8)]) -> Option<Pdq
 }
 
 /// Save `rows` (see [`write_sealed`]).
-fn write_rows(
+pub(super) fn write_rows(
     path: &Path,
     generation: i64,
     gates: &[(ListId, u8)],

@@ -33,7 +33,7 @@ impl PgStore {
     }
 
     pub fn changes_since(
-        &mut self,
+        &self,
         cursor: &ChangeCursor,
         max_entries: usize,
     ) -> Result<Changes, StoreError> {
@@ -147,25 +147,45 @@ impl PgStore {
         Ok(self.pdq_rows_keyed(gates)?.0)
     }
 
-    /// No saved tables on PostgreSQL (see the module docs of `pg`).
-    pub fn pdq_tables(&self, _key: &RowsKey, _n: usize) -> Option<SavedTables> {
-        None
+    /// The index tables saved on this machine for `key` (see `saved.rs`).
+    pub fn pdq_tables(&self, key: &RowsKey, n: usize) -> Option<SavedTables> {
+        self.saved_tables(key, n)
     }
 
-    pub fn save_pdq_tables(
-        &self,
-        _key: &RowsKey,
-        _n: usize,
-        _bits: u32,
-        _tables: &[(&[u32], &[u32])],
-    ) {
+    pub fn save_pdq_tables(&self, key: &RowsKey, n: usize, bits: u32, tables: &[(&[u32], &[u32])]) {
+        self.save_tables(key, n, bits, tables);
     }
 
-    /// The rows, read from the database every time (no saved file), with
-    /// the generation they were read at, in one snapshot.
+    /// The rows saved on this machine by an earlier read, with the change
+    /// cursor to catch up from (see `saved.rs`); else read from the
+    /// database in one snapshot, with the generation they were read at,
+    /// and saved.
     pub fn pdq_rows_keyed(&self, gates: &[(ListId, u8)]) -> Result<(PdqRows, RowsKey), StoreError> {
         let mut gates = gates.to_vec();
         gates.sort_unstable();
+        if let Some(saved) = self.saved_rows(&gates) {
+            return Ok(saved);
+        }
+        // Taken before the snapshot: whatever commits in between is in the
+        // next catch-up from the saved files (applied twice at worst).
+        let cursor = self.cursor_now()?;
+        let (rows, key) = self.read_pdq_rows(gates)?;
+        self.save_rows(key.generation, &cursor, &key.gates, &rows);
+        Ok((rows, key))
+    }
+
+    /// The change cursor of the database as it is now.
+    fn cursor_now(&self) -> Result<ChangeCursor, StoreError> {
+        // From the default cursor with a limit of 0: no entry is read.
+        Ok(self.changes_since(&ChangeCursor::default(), 0)?.next)
+    }
+
+    /// The rows, read from the database, with the generation they were
+    /// read at, in one snapshot.
+    pub(super) fn read_pdq_rows(
+        &self,
+        gates: Vec<(ListId, u8)>,
+    ) -> Result<(PdqRows, RowsKey), StoreError> {
         let mut c = self.client()?;
         let mut tx = snapshot(&mut c)?;
         let generation: i64 = tx
@@ -210,6 +230,13 @@ impl PgStore {
             }
         }
         tx.commit()?;
-        Ok((rows, RowsKey { generation, gates }))
+        Ok((
+            rows,
+            RowsKey {
+                generation,
+                gates,
+                catch_up: None,
+            },
+        ))
     }
 }

@@ -22,10 +22,12 @@
 //!   (PostgreSQL counts a statement's whole run, not only a stall), and a
 //!   statement past it is [`StoreError::Stalled`].
 //!
+//! The saved index files next to an SQLite database (`snapshot.rs`) are
+//! kept on each machine instead, with the change log position they were
+//! read at, and a later load catches up from the log (`saved.rs`).
+//!
 //! Not (yet) as on SQLite: no TLS to the server (`NoTls`; loopback, a
-//! unix socket or a tunnel); the saved index files next to an SQLite
-//! database (`snapshot.rs`) have no counterpart, so a server loads its
-//! index from the database at each start; the schema check of SQLite
+//! unix socket or a tunnel); the schema check of SQLite
 //! files (`schema_check.rs`) has none either: a PostgreSQL server is not
 //! a file handed around. The password may come from the URL or
 //! `$PGPASSWORD`; it is never shown ([`DbTarget::display_path`]).
@@ -42,7 +44,9 @@ pub mod listen;
 mod lists;
 mod misc;
 mod runs;
+mod saved;
 pub mod schema;
+pub use saved::PdqChange;
 #[cfg(test)]
 pub(crate) mod throwaway;
 
