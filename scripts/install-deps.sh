@@ -11,6 +11,8 @@ packages=(
   libavcodec-dev libavformat-dev libavutil-dev libswscale-dev
   libswresample-dev libavfilter-dev libavdevice-dev
   ffmpeg util-linux ca-certificates curl python3 python3-venv
+  # python3-dev: the headers pytx's vpdq module builds against (below).
+  python3-dev
   nats-server
   # The PostgreSQL store's tests start throwaway servers of their own
   # (initdb, postgres, pg_ctl from /usr/lib/postgresql/*/bin).
@@ -58,6 +60,16 @@ if [ ! -x "$pytx_venv/bin/threatexchange" ]; then
   "$pytx_venv/bin/pip" install -q --disable-pip-version-check 'threatexchange==1.2.17'
 else
   echo "python-threatexchange: present"
+fi
+# pytx's vpdq extension needs the `vpdq` module: PyPI has it as source only,
+# built here against the FFmpeg development libraries above (pip fetches
+# CMake and Cython for the build), for the vPDQ round trip in
+# pytx_roundtrip.rs.
+if ! "$pytx_venv/bin/python3" -c 'import vpdq' 2>/dev/null; then
+  echo "installing vpdq (pytx's vPDQ extension) into $pytx_venv"
+  "$pytx_venv/bin/pip" install -q --disable-pip-version-check 'vpdq==0.2.5'
+else
+  echo "vpdq for pytx: present"
 fi
 
 # Meta's C++ PDQ (pdqhash), Pillow, numpy and scikit-image, for the test

@@ -7,11 +7,15 @@
 //! - what `db export --format signal` writes is read by pytx's
 //!   `local_file` exchange unchanged, and `threatexchange match` then finds
 //!   the listed photos by PDQ and by MD5;
-//! - `hashsieve hash` equals `threatexchange hash photo` on a PNG.
+//! - `hashsieve hash` equals `threatexchange hash photo` on a PNG;
+//! - vPDQ both ways, with pytx's vpdq extension: a video listed by
+//!   hashsieve matches near-duplicates in `threatexchange match video`, and
+//!   a video hashed by pytx matches in `hashsieve match --file` by vPDQ.
 //!
 //! pytx keeps its state in `~/.threatexchange`: each test gives it its own
 //! HOME. Its built-in sample collaboration works offline.
 
+use crate::ffmpeg_support;
 use crate::fixtures;
 
 use std::collections::BTreeSet;
@@ -342,4 +346,169 @@ fn photo_hashes_and_quality_gate_agree_with_pytx() {
         files.len()
     );
     assert!(exact > 0 && gated > 0);
+}
+
+/// The pytx CLI with its vpdq extension's module (`vpdq` from PyPI, a
+/// native build that scripts/install-deps.sh adds to the pytx venv).
+fn pytx_with_vpdq() -> Option<PathBuf> {
+    let bin = pytx()?;
+    let python = bin.with_file_name("python3");
+    let ok = Command::new(&python)
+        .args(["-c", "import vpdq"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    ok.then_some(bin)
+}
+
+/// A fresh pytx HOME with the vpdq extension turned on.
+fn pytx_home_with_vpdq(bin: &Path) -> tempfile::TempDir {
+    let home = tempfile::tempdir().unwrap();
+    tx(
+        bin,
+        home.path(),
+        &[
+            "config",
+            "extensions",
+            "add",
+            "threatexchange.extensions.vpdq.manifest",
+        ],
+    );
+    home
+}
+
+/// vPDQ lists move both ways through the pytx CLI, on the vPDQ
+/// conformance videos: `chair-orig-22-sd-bar` listed, its grey and logo
+/// versions (other files: other MD5s) must match it by vPDQ in both tools,
+/// and `chair-19-sd-bar` (another clip) in neither.
+#[test]
+fn vpdq_lists_move_both_ways_with_pytx() {
+    let Some(bin) = pytx_with_vpdq() else {
+        fixtures::missing(
+            "the pytx CLI with the vpdq module (scripts/install-deps.sh installs both)",
+        );
+        return;
+    };
+    if !ffmpeg_support::require_ffmpeg() {
+        return;
+    }
+    let Some(root) = fixtures::conformance(&["vpdq/videos"]) else {
+        return;
+    };
+    let videos = root.join("vpdq/videos");
+    let video = |name: &str| videos.join(format!("{name}.mp4"));
+    let listed = video("chair-orig-22-sd-bar");
+    let near = [
+        video("chair-22-sd-grey-bar"),
+        video("chair-22-with-small-logo-bar"),
+    ];
+    let other = video("chair-19-sd-bar");
+    let dir = tempfile::tempdir().unwrap();
+
+    // hashsieve -> pytx: `db add`, `db export --format signal`, pytx's
+    // local_file exchange, `threatexchange match video`.
+    let db = dir.path().join("hs.db");
+    hs_ok(&db, &["db", "list-create", "HS"]);
+    hs_ok(&db, &["db", "add", "HS", listed.to_str().unwrap()]);
+    let sig = dir.path().join("hs.txt");
+    hs_ok(
+        &db,
+        &[
+            "db",
+            "export",
+            "HS",
+            "--format",
+            "signal",
+            "-o",
+            sig.to_str().unwrap(),
+        ],
+    );
+    let home = pytx_home_with_vpdq(&bin);
+    tx(
+        &bin,
+        home.path(),
+        &[
+            "config",
+            "collab",
+            "edit",
+            "local_file",
+            "--create",
+            "--filename",
+            sig.to_str().unwrap(),
+            "HS",
+        ],
+    );
+    tx(&bin, home.path(), &["fetch"]);
+    let pytx_vpdq_hit = |v: &Path| {
+        tx(&bin, home.path(), &["match", "video", v.to_str().unwrap()])
+            .lines()
+            .any(|l| l.starts_with("vpdq ") && l.contains("(HS)"))
+    };
+    for v in &near {
+        assert!(
+            pytx_vpdq_hit(v),
+            "pytx does not match {} by vPDQ",
+            v.display()
+        );
+    }
+    assert!(!pytx_vpdq_hit(&other));
+
+    // pytx -> hashsieve: `threatexchange hash video` into a local_file
+    // exchange, `dataset -P -S`, `db import`, `hashsieve match --file`.
+    let home = pytx_home_with_vpdq(&bin);
+    let hashes = tx(
+        &bin,
+        home.path(),
+        &["hash", "video", listed.to_str().unwrap()],
+    );
+    assert!(hashes.lines().any(|l| l.starts_with("vpdq [")), "{hashes}");
+    let tx_file = dir.path().join("tx.txt");
+    std::fs::write(&tx_file, &hashes).unwrap();
+    tx(
+        &bin,
+        home.path(),
+        &[
+            "config",
+            "collab",
+            "edit",
+            "local_file",
+            "--create",
+            "--filename",
+            tx_file.to_str().unwrap(),
+            "TX",
+        ],
+    );
+    tx(&bin, home.path(), &["fetch"]);
+    let lines = tx(&bin, home.path(), &["dataset", "-P", "-S"]);
+    let lines_file = dir.path().join("dataset.txt");
+    std::fs::write(&lines_file, &lines).unwrap();
+    let db = dir.path().join("from_pytx.db");
+    hs_ok(&db, &["db", "list-create", "TX"]);
+    hs_ok(
+        &db,
+        &[
+            "db",
+            "import",
+            "--skip-invalid",
+            "TX",
+            lines_file.to_str().unwrap(),
+        ],
+    );
+    let vpdq_hit = |v: &Path| {
+        let out = hs(
+            &db,
+            &["match", "--file", v.to_str().unwrap(), "--views", "none"],
+        );
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .any(|r| r["hit_by"] == "vpdq" && r["list"] == "TX")
+    };
+    for v in &near {
+        assert!(
+            vpdq_hit(v),
+            "hashsieve does not match {} by vPDQ",
+            v.display()
+        );
+    }
+    assert!(!vpdq_hit(&other));
 }
