@@ -10,11 +10,20 @@
 //! view hit (`"view": "letterbox"`). The dense bags (`between`: the frames
 //! between the samples too; `crops`: each frame's image crops) are judged
 //! as the sampled frames they stand for.
+//!
+//! TMK+PDQF has one view: the video mirrored (`flipx`), when the frames
+//! were hashed with their turns. It needs no frame: mirroring a 64x64
+//! frame changes the signs of half its PDQF feature, and so of the whole
+//! hash (`hashdb::tmk::TmkHash::mirrored`). Its hits, on entries nothing
+//! else hit, say `"hit_by": "tmk_pdqf", "view": "flipx"`.
 
-use super::{MatchRecord, RecordMatcher};
+use super::{HitBy, MatchRecord, RecordMatcher};
 use crate::record::FileRecord;
+use crate::views::View;
 use hashdb::matcher::MatchOptions;
+use hashdb::model::Value;
 use hashdb::vpdq::{unique_good_hashes, VpdqThresholds};
+use pdq::DihedralKind;
 
 impl RecordMatcher {
     /// Hits of `rec`'s frame views on entries not already in `out`.
@@ -44,6 +53,30 @@ impl RecordMatcher {
                 r.view = name;
                 out.push(r);
             }
+        }
+        self.tmk_view_hits(rec, out);
+    }
+
+    /// Hits of `rec`'s mirrored TMK+PDQF on entries not already in `out`,
+    /// when its frames were hashed with the mirror view.
+    fn tmk_view_hits(&self, rec: &FileRecord, out: &mut Vec<MatchRecord>) {
+        let flipx = View::Turn(DihedralKind::FlipX);
+        let Some(h) = rec.tmk.as_ref() else { return };
+        let asked = rec
+            .pdq
+            .iter()
+            .any(|p| p.views.iter().flatten().any(|v| v.view == flipx));
+        if !asked {
+            return;
+        }
+        let mirrored = Value::Tmk(std::sync::Arc::new(h.mirrored()));
+        for hit in self.hits(&mirrored, None, &self.opts) {
+            if out.iter().any(|o| o.entry == hit.entry) {
+                continue;
+            }
+            let mut r = self.record(&hit, HitBy::TmkPdqf);
+            r.view = flipx;
+            out.push(r);
         }
     }
 }

@@ -92,7 +92,7 @@ impl TmkHasher {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use hashdb::tmk::{scores, TmkThresholds};
+    use hashdb::tmk::{scores, Feature, TmkThresholds};
 
     /// A moving gradient, one frame per `t`.
     fn frame(t: usize) -> Vec<u8> {
@@ -126,6 +126,66 @@ mod tests {
         let hash = h.finish();
         assert_eq!(hash.frame_count(), 20);
         assert!(TmkThresholds::default().is_match(scores(&hash, &hash)));
+    }
+
+    /// `f` mirrored left to right.
+    fn mirror(f: &[u8]) -> Vec<u8> {
+        let mut out = vec![0u8; FRAME_BYTES];
+        for y in 0..FRAME_SIDE {
+            for x in 0..FRAME_SIDE {
+                let (s, d) = (
+                    3 * (y * FRAME_SIDE + x),
+                    3 * (y * FRAME_SIDE + FRAME_SIDE - 1 - x),
+                );
+                out[d..d + 3].copy_from_slice(&f[s..s + 3]);
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn the_mirrored_hash_is_the_hash_of_the_mirrored_frames() {
+        // `TmkHash::mirrored` changes signs instead of hashing mirrored
+        // frames: the two must agree (up to the DCT's float rounding,
+        // which sums the columns in another order), in every vector.
+        let (mut plain, mut mirrored) = (TmkHasher::new(), TmkHasher::new());
+        for t in 0..40 {
+            plain.push_rgb24(&frame(t)).unwrap();
+            mirrored.push_rgb24(&mirror(&frame(t))).unwrap();
+        }
+        let (from_signs, from_frames) = (plain.finish().mirrored(), mirrored.finish());
+        let close = |a: &Feature, b: &Feature| {
+            let scale = b.iter().fold(1f32, |m, v| m.max(v.abs()));
+            a.iter().zip(b).all(|(x, y)| (x - y).abs() <= 1e-4 * scale)
+        };
+        assert!(close(from_signs.pure_average(), from_frames.pure_average()));
+        for p in 0..hashdb::tmk::NUM_PERIODS {
+            for j in 0..hashdb::tmk::NUM_COEFFICIENTS {
+                assert!(
+                    close(from_signs.cos(p, j), from_frames.cos(p, j)),
+                    "cos {p} {j}"
+                );
+                assert!(
+                    close(from_signs.sin(p, j), from_frames.sin(p, j)),
+                    "sin {p} {j}"
+                );
+            }
+        }
+        let s = scores(&from_signs, &from_frames);
+        assert!(s.level1 > 0.9999 && s.level2 > 0.9999, "{s:?}");
+        // And a mirrored video is not its original (the test would pass
+        // on any hash otherwise).
+        let mut again = TmkHasher::new();
+        for t in 0..40 {
+            again.push_rgb24(&frame(t)).unwrap();
+        }
+        let original = again.finish();
+        assert!(
+            scores(&original, &from_frames).level1 < 0.9,
+            "{:?}",
+            scores(&original, &from_frames)
+        );
+        assert_eq!(original.mirrored().mirrored(), original);
     }
 
     #[test]

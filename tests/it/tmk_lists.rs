@@ -5,6 +5,7 @@
 //! reference's own (`reference-pairs.csv`): every pair that matches is
 //! found, no other.
 
+use crate::ffmpeg_support;
 use crate::fixtures;
 use crate::serve_support;
 
@@ -470,4 +471,62 @@ fn exchange_text_forms_import_as_the_binary_file() {
         err.contains("line 4") && err.contains("base64 of a .tmk file"),
         "{err}"
     );
+}
+
+#[test]
+fn a_mirrored_repost_is_found_by_the_mirrored_tmk_view() {
+    let Some(conf) = conformance() else { return };
+    if !ffmpeg_support::require_ffmpeg() {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = dir.path().join("h.db");
+    ok(&db, &["db", "list-create", "tmk"]);
+    // TMK+PDQF entries only (the .tmk files): no vPDQ view can hit.
+    let refs = conf.join("tmk/reference-tmk-ffmpeg5");
+    ok(&db, &["db", "import", "tmk", refs.to_str().unwrap()]);
+    let original = conf.join("vpdq/videos/doorknob-hd-no-bar.mp4");
+    ffmpeg_support::ffmpeg(
+        dir.path(),
+        &[
+            "-i",
+            original.to_str().unwrap(),
+            "-vf",
+            "hflip",
+            "-c:v",
+            "libx264",
+            "-an",
+            "m.mp4",
+        ],
+    );
+    let q = dir.path().join("m.mp4");
+    let hits = |views: &str| -> Vec<Value> {
+        lines(&ok(
+            &db,
+            &["match", "--file", q.to_str().unwrap(), "--views", views],
+        ))
+        .into_iter()
+        .filter(|h| h["external_id"] == "doorknob-hd-no-bar")
+        .collect()
+    };
+    // The plain TMK of the mirrored video misses its original ...
+    assert!(hits("none").is_empty(), "{:?}", hits("none"));
+    // ... its mirror view finds it, saying so.
+    let found = hits("all");
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert_eq!(
+        (found[0]["hit_by"].as_str(), found[0]["view"].as_str()),
+        (Some("tmk_pdqf"), Some("flipx"))
+    );
+    assert!(
+        found[0]["level1"].as_f64().unwrap() >= 0.7 && found[0]["level2"].as_f64().unwrap() >= 0.7
+    );
+    // The unmirrored video is found by its plain TMK, not by the view.
+    let plain = lines(&ok(&db, &["match", "--file", original.to_str().unwrap()]));
+    let own: Vec<_> = plain
+        .iter()
+        .filter(|h| h["external_id"] == "doorknob-hd-no-bar")
+        .collect();
+    assert_eq!(own.len(), 1, "{plain:?}");
+    assert_eq!(own[0]["view"], "original");
 }

@@ -35,6 +35,10 @@ const AVERAGE_AT: usize = COEFFICIENTS_AT + 4 * NUM_COEFFICIENTS;
 const COS_AT: usize = AVERAGE_AT + 4 * FEATURE_DIM;
 const SIN_AT: usize = COS_AT + 4 * NUM_PERIODS * NUM_COEFFICIENTS * FEATURE_DIM;
 
+/// Side of PDQ's DCT block a feature is (16 x 16, row-major).
+const DCT_SIDE: usize = 16;
+const _: () = assert!(DCT_SIDE * DCT_SIDE == FEATURE_DIM);
+
 /// Cos/sin vectors per file: one per (period, coefficient).
 pub(super) const VECTORS: usize = NUM_PERIODS * NUM_COEFFICIENTS;
 
@@ -77,6 +81,35 @@ impl TmkHash {
             pure_average,
             cos,
             sin,
+        }
+    }
+
+    /// The hash of the same video mirrored left to right, without its
+    /// frames: PDQF is PDQ's 16x16 DCT block of the 64x64 luma, row-major,
+    /// and mirroring a picture multiplies its horizontal frequency `k` by
+    /// `(-1)^k` (`cos(pi k (2(63-x)+1)/128) = (-1)^k cos(pi k (2x+1)/128)`;
+    /// PDQ's block skips the DC term, so column `c` is `k = c + 1`: the
+    /// even columns change sign). Every stored vector is a sum of features
+    /// (normalised ones keep their norm under a sign change), so the same
+    /// sign changes of every vector give the mirrored video's hash, exactly
+    /// as accumulating the mirrored features would (negation rounds
+    /// nothing). A query-side view: a listed copy that was mirrored is
+    /// found by this hash of the query.
+    pub fn mirrored(&self) -> TmkHash {
+        fn flip(f: &Feature) -> Feature {
+            let mut out = *f;
+            for (n, v) in out.iter_mut().enumerate() {
+                if (n % DCT_SIDE) % 2 == 0 {
+                    *v = -*v;
+                }
+            }
+            out
+        }
+        TmkHash {
+            frame_count: self.frame_count,
+            pure_average: flip(&self.pure_average),
+            cos: self.cos.iter().map(flip).collect(),
+            sin: self.sin.iter().map(flip).collect(),
         }
     }
 
