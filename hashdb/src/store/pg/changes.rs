@@ -98,15 +98,12 @@ impl PgStore {
             (ids, too_many, next)
         };
         let (ids, too_many, next) = ids;
+        // In batches (an entry deleted since is simply not there: its list
+        // was deleted, the list signature changed too, so the caller
+        // rebuilds).
         let mut entries = Vec::with_capacity(ids.len());
-        for id in ids {
-            match self.entry(id) {
-                Ok(e) => entries.push(e),
-                // Deleted since (its list was deleted): the list signature
-                // changed too, so the caller rebuilds.
-                Err(StoreError::NoSuchEntry(_)) => {}
-                Err(e) => return Err(e),
-            }
+        for chunk in ids.chunks(10_000) {
+            entries.extend(self.entries_by_id(chunk)?);
         }
         Ok(Changes {
             entries,

@@ -222,50 +222,72 @@ impl PgStore {
     }
 
     pub fn entry(&self, id: EntryId) -> Result<Entry, StoreError> {
+        self.entries_by_id(&[id])?
+            .pop()
+            .ok_or(StoreError::NoSuchEntry(id))
+    }
+
+    /// The entries with these ids that exist, in id order, in three
+    /// queries whatever their number (plus one per vPDQ or TMK+PDQF
+    /// entry, for its frames or file): the change log reads a second's
+    /// worth of changes at once, where a query per entry and per label
+    /// set made a server fall seconds behind a writer of 1,000 changes
+    /// a second.
+    pub(crate) fn entries_by_id(&self, ids: &[EntryId]) -> Result<Vec<Entry>, StoreError> {
         let mut c = self.client()?;
-        let row = c
-            .query_opt(
-                "SELECT list_id, signal_type, value, quality, external_id, note, added_at,
-                        status, status_by, status_reason, status_at FROM entries WHERE id = $1",
-                &[&id],
-            )?
-            .ok_or(StoreError::NoSuchEntry(id))?;
-        let st: String = row.try_get(1)?;
-        let value = match st.as_str() {
-            "vpdq" => Value::Vpdq(frames(&mut c, id)?),
-            "tmk_pdqf" => Value::Tmk(std::sync::Arc::new(tmk_file(&mut c, id)?)),
-            _ => decode_value(&st, row.try_get::<_, &[u8]>(2)?)?,
-        };
-        let labels: BTreeSet<String> = c
-            .query("SELECT label FROM entry_labels WHERE entry_id = $1", &[&id])?
-            .iter()
-            .map(|r| r.try_get::<_, String>(0))
-            .collect::<Result<_, _>>()?;
-        let status_text: String = row.try_get(7)?;
-        let status = StatusChange {
-            status: status_text
-                .parse()
-                .map_err(|e: crate::model::UnknownStatus| corrupt("entries", e.to_string()))?,
-            by: row.try_get(8)?,
-            reason: row.try_get(9)?,
-            at: row.try_get(10)?,
-        };
-        let added_at: i64 = row.try_get(6)?;
-        Ok(Entry {
-            id,
-            list_id: row.try_get(0)?,
-            record: Record {
-                value,
-                quality: quality_of(row.try_get(3)?),
-                labels,
-                external_id: row.try_get(4)?,
-                note: row.try_get(5)?,
-                status: Some(status.clone()),
-                added_at: Some(added_at),
-            },
-            added_at,
-            status,
-        })
+        let rows = c.query(
+            "SELECT id, list_id, signal_type, value, quality, external_id, note, added_at,
+                    status, status_by, status_reason, status_at FROM entries
+             WHERE id = ANY($1) ORDER BY id",
+            &[&ids],
+        )?;
+        let mut labels: std::collections::HashMap<EntryId, BTreeSet<String>> =
+            std::collections::HashMap::new();
+        for r in c.query(
+            "SELECT entry_id, label FROM entry_labels WHERE entry_id = ANY($1)",
+            &[&ids],
+        )? {
+            labels
+                .entry(r.try_get(0)?)
+                .or_default()
+                .insert(r.try_get(1)?);
+        }
+        let mut out = Vec::with_capacity(rows.len());
+        for row in rows {
+            let id: EntryId = row.try_get(0)?;
+            let st: String = row.try_get(2)?;
+            let value = match st.as_str() {
+                "vpdq" => Value::Vpdq(frames(&mut c, id)?),
+                "tmk_pdqf" => Value::Tmk(std::sync::Arc::new(tmk_file(&mut c, id)?)),
+                _ => decode_value(&st, row.try_get::<_, &[u8]>(3)?)?,
+            };
+            let status_text: String = row.try_get(8)?;
+            let status = StatusChange {
+                status: status_text
+                    .parse()
+                    .map_err(|e: crate::model::UnknownStatus| corrupt("entries", e.to_string()))?,
+                by: row.try_get(9)?,
+                reason: row.try_get(10)?,
+                at: row.try_get(11)?,
+            };
+            let added_at: i64 = row.try_get(7)?;
+            out.push(Entry {
+                id,
+                list_id: row.try_get(1)?,
+                record: Record {
+                    value,
+                    quality: quality_of(row.try_get(4)?),
+                    labels: labels.remove(&id).unwrap_or_default(),
+                    external_id: row.try_get(5)?,
+                    note: row.try_get(6)?,
+                    status: Some(status.clone()),
+                    added_at: Some(added_at),
+                },
+                added_at,
+                status,
+            });
+        }
+        Ok(out)
     }
 
     pub fn tmk_file(&self, id: EntryId) -> Result<crate::tmk::TmkHash, StoreError> {
