@@ -897,6 +897,26 @@ fn hma_roles_remove_routes_and_hashing() {
     assert_eq!(s.get("/c/banks", None).status, 404);
     let r = s.post_json("/c/banks", None, &json!({"name": "NEW"}));
     assert_eq!(r.status, 404);
+    // The site map and the OpenAPI document list the served routes only.
+    let map = s.get("/site-map", None).json();
+    let map: Vec<&str> = map
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|p| p.as_str())
+        .collect();
+    assert!(
+        map.contains(&"/m/lookup") && map.contains(&"/status"),
+        "{map:?}"
+    );
+    assert!(
+        !map.iter()
+            .any(|p| p.starts_with("/c/") || p.starts_with("/h/")),
+        "{map:?}"
+    );
+    let doc = s.get("/openapi/openapi.json", None).json();
+    assert!(doc["paths"]["/m/lookup"].is_object());
+    assert!(doc["paths"]["/c/banks"].is_null());
     drop(s);
 
     // A curator and hasher without the matcher: /m/ is gone, /status does

@@ -105,10 +105,27 @@ pub async fn status_live() -> Response {
     (StatusCode::OK, "I-AM-ALIVE").into_response()
 }
 
+/// Whether `path` is served under `--hma-roles` (see `roles_gate`): HMA
+/// lists and documents the routes of its roles only.
+pub fn served(st: &AppState, path: &str) -> bool {
+    let r = st.hma.roles;
+    if path.starts_with("/h/") {
+        r.hasher
+    } else if path.starts_with("/m/") {
+        r.matcher
+    } else if path.starts_with("/c/") {
+        r.curator
+    } else {
+        // `/status`, `/site-map`, ...: HMA's app routes, always there.
+        true
+    }
+}
+
 /// `GET /site-map`: the route paths, sorted, in Flask's `<name>` syntax.
-pub async fn site_map() -> Json<Vec<String>> {
+pub async fn site_map(State(st): State<Arc<AppState>>) -> Json<Vec<String>> {
     let mut paths: Vec<String> = ROUTES
         .iter()
+        .filter(|(_, p, _)| served(&st, p))
         .map(|(_, p, _)| p.replace('{', "<").replace('}', ">"))
         .collect();
     paths.push("/openapi/openapi.json".into());
@@ -119,9 +136,9 @@ pub async fn site_map() -> Json<Vec<String>> {
 
 /// `GET /openapi/openapi.json`: an OpenAPI document of the HMA routes
 /// under HMA's title (our own API is at `/v1/openapi.json`).
-pub async fn openapi() -> Json<Json_> {
+pub async fn openapi(State(st): State<Arc<AppState>>) -> Json<Json_> {
     let mut paths: BTreeMap<&str, Map<String, Json_>> = BTreeMap::new();
-    for (method, path, summary) in ROUTES {
+    for (method, path, summary) in ROUTES.iter().filter(|(_, p, _)| served(&st, p)) {
         paths.entry(path).or_default().insert(
             (*method).to_string(),
             json!({"summary": summary, "responses": {"200": {"description": "OK"}}}),
