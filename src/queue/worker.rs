@@ -104,6 +104,14 @@ struct Shared {
     handed_back: AtomicU64,
     /// Pauses while the database was unreachable.
     db_waits: AtomicU64,
+    /// The consumer's own ack deadline (ms) and tries (`max_deliver` - 1):
+    /// JetStream keeps the settings of the worker that created the
+    /// consumer, and redelivers and gives up by them, whatever later
+    /// workers were told; a worker that went by its own `--max-tries`
+    /// above the consumer's would wait for a delivery that never comes and
+    /// leave a poison file without its record.
+    ack_wait_ms: AtomicU64,
+    max_tries: AtomicU64,
     stop: &'static AtomicBool,
     /// Milliseconds since `started` of the last job or of the start.
     last_job_ms: AtomicU64,
@@ -153,6 +161,8 @@ pub fn run_worker(
         given_up: AtomicU64::new(0),
         handed_back: AtomicU64::new(0),
         db_waits: AtomicU64::new(0),
+        ack_wait_ms: AtomicU64::new(cfg.ack_wait.as_millis() as u64),
+        max_tries: AtomicU64::new(cfg.max_tries),
         stop,
         last_job_ms: AtomicU64::new(0),
         started: Instant::now(),
@@ -180,6 +190,26 @@ pub fn run_worker(
                 what: "consumer",
                 message: e.to_string(),
             })?;
+        let made = &consumer.cached_info().config;
+        let tries = u64::try_from(made.max_deliver)
+            .ok()
+            .filter(|&d| d >= 2)
+            .map(|d| d - 1);
+        if made.ack_wait != shared.cfg.ack_wait || tries != Some(shared.cfg.max_tries) {
+            eprintln!(
+                "hashsieve worker: the queue's consumer was made by an earlier worker: ack wait {} s, {} (this worker's --ack-wait {} --max-tries {} are not used)",
+                made.ack_wait.as_secs_f64(),
+                tries.map_or("no limit of deliveries".to_string(), |t| format!("{t} tries")),
+                shared.cfg.ack_wait.as_secs_f64(),
+                shared.cfg.max_tries,
+            );
+        }
+        shared
+            .ack_wait_ms
+            .store(made.ack_wait.as_millis() as u64, Ordering::Relaxed);
+        shared
+            .max_tries
+            .store(tries.unwrap_or(u64::MAX), Ordering::Relaxed);
         let mut tasks = Vec::with_capacity(slots);
         for _ in 0..slots {
             let (shared, consumer) = (shared.clone(), consumer.clone());
@@ -314,7 +344,8 @@ async fn handle(shared: &Arc<Shared>, msg: Message, scanner: &std::sync::mpsc::S
         return;
     }
     // Keep the job ours while it is scanned.
-    let beat = (shared.cfg.ack_wait / 3).max(Duration::from_millis(100));
+    let ack_wait = Duration::from_millis(shared.ack_wait_ms.load(Ordering::Relaxed));
+    let beat = (ack_wait / 3).max(Duration::from_millis(100));
     let mut tick = tokio::time::interval(beat);
     tick.tick().await;
     let joined = loop {
@@ -455,7 +486,8 @@ fn process(
 ) -> (Ended, Option<Store>) {
     let mut store = store;
     let path = Path::new(OsStr::from_bytes(&job.path));
-    let given_up = job.delivered > sh.cfg.max_tries;
+    let max_tries = sh.max_tries.load(Ordering::Relaxed);
+    let given_up = job.delivered > max_tries;
     let mut rematches = 0;
     let recs = loop {
         match until_reachable(sh, &mut store, |s| s.scan_run_exists(&job.run)) {
@@ -469,7 +501,7 @@ fn process(
             Err(e) => return (Ended::StoreFailed(e), None),
         }
         if given_up {
-            let tries = sh.cfg.max_tries;
+            let tries = max_tries;
             break vec![FileRecord::failed(
                 path,
                 ItemError::new(

@@ -233,21 +233,31 @@ fn queue_poison_file_ends_as_an_error_record_after_max_tries(backend: Backend) {
     let o = q::produce(&db, &nats.url(), "p", &[media.to_str().unwrap()]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     // A supervisor, as systemd or Kubernetes would be: a worker that dies
-    // is started again, until the run is done.
+    // is started again, until the run is done. Only the first start says
+    // 2 tries: JetStream keeps the consumer that worker made, and the
+    // later ones (told 5) must go by it, or the job's last delivery never
+    // comes and the poison file never gets its record.
     let mut starts = 0;
     let mut deaths = 0;
     let deadline = Instant::now() + Duration::from_secs(120);
     loop {
+        let tries = if starts == 0 { "2" } else { "5" };
         let mut w = q::worker(
             &db,
             &nats.url(),
             "w",
-            &["--max-tries", "2", "--idle-exit", "3"],
+            &["--max-tries", tries, "--idle-exit", "3"],
         );
         w.env("HASHSIEVE_FAULT_ABORT_ON", "poison.jpg");
         let (status, err) =
             crate::scan_support::wait_or_fail(w.spawn().unwrap(), 60, "worker hung");
         starts += 1;
+        if starts > 1 {
+            assert!(
+                err.contains("made by an earlier worker") && err.contains("2 tries"),
+                "the consumer's settings are reported: {err}"
+            );
+        }
         if status.success() {
             break;
         }
