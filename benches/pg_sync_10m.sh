@@ -1,0 +1,244 @@
+#!/usr/bin/env bash
+# Live index sync on PostgreSQL at scale (issue 14): a list of ENTRIES PDQ
+# hashes in a throwaway PostgreSQL, `hashsieve serve` on it, and
+#
+#   lookup p99 idle vs while RATE changes/s are written by another
+#     process (target: under load <= 2x idle);
+#   sync lag: a marker entry committed (10 a second, on top of RATE) ->
+#     the server's answer to a lookup of it has the hit (every pending
+#     marker looked up every 5 ms; target p99 <= 2 s);
+#   start: a first server with no saved index (reads every row, builds
+#     the index, saves the files) against a second one started after the
+#     writes, from the saved index plus catch-up from the change log
+#     (target: serving in <= 15 s at 10M), both until /readyz answers 200.
+#
+# The writer is one psql session doing what hashsieve's own commit path
+# does (one transaction: the write lock, the rows, store_state bumped,
+# NOTIFY), 10 transactions a second, each adding RATE/10*4/5 new entries
+# and disabling RATE/10/5 existing ones. Lookups are GET /v1/match of
+# random PDQ hashes (misses: every candidate bucket searched), one at a
+# time over one keep-alive connection. The list is made inside
+# PostgreSQL (INSERT ... SELECT generate_series, the fastest bulk load:
+# no client round trip), with fsync off (a throwaway server).
+#
+# Usage: bash benches/pg_sync_10m.sh
+# Environment:
+#   ENTRIES=n   listed PDQ hashes (default 10000000)
+#   RATE=n      changes per second while loaded (default 1000)
+#   DURATION=s  seconds of each lookup phase (default 30)
+#   BIN=path    the hashsieve binary (default: cargo build --release)
+# Needs PostgreSQL (Debian `postgresql`: initdb, postgres, psql) and
+# python3. Everything lives under one /tmp folder, removed at the end.
+# Check `uptime` first: other work on the machine moves these figures.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ENTRIES=${ENTRIES:-10000000}
+RATE=${RATE:-1000}
+DURATION=${DURATION:-30}
+if [ -z "${BIN:-}" ]; then
+  cargo build --release --bin hashsieve 2>&1 | tail -1
+  BIN=$PWD/target/release/hashsieve
+fi
+PGBIN=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)
+[ -x "$PGBIN/initdb" ] || { echo "PostgreSQL is not installed (apt-get install postgresql)" >&2; exit 2; }
+WORK=$(mktemp -d /tmp/hashsieve-pg-bench.XXXXXX)
+PG_PID=
+cleanup() {
+  # Fast shutdown, and wait for it: the folder goes only once it is down.
+  if [ -n "$PG_PID" ]; then kill -INT "$PG_PID" 2>/dev/null; wait "$PG_PID" 2>/dev/null || true; fi
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+# initdb refuses root: run the server as nobody then.
+AS=()
+if [ "$(id -u)" = 0 ]; then
+  chown nobody "$WORK"
+  AS=(setpriv --reuid=65534 --regid=65534 --clear-groups)
+fi
+"${AS[@]}" "$PGBIN/initdb" -A trust -U hashsieve --no-sync -E UTF8 --locale=C -D "$WORK/data" >/dev/null
+PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+"${AS[@]}" "$PGBIN/postgres" -D "$WORK/data" -h 127.0.0.1 -p "$PORT" -k "$WORK" \
+  -c fsync=off -c synchronous_commit=off -c full_page_writes=off \
+  -c shared_buffers=1GB -c max_wal_size=8GB -c maintenance_work_mem=1GB \
+  >"$WORK/pg.log" 2>&1 &
+PG_PID=$!
+for _ in $(seq 100); do
+  "$PGBIN/pg_isready" -q -h 127.0.0.1 -p "$PORT" && break
+  sleep 0.2
+done
+URL=postgresql://hashsieve@127.0.0.1:$PORT/postgres
+"$BIN" db list-create bench --db "$URL" >/dev/null
+echo "machine: $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg); binary: $BIN"
+t0=$(date +%s.%N)
+psql -X -q -h 127.0.0.1 -p "$PORT" -U hashsieve postgres -v ON_ERROR_STOP=1 <<SQL
+INSERT INTO entries (list_id, signal_type, value, quality, added_at, status)
+  SELECT 1, 'pdq', decode(md5(i::text) || md5((i::bigint * 7919)::text || 'x'), 'hex'), 100,
+         extract(epoch FROM now())::bigint, 'active'
+  FROM generate_series(1, $ENTRIES) AS i;
+UPDATE store_state SET data_version = data_version + 1,
+  generation = ('x' || md5(random()::text))::bit(64)::bigint WHERE id = 1;
+ANALYZE entries;
+SQL
+t1=$(date +%s.%N)
+echo "loaded $ENTRIES entries in $(python3 -c "print(f'{$t1-$t0:.0f}')") s ($(psql -X -At -h 127.0.0.1 -p "$PORT" -U hashsieve postgres -c "SELECT pg_size_pretty(pg_database_size('postgres'))"))"
+
+BIN="$BIN" URL="$URL" PGPORT="$PORT" WORK="$WORK" RATE="$RATE" DURATION="$DURATION" \
+  ENTRIES="$ENTRIES" python3 - <<'PY'
+import http.client, json, os, random, socket, statistics, subprocess, threading, time
+
+BIN, URL, WORK = os.environ["BIN"], os.environ["URL"], os.environ["WORK"]
+PGPORT, RATE = os.environ["PGPORT"], int(os.environ["RATE"])
+DURATION, ENTRIES = float(os.environ["DURATION"]), int(os.environ["ENTRIES"])
+INDEX = os.path.join(WORK, "index")
+os.makedirs(INDEX, exist_ok=True)
+
+def free_port():
+    s = socket.socket(); s.bind(("127.0.0.1", 0)); p = s.getsockname()[1]; s.close(); return p
+
+def serve():
+    port = free_port()
+    env = dict(os.environ, HASHSIEVE_INDEX_DIR=INDEX)
+    t = time.monotonic()
+    p = subprocess.Popen([BIN, "serve", "--db", URL, "--listen", f"127.0.0.1:{port}"],
+                         env=env, stdout=subprocess.DEVNULL, stderr=open(os.path.join(WORK, f"serve-{port}.log"), "w"))
+    while True:
+        if p.poll() is not None:
+            raise SystemExit(f"serve exited: see {WORK}/serve-{port}.log")
+        try:
+            c = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+            c.request("GET", "/readyz"); r = c.getresponse(); body = r.read()
+            if r.status == 200:
+                return p, port, time.monotonic() - t, json.loads(body)
+        except OSError:
+            pass
+        time.sleep(0.05)
+
+def rand_pdq():
+    return "%064x" % random.getrandbits(256)
+
+class Client:
+    def __init__(self, port):
+        self.port = port; self.c = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    def match(self, h):
+        try:
+            self.c.request("GET", f"/v1/match?signal_type=pdq&signal={h}")
+            r = self.c.getresponse(); body = r.read()
+        except (OSError, http.client.HTTPException):
+            self.c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
+            return None
+        return json.loads(body)["matches"] if r.status == 200 else None
+
+def lookups(port, seconds):
+    c, out, end = Client(port), [], time.monotonic() + seconds
+    while time.monotonic() < end:
+        h = rand_pdq(); t = time.perf_counter(); c.match(h); out.append(time.perf_counter() - t)
+    return out
+
+class Psql:
+    """One psql session; `run` returns once the statements have committed."""
+    def __init__(self):
+        self.p = subprocess.Popen(["psql", "-X", "-q", "-A", "-t", "-h", "127.0.0.1", "-p", PGPORT,
+                                   "-U", "hashsieve", "postgres", "-v", "ON_ERROR_STOP=1"],
+                                  stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, bufsize=1)
+        self.n = 0
+    def run(self, sql):
+        self.n += 1
+        self.p.stdin.write(sql + f"\n\\echo done{self.n}\n"); self.p.stdin.flush()
+        while True:
+            line = self.p.stdout.readline()
+            if not line:
+                raise SystemExit("psql died")
+            if line.strip() == f"done{self.n}":
+                return
+    def close(self):
+        self.p.stdin.close(); self.p.wait()
+
+# What hashsieve's commit path does (PgStore::commit): the write lock,
+# the rows, the data version and generation, the notification.
+def tx(body):
+    return ("BEGIN; SELECT pg_advisory_xact_lock(" + str(0x6861_7368_7369_6576) + ") \\g /dev/null\n" + body +
+            "UPDATE store_state SET data_version = data_version + 1, generation = ('x' || md5(random()::text))::bit(64)::bigint WHERE id = 1;"
+            " SELECT pg_notify('hashsieve_changes', '') \\g /dev/null\nCOMMIT;")
+
+def insert(hashes):
+    vals = ",".join(f"(1,'pdq',decode('{h}','hex'),100,extract(epoch from now())::bigint,'active')" for h in hashes)
+    return f"INSERT INTO entries (list_id, signal_type, value, quality, added_at, status) VALUES {vals};\n"
+
+stop = threading.Event()
+written = [0]
+def writer():
+    s = Psql(); per_tx = max(1, RATE // 10); adds = per_tx * 4 // 5; dis = per_tx - adds
+    next_t = time.monotonic()
+    while not stop.is_set():
+        ids = ",".join(str(random.randint(1, ENTRIES)) for _ in range(dis))
+        body = insert([rand_pdq() for _ in range(adds)])
+        if dis:
+            body += f"UPDATE entries SET status = 'disabled', status_at = extract(epoch from now())::bigint WHERE id IN ({ids});\n"
+        s.run(tx(body)); written[0] += per_tx
+        next_t += 0.1
+        time.sleep(max(0, next_t - time.monotonic()))
+    s.close()
+
+lags, markers = [], []
+pending = {}
+lock = threading.Lock()
+def prober():
+    """A marker entry committed every 100 ms (the commit time noted)."""
+    s = Psql()
+    while not stop.is_set():
+        h = rand_pdq()
+        s.run(tx(insert([h])))
+        with lock:
+            pending[h] = time.monotonic()
+        time.sleep(0.1)
+    s.close()
+
+def checker(port):
+    """Look every pending marker up until the server has it."""
+    c = Client(port)
+    while not stop.is_set() or pending:
+        with lock:
+            todo = list(pending.items())
+        for h, t in todo:
+            if c.match(h):
+                with lock:
+                    del pending[h]
+                lags.append(time.monotonic() - t); markers.append(h)
+            elif time.monotonic() - t > 30:
+                with lock:
+                    del pending[h]
+                lags.append(float("inf"))
+        time.sleep(0.005)
+
+def pct(xs, q):
+    xs = sorted(xs); return xs[min(len(xs) - 1, int(q * len(xs)))]
+def ms(x):
+    return f"{x * 1000:.2f} ms"
+
+a, port_a, start_a, ready_a = serve()
+print(f"server A (no saved index: full read, index built, files saved): serving {ready_a['pdq_hashes']} hashes {start_a:.1f} s after start")
+lookups(port_a, 2)  # warm up
+idle = lookups(port_a, DURATION)
+threads = [threading.Thread(target=writer), threading.Thread(target=prober),
+           threading.Thread(target=checker, args=(port_a,))]
+for t in threads: t.start()
+t_load = time.monotonic()
+time.sleep(2)
+loaded = lookups(port_a, DURATION)
+stop.set()
+for t in threads: t.join()
+elapsed = time.monotonic() - t_load
+b, port_b, start_b, ready_b = serve()
+# The second server caught up: it matches the last change written.
+cb = Client(port_b)
+caught = sum(1 for h in markers[-20:] if cb.match(h))
+print(f"server B (saved index + catch-up of {written[0] + len(markers)} changes): serving {ready_b['pdq_hashes']} hashes {start_b:.1f} s after start; {caught}/{min(20, len(markers))} of the last changes matched")
+print(f"start: B/A = {start_b / start_a:.2f}")
+print(f"writes: {written[0] + len(markers)} changes in {elapsed:.1f} s = {(written[0] + len(markers)) / elapsed:.0f}/s")
+print(f"lookup idle:   n={len(idle)} median {ms(statistics.median(idle))} p99 {ms(pct(idle, 0.99))}")
+print(f"lookup loaded: n={len(loaded)} median {ms(statistics.median(loaded))} p99 {ms(pct(loaded, 0.99))}")
+print(f"lookup p99 loaded/idle = {pct(loaded, 0.99) / pct(idle, 0.99):.2f} (target <= 2); median ratio {statistics.median(loaded) / statistics.median(idle):.2f}")
+print(f"sync lag (marker committed -> a lookup on A hits it, checked every 5 ms): n={len(lags)} median {ms(statistics.median(lags))} p99 {ms(pct(lags, 0.99))} max {ms(max(lags))} (target p99 <= 2 s)")
+for p in (a, b):
+    p.terminate(); p.wait()
+PY
