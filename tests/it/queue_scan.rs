@@ -437,7 +437,7 @@ fn queue_postgres_stopped_under_a_worker_then_back_loses_nothing() {
     let Some((media, mut handle, db)) = setup(dir.path(), Backend::Postgres) else {
         return;
     };
-    for i in 0..30 {
+    for i in 0..16 {
         write(&media.join(format!("busy/b{i:02}.jpg")), &busy_jpeg(i));
     }
     let local = scan_cmd(dir.path())
