@@ -12,9 +12,13 @@
 //! ([`PgStore::pdq_changes_since`], one query), instead of reading
 //! everything again.
 //!
-//! Where: `$HASHSIEVE_INDEX_DIR`, else `$XDG_CACHE_HOME/hashsieve`, else
-//! `~/.cache/hashsieve`; the file names carry a hash of the database's URL
-//! (without its password), so two databases never share files.
+//! Where: `$HASHSIEVE_INDEX_DIR`, when set (unset: no files, every load
+//! is a full read). Opt-in, unlike SQLite's files next to the database:
+//! they take about 1.5 GB per 10M entries, which no process should write
+//! into a home folder unasked (every test against a throwaway server
+//! would leave its own there). The file names carry a hash of the
+//! database's URL (without its password) and identity, so two databases
+//! never share files.
 //!
 //! Why it cannot give different results:
 //! * the files are sealed by a checksum (`store::sealed`) and keyed by the
@@ -66,21 +70,12 @@ pub struct PdqChange {
     pub active: bool,
 }
 
-/// The folder of saved index files, created if needed.
+/// The folder of saved index files (`$HASHSIEVE_INDEX_DIR`), created if
+/// needed; `None` when unset.
 fn index_dir() -> Option<PathBuf> {
     let dir = std::env::var_os("HASHSIEVE_INDEX_DIR")
         .filter(|d| !d.is_empty())
-        .map(PathBuf::from)
-        .or_else(|| {
-            std::env::var_os("XDG_CACHE_HOME")
-                .filter(|d| !d.is_empty())
-                .map(|d| PathBuf::from(d).join("hashsieve"))
-        })
-        .or_else(|| {
-            std::env::var_os("HOME")
-                .filter(|d| !d.is_empty())
-                .map(|d| PathBuf::from(d).join(".cache/hashsieve"))
-        })?;
+        .map(PathBuf::from)?;
     std::fs::create_dir_all(&dir).ok()?;
     Some(dir)
 }
