@@ -12,8 +12,13 @@ loaded machine), the extra CPU time over `none`, and the peak RSS
 of the process (`wait4`). The long video shows whether memory stays flat
 with views (bars are found over all frames without keeping any).
 
+With --bin given twice (an older binary, then this one), the runs of the
+two alternate and a last column gives each set's CPU time against the
+first binary's: a before/after on a busy machine.
+
 Usage: python3 benches/video_views_bench.py [--bin target/release/hashsieve]
-       [--runs 3] [--short 60] [--long 300] [--out benches/out/video_views]
+       [--bin OTHER] [--runs 3] [--short 60] [--long 300]
+       [--out benches/out/video_views]
 """
 import argparse
 import os
@@ -52,7 +57,8 @@ def run(cmd):
 def main():
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--bin", default="target/release/hashsieve")
+    ap.add_argument("--bin", action="append",
+                    help="binary to time (repeatable; default target/release/hashsieve)")
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--short", type=int, default=60)
     ap.add_argument("--long", type=int, default=300)
@@ -67,20 +73,31 @@ def main():
     videos = [out / f"letterboxed-{a.short}s.mp4", out / f"letterboxed-{a.long}s.mp4"]
     for v, s in zip(videos, [a.short, a.long]):
         make_video(img, v, s)
+    bins = a.bin or ["target/release/hashsieve"]
     print(f"source photo {img}; {a.runs} runs each, 1 thread, median")
-    print("| video | views | wall s | CPU s | extra CPU vs none | peak RSS MiB |")
-    print("|---|---|---:|---:|---:|---:|")
+    for i, b in enumerate(bins):
+        print(f"binary {i}: {b}")
+    print("| video | views | binary | wall s | CPU s | extra CPU vs none | CPU vs binary 0 | peak RSS MiB |")
+    print("|---|---|---|---:|---:|---:|---:|---:|")
     for v in videos:
-        base = None
+        base = {}
         for views in ["none", "dihedral", "all"]:
-            cmd = [a.bin, "hash", "--threads", "1", f"--views={views}", "--video-threads", "1", str(v)]
-            run(cmd)  # warm-up (page cache)
-            res = [run(cmd) for _ in range(a.runs)]
-            wall = statistics.median(r[0] for r in res)
-            cpu = statistics.median(r[1] for r in res)
-            rss = max(r[2] for r in res)
-            base = base or cpu
-            print(f"| {v.name} | {views} | {wall:.2f} | {cpu:.2f} | {100 * (cpu / base - 1):+.1f}% | {rss:.0f} |")
+            cmds = [[b, "hash", "--threads", "1", f"--views={views}", "--video-threads", "1", str(v)]
+                    for b in bins]
+            run(cmds[0])  # warm-up (page cache)
+            res = [[] for _ in bins]
+            for _ in range(a.runs):
+                for i, cmd in enumerate(cmds):
+                    res[i].append(run(cmd))
+            first = None
+            for i, r in enumerate(res):
+                wall = statistics.median(x[0] for x in r)
+                cpu = statistics.median(x[1] for x in r)
+                rss = max(x[2] for x in r)
+                base.setdefault(i, cpu)
+                first = first or cpu
+                print(f"| {v.name} | {views} | {i} | {wall:.2f} | {cpu:.2f} | "
+                      f"{100 * (cpu / base[i] - 1):+.1f}% | {cpu / first:.2f}x | {rss:.0f} |")
 
 
 if __name__ == "__main__":

@@ -11,7 +11,8 @@ followed). A seeded shuffle picks --originals photos for the originals,
 --distractors for distractor videos and the rest as "filler" footage for
 the embedding edit. Each video is a slow pan (and slight vertical drift)
 over one photo, made with the `ffmpeg` CLI: --seconds s at 30 fps, H.264,
-640x360, every 4th video portrait 480x854. Frames change over time, so
+640x360, every 4th video portrait 480x854 (--height 720: 1280x720 and
+960x1706). Frames change over time, so
 vPDQ's once-a-second hashes differ along the video: every other video is a
 fast pan (60% of the width over the video; consecutive once-a-second
 frames are over 100 PDQ bits apart, so a speed change moves every sampled
@@ -227,6 +228,9 @@ def main():
     ap.add_argument("--originals", type=int, default=8)
     ap.add_argument("--distractors", type=int, default=12)
     ap.add_argument("--seconds", type=int, default=12)
+    ap.add_argument("--height", type=int, default=360,
+                    help="height of the landscape videos (16:9; portrait ones are 4:3 of it wide, "
+                         "16:9 of that tall): 720 makes an HD corpus")
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--jobs", type=int, default=2, help="parallel ffmpeg processes (one thread each)")
     ap.add_argument("--edits", default=",".join(EDITS), help="comma-separated subset of: " + ",".join(EDITS))
@@ -253,7 +257,10 @@ def main():
         (out / d).mkdir(parents=True, exist_ok=True)
 
     def size(i):
-        return (480, 854) if i % 4 == 3 else (640, 360)
+        def ev(v):  # nearest even (480 x 16/9 = 853.3 -> 854)
+            return int(round(v / 2)) * 2
+        pw = ev(a.height * 4 / 3)
+        return (pw, ev(pw * 16 / 9)) if i % 4 == 3 else (ev(a.height * 16 / 9), a.height)
 
     def travel(i):  # every other video a fast pan, the others slow
         return 0.6 if i % 2 == 0 else 0.15

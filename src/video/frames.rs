@@ -13,7 +13,7 @@
 //! with the same parameters, so the RGB bytes are the same.
 
 use super::tmk_frames::{TmkFrames, TmkSetup};
-use crate::pdq::{Grey8, LumaRule, PdqHasher, Rgb8};
+use crate::pdq::{LumaRule, PdqHasher, Rgb8};
 use crate::record::PdqItem;
 use crate::views::letterbox::LetterboxViews;
 use crate::views::{hash_with_turns, RgbView, Turns, ViewSet};
@@ -212,7 +212,7 @@ impl FrameHasher {
         }
         if s.between {
             self.between += 1;
-            if let Some(y) = y_plane_luma(&s.frame, self.dst) {
+            if let Some(y) = super::between::between_luma(&s.frame, self.dst) {
                 let h = pdq.hash(&y);
                 self.items.push((
                     PdqItem {
@@ -291,31 +291,4 @@ impl FrameHasher {
         ));
         Ok(())
     }
-}
-
-/// The luma of a decoded 8-bit YUV frame straight from its Y plane, on the
-/// RGB luma scale (`(Y - 16) * 255 / 219` for limited range). Not the
-/// reference's pixels (no chroma, no RGB rounding or clamping), so only for
-/// the `between` frames: query-side hashes a few bits from the conformant
-/// ones, at a third of their cost (no RGB conversion). `None` unless `f` is
-/// 8-bit YUV of the size `dst` (the stream's declared size, which the
-/// conformant path scales to).
-fn y_plane_luma(f: &Video, dst: (u32, u32)) -> Option<Grey8<'_>> {
-    let full = match f.format() {
-        Pixel::YUV420P | Pixel::YUV422P | Pixel::YUV444P | Pixel::NV12 | Pixel::NV21 => {
-            f.color_range() == ffmpeg_next::util::color::Range::JPEG
-        }
-        Pixel::YUVJ420P | Pixel::YUVJ422P | Pixel::YUVJ444P => true,
-        _ => return None,
-    };
-    if (f.width(), f.height()) != dst || f.planes() == 0 {
-        return None;
-    }
-    let (w, h) = (f.width() as usize, f.height() as usize);
-    let y = Grey8::new(f.data(0), w, h, f.stride(0)).ok()?;
-    Some(if full {
-        y
-    } else {
-        y.with_levels(16.0, 255.0 / 219.0)
-    })
 }

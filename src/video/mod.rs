@@ -13,6 +13,7 @@
 
 #[cfg(feature = "video")]
 mod avio;
+mod between;
 #[cfg(feature = "video")]
 mod decode;
 #[cfg(feature = "video")]
