@@ -13,6 +13,7 @@
 
 #[cfg(feature = "video")]
 mod avio;
+#[cfg(feature = "video")]
 mod between;
 #[cfg(feature = "video")]
 mod decode;
