@@ -122,4 +122,3 @@ pub(super) fn run(
     }
     Ok(u8::from(is_match))
 }
-

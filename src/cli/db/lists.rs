@@ -233,4 +233,3 @@ pub fn show(loc: &DbLocation, a: ListsArgs, counts: bool) -> anyhow::Result<u8> 
     }
     Ok(0)
 }
-
