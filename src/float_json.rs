@@ -29,10 +29,18 @@ mod tests {
     #[test]
     fn same_text_through_a_value_and_a_string() {
         for x in [0.8f32, 0.7, 0.98908275, 1.0, 0.0, -0.25] {
+            // The f32 written straight to a string ...
+            let direct = serde_json::to_string(&x).unwrap();
+            // ... and through a Value (widened to f64) print the same.
             let via_value = serde_json::to_value(shortest(x)).unwrap().to_string();
-            assert_eq!(via_value, x.to_string(), "{x}");
+            assert_eq!(via_value, direct, "{x}");
             assert_eq!(via_value.parse::<f32>().unwrap(), x);
         }
+        // Without it the widening shows.
+        assert_eq!(
+            serde_json::to_value(0.8f32).unwrap().to_string(),
+            "0.800000011920929"
+        );
         assert!(shortest(f32::NAN).is_nan());
     }
 }
