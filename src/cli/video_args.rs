@@ -51,8 +51,9 @@ pub struct VideoArgs {
     /// With views (`all`, the default of `scan`, `match` and `serve`): hash
     /// up to N frames between two sampled ones too, for the query side only
     /// (never stored in a list). Every frame (the default, up to 30 fps)
-    /// finds clips cut anywhere in fast-moving video, at a cost: about +30 %
-    /// CPU on SD video, +100 % on 720p. Lower it for huge archives; 0 = none.
+    /// finds clips cut anywhere in fast-moving video, at a cost (HD frames are
+    /// hashed averaged down; README, *Benchmarks*: all views cost 1.4x to
+    /// 1.6x no views on HD, 1.7x on SD). Lower it for huge archives; 0 = none.
     #[arg(long, default_value_t = hashsieve::video::sampler::DEFAULT_BETWEEN_PER_PERIOD, value_name = "N")]
     pub between_frames: u64,
 
