@@ -246,7 +246,7 @@ fn each_list_judges_videos_by_its_own_rule() {
             let v: Value = serde_json::from_str(l).unwrap();
             (
                 v["list"].as_str().unwrap().to_string(),
-                v["rule"].as_str().unwrap().to_string(),
+                v["vpdq"]["rule"].as_str().unwrap().to_string(),
             )
         })
         .collect();
