@@ -139,6 +139,40 @@ fn file_name(id: EntryId, external_id: Option<&str>, used: &mut Vec<String>) -> 
     format!("{name}.tmk")
 }
 
+/// Call `write` with each TMK+PDQF entry of `ids` (active ones, or all
+/// with `include_inactive`): its id, external id and hash. Then warn about
+/// entries of other types (they cannot be written as `format`) and report
+/// the count, as both exports do.
+fn each_tmk_entry(
+    store: &Store,
+    list: &str,
+    ids: &[EntryId],
+    include_inactive: bool,
+    format: &str,
+    mut write: impl FnMut(EntryId, Option<&str>, &TmkHash) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
+    let (mut written, mut other) = (0u64, 0u64);
+    for &id in ids {
+        let e = store.entry(id)?;
+        let Value::Tmk(h) = &e.record.value else {
+            other += 1;
+            continue;
+        };
+        if !include_inactive && e.status.status != Status::Active {
+            continue;
+        }
+        write(id, e.record.external_id.as_deref(), h)?;
+        written += 1;
+    }
+    if other > 0 {
+        eprintln!(
+            "hashsieve: warning: {other} entries of other signal types cannot be written as {format} and were left out"
+        );
+    }
+    eprintln!("exported {written} TMK+PDQF entries from {list:?}");
+    Ok(())
+}
+
 /// Write the list's TMK+PDQF entries to `dir` as `.tmk` files (active
 /// ones, or all with `include_inactive`); stdout lists the files.
 pub fn export(
@@ -150,29 +184,20 @@ pub fn export(
 ) -> anyhow::Result<u8> {
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     let mut used = Vec::new();
-    let (mut written, mut other) = (0u64, 0u64);
-    for &id in ids {
-        let e = store.entry(id)?;
-        let Value::Tmk(h) = &e.record.value else {
-            other += 1;
-            continue;
-        };
-        if !include_inactive && e.status.status != Status::Active {
-            continue;
-        }
-        let name = file_name(id, e.record.external_id.as_deref(), &mut used);
-        let path = dir.join(&name);
-        std::fs::write(&path, h.to_bytes())
-            .with_context(|| format!("writing {}", path.display()))?;
-        println!("{}", escape_display(path.display()));
-        written += 1;
-    }
-    if other > 0 {
-        eprintln!(
-            "hashsieve: warning: {other} entries of other signal types cannot be written as tmk and were left out"
-        );
-    }
-    eprintln!("exported {written} TMK+PDQF entries from {list:?}");
+    each_tmk_entry(
+        store,
+        list,
+        ids,
+        include_inactive,
+        "tmk",
+        |id, external_id, h| {
+            let path = dir.join(file_name(id, external_id, &mut used));
+            std::fs::write(&path, h.to_bytes())
+                .with_context(|| format!("writing {}", path.display()))?;
+            println!("{}", escape_display(path.display()));
+            Ok(())
+        },
+    )?;
     Ok(0)
 }
 
@@ -192,26 +217,11 @@ pub fn export_text(
         )),
         None => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
     };
-    let (mut written, mut other) = (0u64, 0u64);
-    for &id in ids {
-        let e = store.entry(id)?;
-        let Value::Tmk(h) = &e.record.value else {
-            other += 1;
-            continue;
-        };
-        if !include_inactive && e.status.status != Status::Active {
-            continue;
-        }
+    each_tmk_entry(store, list, ids, include_inactive, "tmk-text", |_, _, h| {
         writeln!(out, "{}", h.to_text())?;
-        written += 1;
-    }
+        Ok(())
+    })?;
     out.flush()?;
-    if other > 0 {
-        eprintln!(
-            "hashsieve: warning: {other} entries of other signal types cannot be written as tmk-text and were left out"
-        );
-    }
-    eprintln!("exported {written} TMK+PDQF entries from {list:?}");
     Ok(0)
 }
 
