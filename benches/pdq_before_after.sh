@@ -67,6 +67,9 @@ for line in open(sys.argv[1]):
 print(f"{'benchmark':28} {'before ms':>10} {'after ms':>10} {'after/before':>13}")
 ratios = []
 for name, s in t.items():
+    if "before" not in s or "after" not in s:
+        print(f"{name:28} (only {', '.join(s)}: a benchmark one side does not have)")
+        continue
     b, a = statistics.median(s["before"]), statistics.median(s["after"])
     ratios.append(a / b)
     print(f"{name:28} {b*1e3:10.2f} {a*1e3:10.2f} {a/b:13.3f}")
