@@ -101,18 +101,20 @@ fn queue_two_workers_give_the_records_of_a_local_scan(backend: Backend) {
     );
 
     let nats = Nats::start(dir.path());
-    // Workers first, so both are waiting when the jobs come.
-    let w1 = q::worker(&db, &nats.url(), "w1", &["--idle-exit", "4"])
-        .spawn()
-        .unwrap();
-    let w2 = q::worker(&db, &nats.url(), "w2", &["--idle-exit", "4"])
-        .spawn()
-        .unwrap();
+    // Workers first, and the jobs only once both have a pull request at
+    // the server: a worker still loading its lists (a loaded machine)
+    // when the jobs come would get none, its peer taking all 14.
+    let mut w1 = q::start(q::worker(&db, &nats.url(), "w1", &["--idle-exit", "6"]));
+    let mut w2 = q::start(q::worker(&db, &nats.url(), "w2", &["--idle-exit", "6"]));
+    w1.wait_ready(60, "worker 1");
+    w2.wait_ready(60, "worker 2");
     let o = q::produce(&db, &nats.url(), "run1", &[media.to_str().unwrap()]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let shown = q::wait_done(&db, "run1", 120);
-    wait_exit(w1, 60, "worker 1 did not exit once idle");
-    wait_exit(w2, 60, "worker 2 did not exit once idle");
+    for (w, what) in [(w1, "worker 1"), (w2, "worker 2")] {
+        let (status, err) = w.wait_exit(60, &format!("{what} did not exit once idle"));
+        assert!(status.success(), "{what}: {status}\n{err}");
+    }
 
     let queued = by_path(q::report(&db, "run1"));
     assert_eq!(
