@@ -418,7 +418,7 @@ async fn handle(shared: &Arc<Shared>, msg: Message, scanner: &std::sync::mpsc::S
         }
         Ended::UnknownRun => {
             eprintln!(
-                "hashsieve worker: a job of run {} is not in this database (the producer used another --db): dropped",
+                "hashsieve worker: a job of run {} is not in this database (the producer used another --db, or the run was pruned): dropped",
                 crate::escape::escape(&job.run)
             );
             let _ = msg.ack_with(AckKind::Term).await;
