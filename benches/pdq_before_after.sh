@@ -8,6 +8,7 @@
 #
 #   bash benches/pdq_before_after.sh [BEFORE] [AFTER] [N]
 #   (defaults: 8a2e7c5^, the last commit with PDQ inside the app; HEAD; 3)
+#   PDQ_BENCH_FILTER=1MP runs only the benchmarks whose name matches.
 #
 # Each revision builds in its own worktree and its own target directory
 # under $TMPDIR/pdq_before_after (never this checkout's: cargo names workspace artifacts the
@@ -51,7 +52,8 @@ for round in $(seq 1 "$n"); do
   for i in 0 1; do
     side=$([ "$i" = 0 ] && echo before || echo after)
     echo "round $round: $side" >&2
-    "${bins[$i]}" --bench 2>/dev/null | awk -v side="$side" '
+    # shellcheck disable=SC2086 # PDQ_BENCH_FILTER: a criterion filter, e.g. 1MP
+    "${bins[$i]}" --bench ${PDQ_BENCH_FILTER:-} 2>/dev/null | awk -v side="$side" '
       /^pdq\// { name=$1 }
       /time:/ { gsub(/\[/, ""); for (i = 1; i <= NF; i++) if ($i == "time:" && $(i + 4) ~ /^(ns|µs|us|ms|s)$/) print side, name, $(i + 3), $(i + 4) }' >> "$work/times"
   done
