@@ -145,3 +145,36 @@ fn derived_crops_and_turns_find_reposts_plain_enrollment_misses() {
         .count() as u64;
     assert_eq!(derived_jsonl, n_derived);
 }
+
+/// The service's export (`GET /v1/lists/{name}/export`) follows `db
+/// export`: derived entries only in jsonl or with `include_derived`.
+#[cfg(feature = "serve")]
+#[test]
+fn service_export_leaves_derived_entries_out_unless_asked() {
+    use crate::serve_support::{cli, db_with_list, Server};
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = tmp.path();
+    let db = db_with_list(dir, "L");
+    let pic = photo(320, 240, 5);
+    let path = dir.join("p.png");
+    RgbImage::from_raw(320, 240, pic.rgb)
+        .expect("buffer")
+        .save(&path)
+        .expect("save png");
+    let dbs = db.to_str().expect("utf-8");
+    let p = path.to_str().expect("utf-8");
+    let out = cli(&["db", "--db", dbs, "add", "L", "--derive", "crops", p]);
+    let added: Value = serde_json::from_str(out.trim()).expect("db add line");
+    let n = added["derived"].as_u64().expect("derived count");
+    assert!(n > 0, "{added}");
+    let s = Server::start(&db, &[]);
+    let lines = |q: &str| {
+        let r = s.get(&format!("/v1/lists/L/export?{q}"), None);
+        assert_eq!(r.status, 200, "{q}");
+        String::from_utf8_lossy(&r.body).lines().count() as u64
+    };
+    assert_eq!(lines("format=pdq"), 1);
+    assert_eq!(lines("format=pdq&include_derived=true"), 1 + n);
+    // jsonl: the digests, the hash of record and every derived entry.
+    assert_eq!(lines("format=jsonl"), 3 + 1 + n);
+}
