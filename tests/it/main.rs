@@ -38,6 +38,7 @@ mod match_cli;
 mod missing_db;
 #[cfg(feature = "serve")]
 mod pg_store;
+mod pg_tls;
 mod pytx_roundtrip;
 #[cfg(feature = "queue")]
 mod queue_scan;
