@@ -250,6 +250,14 @@ fn require_and_prefer_encrypt_and_disable_is_turned_away_by_a_tls_only_server() 
         &["no encryption"],
     );
 
+    // On the unix socket (`local ... trust`) the TLS options are ignored,
+    // as libpq ignores them: the server has no TLS there.
+    let socket_dir = path(server.dir()).replace('/', "%2F");
+    ok(
+        &url(&server, &socket_dir, "sslmode=require"),
+        &["db", "lists"],
+    );
+
     // libpq's rule: require with a root file checks the chain as
     // verify-ca does, so a wrong CA fails.
     let other = format!("sslrootcert={}", path(&pki.file("other-ca.pem")));
@@ -298,4 +306,82 @@ fn a_client_certificate_logs_in_where_the_server_asks_for_one() {
         &["db", "lists"],
         &["sslcert and sslkey go together"],
     );
+}
+
+/// `serve` over TLS: its store connection and its `LISTEN` connection
+/// (polling once a minute, so only a notification over the second one
+/// explains a change matched within 2 s).
+#[cfg(feature = "serve")]
+#[test]
+fn serve_listens_for_changes_over_tls() {
+    use std::io::BufRead;
+    use std::time::{Duration, Instant};
+    const PDQ: &str = "f8f8f0cee0f4a84f06370a22038f63f0b36e2ed596621e1d33e6b39c4e9c9b22";
+
+    let pki = Pki::new();
+    let Some(server) = tls_server(&pki, "hostssl all all 127.0.0.1/32 trust") else {
+        return;
+    };
+    // verify-ca: the certificate names localhost, the URL says 127.0.0.1.
+    let db = url(
+        &server,
+        "127.0.0.1",
+        &format!(
+            "sslmode=verify-ca&sslrootcert={}",
+            path(&pki.file("ca.pem"))
+        ),
+    );
+    ok(&db, &["db", "list-create", "L"]);
+
+    let mut child = Command::new(BIN)
+        .args(["serve", "--db", &db, "--listen", "127.0.0.1:0"])
+        .args(["--no-sandbox", "--poll-ms", "60000"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn hashsieve serve");
+    let err = child.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(err).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let addr = loop {
+        let Ok(line) = rx.recv_timeout(Duration::from_secs(60)) else {
+            let _ = child.kill();
+            panic!("serve did not start");
+        };
+        if let Some(a) = line.split("listening on http://").nth(1) {
+            break a.trim().parse().expect("an address");
+        }
+    };
+    let s = crate::serve_support::Server {
+        child,
+        addr,
+        stderr: rx,
+    };
+    let banks = || {
+        let r = s.get(&format!("/m/lookup?signal_type=pdq&signal={PDQ}"), None);
+        assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+        let by_bank: serde_json::Map<String, serde_json::Value> =
+            serde_json::from_slice(&r.body).unwrap();
+        by_bank.keys().cloned().collect::<Vec<_>>()
+    };
+    assert!(banks().is_empty());
+
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("l.txt");
+    std::fs::write(&file, format!("{PDQ}\n")).unwrap();
+    ok(&db, &["db", "import", "L", path(&file)]);
+    let t0 = Instant::now();
+    while banks() != ["L"] {
+        assert!(
+            t0.elapsed() < Duration::from_secs(2),
+            "the import was not matched within 2 s (no notification over TLS?)"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }
