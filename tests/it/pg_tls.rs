@@ -385,3 +385,47 @@ fn serve_listens_for_changes_over_tls() {
         std::thread::sleep(Duration::from_millis(20));
     }
 }
+
+/// A password over TLS with SCRAM channel binding required
+/// (`channel_binding=require`: the client must prove the TLS session it
+/// sees is the server's, from the server's certificate), as a managed
+/// database's password login would run.
+#[test]
+fn scram_with_channel_binding_over_tls() {
+    let pki = Pki::new();
+    let Some(server) = tls_server(&pki, "hostssl all all 127.0.0.1/32 scram-sha-256") else {
+        return;
+    };
+    let Some(psql) = throwaway::bin_dir()
+        .map(|d| d.join("psql"))
+        .filter(|p| p.is_file())
+    else {
+        fixtures::missing("psql (Debian package postgresql-client)");
+        return;
+    };
+    // The password is set over the unix socket (`local ... trust`).
+    let set = Command::new(psql)
+        .args(["-h", path(server.dir()), "-p", &server.port().to_string()])
+        .args(["-U", "hashsieve", "-d", "postgres", "-c"])
+        .arg("ALTER ROLE hashsieve PASSWORD 'tls-secret'")
+        .output()
+        .expect("run psql");
+    assert!(
+        set.status.success(),
+        "{}",
+        String::from_utf8_lossy(&set.stderr)
+    );
+    let db = |password: &str| {
+        format!(
+            "postgresql://hashsieve:{password}@127.0.0.1:{}/postgres?sslmode=require&channel_binding=require",
+            server.port()
+        )
+    };
+    ok(&db("tls-secret"), &["db", "list-create", "scram"]);
+    assert!(ok(&db("tls-secret"), &["db", "lists"]).contains("scram"));
+    fails_saying(
+        &db("wrong"),
+        &["db", "lists"],
+        &["password authentication failed"],
+    );
+}
