@@ -45,6 +45,22 @@ fn bench(c: &mut Criterion) {
         group.bench_with_input(BenchmarkId::new("dihedral", name), &pixels, |b, px| {
             b.iter(|| hasher.dihedral(&Rgb8::new(px, w, h, LumaRule::Pillow).unwrap()))
         });
+        // One of each pair of twins (a turn and its upside-down twin share
+        // their first row pass): oriented8 against twice this is what the
+        // sharing saves.
+        group.bench_with_input(BenchmarkId::new("oriented4", name), &pixels, |b, px| {
+            b.iter(|| {
+                hasher.oriented(
+                    &Rgb8::new(px, w, h, LumaRule::Pillow).unwrap(),
+                    &[
+                        DihedralKind::Original,
+                        DihedralKind::FlipY,
+                        DihedralKind::FlipPlus1,
+                        DihedralKind::Rotate270,
+                    ],
+                )
+            })
+        });
         // The query views: the hash of each of the eight turned pictures.
         group.bench_with_input(BenchmarkId::new("oriented8", name), &pixels, |b, px| {
             b.iter(|| {

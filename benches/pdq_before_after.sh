@@ -8,6 +8,7 @@
 #
 #   bash benches/pdq_before_after.sh [BEFORE] [AFTER] [N]
 #   (defaults: 8a2e7c5^, the last commit with PDQ inside the app; HEAD; 3)
+#   PDQ_BENCH_FILTER=1MP runs only the benchmarks whose name matches.
 #
 # Each revision builds in its own worktree and its own target directory
 # under $TMPDIR/pdq_before_after (never this checkout's: cargo names workspace artifacts the
@@ -51,7 +52,8 @@ for round in $(seq 1 "$n"); do
   for i in 0 1; do
     side=$([ "$i" = 0 ] && echo before || echo after)
     echo "round $round: $side" >&2
-    "${bins[$i]}" --bench 2>/dev/null | awk -v side="$side" '
+    # shellcheck disable=SC2086 # PDQ_BENCH_FILTER: a criterion filter, e.g. 1MP
+    "${bins[$i]}" --bench ${PDQ_BENCH_FILTER:-} 2>/dev/null | awk -v side="$side" '
       /^pdq\// { name=$1 }
       /time:/ { gsub(/\[/, ""); for (i = 1; i <= NF; i++) if ($i == "time:" && $(i + 4) ~ /^(ns|µs|us|ms|s)$/) print side, name, $(i + 3), $(i + 4) }' >> "$work/times"
   done
@@ -67,6 +69,9 @@ for line in open(sys.argv[1]):
 print(f"{'benchmark':28} {'before ms':>10} {'after ms':>10} {'after/before':>13}")
 ratios = []
 for name, s in t.items():
+    if "before" not in s or "after" not in s:
+        print(f"{name:28} (only {', '.join(s)}: a benchmark one side does not have)")
+        continue
     b, a = statistics.median(s["before"]), statistics.median(s["after"])
     ratios.append(a / b)
     print(f"{name:28} {b*1e3:10.2f} {a*1e3:10.2f} {a/b:13.3f}")

@@ -26,6 +26,8 @@
 #   ENTRIES=n   listed PDQ hashes (default 10000000)
 #   RATE=n      changes per second while loaded (default 1000)
 #   DURATION=s  seconds of each lookup phase (default 30)
+#   HAMMER=n    n more lookup threads while loaded, untimed (default 0):
+#               lookups overlapping on the server, as with many clients
 #   BIN=path    the hashsieve binary (default: cargo build --release)
 # Needs PostgreSQL (Debian `postgresql`: initdb, postgres, psql) and
 # python3. Everything lives under one /tmp folder, removed at the end.
@@ -83,12 +85,13 @@ t1=$(date +%s.%N)
 echo "loaded $ENTRIES entries in $(python3 -c "print(f'{$t1-$t0:.0f}')") s ($(psql -X -At -h 127.0.0.1 -p "$PORT" -U hashsieve postgres -c "SELECT pg_size_pretty(pg_database_size('postgres'))"))"
 
 BIN="$BIN" URL="$URL" PGPORT="$PORT" WORK="$WORK" RATE="$RATE" DURATION="$DURATION" \
-  ENTRIES="$ENTRIES" python3 - <<'PY'
+  ENTRIES="$ENTRIES" HAMMER="${HAMMER:-0}" python3 - <<'PY'
 import http.client, json, os, random, socket, statistics, subprocess, threading, time
 
 BIN, URL, WORK = os.environ["BIN"], os.environ["URL"], os.environ["WORK"]
 PGPORT, RATE = os.environ["PGPORT"], int(os.environ["RATE"])
 DURATION, ENTRIES = float(os.environ["DURATION"]), int(os.environ["ENTRIES"])
+HAMMER = int(os.environ.get("HAMMER", "0"))
 INDEX = os.path.join(WORK, "index")
 os.makedirs(INDEX, exist_ok=True)
 
@@ -219,8 +222,16 @@ a, port_a, start_a, ready_a = serve()
 print(f"server A (no saved index: full read, index built, files saved): serving {ready_a['pdq_hashes']} hashes {start_a:.1f} s after start")
 lookups(port_a, 2)  # warm up
 idle = lookups(port_a, DURATION)
+def hammer(port):
+    """Extra lookups, not timed: with several at once the server's
+    lookups overlap, as with many clients (HAMMER=n threads)."""
+    c = Client(port)
+    while not stop.is_set():
+        c.match(rand_pdq())
+
 threads = [threading.Thread(target=writer), threading.Thread(target=prober),
            threading.Thread(target=checker, args=(port_a,))]
+threads += [threading.Thread(target=hammer, args=(port_a,)) for _ in range(HAMMER)]
 for t in threads: t.start()
 t_load = time.monotonic()
 time.sleep(2)

@@ -16,9 +16,13 @@ With --bin given twice (an older binary, then this one), the runs of the
 two alternate and a last column gives each set's CPU time against the
 first binary's: a before/after on a busy machine.
 
+With --video (repeatable) the given videos are timed instead of the
+generated ones (e.g. the evaluation corpus's letterboxed SD and HD copies,
+for the letterbox TMK view's cost).
+
 Usage: python3 benches/video_views_bench.py [--bin target/release/hashsieve]
        [--bin OTHER] [--runs 3] [--short 60] [--long 300]
-       [--out benches/out/video_views]
+       [--out benches/out/video_views] [--video FILE ...]
 """
 import argparse
 import os
@@ -64,15 +68,19 @@ def main():
     ap.add_argument("--long", type=int, default=300)
     ap.add_argument("--out", default="benches/out/video_views")
     ap.add_argument("--image", help="source photo (default: a wallpaper)")
+    ap.add_argument("--video", action="append", help="time this video instead (repeatable)")
     a = ap.parse_args()
     img = Path(a.image) if a.image else next(
         (p for p in sorted(Path("/usr/share/wallpapers").rglob("*.jpg"))), None)
-    if img is None:
-        sys.exit("no source photo: pass --image")
-    out = Path(a.out)
-    videos = [out / f"letterboxed-{a.short}s.mp4", out / f"letterboxed-{a.long}s.mp4"]
-    for v, s in zip(videos, [a.short, a.long]):
-        make_video(img, v, s)
+    if a.video:
+        videos = [Path(v) for v in a.video]
+    else:
+        if img is None:
+            sys.exit("no source photo: pass --image")
+        out = Path(a.out)
+        videos = [out / f"letterboxed-{a.short}s.mp4", out / f"letterboxed-{a.long}s.mp4"]
+        for v, s in zip(videos, [a.short, a.long]):
+            make_video(img, v, s)
     bins = a.bin or ["target/release/hashsieve"]
     print(f"source photo {img}; {a.runs} runs each, 1 thread, median")
     for i, b in enumerate(bins):

@@ -12,8 +12,14 @@ cache), and prints the median wall time, images/s and the extra time over
   edited  every edited copy (padding, captions, screenshots ... so crop
           views are hashed too)
 
+With --before OTHER_BIN, both binaries run every view set, all runs
+interleaved (before, after, before, after ...), so that load from other
+processes hits both alike; it prints each side's medians, the ms per image,
+and the after/before ratio per view set.
+
 Usage: python3 benches/views_bench.py [--corpus benches/out/eval]
-       [--bin target/release/hashsieve] [--threads 1] [--runs 5] [--sets plain,edited]
+       [--bin target/release/hashsieve] [--before OTHER_BIN] [--threads 1]
+       [--runs 5] [--sets plain,edited]
 """
 import argparse
 import shutil
@@ -37,6 +43,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--corpus", default="benches/out/eval")
     ap.add_argument("--bin", default="target/release/hashsieve")
+    ap.add_argument("--before", help="a previous binary, run interleaved with --bin")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--sets", default="plain,edited", help="which corpora: plain, edited or both")
@@ -52,6 +59,9 @@ def main():
             if name not in a.sets.split(","):
                 continue
             n = sum(1 for p in paths for f in Path(p).rglob("*") if f.is_file() or f.is_symlink())
+            if a.before:
+                before_after(a, name, paths, n)
+                continue
             base = None
             print(f"\n{name}: {n} images, --threads {a.threads}, median of {a.runs} runs")
             print("| views | median s | images/s | extra time vs none |")
@@ -70,6 +80,29 @@ def main():
                 if base is None:
                     base = med
                 print(f"| {vs} | {med:.2f} | {n / med:.1f} | {100 * (med / base - 1):+.0f}% |")
+
+
+def before_after(a, name, paths, n):
+    """Both binaries, every view set, runs interleaved; medians and ratios."""
+    bins = {"before": a.before, "after": a.bin}
+    cmds = {(side, vs): [b, "hash", "--threads", str(a.threads), f"--views={vs}"] + paths
+            for vs in ("none", "dihedral", "all") for side, b in bins.items()}
+    times = {k: [] for k in cmds}
+    for cmd in cmds.values():
+        timed(cmd)  # warm-up: page cache
+    for _ in range(a.runs):
+        for k, cmd in cmds.items():
+            times[k].append(timed(cmd))
+    med = {k: statistics.median(ts) for k, ts in times.items()}
+    print(f"\n{name}: {n} images, --threads {a.threads}, median of {a.runs} interleaved runs")
+    print("| views | before s | after s | after/before | before ms/image | after ms/image "
+          "| before vs none | after vs none |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|")
+    for vs in ("none", "dihedral", "all"):
+        b, f = med[("before", vs)], med[("after", vs)]
+        bn, fn = med[("before", "none")], med[("after", "none")]
+        print(f"| {vs} | {b:.2f} | {f:.2f} | {f / b:.3f} | {1000 * b / n:.1f} | {1000 * f / n:.1f} "
+              f"| {100 * (b / bn - 1):+.0f}% | {100 * (f / fn - 1):+.0f}% |")
 
 
 if __name__ == "__main__":

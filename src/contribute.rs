@@ -11,6 +11,12 @@
 //! reposts. Those entries are not hashes of the media as published: each
 //! carries the label [`DERIVED_LABEL_PREFIX`]`<view>` so anyone reading
 //! or exporting the list can tell them apart (and leave them out).
+//!
+//! Likewise ([`derived_edit_records`], `db add --derive`) the hashes of
+//! derived versions of an image (crops, small turns: see
+//! [`crate::enroll`]), labelled `derived:crop=center-10`,
+//! `derived:rotate=-5`. Every such label starts with
+//! [`crate::enroll::DERIVED_PREFIX`]; [`is_derived`] tells them apart.
 
 use crate::record::{FileRecord, Media};
 use hashdb::model::{normalize_frames, Record, Value};
@@ -27,6 +33,14 @@ pub struct ContributeOptions {
 
 /// Label prefix of an entry derived from a view: `derived:view=flipx`.
 pub const DERIVED_LABEL_PREFIX: &str = "derived:view=";
+
+/// Whether an entry with these labels is derived (a view's or an edit's
+/// hash, not a hash of the media as published).
+pub fn is_derived<'a>(labels: impl IntoIterator<Item = &'a String>) -> bool {
+    labels
+        .into_iter()
+        .any(|l| l.starts_with(crate::enroll::DERIVED_PREFIX))
+}
 
 /// The entries to add for one hashed file. A video without any hashed
 /// frame contributes no vPDQ entry.
@@ -61,17 +75,12 @@ pub fn records_for(rec: &FileRecord, opts: &ContributeOptions) -> Vec<Record> {
         .collect()
 }
 
-fn record(
-    v: Value,
-    q: Option<u8>,
-    opts: &ContributeOptions,
-    view: Option<crate::views::View>,
-) -> Record {
+fn record(v: Value, q: Option<u8>, opts: &ContributeOptions, derived: Option<String>) -> Record {
     let mut r = Record::new(v);
     r.quality = q;
     r.labels = opts.labels.iter().cloned().collect();
-    if let Some(view) = view {
-        r.labels.insert(format!("{DERIVED_LABEL_PREFIX}{view}"));
+    if let Some(label) = derived {
+        r.labels.insert(label);
     }
     r.external_id = opts.external_id.clone();
     r.note = opts.note.clone();
@@ -98,7 +107,7 @@ pub fn derived_view_records(rec: &FileRecord, opts: &ContributeOptions) -> Vec<R
             let v = Value::Vpdq(frames);
             if !seen.contains(&v) {
                 seen.push(v.clone());
-                out.push(record(v, None, opts, Some(view)));
+                out.push(record(v, None, opts, Some(view_label(view))));
             }
         }
     } else {
@@ -107,8 +116,37 @@ pub fn derived_view_records(rec: &FileRecord, opts: &ContributeOptions) -> Vec<R
             let v = Value::Pdq(vh.hash);
             if !seen.contains(&v) {
                 seen.push(v.clone());
-                out.push(record(v, Some(vh.quality), opts, Some(vh.view)));
+                out.push(record(v, Some(vh.quality), opts, Some(view_label(vh.view))));
             }
+        }
+    }
+    out
+}
+
+fn view_label(view: crate::views::View) -> String {
+    format!("{DERIVED_LABEL_PREFIX}{view}")
+}
+
+/// Entries for the derived versions of an image (`db add --derive`),
+/// each labelled [`crate::enroll::Derivation::label`] besides `opts`'
+/// labels. Values equal to the hash of record, to an earlier derived
+/// version or to one of `skip` (the views stored with `--with-views`) are
+/// left out: a derived label must never be put on a hash the list already
+/// holds for another reason.
+pub fn derived_edit_records(
+    rec: &FileRecord,
+    derived: &[crate::enroll::DerivedHash],
+    skip: &[Record],
+    opts: &ContributeOptions,
+) -> Vec<Record> {
+    let mut seen: Vec<Value> = rec.pdq.iter().map(|p| Value::Pdq(p.hash)).collect();
+    seen.extend(skip.iter().map(|r| r.value.clone()));
+    let mut out = Vec::new();
+    for d in derived {
+        let v = Value::Pdq(d.hash);
+        if !seen.contains(&v) {
+            seen.push(v.clone());
+            out.push(record(v, Some(d.quality), opts, Some(d.derivation.label())));
         }
     }
     out

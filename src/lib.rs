@@ -9,6 +9,7 @@
 pub mod archive;
 pub mod compare;
 pub mod contribute;
+pub mod enroll;
 pub mod error;
 pub mod escape;
 pub mod exit;

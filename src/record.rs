@@ -157,6 +157,11 @@ pub struct FileRecord {
     /// [`VideoFacts::tmk_frames`]). Shared, so copies of a record are cheap.
     #[serde(skip)]
     pub tmk: Option<std::sync::Arc<hashdb::tmk::TmkHash>>,
+    /// Videos hashed with crop views that have letterbox bars: the
+    /// TMK+PDQF of the frames with the bars trimmed, a query-side view
+    /// (see `crate::video::tmk_frames::TrimmedTmk`).
+    #[serde(skip)]
+    pub tmk_letterbox: Option<std::sync::Arc<hashdb::tmk::TmkHash>>,
     /// Images: query-side views (see [`crate::views`]), when asked for.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub views: Option<Vec<crate::views::ViewHash>>,
@@ -214,6 +219,7 @@ impl FileRecord {
             between: Vec::new(),
             dihedral: None,
             tmk: None,
+            tmk_letterbox: None,
             views: None,
             error: None,
             matches: None,

@@ -115,6 +115,36 @@ def crop(img, rng, frac):
     return img.crop((l, t, img.width - (dw - l), img.height - (dh - t))), "PNG"
 
 
+def crop_at(img, rng, frac, where):
+    # remove `frac` of the side(s) `where` names: "center" (half on each
+    # side, width and height), "side" (one side picked at random: a strip
+    # cut off), "corner" (width and height, at a corner picked at random)
+    W, H = img.size
+    cw, ch = round(W * frac), round(H * frac)
+    if where == "center":
+        l, t, r, b = cw // 2, ch // 2, cw - cw // 2, ch - ch // 2
+    elif where == "side":
+        side = rng.choice("ltrb")
+        l, t, r, b = [(cw if s in "lr" else ch) if s == side else 0 for s in "ltrb"]
+    else:
+        l, r = (cw, 0) if rng.random() < 0.5 else (0, cw)
+        t, b = (ch, 0) if rng.random() < 0.5 else (0, ch)
+    return img.crop((l, t, W - r, H - b)), "PNG"
+
+
+def rot_cropped(img, rng, deg):
+    # turned by `deg` (sign picked at random), then cropped to the largest
+    # centred rectangle of the same aspect ratio without empty corners, as
+    # photo editors' straighten tools do; Pillow's bicubic, not ours
+    deg = deg * rng.choice((-1, 1))
+    W, H = img.size
+    a = math.radians(abs(deg))
+    s = min(W / (W * math.cos(a) + H * math.sin(a)), H / (W * math.sin(a) + H * math.cos(a)))
+    w, h = W * s, H * s
+    out = img.rotate(deg, resample=Image.BICUBIC, expand=False)
+    return out.crop((round((W - w) / 2), round((H - h) / 2), round((W + w) / 2), round((H + h) / 2))), ("JPEG", 90)
+
+
 def pad_colour(rng):
     return rng.choice([(0, 0, 0), (255, 255, 255), (128, 128, 128),
                        tuple(rng.randint(0, 255) for _ in range(3))])
@@ -307,6 +337,27 @@ EDITS = {
     "rot180": lambda i, r: rot(i, r, 180),
     "rot270": lambda i, r: rot(i, r, 270),
     "rot_3": lambda i, r: small_rot(i, r, 3),
+    # issue 16, list-side enrollment: crops at the enrolled grid's
+    # fractions and between them (7, 12), and turns with corners cropped
+    # at 3-7 degrees (4 and 6 between the enrolled 3, 5, 7)
+    "crop_15": lambda i, r: crop(i, r, 0.15),
+    "crop_center_5": lambda i, r: crop_at(i, r, 0.05, "center"),
+    "crop_center_7": lambda i, r: crop_at(i, r, 0.07, "center"),
+    "crop_center_10": lambda i, r: crop_at(i, r, 0.10, "center"),
+    "crop_center_12": lambda i, r: crop_at(i, r, 0.12, "center"),
+    "crop_center_20": lambda i, r: crop_at(i, r, 0.20, "center"),
+    "crop_side_5": lambda i, r: crop_at(i, r, 0.05, "side"),
+    "crop_side_10": lambda i, r: crop_at(i, r, 0.10, "side"),
+    "crop_side_12": lambda i, r: crop_at(i, r, 0.12, "side"),
+    "crop_side_20": lambda i, r: crop_at(i, r, 0.20, "side"),
+    "crop_corner_10": lambda i, r: crop_at(i, r, 0.10, "corner"),
+    "crop_corner_15": lambda i, r: crop_at(i, r, 0.15, "corner"),
+    "rot_crop_3": lambda i, r: rot_cropped(i, r, 3),
+    "rot_crop_4": lambda i, r: rot_cropped(i, r, 4),
+    "rot_crop_5": lambda i, r: rot_cropped(i, r, 5),
+    "rot_crop_6": lambda i, r: rot_cropped(i, r, 6),
+    "rot_crop_7": lambda i, r: rot_cropped(i, r, 7),
+    "rot_7": lambda i, r: small_rot(i, r, 7),
     "grey": grey,
     "bright": bright,
     "contrast": contrast,

@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """TMK+PDQF on the video evaluation corpus (issue 12): recall per edit and
-false positives of the plain TMK and of its query-side view (the mirrored
-TMK, `flipx`), with and without it.
+false positives of the plain TMK and of its query-side views (the mirrored
+TMK, `flipx`; the letterbox-trimmed TMK, `letterbox`, and it mirrored,
+`letterbox+flipx`), with and without them.
 
 Reads the corpus of build_video_corpus.py. The "list" is the TMK+PDQF of
 the originals as `hashsieve hash --format tmk` writes it (byte-identical to
@@ -12,7 +13,7 @@ scanned twice by the product path:
 
   tmk           `hashsieve scan --views none`: the plain TMK only
   tmk+views     `hashsieve scan` with its default views: the plain TMK,
-                then the mirrored TMK for entries the plain one missed
+                then its views for entries nothing before them hit
 
 Only TMK hits count (the list has no other signal). Recall of an edit =
 share of originals whose edited copy hits its own original; "wrong" =
@@ -123,7 +124,7 @@ def main():
 
     print(f"\n{len(origs)} listed originals (TMK+PDQF, level-1 and level-2 >= 0.7); "
           f"{len(dists)} distractor videos\n")
-    print("| edit | TMK (--views none) | TMK + mirrored view (--views all) | which view hit |")
+    print("| edit | TMK (--views none) | TMK + views (--views all) | which view hit |")
     print("|---|---:|---:|---|")
     for e in edits:
         cells = []

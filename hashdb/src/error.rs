@@ -59,6 +59,15 @@ pub enum OpenError {
         #[source]
         source: rusqlite::Error,
     },
+    /// The URL's TLS options (`sslmode`, `sslrootcert`, ...) or their
+    /// files are unusable (nothing was sent to the server), or the TLS
+    /// handshake failed. (`problem` is in the message and not a `source`,
+    /// so a printed error chain says it once.)
+    #[error("{path}: {problem}")]
+    Tls {
+        path: PathBuf,
+        problem: crate::store::pg::tls::TlsError,
+    },
     /// PostgreSQL failed (cannot connect, refused, or a statement failed);
     /// `path` is the URL without its password.
     #[error("{path}: {source}")]

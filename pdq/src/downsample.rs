@@ -21,6 +21,7 @@
 //! port of the reference loop structure on many sizes.
 
 use super::luma::LumaSource;
+use super::oriented::Oriented;
 
 /// The reference's window: `(old + 2 * new - 1) / (2 * new)`, i.e.
 /// `ceil(old / (2 * new))`.
@@ -200,6 +201,7 @@ struct RowScratch {
 /// the outputs the caller asked for are transposed back.
 mod simd_box {
     use super::RowOut;
+    use crate::oriented::{Axes, Oriented};
 
     /// Returns false (doing nothing) when the CPU lacks AVX2.
     pub(super) fn rows(
@@ -213,20 +215,7 @@ mod simd_box {
         {
             if std::is_x86_feature_detected!("avx2") {
                 assert!(inp.len() >= super::GROUP * w && window >= 1 && window <= w);
-                match out {
-                    RowOut::Divided {
-                        counts,
-                        buf,
-                        offsets,
-                    } => {
-                        assert!(counts.len() >= w);
-                        assert!(offsets.iter().all(|&o| o + w <= buf.len()));
-                    }
-                    RowOut::Sampled { counts, cols, out } => {
-                        assert!(out.len() >= super::GROUP * 64);
-                        assert!(cols.iter().all(|&x| x < w && x < counts.len()));
-                    }
-                }
+                check_out(out, w);
                 // Every element that is read is written first: no clearing.
                 if il.len() < 2 * super::GROUP * w + 64 {
                     il.resize(2 * super::GROUP * w + 64, 0.0);
@@ -287,7 +276,6 @@ mod simd_box {
         let (tin, tout) = il.split_at_mut(G * w + 32);
         let ip = inp.as_ptr();
         let tip = tin.as_mut_ptr();
-        let top = tout.as_mut_ptr();
         let blocks = w / 8;
         for h in 0..H {
             for b in 0..blocks {
@@ -305,6 +293,149 @@ mod simd_box {
                 }
             }
         }
+        sums_avx2(tin, tout, w, window, out);
+    }
+
+    /// The group's running sums for rows `y..y + GROUP` of the picture
+    /// `turned` reads from its plane, gathered straight from the plane into
+    /// the interleaved layout (no row copy, and for a turn whose rows are
+    /// the plane's columns no transpose either: sixteen neighbouring
+    /// columns of one plane row are already one column of the layout).
+    /// Returns false (doing nothing) when the CPU lacks AVX2.
+    pub(super) fn rows_turned(
+        turned: &Oriented,
+        y: usize,
+        window: usize,
+        out: &mut RowOut,
+        il: &mut Vec<f32>,
+    ) -> bool {
+        #[cfg(target_arch = "x86_64")]
+        {
+            if std::is_x86_feature_detected!("avx2") {
+                let (plane, pw, ph, axes) = turned.parts();
+                let (w, h) = if axes.transpose { (ph, pw) } else { (pw, ph) };
+                assert!(plane.len() >= pw * ph && y + super::GROUP <= h);
+                assert!(window >= 1 && window <= w);
+                check_out(out, w);
+                if il.len() < 2 * super::GROUP * w + 64 {
+                    il.resize(2 * super::GROUP * w + 64, 0.0);
+                }
+                // SAFETY: AVX2 is present (checked above); sizes asserted.
+                unsafe { turned_avx2(plane, pw, ph, axes, y, window, out, il) };
+                return true;
+            }
+        }
+        let _ = (turned, y, window, out, il);
+        false
+    }
+
+    /// The bounds `sums_avx2` relies on when it writes `out` for rows `w` long.
+    fn check_out(out: &RowOut, w: usize) {
+        match out {
+            RowOut::Divided {
+                counts,
+                buf,
+                offsets,
+            } => {
+                assert!(counts.len() >= w);
+                assert!(offsets.iter().all(|&o| o + w <= buf.len()));
+            }
+            RowOut::Sampled { counts, cols, out } => {
+                assert!(out.len() >= super::GROUP * 64);
+                assert!(cols.iter().all(|&x| x < w && x < counts.len()));
+            }
+        }
+    }
+
+    /// SAFETY: caller checks AVX2; `plane` holds `pw * ph`; rows `y..y +
+    /// GROUP` exist in the turned picture; `il` holds 2 * GROUP * w + 64
+    /// (w the turned width); `out` is in bounds (`check_out`).
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2")]
+    #[allow(clippy::too_many_arguments, clippy::needless_range_loop)]
+    unsafe fn turned_avx2(
+        plane: &[f32],
+        pw: usize,
+        ph: usize,
+        a: Axes,
+        y: usize,
+        window: usize,
+        out: &mut RowOut,
+        il: &mut [f32],
+    ) {
+        use std::arch::x86_64::*;
+        const G: usize = super::GROUP;
+        const H: usize = G / 8;
+        let w = if a.transpose { ph } else { pw };
+        let (tin, tout) = il.split_at_mut(G * w + 32);
+        let pp = plane.as_ptr();
+        let tip = tin.as_mut_ptr();
+        if a.transpose {
+            // Turned row y + r is plane column y + r (pw - 1 - (y + r)
+            // mirrored), turned column t is plane row t (ph - 1 - t
+            // mirrored): layout column t is G neighbouring values of one
+            // plane row, lane-reversed when mirrored.
+            let c_lo = if a.rev_x { pw - y - G } else { y };
+            let rev = _mm256_setr_epi32(7, 6, 5, 4, 3, 2, 1, 0);
+            for t in 0..w {
+                let sy = if a.rev_y { ph - 1 - t } else { t };
+                let s = pp.add(sy * pw + c_lo);
+                for h in 0..H {
+                    let v = if a.rev_x {
+                        // Rows 8h..8h+8 are plane columns c_lo + G - 1 - 8h
+                        // downwards.
+                        _mm256_permutevar8x32_ps(_mm256_loadu_ps(s.add(G - 8 - 8 * h)), rev)
+                    } else {
+                        _mm256_loadu_ps(s.add(8 * h))
+                    };
+                    _mm256_storeu_ps(tip.add(G * t + 8 * h), v);
+                }
+            }
+        } else {
+            // Turned row y + r is plane row y + r (ph - 1 - (y + r) upside
+            // down), turned column t plane column t (pw - 1 - t mirrored):
+            // 8x8 transposes, stored at the mirrored column when mirrored.
+            let blocks = w / 8;
+            let col = |s: usize| if a.rev_x { pw - 1 - s } else { s };
+            for h in 0..H {
+                let row: [usize; 8] = std::array::from_fn(|r| {
+                    let yr = y + 8 * h + r;
+                    (if a.rev_y { ph - 1 - yr } else { yr }) * pw
+                });
+                for b in 0..blocks {
+                    let s0 = 8 * b;
+                    let rows: [__m256; 8] =
+                        std::array::from_fn(|r| _mm256_loadu_ps(pp.add(row[r] + s0)));
+                    let cols = transpose8(rows);
+                    for (k, c) in cols.iter().enumerate() {
+                        _mm256_storeu_ps(tip.add(G * col(s0 + k) + 8 * h), *c);
+                    }
+                }
+                for s in 8 * blocks..w {
+                    for r in 0..8 {
+                        *tip.add(G * col(s) + 8 * h + r) = *pp.add(row[r] + s);
+                    }
+                }
+            }
+        }
+        sums_avx2(tin, tout, w, window, out);
+    }
+
+    /// The running sums over the interleaved rows `tin` (column t of row
+    /// r at `tin[GROUP * t + r]`, rows `w` long), then the outputs `out`
+    /// asks for.
+    /// SAFETY: caller checks AVX2; `tin` holds GROUP * w, `tout` GROUP * w
+    /// + 32; `out` is in bounds (`check_out`).
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2")]
+    #[allow(clippy::needless_range_loop)]
+    unsafe fn sums_avx2(tin: &[f32], tout: &mut [f32], w: usize, window: usize, out: &mut RowOut) {
+        use std::arch::x86_64::*;
+        const G: usize = super::GROUP;
+        const H: usize = G / 8;
+        let tip = tin.as_ptr();
+        let top = tout.as_mut_ptr();
+        let blocks = w / 8;
         // Running sums in the reference's order, H independent chains side
         // by side (each chain's add-then-subtract is a latency chain; two
         // of them keep the adder busy).
@@ -404,6 +535,8 @@ struct ColumnBox {
     cur: usize,
     ring: Vec<f32>,
     ring_rows: usize,
+    /// Input row `t` is ring row `len - 1 - t` (only over a whole plane).
+    reversed: bool,
     pushed: usize,
 }
 
@@ -425,13 +558,47 @@ impl ColumnBox {
             cur: 0,
             ring,
             ring_rows,
+            reversed: false,
+            pushed: 0,
+        }
+    }
+
+    /// The column pass over rows already all in `plane` (`len` rows of
+    /// `w`), read top down, or bottom up when `reversed` (a picture and its
+    /// upside-down twin share their first row pass this way).
+    fn over_plane(
+        w: usize,
+        len: usize,
+        window: usize,
+        plane: Vec<f32>,
+        sums: Vec<f32>,
+        reversed: bool,
+    ) -> Self {
+        debug_assert!(plane.len() >= w * len);
+        let mut sums = sums;
+        sums.clear();
+        sums.resize(w, 0.0);
+        ColumnBox {
+            w,
+            len,
+            window,
+            lag: (window + 2) / 2 - 1,
+            sums,
+            cur: 0,
+            ring: plane,
+            ring_rows: len,
+            reversed,
             pushed: 0,
         }
     }
 
     /// Offset in the ring of input row `t`.
     fn slot(&self, t: usize) -> usize {
-        (t % self.ring_rows) * self.w
+        if self.reversed {
+            (self.len - 1 - t) * self.w
+        } else {
+            (t % self.ring_rows) * self.w
+        }
     }
 
     /// The next input row has been written into its slot: add it (and
@@ -569,6 +736,8 @@ pub(crate) struct Scratch {
     ring: Vec<f32>,
     sums: Vec<f32>,
     mid: Vec<f32>,
+    /// The first row pass of a whole turned picture (shared by twins).
+    first: Vec<f32>,
     rows: RowScratch,
 }
 
@@ -576,6 +745,68 @@ pub(crate) struct Scratch {
 /// bit-identical to the reference's `jaroszFilterFloat` + `decimateFloat`.
 /// `src` must be at least 1x1.
 pub(crate) fn downsample_64(src: &dyn LumaSource, sc: &mut Scratch) -> [[f32; 64]; 64] {
+    downsample_64_from(src, First::Stream(None), sc)
+}
+
+/// [`downsample_64`] of a turned picture, whose first row pass gathers the
+/// turned rows straight from the plane (same values, same operations: see
+/// `simd_box::rows_turned`).
+pub(crate) fn downsample_turned(turned: &Oriented, sc: &mut Scratch) -> [[f32; 64]; 64] {
+    downsample_64_from(turned, First::Stream(Some(turned)), sc)
+}
+
+/// [`downsample_64`] of `turned` and of its upside-down twin (the same
+/// rows in the opposite order: `Oriented::twin`), in that order. Both
+/// pictures' first row pass gives the same rows (each row is the same
+/// values walked in the same direction), so it runs once, over the whole
+/// picture, and both column passes read it, one top down and one bottom
+/// up. Every other pass walks in a direction of its own and runs twice.
+pub(crate) fn downsample_twins(turned: &Oriented, sc: &mut Scratch) -> [[[f32; 64]; 64]; 2] {
+    let w = turned.width();
+    let h = turned.height();
+    let wr = window_size(w, 64);
+    let counts_w = window_counts(w, wr);
+    let mut first = std::mem::take(&mut sc.first);
+    first.clear();
+    first.resize(w * h, 0.0);
+    if sc.group_in.len() < GROUP * w {
+        sc.group_in.resize(GROUP * w, 0.0);
+    }
+    let mut y = 0;
+    while y < h {
+        let n = GROUP.min(h - y);
+        let offsets: [usize; GROUP] = std::array::from_fn(|r| (y + r.min(n - 1)) * w);
+        let mut out = RowOut::Divided {
+            counts: &counts_w,
+            buf: &mut first,
+            offsets,
+        };
+        let gathered =
+            n == GROUP && simd_box::rows_turned(turned, y, wr, &mut out, &mut sc.rows.il);
+        if !gathered {
+            turned.luma_rows(y, n, &mut sc.group_in[..n * w]);
+            row_pass(&sc.group_in, n, w, wr, &mut out, &mut sc.rows);
+        }
+        y += n;
+    }
+    sc.first = first;
+    [
+        downsample_64_from(turned, First::Done { reversed: false }, sc),
+        downsample_64_from(turned, First::Done { reversed: true }, sc),
+    ]
+}
+
+/// Where the first row pass comes from.
+enum First<'a> {
+    /// Run now, a group of rows at a time, into the column pass's ring;
+    /// with a turned picture, its rows are gathered from its plane.
+    Stream(Option<&'a Oriented<'a>>),
+    /// Already in `Scratch::first` (all rows), read top down or bottom up.
+    Done { reversed: bool },
+}
+
+/// `src` gives the size (and, streamed, the rows) of what is hashed.
+fn downsample_64_from(src: &dyn LumaSource, first: First, sc: &mut Scratch) -> [[f32; 64]; 64] {
     let w = src.width();
     let h = src.height();
     let wr = window_size(w, 64); // window along rows (horizontal)
@@ -591,6 +822,7 @@ pub(crate) fn downsample_64(src: &dyn LumaSource, sc: &mut Scratch) -> [[f32; 64
         ring,
         sums,
         mid,
+        first: first_plane,
         rows: rsc,
     } = sc;
     for v in [&mut *group_in, &mut *group2_in] {
@@ -602,7 +834,17 @@ pub(crate) fn downsample_64(src: &dyn LumaSource, sc: &mut Scratch) -> [[f32; 64
         mid.resize(h * 64, 0.0);
     }
 
-    let mut vbox = ColumnBox::new(w, h, wc, std::mem::take(ring), std::mem::take(sums));
+    let mut vbox = match first {
+        First::Stream(_) => ColumnBox::new(w, h, wc, std::mem::take(ring), std::mem::take(sums)),
+        First::Done { reversed } => ColumnBox::over_plane(
+            w,
+            h,
+            wc,
+            std::mem::take(first_plane),
+            std::mem::take(sums),
+            reversed,
+        ),
+    };
     // The first column pass's output rows, a group at a time, go through the
     // second round's row pass, which keeps only the sampled columns (`mid`,
     // h x 64).
@@ -632,14 +874,20 @@ pub(crate) fn downsample_64(src: &dyn LumaSource, sc: &mut Scratch) -> [[f32; 64
     let mut y = 0;
     while y < h {
         let n = GROUP.min(h - y);
-        src.luma_rows(y, n, &mut group_in[..n * w]);
-        let offsets: [usize; GROUP] = std::array::from_fn(|r| vbox.slot(y + r.min(n - 1)));
-        let mut out = RowOut::Divided {
-            counts: &counts_w,
-            buf: &mut vbox.ring,
-            offsets,
-        };
-        row_pass(group_in, n, w, wr, &mut out, rsc);
+        if let First::Stream(turned) = first {
+            let offsets: [usize; GROUP] = std::array::from_fn(|r| vbox.slot(y + r.min(n - 1)));
+            let mut out = RowOut::Divided {
+                counts: &counts_w,
+                buf: &mut vbox.ring,
+                offsets,
+            };
+            let gathered = n == GROUP
+                && turned.is_some_and(|t| simd_box::rows_turned(t, y, wr, &mut out, &mut rsc.il));
+            if !gathered {
+                src.luma_rows(y, n, &mut group_in[..n * w]);
+                row_pass(group_in, n, w, wr, &mut out, rsc);
+            }
+        }
         for _ in 0..n {
             if let Some(o) = vbox.advance() {
                 emit(&vbox, o, rsc);
@@ -654,7 +902,10 @@ pub(crate) fn downsample_64(src: &dyn LumaSource, sc: &mut Scratch) -> [[f32; 64
     if pending2 > 0 {
         flush2(group2_in, pending2, first2, rsc);
     }
-    *ring = std::mem::take(&mut vbox.ring);
+    match first {
+        First::Stream(_) => *ring = std::mem::take(&mut vbox.ring),
+        First::Done { .. } => *first_plane = std::mem::take(&mut vbox.ring),
+    }
     *sums = std::mem::take(&mut vbox.sums);
 
     // Second-round column pass over the 64 sampled columns: running sums
@@ -834,6 +1085,55 @@ mod tests {
                 let scalar = run(false, sampled, &mut il).unwrap();
                 if let Some(simd) = run(true, sampled, &mut il) {
                     assert_eq!(scalar, simd, "w={w} window={window} sampled={sampled}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn turned_equals_reference_of_turned_plane() {
+        // The gathered first row pass (every turn, both layouts, mirrored
+        // lanes and columns) against the reference port run on the turned
+        // plane written out pixel by pixel; sizes with partial 8-column
+        // blocks, partial row groups, odd and even windows.
+        use crate::dct::DihedralKind;
+        let mut sc = Scratch::default();
+        for (i, &(w, h)) in [
+            (37usize, 53usize),
+            (130, 91),
+            (333, 17),
+            (16, 200),
+            (1030, 517),
+        ]
+        .iter()
+        .enumerate()
+        {
+            let img = noise(w, h, 40 + i as u64);
+            for kind in DihedralKind::ALL {
+                let o = Oriented::new(&img, w, h, kind).unwrap();
+                let (ow, oh) = (o.width(), o.height());
+                let mut turned = vec![0f32; w * h];
+                o.luma_rows(0, oh, &mut turned);
+                let want = reference::downsample_64(&turned, ow, oh);
+                // The twin's picture: the same rows, bottom up.
+                let flipped: Vec<f32> = turned.chunks_exact(ow).rev().flatten().copied().collect();
+                let want_twin = reference::downsample_64(&flipped, ow, oh);
+                let got = downsample_turned(&o, &mut sc);
+                let [pair, pair_twin] = downsample_twins(&o, &mut sc);
+                for (what, got, want) in [
+                    ("streamed", got, want),
+                    ("twins", pair, want),
+                    ("twins, upside down", pair_twin, want_twin),
+                ] {
+                    for r in 0..64 {
+                        for c in 0..64 {
+                            assert_eq!(
+                                got[r][c].to_bits(),
+                                want[r][c].to_bits(),
+                                "{what}: {kind:?} {w}x{h} at ({r},{c})"
+                            );
+                        }
+                    }
                 }
             }
         }

@@ -88,6 +88,12 @@ impl PdqHasher {
     /// returns for this luma (including its shortcut that a 64x64 input is
     /// used as is, without blurring).
     pub fn hash(&mut self, src: &dyn LumaSource) -> PdqHash {
+        self.hash_from(src, None)
+    }
+
+    /// [`PdqHasher::hash`] of `src`; `turned`, when given, is `src` itself,
+    /// whose downsample then reads the turned rows straight from the plane.
+    fn hash_from(&mut self, src: &dyn LumaSource, turned: Option<&Oriented>) -> PdqHash {
         if src.width() < MIN_HASHABLE_DIM || src.height() < MIN_HASHABLE_DIM {
             return PdqHash {
                 hash: Pdq::ZERO,
@@ -100,15 +106,12 @@ impl PdqHasher {
                 src.luma_row(y, row);
             }
             b
+        } else if let Some(t) = turned {
+            downsample::downsample_turned(t, &mut self.scratch)
         } else {
             downsample::downsample_64(src, &mut self.scratch)
         };
-        let quality = quality_metric(&buf);
-        let coeffs = dct::dct64_to_16(&buf);
-        PdqHash {
-            hash: bits_from_coefficients(&coeffs),
-            quality,
-        }
+        finish(&buf)
     }
 
     /// PDQ's float feature: the 16x16 DCT block before the median and the
@@ -138,9 +141,11 @@ impl PdqHasher {
     /// The reference hash of the picture each of `kinds` turns `src` into,
     /// in the order of `kinds`: bit-identical to [`PdqHasher::hash`] of the
     /// turned pixels (what `pdqhash` returns for a PIL-transposed image),
-    /// each with its own quality. The luma is computed once; each turn
-    /// costs one downsample, read from that plane in the turned order (see
-    /// [`Oriented`]). These are the query-side rotation, mirror and EXIF
+    /// each with its own quality. The luma is computed once into a plane;
+    /// each turn costs one downsample, read from that plane in the turned
+    /// order (see [`Oriented`]), except that a turn and its upside-down
+    /// twin, when both are asked for, share the first row pass (which then
+    /// keeps a second plane of the picture's size). These are the query-side rotation, mirror and EXIF
     /// views; [`PdqHasher::dihedral`] is the reference's cheaper
     /// approximation, kept for exports that must equal Meta's.
     pub fn oriented(&mut self, src: &dyn LumaSource, kinds: &[DihedralKind]) -> Vec<PdqHash> {
@@ -151,17 +156,40 @@ impl PdqHasher {
         }
         let mut plane = std::mem::take(&mut self.plane);
         oriented::fill_plane(src, &mut plane);
-        let hashes = kinds
-            .iter()
-            .map(|&kind| match Oriented::new(&plane, w, h, kind) {
-                Ok(turned) => self.hash(&turned),
+        let mut done: Vec<(DihedralKind, PdqHash)> = Vec::with_capacity(kinds.len());
+        let mut hashes = Vec::with_capacity(kinds.len());
+        for &kind in kinds {
+            if let Some(&(_, h)) = done.iter().find(|(k, _)| *k == kind) {
+                hashes.push(h);
+                continue;
+            }
+            let twin = oriented::twin(kind);
+            let turned = match Oriented::new(&plane, w, h, kind) {
+                Ok(t) => t,
                 // Unreachable: the plane was just filled with w * h values.
-                Err(_) => PdqHash {
-                    hash: Pdq::ZERO,
-                    quality: 0,
-                },
-            })
-            .collect();
+                Err(_) => {
+                    hashes.push(PdqHash {
+                        hash: Pdq::ZERO,
+                        quality: 0,
+                    });
+                    continue;
+                }
+            };
+            let (tw, th) = (turned.width(), turned.height());
+            // A turn and its upside-down twin share their first row pass
+            // when both are asked for and the picture is blurred at all
+            // (not tiny, not the 64x64 shortcut).
+            let blurred = tw >= MIN_HASHABLE_DIM && th >= MIN_HASHABLE_DIM && (tw, th) != (64, 64);
+            let one = if blurred && kinds.contains(&twin) {
+                let [a, b] = downsample::downsample_twins(&turned, &mut self.scratch);
+                done.push((twin, finish(&b)));
+                finish(&a)
+            } else {
+                self.hash_from(&turned, Some(&turned))
+            };
+            done.push((kind, one));
+            hashes.push(one);
+        }
         self.plane = plane;
         hashes
     }
@@ -191,6 +219,16 @@ impl PdqHasher {
 pub fn hash_rgb8(rgb: &[u8], width: usize, height: usize) -> Result<PdqHash, BufferSizeError> {
     let src = Rgb8::new(rgb, width, height, LumaRule::Pillow)?;
     Ok(PdqHasher::new().hash(&src))
+}
+
+/// The hash and quality of a 64x64 downsample.
+fn finish(buf: &[[f32; 64]; 64]) -> PdqHash {
+    let quality = quality_metric(buf);
+    let coeffs = dct::dct64_to_16(buf);
+    PdqHash {
+        hash: bits_from_coefficients(&coeffs),
+        quality,
+    }
 }
 
 /// Bit `i*16+j` is set when coefficient `(i, j)` exceeds the median.
@@ -331,6 +369,21 @@ mod tests {
                 assert_eq!(*g, want, "{kind:?} on {w}x{h}");
             }
             assert_eq!(got[0], hasher.hash(&src), "original on {w}x{h}");
+            // Alone (no twin to share with), repeated, and in another order.
+            for (kind, g) in DihedralKind::ALL.iter().zip(&got) {
+                assert_eq!(hasher.oriented(&src, &[*kind]), vec![*g], "{kind:?} alone");
+            }
+            let some = [
+                DihedralKind::FlipMinus1,
+                DihedralKind::FlipY,
+                DihedralKind::FlipMinus1,
+                DihedralKind::Rotate270,
+            ];
+            let want: Vec<PdqHash> = some
+                .iter()
+                .map(|k| got[DihedralKind::ALL.iter().position(|a| a == k).unwrap()])
+                .collect();
+            assert_eq!(hasher.oriented(&src, &some), want, "{w}x{h} subset");
         }
     }
 

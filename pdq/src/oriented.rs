@@ -16,10 +16,17 @@
 //! not depend on where it sits, and the downsample sees exactly the turned
 //! plane).
 //!
-//! Cost: the luma is computed once into a plane (4 bytes a pixel); a turn
-//! that keeps rows as rows copies each row (reversed for a mirror); a turn
-//! that makes columns into rows gathers sixteen columns per walk down the
-//! plane (one cache line a row), so no turned copy of the picture is made.
+//! Cost: the luma is computed once into a plane (4 bytes a pixel), and no
+//! turned copy of the picture is made. The downsample's first row pass
+//! gathers its sixteen rows straight from the plane into the layout its
+//! running sums use (`downsample::simd_box::rows_turned`): a turn that
+//! keeps rows as rows transposes 8x8 blocks (storing mirrored columns in
+//! reverse), a turn that makes columns into rows reads sixteen neighbouring
+//! values of each plane row, which are already that layout. A turn and its
+//! upside-down twin ([`twin`]) share that first pass. Every other pass runs
+//! once per turn: each walks its own direction, and a float running sum
+//! rounds differently walked the other way, so nothing else can be shared
+//! bit for bit.
 
 use super::dct::DihedralKind;
 use super::luma::{BufferSizeError, LumaSource};
@@ -29,10 +36,10 @@ use super::luma::{BufferSizeError, LumaSource};
 /// `(y', x')`; then `rev_x` reads column `w - 1 - sx` and `rev_y` row
 /// `h - 1 - sy`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Axes {
-    transpose: bool,
-    rev_x: bool,
-    rev_y: bool,
+pub(crate) struct Axes {
+    pub(crate) transpose: bool,
+    pub(crate) rev_x: bool,
+    pub(crate) rev_y: bool,
 }
 
 /// The pixel transform each [`DihedralKind`] stands for, as PIL's
@@ -57,6 +64,22 @@ fn axes(kind: DihedralKind) -> Axes {
         transpose,
         rev_x,
         rev_y,
+    }
+}
+
+/// The transform whose turned picture has the same rows as `kind`'s, in
+/// the opposite order (`kind` followed by turning upside down): the two
+/// share their first row pass (`downsample::downsample_twins`).
+pub(crate) fn twin(kind: DihedralKind) -> DihedralKind {
+    match kind {
+        DihedralKind::Original => DihedralKind::FlipX,
+        DihedralKind::FlipX => DihedralKind::Original,
+        DihedralKind::FlipY => DihedralKind::Rotate180,
+        DihedralKind::Rotate180 => DihedralKind::FlipY,
+        DihedralKind::FlipPlus1 => DihedralKind::Rotate90,
+        DihedralKind::Rotate90 => DihedralKind::FlipPlus1,
+        DihedralKind::Rotate270 => DihedralKind::FlipMinus1,
+        DihedralKind::FlipMinus1 => DihedralKind::Rotate270,
     }
 }
 
@@ -91,6 +114,14 @@ impl<'a> Oriented<'a> {
             h,
             axes: axes(kind),
         })
+    }
+}
+
+impl<'a> Oriented<'a> {
+    /// The plane, its width and height, and how it is read: what the
+    /// downsample needs to gather turned rows straight from the plane.
+    pub(crate) fn parts(&self) -> (&'a [f32], usize, usize, Axes) {
+        (self.plane, self.w, self.h, self.axes)
     }
 }
 
@@ -213,6 +244,25 @@ mod tests {
                     }
                 }
             }
+        }
+    }
+
+    #[test]
+    fn twin_reads_the_same_rows_in_reverse() {
+        let (w, h) = (6usize, 4usize);
+        let plane = named(w, h);
+        for kind in DihedralKind::ALL {
+            let a = Oriented::new(&plane, w, h, kind).unwrap();
+            let b = Oriented::new(&plane, w, h, twin(kind)).unwrap();
+            let (ow, oh) = (a.width(), a.height());
+            assert_eq!((b.width(), b.height()), (ow, oh));
+            let (mut ra, mut rb) = (vec![0f32; ow], vec![0f32; ow]);
+            for y in 0..oh {
+                a.luma_row(y, &mut ra);
+                b.luma_row(oh - 1 - y, &mut rb);
+                assert_eq!(ra, rb, "{kind:?} row {y}");
+            }
+            assert_eq!(twin(twin(kind)), kind);
         }
     }
 

@@ -8,7 +8,7 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::ArgMatches;
 use hashsieve::escape::{escape, escape_display};
-use hashsieve::scan::resume::{default_state_path, list_runs, prune, Prune};
+use hashsieve::scan::resume::{default_state_path, list_runs, prune_with, Prune, Pruned};
 
 mod queued;
 
@@ -102,26 +102,68 @@ pub enum RunsCommand {
         #[arg(long, value_enum, default_value = "jsonl")]
         format: queued::ReportFormat,
     },
-    /// Delete runs and everything they stored (paths, hashes, matches);
-    /// prints the deleted runs (JSON Lines). Do not prune a run that is
-    /// being scanned.
+    /// Delete runs and everything they stored (paths, hashes, matches):
+    /// the resume state's runs and the database's queued runs (their
+    /// records, jobs done and workers seen, in one transaction). Only
+    /// finished runs unless --force. Prints the deleted runs (JSON Lines,
+    /// as `list`).
     Prune(PruneArgs),
 }
 
 #[derive(clap::Args, Debug)]
 pub struct PruneArgs {
-    /// Delete the runs last written more than DAYS days ago.
+    /// Delete the runs last written longer ago than AGE: a number and a
+    /// unit, `30d`, `12h`, `2w`, `90s` (a bare number is days).
     #[arg(
         long,
-        value_name = "DAYS",
+        value_name = "AGE",
+        value_parser = parse_age,
         conflicts_with = "runs",
         required_unless_present = "runs"
     )]
-    pub older_than: Option<u64>,
+    pub older_than: Option<Duration>,
 
-    /// Delete these runs.
+    /// Delete these runs (each must exist, as a resume state's run or a
+    /// queued run of the database).
     #[arg(value_name = "RUN")]
     pub runs: Vec<String>,
+
+    /// Also delete runs that are not finished: a queued run whose
+    /// producer is still publishing or whose jobs are not all done (its
+    /// jobs left in the queue are removed too), a `scan` run in state
+    /// `running` (under way, or killed). Workers drop the jobs of a
+    /// deleted run.
+    #[arg(long)]
+    pub force: bool,
+
+    /// Print the runs that would be deleted; delete nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+
+    /// The NATS server to remove an unfinished queued run's jobs from
+    /// (default: the one its producer published to, as `runs list`
+    /// shows).
+    #[arg(long, value_name = "URL")]
+    pub queue: Option<String>,
+}
+
+/// `--older-than`: `30d`, `12h`, `2w`, `90s`, or a bare number of days.
+fn parse_age(s: &str) -> Result<Duration, String> {
+    let (num, unit) = match s.find(|c: char| !c.is_ascii_digit()) {
+        Some(i) => s.split_at(i),
+        None => (s, "d"),
+    };
+    let n: u64 = num
+        .parse()
+        .map_err(|_| format!("{s:?} is not an age: a number and a unit (30d, 12h, 2w, 90s)"))?;
+    let unit_secs = match unit {
+        "s" => 1,
+        "h" => 3_600,
+        "d" => 86_400,
+        "w" => 7 * 86_400,
+        _ => return Err(format!("unknown unit {unit:?} in {s:?}: s, h, d or w")),
+    };
+    Ok(Duration::from_secs(n.saturating_mul(unit_secs)))
 }
 
 impl RunsArgs {
@@ -161,7 +203,6 @@ impl RunsArgs {
 
 pub fn run(args: RunsArgs) -> anyhow::Result<u8> {
     let path = args.state_path();
-    let shown = escape_display(path.display());
     match &args.command {
         RunsCommand::List => {
             let db = args
@@ -184,22 +225,185 @@ pub fn run(args: RunsArgs) -> anyhow::Result<u8> {
         }
         RunsCommand::Show { run } => queued::show(&args.queue_db()?, run)?,
         RunsCommand::Report { run, format } => queued::report(&args.queue_db()?, run, *format)?,
-        RunsCommand::Prune(p) => {
-            let which = match p.older_than {
-                Some(days) => Prune::OlderThan(Duration::from_secs(days.saturating_mul(86_400))),
-                None => Prune::Named(p.runs.clone()),
-            };
-            let removed = prune(&path, &which).context("pruning runs")?;
-            let files: u64 = removed.iter().map(|r| r.files).sum();
-            for r in &removed {
-                println!("{}", serde_json::to_string(r)?);
-                eprintln!("pruned run {} ({} files)", escape(&r.run), r.files);
-            }
-            eprintln!(
-                "hashsieve: {} runs ({files} files) pruned from {shown}",
-                removed.len()
-            );
-        }
+        RunsCommand::Prune(p) => return prune_runs(&args, p, &path),
     }
     Ok(0)
+}
+
+/// `runs prune`: the resume state's runs and the database's queued runs.
+/// Names are checked against both before anything is deleted: an
+/// unknown name, or an unfinished run named without --force, deletes
+/// nothing (exit 2).
+fn prune_runs(args: &RunsArgs, p: &PruneArgs, state: &std::path::Path) -> anyhow::Result<u8> {
+    let shown = escape_display(state.display());
+    let db = args
+        .db_path()
+        .filter(|d| hashdb::store::DbTarget::parse(d).is_postgres() || d.exists());
+    let has_state = state.exists();
+    anyhow::ensure!(
+        has_state || db.is_some(),
+        "no runs to prune: no resume state at {shown} and no database"
+    );
+    let mut store = db.as_deref().map(queued::open).transpose()?;
+    let local_runs = if has_state {
+        list_runs(state).context("reading the resume state")?
+    } else {
+        Vec::new()
+    };
+    let (which, select) = match p.older_than {
+        Some(age) => {
+            let cutoff = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs())
+                .saturating_sub(age.as_secs());
+            (
+                Prune::OlderThan(age),
+                hashdb::store::runs::RunSelect::UpdatedBefore(
+                    i64::try_from(cutoff).unwrap_or(i64::MAX),
+                ),
+            )
+        }
+        None => {
+            let mut local = Vec::new();
+            let mut queue = Vec::new();
+            for name in &p.runs {
+                let here = local_runs.iter().find(|r| &r.run == name);
+                let there = match &store {
+                    Some(s) => s.scan_run(name)?,
+                    None => None,
+                };
+                anyhow::ensure!(
+                    here.is_some() || there.is_some(),
+                    "no run named {} (not in the resume state {shown}{})",
+                    escape(name),
+                    if db.is_some() {
+                        ", not a queued run of the database"
+                    } else {
+                        ""
+                    }
+                );
+                if !p.force {
+                    if let Some(r) = here.filter(|r| r.state == "running") {
+                        anyhow::bail!(
+                            "run {} is `running` (a scan under way, or one that was killed): add --force to prune it",
+                            escape(&r.run)
+                        );
+                    }
+                    if let Some(r) = there.as_ref().filter(|r| !r.finished()) {
+                        anyhow::bail!(
+                            "queued run {} is not finished ({}/{} jobs done{}): add --force to prune it and its jobs left in the queue",
+                            escape(name),
+                            r.jobs_done,
+                            r.published,
+                            if r.walk_done { "" } else { ", still publishing" }
+                        );
+                    }
+                }
+                if here.is_some() && !local.contains(name) {
+                    local.push(name.clone());
+                }
+                if there.is_some() && !queue.contains(name) {
+                    queue.push(name.clone());
+                }
+            }
+            (
+                Prune::Named(local),
+                hashdb::store::runs::RunSelect::Named(queue),
+            )
+        }
+    };
+    let skip_local = matches!(&which, Prune::Named(n) if n.is_empty());
+    let local = if has_state && !skip_local {
+        prune_with(state, &which, p.force, p.dry_run).context("pruning runs")?
+    } else {
+        Pruned::default()
+    };
+    let queued = match store.as_mut() {
+        Some(s) => s
+            .scan_runs_prune(&select, p.force, p.dry_run)
+            .context("pruning queued runs")?,
+        None => hashdb::store::runs::RunsPruned::default(),
+    };
+    let mark = |mut v: serde_json::Value| {
+        if p.dry_run {
+            if let Some(o) = v.as_object_mut() {
+                o.insert("dry_run".into(), true.into());
+            }
+        }
+        v
+    };
+    let verb = if p.dry_run { "would prune" } else { "pruned" };
+    for r in &local.pruned {
+        println!("{}", mark(serde_json::to_value(r)?));
+        eprintln!("{verb} run {} ({} files)", escape(&r.run), r.files);
+    }
+    let mut purge_failed = false;
+    for r in &queued.pruned {
+        let mut v = queued::line(r)?;
+        // The jobs of an unfinished run still in the queue: removed, or
+        // each would reach a worker that drops it.
+        if !r.finished() {
+            let url = p.queue.as_deref().unwrap_or(&r.queue);
+            if p.dry_run {
+                eprintln!(
+                    "would remove queued run {}'s jobs left at {}",
+                    escape(&r.name),
+                    escape(url)
+                );
+            } else {
+                match queued::purge(url, &r.name) {
+                    Ok(n) => {
+                        if let Some(o) = v.as_object_mut() {
+                            o.insert("jobs_removed_from_queue".into(), n.into());
+                        }
+                    }
+                    Err(e) => {
+                        purge_failed = true;
+                        eprintln!(
+                            "hashsieve: run {} is deleted, but its jobs left at {} were not removed ({e:#}); workers drop them as jobs of an unknown run, or run `runs prune` again with --queue URL",
+                            escape(&r.name),
+                            escape(url)
+                        );
+                    }
+                }
+            }
+        }
+        println!("{}", mark(v));
+        eprintln!(
+            "{verb} queued run {} ({} records)",
+            escape(&r.name),
+            r.records
+        );
+    }
+    for r in &local.kept {
+        eprintln!(
+            "kept run {}: `running` (a scan under way, or killed); --force prunes it",
+            escape(&r.run)
+        );
+    }
+    for r in &queued.kept {
+        eprintln!(
+            "kept queued run {}: not finished ({}/{} jobs done); --force prunes it",
+            escape(&r.name),
+            r.jobs_done,
+            r.published
+        );
+    }
+    let files: u64 = local.pruned.iter().map(|r| r.files).sum();
+    let records: u64 = queued.pruned.iter().map(|r| r.records).sum();
+    eprintln!(
+        "hashsieve: {} {} runs ({files} files) from {shown}, {} queued runs ({records} records) from the database{}",
+        verb,
+        local.pruned.len(),
+        queued.pruned.len(),
+        if local.kept.len() + queued.kept.len() > 0 {
+            format!(
+                "; kept {} unfinished",
+                local.kept.len() + queued.kept.len()
+            )
+        } else {
+            String::new()
+        }
+    );
+    Ok(if purge_failed { 2 } else { 0 })
 }

@@ -74,6 +74,22 @@ impl Worker {
     pub fn new() -> Self {
         Self::default()
     }
+
+    /// The decoded pixels of the still image `rec`, the record this worker
+    /// has just returned (packed RGB as hashed: EXIF orientation not
+    /// applied). `None` unless `rec` is an image hashed without error.
+    /// List-side enrollment (`db add --derive`) hashes its crops and turns
+    /// from them instead of reading and decoding the file again.
+    pub fn decoded_image(&self, rec: &FileRecord) -> Option<crate::views::RgbView<'_>> {
+        if rec.media != crate::record::Media::Image || rec.error.is_some() || rec.pdq.is_empty() {
+            return None;
+        }
+        let (w, h) = (rec.width? as usize, rec.height? as usize);
+        let len = w.checked_mul(h)?.checked_mul(3)?;
+        self.rgb
+            .get(..len)
+            .map(|data| crate::views::RgbView::packed(data, w, h))
+    }
 }
 
 /// Open `path` for hashing without ever blocking on a fifo or device: the

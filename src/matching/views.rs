@@ -11,19 +11,24 @@
 //! between the samples too; `crops`: each frame's image crops) are judged
 //! as the sampled frames they stand for.
 //!
-//! TMK+PDQF has one view: the video mirrored (`flipx`), when the frames
-//! were hashed with their turns. It needs no frame: mirroring a 64x64
-//! frame changes the signs of half its PDQF feature, and so of the whole
-//! hash (`hashdb::tmk::TmkHash::mirrored`). Its hits, on entries nothing
-//! else hit, say `"hit_by": "tmk_pdqf", "view": "flipx"`.
+//! TMK+PDQF has these views, tried in this order after the plain TMK: the
+//! video mirrored (`flipx`), when the frames were hashed with their turns.
+//! It needs no frame: mirroring a 64x64 frame changes the signs of half
+//! its PDQF feature, and so of the whole hash
+//! (`hashdb::tmk::TmkHash::mirrored`). With crop views, the video with its
+//! letterbox bars trimmed (`letterbox`, a second TMK from the same decode:
+//! `crate::video::tmk_frames::TrimmedTmk`), and that mirrored
+//! (`letterbox+flipx`) with turns. Their hits, on entries nothing else
+//! hit, say `"hit_by": "tmk_pdqf", "view": "flipx"` (or the view's name).
 
 use super::{HitBy, MatchRecord, RecordMatcher};
 use crate::record::FileRecord;
-use crate::views::View;
+use crate::views::{Crop, View};
 use hashdb::matcher::MatchOptions;
 use hashdb::model::Value;
 use hashdb::vpdq::{unique_good_hashes, VpdqThresholds};
 use pdq::DihedralKind;
+use std::sync::Arc;
 
 impl RecordMatcher {
     /// Hits of `rec`'s frame views on entries not already in `out`.
@@ -57,26 +62,38 @@ impl RecordMatcher {
         self.tmk_view_hits(rec, out);
     }
 
-    /// Hits of `rec`'s mirrored TMK+PDQF on entries not already in `out`,
-    /// when its frames were hashed with the mirror view.
+    /// Hits of `rec`'s TMK+PDQF views (see the module docs) on entries
+    /// not already in `out`: the mirrored TMK when its frames were hashed
+    /// with the mirror view, the letterbox-trimmed TMK when the video has
+    /// bars (and it mirrored, with the mirror view).
     fn tmk_view_hits(&self, rec: &FileRecord, out: &mut Vec<MatchRecord>) {
         let flipx = View::Turn(DihedralKind::FlipX);
         let Some(h) = rec.tmk.as_ref() else { return };
-        let asked = rec
+        let mirror = rec
             .pdq
             .iter()
             .any(|p| p.views.iter().flatten().any(|v| v.view == flipx));
-        if !asked {
-            return;
+        let mut views = Vec::new();
+        if mirror {
+            views.push((flipx, Arc::new(h.mirrored())));
         }
-        let mirrored = Value::Tmk(std::sync::Arc::new(h.mirrored()));
-        for hit in self.hits(&mirrored, None, &self.opts) {
-            if out.iter().any(|o| o.entry == hit.entry) {
-                continue;
+        if let Some(lb) = rec.tmk_letterbox.as_ref() {
+            let crop = |k| View::Crop(Crop::Letterbox, k);
+            views.push((crop(DihedralKind::Original), Arc::clone(lb)));
+            if mirror {
+                views.push((crop(DihedralKind::FlipX), Arc::new(lb.mirrored())));
             }
-            let mut r = self.record(&hit, HitBy::TmkPdqf);
-            r.view = flipx;
-            out.push(r);
+        }
+        for (view, hash) in views {
+            let value = Value::Tmk(hash);
+            for hit in self.hits(&value, None, &self.opts) {
+                if out.iter().any(|o| o.entry == hit.entry) {
+                    continue;
+                }
+                let mut r = self.record(&hit, HitBy::TmkPdqf);
+                r.view = view;
+                out.push(r);
+            }
         }
     }
 }

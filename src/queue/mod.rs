@@ -138,6 +138,60 @@ async fn jobs_stream(
     })
 }
 
+/// Remove the jobs of `run` still waiting at the NATS server `url` (a run
+/// pruned before it finished: its jobs would otherwise reach workers
+/// that drop them one by one as jobs of an unknown run). Returns how many
+/// were removed; 0 when the server has no jobs stream. Jobs a worker
+/// holds at that moment are not in the stream's count: their commit fails
+/// on the deleted run and the worker drops them.
+///
+/// # Errors
+/// A bad URL or run name, the server unreachable (no retry: this is a
+/// command a person waits for), the purge refused.
+pub fn purge_run_jobs(url: &str, run: &str) -> Result<u64, QueueError> {
+    use async_nats::jetstream::context::GetStreamErrorKind;
+    use async_nats::jetstream::ErrorCode;
+    check_url(url)?;
+    check_run_name(run)?;
+    let rt = runtime()?;
+    rt.block_on(async {
+        let client = async_nats::ConnectOptions::new()
+            .name("hashsieve runs prune")
+            .connection_timeout(Duration::from_secs(5))
+            .connect(url)
+            .await
+            .map_err(|source| QueueError::Connect {
+                url: url.to_string(),
+                source,
+            })?;
+        let js = async_nats::jetstream::new(client);
+        let stream = match js.get_stream(STREAM).await {
+            Ok(s) => s,
+            Err(e)
+                if matches!(e.kind(), GetStreamErrorKind::JetStream(j)
+                    if j.error_code() == ErrorCode::STREAM_NOT_FOUND) =>
+            {
+                return Ok(0)
+            }
+            Err(e) => {
+                return Err(QueueError::Setup {
+                    what: "stream",
+                    message: e.to_string(),
+                })
+            }
+        };
+        let purged = stream
+            .purge()
+            .filter(format!("{SUBJECT_PREFIX}{run}"))
+            .await
+            .map_err(|e| QueueError::Setup {
+                what: "purge",
+                message: e.to_string(),
+            })?;
+        Ok(purged.purged)
+    })
+}
+
 /// A tokio runtime for the client (two threads: it only moves messages).
 fn runtime() -> Result<tokio::runtime::Runtime, QueueError> {
     tokio::runtime::Builder::new_multi_thread()

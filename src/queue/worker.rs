@@ -116,7 +116,18 @@ struct Shared {
     /// Milliseconds since `started` of the last job or of the start.
     last_job_ms: AtomicU64,
     started: Instant,
+    /// Slots that have asked JetStream for their first job: once all
+    /// have, the worker says it is ready (see [`READY`]).
+    pulling: std::sync::atomic::AtomicUsize,
+    slots: usize,
 }
+
+/// The start of the line a worker writes on stderr once every slot has
+/// a pull request at the server, so a job published from then on can go
+/// to it. Supervisors and tests wait for it before publishing: a worker
+/// still loading its lists when the jobs come gets none of them, its
+/// faster peers take them all.
+pub const READY: &str = "ready:";
 
 /// One delivery of a job.
 struct Job {
@@ -166,12 +177,14 @@ pub fn run_worker(
         stop,
         last_job_ms: AtomicU64::new(0),
         started: Instant::now(),
+        pulling: std::sync::atomic::AtomicUsize::new(0),
+        slots,
         cfg,
     });
     let rt = runtime()?;
     rt.block_on(async {
         let client = connect(&shared.cfg.url, &shared.cfg.name).await?;
-        let js = async_nats::jetstream::new(client);
+        let js = async_nats::jetstream::new(client.clone());
         let stream = jobs_stream(&js).await?;
         let consumer: PullConsumer = stream
             .get_or_create_consumer(
@@ -212,8 +225,8 @@ pub fn run_worker(
             .store(tries.unwrap_or(u64::MAX), Ordering::Relaxed);
         let mut tasks = Vec::with_capacity(slots);
         for _ in 0..slots {
-            let (shared, consumer) = (shared.clone(), consumer.clone());
-            tasks.push(tokio::spawn(slot(shared, consumer, stop)));
+            let (shared, consumer, client) = (shared.clone(), consumer.clone(), client.clone());
+            tasks.push(tokio::spawn(slot(shared, consumer, client, stop)));
         }
         for t in tasks {
             let _ = t.await;
@@ -237,6 +250,20 @@ impl Shared {
         };
         let now = self.started.elapsed().as_millis() as u64;
         now.saturating_sub(self.last_job_ms.load(Ordering::Relaxed)) >= idle.as_millis() as u64
+    }
+
+    /// A slot has sent its first pull request; the last one says the
+    /// worker is ready, and `--idle-exit` counts from then (connecting,
+    /// setting up the consumer are not waiting for jobs).
+    fn pulling(&self) {
+        if self.pulling.fetch_add(1, Ordering::SeqCst) + 1 == self.slots {
+            self.touch();
+            eprintln!(
+                "hashsieve worker {}: {READY} {} slots waiting for jobs (consumer {CONSUMER})",
+                crate::escape::escape(&self.cfg.name),
+                self.slots
+            );
+        }
     }
 
     fn touch(&self) {
@@ -264,7 +291,12 @@ fn scanning_thread(sh: Arc<Shared>, rx: std::sync::mpsc::Receiver<Task>) {
 }
 
 /// One slot: pull a job, scan it, repeat.
-async fn slot(shared: Arc<Shared>, consumer: PullConsumer, stop: &'static AtomicBool) {
+async fn slot(
+    shared: Arc<Shared>,
+    consumer: PullConsumer,
+    client: async_nats::Client,
+    stop: &'static AtomicBool,
+) {
     let (tx, rx) = std::sync::mpsc::channel::<Task>();
     let sh = shared.clone();
     let thread = std::thread::Builder::new()
@@ -274,6 +306,7 @@ async fn slot(shared: Arc<Shared>, consumer: PullConsumer, stop: &'static Atomic
         eprintln!("hashsieve worker: could not start a scanning thread: {e}");
         return;
     }
+    let mut announced = false;
     while !stop.load(Ordering::Relaxed) && !shared.idle_too_long() {
         let batch = consumer
             .fetch()
@@ -282,7 +315,16 @@ async fn slot(shared: Arc<Shared>, consumer: PullConsumer, stop: &'static Atomic
             .messages()
             .await;
         let mut batch = match batch {
-            Ok(b) => b,
+            Ok(b) => {
+                // Ready once the server has the request: a flush is a
+                // round trip behind it on the same connection, which
+                // the server handles in order.
+                if !announced && client.flush().await.is_ok() {
+                    announced = true;
+                    shared.pulling();
+                }
+                b
+            }
             Err(e) => {
                 // NATS down or restarting: the client reconnects by
                 // itself; try again shortly.
@@ -376,7 +418,7 @@ async fn handle(shared: &Arc<Shared>, msg: Message, scanner: &std::sync::mpsc::S
         }
         Ended::UnknownRun => {
             eprintln!(
-                "hashsieve worker: a job of run {} is not in this database (the producer used another --db): dropped",
+                "hashsieve worker: a job of run {} is not in this database (the producer used another --db, or the run was pruned): dropped",
                 crate::escape::escape(&job.run)
             );
             let _ = msg.ack_with(AckKind::Term).await;

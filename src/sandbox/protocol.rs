@@ -416,6 +416,7 @@ pub fn encode_record(rec: &FileRecord, cpu_seconds: f64) -> Vec<u8> {
         between,
         dihedral,
         tmk,
+        tmk_letterbox,
         views,
         error,
         matches: _,
@@ -468,6 +469,7 @@ pub fn encode_record(rec: &FileRecord, cpu_seconds: f64) -> Vec<u8> {
     });
     // The TMK+PDQF hash in its `.tmk` file layout (read back strictly).
     e.opt(tmk, |e, t| e.bytes(&t.to_bytes()));
+    e.opt(tmk_letterbox, |e, t| e.bytes(&t.to_bytes()));
     e.opt(views, |e, v| e.seq(v, enc_view));
     e.opt(error, |e, err| {
         let ItemError { kind, message } = err;
@@ -522,6 +524,11 @@ pub fn decode_record(buf: &[u8], rec: &mut FileRecord) -> Result<f64, Malformed>
         hashdb::tmk::TmkHash::from_bytes(d.bytes()?)
             .map(std::sync::Arc::new)
             .map_err(|e| bad(format!("TMK hash: {e}")))
+    })?;
+    rec.tmk_letterbox = d.opt(|d| {
+        hashdb::tmk::TmkHash::from_bytes(d.bytes()?)
+            .map(std::sync::Arc::new)
+            .map_err(|e| bad(format!("letterbox TMK hash: {e}")))
     })?;
     rec.views = d.opt(|d| d.seq(37, dec_view))?;
     rec.error = d.opt(|d| {

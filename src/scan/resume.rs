@@ -26,7 +26,7 @@
 mod prune;
 mod settings;
 
-pub use prune::{default_state_path, list_runs, prune, Prune, RunInfo};
+pub use prune::{default_state_path, list_runs, prune, prune_with, Prune, Pruned, RunInfo};
 pub use settings::RunSettings;
 
 use crate::walk::FileKey;

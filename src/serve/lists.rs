@@ -95,6 +95,11 @@ pub struct FormatQuery {
     /// Export: include disabled and disputed entries.
     #[serde(default)]
     pub include_inactive: bool,
+    /// Export: include derived entries (labelled `derived:...`, stored by
+    /// `db add --with-views` or `--derive`: not hashes of the media as
+    /// published), which every format but jsonl leaves out otherwise.
+    #[serde(default)]
+    pub include_derived: bool,
 }
 
 /// Labels and ids for media added to a list.
@@ -324,6 +329,7 @@ pub async fn export_list(
         Err(e) => return e.into_response(),
     };
     let all = q.include_inactive || format == Format::Jsonl;
+    let derived_too = q.include_derived || format == Format::Jsonl;
     let res = st
         .read(move |s| {
             let ids = s.entry_ids(&name)?;
@@ -333,6 +339,9 @@ pub async fn export_list(
             for id in ids {
                 let e = s.entry(id)?;
                 if !all && e.status.status != Status::Active {
+                    continue;
+                }
+                if !derived_too && crate::contribute::is_derived(&e.record.labels) {
                     continue;
                 }
                 w.write(&e).map_err(|e| ApiError::internal(e.to_string()))?;

@@ -78,6 +78,12 @@ impl TmkHasher {
         Ok(())
     }
 
+    /// Count the next `n` frames as having no picture (a zero feature;
+    /// see [`TmkAccumulator::skip`]).
+    pub fn skip(&mut self, n: u64) {
+        self.acc.skip(n);
+    }
+
     /// Frames added so far.
     pub fn frames(&self) -> u64 {
         self.acc.frames()

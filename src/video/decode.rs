@@ -547,6 +547,7 @@ pub fn hash_video_tapped(
             Some(Ok(hash)) => {
                 facts.tmk_frames = Some(u64::from(hash.frame_count()));
                 rec.tmk = Some(std::sync::Arc::new(hash));
+                rec.tmk_letterbox = frames.tmk_letterbox.map(std::sync::Arc::new);
             }
             Some(Err(e)) => facts.tmk_error = Some(e),
             None => {}

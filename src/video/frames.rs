@@ -12,7 +12,7 @@
 //! (`f32` coefficients: [`LumaRule::Reference`]). We call the same libswscale
 //! with the same parameters, so the RGB bytes are the same.
 
-use super::tmk_frames::{TmkFrames, TmkSetup};
+use super::tmk_frames::{TmkFrames, TmkSetup, TrimmedTmk};
 use crate::pdq::{LumaRule, PdqHasher, Rgb8};
 use crate::record::PdqItem;
 use crate::views::letterbox::LetterboxViews;
@@ -60,6 +60,10 @@ pub struct HashedFrames {
     pub between: Vec<PdqItem>,
     /// The video's TMK+PDQF when asked for, or why it failed.
     pub tmk: Option<Result<hashdb::tmk::TmkHash, String>>,
+    /// With crop views and TMK: the TMK+PDQF of the frames with the
+    /// video's letterbox bars trimmed (see [`TrimmedTmk`]), when it has
+    /// bars.
+    pub tmk_letterbox: Option<hashdb::tmk::TmkHash>,
 }
 
 /// Why a frame could not be converted.
@@ -98,6 +102,10 @@ pub struct FrameHasher {
     between: usize,
     /// TMK+PDQF of the frames sent for it, when asked for.
     tmk: Option<TmkFrames>,
+    /// With crop views: the letterbox-trimmed TMK+PDQF, cropped to
+    /// `bars` (the letterbox bars agreed on so far).
+    tmk_letterbox: Option<TrimmedTmk>,
+    bars: Option<crate::views::Rect>,
 }
 
 /// At most this many `between` frames a video (an hour at 30 fps, about
@@ -122,6 +130,11 @@ impl FrameHasher {
                 .then(|| LetterboxViews::new(width as usize, height as usize, true)),
             items: Vec::new(),
             between: 0,
+            tmk_letterbox: tmk
+                .as_ref()
+                .filter(|_| views.crops())
+                .map(|t| TrimmedTmk::new(t, width as usize, height as usize)),
+            bars: None,
             tmk: tmk.map(TmkFrames::new),
         }
     }
@@ -131,8 +144,14 @@ impl FrameHasher {
     pub fn finish(self) -> HashedFrames {
         let tmk = self.tmk.map(TmkFrames::finish);
         let mut items = self.items;
+        let mut tmk_letterbox = None;
         if let Some(lb) = self.letterbox {
-            let (_, per_frame) = lb.finish();
+            let (bars, per_frame) = lb.finish();
+            // A view of a TMK that failed would be a hash of part of the
+            // video: none then.
+            if matches!(tmk, Some(Ok(_))) {
+                tmk_letterbox = self.tmk_letterbox.and_then(|t| t.finish(bars));
+            }
             let sampled = items.iter_mut().filter(|(_, between)| !between);
             for ((item, _), mut crops) in sampled.zip(per_frame) {
                 if crops.is_empty() {
@@ -144,6 +163,7 @@ impl FrameHasher {
         }
         let mut out = HashedFrames {
             tmk,
+            tmk_letterbox,
             ..HashedFrames::default()
         };
         for (item, between) in items {
@@ -194,10 +214,16 @@ impl FrameHasher {
         if let Some(tmk) = self.tmk.as_mut() {
             tmk.push(&s.frame, s.tmk);
         }
-        if !s.pdq {
-            return Ok(());
+        let done = if s.pdq {
+            self.hash_frame(s, pdq)
+        } else {
+            Ok(())
+        };
+        // After the frame's own vote on the bars (a sampled frame is
+        // trimmed as its letterbox view is).
+        if let Some(t) = self.tmk_letterbox.as_mut() {
+            t.push(&s.frame, s.tmk, self.bars);
         }
-        let done = self.hash_frame(s, pdq);
         // A between frame that cannot be converted is one query-side hash
         // less, not an error of the file.
         if s.between {
@@ -278,6 +304,9 @@ impl FrameHasher {
         // frames only (the bars are found over those).
         if let Some(lb) = self.letterbox.as_mut().filter(|_| !s.between) {
             lb.add_frame(&img, pdq);
+            if self.tmk_letterbox.is_some() {
+                self.bars = lb.bars_so_far();
+            }
         }
         self.items.push((
             PdqItem {

@@ -33,6 +33,7 @@ use ffmpeg_next::util::frame::video::Video;
 use hashdb::tmk::TmkHash;
 
 use crate::tmk::{TmkHasher, FRAME_BYTES, FRAME_SIDE};
+use crate::views::Rect;
 
 /// How the CLI's autorotate turns a frame before scaling it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -368,6 +369,34 @@ fn scaler_for<'s>(
     }
 }
 
+/// `f` as the CLI pipes it out: autorotated (the frame's display matrix,
+/// else `stream_matrix`), then scaled to packed 64x64 RGB24 into `rgb`.
+/// `turned` and `scaler` are the caller's, kept between frames.
+fn to_rgb(
+    f: &Video,
+    stream_matrix: Option<[i32; 9]>,
+    turned: &mut Video,
+    scaler: &mut Option<CliScaler>,
+    rgb: &mut [u8; FRAME_BYTES],
+) -> Result<(), String> {
+    let matrix = frame_display_matrix(f).or(stream_matrix);
+    let orient = Orientation::from_display_matrix(matrix.as_ref());
+    let src = match orient {
+        Orientation::Upright => f,
+        Orientation::Other(deg) => {
+            return Err(format!(
+                "the video is displayed rotated by {deg} degrees, which the ffmpeg CLI \
+                 interpolates (its rotate filter): not reproduced"
+            ))
+        }
+        o => {
+            reorient(f, o, turned)?;
+            &*turned
+        }
+    };
+    scaler_for(scaler, src)?.scale(src, &mut rgb[..])
+}
+
 /// Every 15 fps frame as it is hashed (packed 64x64 RGB24), for tests
 /// that compare our frames with the ffmpeg CLI's.
 pub type TmkTap = std::sync::Arc<std::sync::Mutex<Vec<Vec<u8>>>>;
@@ -422,22 +451,13 @@ impl TmkFrames {
     }
 
     fn push_frame(&mut self, f: &Video, copies: u64) -> Result<(), String> {
-        let matrix = frame_display_matrix(f).or(self.stream_matrix);
-        let orient = Orientation::from_display_matrix(matrix.as_ref());
-        let src = match orient {
-            Orientation::Upright => f,
-            Orientation::Other(deg) => {
-                return Err(format!(
-                    "the video is displayed rotated by {deg} degrees, which the ffmpeg CLI \
-                     interpolates (its rotate filter): not reproduced"
-                ))
-            }
-            o => {
-                reorient(f, o, &mut self.turned)?;
-                &self.turned
-            }
-        };
-        scaler_for(&mut self.scaler, src)?.scale(src, &mut self.rgb[..])?;
+        to_rgb(
+            f,
+            self.stream_matrix,
+            &mut self.turned,
+            &mut self.scaler,
+            &mut self.rgb,
+        )?;
         if let Some(tap) = &self.tap {
             if let Ok(mut frames) = tap.lock() {
                 for _ in 0..copies {
@@ -460,6 +480,221 @@ impl TmkFrames {
             return Err("no frame to hash at 15 fps".into());
         }
         Ok(self.hasher.finish())
+    }
+}
+
+/// At most this many crops are followed at once by [`TrimmedTmk`]: the
+/// bars agreed on so far settle after a few sampled frames on a steady
+/// letterboxed video, so more means bars that keep changing, whose view
+/// would not be kept anyway.
+const MAX_TRACKS: usize = 3;
+
+/// The TMK+PDQF of one crop's frames (see [`TrimmedTmk`]).
+struct Track {
+    rect: Rect,
+    hasher: TmkHasher,
+    /// Frames that had a picture at this crop (the others are skipped).
+    pictured: u64,
+}
+
+/// The letterbox-trimmed TMK+PDQF of a video: a query-side view, for
+/// letterboxed, pillarboxed and padded reposts, whose plain TMK+PDQF
+/// scales the bars into every frame.
+///
+/// Why it follows the bars "so far": TMK sums each 15 fps frame as it
+/// comes, and keeping frames until the final bars are known would cost
+/// memory with the length of the video. So each frame is cropped to the
+/// bars agreed on over the sampled frames seen so far (the vPDQ
+/// `letterbox` view's [`crate::views::letterbox::LetterboxViews`], one
+/// detector for both) and summed into that crop's own hash; at the end the
+/// hash of the crop that agrees with the final bars is the view. Its
+/// frames under other crops (before the bars settled) count as frames
+/// with a zero feature ([`TmkHasher::skip`]), so every frame keeps its
+/// time. A video without bars costs nothing: no crop, no scaling.
+///
+/// Not Meta's hash of anything (the listed video was hashed at its own
+/// size, not cropped out of a re-encode), so not bit-exact by design; the
+/// crop is scaled by the same CLI scaler so the frames are as close as can
+/// be.
+pub struct TrimmedTmk {
+    stream_matrix: Option<[i32; 9]>,
+    scaler: Option<CliScaler>,
+    turned: Video,
+    rgb: Box<[u8; FRAME_BYTES]>,
+    tracks: Vec<Track>,
+    /// 15 fps frames of the video so far (the plain TMK's count).
+    frames: u64,
+    /// Width and height the bars are measured in (the frames vPDQ hashes).
+    size: (usize, usize),
+    failed: bool,
+}
+
+impl TrimmedTmk {
+    /// For a video whose bars are measured on `width` x `height` frames.
+    pub fn new(setup: &TmkSetup, width: usize, height: usize) -> Self {
+        TrimmedTmk {
+            stream_matrix: setup.stream_matrix,
+            scaler: None,
+            turned: Video::empty(),
+            rgb: Box::new([0; FRAME_BYTES]),
+            tracks: Vec::new(),
+            frames: 0,
+            size: (width, height),
+            failed: false,
+        }
+    }
+
+    /// Add `f` as the next `copies` 15 fps frames, cropped to `bars` (the
+    /// bars agreed on so far; `None`: no bars, nothing to hash). A crop
+    /// that fails ends the view (it is a query-side extra, never an error
+    /// of the file).
+    pub fn push(&mut self, f: &Video, copies: u64, bars: Option<Rect>) {
+        let at = self.frames;
+        self.frames += copies;
+        let (w, h) = self.size;
+        let Some(rect) = bars.filter(|r| copies > 0 && !self.failed && balanced(r, w, h)) else {
+            return;
+        };
+        let i = match self.tracks.iter().position(|t| {
+            t.rect
+                .close_to(&rect, w, h, crate::views::letterbox::SAME_CROP)
+        }) {
+            Some(i) => i,
+            None => {
+                if self.tracks.len() >= MAX_TRACKS {
+                    // The crop with the fewest frames goes: the bars have
+                    // moved on from it.
+                    if let Some(least) =
+                        (0..self.tracks.len()).min_by_key(|&i| self.tracks[i].pictured)
+                    {
+                        self.tracks.swap_remove(least);
+                    }
+                }
+                self.tracks.push(Track {
+                    rect,
+                    hasher: TmkHasher::new(),
+                    pictured: 0,
+                });
+                self.tracks.len() - 1
+            }
+        };
+        let cropped = match crop(f, &self.tracks[i].rect, self.size) {
+            Ok(c) => c,
+            Err(_) => {
+                self.failed = true;
+                return;
+            }
+        };
+        if to_rgb(
+            &cropped,
+            self.stream_matrix,
+            &mut self.turned,
+            &mut self.scaler,
+            &mut self.rgb,
+        )
+        .is_err()
+        {
+            self.failed = true;
+            return;
+        }
+        let track = &mut self.tracks[i];
+        track.hasher.skip(at - track.hasher.frames());
+        if track
+            .hasher
+            .push_rgb24_copies(&self.rgb[..], copies)
+            .is_err()
+        {
+            self.failed = true;
+            return;
+        }
+        track.pictured += copies;
+    }
+
+    /// The view for the video's final bars (`None`: no bars, or no frame
+    /// was cropped to them, or a crop failed).
+    pub fn finish(self, bars: Option<Rect>) -> Option<TmkHash> {
+        let (w, h) = self.size;
+        let fin = bars.filter(|r| !self.failed && balanced(r, w, h))?;
+        let off = |r: &Rect| {
+            r.x.abs_diff(fin.x)
+                + r.y.abs_diff(fin.y)
+                + (r.x + r.w).abs_diff(fin.x + fin.w)
+                + (r.y + r.h).abs_diff(fin.y + fin.h)
+        };
+        let frames = self.frames;
+        let mut track = self
+            .tracks
+            .into_iter()
+            .filter(|t| t.pictured > 0)
+            .filter(|t| {
+                t.rect
+                    .close_to(&fin, w, h, crate::views::letterbox::FINAL_TOLERANCE)
+            })
+            .min_by_key(|t| off(&t.rect))?;
+        track.hasher.skip(frames - track.hasher.frames());
+        Some(track.hasher.finish())
+    }
+}
+
+/// Whether the bars around `r` (in a `w` x `h` frame) are balanced: on
+/// each axis, both sides within a factor of two of each other, or both
+/// thin (at most 2 % of the side).
+///
+/// Why: letterbox, pillarbox and padding bars are centred (players, apps
+/// and `ffmpeg -vf pad` centre the picture), while a uniform band on one
+/// side only is more often the picture itself (a sky, a wall: the
+/// evaluation's distractors have them). The vPDQ `letterbox` view can try
+/// such a crop at little risk, since each frame must match on its own,
+/// but the TMK view is one hash of the whole video: a wrong crop of a
+/// smooth picture raised two distractors over a listed smooth video in the
+/// evaluation (`benches/eval/run_tmk_eval.py`), so this view takes
+/// balanced bars only.
+fn balanced(r: &Rect, w: usize, h: usize) -> bool {
+    let ok = |a: usize, b: usize, side: usize| {
+        let (small, big) = (a.min(b), a.max(b));
+        big as f64 <= side as f64 * 0.02 || small * 2 >= big
+    };
+    let (right, bottom) = (w.saturating_sub(r.x + r.w), h.saturating_sub(r.y + r.h));
+    ok(r.y, bottom, h) && ok(r.x, right, w)
+}
+
+/// `f` cropped to `rect` (measured on `size` frames; scaled to `f`'s own
+/// size when a stream changes size) without copying: a new reference to
+/// the same buffers with FFmpeg's cropping applied. Edges are rounded to
+/// even pixels so that subsampled chroma starts with its luma.
+fn crop(f: &Video, rect: &Rect, size: (usize, usize)) -> Result<Video, String> {
+    let (fw, fh) = (f.width() as usize, f.height() as usize);
+    let (w, h) = (size.0.max(1), size.1.max(1));
+    let sx = |v: usize| v * fw / w;
+    let sy = |v: usize| v * fh / h;
+    let even = |v: usize| v & !1;
+    let left = even(sx(rect.x));
+    let top = even(sy(rect.y));
+    let right = even(fw.saturating_sub(sx(rect.x + rect.w)));
+    let bottom = even(fh.saturating_sub(sy(rect.y + rect.h)));
+    if left + right + 16 > fw || top + bottom + 16 > fh {
+        return Err(format!("a crop of {fw}x{fh} leaves too little"));
+    }
+    // SAFETY: av_frame_clone makes a new reference to `f`'s buffers (or
+    // returns null, checked); the crop fields are within the frame (checked
+    // above), and av_frame_apply_cropping only moves the data pointers and
+    // shrinks width and height. The clone is owned by the returned Video,
+    // which frees it.
+    unsafe {
+        let c = ffi::av_frame_clone(f.as_ptr());
+        if c.is_null() {
+            return Err("out of memory for a frame reference".into());
+        }
+        (*c).crop_left = left;
+        (*c).crop_right = right;
+        (*c).crop_top = top;
+        (*c).crop_bottom = bottom;
+        let mut v = Video::wrap(c);
+        let r = ffi::av_frame_apply_cropping(v.as_mut_ptr(), ffi::AV_FRAME_CROP_UNALIGNED as c_int);
+        if r < 0 {
+            return Err(format!("cannot crop the frame (error {r})"));
+        }
+        Ok(v)
     }
 }
 
@@ -519,6 +754,112 @@ mod tests {
             }
         }
         f
+    }
+
+    /// A yuv420p frame of a moving texture, `w` x `h` inside black bars
+    /// of `bar` rows above and below (even, so chroma rows line up).
+    fn barred(w: u32, h: u32, bar: u32, t: usize) -> Video {
+        let mut f = Video::new(Pixel::YUV420P, w, h + 2 * bar);
+        for p in 0..3 {
+            let sub = usize::from(p > 0);
+            let stride = f.stride(p);
+            let (pw, b) = ((w as usize) >> sub, (bar as usize) >> sub);
+            let ph = ((h + 2 * bar) as usize) >> sub;
+            let d = f.data_mut(p);
+            for y in 0..ph {
+                for x in 0..pw {
+                    let inside = y >= b && y < ph - b;
+                    let yy = y.wrapping_sub(b);
+                    d[y * stride + x] = match (inside, p) {
+                        (false, 0) => 16,
+                        (false, _) => 128,
+                        (true, _) => ((x * 5 + yy * 3 + t * 7 + p * 40) % 200 + 20) as u8,
+                    };
+                }
+            }
+        }
+        f
+    }
+
+    #[test]
+    fn the_letterbox_view_is_the_hash_of_the_picture_inside_the_bars() {
+        let (w, h, bar) = (128u32, 64u32, 16u32);
+        let rect = Rect {
+            x: 0,
+            y: bar as usize,
+            w: w as usize,
+            h: h as usize,
+        };
+        let size = (w as usize, (h + 2 * bar) as usize);
+        let mut plain = TmkFrames::new(TmkSetup::default());
+        let mut trimmed = TrimmedTmk::new(&TmkSetup::default(), size.0, size.1);
+        let mut late = TrimmedTmk::new(&TmkSetup::default(), size.0, size.1);
+        let mut gap = TrimmedTmk::new(&TmkSetup::default(), size.0, size.1);
+        for t in 0..40 {
+            plain.push(&barred(w, h, 0, t), 1);
+            trimmed.push(&barred(w, h, bar, t), 1, Some(rect));
+            // Bars not known for the first 5 frames, then a wrong guess.
+            let guess = match t {
+                0..5 => None,
+                5..8 => Some(Rect {
+                    y: 30,
+                    h: 36,
+                    ..rect
+                }),
+                _ => Some(rect),
+            };
+            late.push(&barred(w, h, bar, t), 1, guess);
+            gap.push(&barred(w, h, bar, t), 1, Some(rect).filter(|_| t >= 8));
+        }
+        let plain = plain.finish().unwrap();
+        // Cropped in place, then the same scaler: the very frames.
+        assert_eq!(
+            trimmed.finish(Some(rect)).unwrap().to_bytes(),
+            plain.to_bytes()
+        );
+        // Frames before the bars settled have no picture but keep their
+        // time (the count is the video's); the wrong guess's frames stay
+        // in their own hash, out of the final one.
+        let late = late.finish(Some(rect)).unwrap();
+        assert_eq!(late.frame_count(), 40);
+        assert_eq!(late.to_bytes(), gap.finish(Some(rect)).unwrap().to_bytes());
+        assert_ne!(late.to_bytes(), plain.to_bytes());
+        // No final bars, or final bars no frame was cropped to: no view.
+        let none = || {
+            let mut t = TrimmedTmk::new(&TmkSetup::default(), size.0, size.1);
+            t.push(&barred(w, h, bar, 0), 1, Some(rect));
+            t
+        };
+        assert!(none().finish(None).is_none());
+        assert!(none()
+            .finish(Some(Rect {
+                y: 30,
+                h: 36,
+                ..rect
+            }))
+            .is_none());
+        // A band on one side only is not taken for bars (a sky): no view.
+        let one_sided = Rect {
+            y: 2 * bar as usize,
+            ..rect
+        };
+        let mut t = TrimmedTmk::new(&TmkSetup::default(), size.0, size.1);
+        t.push(&barred(w, h, bar, 0), 1, Some(one_sided));
+        assert!(t.tracks.is_empty());
+        assert!(t.finish(Some(one_sided)).is_none());
+    }
+
+    #[test]
+    fn bars_must_be_centred() {
+        let r = |x, y, w, h| Rect { x, y, w, h };
+        // Centred pillarbox and letterbox, a few pixels off from coding.
+        assert!(balanced(&r(80, 0, 480, 360), 640, 360));
+        assert!(balanced(&r(0, 44, 640, 270), 640, 360));
+        assert!(balanced(&r(0, 40, 640, 278), 640, 360));
+        // A flat band down the left of the picture (the evaluation's
+        // distractor), with a thin top bar.
+        assert!(!balanced(&r(228, 8, 412, 350), 640, 360));
+        assert!(!balanced(&r(0, 60, 640, 300), 640, 360));
     }
 
     #[test]

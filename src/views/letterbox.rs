@@ -297,9 +297,9 @@ pub struct LetterboxViews {
 }
 
 /// Crops closer than this (share of the sides) are the same crop.
-const SAME_CROP: f64 = 0.005;
+pub(crate) const SAME_CROP: f64 = 0.005;
 /// A frame's crop counts as the final bars' crop within this.
-const FINAL_TOLERANCE: f64 = 0.01;
+pub(crate) const FINAL_TOLERANCE: f64 = 0.01;
 
 impl LetterboxViews {
     /// For frames of `width` x `height`; with `dihedral`, each crop also
@@ -334,6 +334,14 @@ impl LetterboxViews {
             }
         }
         self.pending.push(cands);
+    }
+
+    /// The bars agreed on over the frames added so far: the crop that the
+    /// letterbox TMK view (`crate::video::tmk_frames::TrimmedTmk`) applies
+    /// to the frames that come now, since it cannot wait for the final
+    /// bars either.
+    pub fn bars_so_far(&self) -> Option<Rect> {
+        self.tracker.rect()
     }
 
     /// The final bars (if any) and, per frame in the order added, its

@@ -26,6 +26,7 @@ mod views_support;
 mod compare_conformance;
 mod compare_tmk;
 mod conformance_pdq;
+mod db_add_derived;
 mod db_add_views;
 mod db_bad_input;
 mod db_cli;
@@ -37,6 +38,7 @@ mod match_cli;
 mod missing_db;
 #[cfg(feature = "serve")]
 mod pg_store;
+mod pg_tls;
 mod pytx_roundtrip;
 #[cfg(feature = "queue")]
 mod queue_scan;

@@ -101,18 +101,20 @@ fn queue_two_workers_give_the_records_of_a_local_scan(backend: Backend) {
     );
 
     let nats = Nats::start(dir.path());
-    // Workers first, so both are waiting when the jobs come.
-    let w1 = q::worker(&db, &nats.url(), "w1", &["--idle-exit", "4"])
-        .spawn()
-        .unwrap();
-    let w2 = q::worker(&db, &nats.url(), "w2", &["--idle-exit", "4"])
-        .spawn()
-        .unwrap();
+    // Workers first, and the jobs only once both have a pull request at
+    // the server: a worker still loading its lists (a loaded machine)
+    // when the jobs come would get none, its peer taking all 14.
+    let mut w1 = q::start(q::worker(&db, &nats.url(), "w1", &["--idle-exit", "6"]));
+    let mut w2 = q::start(q::worker(&db, &nats.url(), "w2", &["--idle-exit", "6"]));
+    w1.wait_ready(60, "worker 1");
+    w2.wait_ready(60, "worker 2");
     let o = q::produce(&db, &nats.url(), "run1", &[media.to_str().unwrap()]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let shown = q::wait_done(&db, "run1", 120);
-    wait_exit(w1, 60, "worker 1 did not exit once idle");
-    wait_exit(w2, 60, "worker 2 did not exit once idle");
+    for (w, what) in [(w1, "worker 1"), (w2, "worker 2")] {
+        let (status, err) = w.wait_exit(60, &format!("{what} did not exit once idle"));
+        assert!(status.success(), "{what}: {status}\n{err}");
+    }
 
     let queued = by_path(q::report(&db, "run1"));
     assert_eq!(
@@ -503,7 +505,135 @@ fn queue_postgres_stopped_under_a_worker_then_back_loses_nothing() {
     }
 }
 
+/// `hashsieve runs ARGS... --db DB --state STATE`: exit code, stdout
+/// lines parsed, stderr.
+fn runs(db: &Path, state: &Path, args: &[&str]) -> (Option<i32>, Vec<Value>, String) {
+    let o = std::process::Command::new(q::bin())
+        .env_remove("HASHSIEVE_DB")
+        .arg("runs")
+        .args(args)
+        .arg("--db")
+        .arg(db)
+        .arg("--state")
+        .arg(state)
+        .output()
+        .unwrap();
+    let lines = String::from_utf8(o.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    (
+        o.status.code(),
+        lines,
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    )
+}
+
+/// `runs prune`: a finished queued run goes whole (records, jobs,
+/// workers: `runs show` no longer knows it, its name is free again); an
+/// unfinished one is kept unless --force, which also removes its jobs
+/// from JetStream, so a worker started later gets none; --dry-run and
+/// refusals delete nothing.
+fn queue_runs_prune_removes_finished_runs_and_forced_ones_with_their_jobs(backend: Backend) {
+    if !q::have_nats() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let media = dir.path().join("media");
+    for i in 0..3 {
+        write(&media.join(format!("f{i}.jpg")), &jpeg(i));
+    }
+    let Some(handle) = Db::new(dir.path(), backend) else {
+        return;
+    };
+    let db = handle.path().to_path_buf();
+    // No resume state: only queued runs to prune.
+    let state = dir.path().join("none.runs");
+    make_db(&db, "t", &[("md5", md5_hex(&jpeg(1)))]);
+    let nats = Nats::start(dir.path());
+    let m = media.to_str().unwrap();
+    let o = q::produce(&db, &nats.url(), "old", &[m]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let (status, err) = q::start(q::worker(&db, &nats.url(), "w", &["--idle-exit", "3"]))
+        .wait_exit(60, "worker did not exit once idle");
+    assert!(status.success(), "{err}");
+    assert_eq!(q::wait_done(&db, "old", 10)["records"], 3);
+    // Published, no worker: 3 jobs wait in the queue.
+    let o = q::produce(&db, &nats.url(), "pending", &[m]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+
+    let (code, lines, err) = runs(&db, &state, &["prune", "old", "--dry-run"]);
+    assert_eq!(code, Some(0), "{err}");
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert_eq!(lines[0]["name"], "old");
+    assert_eq!(lines[0]["dry_run"], true);
+    assert_eq!(lines[0]["records"], 3);
+    assert_eq!(
+        q::show(&db, "old")["records"],
+        3,
+        "a dry run deletes nothing"
+    );
+    let (code, _, err) = runs(&db, &state, &["prune", "old", "pending"]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(
+        err.contains("pending") && err.contains("not finished") && err.contains("--force"),
+        "{err}"
+    );
+    assert_eq!(
+        q::show(&db, "old")["records"],
+        3,
+        "a refusal deletes nothing"
+    );
+    let (code, _, err) = runs(&db, &state, &["prune", "old", "nope"]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("no run named nope"), "{err}");
+
+    // By age: both were written within the hour; then (a second later)
+    // everything written before now, of which only "old" is finished.
+    let (code, lines, err) = runs(&db, &state, &["prune", "--older-than", "1h"]);
+    assert_eq!((code, lines.len()), (Some(0), 0), "{err}");
+    std::thread::sleep(Duration::from_millis(1100));
+    let (code, lines, err) = runs(&db, &state, &["prune", "--older-than", "0s"]);
+    assert_eq!(code, Some(0), "{err}");
+    let pruned: Vec<&str> = lines.iter().map(|l| l["name"].as_str().unwrap()).collect();
+    assert_eq!(pruned, ["old"], "{err}");
+    assert!(err.contains("kept queued run pending"), "{err}");
+    let gone = std::process::Command::new(q::bin())
+        .env_remove("HASHSIEVE_DB")
+        .args(["runs", "show", "old", "--db"])
+        .arg(&db)
+        .output()
+        .unwrap();
+    assert_eq!(gone.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&gone.stderr).contains("no queued run named old"));
+
+    let (code, lines, err) = runs(&db, &state, &["prune", "pending", "--force"]);
+    assert_eq!(code, Some(0), "{err}");
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert_eq!(lines[0]["name"], "pending");
+    assert_eq!(lines[0]["jobs_removed_from_queue"], 3, "{err}");
+    // Nothing left for a worker: no job at all, none dropped as unknown.
+    let (status, err) = q::start(q::worker(&db, &nats.url(), "w2", &["--idle-exit", "2"]))
+        .wait_exit(60, "worker did not exit once idle");
+    assert!(status.success(), "{err}");
+    assert!(!err.contains("not in this database"), "{err}");
+    let totals: Value = err
+        .lines()
+        .rev()
+        .find_map(|l| l.strip_prefix("hashsieve worker w2: "))
+        .and_then(|j| serde_json::from_str(j).ok())
+        .unwrap_or_else(|| panic!("no totals line: {err}"));
+    assert_eq!(totals["jobs"], 0, "{totals}");
+    let (code, lines, err) = runs(&db, &state, &["list"]);
+    assert_eq!((code, lines.len()), (Some(0), 0), "{err}: {lines:?}");
+    // The name is free again.
+    let o = q::produce(&db, &nats.url(), "old", &[m]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+}
+
 crate::on_both_stores!(
+    queue_runs_prune_removes_finished_runs_and_forced_ones_with_their_jobs,
     queue_two_workers_give_the_records_of_a_local_scan,
     queue_worker_killed_mid_run_still_one_record_per_file,
     queue_poison_file_ends_as_an_error_record_after_max_tries,

@@ -530,3 +530,57 @@ fn a_mirrored_repost_is_found_by_the_mirrored_tmk_view() {
     assert_eq!(own.len(), 1, "{plain:?}");
     assert_eq!(own[0]["view"], "original");
 }
+
+#[test]
+fn a_letterboxed_repost_is_found_by_the_letterbox_tmk_view() {
+    let Some(conf) = conformance() else { return };
+    if !ffmpeg_support::require_ffmpeg() {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = dir.path().join("h.db");
+    ok(&db, &["db", "list-create", "tmk"]);
+    // TMK+PDQF entries only (the .tmk files): no vPDQ view can hit.
+    let refs = conf.join("tmk/reference-tmk-ffmpeg5");
+    ok(&db, &["db", "import", "tmk", refs.to_str().unwrap()]);
+    let original = conf.join("vpdq/videos/doorknob-hd-no-bar.mp4");
+    // The picture squeezed to 60 % of the height between black bars, as a
+    // repost into a taller frame is.
+    ffmpeg_support::ffmpeg(
+        dir.path(),
+        &[
+            "-i",
+            original.to_str().unwrap(),
+            "-vf",
+            "scale=iw:ih*0.6,pad=iw:ih/0.6:0:(oh-ih)/2:black",
+            "-c:v",
+            "libx264",
+            "-an",
+            "lb.mp4",
+        ],
+    );
+    let q = dir.path().join("lb.mp4");
+    let hits = |views: &str| -> Vec<Value> {
+        lines(&ok(
+            &db,
+            &["match", "--file", q.to_str().unwrap(), "--views", views],
+        ))
+        .into_iter()
+        .filter(|h| h["external_id"] == "doorknob-hd-no-bar")
+        .collect()
+    };
+    // The plain TMK (bars scaled into every 64x64 frame) misses ...
+    assert!(hits("none").is_empty(), "{:?}", hits("none"));
+    // ... the TMK of the trimmed frames finds it, saying so.
+    let found = hits("all");
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert_eq!(
+        (found[0]["hit_by"].as_str(), found[0]["view"].as_str()),
+        (Some("tmk_pdqf"), Some("letterbox"))
+    );
+    assert!(
+        found[0]["level1"].as_f64().unwrap() >= 0.7 && found[0]["level2"].as_f64().unwrap() >= 0.7
+    );
+    // Mirror views only (no crops): no letterbox TMK is made.
+    assert!(hits("dihedral").is_empty(), "{:?}", hits("dihedral"));
+}

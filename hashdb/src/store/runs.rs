@@ -65,6 +65,36 @@ pub struct RunInfo {
     pub errors: u64,
 }
 
+impl RunInfo {
+    /// The producer is done and every published job is committed: no
+    /// worker will write to the run again (a job redelivered after its
+    /// commit is acked unwritten).
+    pub fn finished(&self) -> bool {
+        self.walk_done && self.jobs_done >= self.published
+    }
+}
+
+/// Which runs [`Store::scan_runs_prune`] deletes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RunSelect {
+    /// These runs (names not in the database are ignored: the caller
+    /// checks names first, since they may name runs of another kind).
+    Named(Vec<String>),
+    /// Runs last written (a job committed, the producer's count) before
+    /// this Unix time.
+    UpdatedBefore(i64),
+}
+
+/// What [`Store::scan_runs_prune`] did (or, dry, would do).
+#[derive(Debug, Clone, Default)]
+pub struct RunsPruned {
+    /// Runs deleted with their jobs, records and workers, as they were.
+    pub pruned: Vec<RunInfo>,
+    /// Selected runs left alone because they are not finished (without
+    /// `force`).
+    pub kept: Vec<RunInfo>,
+}
+
 /// Why a producer could not start a run.
 #[derive(Debug, thiserror::Error)]
 pub enum RunStartError {
@@ -266,54 +296,119 @@ impl SqliteStore {
 
     /// Run `name` and its progress; `None` when there is no such run.
     pub fn scan_run(&self, name: &str) -> Result<Option<RunInfo>, StoreError> {
-        let row = self
-            .conn
-            .query_row(
-                "SELECT roots, queue, created_at, updated_at, published, walk_done
-                 FROM scan_runs WHERE name = ?1",
-                [name],
-                |r| {
-                    Ok((
-                        r.get::<_, Vec<u8>>(0)?,
-                        r.get::<_, String>(1)?,
-                        r.get::<_, i64>(2)?,
-                        r.get::<_, i64>(3)?,
-                        r.get::<_, i64>(4)?,
-                        r.get::<_, bool>(5)?,
-                    ))
-                },
-            )
-            .optional()?;
-        let Some((roots, queue, created_at, updated_at, published, walk_done)) = row else {
-            return Ok(None);
-        };
-        let jobs_done: i64 = self.conn.query_row(
-            "SELECT count(*) FROM scan_jobs WHERE run = ?1",
-            [name],
-            |r| r.get(0),
-        )?;
-        let (records, matched, errors): (i64, i64, i64) = self.conn.query_row(
-            "SELECT count(*), count(*) FILTER (WHERE matches > 0),
-                    count(*) FILTER (WHERE error IS NOT NULL)
-             FROM scan_records WHERE run = ?1",
-            [name],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-        )?;
-        Ok(Some(RunInfo {
-            name: name.to_string(),
-            roots: split_roots(&roots),
-            queue,
-            created_at,
-            updated_at,
-            published: published.max(0) as u64,
-            walk_done,
-            jobs_done: jobs_done.max(0) as u64,
-            records: records.max(0) as u64,
-            records_matched: matched.max(0) as u64,
-            errors: errors.max(0) as u64,
-        }))
+        run_info(&self.conn, name)
     }
 
+    /// Delete the runs `select` picks (only finished ones unless `force`)
+    /// with their jobs, records and workers, in one transaction; with
+    /// `dry_run` nothing is deleted. The deleted rows are overwritten
+    /// (`secure_delete`): records hold paths and hashes.
+    pub fn scan_runs_prune(
+        &mut self,
+        select: &RunSelect,
+        force: bool,
+        dry_run: bool,
+    ) -> Result<RunsPruned, StoreError> {
+        self.conn.pragma_update(None, "secure_delete", true)?;
+        let out = self.scan_runs_prune_tx(select, force, dry_run);
+        let reset = self.conn.pragma_update(None, "secure_delete", false);
+        let out = out?;
+        reset?;
+        Ok(out)
+    }
+
+    fn scan_runs_prune_tx(
+        &mut self,
+        select: &RunSelect,
+        force: bool,
+        dry_run: bool,
+    ) -> Result<RunsPruned, StoreError> {
+        // Immediate: a worker's commit waits for the prune (or comes
+        // first, and its records go with the run).
+        let tx = self.immediate()?;
+        let names: Vec<String> = match select {
+            RunSelect::Named(n) => n.clone(),
+            RunSelect::UpdatedBefore(t) => tx
+                .prepare(
+                    "SELECT name FROM scan_runs WHERE updated_at < ?1
+                     ORDER BY created_at, name",
+                )?
+                .query_map([t], |r| r.get(0))?
+                .collect::<Result<_, _>>()?,
+        };
+        let mut out = RunsPruned::default();
+        for n in &names {
+            let Some(info) = run_info(&tx, n)? else {
+                continue;
+            };
+            if !force && !info.finished() {
+                out.kept.push(info);
+                continue;
+            }
+            if !dry_run {
+                for table in ["scan_records", "scan_jobs", "scan_workers"] {
+                    tx.execute(&format!("DELETE FROM {table} WHERE run = ?1"), [n])?;
+                }
+                tx.execute("DELETE FROM scan_runs WHERE name = ?1", [n])?;
+            }
+            out.pruned.push(info);
+        }
+        tx.commit()?;
+        Ok(out)
+    }
+}
+
+/// Run `name` and its progress, read on `conn` (the store's connection or
+/// a transaction on it).
+fn run_info(conn: &rusqlite::Connection, name: &str) -> Result<Option<RunInfo>, StoreError> {
+    let row = conn
+        .query_row(
+            "SELECT roots, queue, created_at, updated_at, published, walk_done
+             FROM scan_runs WHERE name = ?1",
+            [name],
+            |r| {
+                Ok((
+                    r.get::<_, Vec<u8>>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, i64>(2)?,
+                    r.get::<_, i64>(3)?,
+                    r.get::<_, i64>(4)?,
+                    r.get::<_, bool>(5)?,
+                ))
+            },
+        )
+        .optional()?;
+    let Some((roots, queue, created_at, updated_at, published, walk_done)) = row else {
+        return Ok(None);
+    };
+    let jobs_done: i64 = conn.query_row(
+        "SELECT count(*) FROM scan_jobs WHERE run = ?1",
+        [name],
+        |r| r.get(0),
+    )?;
+    let (records, matched, errors): (i64, i64, i64) = conn.query_row(
+        "SELECT count(*), count(*) FILTER (WHERE matches > 0),
+                count(*) FILTER (WHERE error IS NOT NULL)
+         FROM scan_records WHERE run = ?1",
+        [name],
+        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+    )?;
+    Ok(Some(RunInfo {
+        name: name.to_string(),
+        roots: split_roots(&roots),
+        queue,
+        created_at,
+        updated_at,
+        published: published.max(0) as u64,
+        walk_done,
+        jobs_done: jobs_done.max(0) as u64,
+        records: records.max(0) as u64,
+        records_matched: matched.max(0) as u64,
+        errors: errors.max(0) as u64,
+    }))
+}
+
+impl SqliteStore {
     /// The workers that committed jobs of `run`, by name.
     pub fn scan_run_workers(&self, run: &str) -> Result<Vec<WorkerSeen>, StoreError> {
         let mut st = self.conn.prepare(
@@ -433,6 +528,21 @@ impl Store {
         }
     }
 
+    /// Delete the runs `select` picks with their jobs, records and
+    /// workers, in one transaction: only finished runs unless `force`
+    /// (the others are returned as kept); nothing with `dry_run`.
+    pub fn scan_runs_prune(
+        &mut self,
+        select: &RunSelect,
+        force: bool,
+        dry_run: bool,
+    ) -> Result<RunsPruned, StoreError> {
+        match &mut self.inner {
+            Inner::Sqlite(s) => s.scan_runs_prune(select, force, dry_run),
+            Inner::Postgres(s) => s.scan_runs_prune(select, force, dry_run),
+        }
+    }
+
     /// The workers that committed jobs of `run`, by name.
     pub fn scan_run_workers(&self, run: &str) -> Result<Vec<WorkerSeen>, StoreError> {
         match &self.inner {
@@ -509,6 +619,72 @@ mod tests {
         );
         assert!(s.scan_job_done("r", job).unwrap());
         assert!(!s.scan_job_done("r", b"/a/other").unwrap());
+    }
+    }
+
+    crate::store::backend_tests::both! {
+    /// Pruning deletes a run's records, jobs and workers with it, keeps
+    /// unfinished runs unless forced, selects by name or last write, and
+    /// a dry run deletes nothing.
+    fn runs_prune_deletes_finished_runs_whole(db) {
+        let mut s = db.open();
+        // "done": published 2, both committed; "busy": 1 of 2 committed;
+        // "walking": the producer has not finished its walk.
+        for (run, published, walk_done, jobs) in
+            [("done", 2, true, 2), ("busy", 2, true, 1), ("walking", 1, false, 1)]
+        {
+            s.scan_run_start(run, &[b"/m"], "nats://x", false).unwrap();
+            s.scan_run_published(run, published, walk_done).unwrap();
+            for j in 0..jobs {
+                let path = format!("/m/{run}{j}");
+                s.scan_job_commit(run, path.as_bytes(), "w", 1, &[rec(&path, 1, None)])
+                    .unwrap();
+            }
+        }
+        let names = |p: &RunsPruned| {
+            (
+                p.pruned.iter().map(|r| r.name.clone()).collect::<Vec<_>>(),
+                p.kept.iter().map(|r| r.name.clone()).collect::<Vec<_>>(),
+            )
+        };
+        let all = RunSelect::Named(vec!["done".into(), "busy".into(), "walking".into()]);
+        let dry = s.scan_runs_prune(&all, false, true).unwrap();
+        assert_eq!(names(&dry), (vec!["done".to_string()], vec!["busy".to_string(), "walking".to_string()]));
+        assert_eq!(dry.pruned[0].records, 2);
+        assert!(s.scan_run("done").unwrap().is_some(), "a dry run deletes nothing");
+
+        // Nothing was written before a time in the past.
+        let past = s.scan_run("done").unwrap().unwrap().created_at - 10;
+        let none = s.scan_runs_prune(&RunSelect::UpdatedBefore(past), false, false).unwrap();
+        assert!(none.pruned.is_empty() && none.kept.is_empty());
+
+        let later = RunSelect::UpdatedBefore(now() + 10);
+        let gone = s.scan_runs_prune(&later, false, false).unwrap();
+        assert_eq!(names(&gone), (vec!["done".to_string()], vec!["busy".to_string(), "walking".to_string()]));
+        assert!(s.scan_run("done").unwrap().is_none());
+        assert!(s.scan_run_workers("done").unwrap().is_empty());
+        assert!(!s.scan_job_done("done", b"/m/done0").unwrap());
+        let mut left = 0;
+        s.scan_run_records("done", &mut |_| {
+            left += 1;
+            true
+        })
+        .unwrap();
+        assert_eq!(left, 0, "records go with their run");
+        // The others are untouched.
+        assert_eq!(s.scan_run("busy").unwrap().unwrap().records, 1);
+
+        let forced = s
+            .scan_runs_prune(&RunSelect::Named(vec!["busy".into()]), true, false)
+            .unwrap();
+        assert_eq!(names(&forced), (vec!["busy".to_string()], vec![]));
+        let runs: Vec<String> = s.scan_runs().unwrap().into_iter().map(|r| r.name).collect();
+        assert_eq!(runs, ["walking"]);
+        // A pruned name is free again.
+        assert_eq!(
+            s.scan_run_start("done", &[b"/n"], "q", false).unwrap(),
+            RunStart::Created
+        );
     }
     }
 

@@ -105,7 +105,13 @@ fn redact(url: &str) -> String {
             let q: Vec<String> = query
                 .split('&')
                 .map(|kv| match kv.split_once('=') {
-                    Some((k, _)) if k.eq_ignore_ascii_case("password") => format!("{k}=***"),
+                    // sslpassword (refused, see pg/tls.rs) is a secret too.
+                    Some((k, _))
+                        if k.eq_ignore_ascii_case("password")
+                            || k.eq_ignore_ascii_case("sslpassword") =>
+                    {
+                        format!("{k}=***")
+                    }
                     _ => kv.to_string(),
                 })
                 .collect();
@@ -137,7 +143,7 @@ mod tests {
     #[test]
     fn passwords_never_show() {
         let t = DbTarget::parse(
-            "postgresql://alice:s3cr@t@db.example:5432/lists?password=x&sslmode=disable",
+            "postgresql://alice:s3cr@t@db.example:5432/lists?password=x&sslmode=disable&sslpassword=x",
         );
         let shown = format!("{t} {t:?} {}", t.display_path().display());
         assert!(!shown.contains("s3cr") && !shown.contains("=x"), "{shown}");

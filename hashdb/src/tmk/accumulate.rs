@@ -53,6 +53,17 @@ impl TmkAccumulator {
         self.frames
     }
 
+    /// Count the next `n` frames as frames whose feature is zero: they add
+    /// nothing to any sum (a zero feature stays zero when normalised), so
+    /// only the time of the frames after them moves. A query-side view
+    /// that has no picture for some frames (see hashsieve's letterbox
+    /// TMK) keeps its other frames at their own times this way; the
+    /// scores are unchanged by the count (level-1 is a cosine and every
+    /// `C`, `S` vector is normalised).
+    pub fn skip(&mut self, n: u64) {
+        self.frames += n;
+    }
+
     /// Add the feature of the next 15 fps frame. A value that is NaN,
     /// infinite or beyond [`MAX_FEATURE_ABS`] is refused and nothing is
     /// added, so the hash stays finite.
@@ -124,5 +135,44 @@ impl TmkAccumulator {
         // 15 fps saturates it (the count is informational only).
         let count = i32::try_from(self.frames).unwrap_or(i32::MAX);
         TmkHash::from_parts(count, self.pure_average, self.cos, self.sin)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn feature(t: usize) -> Feature {
+        std::array::from_fn(|k| ((k * 7 + t * 13) % 31) as f32 - 15.0)
+    }
+
+    #[test]
+    fn skipped_frames_are_zero_features() {
+        // `skip` must be exactly the push of zero features (the letterbox
+        // view's frames without a picture), not a shorter video.
+        let (mut pushed, mut skipped, mut shorter) = (
+            TmkAccumulator::new(),
+            TmkAccumulator::new(),
+            TmkAccumulator::new(),
+        );
+        for t in 0..5 {
+            pushed.push(&feature(t)).unwrap();
+            skipped.push(&feature(t)).unwrap();
+            shorter.push(&feature(t)).unwrap();
+        }
+        for _ in 0..3 {
+            pushed.push(&[0.0; FEATURE_DIM]).unwrap();
+        }
+        skipped.skip(3);
+        for t in 5..9 {
+            pushed.push(&feature(t)).unwrap();
+            skipped.push(&feature(t)).unwrap();
+            shorter.push(&feature(t)).unwrap();
+        }
+        assert_eq!(skipped.frames(), 12);
+        let (p, s, short) = (pushed.finish(), skipped.finish(), shorter.finish());
+        assert_eq!(p.to_bytes(), s.to_bytes());
+        // The gap moves the later frames in time: not the shorter video.
+        assert_ne!(s.cos(0, 1), short.cos(0, 1));
     }
 }

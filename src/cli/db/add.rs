@@ -3,7 +3,9 @@
 //! digests of every file, the PDQ of images, the frame hashes (vPDQ) of
 //! videos. This is how a team contributes to a shared list. With
 //! `--with-views`, the hashes of the media's query-side views are stored
-//! too, labelled `derived:view=<name>`.
+//! too, labelled `derived:view=<name>`; with `--derive`, the hashes of
+//! derived versions of each image (crops, small turns: see
+//! `hashsieve::enroll`), labelled `derived:crop=...` / `derived:rotate=...`.
 
 use std::path::PathBuf;
 
@@ -11,7 +13,10 @@ use anyhow::Context;
 use hashdb::error::ParseError;
 use hashdb::model::Value;
 use hashdb::store::ImportOptions;
-use hashsieve::contribute::{derived_view_records, records_for, ContributeOptions};
+use hashsieve::contribute::{
+    derived_edit_records, derived_view_records, records_for, ContributeOptions,
+};
+use hashsieve::enroll::{derived_hashes, DeriveSet};
 use hashsieve::escape::escape_display;
 use hashsieve::hashing::{hash_path, HashConfig, Worker};
 
@@ -43,6 +48,22 @@ pub struct AddArgs {
     /// of the media as published: each is labelled `derived:view=<name>`.
     #[arg(long)]
     pub with_views: bool,
+    /// Also add the PDQ hashes of derived versions of each image, so that
+    /// a cropped or slightly turned repost hashed with plain PDQ lands near
+    /// one of them: `crops` (centre crops of 5-20 %), `sides` (one side cut
+    /// by 5-20 %), `corners` (10 and 20 % cut at a corner), `rotations`
+    /// (3, 5 and 7 degrees each way, corners cropped), comma-separated, or
+    /// `default` (also what `--derive` alone means; every family, 34 hashes
+    /// an image) or `all`. Each entry is labelled `derived:crop=<anchor>-<percent>`
+    /// or `derived:rotate=<degrees>`: not a hash of the media as published,
+    /// so `db export` leaves them out unless given `--include-derived`.
+    #[arg(
+        long,
+        value_name = "SET",
+        num_args = 0..=1,
+        default_missing_value = "default"
+    )]
+    pub derive: Option<DeriveSet>,
 }
 
 impl AddArgs {
@@ -68,19 +89,29 @@ pub fn run(loc: &DbLocation, a: AddArgs) -> anyhow::Result<u8> {
         ..HashConfig::default()
     };
     let mut worker = Worker::new();
+    // Derived versions are hashed while the worker still holds the decoded
+    // pixels they are cut from, so with a hasher of their own.
+    let mut derive_hasher = hashsieve::pdq::PdqHasher::new();
     let opts = a.contribute_options();
     let mut code = 0;
     for path in &a.paths {
         let rec = hash_path(path, &cfg, &mut worker);
         let mut recs = records_for(&rec, &opts);
-        let derived = if a.with_views {
-            let d = derived_view_records(&rec, &opts);
-            let n = d.len();
-            recs.extend(d);
-            n
+        let views = if a.with_views {
+            derived_view_records(&rec, &opts)
         } else {
-            0
+            Vec::new()
         };
+        let edits = match (a.derive, worker.decoded_image(&rec)) {
+            (Some(set), Some(img)) if !set.is_empty() => {
+                let hashes = derived_hashes(&img, set, &mut derive_hasher);
+                derived_edit_records(&rec, &hashes, &views, &opts)
+            }
+            _ => Vec::new(),
+        };
+        let derived = views.len() + edits.len();
+        recs.extend(views);
+        recs.extend(edits);
         // Paths may come from a glob over files someone else named, and
         // decoder messages quote the file.
         let shown = escape_display(path.display());

@@ -93,6 +93,13 @@ pub struct ExportArgs {
     /// which is lossless).
     #[arg(long)]
     pub include_inactive: bool,
+    /// Also export derived entries (labelled `derived:...`: the hashes of
+    /// views and of crops or turns stored by `db add --with-views` or
+    /// `--derive`). They are not hashes of the media as published, so
+    /// every format but jsonl (lossless, the labels included) leaves them
+    /// out unless asked.
+    #[arg(long)]
+    pub include_derived: bool,
 }
 
 fn open_input(path: &Path) -> anyhow::Result<Box<dyn BufRead>> {
@@ -214,15 +221,26 @@ pub fn export(loc: &DbLocation, a: ExportArgs) -> anyhow::Result<u8> {
         None => Box::new(BufWriter::new(std::io::stdout().lock())),
     };
     let all = a.include_inactive || format == Format::Jsonl;
+    let derived_too = a.include_derived || format == Format::Jsonl;
     let mut w = Writer::new(format, out, &a.list)?;
+    let mut derived_left = 0u64;
     for id in ids {
         let e = store.entry(id)?;
         if !all && e.status.status != Status::Active {
             continue;
         }
+        if !derived_too && hashsieve::contribute::is_derived(&e.record.labels) {
+            derived_left += 1;
+            continue;
+        }
         w.write(&e)?;
     }
     let sum = w.finish()?;
+    if derived_left > 0 {
+        eprintln!(
+            "hashsieve: note: {derived_left} derived entries (labelled derived:...) were left out; --include-derived exports them"
+        );
+    }
     if sum.skipped > 0 {
         eprintln!(
             "hashsieve: warning: {} entries of other signal types cannot be written as {} and were left out",

@@ -27,19 +27,36 @@ pub fn open(db: &Path) -> anyhow::Result<Store> {
 pub fn list(db: &Path) -> anyhow::Result<()> {
     let store = open(db)?;
     for r in store.scan_runs()? {
-        let mut v = serde_json::to_value(&r)?;
-        if let Some(o) = v.as_object_mut() {
-            o.insert("kind".into(), "queue".into());
-            o.insert("done".into(), finished(&r).into());
-        }
-        println!("{v}");
+        println!("{}", line(&r)?);
     }
     Ok(())
 }
 
+/// A queued run as `runs list` (and `runs prune`) print it.
+pub fn line(r: &hashdb::store::runs::RunInfo) -> anyhow::Result<serde_json::Value> {
+    let mut v = serde_json::to_value(r)?;
+    if let Some(o) = v.as_object_mut() {
+        o.insert("kind".into(), "queue".into());
+        o.insert("done".into(), finished(r).into());
+    }
+    Ok(v)
+}
+
+/// Remove a pruned run's jobs still waiting at the NATS server `url`.
+#[cfg(feature = "queue")]
+pub fn purge(url: &str, run: &str) -> anyhow::Result<u64> {
+    Ok(hashsieve::queue::purge_run_jobs(url, run)?)
+}
+
+/// Without the queue feature there is no NATS client to remove them with.
+#[cfg(not(feature = "queue"))]
+pub fn purge(_url: &str, _run: &str) -> anyhow::Result<u64> {
+    anyhow::bail!("this hashsieve was built without the queue feature")
+}
+
 /// A run is finished once its producer is done and every job committed.
 fn finished(r: &hashdb::store::runs::RunInfo) -> bool {
-    r.walk_done && r.jobs_done >= r.published
+    r.finished()
 }
 
 /// Every record line of `run`, parsed as the scan report takes them.

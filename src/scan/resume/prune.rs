@@ -100,12 +100,36 @@ pub fn list_runs(path: &Path) -> Result<Vec<RunInfo>, StateError> {
 }
 
 /// Delete the runs `which` selects from the state file at `path`, with
-/// their outcomes, in one transaction; returns them as they were.
+/// their outcomes, in one transaction; returns them as they were. Runs of
+/// every state, a `running` one included.
 ///
 /// # Errors
 /// As [`list_runs`]; [`StateError::NoSuchRun`] for a name that is not
 /// there (then nothing is deleted).
 pub fn prune(path: &Path, which: &Prune) -> Result<Vec<RunInfo>, StateError> {
+    Ok(prune_with(path, which, true, false)?.pruned)
+}
+
+/// What [`prune_with`] did (or, dry, would do).
+#[derive(Debug, Clone, Default)]
+pub struct Pruned {
+    pub pruned: Vec<RunInfo>,
+    /// Selected runs left alone: `running` (a scan under way, or one that
+    /// was killed: the state cannot tell), without `force`.
+    pub kept: Vec<RunInfo>,
+}
+
+/// [`prune`], keeping `running` runs unless `force`, and deleting nothing
+/// with `dry_run`.
+///
+/// # Errors
+/// As [`prune`].
+pub fn prune_with(
+    path: &Path,
+    which: &Prune,
+    force: bool,
+    dry_run: bool,
+) -> Result<Pruned, StateError> {
     let err = |source| StateError::Sqlite {
         path: path.to_path_buf(),
         source,
@@ -146,18 +170,26 @@ pub fn prune(path: &Path, which: &Prune) -> Result<Vec<RunInfo>, StateError> {
             removed = rows.collect::<Result<Vec<_>, _>>().map_err(err)?;
         }
     }
-    for r in &removed {
-        // Outcomes go with their run (ON DELETE CASCADE).
-        tx.execute("DELETE FROM runs WHERE id = ?1", [&r.run])
-            .map_err(err)?;
+    let (removed, kept): (Vec<_>, Vec<_>) = removed
+        .into_iter()
+        .partition(|r| force || r.state != "running");
+    if !dry_run {
+        for r in &removed {
+            // Outcomes go with their run (ON DELETE CASCADE).
+            tx.execute("DELETE FROM runs WHERE id = ?1", [&r.run])
+                .map_err(err)?;
+        }
     }
     tx.commit().map_err(err)?;
-    if !removed.is_empty() {
+    if !removed.is_empty() && !dry_run {
         // Best effort: another scan may hold the file; the rows are
         // deleted and overwritten in the log either way.
         let _ = c.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()));
     }
-    Ok(removed)
+    Ok(Pruned {
+        pruned: removed,
+        kept,
+    })
 }
 
 /// The state file a scan of the database at `db` uses by default.

@@ -184,6 +184,84 @@ pub fn worker(db: &Path, url: &str, name: &str, extra: &[&str]) -> Command {
     c
 }
 
+/// A worker process whose stderr is read while it runs (by a thread that
+/// keeps it all), so a test can wait for its ready line before
+/// publishing.
+pub struct Running {
+    child: Child,
+    ready: std::sync::mpsc::Receiver<()>,
+    reader: Option<std::thread::JoinHandle<String>>,
+}
+
+/// Spawn `cmd` (a [`worker`] command: stderr piped) and read its stderr.
+pub fn start(mut cmd: Command) -> Running {
+    let mut child = cmd.spawn().expect("spawning a worker");
+    let err = child.stderr.take().expect("stderr piped");
+    let (tx, ready) = std::sync::mpsc::channel();
+    let reader = std::thread::spawn(move || {
+        use std::io::BufRead;
+        let mut all = String::new();
+        for line in std::io::BufReader::new(err).lines() {
+            let Ok(line) = line else { break };
+            if line.contains(hashsieve::queue::worker::READY) {
+                let _ = tx.send(());
+            }
+            all.push_str(&line);
+            all.push('\n');
+        }
+        all
+    });
+    Running {
+        child,
+        ready,
+        reader: Some(reader),
+    }
+}
+
+impl Running {
+    /// Wait until the worker says every slot waits for a job; fail after
+    /// `secs` seconds or when it exits first.
+    pub fn wait_ready(&mut self, secs: u64, what: &str) {
+        if self.ready.recv_timeout(Duration::from_secs(secs)).is_ok() {
+            return;
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let err = self.reader.take().map(|r| r.join().unwrap_or_default());
+        panic!(
+            "{what} never said it was ready: {}",
+            err.unwrap_or_default()
+        );
+    }
+
+    /// Wait for the worker to exit (at most `secs` seconds, then kill it
+    /// and fail); its exit status and whole stderr.
+    pub fn wait_exit(mut self, secs: u64, what: &str) -> (std::process::ExitStatus, String) {
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        let status = loop {
+            if let Some(s) = self.child.try_wait().unwrap() {
+                break s;
+            }
+            if Instant::now() > deadline {
+                let _ = self.child.kill();
+                let _ = self.child.wait();
+                panic!("{what}");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        let err = self.reader.take().map(|r| r.join().unwrap_or_default());
+        (status, err.unwrap_or_default())
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        // A test that failed midway leaves no worker behind.
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 /// `runs show RUN`.
 pub fn show(db: &Path, run: &str) -> Value {
     let o = Command::new(bin())

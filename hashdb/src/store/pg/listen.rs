@@ -11,7 +11,7 @@
 use std::time::Duration;
 
 use postgres::fallible_iterator::FallibleIterator;
-use postgres::{Client, NoTls};
+use postgres::Client;
 
 use super::schema::CHANNEL;
 use crate::error::StoreError;
@@ -37,7 +37,15 @@ impl Listener {
     /// # Errors
     /// The server cannot be reached or refuses.
     pub fn connect(url: &str, opts: &OpenOptions) -> Result<Listener, StoreError> {
-        let mut client = super::config(url, opts)?.connect(NoTls)?;
+        let mut client = super::connect(url, opts).map_err(|e| match e {
+            super::ConnectError::Pg(e) => StoreError::from(e),
+            // The store opened this same URL first, so its TLS options
+            // were read once already; this is a file changed since.
+            super::ConnectError::Tls(e) => StoreError::Invalid {
+                field: "--db TLS options",
+                message: e.to_string(),
+            },
+        })?;
         client.batch_execute(&format!("LISTEN {CHANNEL}"))?;
         Ok(Listener { client })
     }

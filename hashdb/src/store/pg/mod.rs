@@ -26,10 +26,10 @@
 //! kept on each machine instead, with the change log position they were
 //! read at, and a later load catches up from the log (`saved.rs`).
 //!
-//! Not (yet) as on SQLite: no TLS to the server (`NoTls`; loopback, a
-//! unix socket or a tunnel); the schema check of SQLite
-//! files (`schema_check.rs`) has none either: a PostgreSQL server is not
-//! a file handed around. The password may come from the URL or
+//! TLS to the server as libpq has it (`sslmode`, `sslrootcert`, `sslcert`,
+//! `sslkey`; `tls.rs`). Not as on SQLite: the schema check of SQLite
+//! files (`schema_check.rs`) has none: a PostgreSQL server is not a file
+//! handed around. The password may come from the URL or
 //! `$PGPASSWORD`; it is never shown ([`DbTarget::display_path`]).
 //!
 //! Threading: one connection, used from one thread at a time (`RefCell`:
@@ -46,6 +46,7 @@ mod misc;
 mod runs;
 mod saved;
 pub mod schema;
+pub mod tls;
 pub use saved::PdqChange;
 #[cfg(test)]
 pub(crate) mod throwaway;
@@ -53,7 +54,7 @@ pub(crate) mod throwaway;
 use std::cell::{RefCell, RefMut};
 use std::path::{Path, PathBuf};
 
-use postgres::{Client, Config, NoTls, Transaction};
+use postgres::{Client, Config, Transaction};
 
 use super::{Create, DbTarget, OpenOptions};
 use crate::error::{OpenError, StoreError};
@@ -84,9 +85,41 @@ pub(crate) struct PgStore {
     shown: PathBuf,
 }
 
-/// The connection settings of `url` (with `$PGPASSWORD` when the URL has
-/// no password), refusing TLS modes we cannot honour.
-pub(crate) fn config(url: &str, opts: &OpenOptions) -> Result<Config, postgres::Error> {
+/// Why [`connect`] failed.
+pub(crate) enum ConnectError {
+    /// The URL's TLS options, or their files.
+    Tls(tls::TlsError),
+    /// The driver: a bad URL, no server, refused, or the TLS handshake.
+    Pg(postgres::Error),
+}
+
+/// Connect to `url`, with TLS as its options ask (`tls.rs`).
+pub(crate) fn connect(url: &str, opts: &OpenOptions) -> Result<Client, ConnectError> {
+    let (rest, settings) = tls::split(url).map_err(ConnectError::Tls)?;
+    let mut cfg = config(&rest, opts).map_err(ConnectError::Pg)?;
+    let unix_only = !cfg.get_hosts().is_empty()
+        && cfg
+            .get_hosts()
+            .iter()
+            .all(|h| !matches!(h, postgres::config::Host::Tcp(_)));
+    // libpq ignores sslmode on unix sockets (the server has no TLS there);
+    // the driver would ask, and with `require` fail.
+    cfg.ssl_mode(if unix_only {
+        postgres::config::SslMode::Disable
+    } else {
+        settings.mode.driver()
+    });
+    let make = tls::connector(&settings).map_err(ConnectError::Tls)?;
+    cfg.connect(make)
+        .map_err(|e| match tls::handshake_error(&e, &settings) {
+            Some(t) => ConnectError::Tls(t),
+            None => ConnectError::Pg(e),
+        })
+}
+
+/// The connection settings of `url` (without its TLS options, see
+/// [`connect`]), with `$PGPASSWORD` when the URL has no password.
+fn config(url: &str, opts: &OpenOptions) -> Result<Config, postgres::Error> {
     let mut cfg: Config = url.parse()?;
     if cfg.get_password().is_none() {
         if let Some(p) = std::env::var_os("PGPASSWORD") {
@@ -138,7 +171,13 @@ impl PgStore {
                 }
             }
         };
-        let mut client = config(url, &opts).map_err(pg)?.connect(NoTls).map_err(pg)?;
+        let mut client = connect(url, &opts).map_err(|e| match e {
+            ConnectError::Pg(e) => pg(e),
+            ConnectError::Tls(problem) => OpenError::Tls {
+                path: shown.clone(),
+                problem,
+            },
+        })?;
         let version = read_version(&mut client).map_err(pg)?;
         let mut store = PgStore {
             client: RefCell::new(Some(client)),

@@ -7,12 +7,14 @@
 
 use postgres::fallible_iterator::FallibleIterator;
 use postgres::types::ToSql;
+use postgres::GenericClient;
 
 use super::PgStore;
 use crate::error::StoreError;
 use crate::store::now;
 use crate::store::runs::{
-    join_roots, split_roots, RunInfo, RunRecord, RunStart, RunStartError, WorkerSeen,
+    join_roots, split_roots, RunInfo, RunRecord, RunSelect, RunStart, RunStartError, RunsPruned,
+    WorkerSeen,
 };
 
 fn count(v: i64) -> u64 {
@@ -176,37 +178,56 @@ impl PgStore {
     }
 
     pub fn scan_run(&self, name: &str) -> Result<Option<RunInfo>, StoreError> {
+        run_info(&mut *self.client()?, name)
+    }
+
+    /// See `Store::scan_runs_prune`. Not behind the list writers' lock
+    /// (no list data changes); the runs' rows are locked `FOR UPDATE`, so
+    /// a worker committing a job of one waits (its records reference the
+    /// run) and then fails on the deleted run, and its job is dropped.
+    pub fn scan_runs_prune(
+        &mut self,
+        select: &RunSelect,
+        force: bool,
+        dry_run: bool,
+    ) -> Result<RunsPruned, StoreError> {
         let mut c = self.client()?;
-        let Some(row) = c.query_opt(
-            "SELECT roots, queue, created_at, updated_at, published, walk_done
-             FROM scan_runs WHERE name = $1",
-            &[&name],
-        )?
-        else {
-            return Ok(None);
+        let mut tx = c.transaction()?;
+        let rows = match select {
+            RunSelect::Named(n) => tx.query(
+                "SELECT name FROM scan_runs WHERE name = ANY($1)
+                 ORDER BY created_at, name COLLATE \"C\" FOR UPDATE",
+                &[n],
+            )?,
+            RunSelect::UpdatedBefore(t) => tx.query(
+                "SELECT name FROM scan_runs WHERE updated_at < $1
+                 ORDER BY created_at, name COLLATE \"C\" FOR UPDATE",
+                &[t],
+            )?,
         };
-        let jobs_done: i64 = c
-            .query_one("SELECT count(*) FROM scan_jobs WHERE run = $1", &[&name])?
-            .try_get(0)?;
-        let n = c.query_one(
-            "SELECT count(*), count(*) FILTER (WHERE matches > 0),
-                    count(*) FILTER (WHERE error IS NOT NULL)
-             FROM scan_records WHERE run = $1",
-            &[&name],
-        )?;
-        Ok(Some(RunInfo {
-            name: name.to_string(),
-            roots: split_roots(row.try_get(0)?),
-            queue: row.try_get(1)?,
-            created_at: row.try_get(2)?,
-            updated_at: row.try_get(3)?,
-            published: count(row.try_get(4)?),
-            walk_done: row.try_get(5)?,
-            jobs_done: count(jobs_done),
-            records: count(n.try_get(0)?),
-            records_matched: count(n.try_get(1)?),
-            errors: count(n.try_get(2)?),
-        }))
+        let names: Vec<String> = rows
+            .iter()
+            .map(|r| r.try_get(0))
+            .collect::<Result<_, _>>()?;
+        let mut out = RunsPruned::default();
+        for n in &names {
+            let Some(info) = run_info(&mut tx, n)? else {
+                continue;
+            };
+            if !force && !info.finished() {
+                out.kept.push(info);
+                continue;
+            }
+            if !dry_run {
+                for table in ["scan_records", "scan_jobs", "scan_workers"] {
+                    tx.execute(&format!("DELETE FROM {table} WHERE run = $1"), &[n])?;
+                }
+                tx.execute("DELETE FROM scan_runs WHERE name = $1", &[n])?;
+            }
+            out.pruned.push(info);
+        }
+        tx.commit()?;
+        Ok(out)
     }
 
     pub fn scan_run_workers(&self, run: &str) -> Result<Vec<WorkerSeen>, StoreError> {
@@ -246,4 +267,39 @@ impl PgStore {
         }
         Ok(())
     }
+}
+
+/// Run `name` and its progress, read on `c` (a connection or a
+/// transaction).
+fn run_info(c: &mut impl GenericClient, name: &str) -> Result<Option<RunInfo>, StoreError> {
+    let Some(row) = c.query_opt(
+        "SELECT roots, queue, created_at, updated_at, published, walk_done
+         FROM scan_runs WHERE name = $1",
+        &[&name],
+    )?
+    else {
+        return Ok(None);
+    };
+    let jobs_done: i64 = c
+        .query_one("SELECT count(*) FROM scan_jobs WHERE run = $1", &[&name])?
+        .try_get(0)?;
+    let n = c.query_one(
+        "SELECT count(*), count(*) FILTER (WHERE matches > 0),
+                count(*) FILTER (WHERE error IS NOT NULL)
+         FROM scan_records WHERE run = $1",
+        &[&name],
+    )?;
+    Ok(Some(RunInfo {
+        name: name.to_string(),
+        roots: split_roots(row.try_get(0)?),
+        queue: row.try_get(1)?,
+        created_at: row.try_get(2)?,
+        updated_at: row.try_get(3)?,
+        published: count(row.try_get(4)?),
+        walk_done: row.try_get(5)?,
+        jobs_done: count(jobs_done),
+        records: count(n.try_get(0)?),
+        records_matched: count(n.try_get(1)?),
+        errors: count(n.try_get(2)?),
+    }))
 }

@@ -126,10 +126,10 @@ fn decode_cursor(b: &[u8]) -> Option<(i64, ChangeCursor)> {
 
 impl PgStore {
     /// `<index dir>/pg-<hash>.<suffix>`, the hash of the URL (without its
-    /// password) and of the database's identity: the cluster's system
-    /// identifier (made by `initdb`) and the database's OID, so a database
-    /// dropped and made again, or another server behind the same address,
-    /// never finds this one's files. `None` when the identity cannot be
+    /// password and TLS options) and of the database's identity: the
+    /// cluster's system identifier (made by `initdb`) and the database's
+    /// OID, so a database dropped and made again, or another server
+    /// behind the same address, never finds this one's files. `None` when the identity cannot be
     /// read (no files then: every load is a full read).
     fn saved_path(&self, suffix: &str) -> Option<PathBuf> {
         let dir = index_dir()?;
@@ -145,7 +145,10 @@ impl PgStore {
             .try_get(0)
             .ok()?;
         let mut h = blake3::Hasher::new();
-        h.update(self.shown.as_os_str().as_encoded_bytes());
+        // Without its TLS options: the same database asked for with
+        // another `sslmode` or CA file keeps its saved index.
+        let shown = self.shown.to_string_lossy();
+        h.update(super::tls::strip(&shown).as_bytes());
         h.update(b"\0");
         h.update(identity.as_bytes());
         Some(dir.join(format!("pg-{}.{suffix}", &h.finalize().to_hex()[..24])))

@@ -31,6 +31,9 @@ pub struct Server {
     port: u16,
     child: Option<Child>,
     as_nobody: bool,
+    /// `-c name=value` settings of [`Server::start_with`], kept for
+    /// [`Server::restart`].
+    settings: Vec<String>,
 }
 
 /// What [`Server::start`] found.
@@ -86,6 +89,15 @@ impl Server {
     /// When the binaries are there but the server does not come up: that
     /// is a broken fixture, not a skip.
     pub fn start() -> Start {
+        Self::start_with(&[], &[])
+    }
+
+    /// [`Server::start`], with `files` written into the data folder after
+    /// `initdb` (replacing any there, e.g. `pg_hba.conf`; owned by the
+    /// server's user, mode 0600 as PostgreSQL wants a key file) and
+    /// `settings` (`name=value`) given as `-c` options, e.g. a TLS server:
+    /// `ssl=on`, `ssl_cert_file=server.crt`, `ssl_key_file=server.key`.
+    pub fn start_with(files: &[(&str, &[u8])], settings: &[&str]) -> Start {
         let Some(bin) = bin_dir() else {
             return Start::Missing(
                 "no initdb/postgres/pg_ctl in /usr/lib/postgresql/*/bin or on PATH \
@@ -107,6 +119,7 @@ impl Server {
             port: 0,
             child: None,
             as_nobody,
+            settings: settings.iter().map(|s| s.to_string()).collect(),
         };
         let out = s
             .command("initdb")
@@ -120,6 +133,15 @@ impl Server {
             "initdb failed: {}",
             String::from_utf8_lossy(&out.stderr)
         );
+        for (name, bytes) in files {
+            use std::os::unix::fs::PermissionsExt;
+            let path = s.data().join(name);
+            std::fs::write(&path, bytes).expect("writing a server file");
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+            if as_nobody {
+                std::os::unix::fs::chown(&path, Some(NOBODY), Some(NOBODY)).expect("chown");
+            }
+        }
         // A port taken between our probe and the server's bind: try again.
         for _ in 0..5 {
             s.port = free_port().expect("a free port");
@@ -131,6 +153,7 @@ impl Server {
                 .arg(s.dir.path())
                 .args(["-c", "fsync=off", "-c", "synchronous_commit=off"])
                 .args(["-c", "full_page_writes=off", "-c", "max_connections=60"])
+                .args(s.settings.iter().flat_map(|v| ["-c", v.as_str()]))
                 .stdout(Stdio::null())
                 .stderr(Stdio::from(
                     std::fs::File::create(s.dir.path().join("server.log")).expect("log file"),
@@ -233,6 +256,7 @@ impl Server {
             .args(["-h", "127.0.0.1", "-p", &self.port.to_string(), "-k"])
             .arg(self.dir.path())
             .args(["-c", "fsync=off", "-c", "synchronous_commit=off"])
+            .args(self.settings.iter().flat_map(|v| ["-c", v.as_str()]))
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn();

@@ -1,0 +1,279 @@
+#!/usr/bin/env python3
+"""List-side enrollment evaluation (issue 16): recall per edit and the
+false-positive cost of storing derived hashes (`db add --derive`).
+
+Reads the corpus of build_corpus.py. The listed originals (reference PDQ
+quality >= --quality, as in run_eval.py) are enrolled with
+`hashsieve db add --no-digests --derive all` into a scratch database, one
+call per original, and the list is read back with `db export --format
+jsonl` (which keeps the `derived:` labels). Each derived set to compare
+(--sets) is then a subset of those entries, chosen by label, so one
+enrollment serves every set:
+
+  crops      derived:crop=center-*
+  sides      derived:crop=left-*, right-*, top-*, bottom-*
+  corners    derived:crop=top-left-* ... bottom-right-*
+  rotations  derived:rotate=*
+  (a family:PARAMS item keeps only those parameters, e.g. rotations:3,5)
+
+Queries are hashed two ways, as in run_eval.py: `reference` (Meta's PDQ
+through PyPI `pdqhash` on Pillow pixels: a partner matching with plain
+PDQ) and `views` (our hash with `--views=all`). Each is matched against
+the plain list ("before") and against the list plus each derived set
+("after"), with the same rule: distance <= --distance, both qualities >=
+--quality. A hit of an edited original on *its own* original counts for
+recall; a hit on another original is a wrong match. False positives: the
+distractor files (every edit of every distractor, and random tiles) that
+hit any list hash; the closest any distractor hash comes to a list hash;
+and the false hash pairs per million comparisons (distractor hashes x
+list hashes; when none, the rule-of-three 95 % bound 3/comparisons).
+
+Usage: python3 benches/eval/run_enroll_eval.py [--corpus benches/out/eval16b]
+       [--bin target/release/hashsieve] [--sets crops,sides,corners,rotations;all]
+       [--distance 31] [--quality 50] [--jobs 2] [--json FILE]
+(Needs PIL, numpy and pdqhash: /root/.cache/hashsieve/pytx-venv/bin/python.)
+"""
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from collections import defaultdict
+from multiprocessing import Pool
+from pathlib import Path
+
+import numpy as np
+
+FAMILIES = {
+    "crops": lambda k: k.startswith("crop=center-"),
+    "sides": lambda k: k.split("=")[0] == "crop" and k.split("=")[1].split("-")[0] in ("left", "right", "top", "bottom")
+    and k.count("-") == 1,
+    "corners": lambda k: k.startswith("crop=") and k.count("-") == 2,
+    "rotations": lambda k: k.startswith("rotate="),
+}
+
+
+def param(k):
+    """The number in a derived label's value: 10 for crop=left-10, 5 for rotate=-5."""
+    return abs(int(k.rsplit("-", 1)[1] if k.startswith("crop=") else k.split("=")[1]))
+
+
+def set_filter(spec):
+    """A predicate over derived labels (without `derived:`) for one --sets item."""
+    preds = []
+    for item in spec.split(","):
+        item = item.strip()
+        if item in ("all", "default"):
+            preds.extend((f, None) for f in FAMILIES.values())
+            continue
+        fam, _, params = item.partition(":")
+        if fam not in FAMILIES:
+            sys.exit(f"unknown family {fam!r} in {spec!r}")
+        keep = {int(p) for p in params.split("/") if p} if params else None
+        preds.append((FAMILIES[fam], keep))
+    return lambda k: any(f(k) and (keep is None or param(k) in keep) for f, keep in preds)
+
+
+def ref_hash(path):
+    import pdqhash
+    from PIL import Image
+    img = np.asarray(Image.open(path).convert("RGB"))
+    bits, q = pdqhash.compute(img)
+    b = bits.astype(np.uint8)
+    # Both bit orders: which one is our hex is found on the originals.
+    return str(path), (np.packbits(b).tobytes().hex(), np.packbits(b[::-1]).tobytes().hex()), int(q)
+
+
+POP = np.array([bin(i).count("1") for i in range(256)], dtype=np.uint16)
+
+
+def to_bytes(hexes):
+    return np.array([list(bytes.fromhex(h)) for h in hexes], dtype=np.uint8).reshape(-1, 32)
+
+
+def distances(q, lst):
+    """Hamming distances, (len(q), len(lst)), of 32-byte hash rows."""
+    out = np.empty((len(q), len(lst)), dtype=np.uint16)
+    for i in range(0, len(q), 256):
+        x = q[i:i + 256, None, :] ^ lst[None, :, :]
+        out[i:i + 256] = POP[x].sum(axis=2)
+    return out
+
+
+def enroll(binary, names_paths, quality):
+    """(name, hex, quality, derived label or None) of every PDQ entry of the
+    originals enrolled with --derive all."""
+    with tempfile.TemporaryDirectory() as d:
+        env = dict(os.environ, HASHSIEVE_DB=str(Path(d) / "e.db"))
+        run = lambda *a: subprocess.run([binary, *a], env=env, capture_output=True, text=True, check=True)
+        run("db", "init")
+        run("db", "list-create", "e")
+        for n, p in names_paths:
+            run("db", "add", "e", "--no-digests", "--derive", "all", "--label", f"orig:{n}", p)
+        out = run("db", "export", "e", "--format", "jsonl").stdout
+    entries = []
+    for line in out.splitlines():
+        e = json.loads(line)
+        if e["signal_type"] != "pdq":
+            continue
+        der = [l[len("derived:"):] for l in e["labels"] if l.startswith("derived:")]
+        for l in e["labels"]:
+            if l.startswith("orig:"):
+                entries.append((l[5:], e["value"], e.get("quality", 100), der[0] if der else None))
+    return entries
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--corpus", default="benches/out/eval16b")
+    ap.add_argument("--bin", default="target/release/hashsieve")
+    ap.add_argument("--sets", default="crops;sides;corners;rotations;crops,sides,rotations;all",
+                    help="derived sets to compare, ';'-separated (each a comma list of families)")
+    ap.add_argument("--distance", type=int, default=31)
+    ap.add_argument("--quality", type=int, default=50)
+    ap.add_argument("--jobs", type=int, default=2)
+    ap.add_argument("--json", help="also write the figures as JSON here")
+    a = ap.parse_args()
+    corpus = Path(a.corpus)
+    man = json.loads((corpus / "manifest.json").read_text())
+    files = sorted(p for p in corpus.rglob("*") if p.suffix in (".png", ".jpg") and p.is_file())
+    sets = [s for s in a.sets.split(";") if s]
+
+    t0 = time.time()
+    out = subprocess.run([a.bin, "hash", "--views=all", "--threads", str(a.jobs), str(corpus)],
+                         capture_output=True, text=True, check=True)
+    ours = {}
+    for line in out.stdout.splitlines():
+        r = json.loads(line)
+        if r.get("media") == "image" and r.get("pdq"):
+            ours[r["path"]] = r
+    with Pool(a.jobs) as pool:
+        ref2 = {p: (b, q) for p, b, q in pool.map(ref_hash, files, chunksize=4)}
+    print(f"hashed {len(files)} files in {time.time() - t0:.0f}s", file=sys.stderr)
+
+    origs = {n: str(corpus / "originals" / f"{n}.png") for n in man["originals"]}
+    order = next((i for i in (0, 1) if all(ref2[p][0][i] == ours[p]["pdq"][0]["hash"] for p in origs.values())),
+                 None)
+    if order is None:
+        sys.exit("our hash of record differs from the reference on the PNG originals: not conformant?")
+    ref = {p: (b[order], q) for p, (b, q) in ref2.items()}
+    listed = [n for n, p in origs.items() if ref[p][1] >= a.quality]
+
+    t0 = time.time()
+    entries = enroll(a.bin, [(n, origs[n]) for n in listed], a.quality)
+    print(f"enrolled {len(listed)} originals with --derive all in {time.time() - t0:.0f}s", file=sys.stderr)
+    for n in listed:
+        mine = [e for e in entries if e[0] == n and e[3] is None]
+        if [e[1] for e in mine] != [ref[origs[n]][0]]:
+            sys.exit(f"{n}: the enrolled hash of record is not the reference's")
+    # The list's quality gate: an entry under it never matches.
+    entries = [e for e in entries if e[2] >= a.quality]
+
+    def list_for(derive):
+        keep = (lambda k: False) if derive is None else set_filter(derive)
+        rows = [e for e in entries if e[3] is None or keep(e[3])]
+        return [e[0] for e in rows], [e[3] or "original" for e in rows], to_bytes([e[1] for e in rows])
+
+    def query(path, side):
+        """(hex, quality, view) of one file's query hashes, quality-gated."""
+        if side == "reference":
+            h, q = ref[path]
+            hs = [(h, q, "original")]
+        else:
+            r = ours.get(path)
+            if r is None:
+                return []
+            hs = [(r["pdq"][0]["hash"], r["pdq"][0]["quality"], "original")]
+            hs += [(v["hash"], v["quality"], v["view"]) for v in r.get("views") or []]
+        return [x for x in hs if x[1] >= a.quality]
+
+    configs = []
+    for side in ("reference", "views"):
+        configs.append((side, None))
+        configs.extend((side, s) for s in sets)
+    cname = lambda c: c[0] if c[1] is None else f"{c[0]}+{c[1]}"
+
+    qfiles = {e: {n: next((str(x) for x in (corpus / "queries" / e).glob(f"{n}.*")), None) for n in listed}
+              for e in man["edits"]}
+    dfiles = sorted(str(p) for p in (corpus / "distractors").rglob("*") if p.is_file())
+    recall = defaultdict(dict)
+    via = defaultdict(lambda: defaultdict(lambda: defaultdict(int)))
+    fp = {}
+    summary = {}
+    for c in configs:
+        lnames, llabels, lbytes = list_for(c[1])
+        lnames = np.array(lnames)
+        for e in man["edits"]:
+            ok = wrong = 0
+            for n, p in qfiles[e].items():
+                if p is None:
+                    continue
+                qs = query(p, c[0])
+                if not qs:
+                    continue
+                d = distances(to_bytes([x[0] for x in qs]), lbytes)
+                hit = d <= a.distance
+                own = hit & (lnames == n)[None, :]
+                if own.any():
+                    ok += 1
+                    qi, li = np.argwhere(own)[np.argmin(d[own])]
+                    via[cname(c)][e][llabels[li]] += 1
+                if (hit & (lnames != n)[None, :]).any():
+                    wrong += 1
+            recall[cname(c)][e] = (ok, wrong)
+        n_fp, best, hashes, pairs = 0, 256, 0, 0
+        for p in dfiles:
+            qs = query(p, c[0])
+            if not qs:
+                continue
+            d = distances(to_bytes([x[0] for x in qs]), lbytes)
+            hashes += len(qs)
+            best = min(best, int(d.min()))
+            k = int((d <= a.distance).sum())
+            pairs += k
+            n_fp += k > 0
+        fp[cname(c)] = n_fp
+        summary[cname(c)] = {"list_hashes": len(llabels), "closest": best, "distractor_hashes": hashes,
+                             "false_pairs": pairs, "comparisons": hashes * len(llabels)}
+
+    n = len(listed)
+    names = [cname(c) for c in configs]
+    print(f"\n{n} listed originals, {len(man['edits'])} edits, {len(dfiles)} distractor files; "
+          f"distance <= {a.distance}, quality >= {a.quality}\n")
+    for side in ("reference", "views"):
+        cols = [cname(c) for c in configs if c[0] == side]
+        print(f"### queries hashed as `{side}`\n")
+        print("| edit | " + " | ".join(cols) + " | best derived set: which entry hit |")
+        print("|---|" + "---:|" * len(cols) + "---|")
+        for e in man["edits"]:
+            cells = []
+            for c in cols:
+                ok, wrong = recall[c][e]
+                cells.append(f"{ok}/{n}" + (f" (+{wrong} wrong)" if wrong else ""))
+            last = cols[-1]
+            wins = ", ".join(f"{k} {v}" for k, v in sorted(via[last][e].items(), key=lambda x: -x[1])[:4])
+            print(f"| {e} | " + " | ".join(cells) + f" | {wins} |")
+        tot = {c: sum(recall[c][e][0] for e in man["edits"]) for c in cols}
+        print("| **all edits** | " + " | ".join(f"{100 * tot[c] / (n * len(man['edits'])):.1f} %" for c in cols) + " | |")
+        print("| **edited originals hitting another original** | " +
+              " | ".join(str(sum(recall[c][e][1] for e in man["edits"])) for c in cols) + " | |")
+        print("| **list hashes (per listed original)** | " +
+              " | ".join(f"{summary[c]['list_hashes']} ({summary[c]['list_hashes'] / n:.1f})" for c in cols) + " | |")
+        print("| **distractor files hitting the list** | " +
+              " | ".join(f"{fp[c]}/{len(dfiles)}" for c in cols) + " | |")
+        print("| **closest distractor hash to a list hash** | " +
+              " | ".join(str(summary[c]["closest"]) for c in cols) + " | |")
+        print("| **false pairs per million comparisons (95 % bound when 0)** | " +
+              " | ".join(f"{1e6 * summary[c]['false_pairs'] / max(1, summary[c]['comparisons']):.2f}" +
+                         (f" (< {3e6 / summary[c]['comparisons']:.2f})" if not summary[c]["false_pairs"] else "") +
+                         f" of {summary[c]['comparisons']:,}" for c in cols) + " | |")
+        print()
+    if a.json:
+        Path(a.json).write_text(json.dumps({"recall": recall, "fp": fp, "summary": summary, "listed": n,
+                                            "edits": man["edits"], "distractor_files": len(dfiles)}, indent=1))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,180 @@
+//! `db add --derive`: the PDQ hashes of crops and small turns of our own
+//! image are stored as entries labelled `derived:crop=...` and
+//! `derived:rotate=...`, so a cropped or slightly turned repost hashed with
+//! plain PDQ (a partner's side) finds the list, where plain enrollment does
+//! not; exports leave them out unless asked. The reposts are made here with
+//! the `image` crate (crop, a nearest-neighbour turn unlike the enrollment's
+//! bilinear one, a JPEG re-encode).
+
+use crate::views_support::photo;
+
+use image::{imageops, ImageBuffer, Rgb, RgbImage};
+use serde_json::Value;
+use std::path::Path;
+use std::process::Command;
+
+fn hs(db: &Path, args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_hashsieve"))
+        .args(args)
+        .env("HASHSIEVE_DB", db)
+        .output()
+        .expect("run hashsieve");
+    let code = out.status.code().unwrap_or(-1);
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(code == 0 || code == 1, "{args:?}: {stderr}");
+    (
+        code,
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr,
+    )
+}
+
+fn save_jpeg(img: &RgbImage, path: &Path) {
+    let mut f = std::fs::File::create(path).expect("create");
+    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut f, 85)
+        .encode_image(img)
+        .expect("encode jpeg");
+}
+
+/// `img` turned by `degrees` counter-clockwise about its centre, sampled at
+/// the nearest pixel, cropped to a centred rectangle of its aspect ratio
+/// (a few pixels inside the largest one, as a person straightening a photo
+/// by eye would).
+fn turned(img: &RgbImage, degrees: f64) -> RgbImage {
+    let (w, h) = (f64::from(img.width()), f64::from(img.height()));
+    let a = degrees.to_radians();
+    let s =
+        (w / (w * a.cos() + h * a.sin().abs())).min(h / (w * a.sin().abs() + h * a.cos())) * 0.99;
+    let (ow, oh) = ((w * s) as u32, (h * s) as u32);
+    ImageBuffer::from_fn(ow, oh, |x, y| {
+        let rx = f64::from(x) + 0.5 - f64::from(ow) / 2.0;
+        let ry = f64::from(y) + 0.5 - f64::from(oh) / 2.0;
+        let sx = w / 2.0 + rx * a.cos() - ry * a.sin() - 0.5;
+        let sy = h / 2.0 + rx * a.sin() + ry * a.cos() - 0.5;
+        imageops::interpolate_nearest(
+            img,
+            sx.clamp(0.0, w - 1.0) as f32,
+            sy.clamp(0.0, h - 1.0) as f32,
+        )
+        .unwrap_or(Rgb([0, 0, 0]))
+    })
+}
+
+/// The PDQ hash of record of `path` (plain PDQ, no views).
+fn plain_pdq(db: &Path, path: &Path) -> String {
+    let (_, out, _) = hs(db, &["hash", path.to_str().expect("utf-8")]);
+    let rec: Value = serde_json::from_str(out.trim()).expect("record");
+    rec["pdq"][0]["hash"].as_str().expect("hash").to_string()
+}
+
+#[test]
+fn derived_crops_and_turns_find_reposts_plain_enrollment_misses() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = tmp.path();
+    let db = dir.join("t.db");
+    let pic = photo(480, 360, 11);
+    let orig: RgbImage = ImageBuffer::from_raw(480, 360, pic.rgb).expect("buffer");
+    let orig_path = dir.join("orig.png");
+    orig.save(&orig_path).expect("save png");
+    // A repost with a tenth of the width cut off the left, re-encoded.
+    let cropped = imageops::crop_imm(&orig, 48, 0, 432, 360).to_image();
+    let cropped_path = dir.join("cropped.jpg");
+    save_jpeg(&cropped, &cropped_path);
+    // A repost straightened by 5 degrees.
+    let turned_path = dir.join("turned.jpg");
+    save_jpeg(&turned(&orig, 5.0), &turned_path);
+
+    hs(&db, &["db", "init"]);
+    hs(&db, &["db", "list-create", "plain"]);
+    hs(&db, &["db", "list-create", "derived"]);
+    let o = orig_path.to_str().expect("utf-8");
+    hs(&db, &["db", "add", "plain", "--label", "entity:x", o]);
+    let (_, out, _) = hs(
+        &db,
+        &["db", "add", "derived", "--derive", "--label", "entity:x", o],
+    );
+    let added: Value = serde_json::from_str(out.trim()).expect("db add line");
+    let n_derived = added["derived"].as_u64().expect("derived count");
+    assert!(n_derived > 20, "{added}");
+
+    for (what, path, label) in [
+        ("cropped", &cropped_path, "derived:crop="),
+        ("turned", &turned_path, "derived:rotate=+"),
+    ] {
+        let h = plain_pdq(&db, path);
+        let (code, _, _) = hs(&db, &["match", "--pdq", &h, "--list", "plain"]);
+        assert_eq!(code, 0, "{what}: plain enrollment should not find it");
+        let (code, hits, _) = hs(&db, &["match", "--pdq", &h, "--list", "derived"]);
+        assert_eq!(code, 1, "{what}: the derived entries should find it");
+        // Each match record (one a line, one per entry hit) says the hit
+        // came through a derived entry.
+        for line in hits.lines() {
+            let rec: Value = serde_json::from_str(line).expect("JSON");
+            let labels: Vec<&str> = rec["labels"]
+                .as_array()
+                .expect("labels")
+                .iter()
+                .filter_map(Value::as_str)
+                .collect();
+            assert!(
+                labels.iter().any(|l| l.starts_with(label)),
+                "{what}: {line}"
+            );
+            assert!(labels.contains(&"entity:x"), "{what}: {line}");
+        }
+    }
+
+    // Exports: without --include-derived only the hash of record goes out
+    // in a format that cannot say what an entry is; with it, every derived
+    // hash too; jsonl (lossless, labelled) always has them.
+    let export = |extra: &[&str]| {
+        let mut args = vec!["db", "export", "derived", "--format", "pdq"];
+        args.extend_from_slice(extra);
+        let (_, out, err) = hs(&db, &args);
+        (out.lines().count() as u64, err)
+    };
+    let (plain_lines, note) = export(&[]);
+    assert_eq!(plain_lines, 1);
+    assert!(note.contains("--include-derived"), "{note}");
+    let (all_lines, _) = export(&["--include-derived"]);
+    assert_eq!(all_lines, 1 + n_derived);
+    let (_, jsonl, _) = hs(&db, &["db", "export", "derived", "--format", "jsonl"]);
+    let derived_jsonl = jsonl
+        .lines()
+        .filter(|l| l.contains("\"derived:crop=") || l.contains("\"derived:rotate="))
+        .count() as u64;
+    assert_eq!(derived_jsonl, n_derived);
+}
+
+/// The service's export (`GET /v1/lists/{name}/export`) follows `db
+/// export`: derived entries only in jsonl or with `include_derived`.
+#[cfg(feature = "serve")]
+#[test]
+fn service_export_leaves_derived_entries_out_unless_asked() {
+    use crate::serve_support::{cli, db_with_list, Server};
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = tmp.path();
+    let db = db_with_list(dir, "L");
+    let pic = photo(320, 240, 5);
+    let path = dir.join("p.png");
+    RgbImage::from_raw(320, 240, pic.rgb)
+        .expect("buffer")
+        .save(&path)
+        .expect("save png");
+    let dbs = db.to_str().expect("utf-8");
+    let p = path.to_str().expect("utf-8");
+    let out = cli(&["db", "--db", dbs, "add", "L", "--derive", "crops", p]);
+    let added: Value = serde_json::from_str(out.trim()).expect("db add line");
+    let n = added["derived"].as_u64().expect("derived count");
+    assert!(n > 0, "{added}");
+    let s = Server::start(&db, &[]);
+    let lines = |q: &str| {
+        let r = s.get(&format!("/v1/lists/L/export?{q}"), None);
+        assert_eq!(r.status, 200, "{q}");
+        String::from_utf8_lossy(&r.body).lines().count() as u64
+    };
+    assert_eq!(lines("format=pdq"), 1);
+    assert_eq!(lines("format=pdq&include_derived=true"), 1 + n);
+    // jsonl: the digests, the hash of record and every derived entry.
+    assert_eq!(lines("format=jsonl"), 3 + 1 + n);
+}
