@@ -17,8 +17,10 @@ listed originals of the two evaluation corpora, the way a user would:
            relaxed (any frame within 31 bits; TMK level-1 and level-2 >= 0),
            only to read how close the nearest distractor comes (a probe
            pair is scored once, by the first view that reaches it: the
-           mirrored TMK only where the plain one scored below 0, so a
-           mirrored TMK hit is read from the tmk list's own matches).
+           mirrored or letterbox TMK only where the plain one scored below
+           0, and a TMK view only at level-1 and level-2 >= 0.8, the view
+           floor, so a TMK view's scores of every pair come from
+           run_tmk_views.py, not from here).
   scan     `hashsieve scan` of every distractor, once with `--views none`
            and once with its defaults (all views): a false positive is a
            distractor with a match in images, videos or tmk.
@@ -32,6 +34,7 @@ listed originals of the two evaluation corpora, the way a user would:
 Usage: python3 benches/eval/run_distractors.py [--distractors benches/out/distractors]
        [--image-corpus benches/out/eval16] [--video-corpus benches/out/eval-video]
        [--bin target/release/hashsieve] [--jobs 2] [--json FILE] [--skip-images] [--skip-videos]
+       [--skip-scan-none] [--tmk-every-original]
 """
 import argparse
 import json
@@ -140,6 +143,9 @@ def main():
     ap.add_argument("--json")
     ap.add_argument("--skip-images", action="store_true")
     ap.add_argument("--skip-videos", action="store_true")
+    ap.add_argument("--tmk-every-original", action="store_true",
+                    help="list the TMK+PDQF of every original of the video corpus, not only of those with "
+                         "vPDQ frames of quality >= 50 (TMK has no quality gate, so a list may carry them)")
     ap.add_argument("--skip-scan-none", action="store_true",
                     help="no `scan --views none` (the no-views figures then come from the hashes alone)")
     a = ap.parse_args()
@@ -172,7 +178,9 @@ def main():
     with Pool(a.jobs) as pool:
         vref = dict(pool.map(ref_features, list(vorigs.values())))
     listed_vid = {n: vref[p] for n, p in vorigs.items() if unique_good(vref[p], QUALITY)}
-    print(f"listed: {len(listed_img)} images, {len(listed_vid)} videos", file=sys.stderr)
+    tmk_names = list(vorigs) if a.tmk_every_original else list(listed_vid)
+    print(f"listed: {len(listed_img)} images, {len(listed_vid)} videos (vPDQ), {len(tmk_names)} (TMK+PDQF)",
+          file=sys.stderr)
 
     tmp = tempfile.TemporaryDirectory(prefix="hashsieve-distractors-")
     t = Path(tmp.name)
@@ -195,6 +203,7 @@ def main():
         f.write_text("".join(f"{fr},{q},{h},{ts:.3f}\n" for fr, q, h, ts in feats))
         for lst in ("videos", "probe-videos"):
             hs(b, "db", "--db", str(db), "import", lst, "--format", "vpdq", "--label", f"original:{n}", str(f))
+    for n in tmk_names:
         d = t / "tmkout" / n
         hs(b, "hash", "--format", "tmk", "--output-dir", str(d), "--threads", "1", vorigs[n])
         next(d.glob("*.tmk")).rename(tmk_dir / f"{n}.tmk")
@@ -324,8 +333,8 @@ def main():
                 "max_level2": max(pt, key=lambda x: x[1], default=None),
             }
         kinds = Counter(kind_of[p] for p in videos)
-        n_pairs_vid = len(videos) * len(listed_vid)
-        print(f"\nVIDEOS: {len(videos)} distractor videos ({dict(kinds)}); {len(listed_vid)} listed originals "
+        n_pairs_vid = len(videos) * len(set(listed_vid) | set(tmk_names))
+        print(f"\nVIDEOS: {len(videos)} distractor videos ({dict(kinds)}); {len(set(listed_vid) | set(tmk_names))} listed originals "
               f"({a.video_corpus}); hash --views all {t_hash:.0f}s, scan --views none {t_none:.0f}s, "
               f"scan (default views) {t_all:.0f}s")
         print("| | --views none | default views |")

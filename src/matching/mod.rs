@@ -40,6 +40,8 @@
 mod video;
 mod views;
 
+pub use views::{tmk_view_thresholds, TMK_VIEW_FLOOR};
+
 use crate::record::{FileRecord, PdqItem};
 use crate::views::View;
 use hashdb::error::StoreError;
