@@ -312,13 +312,14 @@ impl Store {
         on!(&self.inner, s => s.entry_id_of(list_id, value))
     }
 
-    pub fn hma_content_create(
+    pub fn hma_content_add(
         &mut self,
-        entries: &[EntryId],
+        list: &str,
+        values: &[Value],
         note: Option<&str>,
         metadata: Option<&str>,
     ) -> Result<EntryId, StoreError> {
-        on!(&mut self.inner, s => s.hma_content_create(entries, note, metadata))
+        on!(&mut self.inner, s => s.hma_content_add(list, values, note, metadata))
     }
 
     pub fn hma_content(
@@ -345,8 +346,12 @@ impl Store {
     pub fn hma_contents_of(
         &self,
         entries: &[EntryId],
-    ) -> Result<BTreeMap<EntryId, ContentOf>, StoreError> {
+    ) -> Result<BTreeMap<EntryId, Vec<ContentOf>>, StoreError> {
         on!(&self.inner, s => s.hma_contents_of(entries))
+    }
+
+    pub fn hma_extra_signals(&self) -> Result<BTreeMap<(ListId, String), u64>, StoreError> {
+        on!(&self.inner, s => s.hma_extra_signals())
     }
 
     pub fn hma_ratios(&self) -> Result<BTreeMap<String, f64>, StoreError> {

@@ -134,7 +134,7 @@ pub(super) fn frame_from(
     })
 }
 
-fn insert_or_merge(
+pub(super) fn insert_or_merge(
     tx: &Transaction<'_>,
     list: ListId,
     rec: &Record,
@@ -143,12 +143,16 @@ fn insert_or_merge(
     let key = rec.value.key();
     let status = rec.status.clone().unwrap_or_default();
     // Try the insert first: new values (the common case in a bulk import)
-    // cost one index probe instead of two.
+    // cost one index probe instead of two. The id is SQLite's own choice
+    // (the largest plus one) unless an HMA item took ids above it
+    // (`id_floor`, schema V10): entries and HMA items share the ids.
     let inserted = tx
         .prepare_cached(
-            "INSERT INTO entries (list_id, signal_type, value, quality, external_id, note, added_at,
-                                  status, status_by, status_reason, status_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
+            "INSERT INTO entries (id, list_id, signal_type, value, quality, external_id, note,
+                                  added_at, status, status_by, status_reason, status_at)
+             VALUES (max(coalesce((SELECT max(id) FROM entries), 0),
+                         (SELECT value FROM id_floor WHERE id = 1)) + 1,
+                     ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
              ON CONFLICT (list_id, signal_type, value) DO NOTHING",
         )?
         .execute(params![

@@ -1,20 +1,32 @@
-//! HMA 2.0 content items over our entries (schema V5): the id that HMA's
+//! HMA 2.0 content items (schema V10; V5 before): the id that HMA's
 //! curation and matching routes give a banked photo or video, its note,
 //! metadata and `disable_until_ts`, and each list's fractional
 //! `matching_enabled_ratio`.
 //!
-//! A content item's id is the id of its first entry (the photo's PDQ, the
-//! video's MD5); the entries of its other signals point to it. An entry
-//! with no row of its own is a content item by itself, so lists that came
-//! in by `db import` or `/v1` answer HMA lookups with their entry ids.
+//! Items are apart from entries, as HMA's `bank_content` is apart from
+//! its `content_signal` rows: the list keeps one entry per value (what
+//! `db import`, `/v1` and the index see), an item holds entries, and one
+//! entry may be held by several items: adding a hash a bank already holds
+//! makes a second item, as HMA's `bank_add_content` does, and a lookup
+//! hitting the entry answers both. An entry held by no item is an item by
+//! itself, id the entry's (lists that came in by `db import` or `/v1`
+//! answer HMA lookups with their entry ids); it gets a row of its own
+//! once it is changed or another item comes to hold its value.
+//!
+//! Ids: a new item takes its first entry's id when the add made that
+//! entry (so a bank of one signal per item counts 1, 2, 3, ... as HMA
+//! does), else an id above every entry and item id so far, which no entry
+//! takes later (SQLite: `id_floor`, below which new entries never go;
+//! PostgreSQL: the next value of the entries' identity). Ids of existing
+//! items never change, and an id an HMA delete freed is not given again.
 
 use std::collections::BTreeMap;
 
-use rusqlite::{params, OptionalExtension};
+use rusqlite::{params, OptionalExtension, Transaction};
 
 use super::SqliteStore;
 use crate::error::StoreError;
-use crate::model::{EntryId, ListId, Value};
+use crate::model::{EntryId, ListId, Record, Value};
 
 /// HMA's `disable_until_ts` magic values.
 pub const CONTENT_DISABLED: i64 = 0;
@@ -31,7 +43,8 @@ pub struct HmaContent {
     /// The user metadata, as JSON text.
     pub metadata: Option<String>,
     pub disable_until_ts: i64,
-    /// Every entry of the item, the first (`id`) first.
+    /// Every entry the item holds: the entry of the same id first (when
+    /// it holds it), then by id.
     pub entries: Vec<EntryId>,
 }
 
@@ -50,7 +63,7 @@ fn enabled_at(disable_until_ts: i64, now: i64) -> bool {
     }
 }
 
-/// What an entry answers as in HMA's lookups.
+/// One item an entry answers as in HMA's lookups.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ContentOf {
     pub content_id: EntryId,
@@ -73,6 +86,43 @@ pub(super) fn check_note(note: Option<&str>) -> Result<(), StoreError> {
     }
 }
 
+pub(super) fn no_signals() -> StoreError {
+    StoreError::Invalid {
+        field: "signals",
+        message: "no signals given".into(),
+    }
+}
+
+pub(super) fn check_disable_until(t: Option<i64>) -> Result<(), StoreError> {
+    if t.is_some_and(|t| t < 0) {
+        return Err(StoreError::Invalid {
+            field: "disable_until_ts",
+            message: "disable_until_ts must be a non-negative integer".into(),
+        });
+    }
+    Ok(())
+}
+
+/// Give entry `id`, an item by itself, a row of its own (id kept), so
+/// that it stays an item once another item holds it too, or keeps what is
+/// set on it. Nothing when it already is held by an item.
+fn own_row(tx: &Transaction<'_>, id: EntryId) -> Result<(), StoreError> {
+    let n = tx.execute(
+        "INSERT INTO hma_items (id, list_id)
+         SELECT e.id, e.list_id FROM entries e
+         WHERE e.id = ?1 AND NOT EXISTS (SELECT 1 FROM hma_item_entries m WHERE m.entry_id = e.id)
+           AND NOT EXISTS (SELECT 1 FROM hma_items i WHERE i.id = e.id)",
+        [id],
+    )?;
+    if n == 1 {
+        tx.execute(
+            "INSERT INTO hma_item_entries (item_id, entry_id) VALUES (?1, ?1)",
+            [id],
+        )?;
+    }
+    Ok(())
+}
+
 impl SqliteStore {
     /// The entry holding `value` in list `list_id`, if any.
     pub fn entry_id_of(
@@ -92,83 +142,142 @@ impl SqliteStore {
             .optional()?)
     }
 
-    /// Make `entries` (all in one list, the first first) one content item
-    /// with this note and metadata; returns its id, the first entry's. An
-    /// entry that already belongs to another item stays there.
+    /// Bank `values` in list `list` as one new content item with this note
+    /// and metadata (HMA's `bank_add_content`), in one transaction: each
+    /// value is stored as an entry unless the list holds it already
+    /// (merged as an import merges), and the item holds those entries.
+    /// Returns the item's id: the first entry's when the add made it, else
+    /// a fresh one (module docs). A value another item holds stays matched
+    /// for that item too.
     ///
     /// # Errors
-    /// [`StoreError::Invalid`] for an empty `entries` or an over-long note,
-    /// [`StoreError::NoSuchEntry`], [`StoreError::Locked`].
-    pub fn hma_content_create(
+    /// [`StoreError::Invalid`] for no values or an over-long note,
+    /// [`StoreError::NoSuchList`], [`StoreError::Locked`].
+    pub fn hma_content_add(
         &mut self,
-        entries: &[EntryId],
+        list: &str,
+        values: &[Value],
         note: Option<&str>,
         metadata: Option<&str>,
     ) -> Result<EntryId, StoreError> {
         check_note(note)?;
-        let (&first, rest) = entries.split_first().ok_or(StoreError::Invalid {
-            field: "signals",
-            message: "no signals given".into(),
-        })?;
+        if values.is_empty() {
+            return Err(no_signals());
+        }
+        let list_id = self.list(list)?.id;
         let tx = self.immediate()?;
-        let exists: Option<i64> = tx
-            .query_row("SELECT list_id FROM entries WHERE id = ?1", [first], |r| {
-                r.get(0)
-            })
-            .optional()?;
-        if exists.is_none() {
-            return Err(StoreError::NoSuchEntry(first));
+        let mut ids: Vec<(EntryId, bool)> = Vec::with_capacity(values.len());
+        for v in values {
+            let rec = Record::new(v.clone());
+            super::entries::validate(&rec).map_err(|message| StoreError::Invalid {
+                field: "signals",
+                message,
+            })?;
+            let id = match super::entries::insert_or_merge(&tx, list_id, &rec)? {
+                (Some(id), _) => (id, true),
+                (None, _) => (
+                    tx.prepare_cached(
+                        "SELECT id FROM entries WHERE list_id = ?1 AND signal_type = ?2 AND value = ?3",
+                    )?
+                    .query_row(
+                        params![list_id, v.signal_type().as_str(), v.key()],
+                        |r| r.get(0),
+                    )?,
+                    false,
+                ),
+            };
+            if !ids.iter().any(|(e, _)| *e == id.0) {
+                ids.push(id);
+            }
+        }
+        let (first, first_new) = ids[0];
+        let id: EntryId = if first_new {
+            first
+        } else {
+            // Above every entry and item id so far; no later entry takes
+            // it (`id_floor`, schema V10).
+            tx.query_row(
+                "UPDATE id_floor SET value = max(value, coalesce((SELECT max(id) FROM entries), 0)) + 1
+                 WHERE id = 1 RETURNING value",
+                [],
+                |r| r.get(0),
+            )?
+        };
+        for &(e, new) in &ids {
+            if !new {
+                own_row(&tx, e)?;
+            }
         }
         tx.execute(
-            "INSERT INTO hma_contents (id, note, metadata) VALUES (?1, ?2, ?3)
-             ON CONFLICT (id) DO UPDATE SET note = coalesce(?2, note),
-                                            metadata = coalesce(?3, metadata)",
-            params![first, note, metadata],
+            "INSERT INTO hma_items (id, list_id, note, metadata) VALUES (?1, ?2, ?3, ?4)",
+            params![id, list_id, note, metadata],
         )?;
-        for &e in rest.iter().filter(|&&e| e != first) {
+        for &(e, _) in &ids {
             tx.execute(
-                "INSERT INTO hma_content_entries (entry_id, content_id) VALUES (?1, ?2)
-                 ON CONFLICT (entry_id) DO NOTHING",
-                params![e, first],
+                "INSERT OR IGNORE INTO hma_item_entries (item_id, entry_id) VALUES (?1, ?2)",
+                params![id, e],
+            )?;
+        }
+        if ids.iter().any(|&(_, new)| new) {
+            tx.execute(
+                "UPDATE lists SET updated_at = ?1 WHERE id = ?2",
+                params![super::now(), list_id],
             )?;
         }
         tx.commit()?;
-        Ok(first)
+        Ok(id)
     }
 
-    /// Content item `id` of list `list_id`: `None` when `id` is no entry of
-    /// that list, or is a secondary signal of another item.
+    /// Content item `id` of list `list_id`: `None` when there is no such
+    /// item in that list (an entry held by other items is no item by
+    /// itself; an item whose entries were all removed is gone).
     pub fn hma_content(
         &self,
         list_id: ListId,
         id: EntryId,
     ) -> Result<Option<HmaContent>, StoreError> {
-        let row: Option<ListId> = self
+        let row = self
             .conn
             .prepare_cached(
-                "SELECT e.list_id FROM entries e
-                 WHERE e.id = ?1 AND e.list_id = ?2
-                   AND NOT EXISTS (SELECT 1 FROM hma_content_entries m WHERE m.entry_id = e.id)",
+                "SELECT list_id, note, metadata, disable_until_ts FROM hma_items WHERE id = ?1",
             )?
-            .query_row(params![id, list_id], |r| r.get(0))
+            .query_row([id], |r| {
+                Ok((r.get::<_, ListId>(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+            })
             .optional()?;
-        let Some(list_id) = row else {
-            return Ok(None);
+        let Some((list, note, metadata, disable_until_ts)) = row else {
+            // An entry held by no item: an item by itself.
+            let own: Option<ListId> = self
+                .conn
+                .prepare_cached(
+                    "SELECT e.list_id FROM entries e
+                     WHERE e.id = ?1 AND e.list_id = ?2
+                       AND NOT EXISTS (SELECT 1 FROM hma_item_entries m WHERE m.entry_id = e.id)",
+                )?
+                .query_row(params![id, list_id], |r| r.get(0))
+                .optional()?;
+            return Ok(own.map(|list_id| HmaContent {
+                id,
+                list_id,
+                note: None,
+                metadata: None,
+                disable_until_ts: CONTENT_ENABLED,
+                entries: vec![id],
+            }));
         };
-        let (note, metadata, disable_until_ts) = self
-            .conn
-            .prepare_cached(
-                "SELECT note, metadata, disable_until_ts FROM hma_contents WHERE id = ?1",
-            )?
-            .query_row([id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
-            .optional()?
-            .unwrap_or((None, None, CONTENT_ENABLED));
-        let mut entries = vec![id];
+        if list != list_id {
+            return Ok(None);
+        }
+        let mut entries = Vec::new();
         let mut st = self.conn.prepare_cached(
-            "SELECT entry_id FROM hma_content_entries WHERE content_id = ?1 ORDER BY entry_id",
+            "SELECT entry_id FROM hma_item_entries WHERE item_id = ?1
+             ORDER BY entry_id <> ?1, entry_id",
         )?;
         for e in st.query_map([id], |r| r.get(0))? {
             entries.push(e?);
+        }
+        if entries.is_empty() {
+            return Ok(None);
         }
         Ok(Some(HmaContent {
             id,
@@ -191,27 +300,19 @@ impl SqliteStore {
         disable_until_ts: Option<i64>,
         note: Option<Option<&str>>,
     ) -> Result<(), StoreError> {
-        if disable_until_ts.is_some_and(|t| t < 0) {
-            return Err(StoreError::Invalid {
-                field: "disable_until_ts",
-                message: "disable_until_ts must be a non-negative integer".into(),
-            });
-        }
+        check_disable_until(disable_until_ts)?;
         check_note(note.flatten())?;
         let tx = self.immediate()?;
-        tx.execute(
-            "INSERT INTO hma_contents (id) VALUES (?1) ON CONFLICT (id) DO NOTHING",
-            [id],
-        )?;
+        own_row(&tx, id)?;
         if let Some(t) = disable_until_ts {
             tx.execute(
-                "UPDATE hma_contents SET disable_until_ts = ?2 WHERE id = ?1",
+                "UPDATE hma_items SET disable_until_ts = ?2 WHERE id = ?1",
                 params![id, t],
             )?;
         }
         if let Some(n) = note {
             tx.execute(
-                "UPDATE hma_contents SET note = ?2 WHERE id = ?1",
+                "UPDATE hma_items SET note = ?2 WHERE id = ?1",
                 params![id, n],
             )?;
         }
@@ -219,15 +320,28 @@ impl SqliteStore {
         Ok(())
     }
 
-    /// Delete content item `id` of list `list_id` with all its entries;
-    /// returns how many items were deleted (0 or 1), as HMA does.
+    /// Delete content item `id` of list `list_id`, and every entry of it
+    /// that no other item holds; returns how many items were deleted (0
+    /// or 1), as HMA does.
     pub fn hma_content_delete(&mut self, list_id: ListId, id: EntryId) -> Result<u64, StoreError> {
         let Some(item) = self.hma_content(list_id, id)? else {
             return Ok(0);
         };
         let tx = self.immediate()?;
+        // No later entry or item takes an id up to here again (HMA never
+        // gives a deleted item's id to another).
+        tx.execute(
+            "UPDATE id_floor SET value = max(value, ?1, coalesce((SELECT max(id) FROM entries), 0))
+             WHERE id = 1",
+            [id],
+        )?;
+        tx.execute("DELETE FROM hma_items WHERE id = ?1", [id])?;
         for e in item.entries.iter().rev() {
-            tx.execute("DELETE FROM entries WHERE id = ?1", [e])?;
+            tx.execute(
+                "DELETE FROM entries WHERE id = ?1
+                   AND NOT EXISTS (SELECT 1 FROM hma_item_entries WHERE entry_id = ?1)",
+                [e],
+            )?;
         }
         tx.execute(
             "UPDATE lists SET updated_at = ?2 WHERE id = ?1",
@@ -237,32 +351,59 @@ impl SqliteStore {
         Ok(1)
     }
 
-    /// The content item of each of `entries` (entries not found are left
-    /// out).
+    /// The content items each of `entries` answers as (entries not found
+    /// are left out; an entry no item holds answers as itself).
     pub fn hma_contents_of(
         &self,
         entries: &[EntryId],
-    ) -> Result<BTreeMap<EntryId, ContentOf>, StoreError> {
+    ) -> Result<BTreeMap<EntryId, Vec<ContentOf>>, StoreError> {
         let mut out = BTreeMap::new();
         let mut st = self.conn.prepare_cached(
-            "SELECT coalesce(m.content_id, e.id), coalesce(c.disable_until_ts, 1)
+            "SELECT coalesce(i.id, e.id), coalesce(i.disable_until_ts, 1)
              FROM entries e
-             LEFT JOIN hma_content_entries m ON m.entry_id = e.id
-             LEFT JOIN hma_contents c ON c.id = coalesce(m.content_id, e.id)
-             WHERE e.id = ?1",
+             LEFT JOIN hma_item_entries m ON m.entry_id = e.id
+             LEFT JOIN hma_items i ON i.id = m.item_id
+             WHERE e.id = ?1
+             ORDER BY 1",
         )?;
         for &e in entries {
-            if let Some((content_id, disable_until_ts)) = st
-                .query_row([e], |r| Ok((r.get(0)?, r.get(1)?)))
-                .optional()?
-            {
-                out.insert(
-                    e,
-                    ContentOf {
-                        content_id,
-                        disable_until_ts,
-                    },
-                );
+            let items = st
+                .query_map([e], |r| {
+                    Ok(ContentOf {
+                        content_id: r.get(0)?,
+                        disable_until_ts: r.get(1)?,
+                    })
+                })?
+                .collect::<Result<Vec<_>, _>>()?;
+            if !items.is_empty() {
+                out.insert(e, items);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Per list and signal type, how many more signals HMA would count
+    /// than the list has active entries: an entry held by `n > 1` items
+    /// is `n` of HMA's signal rows (its index sizes count them).
+    pub fn hma_extra_signals(&self) -> Result<BTreeMap<(ListId, String), u64>, StoreError> {
+        let mut st = self.conn.prepare_cached(
+            "SELECT e.list_id, e.signal_type, count(*) - count(DISTINCT e.id)
+             FROM hma_item_entries m JOIN entries e ON e.id = m.entry_id
+             WHERE e.status = 'active'
+             GROUP BY e.list_id, e.signal_type",
+        )?;
+        let rows = st.query_map([], |r| {
+            Ok((
+                r.get::<_, ListId>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, i64>(2)?,
+            ))
+        })?;
+        let mut out = BTreeMap::new();
+        for row in rows {
+            let (list, t, n) = row?;
+            if n > 0 {
+                out.insert((list, t), n as u64);
             }
         }
         Ok(out)
@@ -363,26 +504,211 @@ mod tests {
             .added_ids
     }
 
+    fn ids_of(s: &Store, entry: EntryId) -> Vec<EntryId> {
+        s.hma_contents_of(&[entry]).unwrap()[&entry]
+            .iter()
+            .map(|c| c.content_id)
+            .collect()
+    }
+
     crate::store::backend_tests::both! {
     fn one_id_per_item_and_delete_removes_every_signal(db) {
         let mut s = db.open();
         let l = s.create_list(&NewList::new("B")).unwrap();
-        let ids = add(
-            &mut s,
-            "B",
-            vec![Value::Md5(Md5([1; 16])), Value::Pdq(Pdq([2; 32]))],
-        );
-        let c = s.hma_content_create(&ids, Some("n"), None).unwrap();
-        assert_eq!(c, ids[0]);
-        let of = s.hma_contents_of(&ids).unwrap();
-        assert!(of.values().all(|o| o.content_id == c));
-        assert!(s.hma_content(l.id, ids[1]).unwrap().is_none());
+        let vals = [Value::Md5(Md5([1; 16])), Value::Pdq(Pdq([2; 32]))];
+        let c = s.hma_content_add("B", &vals, Some("n"), None).unwrap();
         let item = s.hma_content(l.id, c).unwrap().unwrap();
-        assert_eq!(item.entries, ids);
+        assert_eq!(item.entries.len(), 2);
+        // The item's id is its first entry's (a new one).
+        assert_eq!(item.entries[0], c);
+        assert_eq!(s.entry(c).unwrap().record.value, vals[0]);
+        let of = s.hma_contents_of(&item.entries).unwrap();
+        assert!(of.values().all(|o| o.len() == 1 && o[0].content_id == c));
+        // The other signal is no item by itself.
+        assert!(s.hma_content(l.id, item.entries[1]).unwrap().is_none());
         assert_eq!(item.note.as_deref(), Some("n"));
+        assert!(s.hma_extra_signals().unwrap().is_empty());
         assert_eq!(s.hma_content_delete(l.id, c).unwrap(), 1);
-        assert!(s.entry(ids[1]).is_err());
+        assert!(s.entry(item.entries[1]).is_err());
         assert_eq!(s.hma_content_delete(l.id, c).unwrap(), 0);
+        assert!(matches!(
+            s.hma_content_add("NOPE", &vals, None, None),
+            Err(StoreError::NoSuchList(_))
+        ));
+        assert!(s.hma_content_add("B", &[], None, None).is_err());
+    }
+    }
+
+    crate::store::backend_tests::both! {
+    /// HMA's `bank_add_content` never looks for the value: the same hash
+    /// added twice is two items, each answered by a lookup, each deleted
+    /// and disabled on its own; the list keeps one entry.
+    fn the_same_hash_added_twice_is_two_items(db) {
+        let mut s = db.open();
+        let l = s.create_list(&NewList::new("B")).unwrap();
+        let v = [Value::Pdq(Pdq([4; 32]))];
+        let a = s.hma_content_add("B", &v, Some("first"), None).unwrap();
+        let b = s.hma_content_add("B", &v, None, Some("{\"content_id\":\"2\"}")).unwrap();
+        assert!(b > a, "{a} {b}");
+        let entry = s.entry_id_of(l.id, &v[0]).unwrap().unwrap();
+        assert_eq!(entry, a);
+        assert_eq!(ids_of(&s, entry), vec![a, b]);
+        let ia = s.hma_content(l.id, a).unwrap().unwrap();
+        let ib = s.hma_content(l.id, b).unwrap().unwrap();
+        assert_eq!((ia.entries.clone(), ib.entries.clone()), (vec![entry], vec![entry]));
+        assert_eq!(ia.note.as_deref(), Some("first"));
+        assert_eq!((ib.note, ib.metadata.as_deref()), (None, Some("{\"content_id\":\"2\"}")));
+        // HMA counts a signal row per item.
+        assert_eq!(
+            s.hma_extra_signals().unwrap(),
+            BTreeMap::from([((l.id, "pdq".to_string()), 1)])
+        );
+        // A third add, another list's item: ids go on rising.
+        let c = s.hma_content_add("B", &v, None, None).unwrap();
+        assert!(c > b);
+        assert_eq!(ids_of(&s, entry), vec![a, b, c]);
+        assert_eq!(s.hma_content_delete(l.id, c).unwrap(), 1);
+        // Disabling one leaves the other enabled.
+        s.hma_content_update(a, Some(CONTENT_DISABLED), None).unwrap();
+        let of = &s.hma_contents_of(&[entry]).unwrap()[&entry];
+        assert_eq!(
+            of.iter().map(|o| (o.content_id, o.enabled_at(100))).collect::<Vec<_>>(),
+            vec![(a, false), (b, true)]
+        );
+        // Deleting one keeps the entry for the other.
+        assert_eq!(s.hma_content_delete(l.id, a).unwrap(), 1);
+        assert!(s.hma_content(l.id, a).unwrap().is_none());
+        assert_eq!(ids_of(&s, entry), vec![b]);
+        assert!(s.entry(entry).is_ok());
+        assert!(s.hma_extra_signals().unwrap().is_empty());
+        // Deleting the last removes it.
+        assert_eq!(s.hma_content_delete(l.id, b).unwrap(), 1);
+        assert!(s.entry(entry).is_err());
+        // A deleted item's id is not given again.
+        let d = s.hma_content_add("B", &v, None, None).unwrap();
+        assert!(d > c, "{c} {d}");
+        // Nor the ids of a deleted bank's items.
+        s.delete_list("B").unwrap();
+        s.create_list(&NewList::new("B")).unwrap();
+        let e = s.hma_content_add("B", &v, None, None).unwrap();
+        assert!(e > d, "{d} {e}");
+    }
+    }
+
+    crate::store::backend_tests::both! {
+    /// An entry imported by `db import` is an item by itself (its own id);
+    /// an HMA add of its value makes a second item and keeps the first;
+    /// entries made later never answer as the second item.
+    fn an_imported_entry_stays_an_item_when_added_again(db) {
+        let mut s = db.open();
+        let l = s.create_list(&NewList::new("B")).unwrap();
+        let v = Value::Pdq(Pdq([5; 32]));
+        let e = add(&mut s, "B", vec![v.clone()])[0];
+        let f = s.hma_content_add("B", std::slice::from_ref(&v), None, None).unwrap();
+        assert_ne!(e, f);
+        assert_eq!(ids_of(&s, e), vec![e, f]);
+        assert_eq!(s.hma_content(l.id, e).unwrap().unwrap().entries, vec![e]);
+        // Entries made after the second item (by an import, by an HMA add)
+        // answer as items of their own, never as `f`.
+        let g = add(&mut s, "B", vec![Value::Pdq(Pdq([6; 32]))])[0];
+        let gi = ids_of(&s, g);
+        assert_eq!(gi.len(), 1);
+        assert_ne!(gi[0], f);
+        assert!(s.hma_content(l.id, gi[0]).unwrap().is_some());
+        let h = s
+            .hma_content_add("B", &[Value::Pdq(Pdq([7; 32]))], None, None)
+            .unwrap();
+        let hv = s.entry_id_of(l.id, &Value::Pdq(Pdq([7; 32]))).unwrap().unwrap();
+        assert_eq!(ids_of(&s, hv), vec![h]);
+        assert_eq!(s.hma_content(l.id, f).unwrap().unwrap().entries, vec![e]);
+        // Deleting the second item leaves the first as it was.
+        assert_eq!(s.hma_content_delete(l.id, f).unwrap(), 1);
+        assert_eq!(ids_of(&s, e), vec![e]);
+        // Another list's item is not found through this list.
+        let other = s.create_list(&NewList::new("C")).unwrap();
+        assert!(s.hma_content(other.id, e).unwrap().is_none());
+        assert_eq!(s.hma_content_delete(other.id, e).unwrap(), 0);
+    }
+    }
+
+    crate::store::backend_tests::both! {
+    /// A database of the previous schema (SQLite 9, PostgreSQL 3), with an
+    /// item of two entries, a disabled item, and an imported entry, keeps
+    /// every id and setting; an add of a held value then makes a new item.
+    fn items_of_the_previous_schema_keep_their_ids(db) {
+        let plant = "
+            INSERT INTO lists (id, name, created_at, updated_at) VALUES (1, 'B', 1, 1);
+            INSERT INTO entries (id, list_id, signal_type, value, added_at)
+                VALUES (10, 1, 'md5', decode('00112233445566778899aabbccddeeff', 'hex'), 1),
+                       (11, 1, 'pdq', decode(repeat('ab', 32), 'hex'), 1),
+                       (12, 1, 'pdq', decode(repeat('cd', 32), 'hex'), 1),
+                       (13, 1, 'pdq', decode(repeat('ef', 32), 'hex'), 1);
+            INSERT INTO hma_contents (id, note, metadata, disable_until_ts)
+                VALUES (10, 'video', '{\"content_id\":\"v\"}', 1), (12, NULL, NULL, 0);
+            INSERT INTO hma_content_entries (entry_id, content_id) VALUES (11, 10);";
+        if db.is_postgres() {
+            let mut sql = crate::store::pg::schema::BOOTSTRAP.to_string();
+            for m in &crate::store::pg::schema::MIGRATIONS[..3] {
+                sql.push_str(m);
+            }
+            sql.push_str("UPDATE hashsieve_schema SET version = 3 WHERE id = 1;");
+            sql.push_str(plant);
+            db.execute(&sql);
+            // PostgreSQL's identity goes on from where the old one was.
+            db.execute("SELECT setval(pg_get_serial_sequence('entries', 'id'), 13)");
+        } else {
+            let mut sql = String::new();
+            for m in &crate::store::schema::MIGRATIONS[..9] {
+                sql.push_str(m);
+            }
+            // SQLite has no decode(): the same bytes as blobs.
+            sql.push_str(
+                &plant
+                    .replace("decode('00112233445566778899aabbccddeeff', 'hex')", "x'00112233445566778899aabbccddeeff'")
+                    .replace("decode(repeat('ab', 32), 'hex')", &format!("x'{}'", "ab".repeat(32)))
+                    .replace("decode(repeat('cd', 32), 'hex')", &format!("x'{}'", "cd".repeat(32)))
+                    .replace("decode(repeat('ef', 32), 'hex')", &format!("x'{}'", "ef".repeat(32))),
+            );
+            sql.push_str("PRAGMA user_version = 9;");
+            db.execute(&sql);
+        }
+        let mut s = db.open();
+        assert_eq!(
+            s.schema_version().unwrap(),
+            if db.is_postgres() {
+                crate::store::pg::schema::CURRENT_VERSION
+            } else {
+                crate::store::schema::CURRENT_VERSION
+            }
+        );
+        let video = s.hma_content(1, 10).unwrap().unwrap();
+        assert_eq!(video.entries, vec![10, 11]);
+        assert_eq!(video.note.as_deref(), Some("video"));
+        assert_eq!(video.metadata.as_deref(), Some("{\"content_id\":\"v\"}"));
+        assert!(s.hma_content(1, 11).unwrap().is_none());
+        assert!(!s.hma_content(1, 12).unwrap().unwrap().enabled_at(1));
+        assert_eq!(s.hma_content(1, 13).unwrap().unwrap().entries, vec![13]);
+        let of = s.hma_contents_of(&[10, 11, 12, 13]).unwrap();
+        let ids: Vec<(EntryId, Vec<EntryId>)> = of
+            .iter()
+            .map(|(e, c)| (*e, c.iter().map(|c| c.content_id).collect()))
+            .collect();
+        assert_eq!(
+            ids,
+            vec![(10, vec![10]), (11, vec![10]), (12, vec![12]), (13, vec![13])]
+        );
+        // The video's PDQ added again: a new item, above every old id.
+        let pdq = s.entry(11).unwrap().record.value;
+        let n = s.hma_content_add("B", &[pdq], None, None).unwrap();
+        assert!(n > 13, "{n}");
+        assert_eq!(ids_of(&s, 11), vec![10, n]);
+        // Deleting the video leaves the new item's entry.
+        assert_eq!(s.hma_content_delete(1, 10).unwrap(), 1);
+        assert!(s.entry(10).is_err());
+        assert_eq!(ids_of(&s, 11), vec![n]);
+        drop(s);
+        // Reopening (SQLite: the schema check) finds the migrated schema.
+        db.open();
     }
     }
 

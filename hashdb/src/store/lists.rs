@@ -267,6 +267,15 @@ impl SqliteStore {
     /// Delete a list and all its entries.
     pub fn delete_list(&mut self, name: &str) -> Result<(), StoreError> {
         let tx = self.immediate()?;
+        // The ids of the deleted entries and HMA items are not given
+        // again (SQLite would give the largest again): an HMA client may
+        // have stored them (`id_floor`, schema V10).
+        tx.execute(
+            "UPDATE id_floor SET value = max(value, coalesce((SELECT max(id) FROM entries), 0),
+                                            coalesce((SELECT max(id) FROM hma_items), 0))
+             WHERE id = 1",
+            [],
+        )?;
         let n = tx.execute("DELETE FROM lists WHERE name = ?1", [name])?;
         if n == 0 {
             return Err(StoreError::NoSuchList(name.to_string()));

@@ -517,11 +517,12 @@ mod tests {
         }
         let l = s.list("l").unwrap();
         assert_eq!((l.tmk_level1, l.tmk_level2), (0.7, 0.7));
+        // The content item (V5) is an item of both entries since V10.
         let refs: i64 = s
             .conn
-            .query_row("SELECT count(*) FROM hma_content_entries", [], |r| r.get(0))
+            .query_row("SELECT count(*) FROM hma_item_entries", [], |r| r.get(0))
             .unwrap();
-        assert_eq!(refs, 1);
+        assert_eq!(refs, 2);
         // Foreign keys are enforced again, and still cascade.
         let fk: i64 = s
             .conn
@@ -533,7 +534,7 @@ mod tests {
             .conn
             .query_row(
                 "SELECT (SELECT count(*) FROM entry_labels) + (SELECT count(*) FROM vpdq_frames)
-                      + (SELECT count(*) FROM hma_content_entries)",
+                      + (SELECT count(*) FROM hma_item_entries) + (SELECT count(*) FROM hma_items)",
                 [],
                 |r| r.get(0),
             )

@@ -26,6 +26,7 @@ pub const MIGRATIONS: &[&str] = &[
     V7_TMK,
     V8_SCAN_RUNS,
     V9_HMA_CONFIG,
+    V10_HMA_ITEMS,
 ];
 
 /// Version 1: lists, entries with labels and vPDQ frames, the allowlist.
@@ -291,4 +292,51 @@ CREATE TABLE hma_exchanges (
     enabled INTEGER NOT NULL CHECK (enabled IN (0, 1)),
     config  TEXT    NOT NULL
 ) WITHOUT ROWID;
+";
+
+/// Version 10: HMA content items apart from entries, so that adding a
+/// hash a bank already holds makes a second item (as HMA's
+/// `bank_add_content` does) while the list keeps one entry per value.
+/// `hma_items` is the item (its list, note, metadata and
+/// `disable_until_ts`), `hma_item_entries` which entries (signals) it
+/// holds; one entry may be held by several items, and a lookup hitting it
+/// answers each of them. An entry held by no item is its own item, id the
+/// entry's, enabled, no note (lists that came in by `db import` or `/v1`),
+/// as in version 5. Every version-5 item becomes a row here with its id
+/// (clients stored those ids) and its entries.
+///
+/// Entries and items share one space of ids (an entry held by no item
+/// answers as the item of its id), so a second item's id must be one no
+/// entry will take: `id_floor` holds the highest id given to an item that
+/// is no entry's (or freed by an HMA delete), and a new entry's id is one
+/// above both the largest entry id and the floor (`store/entries.rs`;
+/// SQLite's own choice, the largest plus one, could take it).
+const V10_HMA_ITEMS: &str = "
+CREATE TABLE hma_items (
+    id               INTEGER PRIMARY KEY,
+    list_id          INTEGER NOT NULL REFERENCES lists(id) ON DELETE CASCADE,
+    note             TEXT CHECK (note IS NULL OR length(note) <= 255),
+    metadata         TEXT,
+    disable_until_ts INTEGER NOT NULL DEFAULT 1 CHECK (disable_until_ts >= 0)
+);
+CREATE TABLE hma_item_entries (
+    item_id  INTEGER NOT NULL REFERENCES hma_items(id) ON DELETE CASCADE,
+    entry_id INTEGER NOT NULL REFERENCES entries(id) ON DELETE CASCADE,
+    PRIMARY KEY (item_id, entry_id)
+) WITHOUT ROWID;
+CREATE INDEX hma_item_entries_by_entry ON hma_item_entries(entry_id);
+CREATE INDEX hma_items_by_list ON hma_items(list_id);
+INSERT INTO hma_items (id, list_id, note, metadata, disable_until_ts)
+    SELECT c.id, e.list_id, c.note, c.metadata, c.disable_until_ts
+    FROM hma_contents c JOIN entries e ON e.id = c.id;
+INSERT INTO hma_item_entries (item_id, entry_id) SELECT id, id FROM hma_items;
+INSERT OR IGNORE INTO hma_item_entries (item_id, entry_id)
+    SELECT content_id, entry_id FROM hma_content_entries;
+DROP TABLE hma_content_entries;
+DROP TABLE hma_contents;
+CREATE TABLE id_floor (
+    id    INTEGER PRIMARY KEY CHECK (id = 1),
+    value INTEGER NOT NULL CHECK (value >= 0)
+);
+INSERT INTO id_floor (id, value) VALUES (1, 0);
 ";

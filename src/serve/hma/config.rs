@@ -254,9 +254,12 @@ pub struct SignalTypeQuery {
     signal_type: Option<String>,
 }
 
-/// Entries per HMA signal type in enabled lists, and the newest change.
+/// Signals per HMA signal type in enabled lists (one per item and entry,
+/// as HMA counts its signal rows), and the newest change.
 pub async fn index_counts(st: &Arc<AppState>) -> HmaResult<(BTreeMap<&'static str, u64>, i64)> {
-    let stats = st.read(|s| Ok(s.stats()?)).await?;
+    let (stats, extra) = st
+        .read(|s| Ok((s.stats()?, s.hma_extra_signals()?)))
+        .await?;
     let mut sizes: BTreeMap<&'static str, u64> = BTreeMap::new();
     let mut newest = 0i64;
     for s in stats.iter().filter(|s| s.list.enabled) {
@@ -268,7 +271,13 @@ pub async fn index_counts(st: &Arc<AppState>) -> HmaResult<(BTreeMap<&'static st
                 "vpdq" => "vpdq",
                 _ => continue,
             };
-            *sizes.entry(name).or_default() += c.count;
+            // As HMA counts: one per item and signal (an entry that two
+            // items hold is two).
+            let more = extra
+                .get(&(s.list.id, c.signal_type.clone()))
+                .copied()
+                .unwrap_or(0);
+            *sizes.entry(name).or_default() += c.count + more;
         }
     }
     Ok((sizes, newest))

@@ -1,22 +1,18 @@
 //! HMA's bank content routes: adding a signal set or a hashed photo/video
 //! as one content item (`POST /c/bank/<bank>/signal`, `.../content`), and
 //! reading, changing and deleting an item
-//! (`GET/PUT/DELETE /c/bank/<bank>/content/<id>`). An item is stored as
-//! our entries grouped under one HMA content id
-//! ([`hashdb::store::hma_content`]).
-//!
-//! Deliberate difference: hashsieve keeps one entry per value per list, so
-//! adding a hash a bank already holds answers the existing item's id (HMA
-//! makes a second item with the same hash).
+//! (`GET/PUT/DELETE /c/bank/<bank>/content/<id>`). An item holds our
+//! entries under one HMA content id ([`hashdb::store::hma_content`]);
+//! as in HMA, every add makes a new item, also when the bank holds its
+//! hashes already (the entries are shared, the items are not).
 
 use std::sync::Arc;
 
 use axum::extract::{Path as UrlPath, Query, Request, State};
 use axum::http::{header, StatusCode};
 use axum::Json;
-use hashdb::model::{Record, Value};
+use hashdb::model::Value;
 use hashdb::store::hma_content::MAX_NOTE_CHARS;
-use hashdb::store::ImportOptions;
 use serde::Deserialize;
 use serde_json::{json, Map, Value as Json_};
 
@@ -81,7 +77,7 @@ fn metadata_of(v: Option<&Json_>) -> HmaResult<Option<String>> {
     Ok((!out.is_empty()).then(|| Json_::Object(out).to_string()))
 }
 
-/// Bank `values` (the first is the item's id) as one content item.
+/// Bank `signals` as one new content item.
 async fn add_item(
     st: &Arc<AppState>,
     bank: String,
@@ -99,21 +95,8 @@ async fn add_item(
     let b = bank.clone();
     let res = st
         .write(move |s| {
-            let list = s.list(&b)?;
             let values: Vec<Value> = signals.into_iter().filter_map(|s| s.value).collect();
-            s.import(
-                &b,
-                values.iter().cloned().map(|v| Ok(Record::new(v))),
-                std::path::Path::new("request"),
-                ImportOptions::default(),
-            )?;
-            let mut ids = Vec::with_capacity(values.len());
-            for v in &values {
-                if let Some(id) = s.entry_id_of(list.id, v)? {
-                    ids.push(id);
-                }
-            }
-            Ok(s.hma_content_create(&ids, note.as_deref(), metadata.as_deref())?)
+            Ok(s.hma_content_add(&b, &values, note.as_deref(), metadata.as_deref())?)
         })
         .await;
     match res {

@@ -408,20 +408,24 @@ async fn bank_matches(
     let now = unix_now();
     let mut best: BTreeMap<(String, i64), MatchRecord> = BTreeMap::new();
     for h in hits {
-        let Some(c) = contents.get(&h.entry) else {
+        let Some(items) = contents.get(&h.entry) else {
             continue; // deleted since it was indexed
         };
-        if let Filter::Lookup { coin } = filter {
-            let ratio = ratios.get(&h.list).copied().unwrap_or(0.0);
-            if !c.enabled_at(now) || ratio < coin || ratio <= 0.0 {
-                continue;
+        // Every item holding the entry answers (HMA's index holds one
+        // row per item and signal).
+        for c in items {
+            if let Filter::Lookup { coin } = filter {
+                let ratio = ratios.get(&h.list).copied().unwrap_or(0.0);
+                if !c.enabled_at(now) || ratio < coin || ratio <= 0.0 {
+                    continue;
+                }
             }
-        }
-        let key = (h.list.clone(), c.content_id);
-        match best.get(&key) {
-            Some(b) if b.distance.unwrap_or(0) <= h.distance.unwrap_or(0) => {}
-            _ => {
-                best.insert(key, h);
+            let key = (h.list.clone(), c.content_id);
+            match best.get(&key) {
+                Some(b) if b.distance.unwrap_or(0) <= h.distance.unwrap_or(0) => {}
+                _ => {
+                    best.insert(key, h.clone());
+                }
             }
         }
     }

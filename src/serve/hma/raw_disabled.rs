@@ -27,7 +27,8 @@ pub struct RawMatch {
 }
 
 /// The content items of disabled banks (restricted to `banks` when given)
-/// that `v` matches: one per item, its best entry, ordered by bank and id.
+/// that `v` matches: one per item (every item holding a matched entry),
+/// its best entry, ordered by bank and id.
 pub fn disabled_bank_matches(
     s: &Store,
     v: &Value,
@@ -71,14 +72,16 @@ pub fn disabled_bank_matches(
     let contents = s.hma_contents_of(&entries)?;
     let mut best: BTreeMap<(String, EntryId), Option<u32>> = BTreeMap::new();
     for (entry, list, d) in hits {
-        let (Some(c), Some(l)) = (contents.get(&entry), lists.get(&list)) else {
-            continue; // not an HMA content item (or gone since)
+        let (Some(items), Some(l)) = (contents.get(&entry), lists.get(&list)) else {
+            continue; // gone since
         };
-        let key = (l.name.clone(), c.content_id);
-        match best.get(&key) {
-            Some(b) if b.unwrap_or(0) <= d.unwrap_or(0) => {}
-            _ => {
-                best.insert(key, d);
+        for c in items {
+            let key = (l.name.clone(), c.content_id);
+            match best.get(&key) {
+                Some(b) if b.unwrap_or(0) <= d.unwrap_or(0) => {}
+                _ => {
+                    best.insert(key, d);
+                }
             }
         }
     }

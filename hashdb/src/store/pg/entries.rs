@@ -27,15 +27,15 @@ fn quality_of(q: Option<i64>) -> Option<u8> {
 }
 
 /// The statements of one import, prepared once.
-struct ImportStatements {
+pub(super) struct ImportStatements {
     insert: Statement,
-    find: Statement,
+    pub(super) find: Statement,
     label: Statement,
     fill: Statement,
 }
 
 impl ImportStatements {
-    fn prepare(tx: &mut Transaction<'_>) -> Result<Self, postgres::Error> {
+    pub(super) fn prepare(tx: &mut Transaction<'_>) -> Result<Self, postgres::Error> {
         Ok(ImportStatements {
             insert: tx.prepare(
                 "INSERT INTO entries (list_id, signal_type, value, quality, external_id, note,
@@ -62,7 +62,7 @@ impl ImportStatements {
 
 /// Insert `rec`, or merge it into the entry already holding its value:
 /// `(Some(new id), _)` or `(None, whether the old one changed)`.
-fn insert_or_merge(
+pub(super) fn insert_or_merge(
     tx: &mut Transaction<'_>,
     st: &ImportStatements,
     list: ListId,

@@ -4,11 +4,15 @@
 
 use std::collections::BTreeMap;
 
+use super::entries::{insert_or_merge, ImportStatements};
 use super::{PgStore, Touch};
 use crate::error::StoreError;
-use crate::model::{EntryId, ListId, Value};
+use crate::model::{EntryId, ListId, Record, Value};
 use crate::store::entries::decode_value;
-use crate::store::hma_content::{check_note, ContentOf, HmaContent, CONTENT_ENABLED};
+use crate::store::entries::validate;
+use crate::store::hma_content::{
+    check_disable_until, check_note, no_signals, ContentOf, HmaContent, CONTENT_ENABLED,
+};
 use crate::store::now;
 use crate::store::tokens::{parse_scopes, random_secret, scopes_text, token_hash, TABLE};
 use crate::store::{AllowEntry, Scope, TokenInfo};
@@ -243,40 +247,85 @@ impl PgStore {
             .transpose()?)
     }
 
-    pub fn hma_content_create(
+    pub fn hma_content_add(
         &mut self,
-        entries: &[EntryId],
+        list: &str,
+        values: &[Value],
         note: Option<&str>,
         metadata: Option<&str>,
     ) -> Result<EntryId, StoreError> {
         check_note(note)?;
-        let (&first, rest) = entries.split_first().ok_or(StoreError::Invalid {
-            field: "signals",
-            message: "no signals given".into(),
-        })?;
+        if values.is_empty() {
+            return Err(no_signals());
+        }
+        let list_id = self.list(list)?.id;
         let mut c = self.client()?;
         let mut tx = Self::write_tx(&mut c)?;
-        if tx
-            .query_opt("SELECT list_id FROM entries WHERE id = $1", &[&first])?
-            .is_none()
-        {
-            return Err(StoreError::NoSuchEntry(first));
+        let st = ImportStatements::prepare(&mut tx)?;
+        let mut ids: Vec<(EntryId, bool)> = Vec::with_capacity(values.len());
+        for v in values {
+            let rec = Record::new(v.clone());
+            validate(&rec).map_err(|message| StoreError::Invalid {
+                field: "signals",
+                message,
+            })?;
+            // Looked up first: an insert that meets the value would take a
+            // value of the identity all the same, and the next item's id
+            // would skip it (HMA's count on: 1, 2, 3).
+            let found = tx.query_opt(&st.find, &[&list_id, &v.signal_type().as_str(), &v.key()])?;
+            let id = match found {
+                Some(r) => (r.try_get(0)?, false),
+                None => match insert_or_merge(&mut tx, &st, list_id, &rec)? {
+                    (Some(id), _) => (id, true),
+                    // Cannot happen under the write lock; as found all the same.
+                    (None, _) => (
+                        tx.query_one(&st.find, &[&list_id, &v.signal_type().as_str(), &v.key()])?
+                            .try_get(0)?,
+                        false,
+                    ),
+                },
+            };
+            if !ids.iter().any(|(e, _)| *e == id.0) {
+                ids.push(id);
+            }
+        }
+        // No entry ever takes a value of the identity already given out,
+        // so a fresh item id from it names nothing else.
+        let (first, first_new) = ids[0];
+        let id: EntryId = if first_new {
+            first
+        } else {
+            tx.query_one(
+                "SELECT nextval(pg_get_serial_sequence('entries', 'id'))",
+                &[],
+            )?
+            .try_get(0)?
+        };
+        for &(e, new) in &ids {
+            if !new {
+                own_row(&mut tx, e)?;
+            }
         }
         tx.execute(
-            "INSERT INTO hma_contents (id, note, metadata) VALUES ($1, $2, $3)
-             ON CONFLICT (id) DO UPDATE SET note = coalesce($2, hma_contents.note),
-                                            metadata = coalesce($3, hma_contents.metadata)",
-            &[&first, &note, &metadata],
+            "INSERT INTO hma_items (id, list_id, note, metadata) VALUES ($1, $2, $3, $4)",
+            &[&id, &list_id, &note, &metadata],
         )?;
-        for &e in rest.iter().filter(|&&e| e != first) {
+        for &(e, _) in &ids {
             tx.execute(
-                "INSERT INTO hma_content_entries (entry_id, content_id) VALUES ($1, $2)
-                 ON CONFLICT (entry_id) DO NOTHING",
-                &[&e, &first],
+                "INSERT INTO hma_item_entries (item_id, entry_id) VALUES ($1, $2)
+                 ON CONFLICT DO NOTHING",
+                &[&id, &e],
             )?;
         }
-        Self::commit(tx, Touch::Data)?;
-        Ok(first)
+        let added = ids.iter().any(|&(_, new)| new);
+        if added {
+            tx.execute(
+                "UPDATE lists SET updated_at = $1 WHERE id = $2",
+                &[&now(), &list_id],
+            )?;
+        }
+        Self::commit(tx, if added { Touch::Index } else { Touch::Data })?;
+        Ok(id)
     }
 
     pub fn hma_content(
@@ -285,35 +334,47 @@ impl PgStore {
         id: EntryId,
     ) -> Result<Option<HmaContent>, StoreError> {
         let mut c = self.client()?;
-        let found = c.query_opt(
-            "SELECT e.list_id FROM entries e
-             WHERE e.id = $1 AND e.list_id = $2
-               AND NOT EXISTS (SELECT 1 FROM hma_content_entries m WHERE m.entry_id = e.id)",
-            &[&id, &list_id],
+        let row = c.query_opt(
+            "SELECT list_id, note, metadata, disable_until_ts FROM hma_items WHERE id = $1",
+            &[&id],
         )?;
-        if found.is_none() {
+        let Some(row) = row else {
+            // An entry held by no item: an item by itself.
+            let own = c.query_opt(
+                "SELECT e.list_id FROM entries e
+                 WHERE e.id = $1 AND e.list_id = $2
+                   AND NOT EXISTS (SELECT 1 FROM hma_item_entries m WHERE m.entry_id = e.id)",
+                &[&id, &list_id],
+            )?;
+            return Ok(own.map(|_| HmaContent {
+                id,
+                list_id,
+                note: None,
+                metadata: None,
+                disable_until_ts: CONTENT_ENABLED,
+                entries: vec![id],
+            }));
+        };
+        if row.try_get::<_, ListId>(0)? != list_id {
             return Ok(None);
         }
-        let (note, metadata, disable_until_ts) = match c.query_opt(
-            "SELECT note, metadata, disable_until_ts FROM hma_contents WHERE id = $1",
-            &[&id],
-        )? {
-            Some(r) => (r.try_get(0)?, r.try_get(1)?, r.try_get(2)?),
-            None => (None, None, CONTENT_ENABLED),
-        };
-        let mut entries = vec![id];
+        let mut entries = Vec::new();
         for r in c.query(
-            "SELECT entry_id FROM hma_content_entries WHERE content_id = $1 ORDER BY entry_id",
+            "SELECT entry_id FROM hma_item_entries WHERE item_id = $1
+             ORDER BY entry_id <> $1, entry_id",
             &[&id],
         )? {
             entries.push(r.try_get(0)?);
         }
+        if entries.is_empty() {
+            return Ok(None);
+        }
         Ok(Some(HmaContent {
             id,
             list_id,
-            note,
-            metadata,
-            disable_until_ts,
+            note: row.try_get(1)?,
+            metadata: row.try_get(2)?,
+            disable_until_ts: row.try_get(3)?,
             entries,
         }))
     }
@@ -324,30 +385,19 @@ impl PgStore {
         disable_until_ts: Option<i64>,
         note: Option<Option<&str>>,
     ) -> Result<(), StoreError> {
-        if disable_until_ts.is_some_and(|t| t < 0) {
-            return Err(StoreError::Invalid {
-                field: "disable_until_ts",
-                message: "disable_until_ts must be a non-negative integer".into(),
-            });
-        }
+        check_disable_until(disable_until_ts)?;
         check_note(note.flatten())?;
         let mut c = self.client()?;
         let mut tx = Self::write_tx(&mut c)?;
-        tx.execute(
-            "INSERT INTO hma_contents (id) VALUES ($1) ON CONFLICT (id) DO NOTHING",
-            &[&id],
-        )?;
+        own_row(&mut tx, id)?;
         if let Some(t) = disable_until_ts {
             tx.execute(
-                "UPDATE hma_contents SET disable_until_ts = $2 WHERE id = $1",
+                "UPDATE hma_items SET disable_until_ts = $2 WHERE id = $1",
                 &[&id, &t],
             )?;
         }
         if let Some(n) = note {
-            tx.execute(
-                "UPDATE hma_contents SET note = $2 WHERE id = $1",
-                &[&id, &n],
-            )?;
+            tx.execute("UPDATE hma_items SET note = $2 WHERE id = $1", &[&id, &n])?;
         }
         Self::commit(tx, Touch::Data)
     }
@@ -358,8 +408,13 @@ impl PgStore {
         };
         let mut c = self.client()?;
         let mut tx = Self::write_tx(&mut c)?;
+        tx.execute("DELETE FROM hma_items WHERE id = $1", &[&id])?;
         for e in item.entries.iter().rev() {
-            tx.execute("DELETE FROM entries WHERE id = $1", &[e])?;
+            tx.execute(
+                "DELETE FROM entries WHERE id = $1
+                   AND NOT EXISTS (SELECT 1 FROM hma_item_entries WHERE entry_id = $1)",
+                &[e],
+            )?;
         }
         tx.execute(
             "UPDATE lists SET updated_at = $2 WHERE id = $1",
@@ -372,25 +427,44 @@ impl PgStore {
     pub fn hma_contents_of(
         &self,
         entries: &[EntryId],
-    ) -> Result<BTreeMap<EntryId, ContentOf>, StoreError> {
+    ) -> Result<BTreeMap<EntryId, Vec<ContentOf>>, StoreError> {
         let mut c = self.client()?;
         let st = c.prepare(
-            "SELECT coalesce(m.content_id, e.id), coalesce(c.disable_until_ts, 1)
+            "SELECT coalesce(i.id, e.id), coalesce(i.disable_until_ts, 1)
              FROM entries e
-             LEFT JOIN hma_content_entries m ON m.entry_id = e.id
-             LEFT JOIN hma_contents c ON c.id = coalesce(m.content_id, e.id)
-             WHERE e.id = $1",
+             LEFT JOIN hma_item_entries m ON m.entry_id = e.id
+             LEFT JOIN hma_items i ON i.id = m.item_id
+             WHERE e.id = $1
+             ORDER BY 1",
         )?;
         let mut out = BTreeMap::new();
         for &e in entries {
-            if let Some(r) = c.query_opt(&st, &[&e])? {
-                out.insert(
-                    e,
-                    ContentOf {
-                        content_id: r.try_get(0)?,
-                        disable_until_ts: r.try_get(1)?,
-                    },
-                );
+            let mut items = Vec::new();
+            for r in c.query(&st, &[&e])? {
+                items.push(ContentOf {
+                    content_id: r.try_get(0)?,
+                    disable_until_ts: r.try_get(1)?,
+                });
+            }
+            if !items.is_empty() {
+                out.insert(e, items);
+            }
+        }
+        Ok(out)
+    }
+
+    pub fn hma_extra_signals(&self) -> Result<BTreeMap<(ListId, String), u64>, StoreError> {
+        let mut out = BTreeMap::new();
+        for r in self.client()?.query(
+            "SELECT e.list_id, e.signal_type, count(*) - count(DISTINCT e.id)
+             FROM hma_item_entries m JOIN entries e ON e.id = m.entry_id
+             WHERE e.status = 'active'
+             GROUP BY e.list_id, e.signal_type",
+            &[],
+        )? {
+            let n: i64 = r.try_get(2)?;
+            if n > 0 {
+                out.insert((r.try_get(0)?, r.try_get(1)?), n as u64);
             }
         }
         Ok(out)
@@ -457,4 +531,23 @@ impl PgStore {
         }
         Self::commit(tx, Touch::Index)
     }
+}
+
+/// Entry `id`, an item by itself, gets a row of its own (id kept): the
+/// contract of `own_row` in `store/hma_content.rs`.
+fn own_row(tx: &mut postgres::Transaction<'_>, id: EntryId) -> Result<(), StoreError> {
+    let n = tx.execute(
+        "INSERT INTO hma_items (id, list_id)
+         SELECT e.id, e.list_id FROM entries e
+         WHERE e.id = $1 AND NOT EXISTS (SELECT 1 FROM hma_item_entries m WHERE m.entry_id = e.id)
+           AND NOT EXISTS (SELECT 1 FROM hma_items i WHERE i.id = e.id)",
+        &[&id],
+    )?;
+    if n == 1 {
+        tx.execute(
+            "INSERT INTO hma_item_entries (item_id, entry_id) VALUES ($1, $1)",
+            &[&id],
+        )?;
+    }
+    Ok(())
 }

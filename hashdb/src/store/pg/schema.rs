@@ -21,13 +21,13 @@
 pub const CURRENT_VERSION: i64 = MIGRATIONS.len() as i64;
 
 /// Forward migrations, oldest first.
-pub const MIGRATIONS: &[&str] = &[V1, V2_SCAN_RUNS, V3_HMA_CONFIG];
+pub const MIGRATIONS: &[&str] = &[V1, V2_SCAN_RUNS, V3_HMA_CONFIG, V4_HMA_ITEMS];
 
 /// The channel every committed write notifies (see `store::pg::listen`).
 pub const CHANNEL: &str = "hashsieve_changes";
 
 /// Created before any migration: where the version is kept.
-pub(super) const BOOTSTRAP: &str = "
+pub(crate) const BOOTSTRAP: &str = "
 CREATE TABLE IF NOT EXISTS hashsieve_schema (
     id      INTEGER PRIMARY KEY CHECK (id = 1),
     version BIGINT  NOT NULL
@@ -184,4 +184,34 @@ CREATE TABLE hma_exchanges (
     enabled BOOLEAN NOT NULL,
     config  TEXT    NOT NULL
 );
+";
+
+/// Version 4: HMA content items apart from entries, SQLite's version 10
+/// (see `store/hma_content.rs`): an item may hold an entry another item
+/// holds too. Every version-3 item keeps its id. No trigger: a fresh item
+/// id is the next value of the entries' identity, which no entry takes.
+const V4_HMA_ITEMS: &str = "
+CREATE TABLE hma_items (
+    id               BIGINT PRIMARY KEY,
+    list_id          BIGINT NOT NULL REFERENCES lists(id) ON DELETE CASCADE,
+    note             TEXT CHECK (note IS NULL OR char_length(note) <= 255),
+    metadata         TEXT,
+    disable_until_ts BIGINT NOT NULL DEFAULT 1 CHECK (disable_until_ts >= 0)
+);
+CREATE TABLE hma_item_entries (
+    item_id  BIGINT NOT NULL REFERENCES hma_items(id) ON DELETE CASCADE,
+    entry_id BIGINT NOT NULL REFERENCES entries(id) ON DELETE CASCADE,
+    PRIMARY KEY (item_id, entry_id)
+);
+CREATE INDEX hma_item_entries_by_entry ON hma_item_entries(entry_id);
+CREATE INDEX hma_items_by_list ON hma_items(list_id);
+INSERT INTO hma_items (id, list_id, note, metadata, disable_until_ts)
+    SELECT c.id, e.list_id, c.note, c.metadata, c.disable_until_ts
+    FROM hma_contents c JOIN entries e ON e.id = c.id;
+INSERT INTO hma_item_entries (item_id, entry_id) SELECT id, id FROM hma_items;
+INSERT INTO hma_item_entries (item_id, entry_id)
+    SELECT content_id, entry_id FROM hma_content_entries
+    ON CONFLICT DO NOTHING;
+DROP TABLE hma_content_entries;
+DROP TABLE hma_contents;
 ";
