@@ -473,42 +473,63 @@ fn exchange_text_forms_import_as_the_binary_file() {
     );
 }
 
-#[test]
-fn a_mirrored_repost_is_found_by_the_mirrored_tmk_view() {
-    let Some(conf) = conformance() else { return };
-    if !ffmpeg_support::require_ffmpeg() {
-        return;
+/// A list holding only the reference `.tmk` files (so no vPDQ view can
+/// hit), and a copy of `doorknob-hd-no-bar` made with the ffmpeg filter
+/// `vf`: `hits(views)` are `match --file` of the copy on that video.
+/// `None` when the conformance files or ffmpeg are missing.
+struct EditedCopy {
+    dir: tempfile::TempDir,
+    db: std::path::PathBuf,
+    original: std::path::PathBuf,
+}
+
+impl EditedCopy {
+    fn make(vf: &str) -> Option<EditedCopy> {
+        let conf = conformance()?;
+        if !ffmpeg_support::require_ffmpeg() {
+            return None;
+        }
+        let dir = tempfile::tempdir().expect("tempdir");
+        let db = dir.path().join("h.db");
+        ok(&db, &["db", "list-create", "tmk"]);
+        let refs = conf.join("tmk/reference-tmk-ffmpeg5");
+        ok(&db, &["db", "import", "tmk", refs.to_str().unwrap()]);
+        let original = conf.join("vpdq/videos/doorknob-hd-no-bar.mp4");
+        ffmpeg_support::ffmpeg(
+            dir.path(),
+            &[
+                "-i",
+                original.to_str().unwrap(),
+                "-vf",
+                vf,
+                "-c:v",
+                "libx264",
+                "-an",
+                "copy.mp4",
+            ],
+        );
+        Some(EditedCopy { dir, db, original })
     }
-    let dir = tempfile::tempdir().expect("tempdir");
-    let db = dir.path().join("h.db");
-    ok(&db, &["db", "list-create", "tmk"]);
-    // TMK+PDQF entries only (the .tmk files): no vPDQ view can hit.
-    let refs = conf.join("tmk/reference-tmk-ffmpeg5");
-    ok(&db, &["db", "import", "tmk", refs.to_str().unwrap()]);
-    let original = conf.join("vpdq/videos/doorknob-hd-no-bar.mp4");
-    ffmpeg_support::ffmpeg(
-        dir.path(),
-        &[
-            "-i",
-            original.to_str().unwrap(),
-            "-vf",
-            "hflip",
-            "-c:v",
-            "libx264",
-            "-an",
-            "m.mp4",
-        ],
-    );
-    let q = dir.path().join("m.mp4");
-    let hits = |views: &str| -> Vec<Value> {
+
+    fn hits(&self, views: &str) -> Vec<Value> {
+        let q = self.dir.path().join("copy.mp4");
         lines(&ok(
-            &db,
+            &self.db,
             &["match", "--file", q.to_str().unwrap(), "--views", views],
         ))
         .into_iter()
         .filter(|h| h["external_id"] == "doorknob-hd-no-bar")
         .collect()
+    }
+}
+
+#[test]
+fn a_mirrored_repost_is_found_by_the_mirrored_tmk_view() {
+    let Some(copy) = EditedCopy::make("hflip") else {
+        return;
     };
+    let (db, original) = (&copy.db, &copy.original);
+    let hits = |views: &str| copy.hits(views);
     // The plain TMK of the mirrored video misses its original ...
     assert!(hits("none").is_empty(), "{:?}", hits("none"));
     // ... its mirror view finds it, saying so.
@@ -522,7 +543,7 @@ fn a_mirrored_repost_is_found_by_the_mirrored_tmk_view() {
         found[0]["level1"].as_f64().unwrap() >= 0.7 && found[0]["level2"].as_f64().unwrap() >= 0.7
     );
     // The unmirrored video is found by its plain TMK, not by the view.
-    let plain = lines(&ok(&db, &["match", "--file", original.to_str().unwrap()]));
+    let plain = lines(&ok(db, &["match", "--file", original.to_str().unwrap()]));
     let own: Vec<_> = plain
         .iter()
         .filter(|h| h["external_id"] == "doorknob-hd-no-bar")
@@ -533,42 +554,12 @@ fn a_mirrored_repost_is_found_by_the_mirrored_tmk_view() {
 
 #[test]
 fn a_letterboxed_repost_is_found_by_the_letterbox_tmk_view() {
-    let Some(conf) = conformance() else { return };
-    if !ffmpeg_support::require_ffmpeg() {
-        return;
-    }
-    let dir = tempfile::tempdir().expect("tempdir");
-    let db = dir.path().join("h.db");
-    ok(&db, &["db", "list-create", "tmk"]);
-    // TMK+PDQF entries only (the .tmk files): no vPDQ view can hit.
-    let refs = conf.join("tmk/reference-tmk-ffmpeg5");
-    ok(&db, &["db", "import", "tmk", refs.to_str().unwrap()]);
-    let original = conf.join("vpdq/videos/doorknob-hd-no-bar.mp4");
     // The picture squeezed to 60 % of the height between black bars, as a
     // repost into a taller frame is.
-    ffmpeg_support::ffmpeg(
-        dir.path(),
-        &[
-            "-i",
-            original.to_str().unwrap(),
-            "-vf",
-            "scale=iw:ih*0.6,pad=iw:ih/0.6:0:(oh-ih)/2:black",
-            "-c:v",
-            "libx264",
-            "-an",
-            "lb.mp4",
-        ],
-    );
-    let q = dir.path().join("lb.mp4");
-    let hits = |views: &str| -> Vec<Value> {
-        lines(&ok(
-            &db,
-            &["match", "--file", q.to_str().unwrap(), "--views", views],
-        ))
-        .into_iter()
-        .filter(|h| h["external_id"] == "doorknob-hd-no-bar")
-        .collect()
+    let Some(copy) = EditedCopy::make("scale=iw:ih*0.6,pad=iw:ih/0.6:0:(oh-ih)/2:black") else {
+        return;
     };
+    let hits = |views: &str| copy.hits(views);
     // The plain TMK (bars scaled into every 64x64 frame) misses ...
     assert!(hits("none").is_empty(), "{:?}", hits("none"));
     // ... the TMK of the trimmed frames finds it, saying so.
