@@ -7,7 +7,7 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use super::hma_config::HmaExchange;
+use super::hma_config::{FetchCommit, FetchEnd, HmaExchange, HmaFetchStatus};
 use super::hma_content::{ContentOf, HmaContent};
 use super::pg::PgStore;
 use super::{
@@ -392,6 +392,35 @@ impl Store {
 
     pub fn hma_exchange_delete(&mut self, name: &str) -> Result<bool, StoreError> {
         on!(&mut self.inner, s => s.hma_exchange_delete(name))
+    }
+
+    pub fn hma_exchange_fetch_status(
+        &self,
+        name: &str,
+    ) -> Result<Option<HmaFetchStatus>, StoreError> {
+        on!(&self.inner, s => s.hma_exchange_fetch_status(name))
+    }
+
+    pub fn hma_exchange_start_fetch(&mut self, name: &str) -> Result<bool, StoreError> {
+        on!(&mut self.inner, s => s.hma_exchange_start_fetch(name))
+    }
+
+    pub fn hma_exchange_complete_fetch(
+        &mut self,
+        name: &str,
+        end: &FetchEnd,
+    ) -> Result<bool, StoreError> {
+        on!(&mut self.inner, s => s.hma_exchange_complete_fetch(name, end))
+    }
+
+    pub fn hma_exchange_commit_fetch(
+        &mut self,
+        name: &str,
+        values: &[Value],
+        checkpoint: &str,
+        checkpoint_ts: Option<i64>,
+    ) -> Result<Option<FetchCommit>, StoreError> {
+        on!(&mut self.inner, s => s.hma_exchange_commit_fetch(name, values, checkpoint, checkpoint_ts))
     }
 
     // API tokens.

@@ -123,6 +123,99 @@ fn own_row(tx: &Transaction<'_>, id: EntryId) -> Result<(), StoreError> {
     Ok(())
 }
 
+/// Bank `values` in list `list_id` as one new content item inside `tx`
+/// (the work of [`SqliteStore::hma_content_add`], which also stamps the
+/// list): its id, and whether any value was new to the list.
+pub(super) fn add_item(
+    tx: &Transaction<'_>,
+    list_id: ListId,
+    values: &[Value],
+    note: Option<&str>,
+    metadata: Option<&str>,
+) -> Result<(EntryId, bool), StoreError> {
+    if values.is_empty() {
+        return Err(no_signals());
+    }
+    let mut ids: Vec<(EntryId, bool)> = Vec::with_capacity(values.len());
+    for v in values {
+        let rec = Record::new(v.clone());
+        super::entries::validate(&rec).map_err(|message| StoreError::Invalid {
+            field: "signals",
+            message,
+        })?;
+        let id = match super::entries::insert_or_merge(tx, list_id, &rec)? {
+            (Some(id), _) => (id, true),
+            (None, _) => (
+                tx.prepare_cached(
+                    "SELECT id FROM entries WHERE list_id = ?1 AND signal_type = ?2 AND value = ?3",
+                )?
+                .query_row(params![list_id, v.signal_type().as_str(), v.key()], |r| {
+                    r.get(0)
+                })?,
+                false,
+            ),
+        };
+        if !ids.iter().any(|(e, _)| *e == id.0) {
+            ids.push(id);
+        }
+    }
+    let (first, first_new) = ids[0];
+    let id: EntryId = if first_new {
+        first
+    } else {
+        // Above every entry and item id so far; no later entry takes
+        // it (`id_floor`, schema V10).
+        tx.query_row(
+            "UPDATE id_floor SET value = max(value, coalesce((SELECT max(id) FROM entries), 0)) + 1
+             WHERE id = 1 RETURNING value",
+            [],
+            |r| r.get(0),
+        )?
+    };
+    for &(e, new) in &ids {
+        if !new {
+            own_row(tx, e)?;
+        }
+    }
+    tx.execute(
+        "INSERT INTO hma_items (id, list_id, note, metadata) VALUES (?1, ?2, ?3, ?4)",
+        params![id, list_id, note, metadata],
+    )?;
+    for &(e, _) in &ids {
+        tx.execute(
+            "INSERT OR IGNORE INTO hma_item_entries (item_id, entry_id) VALUES (?1, ?2)",
+            params![id, e],
+        )?;
+    }
+    Ok((id, ids.iter().any(|&(_, new)| new)))
+}
+
+/// Delete content item `id`, which holds `entries`, inside `tx`, and each
+/// of those entries that no other item holds (the work of
+/// [`SqliteStore::hma_content_delete`], which also stamps the list).
+pub(super) fn delete_item(
+    tx: &Transaction<'_>,
+    id: EntryId,
+    entries: &[EntryId],
+) -> Result<(), StoreError> {
+    // No later entry or item takes an id up to here again (HMA never
+    // gives a deleted item's id to another).
+    tx.execute(
+        "UPDATE id_floor SET value = max(value, ?1, coalesce((SELECT max(id) FROM entries), 0))
+         WHERE id = 1",
+        [id],
+    )?;
+    tx.execute("DELETE FROM hma_items WHERE id = ?1", [id])?;
+    for e in entries.iter().rev() {
+        tx.execute(
+            "DELETE FROM entries WHERE id = ?1
+               AND NOT EXISTS (SELECT 1 FROM hma_item_entries WHERE entry_id = ?1)",
+            [e],
+        )?;
+    }
+    Ok(())
+}
+
 impl SqliteStore {
     /// The entry holding `value` in list `list_id`, if any.
     pub fn entry_id_of(
@@ -166,59 +259,8 @@ impl SqliteStore {
         }
         let list_id = self.list(list)?.id;
         let tx = self.immediate()?;
-        let mut ids: Vec<(EntryId, bool)> = Vec::with_capacity(values.len());
-        for v in values {
-            let rec = Record::new(v.clone());
-            super::entries::validate(&rec).map_err(|message| StoreError::Invalid {
-                field: "signals",
-                message,
-            })?;
-            let id = match super::entries::insert_or_merge(&tx, list_id, &rec)? {
-                (Some(id), _) => (id, true),
-                (None, _) => (
-                    tx.prepare_cached(
-                        "SELECT id FROM entries WHERE list_id = ?1 AND signal_type = ?2 AND value = ?3",
-                    )?
-                    .query_row(
-                        params![list_id, v.signal_type().as_str(), v.key()],
-                        |r| r.get(0),
-                    )?,
-                    false,
-                ),
-            };
-            if !ids.iter().any(|(e, _)| *e == id.0) {
-                ids.push(id);
-            }
-        }
-        let (first, first_new) = ids[0];
-        let id: EntryId = if first_new {
-            first
-        } else {
-            // Above every entry and item id so far; no later entry takes
-            // it (`id_floor`, schema V10).
-            tx.query_row(
-                "UPDATE id_floor SET value = max(value, coalesce((SELECT max(id) FROM entries), 0)) + 1
-                 WHERE id = 1 RETURNING value",
-                [],
-                |r| r.get(0),
-            )?
-        };
-        for &(e, new) in &ids {
-            if !new {
-                own_row(&tx, e)?;
-            }
-        }
-        tx.execute(
-            "INSERT INTO hma_items (id, list_id, note, metadata) VALUES (?1, ?2, ?3, ?4)",
-            params![id, list_id, note, metadata],
-        )?;
-        for &(e, _) in &ids {
-            tx.execute(
-                "INSERT OR IGNORE INTO hma_item_entries (item_id, entry_id) VALUES (?1, ?2)",
-                params![id, e],
-            )?;
-        }
-        if ids.iter().any(|&(_, new)| new) {
+        let (id, added) = add_item(&tx, list_id, values, note, metadata)?;
+        if added {
             tx.execute(
                 "UPDATE lists SET updated_at = ?1 WHERE id = ?2",
                 params![super::now(), list_id],
@@ -328,21 +370,7 @@ impl SqliteStore {
             return Ok(0);
         };
         let tx = self.immediate()?;
-        // No later entry or item takes an id up to here again (HMA never
-        // gives a deleted item's id to another).
-        tx.execute(
-            "UPDATE id_floor SET value = max(value, ?1, coalesce((SELECT max(id) FROM entries), 0))
-             WHERE id = 1",
-            [id],
-        )?;
-        tx.execute("DELETE FROM hma_items WHERE id = ?1", [id])?;
-        for e in item.entries.iter().rev() {
-            tx.execute(
-                "DELETE FROM entries WHERE id = ?1
-                   AND NOT EXISTS (SELECT 1 FROM hma_item_entries WHERE entry_id = ?1)",
-                [e],
-            )?;
-        }
+        delete_item(&tx, id, &item.entries)?;
         tx.execute(
             "UPDATE lists SET updated_at = ?2 WHERE id = ?1",
             params![list_id, super::now()],

@@ -27,6 +27,7 @@ pub const MIGRATIONS: &[&str] = &[
     V8_SCAN_RUNS,
     V9_HMA_CONFIG,
     V10_HMA_ITEMS,
+    V11_HMA_FETCH,
 ];
 
 /// Version 1: lists, entries with labels and vPDQ frames, the allowlist.
@@ -339,4 +340,38 @@ CREATE TABLE id_floor (
     value INTEGER NOT NULL CHECK (value >= 0)
 );
 INSERT INTO id_floor (id, value) VALUES (1, 0);
+";
+
+/// Version 11: fetching from HMA exchanges (`store/hma_config.rs`), as
+/// HMA keeps it: the bank each exchange made when it was created
+/// (`list_id`; deleting the exchange deletes that bank, as HMA's cascade
+/// does; NULL for exchanges made before this version and once the bank is
+/// deleted), each exchange's fetch status (HMA's `exchange_fetch_status`:
+/// running since, last completion and its success, up to date, the
+/// checkpoint) with what went wrong, and the fetched records (HMA's
+/// `exchange_data`: one per signal, `fetch_id` its type and value key)
+/// with the content item each became in the bank (NULL once that item is
+/// deleted: the next fetch makes it again, as HMA's does). Existing rows
+/// are kept; every exchange starts never fetched.
+const V11_HMA_FETCH: &str = "
+ALTER TABLE hma_exchanges ADD COLUMN list_id INTEGER REFERENCES lists(id) ON DELETE SET NULL;
+CREATE TABLE hma_exchange_status (
+    name                   TEXT    PRIMARY KEY REFERENCES hma_exchanges(name) ON DELETE CASCADE,
+    running_fetch_start_ts INTEGER,
+    last_fetch_complete_ts INTEGER,
+    last_fetch_succeeded   INTEGER CHECK (last_fetch_succeeded IN (0, 1)),
+    up_to_date             INTEGER NOT NULL DEFAULT 0 CHECK (up_to_date IN (0, 1)),
+    checkpoint             TEXT,
+    checkpoint_ts          INTEGER,
+    last_error             TEXT,
+    skipped                INTEGER NOT NULL DEFAULT 0 CHECK (skipped >= 0),
+    skipped_examples       TEXT
+) WITHOUT ROWID;
+CREATE TABLE hma_exchange_items (
+    exchange TEXT    NOT NULL REFERENCES hma_exchanges(name) ON DELETE CASCADE,
+    fetch_id BLOB    NOT NULL,
+    item_id  INTEGER REFERENCES hma_items(id) ON DELETE SET NULL,
+    PRIMARY KEY (exchange, fetch_id)
+) WITHOUT ROWID;
+CREATE INDEX hma_exchange_items_by_item ON hma_exchange_items(item_id);
 ";

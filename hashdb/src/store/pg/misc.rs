@@ -262,62 +262,7 @@ impl PgStore {
         let mut c = self.client()?;
         let mut tx = Self::write_tx(&mut c)?;
         let st = ImportStatements::prepare(&mut tx)?;
-        let mut ids: Vec<(EntryId, bool)> = Vec::with_capacity(values.len());
-        for v in values {
-            let rec = Record::new(v.clone());
-            validate(&rec).map_err(|message| StoreError::Invalid {
-                field: "signals",
-                message,
-            })?;
-            // Looked up first: an insert that meets the value would take a
-            // value of the identity all the same, and the next item's id
-            // would skip it (HMA's count on: 1, 2, 3).
-            let found = tx.query_opt(&st.find, &[&list_id, &v.signal_type().as_str(), &v.key()])?;
-            let id = match found {
-                Some(r) => (r.try_get(0)?, false),
-                None => match insert_or_merge(&mut tx, &st, list_id, &rec)? {
-                    (Some(id), _) => (id, true),
-                    // Cannot happen under the write lock; as found all the same.
-                    (None, _) => (
-                        tx.query_one(&st.find, &[&list_id, &v.signal_type().as_str(), &v.key()])?
-                            .try_get(0)?,
-                        false,
-                    ),
-                },
-            };
-            if !ids.iter().any(|(e, _)| *e == id.0) {
-                ids.push(id);
-            }
-        }
-        // No entry ever takes a value of the identity already given out,
-        // so a fresh item id from it names nothing else.
-        let (first, first_new) = ids[0];
-        let id: EntryId = if first_new {
-            first
-        } else {
-            tx.query_one(
-                "SELECT nextval(pg_get_serial_sequence('entries', 'id'))",
-                &[],
-            )?
-            .try_get(0)?
-        };
-        for &(e, new) in &ids {
-            if !new {
-                own_row(&mut tx, e)?;
-            }
-        }
-        tx.execute(
-            "INSERT INTO hma_items (id, list_id, note, metadata) VALUES ($1, $2, $3, $4)",
-            &[&id, &list_id, &note, &metadata],
-        )?;
-        for &(e, _) in &ids {
-            tx.execute(
-                "INSERT INTO hma_item_entries (item_id, entry_id) VALUES ($1, $2)
-                 ON CONFLICT DO NOTHING",
-                &[&id, &e],
-            )?;
-        }
-        let added = ids.iter().any(|&(_, new)| new);
+        let (id, added) = add_item(&mut tx, &st, list_id, values, note, metadata)?;
         if added {
             tx.execute(
                 "UPDATE lists SET updated_at = $1 WHERE id = $2",
@@ -408,14 +353,7 @@ impl PgStore {
         };
         let mut c = self.client()?;
         let mut tx = Self::write_tx(&mut c)?;
-        tx.execute("DELETE FROM hma_items WHERE id = $1", &[&id])?;
-        for e in item.entries.iter().rev() {
-            tx.execute(
-                "DELETE FROM entries WHERE id = $1
-                   AND NOT EXISTS (SELECT 1 FROM hma_item_entries WHERE entry_id = $1)",
-                &[e],
-            )?;
-        }
+        delete_item(&mut tx, id, &item.entries)?;
         tx.execute(
             "UPDATE lists SET updated_at = $2 WHERE id = $1",
             &[&list_id, &now()],
@@ -531,6 +469,95 @@ impl PgStore {
         }
         Self::commit(tx, Touch::Index)
     }
+}
+
+/// Bank `values` in list `list_id` as one new content item inside `tx`:
+/// the contract of `add_item` in `store/hma_content.rs`.
+pub(super) fn add_item(
+    tx: &mut postgres::Transaction<'_>,
+    st: &ImportStatements,
+    list_id: ListId,
+    values: &[Value],
+    note: Option<&str>,
+    metadata: Option<&str>,
+) -> Result<(EntryId, bool), StoreError> {
+    if values.is_empty() {
+        return Err(no_signals());
+    }
+    let mut ids: Vec<(EntryId, bool)> = Vec::with_capacity(values.len());
+    for v in values {
+        let rec = Record::new(v.clone());
+        validate(&rec).map_err(|message| StoreError::Invalid {
+            field: "signals",
+            message,
+        })?;
+        // Looked up first: an insert that meets the value would take a
+        // value of the identity all the same, and the next item's id
+        // would skip it (HMA's count on: 1, 2, 3).
+        let found = tx.query_opt(&st.find, &[&list_id, &v.signal_type().as_str(), &v.key()])?;
+        let id = match found {
+            Some(r) => (r.try_get(0)?, false),
+            None => match insert_or_merge(tx, st, list_id, &rec)? {
+                (Some(id), _) => (id, true),
+                // Cannot happen under the write lock; as found all the same.
+                (None, _) => (
+                    tx.query_one(&st.find, &[&list_id, &v.signal_type().as_str(), &v.key()])?
+                        .try_get(0)?,
+                    false,
+                ),
+            },
+        };
+        if !ids.iter().any(|(e, _)| *e == id.0) {
+            ids.push(id);
+        }
+    }
+    // No entry ever takes a value of the identity already given out,
+    // so a fresh item id from it names nothing else.
+    let (first, first_new) = ids[0];
+    let id: EntryId = if first_new {
+        first
+    } else {
+        tx.query_one(
+            "SELECT nextval(pg_get_serial_sequence('entries', 'id'))",
+            &[],
+        )?
+        .try_get(0)?
+    };
+    for &(e, new) in &ids {
+        if !new {
+            own_row(tx, e)?;
+        }
+    }
+    tx.execute(
+        "INSERT INTO hma_items (id, list_id, note, metadata) VALUES ($1, $2, $3, $4)",
+        &[&id, &list_id, &note, &metadata],
+    )?;
+    for &(e, _) in &ids {
+        tx.execute(
+            "INSERT INTO hma_item_entries (item_id, entry_id) VALUES ($1, $2)
+             ON CONFLICT DO NOTHING",
+            &[&id, &e],
+        )?;
+    }
+    Ok((id, ids.iter().any(|&(_, new)| new)))
+}
+
+/// Delete content item `id`, which holds `entries`, inside `tx`: the
+/// contract of `delete_item` in `store/hma_content.rs`.
+pub(super) fn delete_item(
+    tx: &mut postgres::Transaction<'_>,
+    id: EntryId,
+    entries: &[EntryId],
+) -> Result<(), StoreError> {
+    tx.execute("DELETE FROM hma_items WHERE id = $1", &[&id])?;
+    for e in entries.iter().rev() {
+        tx.execute(
+            "DELETE FROM entries WHERE id = $1
+               AND NOT EXISTS (SELECT 1 FROM hma_item_entries WHERE entry_id = $1)",
+            &[e],
+        )?;
+    }
+    Ok(())
 }
 
 /// Entry `id`, an item by itself, gets a row of its own (id kept): the

@@ -21,7 +21,7 @@
 pub const CURRENT_VERSION: i64 = MIGRATIONS.len() as i64;
 
 /// Forward migrations, oldest first.
-pub const MIGRATIONS: &[&str] = &[V1, V2_SCAN_RUNS, V3_HMA_CONFIG, V4_HMA_ITEMS];
+pub const MIGRATIONS: &[&str] = &[V1, V2_SCAN_RUNS, V3_HMA_CONFIG, V4_HMA_ITEMS, V5_HMA_FETCH];
 
 /// The channel every committed write notifies (see `store::pg::listen`).
 pub const CHANNEL: &str = "hashsieve_changes";
@@ -214,4 +214,29 @@ INSERT INTO hma_item_entries (item_id, entry_id)
     ON CONFLICT DO NOTHING;
 DROP TABLE hma_content_entries;
 DROP TABLE hma_contents;
+";
+
+/// Version 5: fetching from HMA exchanges, SQLite's version 11 (see
+/// `store/schema.rs` and `store/hma_config.rs`).
+const V5_HMA_FETCH: &str = "
+ALTER TABLE hma_exchanges ADD COLUMN list_id BIGINT REFERENCES lists(id) ON DELETE SET NULL;
+CREATE TABLE hma_exchange_status (
+    name                   TEXT    PRIMARY KEY REFERENCES hma_exchanges(name) ON DELETE CASCADE,
+    running_fetch_start_ts BIGINT,
+    last_fetch_complete_ts BIGINT,
+    last_fetch_succeeded   BOOLEAN,
+    up_to_date             BOOLEAN NOT NULL DEFAULT FALSE,
+    checkpoint             TEXT,
+    checkpoint_ts          BIGINT,
+    last_error             TEXT,
+    skipped                BIGINT  NOT NULL DEFAULT 0 CHECK (skipped >= 0),
+    skipped_examples       TEXT
+);
+CREATE TABLE hma_exchange_items (
+    exchange TEXT   NOT NULL REFERENCES hma_exchanges(name) ON DELETE CASCADE,
+    fetch_id BYTEA  NOT NULL,
+    item_id  BIGINT REFERENCES hma_items(id) ON DELETE SET NULL,
+    PRIMARY KEY (exchange, fetch_id)
+);
+CREATE INDEX hma_exchange_items_by_item ON hma_exchange_items(item_id);
 ";
