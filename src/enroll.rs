@@ -14,8 +14,11 @@
 //!
 //! PDQ tolerates little misalignment (about 1-2 % of a side and about one
 //! degree), so the derived set is a grid of the edits reposts make: crops
-//! that zoom into the centre or to a corner, strips cut off one side, and
-//! small turns whose empty corners are cropped. Every derived version is a
+//! that zoom into the centre or to a corner, strips cut off one side,
+//! crops whose cut is split between opposite sides (the window shifted off
+//! centre), and small turns whose empty corners are cropped or left black.
+//! Crop grids step by 2.5 % of a side: about twice PDQ's tolerance, so an
+//! edit between two grid points still lands near one. Every derived version is a
 //! pure, deterministic function of the decoded pixels (integer crop
 //! rectangles; the turn is sampled with the `image` crate's bilinear
 //! interpolation in `f32`), so the same file always gives the same entries.
@@ -29,26 +32,43 @@ use std::fmt;
 /// A family of derived versions, as named on the command line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Family {
-    /// Centre crops removing 5, 10, 15 and 20 % of the width and of the
-    /// height (a zoom that keeps the aspect ratio): 4 hashes.
+    /// Centre crops removing 5 to 20 % (in steps of 2.5) of the width and
+    /// of the height (a zoom that keeps the aspect ratio): 7 hashes.
     Crops,
-    /// One side cut off by 5, 10, 15 or 20 % (a banner or a watermark strip
-    /// removed): 16 hashes.
+    /// One side cut off by 5 to 20 % in steps of 2.5 (a banner or a
+    /// watermark strip removed): 28 hashes.
     Sides,
-    /// 10 and 20 % of the width and of the height removed at one corner
-    /// (a zoom towards the opposite corner): 8 hashes.
+    /// 10, 15 and 20 % of the width and of the height removed at one
+    /// corner (a zoom towards the opposite corner): 12 hashes.
     Corners,
-    /// Turned by 3, 5 and 7 degrees each way, the empty corners cropped
-    /// (the largest centred rectangle of the same aspect ratio): 6 hashes.
+    /// Turned by 3 to 7 degrees each way, the empty corners cropped (the
+    /// largest centred rectangle of the same aspect ratio): 10 hashes.
     Rotations,
+    /// Turned by 3 to 7 degrees each way within the same frame, the empty
+    /// corners left black (Pillow's `rotate` without `expand`): 10 hashes.
+    RotationsBlack,
+    /// 5 and 10 % of the width and of the height removed, the cut split
+    /// between opposite sides on a grid of 2.5 % of a side (3 x 3 and
+    /// 5 x 5 windows; a crop box dragged off centre): 34 windows, 28
+    /// hashes besides the centre and corner crops above (a window another
+    /// family already gives is not stored twice).
+    Shifts,
+    /// As `shifts` for 15 and 20 % (7 x 7 and 9 x 9 windows): 130
+    /// windows, about 120 hashes more. Not in the default: it finds
+    /// crops split at random that the default misses, at more than twice
+    /// the list size (README, "Issue 16, list-side enrollment").
+    ShiftsWide,
 }
 
 impl Family {
-    pub const ALL: [Family; 4] = [
+    pub const ALL: [Family; 7] = [
         Family::Crops,
         Family::Sides,
         Family::Corners,
         Family::Rotations,
+        Family::RotationsBlack,
+        Family::Shifts,
+        Family::ShiftsWide,
     ];
 
     pub fn name(self) -> &'static str {
@@ -57,6 +77,9 @@ impl Family {
             Family::Sides => "sides",
             Family::Corners => "corners",
             Family::Rotations => "rotations",
+            Family::RotationsBlack => "rotations-black",
+            Family::Shifts => "shifts",
+            Family::ShiftsWide => "shifts-wide",
         }
     }
 
@@ -67,43 +90,79 @@ impl Family {
     /// The derivations of this family, in a fixed order.
     pub fn derivations(self) -> Vec<Derivation> {
         match self {
-            Family::Crops => CROP_PERCENTS
+            Family::Crops => CROP_TENTHS
                 .iter()
-                .map(|&percent| Derivation::Crop {
+                .map(|&tenths| Derivation::Crop {
                     anchor: Anchor::Center,
-                    percent,
+                    tenths,
                 })
                 .collect(),
-            Family::Sides => CROP_PERCENTS
+            Family::Sides => CROP_TENTHS
                 .iter()
-                .flat_map(|&percent| {
+                .flat_map(|&tenths| {
                     [Anchor::Left, Anchor::Right, Anchor::Top, Anchor::Bottom]
-                        .map(|anchor| Derivation::Crop { anchor, percent })
+                        .map(|anchor| Derivation::Crop { anchor, tenths })
                 })
                 .collect(),
-            Family::Corners => CORNER_PERCENTS
+            Family::Corners => CORNER_TENTHS
                 .iter()
-                .flat_map(|&percent| {
+                .flat_map(|&tenths| {
                     [
                         Anchor::TopLeft,
                         Anchor::TopRight,
                         Anchor::BottomLeft,
                         Anchor::BottomRight,
                     ]
-                    .map(|anchor| Derivation::Crop { anchor, percent })
+                    .map(|anchor| Derivation::Crop { anchor, tenths })
                 })
                 .collect(),
             Family::Rotations => ROTATION_DEGREES
                 .iter()
                 .flat_map(|&d| [d, -d].map(|degrees| Derivation::Rotate { degrees }))
                 .collect(),
+            Family::RotationsBlack => ROTATION_DEGREES
+                .iter()
+                .flat_map(|&d| [d, -d].map(|degrees| Derivation::RotateBlack { degrees }))
+                .collect(),
+            Family::Shifts => shift_grid(&SHIFT_TENTHS),
+            Family::ShiftsWide => shift_grid(&SHIFT_WIDE_TENTHS),
         }
     }
 }
 
-const CROP_PERCENTS: [u8; 4] = [5, 10, 15, 20];
-const CORNER_PERCENTS: [u8; 2] = [10, 20];
-const ROTATION_DEGREES: [i8; 3] = [3, 5, 7];
+/// Crop sizes in tenths of a percent of a side (50 = 5 %).
+const CROP_TENTHS: [u16; 7] = [50, 75, 100, 125, 150, 175, 200];
+const CORNER_TENTHS: [u16; 3] = [100, 150, 200];
+const ROTATION_DEGREES: [i8; 5] = [3, 4, 5, 6, 7];
+const SHIFT_TENTHS: [u16; 2] = [50, 100];
+const SHIFT_WIDE_TENTHS: [u16; 2] = [150, 200];
+/// The grid step of shifted windows, in tenths of a percent of a side.
+const SHIFT_STEP_TENTHS: u16 = 25;
+
+/// Every window of each cut size whose left and top shares of the cut lie
+/// on a grid of [`SHIFT_STEP_TENTHS`] of a side, row by row.
+fn shift_grid(sizes: &[u16]) -> Vec<Derivation> {
+    let mut out = Vec::new();
+    for &tenths in sizes {
+        let n = tenths / SHIFT_STEP_TENTHS;
+        for j in 0..=n {
+            for i in 0..=n {
+                // Shares in whole percent of the cut, rounded down (a
+                // 15 % cut's 6 steps give 0, 16, 33, ...): within a pixel
+                // or two of the grid at any size PDQ is given.
+                let share = |k: u16| u8::try_from(k * 100 / n).unwrap_or(100);
+                out.push(Derivation::Crop {
+                    anchor: Anchor::Split {
+                        left: share(i),
+                        top: share(j),
+                    },
+                    tenths,
+                });
+            }
+        }
+    }
+    out
+}
 
 /// Which families to derive (`--derive crops,rotations`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -112,13 +171,14 @@ pub struct DeriveSet(u8);
 impl DeriveSet {
     /// Nothing derived: the hash of record only.
     pub const NONE: DeriveSet = DeriveSet(0);
-    /// `--derive` without a value (and `--derive default`): every family.
-    /// The evaluation (README, "Issue 16, list-side enrollment") found each
-    /// family finding its own edits at no false positive on the
-    /// distractors, so none is left out; see there for what each costs.
-    pub const DEFAULT: DeriveSet = DeriveSet(0b1111);
+    /// `--derive` without a value (and `--derive default`): every family
+    /// but `shifts-wide`, 95 hashes an image. The evaluation (README,
+    /// "Issue 16, list-side enrollment") found each of these finding its
+    /// own edits at no false positive on the distractors; `shifts-wide`
+    /// finds more random crops but costs about 120 hashes more.
+    pub const DEFAULT: DeriveSet = DeriveSet(0b011_1111);
     /// Every family.
-    pub const ALL: DeriveSet = DeriveSet(0b1111);
+    pub const ALL: DeriveSet = DeriveSet(0b111_1111);
 
     pub fn contains(self, f: Family) -> bool {
         self.0 & f.bit() != 0
@@ -132,20 +192,29 @@ impl DeriveSet {
         DeriveSet(self.0 | f.bit())
     }
 
-    /// The derivations of the set, family by family, in a fixed order.
+    /// The derivations of the set, family by family, in a fixed order. A
+    /// crop window an earlier family already gives (a shifted window at
+    /// the centre or a corner) is left out, so it keeps its first label.
     pub fn derivations(self) -> Vec<Derivation> {
-        Family::ALL
+        let mut out: Vec<Derivation> = Vec::new();
+        for d in Family::ALL
             .into_iter()
             .filter(|f| self.contains(*f))
             .flat_map(Family::derivations)
-            .collect()
+        {
+            let w = d.window();
+            if w.is_none() || !out.iter().any(|e| e.window() == w) {
+                out.push(d);
+            }
+        }
+        out
     }
 }
 
 /// A `--derive` value that is not a family or a preset.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error(
-    "unknown derived set {0:?} (expected default, all, none, or a comma-separated list of crops, sides, corners, rotations)"
+    "unknown derived set {0:?} (expected default, all, none, or a comma-separated list of crops, sides, corners, rotations, rotations-black, shifts, shifts-wide)"
 )]
 pub struct ParseDeriveSetError(pub String);
 
@@ -183,10 +252,24 @@ pub enum Anchor {
     TopRight,
     BottomLeft,
     BottomRight,
+    /// The width and the height cut, `left` % of the width's cut on the
+    /// left (the rest on the right) and `top` % of the height's on the top.
+    Split {
+        left: u8,
+        top: u8,
+    },
 }
 
 impl Anchor {
-    pub fn name(self) -> &'static str {
+    /// The name in labels (`center`, `top-left`, `split-25-75`).
+    pub fn name(self) -> String {
+        match self {
+            Anchor::Split { left, top } => format!("split-{left}-{top}"),
+            a => a.fixed_name().to_string(),
+        }
+    }
+
+    fn fixed_name(self) -> &'static str {
         match self {
             Anchor::Center => "center",
             Anchor::Left => "left",
@@ -197,43 +280,42 @@ impl Anchor {
             Anchor::TopRight => "top-right",
             Anchor::BottomLeft => "bottom-left",
             Anchor::BottomRight => "bottom-right",
+            Anchor::Split { .. } => "split",
         }
     }
 
-    /// Which sides are cut: (left, right, top, bottom), the centre as a
-    /// half on each.
-    fn cuts(self) -> (Cut, Cut, Cut, Cut) {
-        use Cut::{Full, Half, No};
+    /// How the cuts fall: (share of the width's cut on the left, share of
+    /// the height's cut on the top), each in percent, `None` for an axis
+    /// not cut.
+    fn shares(self) -> (Option<u8>, Option<u8>) {
         match self {
-            Anchor::Center => (Half, Half, Half, Half),
-            Anchor::Left => (Full, No, No, No),
-            Anchor::Right => (No, Full, No, No),
-            Anchor::Top => (No, No, Full, No),
-            Anchor::Bottom => (No, No, No, Full),
-            Anchor::TopLeft => (Full, No, Full, No),
-            Anchor::TopRight => (No, Full, Full, No),
-            Anchor::BottomLeft => (Full, No, No, Full),
-            Anchor::BottomRight => (No, Full, No, Full),
+            Anchor::Center => (Some(50), Some(50)),
+            Anchor::Left => (Some(100), None),
+            Anchor::Right => (Some(0), None),
+            Anchor::Top => (None, Some(100)),
+            Anchor::Bottom => (None, Some(0)),
+            Anchor::TopLeft => (Some(100), Some(100)),
+            Anchor::TopRight => (Some(0), Some(100)),
+            Anchor::BottomLeft => (Some(100), Some(0)),
+            Anchor::BottomRight => (Some(0), Some(0)),
+            Anchor::Split { left, top } => (Some(left.min(100)), Some(top.min(100))),
         }
     }
-}
-
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Cut {
-    No,
-    Half,
-    Full,
 }
 
 /// One derived version of a picture.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Derivation {
-    /// `percent` % of the width (and/or height, per `anchor`) cut off.
-    Crop { anchor: Anchor, percent: u8 },
+    /// `tenths` / 10 % of the width (and/or height, per `anchor`) cut off.
+    Crop { anchor: Anchor, tenths: u16 },
     /// Turned by `degrees` (positive: counter-clockwise, as Pillow's
     /// `Image.rotate`), then cropped to the largest centred rectangle of
     /// the original aspect ratio that holds no empty corner.
     Rotate { degrees: i8 },
+    /// Turned by `degrees` within the original frame, the corners the
+    /// turned picture leaves empty black (Pillow's `Image.rotate` without
+    /// `expand`).
+    RotateBlack { degrees: i8 },
 }
 
 /// Label prefix of every entry that is not a hash of the media as
@@ -246,38 +328,63 @@ impl Derivation {
         format!("{DERIVED_PREFIX}{self}")
     }
 
+    /// A crop window cutting both axes as (left share, top share, size):
+    /// two derivations with the same window are the same pixels.
+    fn window(self) -> Option<(u8, u8, u16)> {
+        match self {
+            Derivation::Crop { anchor, tenths } => match anchor.shares() {
+                (Some(l), Some(t)) => Some((l, t, tenths)),
+                _ => None,
+            },
+            _ => None,
+        }
+    }
+
     /// The crop rectangle in a `w` x `h` picture (crops only).
     fn rect(self, w: usize, h: usize) -> Option<crate::views::Rect> {
-        let Derivation::Crop { anchor, percent } = self else {
+        let Derivation::Crop { anchor, tenths } = self else {
             return None;
         };
         // Integer arithmetic, rounded to the nearest pixel: the same
         // rectangle on every platform.
-        let cut_w = (w * usize::from(percent) + 50) / 100;
-        let cut_h = (h * usize::from(percent) + 50) / 100;
-        let (l, r, t, b) = anchor.cuts();
-        let part = |c: Cut, n: usize, first: bool| match c {
-            Cut::No => 0,
-            Cut::Full => n,
-            // An odd cut leaves the extra pixel on the far side.
-            Cut::Half if first => n / 2,
-            Cut::Half => n - n / 2,
-        };
-        let x = part(l, cut_w, true);
-        let y = part(t, cut_h, true);
-        let cw = w.checked_sub(x + part(r, cut_w, false))?;
-        let ch = h.checked_sub(y + part(b, cut_h, false))?;
+        let cut_w = (w * usize::from(tenths) + 500) / 1000;
+        let cut_h = (h * usize::from(tenths) + 500) / 1000;
+        let (sl, st) = anchor.shares();
+        // The first side's part of a cut, rounded down: an odd centre cut
+        // leaves the extra pixel on the far side.
+        let first = |share: Option<u8>, n: usize| share.map_or(0, |s| n * usize::from(s) / 100);
+        let (cut_w, cut_h) = (
+            if sl.is_some() { cut_w } else { 0 },
+            if st.is_some() { cut_h } else { 0 },
+        );
+        let x = first(sl, cut_w);
+        let y = first(st, cut_h);
+        let cw = w.checked_sub(cut_w)?;
+        let ch = h.checked_sub(cut_h)?;
         Some(crate::views::Rect { x, y, w: cw, h: ch })
+    }
+}
+
+/// A size in tenths of a percent as labels print it: `5`, `7.5`, `10`.
+struct Tenths(u16);
+
+impl fmt::Display for Tenths {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 % 10 {
+            0 => write!(f, "{}", self.0 / 10),
+            r => write!(f, "{}.{r}", self.0 / 10),
+        }
     }
 }
 
 impl fmt::Display for Derivation {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Derivation::Crop { anchor, percent } => {
-                write!(f, "crop={}-{percent}", anchor.name())
+            Derivation::Crop { anchor, tenths } => {
+                write!(f, "crop={}-{}", anchor.name(), Tenths(*tenths))
             }
             Derivation::Rotate { degrees } => write!(f, "rotate={degrees:+}"),
+            Derivation::RotateBlack { degrees } => write!(f, "rotate-black={degrees:+}"),
         }
     }
 }
@@ -321,10 +428,15 @@ pub fn derived_hashes(
                     };
                     hasher.hash(&src)
                 }
-                Derivation::Rotate { degrees } => {
+                Derivation::Rotate { degrees } | Derivation::RotateBlack { degrees } => {
                     // The image crate samples packed rows: pack once for all turns.
                     let packed = rotate_src.get_or_insert_with(|| pack(img));
-                    let Some((rot, rw, rh)) = rotate_cropped(packed, w, h, degrees) else {
+                    let turned = if matches!(d, Derivation::Rotate { .. }) {
+                        rotate_cropped(packed, w, h, degrees)
+                    } else {
+                        rotate_black(packed, w, h, degrees)
+                    };
+                    let Some((rot, rw, rh)) = turned else {
                         continue;
                     };
                     let Ok(src) = Rgb8::new(&rot, rw, rh, LumaRule::Pillow) else {
@@ -391,6 +503,44 @@ fn rotate_cropped(rgb: &[u8], w: usize, h: usize, degrees: i8) -> Option<(Vec<u8
     Some((out, ow, oh))
 }
 
+/// `rgb` (packed, `w` x `h`) turned by `degrees` about its centre within
+/// the same `w` x `h` frame, as Pillow's `Image.rotate(degrees)` without
+/// `expand`: a pixel whose source falls outside the picture is black.
+/// `None` when the picture is too small to hash.
+fn rotate_black(rgb: &[u8], w: usize, h: usize, degrees: i8) -> Option<(Vec<u8>, usize, usize)> {
+    if w < MIN_HASHABLE_DIM || h < MIN_HASHABLE_DIM {
+        return None;
+    }
+    let (wu, hu) = (u32::try_from(w).ok()?, u32::try_from(h).ok()?);
+    let src: ImageBuffer<Rgb<u8>, &[u8]> = ImageBuffer::from_raw(wu, hu, rgb)?;
+    let a = f64::from(degrees).to_radians();
+    let (sin, cos) = (a.sin(), a.cos());
+    let (cx, cy) = (w as f64 / 2.0, h as f64 / 2.0);
+    let (max_x, max_y) = ((w - 1) as f32, (h - 1) as f32);
+    let mut out = Vec::with_capacity(w * h * 3);
+    for y in 0..h {
+        let ry = y as f64 + 0.5 - cy;
+        for x in 0..w {
+            let rx = x as f64 + 0.5 - cx;
+            // The same inverse map as `rotate_cropped`, in pixel-edge
+            // coordinates: inside when 0 <= s < side, as Pillow tests it.
+            let sx = cx + rx * cos - ry * sin;
+            let sy = cy + rx * sin + ry * cos;
+            if !(0.0..w as f64).contains(&sx) || !(0.0..h as f64).contains(&sy) {
+                out.extend_from_slice(&[0, 0, 0]);
+                continue;
+            }
+            let p = image::imageops::interpolate_bilinear(
+                &src,
+                ((sx - 0.5) as f32).clamp(0.0, max_x),
+                ((sy - 0.5) as f32).clamp(0.0, max_y),
+            )?;
+            out.extend_from_slice(&p.0);
+        }
+    }
+    Some((out, w, h))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -416,21 +566,38 @@ mod tests {
         assert!(s.contains(Family::Crops) && s.contains(Family::Rotations));
         assert!(!s.contains(Family::Sides));
         let labels: Vec<String> = s.derivations().iter().map(|d| d.label()).collect();
-        assert_eq!(labels.len(), 4 + 6);
+        assert_eq!(labels.len(), CROP_TENTHS.len() + 2 * ROTATION_DEGREES.len());
         assert_eq!(labels[0], "derived:crop=center-5");
+        assert_eq!(labels[1], "derived:crop=center-7.5");
         assert!(labels.contains(&"derived:rotate=-7".to_string()));
         assert!(labels.contains(&"derived:rotate=+3".to_string()));
-        assert_eq!(
-            "all".parse::<DeriveSet>().unwrap().derivations().len(),
-            4 + 16 + 8 + 6
+        let black: DeriveSet = "rotations-black".parse().unwrap();
+        let labels: Vec<String> = black.derivations().iter().map(|d| d.label()).collect();
+        assert!(
+            labels.contains(&"derived:rotate-black=-4".to_string()),
+            "{labels:?}"
         );
+        // The default is what the docs and the README say it costs.
+        assert_eq!(DeriveSet::DEFAULT.derivations().len(), 95);
+        assert!(!DeriveSet::DEFAULT.contains(Family::ShiftsWide));
+        assert!("all"
+            .parse::<DeriveSet>()
+            .unwrap()
+            .contains(Family::ShiftsWide));
         assert!("none".parse::<DeriveSet>().unwrap().is_empty());
         assert!("crops,zoom".parse::<DeriveSet>().is_err());
     }
 
     #[test]
     fn crop_rectangles_cut_the_named_sides() {
-        let c = |anchor, percent| Derivation::Crop { anchor, percent }.rect(200, 100).unwrap();
+        let c = |anchor, percent: u16| {
+            Derivation::Crop {
+                anchor,
+                tenths: percent * 10,
+            }
+            .rect(200, 100)
+            .unwrap()
+        };
         let r = c(Anchor::Center, 10);
         assert_eq!((r.x, r.y, r.w, r.h), (10, 5, 180, 90));
         let r = c(Anchor::Left, 20);
@@ -439,6 +606,97 @@ mod tests {
         assert_eq!((r.x, r.y, r.w, r.h), (0, 0, 200, 95));
         let r = c(Anchor::TopRight, 10);
         assert_eq!((r.x, r.y, r.w, r.h), (0, 10, 180, 90));
+        // A split cut: a quarter of the width's 20 px on the left, three
+        // quarters of the height's 10 px on the top.
+        let r = c(Anchor::Split { left: 25, top: 75 }, 10);
+        assert_eq!((r.x, r.y, r.w, r.h), (5, 7, 180, 90));
+        // The half-percent sizes: 7.5 % of 200 is 15 px.
+        let r = Derivation::Crop {
+            anchor: Anchor::Left,
+            tenths: 75,
+        }
+        .rect(200, 100)
+        .unwrap();
+        assert_eq!((r.x, r.w, r.h), (15, 185, 100));
+    }
+
+    #[test]
+    fn shifted_windows_cover_the_grid_once_and_keep_earlier_labels() {
+        let shifts: DeriveSet = "shifts".parse().unwrap();
+        let alone = shifts.derivations();
+        // 3 x 3 windows at 5 %, 5 x 5 at 10 %, every one distinct.
+        assert_eq!(alone.len(), 9 + 25);
+        assert!(alone
+            .iter()
+            .all(|d| d.label().starts_with("derived:crop=split-")));
+        assert!(alone
+            .iter()
+            .any(|d| d.label() == "derived:crop=split-25-75-10"));
+        // With the centre and corner crops, the windows they give keep
+        // their names and are not stored twice.
+        let with: DeriveSet = "crops,corners,shifts".parse().unwrap();
+        let labels: Vec<String> = with.derivations().iter().map(|d| d.label()).collect();
+        assert!(!labels.contains(&"derived:crop=split-50-50-10".to_string()));
+        assert!(!labels.contains(&"derived:crop=split-100-100-10".to_string()));
+        assert!(labels.contains(&"derived:crop=top-left-10".to_string()));
+        // The 5 % corners are no corner crop: the shifts give them.
+        assert!(labels.contains(&"derived:crop=split-0-0-5".to_string()));
+        let windows: Vec<_> = with.derivations().iter().map(|d| d.window()).collect();
+        for (i, w) in windows.iter().enumerate() {
+            assert!(!windows[..i].contains(w), "window {w:?} twice");
+        }
+        let (w, h) = (160, 120);
+        let rgb = picture(w, h);
+        let view = RgbView::packed(&rgb, w, h);
+        let mut hasher = PdqHasher::new();
+        // A shifted window is the hash of those pixels cut out directly.
+        let d = derived_hashes(&view, shifts, &mut hasher);
+        let split = d
+            .iter()
+            .find(|d| d.derivation.to_string() == "crop=split-25-75-10")
+            .unwrap();
+        // 10 % of 160 = 16 px, 4 on the left; 10 % of 120 = 12 px, 9 on the top.
+        let mut cropped = Vec::new();
+        for y in 9..9 + 108 {
+            cropped.extend_from_slice(&rgb[(y * w + 4) * 3..(y * w + 4 + 144) * 3]);
+        }
+        let direct = hasher.hash(&Rgb8::new(&cropped, 144, 108, LumaRule::Pillow).unwrap());
+        assert_eq!(split.hash, direct.hash);
+    }
+
+    #[test]
+    fn a_black_cornered_turn_keeps_the_frame_and_blackens_only_corners() {
+        let (w, h) = (120, 80);
+        let rgb = vec![200u8; w * h * 3];
+        let (same, ow, oh) = rotate_black(&picture(w, h), w, h, 0).unwrap();
+        assert_eq!((ow, oh), (w, h));
+        assert_eq!(same, picture(w, h));
+        let (out, ow, oh) = rotate_black(&rgb, w, h, 7).unwrap();
+        assert_eq!((ow, oh), (w, h));
+        let px = |x: usize, y: usize| &out[(y * w + x) * 3..(y * w + x) * 3 + 3];
+        // Each corner lies outside the turned picture, the centre and the
+        // middle of each side inside it.
+        for (x, y) in [(0, 0), (w - 1, 0), (0, h - 1), (w - 1, h - 1)] {
+            assert_eq!(px(x, y), [0, 0, 0], "corner {x},{y}");
+        }
+        for (x, y) in [(w / 2, h / 2), (w / 2, 2), (2, h / 2), (w - 3, h / 2)] {
+            assert_eq!(px(x, y), [200, 200, 200], "inside {x},{y}");
+        }
+        // The derived entry is the hash of that turned frame, labelled so.
+        let pic = picture(w, h);
+        let view = RgbView::packed(&pic, w, h);
+        let mut hasher = PdqHasher::new();
+        let set: DeriveSet = "rotations-black".parse().unwrap();
+        let d = derived_hashes(&view, set, &mut hasher);
+        let plus7 = d
+            .iter()
+            .find(|d| d.derivation.label() == "derived:rotate-black=+7")
+            .unwrap();
+        let (turned, _, _) = rotate_black(&pic, w, h, 7).unwrap();
+        let direct = hasher.hash(&Rgb8::new(&turned, w, h, LumaRule::Pillow).unwrap());
+        assert_eq!(plus7.hash, direct.hash);
+        let record = hasher.hash(&Rgb8::new(&pic, w, h, LumaRule::Pillow).unwrap());
+        assert!(plus7.hash.distance(&record.hash) > 0);
     }
 
     #[test]

@@ -10,11 +10,18 @@ jsonl` (which keeps the `derived:` labels). Each derived set to compare
 (--sets) is then a subset of those entries, chosen by label, so one
 enrollment serves every set:
 
-  crops      derived:crop=center-*
-  sides      derived:crop=left-*, right-*, top-*, bottom-*
-  corners    derived:crop=top-left-* ... bottom-right-*
-  rotations  derived:rotate=*
-  (a family:PARAMS item keeps only those parameters, e.g. rotations:3,5)
+  crops            derived:crop=center-*
+  sides            derived:crop=left-*, right-*, top-*, bottom-*
+  corners          derived:crop=top-left-* ... bottom-right-*
+  rotations        derived:rotate=*
+  rotations-black  derived:rotate-black=*
+  shifts           derived:crop=split-*-5, split-*-10
+  shifts-wide      derived:crop=split-*-15, split-*-20
+  default          all of them but shifts-wide
+  old              the default before the shifts and black turns:
+                   crops:5/10/15/20,sides:5/10/15/20,corners:10/20,rotations:3/5/7
+  (a family:PARAMS item keeps only those parameters, /-separated, e.g.
+  rotations:3/5 or crops:7.5/12.5)
 
 Queries are hashed two ways, as in run_eval.py: `reference` (Meta's PDQ
 through PyPI `pdqhash` on Pillow pixels: a partner matching with plain
@@ -28,9 +35,14 @@ hit any list hash; the closest any distractor hash comes to a list hash;
 and the false hash pairs per million comparisons (distractor hashes x
 list hashes; when none, the rule-of-three 95 % bound 3/comparisons).
 
+--large-distractors DIR (build_distractors.py's set, e.g. benches/out/distractors)
+also hashes every picture under DIR/images with `hash --views=all` and
+reports, per derived set, the pictures hitting the list, the closest
+distance and the false pairs per million, against the same list.
+
 Usage: python3 benches/eval/run_enroll_eval.py [--corpus benches/out/eval16b]
-       [--bin target/release/hashsieve] [--sets crops,sides,corners,rotations;all]
-       [--distance 31] [--quality 50] [--jobs 2] [--json FILE]
+       [--bin target/release/hashsieve] [--sets old;shifts;default;all]
+       [--distance 31] [--quality 50] [--jobs 2] [--json FILE] [--large-distractors DIR]
 (Needs PIL, numpy and pdqhash: /root/.cache/hashsieve/pytx-venv/bin/python.)
 """
 import argparse
@@ -52,26 +64,33 @@ FAMILIES = {
     and k.count("-") == 1,
     "corners": lambda k: k.startswith("crop=") and k.count("-") == 2,
     "rotations": lambda k: k.startswith("rotate="),
+    "rotations-black": lambda k: k.startswith("rotate-black="),
+    "shifts": lambda k: k.startswith("crop=split-") and param(k) <= 10,
+    "shifts-wide": lambda k: k.startswith("crop=split-") and param(k) > 10,
+}
+PRESETS = {
+    "default": ",".join(f for f in FAMILIES if f != "shifts-wide"),
+    "all": ",".join(FAMILIES),
+    "old": "crops:5/10/15/20,sides:5/10/15/20,corners:10/20,rotations:3/5/7",
 }
 
 
 def param(k):
-    """The number in a derived label's value: 10 for crop=left-10, 5 for rotate=-5."""
-    return abs(int(k.rsplit("-", 1)[1] if k.startswith("crop=") else k.split("=")[1]))
+    """The number in a derived label's value: 10 for crop=left-10, 7.5 for
+    crop=center-7.5, 5 for rotate=-5."""
+    return abs(float(k.rsplit("-", 1)[1] if k.startswith("crop=") else k.split("=")[1]))
 
 
 def set_filter(spec):
     """A predicate over derived labels (without `derived:`) for one --sets item."""
     preds = []
-    for item in spec.split(","):
-        item = item.strip()
-        if item in ("all", "default"):
-            preds.extend((f, None) for f in FAMILIES.values())
-            continue
+    items = [i.strip() for i in spec.split(",")]
+    items = [j for i in items for j in (PRESETS[i].split(",") if i in PRESETS else [i])]
+    for item in items:
         fam, _, params = item.partition(":")
         if fam not in FAMILIES:
             sys.exit(f"unknown family {fam!r} in {spec!r}")
-        keep = {int(p) for p in params.split("/") if p} if params else None
+        keep = {float(p) for p in params.split("/") if p} if params else None
         preds.append((FAMILIES[fam], keep))
     return lambda k: any(f(k) and (keep is None or param(k) in keep) for f, keep in preds)
 
@@ -129,12 +148,13 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--corpus", default="benches/out/eval16b")
     ap.add_argument("--bin", default="target/release/hashsieve")
-    ap.add_argument("--sets", default="crops;sides;corners;rotations;crops,sides,rotations;all",
+    ap.add_argument("--sets", default="old;old,rotations-black;old,shifts;default;all",
                     help="derived sets to compare, ';'-separated (each a comma list of families)")
     ap.add_argument("--distance", type=int, default=31)
     ap.add_argument("--quality", type=int, default=50)
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--json", help="also write the figures as JSON here")
+    ap.add_argument("--large-distractors", help="also compare the pictures of this distractor set (DIR/images)")
     a = ap.parse_args()
     corpus = Path(a.corpus)
     man = json.loads((corpus / "manifest.json").read_text())
@@ -270,9 +290,46 @@ def main():
                          (f" (< {3e6 / summary[c]['comparisons']:.2f})" if not summary[c]["false_pairs"] else "") +
                          f" of {summary[c]['comparisons']:,}" for c in cols) + " | |")
         print()
+    large = {}
+    if a.large_distractors:
+        t0 = time.time()
+        out = subprocess.run([a.bin, "hash", "--views=all", "--threads", str(a.jobs),
+                              str(Path(a.large_distractors) / "images")], capture_output=True, text=True, check=True)
+        per_file = []
+        for line in out.stdout.splitlines():
+            r = json.loads(line)
+            if r.get("media") != "image" or not r.get("pdq"):
+                continue
+            hs = [(r["pdq"][0]["hash"], r["pdq"][0]["quality"])]
+            hs += [(v["hash"], v["quality"]) for v in r.get("views") or []]
+            per_file.append([h for h, q in hs if q >= a.quality])
+        print(f"hashed {len(per_file)} large-set pictures in {time.time() - t0:.0f}s", file=sys.stderr)
+        flat = [h for x in per_file for h in x]
+        owner = np.repeat(np.arange(len(per_file)), [len(x) for x in per_file])
+        dbytes = to_bytes(flat)
+        print(f"### large distractor set: {len(per_file)} pictures, {len(flat)} hashes "
+              f"(record and every view, quality >= {a.quality}), queries as `views`\n")
+        print("| list | hashes | pictures hitting | closest | false pairs per million (95 % bound when 0) |")
+        print("|---|---:|---:|---:|---|")
+        for c in [c for c in configs if c[0] == "views"]:
+            _, _, lbytes = list_for(c[1])
+            best, pairs, hit_files = 256, 0, set()
+            for i in range(0, len(dbytes), 4096):
+                d = distances(dbytes[i:i + 4096], lbytes)
+                best = min(best, int(d.min()))
+                h = d <= a.distance
+                pairs += int(h.sum())
+                hit_files.update(owner[i:i + 4096][h.any(axis=1)].tolist())
+            comps = len(dbytes) * len(lbytes)
+            large[cname(c)] = {"list_hashes": len(lbytes), "files_hit": len(hit_files), "closest": best,
+                               "false_pairs": pairs, "comparisons": comps}
+            print(f"| {cname(c)} | {len(lbytes)} | {len(hit_files)}/{len(per_file)} | {best} | "
+                  f"{1e6 * pairs / comps:.3f}" + (f" (< {3e6 / comps:.4f})" if not pairs else "") + f" of {comps:,} |")
+        print()
     if a.json:
         Path(a.json).write_text(json.dumps({"recall": recall, "fp": fp, "summary": summary, "listed": n,
-                                            "edits": man["edits"], "distractor_files": len(dfiles)}, indent=1))
+                                            "edits": man["edits"], "distractor_files": len(dfiles),
+                                            "large_distractors": large}, indent=1))
 
 
 if __name__ == "__main__":

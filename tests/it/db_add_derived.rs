@@ -1,6 +1,8 @@
 //! `db add --derive`: the PDQ hashes of crops and small turns of our own
-//! image are stored as entries labelled `derived:crop=...` and
-//! `derived:rotate=...`, so a cropped or slightly turned repost hashed with
+//! image are stored as entries labelled `derived:crop=...`,
+//! `derived:rotate=...` and `derived:rotate-black=...`, so a cropped
+//! (one side, or split between opposite sides) or slightly turned (corners
+//! cropped or left black) repost hashed with
 //! plain PDQ (a partner's side) finds the list, where plain enrollment does
 //! not; exports leave them out unless asked. The reposts are made here with
 //! the `image` crate (crop, a nearest-neighbour turn unlike the enrollment's
@@ -60,6 +62,25 @@ fn turned(img: &RgbImage, degrees: f64) -> RgbImage {
     })
 }
 
+/// `img` turned by `degrees` counter-clockwise within its own frame,
+/// sampled at the nearest pixel, the corners left black (as Pillow's
+/// `rotate` without `expand`).
+fn turned_black(img: &RgbImage, degrees: f64) -> RgbImage {
+    let (w, h) = (f64::from(img.width()), f64::from(img.height()));
+    let a = degrees.to_radians();
+    ImageBuffer::from_fn(img.width(), img.height(), |x, y| {
+        let rx = f64::from(x) + 0.5 - w / 2.0;
+        let ry = f64::from(y) + 0.5 - h / 2.0;
+        let sx = w / 2.0 + rx * a.cos() - ry * a.sin();
+        let sy = h / 2.0 + rx * a.sin() + ry * a.cos();
+        if (0.0..w).contains(&sx) && (0.0..h).contains(&sy) {
+            *img.get_pixel(sx as u32, sy as u32)
+        } else {
+            Rgb([0, 0, 0])
+        }
+    })
+}
+
 /// The PDQ hash of record of `path` (plain PDQ, no views).
 fn plain_pdq(db: &Path, path: &Path) -> String {
     let (_, out, _) = hs(db, &["hash", path.to_str().expect("utf-8")]);
@@ -83,6 +104,17 @@ fn derived_crops_and_turns_find_reposts_plain_enrollment_misses() {
     // A repost straightened by 5 degrees.
     let turned_path = dir.join("turned.jpg");
     save_jpeg(&turned(&orig, 5.0), &turned_path);
+    // A repost turned by 5 degrees the other way, its corners left black.
+    let black_path = dir.join("black.jpg");
+    save_jpeg(&turned_black(&orig, -5.0), &black_path);
+    // A crop box dragged off centre: a tenth of the width and of the
+    // height cut, 14 of the 48 px on the left, 25 of the 36 on the top
+    // (near the grid window split-25-75-10, not on it).
+    let split_path = dir.join("split.jpg");
+    save_jpeg(
+        &imageops::crop_imm(&orig, 14, 25, 432, 324).to_image(),
+        &split_path,
+    );
 
     hs(&db, &["db", "init"]);
     hs(&db, &["db", "list-create", "plain"]);
@@ -98,8 +130,10 @@ fn derived_crops_and_turns_find_reposts_plain_enrollment_misses() {
     assert!(n_derived > 20, "{added}");
 
     for (what, path, label) in [
-        ("cropped", &cropped_path, "derived:crop="),
+        ("cropped", &cropped_path, "derived:crop=left-"),
         ("turned", &turned_path, "derived:rotate=+"),
+        ("black", &black_path, "derived:rotate-black=-"),
+        ("split", &split_path, "derived:crop=split-"),
     ] {
         let h = plain_pdq(&db, path);
         let (code, _, _) = hs(&db, &["match", "--pdq", &h, "--list", "plain"]);
@@ -107,7 +141,9 @@ fn derived_crops_and_turns_find_reposts_plain_enrollment_misses() {
         let (code, hits, _) = hs(&db, &["match", "--pdq", &h, "--list", "derived"]);
         assert_eq!(code, 1, "{what}: the derived entries should find it");
         // Each match record (one a line, one per entry hit) says the hit
-        // came through a derived entry.
+        // came through a derived entry, and one of them through the
+        // derivation that made the repost (a neighbouring one may hit too).
+        let mut expected = false;
         for line in hits.lines() {
             let rec: Value = serde_json::from_str(line).expect("JSON");
             let labels: Vec<&str> = rec["labels"]
@@ -117,11 +153,13 @@ fn derived_crops_and_turns_find_reposts_plain_enrollment_misses() {
                 .filter_map(Value::as_str)
                 .collect();
             assert!(
-                labels.iter().any(|l| l.starts_with(label)),
+                labels.iter().any(|l| l.starts_with("derived:")),
                 "{what}: {line}"
             );
+            expected |= labels.iter().any(|l| l.starts_with(label));
             assert!(labels.contains(&"entity:x"), "{what}: {line}");
         }
+        assert!(expected, "{what}: no hit labelled {label}: {hits}");
     }
 
     // Exports: without --include-derived only the hash of record goes out
@@ -141,7 +179,7 @@ fn derived_crops_and_turns_find_reposts_plain_enrollment_misses() {
     let (_, jsonl, _) = hs(&db, &["db", "export", "derived", "--format", "jsonl"]);
     let derived_jsonl = jsonl
         .lines()
-        .filter(|l| l.contains("\"derived:crop=") || l.contains("\"derived:rotate="))
+        .filter(|l| l.contains("\"derived:crop=") || l.contains("\"derived:rotate"))
         .count() as u64;
     assert_eq!(derived_jsonl, n_derived);
 }

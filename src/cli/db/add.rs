@@ -50,13 +50,18 @@ pub struct AddArgs {
     pub with_views: bool,
     /// Also add the PDQ hashes of derived versions of each image, so that
     /// a cropped or slightly turned repost hashed with plain PDQ lands near
-    /// one of them: `crops` (centre crops of 5-20 %), `sides` (one side cut
-    /// by 5-20 %), `corners` (10 and 20 % cut at a corner), `rotations`
-    /// (3, 5 and 7 degrees each way, corners cropped), comma-separated, or
-    /// `default` (also what `--derive` alone means; every family, 34 hashes
-    /// an image) or `all`. Each entry is labelled `derived:crop=<anchor>-<percent>`
-    /// or `derived:rotate=<degrees>`: not a hash of the media as published,
-    /// so `db export` leaves them out unless given `--include-derived`.
+    /// one of them: `crops` (centre crops of 5-20 % in steps of 2.5),
+    /// `sides` (one side cut by 5-20 %), `corners` (10, 15 and 20 % cut at
+    /// a corner), `rotations` (3 to 7 degrees each way, corners cropped),
+    /// `rotations-black` (the same turns, corners left black), `shifts`
+    /// (5 and 10 % cuts split between opposite sides on a 2.5 % grid),
+    /// `shifts-wide` (the same for 15 and 20 %, about 120 hashes more),
+    /// comma-separated, or `default` (also what `--derive` alone means;
+    /// every family but `shifts-wide`, 95 hashes an image) or `all` (215).
+    /// Each entry is labelled `derived:crop=<anchor>-<percent>`,
+    /// `derived:rotate=<degrees>` or `derived:rotate-black=<degrees>`: not
+    /// a hash of the media as published, so `db export` leaves them out
+    /// unless given `--include-derived`.
     #[arg(
         long,
         value_name = "SET",
