@@ -123,6 +123,19 @@ pub struct ServeArgs {
     )]
     pub hma_roles: Vec<hashsieve::serve::HmaRole>,
 
+    /// Fetch from the HMA exchanges (`/c/exchanges`) every this many
+    /// seconds (HMA's TASK_FETCHER_INTERVAL_SECONDS; the first fetch 30 s
+    /// after start); 0: only when `POST /dev/run_fetch` asks.
+    #[arg(long, value_name = "SECS", default_value_t = hashsieve::serve::HMA_FETCH_INTERVAL_SECS)]
+    pub hma_fetch_interval_secs: u64,
+
+    /// A folder whose files `local_file` exchanges may read (repeatable;
+    /// symbolic links leading out of it are refused). None by default: an
+    /// API client creating an exchange could otherwise name any file the
+    /// server can read.
+    #[arg(long = "hma-local-file-dir", value_name = "DIR")]
+    pub hma_local_file_dirs: Vec<PathBuf>,
+
     /// Allow serving a non-loopback address with no API token configured.
     #[arg(long, conflicts_with = "require_auth")]
     pub insecure_no_auth: bool,
@@ -207,6 +220,9 @@ pub fn run_serve(args: ServeArgs) -> anyhow::Result<u8> {
         fetch_ca_file: args.fetch_ca_file.clone(),
         hma_views: args.hma_views,
         hma_roles: hashsieve::serve::HmaRoles::from_list(&args.hma_roles),
+        hma_fetch_interval: (args.hma_fetch_interval_secs > 0)
+            .then(|| Duration::from_secs(args.hma_fetch_interval_secs)),
+        hma_local_file_dirs: args.hma_local_file_dirs.clone(),
     };
     run(cfg, |addr| {
         eprintln!("hashsieve serve: listening on http://{addr}");

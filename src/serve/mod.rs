@@ -29,6 +29,7 @@ mod openapi;
 mod router;
 mod state;
 
+pub use hma::exchange_fetch::DEFAULT_INTERVAL_SECS as HMA_FETCH_INTERVAL_SECS;
 pub use hma::{HmaRole, HmaRoles};
 
 use std::net::SocketAddr;
@@ -97,6 +98,11 @@ pub struct ServeConfig {
     pub hma_views: bool,
     /// HMA's roles served (`--hma-roles`; default all).
     pub hma_roles: hma::HmaRoles,
+    /// How often exchanges are fetched from (`None`: only on `POST
+    /// /dev/run_fetch`).
+    pub hma_fetch_interval: Option<Duration>,
+    /// Folders `local_file` exchanges may read (none: no file).
+    pub hma_local_file_dirs: Vec<PathBuf>,
 }
 
 /// Why the server could not start (or stopped).
@@ -122,6 +128,8 @@ pub enum ServeError {
     Sandbox(#[from] crate::sandbox::StartError),
     #[error(transparent)]
     Fetch(#[from] fetch::FetchSetupError),
+    #[error(transparent)]
+    LocalDir(#[from] hma::exchange_fetch::LocalDirError),
 }
 
 /// JSON bodies read at once; more get 503. With the default 1 MiB limit
@@ -233,7 +241,11 @@ async fn serve(cfg: ServeConfig, on_listening: impl FnOnce(SocketAddr)) -> Resul
         started: std::time::Instant::now(),
         synced_ms: std::sync::atomic::AtomicU64::new(0),
         poll: cfg.poll,
-        hma: hma::HmaState::new(cfg.hma_views).with_roles(cfg.hma_roles),
+        hma: hma::HmaState::new(cfg.hma_views)
+            .with_roles(cfg.hma_roles)
+            .with_fetcher(hma::exchange_fetch::ExchangeFetcher::new(
+                &cfg.hma_local_file_dirs,
+            )?),
     });
     let listener = tokio::net::TcpListener::bind(cfg.listen)
         .await
@@ -252,6 +264,13 @@ async fn serve(cfg: ServeConfig, on_listening: impl FnOnce(SocketAddr)) -> Resul
         cfg.poll,
         stop_rx,
     ));
+    let exchange_fetcher = cfg.hma_fetch_interval.map(|every| {
+        tokio::spawn(hma::exchange_fetch::run_loop(
+            st.clone(),
+            every,
+            stop_tx.subscribe(),
+        ))
+    });
     st.ready.store(true, Ordering::Release);
     let app = router::build(st.clone());
     on_listening(addr);
@@ -270,6 +289,13 @@ async fn serve(cfg: ServeConfig, on_listening: impl FnOnce(SocketAddr)) -> Resul
     .await;
     let _ = stop_tx.send(true);
     let _ = poller.await;
+    if let Some(f) = exchange_fetcher {
+        // A fetch under way is abandoned at its next step: each commit is
+        // one transaction, so nothing half-written stays (its status
+        // shows it running until the next fetch, as HMA's after a crash).
+        f.abort();
+        let _ = f.await;
+    }
     Ok(())
 }
 

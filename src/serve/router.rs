@@ -90,6 +90,7 @@ pub fn build(st: Arc<AppState>) -> Router {
             "/c/exchange/{name}",
             put(hma::config::exchange_update).delete(hma::config::exchange_delete),
         )
+        .route("/dev/run_fetch", post(hma::exchange_fetch::run_fetch_now))
         .route_layer(from_fn_with_state(st.clone(), auth::require_write));
     let open = Router::new()
         .route("/healthz", get(api::healthz))

@@ -6,7 +6,10 @@ Run by run_api_tests.sh (HMA's venv, OMM_CONFIG and HMA_DATABASE_URI set):
 
 HMA builds its match index in a background task; before each lookup this
 script builds it the way HMA's own tests do (build_all_indices, in-process
-on HMA's database). Volatile fields (timestamps) are compared by type only.
+on HMA's database). HMA fetches from its exchanges in a background task
+too: a step marked "fetch" first runs HMA's fetch_all the way its tests do
+(in-process) and hashsieve's `POST /dev/run_fetch`. Volatile fields
+(timestamps) are compared by type only.
 Differences listed in KNOWN are deliberate and documented in the README;
 every other difference is reported as such. Exit status: 1 when an
 undocumented difference was found.
@@ -30,7 +33,7 @@ from pathlib import Path
 import requests
 from PIL import Image
 
-VOLATILE = {"built_to", "newest_db_item", "index_built_to", "version"}
+VOLATILE = {"built_to", "newest_db_item", "index_built_to", "version", "last_fetch_complete_ts"}
 
 # Step name -> why the answers differ (README, "HMA 2.0 compatibility").
 KNOWN: dict[str, str] = {
@@ -43,6 +46,9 @@ KNOWN: dict[str, str] = {
     "raw lookup hash added twice": "the same two matches in another order: hashsieve lists raw lookup matches by content id, HMA in its PDQ index's order (pytx's faiss index, here the newer item first)",
     "lookup bypass coinflip": "HMA's GET /m/lookup ignores bypass_coinflip (its POST honours it); hashsieve honours it on both",
     "unknown route": "HMA answers Flask's HTML 404 page; hashsieve a JSON error",
+    "exchange status after fetch": "hashsieve's sample exchange also gives pytx's vPDQ sample (HMA with its vPDQ extension does too): 19 fetched items, HMA's 18",
+    "fetched sample item": "HMA's item of a fetched signal has metadata naming its exchange and fetch key ({\"collab\": {\"EXCH\": [\"('pdq', '...')\"]}}); hashsieve's has none",
+    "exchange status after second fetch": "the same 19 against 18 (both fetch the sample once: pytx's NoCheckpointing)",
 }
 
 
@@ -135,6 +141,8 @@ def main() -> int:
     from OpenMediaMatch.background_tasks.build_index import build_all_indices
     from OpenMediaMatch.persistence import get_storage
     from OpenMediaMatch.storage.postgres.flask_utils import reset_tables
+    from OpenMediaMatch.background_tasks.fetcher import fetch_all
+    from threatexchange.signal_type.md5 import VideoMD5Signal
     from threatexchange.signal_type.pdq.signal import PdqSignal
 
     app = create_app()
@@ -146,6 +154,13 @@ def main() -> int:
         with app.app_context():
             s = get_storage()
             build_all_indices(s, s, s)
+
+    def fetch() -> None:
+        with app.app_context():
+            s = get_storage()
+            fetch_all(s, s.get_signal_type_configs())
+        r = requests.post(hs + "/dev/run_fetch", timeout=120)
+        assert r.status_code == 200, (r.status_code, r.text)
 
     files = media()
     base = serve_dir(files)
@@ -229,6 +244,13 @@ def main() -> int:
         ("exchanges", "GET", "/c/exchanges", {}),
         ("exchange status", "GET", "/c/exchange/EXCH/status", {}),
         ("exchange status missing", "GET", "/c/exchange/NOPE/status", {}),
+        # The sample exchange fetched (pytx's sample signals into bank EXCH,
+        # one content item each, ids counting on from the banks above).
+        ("exchange status after fetch", "GET", "/c/exchange/EXCH/status", {"fetch": True}),
+        ("lookup fetched sample md5", "GET", f"/m/lookup?signal_type=video_md5&signal={VideoMD5Signal.get_examples()[0]}&seed=diff", {"build": True}),
+        ("lookup fetched sample pdq", "GET", f"/m/lookup?signal_type=pdq&signal={example}&banks=EXCH&seed=diff", {"build": True}),
+        ("fetched sample item", "GET", "/c/bank/EXCH/content/6?include_signals=true", {}),
+        ("exchange status after second fetch", "GET", "/c/exchange/EXCH/status", {"fetch": True}),
         ("delete exchange", "DELETE", "/c/exchange/EXCH", {}),
         # The example hash is in BANK_A twice ("add signal" made item 3,
         # "add same hash again" item 5): a lookup answers both items, and
@@ -250,6 +272,8 @@ def main() -> int:
 
     same = documented = differ = 0
     for name, method, path, opts in steps:
+        if opts.get("fetch"):
+            fetch()
         if opts.get("build"):
             build()
         answers = []

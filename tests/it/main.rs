@@ -64,6 +64,8 @@ mod serve_fetch;
 #[cfg(feature = "serve")]
 mod serve_hma;
 #[cfg(feature = "serve")]
+mod serve_hma_fetch;
+#[cfg(feature = "serve")]
 mod serve_hma_items;
 #[cfg(feature = "serve")]
 mod serve_hma_raw;

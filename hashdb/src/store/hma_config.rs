@@ -18,7 +18,7 @@
 //! The PostgreSQL backend's methods of the same names are in
 //! `pg/hma_config.rs`.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use rusqlite::{params, OptionalExtension};
 
@@ -411,9 +411,15 @@ impl SqliteStore {
             list_id,
             ..FetchCommit::default()
         };
-        let mut given: BTreeMap<Vec<u8>, &Value> = BTreeMap::new();
+        // In the order given (HMA adds a fetch's records in its order, so
+        // the ids count up the same way); a value given twice counts once.
+        let mut given: Vec<(Vec<u8>, &Value)> = Vec::with_capacity(values.len());
+        let mut seen: BTreeSet<Vec<u8>> = BTreeSet::new();
         for v in values {
-            given.entry(fetch_id(v)).or_insert(v);
+            let k = fetch_id(v);
+            if seen.insert(k.clone()) {
+                given.push((k, v));
+            }
         }
         for (k, v) in &given {
             let live = match held.get(k).copied().flatten() {
@@ -440,7 +446,7 @@ impl SqliteStore {
             out.added += 1;
         }
         for (k, item) in &held {
-            if given.contains_key(k) {
+            if seen.contains(k) {
                 continue;
             }
             if let Some(item) = item {

@@ -4,10 +4,10 @@
 //! routes with the `sample` and `local_file` exchange types.
 //!
 //! Exchange configurations and signal type ratios are kept in the store
-//! (`hashdb::store::hma_config`), as HMA keeps them in its database. What
-//! hashsieve does not do (documented in the README): exchanges are never
-//! fetched from (`fetched_items` stays 0): lists come in through
-//! `db import`.
+//! (`hashdb::store::hma_config`), as HMA keeps them in its database. An
+//! exchange is made with a bank of its name (deleted with it, as in HMA)
+//! and fetched from by [`super::exchange_fetch`]; its status route
+//! answers HMA's `FetchStatus` from the store.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -95,6 +95,7 @@ pub const ROUTES: &[(&str, &str, &str)] = &[
     ),
     ("get", "/c/signal_type/index", "Signal type index status"),
     ("get", "/c/content_type", "List content types"),
+    ("post", "/dev/run_fetch", "Run fetch now"),
 ];
 
 /// The exchange types hashsieve knows (pytx's names).
@@ -352,9 +353,16 @@ pub async fn exchange_api_schema(UrlPath(api): UrlPath<String>) -> HmaResult<Jso
             "Exchange API '{api}' not found"
         ))));
     }
+    // pytx's `FileCollaborationConfig` fields, in HMA's descriptor shape.
     let fields = if api == "local_file" {
-        json!([{"name": "path", "type": "string", "required": true, "default": null,
-                "help": "the file to read signals from", "choices": null}])
+        json!([
+            {"name": "filename", "type": "string", "required": true, "default": null,
+             "help": "absolute path of the signal file, inside a folder the server allows (serve --hma-local-file-dir)",
+             "choices": null},
+            {"name": "signal_type", "type": "string", "required": false, "default": null,
+             "help": "the signal type of every line, when lines hold the signal alone",
+             "choices": null},
+        ])
     } else {
         json!([])
     };
@@ -384,7 +392,7 @@ pub async fn exchange_create(
     if !valid_exchange_name(&bank) {
         return Err(bad("Field `bank` must match /^[A-Z0-9_]+$/"));
     }
-    let config = match body.get("api_json") {
+    let mut config = match body.get("api_json") {
         None => Map::new(),
         Some(Json_::Object(m)) => m.clone(),
         Some(_) => return Err(bad("Field `api_json` must be object")),
@@ -396,6 +404,29 @@ pub async fn exchange_create(
     if !known_api(api) {
         return Err(bad(format!("No such exchange type '{api}'")));
     }
+    if api == "local_file" {
+        // pytx's `FileCollaborationConfig`: `filename` required, an
+        // optional `signal_type` (HMA answers 400 when it does not load).
+        // Whether the server may read the file is checked at each fetch
+        // (and reported in the status): the folders allowed are the
+        // server's setting, not the client's to probe here.
+        if !config.get("filename").is_some_and(Json_::is_string) {
+            return Err(bad(
+                "Failed to parse `api_json` - filename is required (a string)",
+            ));
+        }
+        match config.get("signal_type") {
+            None => {
+                config.insert("signal_type".into(), Json_::Null);
+            }
+            Some(Json_::Null | Json_::String(_)) => {}
+            Some(_) => {
+                return Err(bad(
+                    "Failed to parse `api_json` - signal_type must be a string",
+                ))
+            }
+        }
+    }
     let enabled = config
         .get("enabled")
         .and_then(Json_::as_bool)
@@ -406,8 +437,18 @@ pub async fn exchange_create(
         enabled,
         config: Json_::Object(config).to_string(),
     };
-    if !st.write(move |s| Ok(s.hma_exchange_create(&ex)?)).await? {
-        return Err(bad(format!("Exchange '{bank}' already exists")));
+    match st.write(move |s| Ok(s.hma_exchange_create(&ex)?)).await {
+        Ok(true) => {}
+        Ok(false) => return Err(bad(format!("Exchange '{bank}' already exists"))),
+        // HMA's exchange makes its own bank (and deletes it with the
+        // exchange): an existing bank is not taken over. (HMA fails with a
+        // database error there.)
+        Err(e) if e.status == StatusCode::CONFLICT => {
+            return Err(bad(format!(
+                "Bank '{bank}' already exists: an exchange makes a bank of its own name"
+            )))
+        }
+        Err(e) => return Err(e.into()),
     }
     Ok((
         StatusCode::CREATED,
@@ -451,17 +492,18 @@ pub async fn exchange_get(
     Ok(Json(exchange_json(&e)))
 }
 
-/// `GET /c/exchange/<name>/status`: never fetched.
+/// `GET /c/exchange/<name>/status`: HMA's `FetchStatus` (see
+/// [`super::exchange_fetch::status_json`]).
 pub async fn exchange_status(
     State(st): State<Arc<AppState>>,
     UrlPath(name): UrlPath<String>,
 ) -> HmaResult<Json<Json_>> {
-    get_exchange(&st, &name).await?;
-    Ok(Json(json!({
-        "checkpoint_ts": null, "running_fetch_start_ts": null,
-        "last_fetch_complete_ts": null, "last_fetch_succeeded": null,
-        "up_to_date": false, "fetched_items": 0,
-    })))
+    let n = name.clone();
+    let status = st
+        .read(move |s| Ok(s.hma_exchange_fetch_status(&n)?))
+        .await?
+        .ok_or_else(|| HmaError(ApiError::not_found(format!("Exchange '{name}' not found"))))?;
+    Ok(Json(super::exchange_fetch::status_json(&status)))
 }
 
 /// `PUT /c/exchange/<name>` `{"enabled"}`.
@@ -496,7 +538,8 @@ pub async fn exchange_update(
     Ok(Json(exchange_json(&e)))
 }
 
-/// `DELETE /c/exchange/<name>`: 200 also for an unknown one.
+/// `DELETE /c/exchange/<name>`: the exchange, its fetched records and
+/// the bank it made (as HMA's cascade); 200 also for an unknown one.
 pub async fn exchange_delete(
     State(st): State<Arc<AppState>>,
     UrlPath(name): UrlPath<String>,

@@ -20,6 +20,7 @@
 pub mod coinflip;
 pub mod config;
 pub mod content;
+pub mod exchange_fetch;
 mod raw_disabled;
 pub mod signals;
 
@@ -97,6 +98,9 @@ pub struct HmaState {
     /// interval, so another server's change is seen as a list change is
     /// (see [`config::refresh_signal_ratios`]).
     pub signal_ratios: Mutex<config::RatioCopy>,
+    /// Fetching from exchanges: the folders `local_file` may read, and
+    /// the lock that runs one fetch at a time.
+    pub fetcher: exchange_fetch::ExchangeFetcher,
 }
 
 impl HmaState {
@@ -109,6 +113,10 @@ impl HmaState {
 
     pub fn with_roles(self, roles: HmaRoles) -> HmaState {
         HmaState { roles, ..self }
+    }
+
+    pub fn with_fetcher(self, fetcher: exchange_fetch::ExchangeFetcher) -> HmaState {
+        HmaState { fetcher, ..self }
     }
 }
 

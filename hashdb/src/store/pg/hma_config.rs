@@ -1,7 +1,7 @@
 //! HMA 2.0 settings on PostgreSQL (schema V3): the contract of the SQLite
 //! methods of the same names (`store/hma_config.rs`).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use super::entries::ImportStatements;
 use super::misc::{add_item, delete_item};
@@ -268,9 +268,15 @@ impl PgStore {
             list_id,
             ..FetchCommit::default()
         };
-        let mut given: BTreeMap<Vec<u8>, &Value> = BTreeMap::new();
+        // In the order given (HMA adds a fetch's records in its order, so
+        // the ids count up the same way); a value given twice counts once.
+        let mut given: Vec<(Vec<u8>, &Value)> = Vec::with_capacity(values.len());
+        let mut seen: BTreeSet<Vec<u8>> = BTreeSet::new();
         for v in values {
-            given.entry(fetch_id(v)).or_insert(v);
+            let k = fetch_id(v);
+            if seen.insert(k.clone()) {
+                given.push((k, v));
+            }
         }
         let st = ImportStatements::prepare(&mut tx)?;
         let live = tx.prepare(
@@ -296,7 +302,7 @@ impl PgStore {
             out.added += 1;
         }
         for (k, item) in &held {
-            if given.contains_key(k) {
+            if seen.contains(k) {
                 continue;
             }
             if let Some(item) = item {
