@@ -28,10 +28,20 @@
 #   DURATION=s  seconds of each lookup phase (default 30)
 #   HAMMER=n    n more lookup threads while loaded, untimed (default 0):
 #               lookups overlapping on the server, as with many clients
+#   PAIRS=n     n (idle, loaded) pairs of phases, alternating (default 1):
+#               idle, load, idle, load, ... so drift in the machine's load
+#               falls on both sides; p99s are reported per pair, their
+#               medians and the pooled figures
 #   BIN=path    the hashsieve binary (default: cargo build --release)
 # Needs PostgreSQL (Debian `postgresql`: initdb, postgres, psql) and
 # python3. Everything lives under one /tmp folder, removed at the end.
 # Check `uptime` first: other work on the machine moves these figures.
+# The timed lookups run in a process of their own (not behind the writer
+# threads' Python lock), and each phase also reports what the server
+# measured itself (from /metrics, where the binary has them): how long
+# each live update held the index's write lock, and how many lookups
+# found it taken and how long they waited. Those do not move with the
+# machine's load.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ENTRIES=${ENTRIES:-10000000}
@@ -85,13 +95,14 @@ t1=$(date +%s.%N)
 echo "loaded $ENTRIES entries in $(python3 -c "print(f'{$t1-$t0:.0f}')") s ($(psql -X -At -h 127.0.0.1 -p "$PORT" -U hashsieve postgres -c "SELECT pg_size_pretty(pg_database_size('postgres'))"))"
 
 BIN="$BIN" URL="$URL" PGPORT="$PORT" WORK="$WORK" RATE="$RATE" DURATION="$DURATION" \
-  ENTRIES="$ENTRIES" HAMMER="${HAMMER:-0}" python3 - <<'PY'
-import http.client, json, os, random, socket, statistics, subprocess, threading, time
+  ENTRIES="$ENTRIES" HAMMER="${HAMMER:-0}" PAIRS="${PAIRS:-1}" python3 - <<'PY'
+import http.client, json, multiprocessing, os, random, re, socket, statistics, subprocess, threading, time
 
 BIN, URL, WORK = os.environ["BIN"], os.environ["URL"], os.environ["WORK"]
 PGPORT, RATE = os.environ["PGPORT"], int(os.environ["RATE"])
 DURATION, ENTRIES = float(os.environ["DURATION"]), int(os.environ["ENTRIES"])
 HAMMER = int(os.environ.get("HAMMER", "0"))
+PAIRS = max(1, int(os.environ.get("PAIRS", "1")))
 INDEX = os.path.join(WORK, "index")
 os.makedirs(INDEX, exist_ok=True)
 
@@ -131,11 +142,88 @@ class Client:
             return None
         return json.loads(body)["matches"] if r.status == 200 else None
 
-def lookups(port, seconds):
+def lookups_here(port, seconds):
     c, out, end = Client(port), [], time.monotonic() + seconds
     while time.monotonic() < end:
         h = rand_pdq(); t = time.perf_counter(); c.match(h); out.append(time.perf_counter() - t)
     return out
+
+def timer_main(conn):
+    # Forked before any thread starts: the timed loop never waits for the
+    # Python lock held by the writer, prober or checker threads.
+    while True:
+        msg = conn.recv()
+        if msg is None:
+            return
+        port, seconds = msg
+        conn.send(lookups_here(port, seconds))
+
+_ctx = multiprocessing.get_context("fork")
+_timer_conn, _child_conn = _ctx.Pipe()
+_timer = _ctx.Process(target=timer_main, args=(_child_conn,), daemon=True)
+_timer.start()
+
+def lookups(port, seconds):
+    _timer_conn.send((port, seconds))
+    return _timer_conn.recv()
+
+def scrape(port):
+    """The server's own counters: {(name, frozenset(labels)): value}."""
+    try:
+        c = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        c.request("GET", "/metrics"); body = c.getresponse().read().decode()
+    except (OSError, http.client.HTTPException):
+        return {}
+    out = {}
+    for line in body.splitlines():
+        m = re.match(r'^([a-zA-Z_:][\w:]*)(?:\{(.*)\})?\s+(\S+)', line)
+        if not m or line.startswith("#"):
+            continue
+        labels = frozenset(re.findall(r'(\w+)="([^"]*)"', m.group(2) or ""))
+        try:
+            out[(m.group(1), labels)] = float(m.group(3))
+        except ValueError:
+            pass
+    return out
+
+def hist(before, after, name, want=()):
+    """A histogram's buckets counted between two scrapes: [(le, n)] cumulative."""
+    bs = []
+    for (n, labels), v in after.items():
+        if n != name + "_bucket" or not set(want) <= labels:
+            continue
+        le = float(dict(labels)["le"])
+        bs.append((le, v - before.get((n, labels), 0.0)))
+    return sorted(bs)
+
+def hist_q(bs, q):
+    """Upper bound of the bucket holding quantile q (None: nothing counted)."""
+    if not bs or bs[-1][1] <= 0:
+        return None
+    for le, n in bs:
+        if n >= q * bs[-1][1]:
+            return le
+    return bs[-1][0]
+
+def server_figures(before, after):
+    """What the server measured in one phase."""
+    if not any(k[0].startswith("hashsieve_index_write_lock_hold") for k in after):
+        return None
+    match = (("route", "/v1/match"),)
+    hold = hist(before, after, "hashsieve_index_write_lock_hold_seconds")
+    wait = hist(before, after, "hashsieve_index_read_lock_wait_seconds")
+    served = hist(before, after, "hashsieve_http_request_duration_seconds", match)
+    g = lambda k: after.get((k, frozenset()), 0.0) - before.get((k, frozenset()), 0.0)
+    return {
+        "holds": hold[-1][1] if hold else 0,
+        "hold_p99": hist_q(hold, 0.99),
+        "hold_sum": g("hashsieve_index_write_lock_hold_seconds_sum"),
+        "waits": g("hashsieve_index_read_lock_waits_total"),
+        "wait_p99": hist_q(wait, 0.99),
+        "served": served[-1][1] if served else 0,
+        "served_p99": hist_q(served, 0.99),
+        "hold_max": after.get(("hashsieve_index_write_lock_hold_max_seconds", frozenset()), 0.0),
+    }
 
 class Psql:
     """One psql session; `run` returns once the statements have committed."""
@@ -168,11 +256,15 @@ def insert(hashes):
     return f"INSERT INTO entries (list_id, signal_type, value, quality, added_at, status) VALUES {vals};\n"
 
 stop = threading.Event()
+loading = threading.Event()  # set during the loaded phases
 written = [0]
 def writer():
     s = Psql(); per_tx = max(1, RATE // 10); adds = per_tx * 4 // 5; dis = per_tx - adds
     next_t = time.monotonic()
     while not stop.is_set():
+        if not loading.is_set():
+            time.sleep(0.01); next_t = time.monotonic()
+            continue
         ids = ",".join(str(random.randint(1, ENTRIES)) for _ in range(dis))
         body = insert([rand_pdq() for _ in range(adds)])
         if dis:
@@ -189,6 +281,9 @@ def prober():
     """A marker entry committed every 100 ms (the commit time noted)."""
     s = Psql()
     while not stop.is_set():
+        if not loading.is_set():
+            time.sleep(0.01)
+            continue
         h = rand_pdq()
         s.run(tx(insert([h])))
         with lock:
@@ -221,24 +316,41 @@ def ms(x):
 a, port_a, start_a, ready_a = serve()
 print(f"server A (no saved index: full read, index built, files saved): serving {ready_a['pdq_hashes']} hashes {start_a:.1f} s after start")
 lookups(port_a, 2)  # warm up
-idle = lookups(port_a, DURATION)
 def hammer(port):
     """Extra lookups, not timed: with several at once the server's
     lookups overlap, as with many clients (HAMMER=n threads)."""
     c = Client(port)
     while not stop.is_set():
-        c.match(rand_pdq())
+        if loading.is_set():
+            c.match(rand_pdq())
+        else:
+            time.sleep(0.01)
 
 threads = [threading.Thread(target=writer), threading.Thread(target=prober),
            threading.Thread(target=checker, args=(port_a,))]
 threads += [threading.Thread(target=hammer, args=(port_a,)) for _ in range(HAMMER)]
-for t in threads: t.start()
-t_load = time.monotonic()
-time.sleep(2)
-loaded = lookups(port_a, DURATION)
+idle, loaded, pairs = [], [], []
+t_load, elapsed = None, 0.0
+for i in range(PAIRS):
+    m0 = scrape(port_a)
+    idle_i = lookups(port_a, DURATION)
+    m1 = scrape(port_a)
+    loading.set()
+    if i == 0:
+        for t in threads: t.start()
+    t0 = time.monotonic()
+    time.sleep(2)
+    m2 = scrape(port_a)
+    loaded_i = lookups(port_a, DURATION)
+    m3 = scrape(port_a)
+    loading.clear()
+    elapsed += time.monotonic() - t0
+    # The last writes land and are applied before the next idle phase.
+    time.sleep(1)
+    idle += idle_i; loaded += loaded_i
+    pairs.append((idle_i, loaded_i, server_figures(m0, m1), server_figures(m2, m3)))
 stop.set()
 for t in threads: t.join()
-elapsed = time.monotonic() - t_load
 b, port_b, start_b, ready_b = serve()
 # The second server caught up: it matches the last change written.
 cb = Client(port_b)
@@ -249,7 +361,28 @@ print(f"writes: {written[0] + len(markers)} changes in {elapsed:.1f} s = {(writt
 print(f"lookup idle:   n={len(idle)} median {ms(statistics.median(idle))} p99 {ms(pct(idle, 0.99))}")
 print(f"lookup loaded: n={len(loaded)} median {ms(statistics.median(loaded))} p99 {ms(pct(loaded, 0.99))}")
 print(f"lookup p99 loaded/idle = {pct(loaded, 0.99) / pct(idle, 0.99):.2f} (target <= 2); median ratio {statistics.median(loaded) / statistics.median(idle):.2f}")
+def us(x):
+    return "n/a" if x is None else f"{x * 1e6:.0f} us"
+for i, (il, ld, fi, fl) in enumerate(pairs):
+    line = (f"pair {i + 1}: lookup p99 idle {ms(pct(il, 0.99))} loaded {ms(pct(ld, 0.99))} = {pct(ld, 0.99) / pct(il, 0.99):.2f}x;"
+            f" median {ms(statistics.median(il))} / {ms(statistics.median(ld))}")
+    print(line)
+    for name, f in (("idle", fi), ("loaded", fl)):
+        if f is None:
+            continue
+        wf = f["waits"] / f["served"] if f["served"] else 0.0
+        print(f"  server, {name}: /v1/match p99 <= {us(f['served_p99'])} ({f['served']:.0f} served);"
+              f" write lock held {f['holds']:.0f} times, p99 <= {us(f['hold_p99'])}, {f['hold_sum'] * 1000:.1f} ms in all;"
+              f" lookups that waited for it {f['waits']:.0f} ({wf * 100:.3f} %), wait p99 <= {us(f['wait_p99'])}")
+if PAIRS > 1:
+    r = [pct(ld, 0.99) / pct(il, 0.99) for il, ld, _, _ in pairs]
+    print(f"over {PAIRS} pairs: median p99 idle {ms(statistics.median(pct(p[0], 0.99) for p in pairs))},"
+          f" loaded {ms(statistics.median(pct(p[1], 0.99) for p in pairs))}; median of the ratios {statistics.median(r):.2f}")
+last = [p[3] for p in pairs if p[3] is not None]
+if last:
+    print(f"write lock: longest hold since start {last[-1]['hold_max'] * 1e6:.0f} us")
 print(f"sync lag (marker committed -> a lookup on A hits it, checked every 5 ms): n={len(lags)} median {ms(statistics.median(lags))} p99 {ms(pct(lags, 0.99))} max {ms(max(lags))} (target p99 <= 2 s)")
 for p in (a, b):
     p.terminate(); p.wait()
+_timer_conn.send(None); _timer.join()
 PY

@@ -114,6 +114,19 @@ pub struct Hit {
     pub tmk: Option<TmkScores>,
 }
 
+/// What [`Matcher::plan_changes`] prepared for [`Matcher::apply_changes`].
+pub struct ChangePlan {
+    stamp: u64,
+    /// Per entry: the PDQ slots to tombstone (`None`: not a PDQ or vPDQ
+    /// entry, removed the ordinary way).
+    removals: Vec<Option<Vec<u32>>>,
+    room: Option<crate::index::Room<ItemRef>>,
+}
+
+/// Storage [`Matcher::apply_changes`] replaced, to be dropped by the
+/// caller where freeing it holds nobody up.
+pub struct Retired(#[allow(dead_code)] Option<crate::index::Room<ItemRef>>);
+
 /// Opening a [`HashDb`] failed.
 #[derive(Debug, thiserror::Error)]
 pub enum HashDbError {
@@ -418,6 +431,133 @@ impl Matcher {
             }
             v => self.insert_exact(v, item),
         }
+    }
+
+    /// Work for [`Matcher::apply_changes`] done from a shared reference,
+    /// so that a service holding the matcher behind a read-write lock does
+    /// it under the read lock, while lookups go on: the PDQ slots each
+    /// changed entry holds now (to tombstone) and storage grown ahead for
+    /// the hashes it will add.
+    pub fn plan_changes(&self, entries: &[Entry]) -> ChangePlan {
+        let removals = entries
+            .iter()
+            .map(|e| {
+                let id = e.id;
+                match &e.record.value {
+                    Value::Pdq(p) => Some(self.pdq.find(p, |it| it.entry == id)),
+                    Value::Vpdq(frames) => Some(
+                        frames
+                            .iter()
+                            .flat_map(|f| self.pdq.find(&f.hash, |it| it.entry == id))
+                            .collect(),
+                    ),
+                    _ => None,
+                }
+            })
+            .collect();
+        let adds: usize = entries
+            .iter()
+            .map(|e| match &e.record.value {
+                Value::Pdq(_) => 1,
+                Value::Vpdq(frames) => frames.len(),
+                _ => 0,
+            })
+            .sum();
+        ChangePlan {
+            stamp: self.pdq.stamp(),
+            removals,
+            room: self.pdq.room_for(adds),
+        }
+    }
+
+    /// Apply changed entries (each removed, then added back if active and
+    /// its list enabled: [`Matcher::remove_entry`] then
+    /// [`Matcher::add_entry`]), using `plan` from
+    /// [`Matcher::plan_changes`] of the same entries where the matcher has
+    /// not changed since (otherwise the slots are looked up again here).
+    /// An entry given twice counts once, as its last copy. From the first
+    /// call on, the PDQ index no longer compacts itself in the middle of a
+    /// change: see [`Matcher::pdq_needs_compaction`].
+    ///
+    /// Returns the storage replaced by the plan's grown one: drop it after
+    /// releasing the lock the matcher is held under.
+    pub fn apply_changes(&mut self, entries: &[Entry], plan: ChangePlan) -> Retired {
+        self.pdq.set_auto_compact(false);
+        let mut last: HashMap<EntryId, usize> = HashMap::with_capacity(entries.len());
+        for (i, e) in entries.iter().enumerate() {
+            last.insert(e.id, i);
+        }
+        let fresh = plan.stamp == self.pdq.stamp() && plan.removals.len() == entries.len();
+        let mut retired = Retired(None);
+        if fresh {
+            if let Some(room) = plan.room {
+                // A stale room (cannot be: `fresh`) is simply not used.
+                retired = Retired(Some(self.pdq.install_room(room).unwrap_or_else(|r| r)));
+            }
+        }
+        // Removals first (planned on the state before any of them), then
+        // the adds: an entry's removal matches only its own id, so no add
+        // of another entry can change what it removes. Each tombstone
+        // moves the stamp on; a removal that is not a tombstone leaves the
+        // PDQ index as it is or, falling back, finds its slots itself.
+        let mut stamp = plan.stamp;
+        for (i, e) in entries.iter().enumerate() {
+            if last.get(&e.id) != Some(&i) {
+                continue;
+            }
+            let planned = if fresh {
+                plan.removals[i].as_deref()
+            } else {
+                None
+            };
+            match planned {
+                Some(slots) => match self.pdq.tombstone(stamp, slots) {
+                    Some(_) => {
+                        if matches!(e.record.value, Value::Vpdq(_)) {
+                            self.videos.remove(&e.id);
+                        }
+                    }
+                    None => self.remove_entry(e),
+                },
+                None => self.remove_entry(e),
+            }
+            stamp = self.pdq.stamp();
+        }
+        for (i, e) in entries.iter().enumerate() {
+            if last.get(&e.id) == Some(&i) {
+                self.add_entry(e);
+            }
+        }
+        retired
+    }
+
+    /// Whether the PDQ index's delta or tombstones have grown enough for a
+    /// compaction (only a matcher changed through
+    /// [`Matcher::apply_changes`] waits to be asked).
+    pub fn pdq_needs_compaction(&self) -> bool {
+        self.pdq.needs_compaction()
+    }
+
+    /// The PDQ index compacted, built from a shared reference, with the
+    /// stamp of the state it was built from (see
+    /// [`Matcher::replace_pdq`]).
+    pub fn pdq_compacted(&self) -> (u64, Box<PdqIndex<ItemRef>>) {
+        (self.pdq.stamp(), Box::new(self.pdq.compacted()))
+    }
+
+    /// Put in a compacted PDQ index built by [`Matcher::pdq_compacted`]
+    /// from the current state; gives back the old one (to be freed after
+    /// the caller's lock is released), or the new one when the index
+    /// changed since it was built.
+    pub fn replace_pdq(
+        &mut self,
+        stamp: u64,
+        index: Box<PdqIndex<ItemRef>>,
+    ) -> Result<Box<PdqIndex<ItemRef>>, Box<PdqIndex<ItemRef>>> {
+        if stamp != self.pdq.stamp() {
+            return Err(index);
+        }
+        Ok(Box::new(std::mem::replace(&mut self.pdq, *index)))
     }
 
     /// Remove an entry (when it is disabled or disputed).
@@ -1419,5 +1559,140 @@ mod tests {
             ..MatchOptions::default()
         };
         assert_eq!(db.match_value(&v, None, &all).unwrap().len(), 71);
+    }
+
+    /// The service's way of applying changes (planned from a shared
+    /// reference, applied in slices, compacted on request) must leave the
+    /// matcher answering exactly as the plain remove-then-add does.
+    #[test]
+    fn planned_changes_answer_as_plain_removes_and_adds() {
+        let mut seed = 0x5eed_u64;
+        let mut rnd = move || {
+            seed = seed.wrapping_add(0x9e37_79b9_7f4a_7c15);
+            let mut z = seed;
+            z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+            z ^ (z >> 31)
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let mut db = HashDb::open(dir.path().join("a.db"), OpenOptions::default()).unwrap();
+        db.store.create_list(&NewList::new("l")).unwrap();
+        db.matcher = Matcher::load(&db.store).unwrap();
+        let mut values: Vec<Value> = (0..400)
+            .map(|_| Value::Pdq(Pdq::from_words([rnd(), rnd(), rnd(), rnd()])))
+            .collect();
+        for v in 0..6u64 {
+            let frames = (0..4u64)
+                .map(|i| VpdqFrame {
+                    frame: i * 30,
+                    hash: Pdq::from_words([rnd(), rnd(), rnd(), v]),
+                    quality: 100,
+                    timestamp: i as f64,
+                })
+                .collect();
+            values.push(Value::Vpdq(frames));
+        }
+        let sum = db
+            .import(
+                "l",
+                values.iter().map(|v| rec(v.clone(), Some(90))),
+                Path::new("t"),
+                ImportOptions::default(),
+            )
+            .unwrap();
+        let stored: Vec<Entry> = sum
+            .added_ids
+            .iter()
+            .map(|&id| db.store.entry(id).unwrap())
+            .collect();
+        let list = stored[0].list_id;
+        // Every 5th entry disabled, every 11th disputed, 300 new ones (a
+        // near copy of a listed hash among them), one new entry given
+        // twice (added, then disabled: the last copy counts).
+        let mut changes = Vec::new();
+        for (i, e) in stored.iter().enumerate() {
+            let status = match i {
+                i if i % 5 == 0 => Status::Disabled,
+                i if i % 11 == 0 => Status::Disputed,
+                _ => continue,
+            };
+            let mut e = e.clone();
+            e.status.status = status;
+            changes.push(e);
+        }
+        let next = stored.iter().map(|e| e.id).max().unwrap() + 1;
+        for k in 0..300 {
+            let value = if k == 0 {
+                let Value::Pdq(p) = &values[3] else {
+                    unreachable!()
+                };
+                let mut w = p.words();
+                w[0] ^= 0b111;
+                Value::Pdq(Pdq::from_words(w))
+            } else {
+                Value::Pdq(Pdq::from_words([rnd(), rnd(), rnd(), rnd()]))
+            };
+            values.push(value.clone());
+            changes.push(Entry {
+                id: next + k,
+                list_id: list,
+                record: rec(value, Some(90)).unwrap(),
+                added_at: 0,
+                status: StatusChange::default(),
+            });
+        }
+        let mut twice = changes.last().unwrap().clone();
+        twice.status.status = Status::Disabled;
+        changes.push(twice);
+
+        let mut plain = Matcher::load(&db.store).unwrap();
+        for e in &changes {
+            plain.remove_entry(e);
+            plain.add_entry(e);
+        }
+        let mut planned = Matcher::load(&db.store).unwrap();
+        for slice in changes.chunks(32) {
+            let plan = planned.plan_changes(slice);
+            drop(planned.apply_changes(slice, plan));
+        }
+        // A plan made before another change is stale: its slots are
+        // looked up again, with the same outcome.
+        let stale = planned.plan_changes(&changes[..3]);
+        let again = changes[3].clone();
+        let plan = planned.plan_changes(std::slice::from_ref(&again));
+        drop(planned.apply_changes(std::slice::from_ref(&again), plan));
+        drop(planned.apply_changes(&changes[..3], stale));
+
+        let answers = |m: &Matcher| -> Vec<Vec<(EntryId, u32)>> {
+            values
+                .iter()
+                .map(|v| {
+                    m.match_value(v, Some(100), &MatchOptions::default())
+                        .unwrap()
+                        .into_iter()
+                        .map(|h| (h.entry, h.distance))
+                        .collect()
+                })
+                .collect()
+        };
+        let want = answers(&plain);
+        assert_eq!(answers(&planned), want);
+        // Something is matched and something is not: the comparison
+        // covers both sides.
+        assert!(want.iter().any(|a| a.is_empty()) && want.iter().any(|a| !a.is_empty()));
+        assert_eq!(planned.pdq_len(), plain.pdq_len());
+
+        // A compaction built from a shared reference and swapped in.
+        let (stamp, fresh) = planned.pdq_compacted();
+        assert!(planned.replace_pdq(stamp, fresh).is_ok());
+        assert_eq!(answers(&planned), want);
+        // One built before a change is refused (an entry listed again:
+        // its hash removed and added back).
+        let (stamp, fresh) = planned.pdq_compacted();
+        let e = changes[changes.len() - 3].clone();
+        let plan = planned.plan_changes(std::slice::from_ref(&e));
+        drop(planned.apply_changes(std::slice::from_ref(&e), plan));
+        assert!(planned.replace_pdq(stamp, fresh).is_err());
+        assert_eq!(answers(&planned), want);
     }
 }

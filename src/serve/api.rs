@@ -77,11 +77,7 @@ pub fn count_matches(st: &AppState, hits: &[MatchRecord]) {
 pub async fn match_file(st: &Arc<AppState>, mut rec: FileRecord) -> Result<FileRecord, ApiError> {
     let s = st.clone();
     let hits = tokio::task::spawn_blocking(move || {
-        let hits = s
-            .matcher
-            .read()
-            .map(|m| m.match_record(&rec))
-            .map_err(|_| ApiError::internal("matcher lock poisoned"))?;
+        let hits = s.read_matcher().map(|m| m.match_record(&rec))?;
         rec.matches = Some(hits);
         // The same shape as a `scan` record.
         rec.strip_query_side();
@@ -205,10 +201,7 @@ fn match_value_cancellable(
     quality: u8,
     cancel: Option<&CancelFlag>,
 ) -> Result<Vec<MatchRecord>, ApiError> {
-    let m = st
-        .matcher
-        .read()
-        .map_err(|_| ApiError::internal("matcher lock poisoned"))?;
+    let m = st.read_matcher()?;
     let hits = m.match_value(v, Some(quality), cancel);
     drop(m);
     if cancel.is_some_and(CancelFlag::is_cancelled) {

@@ -16,6 +16,14 @@
 //! (catch-up from the log, no rebuild); the listener reconnects with a
 //! backoff and wakes the poller once connected, for whatever was announced
 //! while it was away.
+//!
+//! Lookups and changes share the matcher behind a read-write lock. What a
+//! change needs only a shared reference for (finding the slots to
+//! tombstone, growing vectors ahead, a compaction of the PDQ index) is done
+//! under the read lock, lookups going on; the write lock is held for
+//! [`APPLY_SLICE`] changes at a time. `/metrics` times every hold
+//! (`hashsieve_index_write_lock_hold_seconds`) and every lookup that found
+//! the lock taken (`hashsieve_index_read_lock_wait_seconds`).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -111,32 +119,76 @@ fn apply(st: &AppState, out: Outcome) -> bool {
                     g
                 }
             };
+            let held = std::time::Instant::now();
             let old = std::mem::replace(&mut *g, *m);
             st.metrics
                 .index_pdq_hashes
                 .set(g.matcher().pdq_len() as i64);
             drop(g);
+            st.metrics.observe_write_hold(held.elapsed());
             // Freeing a large index takes a while: not under the lock.
             drop(old);
             st.metrics.live_rebuilds.inc();
             true
         }
         Outcome::Delta(entries, _touched) => {
-            let Some(mut g) = write_politely(st) else {
-                return false;
-            };
-            let m = g.matcher_mut();
-            for e in &entries {
-                m.remove_entry(e);
-                m.add_entry(e);
+            for slice in entries.chunks(APPLY_SLICE) {
+                // What can be worked out from a shared reference (the
+                // slots to tombstone, vectors grown ahead) is, under the
+                // read lock: lookups go on meanwhile. This thread is the
+                // matcher's only writer, so nothing changes before the
+                // write lock below; the plan's stamp checks it anyway.
+                let plan = match st.matcher.read() {
+                    Ok(g) => g.matcher().plan_changes(slice),
+                    Err(_) => return false,
+                };
+                let Some(mut g) = write_politely(st) else {
+                    return false;
+                };
+                let held = std::time::Instant::now();
+                let retired = g.matcher_mut().apply_changes(slice, plan);
+                let n = g.matcher().pdq_len();
+                let compact = g.matcher().pdq_needs_compaction();
+                drop(g);
+                st.metrics.observe_write_hold(held.elapsed());
+                drop(retired);
+                st.metrics.index_pdq_hashes.set(n as i64);
+                if compact && !compact_pdq(st) {
+                    return false;
+                }
             }
-            st.metrics
-                .index_pdq_hashes
-                .set(g.matcher().pdq_len() as i64);
             st.metrics.live_updates.inc_by(entries.len() as u64);
             true
         }
     }
+}
+
+/// Changed entries applied per hold of the write lock: lookups wait for
+/// at most one slice (tens of microseconds), not a whole poll's worth.
+/// A lookup between two slices may see part of a poll's changes, as it
+/// could already see one poll's changes before the next poll's.
+const APPLY_SLICE: usize = 16;
+
+/// Rebuild the PDQ index's static tables (its delta or tombstones grew
+/// past a quarter) under the read lock, lookups going on, and swap the new
+/// index in; false when the matcher's lock is poisoned.
+fn compact_pdq(st: &AppState) -> bool {
+    let (stamp, fresh) = match st.matcher.read() {
+        Ok(g) => g.matcher().pdq_compacted(),
+        Err(_) => return false,
+    };
+    let Some(mut g) = write_politely(st) else {
+        return false;
+    };
+    let held = std::time::Instant::now();
+    // Stale only if another writer changed the matcher meanwhile (there is
+    // none): then it stays as it is, compacted at a later poll.
+    let old = g.matcher_mut().replace_pdq(stamp, fresh);
+    drop(g);
+    st.metrics.observe_write_hold(held.elapsed());
+    // The old (or unused) index is freed here, not under the lock.
+    drop(old);
+    true
 }
 
 /// Poll until `shutdown` fires. A failed poll, a panic in one, or a

@@ -81,12 +81,29 @@ pub struct Metrics {
     /// Seconds since the index last caught up with the database (set when
     /// scraped).
     pub live_sync_lag: Gauge<f64, std::sync::atomic::AtomicU64>,
+    /// How long each live update held the index's write lock (lookups
+    /// cannot run meanwhile): the structural figure behind the lookup
+    /// tail under writes, independent of the machine's load.
+    pub index_write_hold: Histogram,
+    /// The longest such hold since the start, seconds.
+    pub index_write_hold_max: Gauge<f64, std::sync::atomic::AtomicU64>,
+    /// Lookups that found the index's write lock taken and waited.
+    pub index_read_waits: Counter,
+    /// How long those lookups waited for the read lock.
+    pub index_read_wait: Histogram,
 }
 
 fn latency_histogram() -> Histogram {
     // 50 µs .. ~100 s.
     Histogram::new(prometheus_client::metrics::histogram::exponential_buckets(
         0.000_05, 2.0, 22,
+    ))
+}
+
+fn lock_histogram() -> Histogram {
+    // 1 µs .. ~2 s: lock holds of a few microseconds must be told apart.
+    Histogram::new(prometheus_client::metrics::histogram::exponential_buckets(
+        0.000_001, 2.0, 22,
     ))
 }
 
@@ -111,6 +128,10 @@ impl Default for Metrics {
             live_rebuilds: Counter::default(),
             live_errors: Counter::default(),
             live_sync_lag: Gauge::default(),
+            index_write_hold: lock_histogram(),
+            index_write_hold_max: Gauge::default(),
+            index_read_waits: Counter::default(),
+            index_read_wait: lock_histogram(),
             registry: Registry::default(),
         };
         registry.register(
@@ -174,11 +195,41 @@ impl Default for Metrics {
             "Seconds since the index last caught up with the database",
             m.live_sync_lag.clone(),
         );
+        registry.register(
+            "index_write_lock_hold_seconds",
+            "How long each live update held the index's write lock",
+            m.index_write_hold.clone(),
+        );
+        registry.register(
+            "index_write_lock_hold_max_seconds",
+            "Longest hold of the index's write lock by a live update since the start",
+            m.index_write_hold_max.clone(),
+        );
+        registry.register(
+            "index_read_lock_waits",
+            "Lookups that waited for the index's write lock to be released",
+            m.index_read_waits.clone(),
+        );
+        registry.register(
+            "index_read_lock_wait_seconds",
+            "How long lookups that waited for the index's read lock waited",
+            m.index_read_wait.clone(),
+        );
         Metrics { registry, ..m }
     }
 }
 
 impl Metrics {
+    /// Note one hold of the index's write lock.
+    pub fn observe_write_hold(&self, held: std::time::Duration) {
+        let s = held.as_secs_f64();
+        self.index_write_hold.observe(s);
+        // Only the live updater writes this gauge: no lost update.
+        if s > self.index_write_hold_max.get() {
+            self.index_write_hold_max.set(s);
+        }
+    }
+
     /// The Prometheus text exposition.
     pub fn render(&self) -> String {
         let mut s = String::new();

@@ -78,6 +78,33 @@ pub struct PdqIndex<T> {
     /// Tombstones, one bit per slot.
     dead: Vec<u64>,
     dead_count: usize,
+    /// Whether an insert or removal that leaves the index lopsided
+    /// compacts it there and then (see [`PdqIndex::set_auto_compact`]).
+    auto_compact: bool,
+    /// Changes at every mutation, unique across indexes: work prepared
+    /// against one state ([`Room`], planned removals) is applied only to
+    /// that same state.
+    stamp: u64,
+}
+
+/// Where [`PdqIndex::stamp`]s come from.
+static STAMPS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+
+fn next_stamp() -> u64 {
+    STAMPS.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+}
+
+/// Storage for more inserts, grown ahead of them from a shared reference
+/// (see [`PdqIndex::room_for`]): the copy into bigger vectors and the
+/// rehash of the delta tables, which a plain insert would do while its
+/// caller holds the index exclusively, are done beforehand, while
+/// lookups go on; installing it is a swap of vectors.
+pub struct Room<T> {
+    stamp: u64,
+    hashes: Option<Vec<[u64; 4]>>,
+    items: Option<Vec<T>>,
+    dead: Option<Vec<u64>>,
+    delta: Vec<Option<DeltaTable>>,
 }
 
 #[derive(Default)]
@@ -152,7 +179,135 @@ impl<T: Copy> PdqIndex<T> {
             main,
             delta,
             dead_count: 0,
+            auto_compact: true,
+            stamp: next_stamp(),
         }
+    }
+
+    /// Whether inserts and removals compact the index themselves when it
+    /// gets lopsided (the default). Off, the owner asks
+    /// [`PdqIndex::needs_compaction`] and builds [`PdqIndex::compacted`]
+    /// where it suits it: a service builds it under a shared lock and swaps
+    /// it in, instead of rebuilding every table while lookups wait.
+    pub fn set_auto_compact(&mut self, on: bool) {
+        self.auto_compact = on;
+    }
+
+    /// Identifies the index's current state: changed by every mutation.
+    pub fn stamp(&self) -> u64 {
+        self.stamp
+    }
+
+    /// Whether the delta or the tombstones have grown past the point
+    /// where the static tables should be rebuilt.
+    pub fn needs_compaction(&self) -> bool {
+        let delta_len = self.hashes.len() - self.main_len;
+        (delta_len > MIN_DELTA_BEFORE_MERGE && delta_len > self.main_len / 4)
+            || (self.dead_count > MIN_DELTA_BEFORE_MERGE && self.dead_count > self.hashes.len() / 4)
+    }
+
+    /// Storage for `extra` more inserts, when some vector or delta table
+    /// would otherwise grow during them (`None`: there is room already).
+    pub fn room_for(&self, extra: usize) -> Option<Room<T>> {
+        let len = self.hashes.len();
+        let want = len + extra;
+        // Grow as a Vec would (doubling), so rooms stay rare.
+        let cap = want.max(2 * len);
+        let grow = |have: usize| have < want;
+        let hashes = grow(self.hashes.capacity()).then(|| {
+            let mut v = Vec::with_capacity(cap);
+            v.extend_from_slice(&self.hashes);
+            v
+        });
+        let items = grow(self.items.capacity()).then(|| {
+            let mut v = Vec::with_capacity(cap);
+            v.extend_from_slice(&self.items);
+            v
+        });
+        let dead = (self.dead.capacity() < want.div_ceil(64)).then(|| {
+            let mut v = Vec::with_capacity(cap.div_ceil(64) + 1);
+            v.extend_from_slice(&self.dead);
+            v
+        });
+        let delta: Vec<Option<DeltaTable>> =
+            self.delta.iter().map(|t| t.grown_for(extra)).collect();
+        if hashes.is_none()
+            && items.is_none()
+            && dead.is_none()
+            && delta.iter().all(Option::is_none)
+        {
+            return None;
+        }
+        Some(Room {
+            stamp: self.stamp,
+            hashes,
+            items,
+            dead,
+            delta,
+        })
+    }
+
+    /// Put in storage made by [`PdqIndex::room_for`] on this same state
+    /// (the stamp tells). Only vectors are swapped: slots and contents
+    /// stay as they are. Gives back the storage it replaced (`Ok`: free it
+    /// once the index is no longer held exclusively, freeing a large
+    /// vector takes a while) or, for a stale room, the room itself.
+    pub fn install_room(&mut self, mut room: Room<T>) -> Result<Room<T>, Room<T>> {
+        if room.stamp != self.stamp || room.delta.len() != self.delta.len() {
+            return Err(room);
+        }
+        if let Some(v) = room.hashes.as_mut() {
+            std::mem::swap(&mut self.hashes, v);
+        }
+        if let Some(v) = room.items.as_mut() {
+            std::mem::swap(&mut self.items, v);
+        }
+        if let Some(v) = room.dead.as_mut() {
+            std::mem::swap(&mut self.dead, v);
+        }
+        for (mine, grown) in self.delta.iter_mut().zip(room.delta.iter_mut()) {
+            if let Some(t) = grown {
+                std::mem::swap(mine, t);
+            }
+        }
+        Ok(room)
+    }
+
+    /// The live slots holding `hash` whose item satisfies `pred`: what
+    /// [`PdqIndex::remove`] would tombstone, found from a shared reference
+    /// (see [`PdqIndex::tombstone`]).
+    pub fn find(&self, hash: &Pdq, mut pred: impl FnMut(&T) -> bool) -> Vec<u32> {
+        let mut slots = Vec::new();
+        self.search_slots(&hash.words(), 0, &mut slots);
+        slots
+            .into_iter()
+            .map(|(slot, _)| slot)
+            .filter(|&slot| pred(&self.items[slot as usize]))
+            .collect()
+    }
+
+    /// Tombstone `slots` found by [`PdqIndex::find`] on the state `stamp`;
+    /// `None`, and nothing changed, when the index has changed since.
+    /// Returns how many were removed.
+    pub fn tombstone(&mut self, stamp: u64, slots: &[u32]) -> Option<usize> {
+        if stamp != self.stamp {
+            return None;
+        }
+        let mut removed = 0;
+        for &slot in slots {
+            if (slot as usize) < self.hashes.len() && !self.is_dead(slot) {
+                self.dead[slot as usize / 64] |= 1 << (slot % 64);
+                self.dead_count += 1;
+                removed += 1;
+            }
+        }
+        if removed > 0 {
+            self.stamp = next_stamp();
+        }
+        if self.auto_compact && self.needs_compaction() {
+            self.compact();
+        }
+        Some(removed)
     }
 
     /// An index over `hashes` and `items` whose static tables were saved
@@ -248,8 +403,10 @@ impl<T: Copy> PdqIndex<T> {
         for (t, table) in self.delta.iter_mut().enumerate() {
             table.insert(self.layout.key(&w, t), slot);
         }
+        self.stamp = next_stamp();
         let delta_len = self.hashes.len() - self.main_len;
-        if delta_len > MIN_DELTA_BEFORE_MERGE && delta_len > self.main_len / 4 {
+        if self.auto_compact && delta_len > MIN_DELTA_BEFORE_MERGE && delta_len > self.main_len / 4
+        {
             self.compact();
         }
     }
@@ -267,7 +424,13 @@ impl<T: Copy> PdqIndex<T> {
                 removed += 1;
             }
         }
-        if self.dead_count > MIN_DELTA_BEFORE_MERGE && self.dead_count > self.hashes.len() / 4 {
+        if removed > 0 {
+            self.stamp = next_stamp();
+        }
+        if self.auto_compact
+            && self.dead_count > MIN_DELTA_BEFORE_MERGE
+            && self.dead_count > self.hashes.len() / 4
+        {
             self.compact();
         }
         removed
@@ -276,6 +439,12 @@ impl<T: Copy> PdqIndex<T> {
     /// Rebuild the static tables over all live hashes (drops tombstones,
     /// merges the delta, re-picks the key width for the new size).
     pub fn compact(&mut self) {
+        *self = self.compacted();
+    }
+
+    /// What [`PdqIndex::compact`] makes, built from a shared reference
+    /// (the index itself is left as it is).
+    pub fn compacted(&self) -> Self {
         let mut hashes = Vec::with_capacity(self.len());
         let mut items = Vec::with_capacity(self.len());
         for slot in 0..self.hashes.len() {
@@ -284,7 +453,9 @@ impl<T: Copy> PdqIndex<T> {
                 items.push(self.items[slot]);
             }
         }
-        *self = Self::build(hashes, items, self.config);
+        let mut fresh = Self::build(hashes, items, self.config);
+        fresh.auto_compact = self.auto_compact;
+        fresh
     }
 
     #[inline(always)]
@@ -680,5 +851,100 @@ mod tests {
         let mut changed = built;
         changed.insert(&Pdq::from_words([1, 2, 3, 4]), 5000);
         assert!(changed.static_tables().is_none());
+    }
+
+    #[test]
+    fn room_ahead_and_planned_tombstones_keep_the_index_exact() {
+        let mut seed = 23;
+        let base = random_hashes(4000, &mut seed);
+        let mut all = base.clone();
+        let mut idx = PdqIndex::build(base, (0..4000u32).collect(), IndexConfig::default());
+        idx.set_auto_compact(false);
+        // Built vectors are exactly full: the first insert needs room.
+        let room = idx.room_for(600).expect("a built index has no spare room");
+        let stamp = idx.stamp();
+        let old = idx.install_room(room).ok().expect("fresh room");
+        assert_eq!(idx.stamp(), stamp, "a room changes no slot");
+        assert!(old.hashes.is_some_and(|v| v.len() == 4000));
+        assert!(idx.room_for(600).is_none());
+        let cap = (
+            idx.hashes.capacity(),
+            idx.items.capacity(),
+            idx.dead.capacity(),
+        );
+        for i in 0..600u32 {
+            let h = random_hashes(1, &mut seed)[0];
+            all.push(h);
+            idx.insert(&Pdq::from_words(h), 4000 + i);
+        }
+        // No vector grew during the inserts.
+        assert_eq!(
+            (
+                idx.hashes.capacity(),
+                idx.items.capacity(),
+                idx.dead.capacity()
+            ),
+            cap
+        );
+        // A room made before a change is refused.
+        let stale = idx.room_for(1_000_000).unwrap();
+        idx.insert(&Pdq::from_words(all[0]), 9999);
+        all.push(all[0]);
+        assert!(idx.install_room(stale).is_err());
+        let mut alive = vec![true; all.len()];
+        for i in (0..all.len()).step_by(9) {
+            let slots = idx.find(&Pdq::from_words(all[i]), |&item| {
+                item == i as u32 || (i == 0 && item == 9999)
+            });
+            let stamp = idx.stamp();
+            // Stale slots are refused, fresh ones removed.
+            assert_eq!(idx.tombstone(stamp.wrapping_sub(1), &slots), None);
+            assert_eq!(idx.tombstone(stamp, &slots), Some(slots.len()));
+            assert_eq!(idx.tombstone(idx.stamp(), &slots), Some(0), "already dead");
+            alive[i] = false;
+            if i == 0 {
+                alive[all.len() - 1] = false;
+            }
+        }
+        let compacted = idx.compacted();
+        for qi in 0..150 {
+            let q = all[(qi * 31) % all.len()];
+            for r in [0, 31, 64] {
+                let got: Vec<(u32, u32)> = idx
+                    .search(&Pdq::from_words(q), r)
+                    .into_iter()
+                    .map(|h| (h.item, h.distance))
+                    .collect();
+                let want: Vec<(u32, u32)> = brute(&all, &alive, &q, r)
+                    .into_iter()
+                    .map(|(slot, d)| {
+                        (
+                            if slot as usize == all.len() - 1 {
+                                9999
+                            } else {
+                                slot
+                            },
+                            d,
+                        )
+                    })
+                    .collect();
+                let mut a = got.clone();
+                a.sort_unstable();
+                let mut b = want.clone();
+                b.sort_unstable();
+                assert_eq!(a, b, "r {r}");
+                let mut c: Vec<(u32, u32)> = compacted
+                    .search(&Pdq::from_words(q), r)
+                    .into_iter()
+                    .map(|h| (h.item, h.distance))
+                    .collect();
+                c.sort_unstable();
+                assert_eq!(c, b, "compacted, r {r}");
+            }
+        }
+        assert!(
+            !compacted.auto_compact,
+            "a compacted index keeps the setting"
+        );
     }
 }

@@ -141,6 +141,21 @@ impl DeltaTable {
         self.buckets.get(&key).map(Vec::as_slice).unwrap_or(&[])
     }
 
+    /// A copy with room for `extra` more keys without a rehash, when this
+    /// one would rehash during them (`None`: it would not).
+    pub fn grown_for(&self, extra: usize) -> Option<DeltaTable> {
+        let len = self.buckets.len();
+        if self.buckets.capacity() >= len + extra {
+            return None;
+        }
+        let mut buckets = HashMap::with_capacity_and_hasher(
+            (len + extra).max(2 * len),
+            BuildHasherDefault::<KeyHasher>::default(),
+        );
+        buckets.extend(self.buckets.iter().map(|(k, v)| (*k, v.clone())));
+        Some(DeltaTable { buckets })
+    }
+
     /// Approximate heap bytes held.
     pub fn heap_bytes(&self) -> usize {
         self.buckets.capacity() * 40
