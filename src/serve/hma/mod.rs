@@ -15,6 +15,7 @@
 //!
 //! Modules: [`signals`] (names, texts, distances), [`content`] (bank
 //! content), [`config`] (signal/content types, exchanges, service routes),
+//! [`exchange_fetch`] (HMA's background fetcher and `POST /dev/run_fetch`),
 //! [`coinflip`] (HMA's per-bank coin flip).
 
 pub mod coinflip;
