@@ -73,6 +73,10 @@ fn main() -> anyhow::Result<()> {
                         views.push(("letterbox", (**lb).clone()));
                         views.push(("letterbox+flipx", lb.mirrored()));
                     }
+                    if let Some(b) = rec.tmk_band.as_ref() {
+                        views.push(("band", (**b).clone()));
+                        views.push(("band+flipx", b.mirrored()));
+                    }
                     for (view, h) in views {
                         let s: serde_json::Map<String, serde_json::Value> = listed
                             .iter()

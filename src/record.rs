@@ -162,6 +162,11 @@ pub struct FileRecord {
     /// (see `crate::video::tmk_frames::TrimmedTmk`).
     #[serde(skip)]
     pub tmk_letterbox: Option<std::sync::Arc<hashdb::tmk::TmkHash>>,
+    /// Videos hashed with crop views that have a caption band on one
+    /// side: the TMK+PDQF of the frames beside it, a query-side view (see
+    /// `crate::views::static_band`).
+    #[serde(skip)]
+    pub tmk_band: Option<std::sync::Arc<hashdb::tmk::TmkHash>>,
     /// Images: query-side views (see [`crate::views`]), when asked for.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub views: Option<Vec<crate::views::ViewHash>>,
@@ -220,6 +225,7 @@ impl FileRecord {
             dihedral: None,
             tmk: None,
             tmk_letterbox: None,
+            tmk_band: None,
             views: None,
             error: None,
             matches: None,

@@ -28,7 +28,7 @@ import tempfile
 from collections import defaultdict
 from pathlib import Path
 
-VIEWS = ("original", "flipx", "letterbox", "letterbox+flipx")
+VIEWS = ("original", "flipx", "letterbox", "letterbox+flipx", "band", "band+flipx")
 CUTS = (0.7, 0.75, 0.8, 0.85, 0.9)
 FLOOR = 0.8  # TMK_VIEW_FLOOR in src/matching/views.rs
 

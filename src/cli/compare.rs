@@ -30,7 +30,11 @@ mod tmk;
 /// TMK+PDQF (a video is hashed now): level-1 and level-2 scores, a match
 /// when both reach --tmk-level1 and --tmk-level2 ("kind": "tmk"). Two
 /// videos without --tmk are judged by vPDQ as above, and the report adds
-/// their TMK+PDQF scores and verdict ("tmk": {...}) for information.
+/// their TMK+PDQF scores and verdict ("tmk": {...}) for information. With
+/// --views, a video A's TMK+PDQF views (mirrored; letterbox bars trimmed;
+/// a caption band on one side cut off) are tried when its plain TMK does
+/// not match, each needing level-1 and level-2 >= 0.8 (the view floor
+/// `scan` applies); the first that matches is named ("view").
 ///
 /// Exit code: 1 match, 0 no match, 2 error.
 #[derive(clap::Args)]
@@ -96,7 +100,11 @@ pub fn run(args: CompareArgs) -> anyhow::Result<u8> {
             cfg.video.tmk && cfg.video.fast.is_none(),
             "comparing by TMK+PDQF needs it computed: not with --no-tmk or --fast"
         );
-        return tmk::run(&args.a, &args.b, &cfg, tmk_t, args.json);
+        let a_cfg = HashConfig {
+            views: args.views.views,
+            ..cfg.clone()
+        };
+        return tmk::run(&args.a, &args.b, &a_cfg, &cfg, tmk_t, args.json);
     }
     tmk::check_thresholds(tmk_t)?;
     anyhow::ensure!(

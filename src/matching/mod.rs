@@ -40,7 +40,7 @@
 mod video;
 mod views;
 
-pub use views::{tmk_view_thresholds, TMK_VIEW_FLOOR};
+pub use views::{tmk_view_thresholds, tmk_views, TMK_VIEW_FLOOR};
 
 use crate::record::{FileRecord, PdqItem};
 use crate::views::View;

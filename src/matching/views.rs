@@ -18,7 +18,9 @@
 //! (`hashdb::tmk::TmkHash::mirrored`). With crop views, the video with its
 //! letterbox bars trimmed (`letterbox`, a second TMK from the same decode:
 //! `crate::video::tmk_frames::TrimmedTmk`), and that mirrored
-//! (`letterbox+flipx`) with turns. Their hits, on entries nothing else
+//! (`letterbox+flipx`) with turns; then the video beside a caption band on
+//! one side (`band`, `band+flipx`: a third TMK from the same decode, see
+//! `crate::views::static_band`). Their hits, on entries nothing else
 //! hit, say `"hit_by": "tmk_pdqf", "view": "flipx"` (or the view's name).
 //! A view hit needs level-1 and level-2 of at least [`TMK_VIEW_FLOOR`] (or
 //! the list's thresholds when higher): the plain TMK alone is judged as
@@ -67,6 +69,40 @@ pub fn tmk_view_thresholds(list: TmkThresholds) -> TmkThresholds {
     }
 }
 
+/// `rec`'s TMK+PDQF views, in the order they are tried (see the module
+/// docs): the mirrored TMK when its frames were hashed with the mirror
+/// view, the letterbox-trimmed TMK when the video has centred bars, the
+/// TMK beside a caption band on one side (`band`, see
+/// [`crate::views::static_band`]) when it has one, each of those two also
+/// mirrored with the mirror view. Empty without a TMK. `compare --views`
+/// uses the same list.
+pub fn tmk_views(rec: &FileRecord) -> Vec<(View, Arc<hashdb::tmk::TmkHash>)> {
+    let flipx = View::Turn(DihedralKind::FlipX);
+    let Some(h) = rec.tmk.as_ref() else {
+        return Vec::new();
+    };
+    let mirror = rec
+        .pdq
+        .iter()
+        .any(|p| p.views.iter().flatten().any(|v| v.view == flipx));
+    let mut views = Vec::new();
+    if mirror {
+        views.push((flipx, Arc::new(h.mirrored())));
+    }
+    for (c, trimmed) in [
+        (Crop::Letterbox, rec.tmk_letterbox.as_ref()),
+        (Crop::Band, rec.tmk_band.as_ref()),
+    ] {
+        let Some(t) = trimmed else { continue };
+        let crop = |k| View::Crop(c, k);
+        views.push((crop(DihedralKind::Original), Arc::clone(t)));
+        if mirror {
+            views.push((crop(DihedralKind::FlipX), Arc::new(t.mirrored())));
+        }
+    }
+    views
+}
+
 impl RecordMatcher {
     /// Hits of `rec`'s frame views on entries not already in `out`.
     pub(super) fn video_view_hits(&self, rec: &FileRecord, out: &mut Vec<MatchRecord>) {
@@ -100,27 +136,9 @@ impl RecordMatcher {
     }
 
     /// Hits of `rec`'s TMK+PDQF views (see the module docs) on entries
-    /// not already in `out`: the mirrored TMK when its frames were hashed
-    /// with the mirror view, the letterbox-trimmed TMK when the video has
-    /// bars (and it mirrored, with the mirror view).
+    /// not already in `out`.
     fn tmk_view_hits(&self, rec: &FileRecord, out: &mut Vec<MatchRecord>) {
-        let flipx = View::Turn(DihedralKind::FlipX);
-        let Some(h) = rec.tmk.as_ref() else { return };
-        let mirror = rec
-            .pdq
-            .iter()
-            .any(|p| p.views.iter().flatten().any(|v| v.view == flipx));
-        let mut views = Vec::new();
-        if mirror {
-            views.push((flipx, Arc::new(h.mirrored())));
-        }
-        if let Some(lb) = rec.tmk_letterbox.as_ref() {
-            let crop = |k| View::Crop(Crop::Letterbox, k);
-            views.push((crop(DihedralKind::Original), Arc::clone(lb)));
-            if mirror {
-                views.push((crop(DihedralKind::FlipX), Arc::new(lb.mirrored())));
-            }
-        }
+        let views = tmk_views(rec);
         for (view, hash) in views {
             let value = Value::Tmk(hash);
             for hit in self.hits(&value, None, &self.opts) {

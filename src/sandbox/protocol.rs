@@ -417,6 +417,7 @@ pub fn encode_record(rec: &FileRecord, cpu_seconds: f64) -> Vec<u8> {
         dihedral,
         tmk,
         tmk_letterbox,
+        tmk_band,
         views,
         error,
         matches: _,
@@ -470,6 +471,7 @@ pub fn encode_record(rec: &FileRecord, cpu_seconds: f64) -> Vec<u8> {
     // The TMK+PDQF hash in its `.tmk` file layout (read back strictly).
     e.opt(tmk, |e, t| e.bytes(&t.to_bytes()));
     e.opt(tmk_letterbox, |e, t| e.bytes(&t.to_bytes()));
+    e.opt(tmk_band, |e, t| e.bytes(&t.to_bytes()));
     e.opt(views, |e, v| e.seq(v, enc_view));
     e.opt(error, |e, err| {
         let ItemError { kind, message } = err;
@@ -529,6 +531,11 @@ pub fn decode_record(buf: &[u8], rec: &mut FileRecord) -> Result<f64, Malformed>
         hashdb::tmk::TmkHash::from_bytes(d.bytes()?)
             .map(std::sync::Arc::new)
             .map_err(|e| bad(format!("letterbox TMK hash: {e}")))
+    })?;
+    rec.tmk_band = d.opt(|d| {
+        hashdb::tmk::TmkHash::from_bytes(d.bytes()?)
+            .map(std::sync::Arc::new)
+            .map_err(|e| bad(format!("band TMK hash: {e}")))
     })?;
     rec.views = d.opt(|d| d.seq(37, dec_view))?;
     rec.error = d.opt(|d| {

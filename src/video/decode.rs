@@ -548,6 +548,7 @@ pub fn hash_video_tapped(
                 facts.tmk_frames = Some(u64::from(hash.frame_count()));
                 rec.tmk = Some(std::sync::Arc::new(hash));
                 rec.tmk_letterbox = frames.tmk_letterbox.map(std::sync::Arc::new);
+                rec.tmk_band = frames.tmk_band.map(std::sync::Arc::new);
             }
             Some(Err(e)) => facts.tmk_error = Some(e),
             None => {}

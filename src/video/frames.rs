@@ -16,6 +16,7 @@ use super::tmk_frames::{TmkFrames, TmkSetup, TrimmedTmk};
 use crate::pdq::{LumaRule, PdqHasher, Rgb8};
 use crate::record::PdqItem;
 use crate::views::letterbox::LetterboxViews;
+use crate::views::static_band::StaticBands;
 use crate::views::{hash_with_turns, RgbView, Turns, ViewSet};
 use ffmpeg_next::format::Pixel;
 use ffmpeg_next::software::scaling;
@@ -64,6 +65,10 @@ pub struct HashedFrames {
     /// video's letterbox bars trimmed (see [`TrimmedTmk`]), when it has
     /// bars.
     pub tmk_letterbox: Option<hashdb::tmk::TmkHash>,
+    /// With crop views and TMK: the TMK+PDQF of the frames with a caption
+    /// band on one side cut off (see
+    /// [`crate::views::static_band::StaticBands`]), when it has one.
+    pub tmk_band: Option<hashdb::tmk::TmkHash>,
 }
 
 /// Why a frame could not be converted.
@@ -106,6 +111,11 @@ pub struct FrameHasher {
     /// `bars` (the letterbox bars agreed on so far).
     tmk_letterbox: Option<TrimmedTmk>,
     bars: Option<crate::views::Rect>,
+    /// With crop views and TMK: a caption band on one side, found over the
+    /// sampled frames, and the TMK+PDQF of the frames beside it so far.
+    band: Option<StaticBands>,
+    tmk_band: Option<TrimmedTmk>,
+    band_rect: Option<crate::views::Rect>,
 }
 
 /// At most this many `between` frames a video (an hour at 30 fps, about
@@ -135,6 +145,15 @@ impl FrameHasher {
                 .filter(|_| views.crops())
                 .map(|t| TrimmedTmk::new(t, width as usize, height as usize)),
             bars: None,
+            band: tmk
+                .as_ref()
+                .filter(|_| views.crops())
+                .map(|_| StaticBands::new(width as usize, height as usize)),
+            tmk_band: tmk
+                .as_ref()
+                .filter(|_| views.crops())
+                .map(|t| TrimmedTmk::one_sided(t, width as usize, height as usize)),
+            band_rect: None,
             tmk: tmk.map(TmkFrames::new),
         }
     }
@@ -145,6 +164,10 @@ impl FrameHasher {
         let tmk = self.tmk.map(TmkFrames::finish);
         let mut items = self.items;
         let mut tmk_letterbox = None;
+        let mut tmk_band = None;
+        if let (Some(band), Some(t), Some(Ok(_))) = (&self.band, self.tmk_band, &tmk) {
+            tmk_band = t.finish(band.final_rect());
+        }
         if let Some(lb) = self.letterbox {
             let (bars, per_frame) = lb.finish();
             // A view of a TMK that failed would be a hash of part of the
@@ -164,6 +187,7 @@ impl FrameHasher {
         let mut out = HashedFrames {
             tmk,
             tmk_letterbox,
+            tmk_band,
             ..HashedFrames::default()
         };
         for (item, between) in items {
@@ -223,6 +247,9 @@ impl FrameHasher {
         // trimmed as its letterbox view is).
         if let Some(t) = self.tmk_letterbox.as_mut() {
             t.push(&s.frame, s.tmk, self.bars);
+        }
+        if let Some(t) = self.tmk_band.as_mut() {
+            t.push(&s.frame, s.tmk, self.band_rect);
         }
         // A between frame that cannot be converted is one query-side hash
         // less, not an error of the file.
@@ -307,6 +334,10 @@ impl FrameHasher {
             if self.tmk_letterbox.is_some() {
                 self.bars = lb.bars_so_far();
             }
+        }
+        if let Some(band) = self.band.as_mut().filter(|_| !s.between) {
+            band.observe(&img);
+            self.band_rect = band.rect();
         }
         self.items.push((
             PdqItem {

@@ -527,11 +527,35 @@ pub struct TrimmedTmk {
     /// Width and height the bars are measured in (the frames vPDQ hashes).
     size: (usize, usize),
     failed: bool,
+    shape: Shape,
+}
+
+/// Which crops a [`TrimmedTmk`] takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Shape {
+    /// Bars on both sides of an axis ([`balanced`]): the `letterbox` view.
+    Centred,
+    /// A caption band on one side, which
+    /// [`crate::views::static_band::StaticBands`] has already judged: the
+    /// `band` view.
+    OneSided,
 }
 
 impl TrimmedTmk {
     /// For a video whose bars are measured on `width` x `height` frames.
     pub fn new(setup: &TmkSetup, width: usize, height: usize) -> Self {
+        Self::with_shape(setup, width, height, Shape::Centred)
+    }
+
+    /// The same for a caption band on one side of `width` x `height`
+    /// frames (the `band` view): the crops given are taken as they are,
+    /// since [`crate::views::static_band::StaticBands`] only gives bands
+    /// that passed its rule.
+    pub fn one_sided(setup: &TmkSetup, width: usize, height: usize) -> Self {
+        Self::with_shape(setup, width, height, Shape::OneSided)
+    }
+
+    fn with_shape(setup: &TmkSetup, width: usize, height: usize, shape: Shape) -> Self {
         TrimmedTmk {
             stream_matrix: setup.stream_matrix,
             scaler: None,
@@ -541,6 +565,15 @@ impl TrimmedTmk {
             frames: 0,
             size: (width, height),
             failed: false,
+            shape,
+        }
+    }
+
+    fn takes(&self, r: &Rect) -> bool {
+        let (w, h) = self.size;
+        match self.shape {
+            Shape::Centred => balanced(r, w, h),
+            Shape::OneSided => true,
         }
     }
 
@@ -552,7 +585,7 @@ impl TrimmedTmk {
         let at = self.frames;
         self.frames += copies;
         let (w, h) = self.size;
-        let Some(rect) = bars.filter(|r| copies > 0 && !self.failed && balanced(r, w, h)) else {
+        let Some(rect) = bars.filter(|r| copies > 0 && !self.failed && self.takes(r)) else {
             return;
         };
         let i = match self.tracks.iter().position(|t| {
@@ -614,7 +647,7 @@ impl TrimmedTmk {
     /// was cropped to them, or a crop failed).
     pub fn finish(self, bars: Option<Rect>) -> Option<TmkHash> {
         let (w, h) = self.size;
-        let fin = bars.filter(|r| !self.failed && balanced(r, w, h))?;
+        let fin = bars.filter(|r| !self.failed && self.takes(r))?;
         let off = |r: &Rect| {
             r.x.abs_diff(fin.x)
                 + r.y.abs_diff(fin.y)

@@ -33,6 +33,7 @@ pub mod canvas;
 pub mod edges;
 pub mod letterbox;
 pub mod orient;
+pub mod static_band;
 mod view;
 
 pub use view::{Crop, UnknownView, View};

@@ -7,8 +7,11 @@ use anyhow::{bail, Context};
 use hashdb::tmk::{scores, TmkHash, TmkScores, TmkThresholds};
 use hashsieve::float_json::shortest;
 use hashsieve::hashing::{hash_path, HashConfig, Worker};
+use hashsieve::matching::{tmk_view_thresholds, tmk_views};
+use hashsieve::views::View;
 use std::io::Read;
 use std::path::Path;
+use std::sync::Arc;
 
 /// Whether the file is meant as a TMK file: named `.tmk`, or starting
 /// like one (`TMK`, any version). A damaged `.tmk` then gets the reader's
@@ -35,10 +38,15 @@ fn load(path: &Path) -> anyhow::Result<TmkHash> {
         .with_context(|| format!("{} (TMK file)", path.display()))
 }
 
-/// The TMK+PDQF of `path`: a `.tmk` file read, or a video hashed now.
-fn load_any(path: &Path, cfg: &HashConfig) -> anyhow::Result<TmkHash> {
+/// A video's TMK+PDQF views, in the order they are tried.
+type TmkViews = Vec<(View, Arc<TmkHash>)>;
+
+/// The TMK+PDQF of `path`: a `.tmk` file read, or a video hashed now,
+/// with its TMK views when `cfg` asks for views (see
+/// [`hashsieve::matching::tmk_views`]; none for a `.tmk` file).
+fn load_any(path: &Path, cfg: &HashConfig) -> anyhow::Result<(TmkHash, TmkViews)> {
     if looks_like_tmk(path)? {
-        return load(path);
+        return Ok((load(path)?, Vec::new()));
     }
     let rec = hash_path(path, cfg, &mut Worker::new());
     if let Some(e) = &rec.error {
@@ -51,8 +59,8 @@ fn load_any(path: &Path, cfg: &HashConfig) -> anyhow::Result<TmkHash> {
             rec.media
         );
     }
-    match rec.tmk {
-        Some(h) => Ok(TmkHash::clone(&h)),
+    match &rec.tmk {
+        Some(h) => Ok((TmkHash::clone(h), tmk_views(&rec))),
         None => bail!(
             "{}: no TMK+PDQF: {}",
             path.display(),
@@ -94,28 +102,58 @@ pub(super) fn line(s: TmkScores, a: &TmkHash, b: &TmkHash) -> String {
 }
 
 /// Compare two videos or `.tmk` files by TMK+PDQF; the exit code (1
-/// match, 0 no match).
+/// match, 0 no match). `a_cfg` hashes A: with views (`--views`), A's TMK
+/// views (mirrored, letterbox-trimmed, beside a caption band) are tried
+/// when the plain TMK does not match, each at the thresholds raised to
+/// the view floor as `scan` does, and the first that matches is named
+/// ("view").
 pub(super) fn run(
     a: &Path,
     b: &Path,
+    a_cfg: &HashConfig,
     cfg: &HashConfig,
     t: TmkThresholds,
     json_out: bool,
 ) -> anyhow::Result<u8> {
     check_thresholds(t)?;
-    let (ha, hb) = (load_any(a, cfg)?, load_any(b, cfg)?);
+    let ((ha, a_views), (hb, _)) = (load_any(a, a_cfg)?, load_any(b, cfg)?);
     // Level-2 even when level-1 fails, so the report shows both.
     let s = scores(&ha, &hb);
-    let is_match = t.is_match(s);
+    let mut is_match = t.is_match(s);
+    let by_view = if is_match {
+        None
+    } else {
+        let gate = tmk_view_thresholds(t);
+        a_views.iter().find_map(|(v, h)| {
+            let vs = scores(h, &hb);
+            gate.is_match(vs).then_some((*v, vs))
+        })
+    };
+    is_match |= by_view.is_some();
     if json_out {
         let mut j = json(&ha, &hb, t);
         j["kind"] = "tmk".into();
+        j["match"] = is_match.into();
+        if let Some((v, vs)) = by_view {
+            j["view"] = v.to_string().into();
+            j["view_level1"] = shortest(vs.level1).into();
+            j["view_level2"] = shortest(vs.level2).into();
+        }
         println!("{j}");
     } else {
         println!("{}", line(s, &ha, &hb));
+        if let Some((v, vs)) = by_view {
+            println!(
+                "view {v} of A: level-1 {:.6}, level-2 {:.6}",
+                vs.level1, vs.level2
+            );
+        }
         println!(
-            "match: {} (level-1 >= {}, level-2 >= {})",
+            "match: {}{} (level-1 >= {}, level-2 >= {})",
             if is_match { "yes" } else { "no" },
+            by_view
+                .map(|(v, _)| format!(" by view {v}"))
+                .unwrap_or_default(),
             t.level1,
             t.level2
         );
