@@ -29,6 +29,35 @@ const MIN_SHORT_SIDE: usize = 320;
 /// cost. `None` unless `f` is 8-bit YUV of the size `dst` (the stream's
 /// declared size, which the conformant path scales to).
 pub(super) fn between_luma(f: &Video, dst: (u32, u32)) -> Option<BoxAveraged<'_>> {
+    let (y, full) = y_plane(f, dst)?;
+    let (offset, scale) = if full {
+        (0.0, 1.0)
+    } else {
+        (16.0, 255.0 / 219.0)
+    };
+    BoxAveraged::new(
+        y.data,
+        y.width,
+        y.height,
+        y.stride,
+        factor(y.width, y.height),
+        offset,
+        scale,
+    )
+}
+
+/// An 8-bit plane of a frame.
+#[derive(Clone, Copy)]
+pub(super) struct Plane<'a> {
+    pub data: &'a [u8],
+    pub width: usize,
+    pub height: usize,
+    pub stride: usize,
+}
+
+/// The Y plane of a decoded 8-bit YUV frame of the size `dst`, and whether
+/// it is full range (`None` for any other format or size).
+pub(super) fn y_plane(f: &Video, dst: (u32, u32)) -> Option<(Plane<'_>, bool)> {
     let full = match f.format() {
         Pixel::YUV420P | Pixel::YUV422P | Pixel::YUV444P | Pixel::NV12 | Pixel::NV21 => {
             f.color_range() == ffmpeg_next::util::color::Range::JPEG
@@ -39,13 +68,13 @@ pub(super) fn between_luma(f: &Video, dst: (u32, u32)) -> Option<BoxAveraged<'_>
     if (f.width(), f.height()) != dst || f.planes() == 0 {
         return None;
     }
-    let (w, h) = (f.width() as usize, f.height() as usize);
-    let (offset, scale) = if full {
-        (0.0, 1.0)
-    } else {
-        (16.0, 255.0 / 219.0)
+    let plane = Plane {
+        data: f.data(0),
+        width: f.width() as usize,
+        height: f.height() as usize,
+        stride: f.stride(0),
     };
-    BoxAveraged::new(f.data(0), w, h, f.stride(0), factor(w, h), offset, scale)
+    Some((plane, full))
 }
 
 /// How many pixels a side one averaged pixel stands for: the largest that
@@ -108,6 +137,14 @@ impl LumaSource for BoxAveraged<'_> {
         let k = self.k;
         let mean = self.scale / (k * k) as f32;
         let bias = self.offset * self.scale;
+        if k == 1 {
+            // The plane itself (SD): no sums to gather, the same values.
+            let (start, n) = (y * self.stride, out.len());
+            for (o, &v) in out.iter_mut().zip(&self.data[start..start + n]) {
+                *o = u32::from(v) as f32 * mean - bias;
+            }
+            return;
+        }
         // Column sums of the k source rows, a chunk of the row at a time
         // (a stack buffer: `luma_row` takes `&self`). Adding whole rows of
         // bytes into u16 sums is what the compiler vectorises; k <= 257

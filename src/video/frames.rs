@@ -12,6 +12,7 @@
 //! (`f32` coefficients: [`LumaRule::Reference`]). We call the same libswscale
 //! with the same parameters, so the RGB bytes are the same.
 
+use super::motion::{MotionGate, DEFAULT_MAX_STILL_BITS};
 use super::tmk_frames::{TmkFrames, TmkSetup, TrimmedTmk};
 use crate::pdq::{LumaRule, PdqHasher, Rgb8};
 use crate::record::PdqItem;
@@ -116,6 +117,9 @@ pub struct FrameHasher {
     band: Option<StaticBands>,
     tmk_band: Option<TrimmedTmk>,
     band_rect: Option<crate::views::Rect>,
+    /// With crop views (which hash the `between` frames): which of them
+    /// moved enough since the last frame hashed to be worth a PDQ.
+    motion: Option<MotionGate>,
 }
 
 /// At most this many `between` frames a video (an hour at 30 fps, about
@@ -155,6 +159,12 @@ impl FrameHasher {
                 .map(|t| TrimmedTmk::one_sided(t, width as usize, height as usize)),
             band_rect: None,
             tmk: tmk.map(TmkFrames::new),
+            // Only crop views hash between frames (`decode::Decode::between`).
+            motion: if views.crops() {
+                MotionGate::new(Some(DEFAULT_MAX_STILL_BITS))
+            } else {
+                None
+            },
         }
     }
 
@@ -262,6 +272,14 @@ impl FrameHasher {
     fn hash_frame(&mut self, s: &Sampled, pdq: &mut PdqHasher) -> Result<(), ConvertError> {
         if s.between && self.between >= MAX_BETWEEN_FRAMES {
             return Ok(());
+        }
+        if let Some(gate) = self.motion.as_mut() {
+            let plane = super::between::y_plane(&s.frame, self.dst).map(|(p, _)| p);
+            if !s.between {
+                gate.sampled(plane);
+            } else if !gate.between_moved(plane) {
+                return Ok(());
+            }
         }
         if s.between {
             self.between += 1;

@@ -19,6 +19,8 @@ mod between;
 mod decode;
 #[cfg(feature = "video")]
 mod frames;
+#[cfg(feature = "video")]
+mod motion;
 pub mod rate;
 pub mod sampler;
 #[cfg(feature = "video")]

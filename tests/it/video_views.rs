@@ -211,9 +211,15 @@ fn conformance_hash_of_record_unchanged_by_views() {
         let between = views["between"].as_array().expect("between frames");
         let decoded = views["video"]["frames_decoded"].as_u64().unwrap();
         let sampled: Vec<u64> = record_hashes(&views).iter().map(|r| r.0).collect();
-        // By default every other frame (these are 30 fps or less); none
-        // with --between-frames 0, and the hash of record unchanged.
-        assert_eq!(between.len() as u64 + sampled.len() as u64, decoded, "{f}");
+        // By default every other frame (these are 30 fps or less) that
+        // moved since the last frame hashed (`video::motion`: these all
+        // move; up to a frame in 7 is still enough to skip); none with
+        // --between-frames 0, and the hash of record unchanged.
+        let hashed = between.len() as u64 + sampled.len() as u64;
+        assert!(
+            hashed <= decoded && hashed * 5 >= decoded * 4,
+            "{f}: {hashed} of {decoded}"
+        );
         let none = hash(&p, &["--views=all", "--between-frames", "0"]);
         assert!(none.get("between").is_none(), "{f}");
         assert_eq!(record_hashes(&none), record_hashes(&views), "{f}");
