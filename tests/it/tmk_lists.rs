@@ -481,10 +481,16 @@ struct EditedCopy {
     dir: tempfile::TempDir,
     db: std::path::PathBuf,
     original: std::path::PathBuf,
+    name: &'static str,
 }
 
 impl EditedCopy {
     fn make(vf: &str) -> Option<EditedCopy> {
+        Self::make_from("doorknob-hd-no-bar", vf)
+    }
+
+    /// As [`EditedCopy::make`], of the sample video `name`.
+    fn make_from(name: &'static str, vf: &str) -> Option<EditedCopy> {
         let conf = conformance()?;
         if !ffmpeg_support::require_ffmpeg() {
             return None;
@@ -494,7 +500,7 @@ impl EditedCopy {
         ok(&db, &["db", "list-create", "tmk"]);
         let refs = conf.join("tmk/reference-tmk-ffmpeg5");
         ok(&db, &["db", "import", "tmk", refs.to_str().unwrap()]);
-        let original = conf.join("vpdq/videos/doorknob-hd-no-bar.mp4");
+        let original = conf.join(format!("vpdq/videos/{name}.mp4"));
         ffmpeg_support::ffmpeg(
             dir.path(),
             &[
@@ -508,7 +514,12 @@ impl EditedCopy {
                 "copy.mp4",
             ],
         );
-        Some(EditedCopy { dir, db, original })
+        Some(EditedCopy {
+            dir,
+            db,
+            original,
+            name,
+        })
     }
 
     fn hits(&self, views: &str) -> Vec<Value> {
@@ -518,7 +529,7 @@ impl EditedCopy {
             &["match", "--file", q.to_str().unwrap(), "--views", views],
         ))
         .into_iter()
-        .filter(|h| h["external_id"] == "doorknob-hd-no-bar")
+        .filter(|h| h["external_id"] == self.name)
         .collect()
     }
 }
@@ -573,5 +584,38 @@ fn a_letterboxed_repost_is_found_by_the_letterbox_tmk_view() {
         found[0]["level1"].as_f64().unwrap() >= 0.7 && found[0]["level2"].as_f64().unwrap() >= 0.7
     );
     // Mirror views only (no crops): no letterbox TMK is made.
+    assert!(hits("dihedral").is_empty(), "{:?}", hits("dihedral"));
+}
+
+#[test]
+fn a_repost_with_a_caption_band_is_found_by_the_band_tmk_view() {
+    // A white band over the picture (a quarter of its height again) with
+    // dark blocks for its text, as a caption added on top of a repost. The
+    // 8 s sample: the band view has no picture before its second sampled
+    // frame, which on the 4 s one is a quarter of the video.
+    let vf = "pad=iw:ih*1.25:0:ih*0.25:white,\
+              drawbox=x=40:y=40:w=60:h=30:color=black:t=fill,\
+              drawbox=x=120:y=40:w=90:h=30:color=black:t=fill,\
+              drawbox=x=230:y=40:w=50:h=30:color=black:t=fill,\
+              drawbox=x=300:y=40:w=120:h=30:color=black:t=fill";
+    let Some(copy) = EditedCopy::make_from("pattern-longer-no-bar", vf) else {
+        return;
+    };
+    let hits = |views: &str| copy.hits(views);
+    // The plain TMK (the band scaled into every 64x64 frame) misses ...
+    assert!(hits("none").is_empty(), "{:?}", hits("none"));
+    // ... the TMK of the frames without the band finds it, saying so, at
+    // the view floor (0.8) and above.
+    let found = hits("all");
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert_eq!(
+        (found[0]["hit_by"].as_str(), found[0]["view"].as_str()),
+        (Some("tmk_pdqf"), Some("band"))
+    );
+    assert!(
+        found[0]["level1"].as_f64().unwrap() >= 0.8 && found[0]["level2"].as_f64().unwrap() >= 0.8,
+        "{found:?}"
+    );
+    // Mirror views only (no crops): no band TMK is made.
     assert!(hits("dihedral").is_empty(), "{:?}", hits("dihedral"));
 }
