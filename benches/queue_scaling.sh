@@ -45,7 +45,7 @@ cleanup() {
 trap cleanup EXIT
 mkdir -p "$WORK/media"
 find "$PHOTOS" -type f \( -iname '*.jpg' -o -iname '*.jpeg' -o -iname '*.png' \) \
-  | sort | head -n "$FILES" | while read -r f; do
+  | sort | awk -v n="$FILES" 'NR <= n' | while read -r f; do
     # Unique names (wallpaper folders reuse file names).
     cp "$f" "$WORK/media/$(echo "$f" | md5sum | cut -c1-12)-$(basename "$f")"
   done
