@@ -202,7 +202,7 @@ pub async fn run(
     mut shutdown: tokio::sync::watch::Receiver<bool>,
 ) {
     let mut poller = Some(poller);
-    st.mark_synced();
+    st.mark_synced(std::time::Instant::now());
     let _listener = listen(st.clone(), shutdown.clone());
     loop {
         tokio::select! {
@@ -239,6 +239,8 @@ pub async fn run(
             },
         };
         let s = st.clone();
+        // What this poll reads was committed by now at the latest.
+        let polled_at = std::time::Instant::now();
         let res = tokio::task::spawn_blocking(move || {
             let mut p = p;
             let out = poll_once(&s, &mut p);
@@ -251,7 +253,7 @@ pub async fn run(
                 // Applying takes the write lock: keep it off the executor.
                 let applied = tokio::task::spawn_blocking(move || apply(&s, o)).await;
                 if matches!(applied, Ok(true)) {
-                    st.mark_synced();
+                    st.mark_synced(polled_at);
                 } else {
                     // A poisoned matcher: the next poll rebuilds it whole.
                     st.metrics.live_errors.inc();

@@ -166,10 +166,13 @@ impl AppState {
             .observe(since.elapsed().as_secs_f64());
     }
 
-    /// The poller caught up with the database just now.
-    pub fn mark_synced(&self) {
-        let ms = u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX);
-        self.synced_ms.store(ms, Ordering::Release);
+    /// The poller caught up with the database as it was at `polled_at`
+    /// (when that poll began to read): the poll's time, not its end's, so
+    /// a write committed while the poll ran is not taken as seen.
+    pub fn mark_synced(&self, polled_at: std::time::Instant) {
+        let since = polled_at.saturating_duration_since(self.started);
+        let ms = u64::try_from(since.as_millis()).unwrap_or(u64::MAX);
+        self.synced_ms.fetch_max(ms, Ordering::AcqRel);
     }
 
     /// How long ago the poller last caught up with the database.

@@ -219,8 +219,13 @@ fn unix_now() -> i64 {
 /// client's next lookup sees it, as HMA's next index build would.
 async fn wait_synced(st: &Arc<AppState>) {
     let written = u64::try_from(st.started.elapsed().as_millis()).unwrap_or(u64::MAX);
-    let deadline = tokio::time::Instant::now() + (st.poll * 4).min(Duration::from_secs(2));
-    while st.synced_ms.load(Ordering::Acquire) < written && tokio::time::Instant::now() < deadline {
+    // Bounded: a poller that is failing must not hang the request (its
+    // lag shows in /readyz); 5 s covers a rebuild on a loaded machine.
+    let deadline = tokio::time::Instant::now() + (st.poll * 4).min(Duration::from_secs(5));
+    // A poll that began in the same millisecond as `written` may have
+    // begun before the write: wait for one that began after it.
+    while st.synced_ms.load(Ordering::Acquire) <= written && tokio::time::Instant::now() < deadline
+    {
         st.poke.notify_one();
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
