@@ -17,6 +17,7 @@
 //! pixels. A frame where neither agrees (possible only before the
 //! consensus settles) gets no `letterbox` view.
 
+use super::sides::{luma, Side, SIDES};
 use super::{push_crop, Crop, Rect, RgbView, ViewHash};
 use crate::pdq::PdqHasher;
 
@@ -37,36 +38,11 @@ const MIN_TRIM_FRACTION: f64 = 0.01;
 /// Lines are sampled at most this many points along their length.
 const SAMPLES: usize = 256;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Side {
-    Top,
-    Bottom,
-    Left,
-    Right,
-}
-
-const SIDES: [Side; 4] = [Side::Top, Side::Bottom, Side::Left, Side::Right];
-
-#[inline]
-fn luma(p: [u8; 3]) -> u32 {
-    (299 * u32::from(p[0]) + 587 * u32::from(p[1]) + 114 * u32::from(p[2])) / 1000
-}
-
 /// Mean luma and mean absolute deviation of line `i` from `side`.
 fn line_stats(img: &RgbView<'_>, side: Side, i: usize) -> (f64, f64) {
-    let len = match side {
-        Side::Top | Side::Bottom => img.width,
-        Side::Left | Side::Right => img.height,
-    };
+    let len = side.line_len(img);
     let step = len.div_ceil(SAMPLES).max(1);
-    let at = |k: usize| -> u32 {
-        luma(match side {
-            Side::Top => img.px(k, i),
-            Side::Bottom => img.px(k, img.height - 1 - i),
-            Side::Left => img.px(i, k),
-            Side::Right => img.px(img.width - 1 - i, k),
-        })
-    };
+    let at = |k: usize| u32::from(luma(side.px(img, i, k)));
     let (mut sum, mut n) = (0u64, 0u64);
     let mut k = 0;
     while k < len {

@@ -33,6 +33,7 @@ pub mod canvas;
 pub mod edges;
 pub mod letterbox;
 pub mod orient;
+mod sides;
 pub mod static_band;
 mod view;
 

@@ -31,6 +31,7 @@
 //! frame compares lines only while they are still static, so a video
 //! without a band compares about one line a side a frame.
 
+use super::sides::{luma, Side, SIDES};
 use super::{Rect, RgbView};
 
 /// Lines are sampled at most this many points along their length.
@@ -70,39 +71,12 @@ const BAND_TOL: i32 = 40;
 /// reference, the others show it does not change.
 pub const MIN_FRAMES: u32 = 3;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Side {
-    Top,
-    Bottom,
-    Left,
-    Right,
-}
-
-const SIDES: [Side; 4] = [Side::Top, Side::Bottom, Side::Left, Side::Right];
-
-#[inline]
-fn luma(p: [u8; 3]) -> u8 {
-    ((299 * u32::from(p[0]) + 587 * u32::from(p[1]) + 114 * u32::from(p[2])) / 1000) as u8
-}
-
 /// Luma samples of line `i` from `side` into `out` (cleared first).
 fn line(img: &RgbView<'_>, side: Side, i: usize, out: &mut Vec<u8>) {
     out.clear();
-    let len = match side {
-        Side::Top | Side::Bottom => img.width,
-        Side::Left | Side::Right => img.height,
-    };
+    let len = side.line_len(img);
     let step = len.div_ceil(SAMPLES).max(1);
-    let mut k = 0;
-    while k < len {
-        out.push(luma(match side {
-            Side::Top => img.px(k, i),
-            Side::Bottom => img.px(k, img.height - 1 - i),
-            Side::Left => img.px(i, k),
-            Side::Right => img.px(img.width - 1 - i, k),
-        }));
-        k += step;
-    }
+    out.extend((0..len).step_by(step).map(|k| luma(side.px(img, i, k))));
 }
 
 fn mean(v: &[u8]) -> f64 {
