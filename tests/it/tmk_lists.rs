@@ -532,6 +532,26 @@ impl EditedCopy {
         .filter(|h| h["external_id"] == self.name)
         .collect()
     }
+
+    /// The copy's plain TMK misses its original; with all views exactly
+    /// one hit, by the TMK of the cropped frames `view`, both scores at
+    /// least `floor`; with mirror views only (no crops) none.
+    fn is_found_only_by_crop_view(&self, view: &str, floor: f64) {
+        let hits = |views: &str| self.hits(views);
+        assert!(hits("none").is_empty(), "{:?}", hits("none"));
+        let found = hits("all");
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert_eq!(
+            (found[0]["hit_by"].as_str(), found[0]["view"].as_str()),
+            (Some("tmk_pdqf"), Some(view))
+        );
+        assert!(
+            found[0]["level1"].as_f64().unwrap() >= floor
+                && found[0]["level2"].as_f64().unwrap() >= floor,
+            "{found:?}"
+        );
+        assert!(hits("dihedral").is_empty(), "{:?}", hits("dihedral"));
+    }
 }
 
 #[test]
@@ -570,21 +590,9 @@ fn a_letterboxed_repost_is_found_by_the_letterbox_tmk_view() {
     let Some(copy) = EditedCopy::make("scale=iw:ih*0.6,pad=iw:ih/0.6:0:(oh-ih)/2:black") else {
         return;
     };
-    let hits = |views: &str| copy.hits(views);
-    // The plain TMK (bars scaled into every 64x64 frame) misses ...
-    assert!(hits("none").is_empty(), "{:?}", hits("none"));
-    // ... the TMK of the trimmed frames finds it, saying so.
-    let found = hits("all");
-    assert_eq!(found.len(), 1, "{found:?}");
-    assert_eq!(
-        (found[0]["hit_by"].as_str(), found[0]["view"].as_str()),
-        (Some("tmk_pdqf"), Some("letterbox"))
-    );
-    assert!(
-        found[0]["level1"].as_f64().unwrap() >= 0.7 && found[0]["level2"].as_f64().unwrap() >= 0.7
-    );
-    // Mirror views only (no crops): no letterbox TMK is made.
-    assert!(hits("dihedral").is_empty(), "{:?}", hits("dihedral"));
+    // The plain TMK (bars scaled into every 64x64 frame) misses; the TMK
+    // of the trimmed frames finds it, saying so.
+    copy.is_found_only_by_crop_view("letterbox", 0.7);
 }
 
 #[test]
@@ -601,21 +609,8 @@ fn a_repost_with_a_caption_band_is_found_by_the_band_tmk_view() {
     let Some(copy) = EditedCopy::make_from("pattern-longer-no-bar", vf) else {
         return;
     };
-    let hits = |views: &str| copy.hits(views);
-    // The plain TMK (the band scaled into every 64x64 frame) misses ...
-    assert!(hits("none").is_empty(), "{:?}", hits("none"));
-    // ... the TMK of the frames without the band finds it, saying so, at
-    // the view floor (0.8) and above.
-    let found = hits("all");
-    assert_eq!(found.len(), 1, "{found:?}");
-    assert_eq!(
-        (found[0]["hit_by"].as_str(), found[0]["view"].as_str()),
-        (Some("tmk_pdqf"), Some("band"))
-    );
-    assert!(
-        found[0]["level1"].as_f64().unwrap() >= 0.8 && found[0]["level2"].as_f64().unwrap() >= 0.8,
-        "{found:?}"
-    );
-    // Mirror views only (no crops): no band TMK is made.
-    assert!(hits("dihedral").is_empty(), "{:?}", hits("dihedral"));
+    // The plain TMK (the band scaled into every 64x64 frame) misses; the
+    // TMK of the frames without the band finds it, saying so, at the view
+    // floor (0.8) and above.
+    copy.is_found_only_by_crop_view("band", 0.8);
 }
