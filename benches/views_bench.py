@@ -15,13 +15,15 @@ cache), and prints the median wall time, images/s and the extra time over
 With --before OTHER_BIN, both binaries run every view set, all runs
 interleaved (before, after, before, after ...), so that load from other
 processes hits both alike; it prints each side's medians, the ms per image,
-and the after/before ratio per view set.
+and the after/before ratio per view set, by wall time and by CPU time (user +
+system of each run, which load from other processes disturbs less).
 
 Usage: python3 benches/views_bench.py [--corpus benches/out/eval]
        [--bin target/release/hashsieve] [--before OTHER_BIN] [--threads 1]
        [--runs 5] [--sets plain,edited]
 """
 import argparse
+import os
 import shutil
 import statistics
 import subprocess
@@ -31,12 +33,21 @@ import time
 from pathlib import Path
 
 
-def timed(cmd):
+def timed(cmd, cpu=None):
+    """Wall seconds of one run; with a list `cpu`, also appends the run's CPU
+    seconds (user + system of the child), which on a machine shared with
+    other work counts only what this run itself did."""
+    before = os.times()
     t = time.perf_counter()
     r = subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    wall = time.perf_counter() - t
+    after = os.times()
     if r.returncode not in (0,):
         sys.exit(f"{' '.join(cmd)} failed: {r.stderr.decode()[:300]}")
-    return time.perf_counter() - t
+    if cpu is not None:
+        cpu.append((after.children_user - before.children_user)
+                   + (after.children_system - before.children_system))
+    return wall
 
 
 def main():
@@ -88,12 +99,14 @@ def before_after(a, name, paths, n):
     cmds = {(side, vs): [b, "hash", "--threads", str(a.threads), f"--views={vs}"] + paths
             for vs in ("none", "dihedral", "all") for side, b in bins.items()}
     times = {k: [] for k in cmds}
+    cpus = {k: [] for k in cmds}
     for cmd in cmds.values():
         timed(cmd)  # warm-up: page cache
     for _ in range(a.runs):
         for k, cmd in cmds.items():
-            times[k].append(timed(cmd))
+            times[k].append(timed(cmd, cpus[k]))
     med = {k: statistics.median(ts) for k, ts in times.items()}
+    cpu = {k: statistics.median(ts) for k, ts in cpus.items()}
     print(f"\n{name}: {n} images, --threads {a.threads}, median of {a.runs} interleaved runs")
     print("| views | before s | after s | after/before | before ms/image | after ms/image "
           "| before vs none | after vs none |")
@@ -102,6 +115,17 @@ def before_after(a, name, paths, n):
         b, f = med[("before", vs)], med[("after", vs)]
         bn, fn = med[("before", "none")], med[("after", "none")]
         print(f"| {vs} | {b:.2f} | {f:.2f} | {f / b:.3f} | {1000 * b / n:.1f} | {1000 * f / n:.1f} "
+              f"| {100 * (b / bn - 1):+.0f}% | {100 * (f / fn - 1):+.0f}% |")
+    # CPU time (user + system) of the same runs: what each binary itself
+    # spent, less disturbed than wall time when other work shares the CPUs.
+    print("\nCPU time of the same runs (user + system), median")
+    print("| views | before cpu ms/image | after cpu ms/image | after/before "
+          "| before vs none | after vs none |")
+    print("|---|---:|---:|---:|---:|---:|")
+    for vs in ("none", "dihedral", "all"):
+        b, f = cpu[("before", vs)], cpu[("after", vs)]
+        bn, fn = cpu[("before", "none")], cpu[("after", "none")]
+        print(f"| {vs} | {1000 * b / n:.1f} | {1000 * f / n:.1f} | {f / b:.3f} "
               f"| {100 * (b / bn - 1):+.0f}% | {100 * (f / fn - 1):+.0f}% |")
 
 

@@ -13,6 +13,10 @@
 //! * the column pass keeps one running sum per column and consumes rows as
 //!   they arrive, holding only the last `window + GROUP` rows (a ring), so memory
 //!   use is independent of the image height and stays in cache;
+//! * the divisions by a window's count, which were most of the first two
+//!   passes' time, multiply by the rounded reciprocal and correct once with
+//!   fused multiply-adds (`crate::divide`: the same correctly rounded
+//!   quotient, checked on every mantissa for every count used);
 //! * the second round only needs the 64 sampled columns and rows, so its
 //!   divisions happen only there (its sums still walk every pixel: skipping
 //!   any would change the rounding of the running sum).
@@ -128,6 +132,9 @@ enum RowOut<'a> {
     /// column pass's ring slots, so no copy is needed afterwards).
     Divided {
         counts: &'a [f32],
+        /// `1 / counts`, when every count may be divided by reciprocal
+        /// (`divide`): then the SIMD path does so.
+        recips: Option<&'a [f32]>,
         buf: &'a mut [f32],
         offsets: [usize; GROUP],
     },
@@ -149,6 +156,7 @@ impl RowOut<'_> {
                 counts,
                 buf,
                 offsets,
+                ..
             } => {
                 for r in 0..n {
                     let dst = &mut buf[offsets[r]..offsets[r] + w];
@@ -213,12 +221,12 @@ mod simd_box {
     ) -> bool {
         #[cfg(target_arch = "x86_64")]
         {
-            if std::is_x86_feature_detected!("avx2") {
+            if crate::divide::simd() {
                 assert!(inp.len() >= super::GROUP * w && window >= 1 && window <= w);
                 check_out(out, w);
                 // Every element that is read is written first: no clearing.
-                if il.len() < 2 * super::GROUP * w + 64 {
-                    il.resize(2 * super::GROUP * w + 64, 0.0);
+                if il.len() < super::GROUP * w {
+                    il.resize(super::GROUP * w, 0.0);
                 }
                 // SAFETY: AVX2 is present (checked above); sizes asserted.
                 unsafe { rows_avx2(inp, w, window, out, il) };
@@ -230,7 +238,7 @@ mod simd_box {
     }
 
     #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx2")]
+    #[target_feature(enable = "avx2,fma")]
     unsafe fn transpose8(r: [std::arch::x86_64::__m256; 8]) -> [std::arch::x86_64::__m256; 8] {
         use std::arch::x86_64::*;
         let t0 = _mm256_unpacklo_ps(r[0], r[1]);
@@ -261,10 +269,10 @@ mod simd_box {
         ]
     }
 
-    /// SAFETY: caller checks AVX2; `inp` holds GROUP * w, `il` 2 * GROUP *
-    /// w + 64; `out`'s offsets/columns are in bounds (asserted by `rows`).
+    /// SAFETY: caller checks AVX2 and FMA; `inp` and `il` hold GROUP * w;
+    /// `out`'s offsets/columns are in bounds (asserted by `rows`).
     #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx2")]
+    #[target_feature(enable = "avx2,fma")]
     // `h` names the chain (and the eight rows) in the buffers' layout.
     #[allow(clippy::needless_range_loop)]
     unsafe fn rows_avx2(inp: &[f32], w: usize, window: usize, out: &mut RowOut, il: &mut [f32]) {
@@ -273,7 +281,7 @@ mod simd_box {
         // H vectors per column, one per eight rows.
         const G: usize = super::GROUP;
         const H: usize = G / 8;
-        let (tin, tout) = il.split_at_mut(G * w + 32);
+        let tin = &mut il[..G * w];
         let ip = inp.as_ptr();
         let tip = tin.as_mut_ptr();
         let blocks = w / 8;
@@ -293,7 +301,7 @@ mod simd_box {
                 }
             }
         }
-        sums_avx2(tin, tout, w, window, out);
+        sums_avx2(tin, w, window, out);
     }
 
     /// The group's running sums for rows `y..y + GROUP` of the picture
@@ -311,14 +319,14 @@ mod simd_box {
     ) -> bool {
         #[cfg(target_arch = "x86_64")]
         {
-            if std::is_x86_feature_detected!("avx2") {
+            if crate::divide::simd() {
                 let (plane, pw, ph, axes) = turned.parts();
                 let (w, h) = if axes.transpose { (ph, pw) } else { (pw, ph) };
                 assert!(plane.len() >= pw * ph && y + super::GROUP <= h);
                 assert!(window >= 1 && window <= w);
                 check_out(out, w);
-                if il.len() < 2 * super::GROUP * w + 64 {
-                    il.resize(2 * super::GROUP * w + 64, 0.0);
+                if il.len() < super::GROUP * w {
+                    il.resize(super::GROUP * w, 0.0);
                 }
                 // SAFETY: AVX2 is present (checked above); sizes asserted.
                 unsafe { turned_avx2(plane, pw, ph, axes, y, window, out, il) };
@@ -334,10 +342,11 @@ mod simd_box {
         match out {
             RowOut::Divided {
                 counts,
+                recips,
                 buf,
                 offsets,
             } => {
-                assert!(counts.len() >= w);
+                assert!(counts.len() >= w && recips.is_none_or(|r| r.len() >= w));
                 assert!(offsets.iter().all(|&o| o + w <= buf.len()));
             }
             RowOut::Sampled { counts, cols, out } => {
@@ -348,10 +357,10 @@ mod simd_box {
     }
 
     /// SAFETY: caller checks AVX2; `plane` holds `pw * ph`; rows `y..y +
-    /// GROUP` exist in the turned picture; `il` holds 2 * GROUP * w + 64
+    /// GROUP` exist in the turned picture; `il` holds GROUP * w
     /// (w the turned width); `out` is in bounds (`check_out`).
     #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx2")]
+    #[target_feature(enable = "avx2,fma")]
     #[allow(clippy::too_many_arguments, clippy::needless_range_loop)]
     unsafe fn turned_avx2(
         plane: &[f32],
@@ -367,7 +376,7 @@ mod simd_box {
         const G: usize = super::GROUP;
         const H: usize = G / 8;
         let w = if a.transpose { ph } else { pw };
-        let (tin, tout) = il.split_at_mut(G * w + 32);
+        let tin = &mut il[..G * w];
         let pp = plane.as_ptr();
         let tip = tin.as_mut_ptr();
         if a.transpose {
@@ -418,99 +427,112 @@ mod simd_box {
                 }
             }
         }
-        sums_avx2(tin, tout, w, window, out);
+        sums_avx2(tin, w, window, out);
     }
 
     /// The running sums over the interleaved rows `tin` (column t of row
-    /// r at `tin[GROUP * t + r]`, rows `w` long), then the outputs `out`
-    /// asks for.
-    /// SAFETY: caller checks AVX2; `tin` holds GROUP * w, `tout` GROUP * w
-    /// + 32; `out` is in bounds (`check_out`).
+    /// r at `tin[GROUP * t + r]`, rows `w` long), and the outputs `out`
+    /// asks for, as the sums are made: eight outputs of each chain are
+    /// kept in registers, then divided, transposed and stored (no buffer of
+    /// all the sums written and read back).
+    /// SAFETY: caller checks AVX2 and FMA; `tin` holds GROUP * w; `out` is
+    /// in bounds (`check_out`).
     #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx2")]
+    #[target_feature(enable = "avx2,fma")]
     #[allow(clippy::needless_range_loop)]
-    unsafe fn sums_avx2(tin: &[f32], tout: &mut [f32], w: usize, window: usize, out: &mut RowOut) {
+    unsafe fn sums_avx2(tin: &[f32], w: usize, window: usize, out: &mut RowOut) {
         use std::arch::x86_64::*;
         const G: usize = super::GROUP;
         const H: usize = G / 8;
         let tip = tin.as_ptr();
-        let top = tout.as_mut_ptr();
-        let blocks = w / 8;
-        // Running sums in the reference's order, H independent chains side
-        // by side (each chain's add-then-subtract is a latency chain; two
-        // of them keep the adder busy).
         let half = (window + 2) / 2;
         let lag = half - 1;
         let col = |t: usize, h: usize| _mm256_loadu_ps(tip.add(G * t + 8 * h));
-        let put = |t: usize, h: usize, v: __m256| _mm256_storeu_ps(top.add(G * t + 8 * h), v);
+        // H independent chains side by side (each chain's add-then-subtract
+        // is a latency chain; two of them keep the adder busy), in the
+        // reference's order: add the right edge, then subtract the left.
         let mut s = [_mm256_setzero_ps(); H];
         for t in 0..lag {
             for h in 0..H {
                 s[h] = _mm256_add_ps(s[h], col(t, h));
             }
         }
-        for t in lag..window {
+        // Output `o` is the sum after input `o + lag`: added while inside
+        // the row, the input `window` back subtracted once there is one.
+        let step = |o: usize, s: &mut [__m256; H]| {
+            let t = o + lag;
             for h in 0..H {
-                s[h] = _mm256_add_ps(s[h], col(t, h));
-                put(t - lag, h, s[h]);
+                if t < w {
+                    s[h] = _mm256_add_ps(s[h], col(t, h));
+                }
+                if t >= window {
+                    s[h] = _mm256_sub_ps(s[h], col(t - window, h));
+                }
             }
-        }
-        for t in window..w {
-            for h in 0..H {
-                s[h] = _mm256_add_ps(s[h], col(t, h));
-                s[h] = _mm256_sub_ps(s[h], col(t - window, h));
-                put(t - lag, h, s[h]);
-            }
-        }
-        for i in 0..lag {
-            for h in 0..H {
-                s[h] = _mm256_sub_ps(s[h], col(w - window + i, h));
-                put(w - lag + i, h, s[h]);
-            }
-        }
+        };
         match out {
             RowOut::Divided {
                 counts,
+                recips,
                 buf,
                 offsets,
             } => {
-                // Divide column t of the rows by its count, transpose back
-                // and store straight into the destination rows.
                 let bp = buf.as_mut_ptr();
                 let cp = counts.as_ptr();
-                for h in 0..H {
-                    for b in 0..blocks {
-                        let t0 = 8 * b;
-                        let cols: [__m256; 8] = std::array::from_fn(|k| {
-                            _mm256_div_ps(
-                                _mm256_loadu_ps(top.add(G * (t0 + k) + 8 * h)),
-                                _mm256_set1_ps(*cp.add(t0 + k)),
-                            )
-                        });
-                        let rows = transpose8(cols);
+                let rp = recips.map(|r| r.as_ptr());
+                let quot = |v: __m256, t: usize| match rp {
+                    Some(rp) => crate::divide::by_reciprocal_avx2(
+                        v,
+                        _mm256_set1_ps(*cp.add(t)),
+                        _mm256_set1_ps(*rp.add(t)),
+                    ),
+                    None => _mm256_div_ps(v, _mm256_set1_ps(*cp.add(t))),
+                };
+                let blocks = w / 8;
+                let mut cols = [[_mm256_setzero_ps(); 8]; H];
+                for b in 0..blocks {
+                    let t0 = 8 * b;
+                    for k in 0..8 {
+                        step(t0 + k, &mut s);
+                        for h in 0..H {
+                            cols[h][k] = quot(s[h], t0 + k);
+                        }
+                    }
+                    // Column t0 + k of the rows back into the rows.
+                    for h in 0..H {
+                        let rows = transpose8(cols[h]);
                         for (r, v) in rows.iter().enumerate() {
                             _mm256_storeu_ps(bp.add(offsets[8 * h + r] + t0), *v);
                         }
                     }
                 }
+                let mut lanes = [0f32; 8];
                 for t in 8 * blocks..w {
-                    for (r, &off) in offsets.iter().enumerate() {
-                        *bp.add(off + t) = *top.add(G * t + r) / *cp.add(t);
+                    step(t, &mut s);
+                    for h in 0..H {
+                        _mm256_storeu_ps(lanes.as_mut_ptr(), quot(s[h], t));
+                        for (r, &l) in lanes.iter().enumerate() {
+                            *bp.add(offsets[8 * h + r] + t) = l;
+                        }
                     }
                 }
             }
             RowOut::Sampled { counts, cols, out } => {
+                // Only the 64 sampled columns (sorted; a narrow picture
+                // repeats one) are divided and kept.
                 let mut lanes = [0f32; 8];
-                for (o, &x) in cols.iter().enumerate() {
-                    for h in 0..H {
-                        let v = _mm256_div_ps(
-                            _mm256_loadu_ps(top.add(G * x + 8 * h)),
-                            _mm256_set1_ps(counts[x]),
-                        );
-                        _mm256_storeu_ps(lanes.as_mut_ptr(), v);
-                        for (r, &l) in lanes.iter().enumerate() {
-                            out[(8 * h + r) * 64 + o] = l;
+                let mut next = 0usize;
+                for o in 0..w {
+                    step(o, &mut s);
+                    while next < 64 && cols[next] == o {
+                        for h in 0..H {
+                            let v = _mm256_div_ps(s[h], _mm256_set1_ps(counts[o]));
+                            _mm256_storeu_ps(lanes.as_mut_ptr(), v);
+                            for (r, &l) in lanes.iter().enumerate() {
+                                out[(8 * h + r) * 64 + next] = l;
+                            }
                         }
+                        next += 1;
                     }
                 }
             }
@@ -543,8 +565,10 @@ struct ColumnBox {
 impl ColumnBox {
     fn new(w: usize, len: usize, window: usize, ring: Vec<f32>, sums: Vec<f32>) -> Self {
         let ring_rows = window + GROUP;
+        // Every slot is written by the row pass before it is read, so the
+        // old contents stay (zeroing them cost a memory pass per turn).
         let mut ring = ring;
-        ring.clear();
+        ring.truncate(ring_rows * w);
         ring.resize(ring_rows * w, 0.0);
         let mut sums = sums;
         sums.clear();
@@ -609,6 +633,22 @@ impl ColumnBox {
         self.pushed += 1;
         let w = self.w;
         let new = self.slot(t);
+        // Over a whole plane (a turn's shared first pass, far beyond L1),
+        // ask for the next row while this one is summed.
+        #[cfg(target_arch = "x86_64")]
+        if self.ring_rows == self.len && t + 1 < self.len {
+            let next = self.slot(t + 1);
+            let p = self.ring[next..next + w].as_ptr();
+            for k in (0..w).step_by(16) {
+                // SAFETY: a prefetch of an address inside the row; it has
+                // no effect beyond the cache.
+                unsafe {
+                    std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(
+                        p.add(k).cast(),
+                    )
+                };
+            }
+        }
         if t < self.window {
             col_simd::add(&mut self.sums, &self.ring[new..new + w]);
             self.cur += 1;
@@ -679,6 +719,16 @@ mod col_simd {
         }
     });
 
+    /// `div` by the reciprocal (`crate::divide`), for counts it is checked
+    /// for; compiled with FMA only.
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn div_rcp_avx2(out: &mut [f32], sums: &[f32], c: f32, r: f32) {
+        for (o, &s) in out.iter_mut().zip(sums) {
+            *o = crate::divide::by_reciprocal(s, c, r);
+        }
+    }
+
     fn avx2() -> bool {
         #[cfg(target_arch = "x86_64")]
         {
@@ -718,6 +768,11 @@ mod col_simd {
     }
 
     pub(super) fn div(out: &mut [f32], sums: &[f32], c: f32) {
+        #[cfg(target_arch = "x86_64")]
+        if (1.0..=crate::divide::MAX_DIVISOR as f32).contains(&c) && crate::divide::simd() {
+            // SAFETY: the CPU has AVX2 and FMA (checked at run time).
+            return unsafe { div_rcp_avx2(out, sums, c, 1.0 / c) };
+        }
         #[cfg(target_arch = "x86_64")]
         if avx2() {
             // SAFETY: the CPU has AVX2 (checked at run time).
@@ -766,8 +821,11 @@ pub(crate) fn downsample_twins(turned: &Oriented, sc: &mut Scratch) -> [[[f32; 6
     let h = turned.height();
     let wr = window_size(w, 64);
     let counts_w = window_counts(w, wr);
+    let recips_w = crate::divide::reciprocals(&counts_w);
     let mut first = std::mem::take(&mut sc.first);
-    first.clear();
+    // Every value is written below before it is read: no zeroing (a memory
+    // pass over the picture).
+    first.truncate(w * h);
     first.resize(w * h, 0.0);
     if sc.group_in.len() < GROUP * w {
         sc.group_in.resize(GROUP * w, 0.0);
@@ -778,6 +836,7 @@ pub(crate) fn downsample_twins(turned: &Oriented, sc: &mut Scratch) -> [[[f32; 6
         let offsets: [usize; GROUP] = std::array::from_fn(|r| (y + r.min(n - 1)) * w);
         let mut out = RowOut::Divided {
             counts: &counts_w,
+            recips: recips_w.as_deref(),
             buf: &mut first,
             offsets,
         };
@@ -790,9 +849,13 @@ pub(crate) fn downsample_twins(turned: &Oriented, sc: &mut Scratch) -> [[[f32; 6
         y += n;
     }
     sc.first = first;
+    // The upside-down twin first: its column pass starts at the bottom
+    // rows, the ones the row pass wrote last and still in cache, and ends
+    // at the top, where the other column pass then starts.
+    let twin = downsample_64_from(turned, First::Done { reversed: true }, sc);
     [
         downsample_64_from(turned, First::Done { reversed: false }, sc),
-        downsample_64_from(turned, First::Done { reversed: true }, sc),
+        twin,
     ]
 }
 
@@ -812,6 +875,7 @@ fn downsample_64_from(src: &dyn LumaSource, first: First, sc: &mut Scratch) -> [
     let wr = window_size(w, 64); // window along rows (horizontal)
     let wc = window_size(h, 64); // window along columns (vertical)
     let counts_w = window_counts(w, wr);
+    let recips_w = crate::divide::reciprocals(&counts_w);
     let counts_h = window_counts(h, wc);
     let cols = sample_positions(w);
     let rows = sample_positions(h);
@@ -878,6 +942,7 @@ fn downsample_64_from(src: &dyn LumaSource, first: First, sc: &mut Scratch) -> [
             let offsets: [usize; GROUP] = std::array::from_fn(|r| vbox.slot(y + r.min(n - 1)));
             let mut out = RowOut::Divided {
                 counts: &counts_w,
+                recips: recips_w.as_deref(),
                 buf: &mut vbox.ring,
                 offsets,
             };
@@ -1050,6 +1115,7 @@ mod tests {
         for &(w, window) in &[(8usize, 1usize), (13, 2), (100, 7), (517, 5), (4000, 32)] {
             let inp = noise(w, GROUP, w as u64);
             let counts = window_counts(w, window);
+            let recips = crate::divide::reciprocals(&counts);
             let cols = sample_positions(w);
             let mut sums = vec![0f32; GROUP * w];
             box_sums_rows::<GROUP>(&inp, &mut sums, w, window);
@@ -1067,6 +1133,7 @@ mod tests {
                 } else {
                     RowOut::Divided {
                         counts: &counts,
+                        recips: recips.as_deref(),
                         buf: &mut buf,
                         offsets,
                     }

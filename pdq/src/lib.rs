@@ -15,6 +15,7 @@
 //! A [`PdqHasher`] owns reusable scratch buffers: keep one per thread.
 
 mod dct;
+mod divide;
 mod downsample;
 mod hash;
 pub mod hex;

@@ -181,7 +181,8 @@ impl LumaSource for Oriented<'_> {
 /// Fill `plane` with the luma of `src` (`width * height` values).
 pub(crate) fn fill_plane(src: &dyn LumaSource, plane: &mut Vec<f32>) {
     let (w, h) = (src.width(), src.height());
-    plane.clear();
+    // Every value is written below: only new length is zeroed.
+    plane.truncate(w * h);
     plane.resize(w * h, 0.0);
     if w > 0 {
         src.luma_rows(0, h, plane);
