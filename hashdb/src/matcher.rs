@@ -5,10 +5,15 @@
 //! to its entry and frame), exact sets for the digests, the frames of every
 //! listed video for the bag comparison, and the allowlist. [`HashDb`] pairs
 //! it with the [`Store`] and keeps both in step: adding, disabling or
-//! disputing an entry updates the index in place, with no rebuild.
+//! disputing an entry updates the index in place, with no rebuild, and so
+//! do list and allowlist changes (`matcher/lists.rs`).
 //!
 //! Threading: matching takes `&self` (share a `Matcher` across threads
 //! behind an `Arc`/`RwLock`); changes take `&mut self`.
+
+mod lists;
+
+pub use lists::{ListChange, ListRemoval};
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::Path;
@@ -991,10 +996,12 @@ impl HashDb {
         Ok(after)
     }
 
-    /// Enable or disable a list (reloads the matcher).
+    /// Enable or disable a list (in place: only that list's entries are
+    /// read or removed).
     pub fn set_list_enabled(&mut self, name: &str, enabled: bool) -> Result<ListInfo, StoreError> {
         let l = self.store.set_list_enabled(name, enabled)?;
-        self.matcher = Matcher::load(&self.store)?;
+        let all = self.store.lists()?;
+        self.matcher.apply_list_changes(&self.store, &all, &[])?;
         Ok(l)
     }
 

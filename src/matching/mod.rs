@@ -291,6 +291,13 @@ impl RecordMatcher {
         &mut self.matcher
     }
 
+    /// The lists of the database as they are now (a live change: names
+    /// and settings for the reports; the matcher's own are changed
+    /// through [`RecordMatcher::matcher_mut`]).
+    pub fn set_lists(&mut self, all: Vec<ListInfo>) {
+        self.lists = all.into_iter().map(|l| (l.id, l)).collect();
+    }
+
     /// The lists of the database (enabled or not).
     pub fn lists(&self) -> impl Iterator<Item = &ListInfo> {
         self.lists.values()

@@ -1,11 +1,19 @@
 //! Live list updates: every `interval` (and at once after a write through
 //! the API) ask the store what changed since the last look and apply it to
-//! the in-memory matcher in place: new entries are added, disabled or
-//! disputed ones removed, with no rebuild. Changes of list settings
-//! (enable, disable, threshold, delete) or of the allowlist rebuild the
-//! matcher in the background and swap it in; lookups go on meanwhile.
+//! the in-memory matcher in place, never by loading it again: new entries
+//! are added, disabled or disputed ones removed; allowlist additions and
+//! removals come from the allowlist's log, value by value; a list
+//! disabled or deleted stops being reported at once (its settings leave
+//! the matcher in one short hold of the lock) and its entries are removed
+//! in slices after; a list enabled or created is shown and only its own
+//! entries are read and added in slices; a new threshold, vPDQ rule or TMK
+//! threshold is a new setting; a quality gate moved reads that list's
+//! entries between the two gates and applies them again. A big import (or
+//! mass disable) is read and applied a page of [`PAGE`] entries at a time.
 //! Writes by other processes (`hashsieve db import`) are seen the same way:
-//! the database is the only channel.
+//! the database is the only channel. The only whole reload left is the
+//! recovery from a panic while the matcher was being changed (a poisoned
+//! lock), counted by `hashsieve_live_rebuilds`.
 //!
 //! On PostgreSQL a listener thread (`LISTEN hashsieve_changes`, see
 //! `hashdb::store::pg::listen`) wakes the poller as soon as any process
@@ -29,14 +37,16 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::matching::RecordMatcher;
+use hashdb::matcher::ListChange;
 use hashdb::store::pg::listen::{Listener, Wake};
-use hashdb::store::{ChangeCursor, DbTarget, Store};
+use hashdb::store::{ChangeCursor, Changes, DbTarget, Store};
 
 use super::error::ApiError;
 use super::state::{load_tokens, AppState};
 
-/// More changed entries than this in one poll: rebuild instead.
-const MAX_DELTA: usize = 50_000;
+/// Changed entries read and applied per page: a big import is applied a
+/// page at a time (bounded memory), each page in slices.
+const PAGE: usize = 50_000;
 
 /// The poller's own connection and where it stopped.
 pub struct Poller {
@@ -45,34 +55,88 @@ pub struct Poller {
 }
 
 enum Outcome {
-    Delta(Vec<hashdb::model::Entry>, bool),
+    Delta(Box<Changes>),
     Rebuilt(Box<RecordMatcher>),
     Nothing,
 }
 
-/// One poll, on a blocking thread.
-fn poll_once(st: &AppState, p: &mut Poller) -> Result<Outcome, ApiError> {
-    let ch = p.store.changes_since(&p.cursor, MAX_DELTA)?;
-    // Token uses first (the reload below starts their counters afresh);
-    // a failed write loses only a `last_used_at`, never a poll.
-    let uses = st.token_uses();
-    if !uses.is_empty() && p.store.record_token_use(&uses).is_err() {
-        st.metrics.live_errors.inc();
+impl Outcome {
+    fn more(&self) -> bool {
+        matches!(self, Outcome::Delta(ch) if ch.more)
     }
-    st.set_tokens(load_tokens(&p.store)?, p.store.has_any_token()?)?;
-    if ch.rebuild {
+}
+
+/// One poll (a page of changes), on a blocking thread. From the default
+/// cursor (a matcher that could not be trusted: see [`run`]) the matcher
+/// is loaded whole, from the cursor taken just before.
+fn poll_once(st: &AppState, p: &mut Poller, first: bool) -> Result<Outcome, ApiError> {
+    if p.cursor == ChangeCursor::default() {
+        let cursor = p.store.change_cursor()?;
         let store = Store::open_with(&st.db, st.open)
             .map_err(|e| ApiError::internal(format!("reopening the database: {e}")))?;
         let m = RecordMatcher::load(store, &st.match_cfg)
             .map_err(|e| ApiError::internal(e.to_string()))?;
-        p.cursor = ch.next;
+        p.cursor = cursor;
         return Ok(Outcome::Rebuilt(Box::new(m)));
     }
-    p.cursor = ch.next;
-    if ch.entries.is_empty() && !ch.touched {
+    let ch = p.store.changes_since(&p.cursor, PAGE)?;
+    if first {
+        // Token uses first (the reload below starts their counters
+        // afresh); a failed write loses only a `last_used_at`, never a
+        // poll.
+        let uses = st.token_uses();
+        if !uses.is_empty() && p.store.record_token_use(&uses).is_err() {
+            st.metrics.live_errors.inc();
+        }
+        st.set_tokens(load_tokens(&p.store)?, p.store.has_any_token()?)?;
+    }
+    p.cursor = ch.next.clone();
+    if ch.entries.is_empty() && ch.lists.is_none() && ch.allow.is_empty() && !ch.touched {
         return Ok(Outcome::Nothing);
     }
-    Ok(Outcome::Delta(ch.entries, ch.touched))
+    Ok(Outcome::Delta(Box::new(ch)))
+}
+
+/// What [`sync`] did.
+struct Synced {
+    /// Everything was applied.
+    ok: bool,
+    /// Entries changed in place; `None` when the matcher changed
+    /// wholesale (loaded again, or a list changed).
+    changed: Option<usize>,
+}
+
+/// Read and apply every page of changes since the poller's cursor.
+fn sync(st: &AppState, p: &mut Poller) -> Result<Synced, ApiError> {
+    let mut first = true;
+    let mut changed = Some(0usize);
+    loop {
+        let out = poll_once(st, p, first)?;
+        first = false;
+        let more = out.more();
+        changed = match (&out, changed) {
+            (Outcome::Delta(ch), Some(n)) if ch.lists.is_none() => Some(n + ch.entries.len()),
+            (Outcome::Nothing, n) => n,
+            _ => None,
+        };
+        match apply(st, &p.store, out) {
+            Applied::Done => {}
+            Applied::Poisoned => {
+                // The next poll loads the matcher whole.
+                p.cursor = ChangeCursor::default();
+                return Ok(Synced { ok: false, changed });
+            }
+            Applied::ListsFailed => {
+                // Undone where half done (see `apply_lists`): the next
+                // look reports every list again and diffs afresh.
+                p.cursor.forget_lists();
+                return Ok(Synced { ok: false, changed });
+            }
+        }
+        if !more {
+            return Ok(Synced { ok: true, changed });
+        }
+    }
 }
 
 /// How long the poller tries to take the write lock without queueing
@@ -101,11 +165,22 @@ fn write_politely(st: &AppState) -> Option<std::sync::RwLockWriteGuard<'_, Recor
     }
 }
 
-/// Apply one poll's outcome; false when the matcher's lock is poisoned (a
-/// panic while it was being changed) and a delta cannot be trusted to it.
-fn apply(st: &AppState, out: Outcome) -> bool {
+/// How applying one poll went.
+enum Applied {
+    Done,
+    /// The matcher's lock is poisoned (a panic while it was changed).
+    Poisoned,
+    /// A list's entries could not be read (the rest was applied).
+    ListsFailed,
+}
+
+/// Apply one poll's outcome: list changes first (a list disabled stops
+/// being reported before anything else), then the allowlist, then the
+/// entries.
+fn apply(st: &AppState, store: &Store, out: Outcome) -> Applied {
     match out {
-        Outcome::Nothing => !st.matcher.is_poisoned(),
+        Outcome::Nothing if st.matcher.is_poisoned() => Applied::Poisoned,
+        Outcome::Nothing => Applied::Done,
         Outcome::Rebuilt(m) => {
             // A whole new matcher is good whatever the old one's state.
             let mut g = match write_politely(st) {
@@ -129,38 +204,215 @@ fn apply(st: &AppState, out: Outcome) -> bool {
             // Freeing a large index takes a while: not under the lock.
             drop(old);
             st.metrics.live_rebuilds.inc();
-            true
+            Applied::Done
         }
-        Outcome::Delta(entries, _touched) => {
-            for slice in entries.chunks(APPLY_SLICE) {
-                // What can be worked out from a shared reference (the
-                // slots to tombstone, vectors grown ahead) is, under the
-                // read lock: lookups go on meanwhile. This thread is the
-                // matcher's only writer, so nothing changes before the
-                // write lock below; the plan's stamp checks it anyway.
-                let plan = match st.matcher.read() {
-                    Ok(g) => g.matcher().plan_changes(slice),
-                    Err(_) => return false,
-                };
-                let Some(mut g) = write_politely(st) else {
-                    return false;
-                };
-                let held = std::time::Instant::now();
-                let retired = g.matcher_mut().apply_changes(slice, plan);
-                let n = g.matcher().pdq_len();
-                let compact = g.matcher().pdq_needs_compaction();
-                drop(g);
-                st.metrics.observe_write_hold(held.elapsed());
-                drop(retired);
-                st.metrics.index_pdq_hashes.set(n as i64);
-                if compact && !compact_pdq(st) {
-                    return false;
+        Outcome::Delta(ch) => {
+            let ch = *ch;
+            let mut lists_ok = true;
+            if let Some(all) = &ch.lists {
+                match apply_lists(st, store, all, &ch.deleted_lists) {
+                    Some(ok) => lists_ok = ok,
+                    None => return Applied::Poisoned,
                 }
             }
-            st.metrics.live_updates.inc_by(entries.len() as u64);
-            true
+            if !ch.allow.is_empty() {
+                let Some(mut g) = write_politely(st) else {
+                    return Applied::Poisoned;
+                };
+                let held = std::time::Instant::now();
+                g.matcher_mut().apply_allow_changes(&ch.allow);
+                drop(g);
+                st.metrics.observe_write_hold(held.elapsed());
+                st.metrics.live_allow_changes.inc_by(ch.allow.len() as u64);
+            }
+            if !apply_entries(st, &ch.entries, false) {
+                return Applied::Poisoned;
+            }
+            st.metrics.live_updates.inc_by(ch.entries.len() as u64);
+            if ch.touched {
+                // Entry details (labels) may have changed: the cache goes.
+                match write_politely(st) {
+                    Some(mut g) => {
+                        g.matcher_mut();
+                    }
+                    None => return Applied::Poisoned,
+                }
+            }
+            if lists_ok {
+                Applied::Done
+            } else {
+                Applied::ListsFailed
+            }
         }
     }
+}
+
+/// Apply changed entries in slices of [`APPLY_SLICE`]: what can be worked
+/// out from a shared reference (the slots to tombstone, vectors grown
+/// ahead) is, under the read lock, lookups going on; the write lock is
+/// held for one slice at a time. `fresh`: entries of a list just shown,
+/// none of them in the matcher yet (nothing to look up for removal).
+/// False when the matcher's lock is poisoned.
+fn apply_entries(st: &AppState, entries: &[hashdb::model::Entry], fresh: bool) -> bool {
+    for slice in entries.chunks(APPLY_SLICE) {
+        // This thread is the matcher's only writer, so nothing changes
+        // before the write lock below; the plan's stamp checks it anyway.
+        let plan = match st.matcher.read() {
+            Ok(g) if fresh => g.matcher().plan_adds(slice),
+            Ok(g) => g.matcher().plan_changes(slice),
+            Err(_) => return false,
+        };
+        let Some(mut g) = write_politely(st) else {
+            return false;
+        };
+        let held = std::time::Instant::now();
+        let retired = g.matcher_mut().apply_changes(slice, plan);
+        let n = g.matcher().pdq_len();
+        let compact = g.matcher().pdq_needs_compaction();
+        drop(g);
+        st.metrics.observe_write_hold(held.elapsed());
+        drop(retired);
+        st.metrics.index_pdq_hashes.set(n as i64);
+        if compact && !compact_pdq(st) {
+            return false;
+        }
+    }
+    true
+}
+
+/// Items of a hidden list removed per hold of the write lock (a
+/// tombstone is a bit set: a slice is a few microseconds).
+const REMOVE_SLICE: usize = 1024;
+
+/// Entries of a list read from the store at a time (then applied in
+/// slices): bounds the memory a list of millions takes to enable.
+const READ_CHUNK: usize = 4096;
+
+/// Apply the list changes that turn the matcher's lists into `all` (see
+/// the module docs). `None` when the lock is poisoned; `Some(false)` when
+/// a list's entries could not be read: that change is undone (the list
+/// hidden again, or its old gate put back) so that the next diff makes it
+/// again.
+fn apply_lists(
+    st: &AppState,
+    store: &Store,
+    all: &[hashdb::model::ListInfo],
+    deleted: &[hashdb::model::ListId],
+) -> Option<bool> {
+    let changes = st.matcher.read().ok()?.matcher().diff_lists(all, deleted);
+    let mut ok = true;
+    for c in &changes {
+        match c {
+            ListChange::Hide(id) => hide(st, *id)?,
+            ListChange::Settings(info) => {
+                with_write(st, |m| m.show_list(info.clone()))?;
+            }
+            ListChange::Show(info) => {
+                with_write(st, |m| m.show_list(info.clone()))?;
+                match add_list_entries(st, store, info.id, None) {
+                    Some(true) => {}
+                    Some(false) => {
+                        ok = false;
+                        hide(st, info.id)?;
+                    }
+                    None => return None,
+                }
+            }
+            ListChange::Regate { info, old } => {
+                with_write(st, |m| m.show_list(info.clone()))?;
+                match add_list_entries(st, store, info.id, Some((info, *old))) {
+                    Some(true) => {}
+                    Some(false) => {
+                        ok = false;
+                        let mut back = info.clone();
+                        back.pdq_quality = *old;
+                        with_write(st, |m| m.show_list(back))?;
+                    }
+                    None => return None,
+                }
+            }
+        }
+        st.metrics.live_list_changes.inc();
+    }
+    // Names and settings for the reports.
+    let mut g = write_politely(st)?;
+    let held = std::time::Instant::now();
+    g.set_lists(all.to_vec());
+    drop(g);
+    st.metrics.observe_write_hold(held.elapsed());
+    Some(ok)
+}
+
+/// One short hold of the write lock to change the matcher's settings.
+fn with_write<T>(st: &AppState, f: impl FnOnce(&mut hashdb::matcher::Matcher) -> T) -> Option<T> {
+    let mut g = write_politely(st)?;
+    let held = std::time::Instant::now();
+    let out = f(g.matcher_mut());
+    drop(g);
+    st.metrics.observe_write_hold(held.elapsed());
+    Some(out)
+}
+
+/// Hide list `id` (one short hold: lookups stop reporting it), then
+/// remove its entries [`REMOVE_SLICE`] at a time, found under the read
+/// lock. `None` when the lock is poisoned.
+fn hide(st: &AppState, id: hashdb::model::ListId) -> Option<()> {
+    with_write(st, |m| m.hide_list(id))?;
+    // Bounded: what a pass removes is not found again (a compaction in
+    // between can make a second pass; nothing else writes the matcher).
+    for _ in 0..3 {
+        // Found again after the slices (a compaction in between moves
+        // slots; the removal re-checks each slot's list, so a moved slot
+        // is only missed, never wrongly removed, and found here).
+        let mut r = st.matcher.read().ok()?.matcher().plan_list_removal(id);
+        if r.is_empty() {
+            break;
+        }
+        while !with_write(st, |m| m.apply_list_removal(&mut r, REMOVE_SLICE))? {}
+    }
+    let n = st.matcher.read().ok()?.matcher().pdq_len();
+    st.metrics.index_pdq_hashes.set(n as i64);
+    let compact = st.matcher.read().ok()?.matcher().pdq_needs_compaction();
+    if compact && !compact_pdq(st) {
+        return None;
+    }
+    Some(())
+}
+
+/// Read list `id`'s entries from the store ([`READ_CHUNK`] at a time) and
+/// apply them: all of them for a list just shown, or (`regate`: its
+/// settings and the old gate) those between the two gates. `Some(false)`
+/// when the store could not be read.
+fn add_list_entries(
+    st: &AppState,
+    store: &Store,
+    id: hashdb::model::ListId,
+    regate: Option<(&hashdb::model::ListInfo, u8)>,
+) -> Option<bool> {
+    let Ok(ids) = store.list_entry_ids(id) else {
+        st.metrics.live_errors.inc();
+        return Some(false);
+    };
+    for chunk in ids.chunks(READ_CHUNK) {
+        let Ok(mut entries) = store.entries_by_id(chunk) else {
+            st.metrics.live_errors.inc();
+            return Some(false);
+        };
+        match regate {
+            None => {
+                if !apply_entries(st, &entries, true) {
+                    return None;
+                }
+            }
+            Some((info, old)) => {
+                entries.retain(|e| ListChange::regated(info, old, e));
+                if !apply_entries(st, &entries, false) {
+                    return None;
+                }
+            }
+        }
+    }
+    Some(true)
 }
 
 /// Changed entries applied per hold of the write lock: lookups wait for
@@ -243,22 +495,24 @@ pub async fn run(
         let polled_at = std::time::Instant::now();
         let res = tokio::task::spawn_blocking(move || {
             let mut p = p;
-            let out = poll_once(&s, &mut p);
+            // Applying takes the write lock: off the executor, with the
+            // poll (a list enabled reads its entries on this connection).
+            let out = sync(&s, &mut p);
             (p, out)
         })
         .await;
         match res {
-            Ok((mut p, Ok(o))) => {
-                let s = st.clone();
-                // Applying takes the write lock: keep it off the executor.
-                let applied = tokio::task::spawn_blocking(move || apply(&s, o)).await;
-                if matches!(applied, Ok(true)) {
-                    st.mark_synced(polled_at);
-                } else {
-                    // A poisoned matcher: the next poll rebuilds it whole.
-                    st.metrics.live_errors.inc();
-                    p.cursor = ChangeCursor::default();
-                }
+            Ok((p, Ok(Synced { ok: true, changed }))) => {
+                st.mark_synced(polled_at);
+                // What the index re-saver (`serve/index_save.rs`) is told.
+                let _ = changed;
+                poller = Some(p);
+            }
+            Ok((p, Ok(Synced { ok: false, .. }))) => {
+                // Poisoned: the next poll loads the matcher whole; a list
+                // that could not be read: it is diffed again (`sync` set
+                // the cursor for either).
+                st.metrics.live_errors.inc();
                 poller = Some(p);
             }
             Ok((p, Err(_))) => {

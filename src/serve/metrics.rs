@@ -77,6 +77,11 @@ pub struct Metrics {
     pub index_pdq_hashes: Gauge,
     pub live_updates: Counter,
     pub live_rebuilds: Counter,
+    /// List changes applied in place (enabled, disabled, deleted,
+    /// created, new settings or quality gate).
+    pub live_list_changes: Counter,
+    /// Allowlist additions and removals applied in place.
+    pub live_allow_changes: Counter,
     pub live_errors: Counter,
     /// Seconds since the index last caught up with the database (set when
     /// scraped).
@@ -126,6 +131,8 @@ impl Default for Metrics {
             index_pdq_hashes: Gauge::default(),
             live_updates: Counter::default(),
             live_rebuilds: Counter::default(),
+            live_list_changes: Counter::default(),
+            live_allow_changes: Counter::default(),
             live_errors: Counter::default(),
             live_sync_lag: Gauge::default(),
             index_write_hold: lock_histogram(),
@@ -182,8 +189,18 @@ impl Default for Metrics {
         );
         registry.register(
             "live_rebuilds",
-            "Index rebuilds (list settings or allowlist changed)",
+            "Whole index reloads (only to recover from a failed change; list and allowlist changes apply in place)",
             m.live_rebuilds.clone(),
+        );
+        registry.register(
+            "live_list_changes",
+            "List changes (enable, disable, delete, create, settings, quality gate) applied in place",
+            m.live_list_changes.clone(),
+        );
+        registry.register(
+            "live_allow_changes",
+            "Allowlist additions and removals applied in place",
+            m.live_allow_changes.clone(),
         );
         registry.register(
             "live_update_errors",

@@ -54,6 +54,19 @@ impl<K: Hash + Eq, T: Copy> ExactIndex<K, T> {
         self.map.get(key).map(Vec::as_slice).unwrap_or(&[])
     }
 
+    /// The keys holding an item that satisfies `pred` (a scan of the
+    /// whole set: for a list leaving the matcher).
+    pub fn keys_where(&self, mut pred: impl FnMut(&T) -> bool) -> Vec<K>
+    where
+        K: Clone,
+    {
+        self.map
+            .iter()
+            .filter(|(_, items)| items.iter().any(&mut pred))
+            .map(|(k, _)| k.clone())
+            .collect()
+    }
+
     /// Number of items.
     pub fn len(&self) -> usize {
         self.len

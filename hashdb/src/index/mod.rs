@@ -310,6 +310,37 @@ impl<T: Copy> PdqIndex<T> {
         Some(removed)
     }
 
+    /// The live slots whose item satisfies `pred`, from `from` on (a scan
+    /// of every item, from a shared reference: what a list leaving the
+    /// matcher holds). Slots stay where they are until a compaction.
+    pub fn live_slots_where(&self, from: u32, mut pred: impl FnMut(&T) -> bool) -> Vec<u32> {
+        (from as usize..self.items.len())
+            .filter(|&s| !self.is_dead(s as u32) && pred(&self.items[s]))
+            .map(|s| s as u32)
+            .collect()
+    }
+
+    /// Tombstone those of `slots` still live whose item satisfies `pred`
+    /// (checked again here, so a slot found before a compaction never
+    /// removes another item); returns how many were removed.
+    pub fn tombstone_where(&mut self, slots: &[u32], mut pred: impl FnMut(&T) -> bool) -> usize {
+        let mut removed = 0;
+        for &slot in slots {
+            if (slot as usize) < self.hashes.len()
+                && !self.is_dead(slot)
+                && pred(&self.items[slot as usize])
+            {
+                self.dead[slot as usize / 64] |= 1 << (slot % 64);
+                self.dead_count += 1;
+                removed += 1;
+            }
+        }
+        if removed > 0 {
+            self.stamp = next_stamp();
+        }
+        removed
+    }
+
     /// An index over `hashes` and `items` whose static tables were saved
     /// from [`PdqIndex::static_tables`] of an index built over the same
     /// hashes with the same config (see `store::snapshot`): no table is

@@ -65,7 +65,14 @@ impl SqliteStore {
                     "INSERT INTO allowlist (signal_type, value, note, added_by, added_at) VALUES (?1, ?2, ?3, ?4, ?5)",
                     params![st, key, note, by, now()],
                 )?;
-                tx.last_insert_rowid()
+                let id = tx.last_insert_rowid();
+                // Logged with its value, in the same transaction: servers
+                // apply it in place (`store/changes.rs`).
+                tx.execute(
+                    "INSERT INTO allowlist_log (allow_id, signal_type, value, added) VALUES (?1, ?2, ?3, 1)",
+                    params![id, st, key],
+                )?;
+                id
             }
         };
         tx.commit()?;
@@ -75,12 +82,23 @@ impl SqliteStore {
     /// Remove allowlist row `id`.
     pub fn disallow(&mut self, id: i64) -> Result<(), StoreError> {
         let tx = self.immediate()?;
-        if tx.execute("DELETE FROM allowlist WHERE id = ?1", [id])? == 0 {
+        let row: Option<(String, Vec<u8>)> = tx
+            .query_row(
+                "DELETE FROM allowlist WHERE id = ?1 RETURNING signal_type, value",
+                [id],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()?;
+        let Some((st, value)) = row else {
             return Err(StoreError::Invalid {
                 field: "allowlist id",
                 message: format!("no allowlist entry {id}"),
             });
-        }
+        };
+        tx.execute(
+            "INSERT INTO allowlist_log (allow_id, signal_type, value, added) VALUES (?1, ?2, ?3, 0)",
+            params![id, st, value],
+        )?;
         tx.commit()?;
         Ok(())
     }

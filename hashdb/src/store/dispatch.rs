@@ -188,6 +188,19 @@ impl Store {
         on!(&self.inner, s => s.entry_ids(list))
     }
 
+    /// The ids of list `list`'s entries, whatever their status, in order.
+    pub fn list_entry_ids(&self, list: ListId) -> Result<Vec<EntryId>, StoreError> {
+        on!(&self.inner, s => s.list_entry_ids(list))
+    }
+
+    /// The entries of `ids` that still exist, in the order given.
+    pub fn entries_by_id(&self, ids: &[EntryId]) -> Result<Vec<Entry>, StoreError> {
+        match &self.inner {
+            Inner::Sqlite(s) => s.entries_by_id(ids),
+            Inner::Postgres(s) => super::pg::blocking(|| s.entries_by_ids(ids)),
+        }
+    }
+
     pub fn set_status(&mut self, id: EntryId, change: &StatusChange) -> Result<Entry, StoreError> {
         on!(&mut self.inner, s => s.set_status(id, change))
     }

@@ -52,7 +52,7 @@ use rusqlite::config::DbConfig;
 use rusqlite::{Connection, OpenFlags};
 
 pub use allowlist::AllowEntry;
-pub use changes::{ChangeCursor, Changes};
+pub use changes::{AllowChange, ChangeCursor, Changes};
 pub use entries::{FrameRow, ImportOptions, ImportSummary, IndexRow, TmkRow};
 pub use lists::{ListStats, SignalCount};
 pub use snapshot::{rows_path, tables_path, PdqRows, RowsKey, SavedTables};

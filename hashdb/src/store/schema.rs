@@ -28,6 +28,7 @@ pub const MIGRATIONS: &[&str] = &[
     V9_HMA_CONFIG,
     V10_HMA_ITEMS,
     V11_HMA_FETCH,
+    V12_ALLOWLIST_LOG,
 ];
 
 /// Version 1: lists, entries with labels and vPDQ frames, the allowlist.
@@ -374,4 +375,30 @@ CREATE TABLE hma_exchange_items (
     PRIMARY KEY (exchange, fetch_id)
 ) WITHOUT ROWID;
 CREATE INDEX hma_exchange_items_by_item ON hma_exchange_items(item_id);
+";
+
+/// Version 12: the allowlist's change log. A serving process applies
+/// allowlist additions and removals to its in-memory matcher one value at
+/// a time (`store/changes.rs`) instead of reloading everything; a removal
+/// needs the value that was removed, which the allowlist row no longer
+/// holds, so each addition and removal is logged with its value, in the
+/// writing transaction. Existing rows are kept and not logged: a process
+/// loads the allowlist itself and reads the log from where it stood then.
+/// And the ids of deleted lists: SQLite gives a new list the id of one
+/// deleted at the top, so a list deleted and another created between two
+/// looks would otherwise pass for the same list.
+const V12_ALLOWLIST_LOG: &str = "
+CREATE TABLE list_deletions (
+    seq     INTEGER PRIMARY KEY AUTOINCREMENT,
+    list_id INTEGER NOT NULL
+);
+CREATE TRIGGER list_deletions_log AFTER DELETE ON lists
+BEGIN INSERT INTO list_deletions (list_id) VALUES (old.id); END;
+CREATE TABLE allowlist_log (
+    seq         INTEGER PRIMARY KEY AUTOINCREMENT,
+    allow_id    INTEGER NOT NULL,
+    signal_type TEXT    NOT NULL,
+    value       BLOB    NOT NULL,
+    added       INTEGER NOT NULL CHECK (added IN (0, 1))
+);
 ";

@@ -95,6 +95,11 @@ impl<T: Copy> TmkIndex<T> {
         self.items.push(item);
     }
 
+    /// Whether some entry's item satisfies `pred`.
+    pub fn any(&self, pred: impl FnMut(&T) -> bool) -> bool {
+        self.items.iter().any(pred)
+    }
+
     /// Remove every entry whose item `gone` says so (order not kept).
     pub fn remove(&mut self, mut gone: impl FnMut(&T) -> bool) {
         let mut i = 0;

@@ -3,8 +3,9 @@
 //! `store/snapshot.rs`.
 //!
 //! The change log reads the same way as on SQLite (new entries are the ids
-//! above the cursor, status changes the rows stamped since it, list
-//! settings and the allowlist by signature), inside one repeatable-read
+//! above the cursor, status changes the rows stamped since it, in pages
+//! when there are many; list settings by signature; the allowlist's log
+//! from the cursor's sequence number), inside one repeatable-read
 //! transaction so that every part is of one moment. What SQLite's
 //! `PRAGMA data_version` gives (did anyone write?) is `store_state`'s
 //! data version, bumped by every committed write (`PgStore::commit`).
@@ -13,8 +14,8 @@ use postgres::{Client, IsolationLevel, Transaction};
 
 use super::PgStore;
 use crate::error::StoreError;
-use crate::model::ListId;
-use crate::store::changes::STATUS_MARGIN_SECS;
+use crate::model::{EntryId, ListId};
+use crate::store::changes::{AllowChange, EntryPass};
 use crate::store::snapshot::RowsKey;
 use crate::store::{now, ChangeCursor, Changes, PdqRows, SavedTables};
 use crate::types::Pdq;
@@ -25,6 +26,30 @@ fn snapshot(c: &mut Client) -> Result<Transaction<'_>, StoreError> {
         .isolation_level(IsolationLevel::RepeatableRead)
         .read_only(true)
         .start()?)
+}
+
+/// The next ids of `pass`'s current phase.
+fn page_ids(
+    tx: &mut Transaction<'_>,
+    pass: &EntryPass,
+    limit: usize,
+) -> Result<Vec<i64>, StoreError> {
+    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+    let rows = if pass.new_phase {
+        tx.query(
+            "SELECT id FROM entries WHERE id > $1 AND id <= $2 ORDER BY id LIMIT $3",
+            &[&pass.new_after(), &pass.upto, &limit],
+        )?
+    } else {
+        tx.query(
+            "SELECT id FROM entries WHERE status_at >= $1 AND id > $2 AND id <= $3
+             ORDER BY id LIMIT $4",
+            &[&pass.since, &pass.after, &pass.lo, &limit],
+        )?
+    };
+    rows.iter()
+        .map(|r| r.try_get::<_, i64>(0).map_err(StoreError::from))
+        .collect()
 }
 
 impl PgStore {
@@ -38,13 +63,14 @@ impl PgStore {
         max_entries: usize,
     ) -> Result<Changes, StoreError> {
         let t = now();
-        let ids = {
+        let fresh = *cursor == ChangeCursor::default();
+        let (ids, allow, done, next) = {
             let mut c = self.client()?;
             let mut tx = snapshot(&mut c)?;
             let data_version: i64 = tx
                 .query_one("SELECT data_version FROM store_state WHERE id = 1", &[])?
                 .try_get(0)?;
-            if data_version == cursor.data_version && *cursor != ChangeCursor::default() {
+            if !fresh && cursor.page.is_none() && data_version == cursor.data_version {
                 // Nobody wrote since the last look: skip the queries.
                 tx.commit()?;
                 return Ok(Changes {
@@ -59,8 +85,8 @@ impl PgStore {
                 .query_one(
                     "SELECT coalesce(string_agg(id || ':' || enabled || ':' || pdq_threshold || ':'
                          || pdq_quality || ':' || vpdq_target_percent || ':' || vpdq_query_percent
-                         || ':' || vpdq_min_clip_frames || ':' || tmk_level1 || ':' || tmk_level2,
-                         ',' ORDER BY id), '')
+                         || ':' || vpdq_min_clip_frames || ':' || tmk_level1 || ':' || tmk_level2
+                         || ':' || md5(name), ',' ORDER BY id), '')
                      FROM lists",
                     &[],
                 )?
@@ -70,54 +96,97 @@ impl PgStore {
                 &[],
             )?;
             let allow_sig: (i64, i64) = (row.try_get(0)?, row.try_get(1)?);
-            let since = cursor.status_since - STATUS_MARGIN_SECS;
-            // A limit of 0 asks for a cursor only (`change_cursor`): the
-            // count is not needed, and from the default cursor it reads
-            // every row (seconds at 10M entries, at each server start).
-            let too_many = max_entries == 0 || {
-                let changed: i64 = tx
-                    .query_one(
-                        "SELECT count(*) FROM entries WHERE id > $1 OR status_at >= $2",
-                        &[&cursor.max_entry, &since],
-                    )?
-                    .try_get(0)?;
-                changed as u64 > max_entries as u64
-            };
-            let mut ids = Vec::new();
-            if !too_many {
-                for r in tx.query(
-                    "SELECT id FROM entries WHERE id > $1 OR status_at >= $2 ORDER BY id",
-                    &[&cursor.max_entry, &since],
-                )? {
-                    ids.push(r.try_get::<_, i64>(0)?);
-                }
-            }
-            tx.commit()?;
-            let next = ChangeCursor {
+            let allow_seq: i64 = tx
+                .query_one(
+                    "SELECT coalesce(max(seq), 0)::BIGINT FROM allowlist_log",
+                    &[],
+                )?
+                .try_get(0)?;
+            let mut next = ChangeCursor {
                 max_entry,
                 status_since: t,
                 lists_sig,
                 allow_sig,
                 data_version,
+                allow_seq,
+                deletion_seq: 0,
+                page: None,
             };
-            (ids, too_many, next)
+            if fresh {
+                // A cursor only (`change_cursor`): nothing before it is
+                // reported, so nothing is read.
+                tx.commit()?;
+                return Ok(Changes {
+                    next,
+                    ..Changes::default()
+                });
+            }
+            let mut allow = Vec::new();
+            for r in tx.query(
+                "SELECT allow_id, signal_type, value, added FROM allowlist_log
+                 WHERE seq > $1 AND seq <= $2 ORDER BY seq",
+                &[&cursor.allow_seq, &allow_seq],
+            )? {
+                let st: &str = r.try_get(1)?;
+                let v: &[u8] = r.try_get(2)?;
+                allow.push(AllowChange {
+                    id: r.try_get(0)?,
+                    value: crate::store::entries::decode_value(st, v)?,
+                    added: r.try_get(3)?,
+                });
+            }
+            let mut pass = cursor
+                .page
+                .clone()
+                .unwrap_or_else(|| EntryPass::begin(cursor, max_entry, t));
+            let (ids, done) = pass.read(max_entries.max(1), |p, n| page_ids(&mut tx, p, n))?;
+            tx.commit()?;
+            if done {
+                next.max_entry = pass.upto;
+                next.status_since = pass.began;
+            } else {
+                next.max_entry = cursor.max_entry;
+                next.status_since = cursor.status_since;
+                next.page = Some(pass);
+            }
+            (ids, allow, done, next)
         };
-        let (ids, too_many, next) = ids;
-        // In batches (an entry deleted since is simply not there: its list
-        // was deleted, the list signature changed too, so the caller
-        // rebuilds).
+        let lists = if next.lists_sig != cursor.lists_sig {
+            Some(self.lists()?)
+        } else {
+            None
+        };
+        Ok(Changes {
+            entries: self.entries_by_ids(&ids)?,
+            lists,
+            // Identity ids are never reused: a list made since is a new id.
+            deleted_lists: Vec::new(),
+            allow,
+            more: !done,
+            touched: next.data_version != cursor.data_version || next.max_entry != cursor.max_entry,
+            next,
+        })
+    }
+
+    /// The entries of `ids` that still exist, in batches (an entry deleted
+    /// since was in a list deleted since: the lists' change says so).
+    pub fn entries_by_ids(&self, ids: &[EntryId]) -> Result<Vec<crate::model::Entry>, StoreError> {
         let mut entries = Vec::with_capacity(ids.len());
         for chunk in ids.chunks(10_000) {
             entries.extend(self.entries_by_id(chunk)?);
         }
-        Ok(Changes {
-            entries,
-            rebuild: too_many
-                || next.lists_sig != cursor.lists_sig
-                || next.allow_sig != cursor.allow_sig,
-            touched: next.data_version != cursor.data_version || next.max_entry != cursor.max_entry,
-            next,
-        })
+        Ok(entries)
+    }
+
+    /// The ids of list `list`'s entries, in order (whatever their status).
+    pub fn list_entry_ids(&self, list: ListId) -> Result<Vec<EntryId>, StoreError> {
+        let rows = self.client()?.query(
+            "SELECT id FROM entries WHERE list_id = $1 ORDER BY id",
+            &[&list],
+        )?;
+        rows.iter()
+            .map(|r| r.try_get::<_, i64>(0).map_err(StoreError::from))
+            .collect()
     }
 
     pub fn match_fingerprint(&self) -> Result<String, StoreError> {

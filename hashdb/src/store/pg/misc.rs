@@ -54,6 +54,11 @@ impl PgStore {
                 &[&st, &key, &note, &by, &now()],
             )?
             .try_get(0)?;
+        // Logged with its value: servers apply it in place (`changes.rs`).
+        tx.execute(
+            "INSERT INTO allowlist_log (allow_id, signal_type, value, added) VALUES ($1, $2, $3, TRUE)",
+            &[&id, &st, &key],
+        )?;
         Self::commit(tx, Touch::Index)?;
         Ok(id)
     }
@@ -61,12 +66,21 @@ impl PgStore {
     pub fn disallow(&mut self, id: i64) -> Result<(), StoreError> {
         let mut c = self.client()?;
         let mut tx = Self::write_tx(&mut c)?;
-        if tx.execute("DELETE FROM allowlist WHERE id = $1", &[&id])? == 0 {
+        let Some(row) = tx.query_opt(
+            "DELETE FROM allowlist WHERE id = $1 RETURNING signal_type, value",
+            &[&id],
+        )?
+        else {
             return Err(StoreError::Invalid {
                 field: "allowlist id",
                 message: format!("no allowlist entry {id}"),
             });
-        }
+        };
+        let (st, value): (String, Vec<u8>) = (row.try_get(0)?, row.try_get(1)?);
+        tx.execute(
+            "INSERT INTO allowlist_log (allow_id, signal_type, value, added) VALUES ($1, $2, $3, FALSE)",
+            &[&id, &st, &value],
+        )?;
         Self::commit(tx, Touch::Index)
     }
 

@@ -21,7 +21,14 @@
 pub const CURRENT_VERSION: i64 = MIGRATIONS.len() as i64;
 
 /// Forward migrations, oldest first.
-pub const MIGRATIONS: &[&str] = &[V1, V2_SCAN_RUNS, V3_HMA_CONFIG, V4_HMA_ITEMS, V5_HMA_FETCH];
+pub const MIGRATIONS: &[&str] = &[
+    V1,
+    V2_SCAN_RUNS,
+    V3_HMA_CONFIG,
+    V4_HMA_ITEMS,
+    V5_HMA_FETCH,
+    V6_ALLOWLIST_LOG,
+];
 
 /// The channel every committed write notifies (see `store::pg::listen`).
 pub const CHANNEL: &str = "hashsieve_changes";
@@ -239,4 +246,18 @@ CREATE TABLE hma_exchange_items (
     PRIMARY KEY (exchange, fetch_id)
 );
 CREATE INDEX hma_exchange_items_by_item ON hma_exchange_items(item_id);
+";
+
+/// Version 6: the allowlist's change log, SQLite's version 12 (see
+/// `store/schema.rs`): each addition and removal with its value, so that
+/// servers apply them in place. Written under the store's write lock, so
+/// `seq` is committed in order.
+const V6_ALLOWLIST_LOG: &str = "
+CREATE TABLE allowlist_log (
+    seq         BIGINT  GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    allow_id    BIGINT  NOT NULL,
+    signal_type TEXT    NOT NULL,
+    value       BYTEA   NOT NULL,
+    added       BOOLEAN NOT NULL
+);
 ";
