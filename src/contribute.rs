@@ -129,24 +129,37 @@ fn view_label(view: crate::views::View) -> String {
 
 /// Entries for the derived versions of an image (`db add --derive`),
 /// each labelled [`crate::enroll::Derivation::label`] besides `opts`'
-/// labels. Values equal to the hash of record, to an earlier derived
-/// version or to one of `skip` (the views stored with `--with-views`) are
-/// left out: a derived label must never be put on a hash the list already
-/// holds for another reason.
+/// labels. A derived hash within `min_distance` bits of the hash of
+/// record, of one of `skip` (the views stored with `--with-views`) or of
+/// an earlier derived version kept is left out (0: only equal values):
+/// a derived label must never be put on a hash the list already holds
+/// for another reason, and two windows a pixel apart in a smooth picture
+/// hash to nearly the same value, so the second one only makes the list
+/// longer (a repost within PDQ's threshold of it is almost always within
+/// it of the first; README, "Issue 16, list-side enrollment", measures
+/// what the default distance costs in recall).
 pub fn derived_edit_records(
     rec: &FileRecord,
     derived: &[crate::enroll::DerivedHash],
     skip: &[Record],
     opts: &ContributeOptions,
+    min_distance: u32,
 ) -> Vec<Record> {
-    let mut seen: Vec<Value> = rec.pdq.iter().map(|p| Value::Pdq(p.hash)).collect();
-    seen.extend(skip.iter().map(|r| r.value.clone()));
+    let mut seen: Vec<hashdb::Pdq> = rec.pdq.iter().map(|p| p.hash).collect();
+    seen.extend(skip.iter().filter_map(|r| match &r.value {
+        Value::Pdq(h) => Some(*h),
+        _ => None,
+    }));
     let mut out = Vec::new();
     for d in derived {
-        let v = Value::Pdq(d.hash);
-        if !seen.contains(&v) {
-            seen.push(v.clone());
-            out.push(record(v, Some(d.quality), opts, Some(d.derivation.label())));
+        if seen.iter().all(|s| s.distance(&d.hash) > min_distance) {
+            seen.push(d.hash);
+            out.push(record(
+                Value::Pdq(d.hash),
+                Some(d.quality),
+                opts,
+                Some(d.derivation.label()),
+            ));
         }
     }
     out
@@ -275,5 +288,72 @@ mod tests {
         );
         assert_eq!(v.len(), 1);
         assert!(matches!(v[0].value, Value::Vpdq(_)));
+    }
+
+    #[test]
+    fn derived_edits_within_the_distance_of_a_kept_hash_are_left_out() {
+        use crate::enroll::{Anchor, Derivation, DerivedHash};
+        // A hash `bits` bits away from `base` (the low bits of the first bytes flipped).
+        let near = |base: [u8; 32], bits: usize| {
+            let mut h = base;
+            for b in 0..bits {
+                h[b / 8] ^= 1 << (b % 8);
+            }
+            Pdq(h)
+        };
+        let record_hash = [0u8; 32];
+        let far = [0xF0u8; 32];
+        let mut img = FileRecord::new(std::path::Path::new("x.png"));
+        img.media = Media::Image;
+        img.pdq.push(PdqItem {
+            hash: Pdq(record_hash),
+            quality: 90,
+            frame: None,
+            timestamp: None,
+            views: None,
+        });
+        let d = |tenths, hash| DerivedHash {
+            derivation: Derivation::Crop {
+                anchor: Anchor::Center,
+                tenths,
+            },
+            hash,
+            quality: 80,
+        };
+        let derived = [
+            d(50, near(record_hash, 0)), // the record itself
+            d(75, near(record_hash, 5)), // 5 bits from the record
+            d(100, Pdq(far)),            // far from everything
+            d(125, near(far, 8)),        // 8 bits from the one before
+            d(150, near(far, 9)),        // 9 from `far`, 1 from the one before
+            d(175, near(far, 20)),       // 20 from `far`, 11 from the one before
+        ];
+        let labels = |min: u32| -> Vec<String> {
+            derived_edit_records(&img, &derived, &[], &ContributeOptions::default(), min)
+                .iter()
+                .flat_map(|r| r.labels.iter().cloned())
+                .collect()
+        };
+        // 0: only the value equal to the record is dropped.
+        assert_eq!(labels(0).len(), 5);
+        // 8: the one 5 bits from the record and the one 8 bits from a
+        // kept derived hash go; the next, 1 bit from that dropped one but
+        // 9 from every kept one, stays (only kept hashes count), and so
+        // does the last.
+        assert_eq!(
+            labels(8),
+            [
+                "derived:crop=center-10",
+                "derived:crop=center-15",
+                "derived:crop=center-17.5"
+            ]
+        );
+        // A view stored with --with-views counts as kept.
+        let view = Record::new(Value::Pdq(near(far, 2)));
+        let with_view =
+            derived_edit_records(&img, &derived, &[view], &ContributeOptions::default(), 4);
+        assert!(with_view
+            .iter()
+            .all(|r| !r.labels.contains("derived:crop=center-10")));
     }
 }

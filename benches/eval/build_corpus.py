@@ -20,7 +20,7 @@ Layout of OUT (default benches/out/eval, git-ignored):
 
 Usage: python3 benches/eval/build_corpus.py [--out DIR] [--max-side 1024]
        [--seed 7] [--distractor-share 0.33] [--tiles 8] [--limit N] [--edits a,b,...]
-       [--no-textures]
+       [--no-textures] [--edit-seed N]
 """
 import argparse
 import io
@@ -390,6 +390,10 @@ def main():
     ap.add_argument("--out", default="benches/out/eval")
     ap.add_argument("--max-side", type=int, default=1024)
     ap.add_argument("--seed", type=int, default=7)
+    ap.add_argument("--edit-seed", type=int, default=None,
+                    help="seed of the edits' random choices (crop splits, turn signs ...); default --seed. "
+                         "A second corpus with the same originals and other edits checks that a tuned "
+                         "setting does not only fit one draw")
     ap.add_argument("--distractor-share", type=float, default=0.33)
     ap.add_argument("--limit", type=int, default=0, help="use at most N source images (0 = all)")
     ap.add_argument("--edits", default="", help="comma-separated subset of: " + ",".join(EDITS))
@@ -412,7 +416,7 @@ def main():
         srcs = srcs[: a.limit]
     n_d = max(1, int(len(srcs) * a.distractor_share))
     roles = [("distractors", s) for s in srcs[:n_d]] + [("queries", s) for s in srcs[n_d:]]
-    manifest = {"seed": a.seed, "max_side": a.max_side, "edits": edits, "originals": [], "distractors": []}
+    manifest = {"seed": a.seed, "edit_seed": a.edit_seed, "max_side": a.max_side, "edits": edits, "originals": [], "distractors": []}
     (out / "originals").mkdir(parents=True, exist_ok=True)
     for role, (name, path) in roles:
         img = Image.open(path)
@@ -424,7 +428,7 @@ def main():
         else:
             manifest["distractors"].append(name)
         for e in edits:
-            er = random.Random(f"{a.seed}/{name}/{e}")
+            er = random.Random(f"{a.seed if a.edit_seed is None else a.edit_seed}/{name}/{e}")
             d = out / role / e
             d.mkdir(parents=True, exist_ok=True)
             edited, fmt = EDITS[e](img, er)

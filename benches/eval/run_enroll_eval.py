@@ -17,11 +17,18 @@ enrollment serves every set:
   rotations-black  derived:rotate-black=*
   shifts           derived:crop=split-*-5, split-*-10
   shifts-wide      derived:crop=split-*-15, split-*-20
-  default          all of them but shifts-wide
+  compact          all of them but shifts-wide (the default before the
+                   second round of issue 16)
+  default, all     all of them (`db add --derive`'s default also drops
+                   near repeats: default@8)
   old              the default before the shifts and black turns:
                    crops:5/10/15/20,sides:5/10/15/20,corners:10/20,rotations:3/5/7
   (a family:PARAMS item keeps only those parameters, /-separated, e.g.
-  rotations:3/5 or crops:7.5/12.5)
+  rotations:3/5 or crops:7.5/12.5; a set ending in @BITS, e.g. all@8,
+  also drops each derived entry within BITS of the hash of record or of
+  an entry kept before it for the same original, as `db add
+  --derive-min-distance BITS` does: the enrollment itself uses
+  --derive-min-distance 0 so that every set sees every value)
 
 Queries are hashed two ways, as in run_eval.py: `reference` (Meta's PDQ
 through PyPI `pdqhash` on Pillow pixels: a partner matching with plain
@@ -41,8 +48,9 @@ reports, per derived set, the pictures hitting the list, the closest
 distance and the false pairs per million, against the same list.
 
 Usage: python3 benches/eval/run_enroll_eval.py [--corpus benches/out/eval16b]
-       [--bin target/release/hashsieve] [--sets old;shifts;default;all]
+       [--bin target/release/hashsieve] [--sets old;compact;default@8;all]
        [--distance 31] [--quality 50] [--jobs 2] [--json FILE] [--large-distractors DIR]
+       [--hash-cache DIR]
 (Needs PIL, numpy and pdqhash: /root/.cache/hashsieve/pytx-venv/bin/python.)
 """
 import argparse
@@ -69,7 +77,10 @@ FAMILIES = {
     "shifts-wide": lambda k: k.startswith("crop=split-") and param(k) > 10,
 }
 PRESETS = {
-    "default": ",".join(f for f in FAMILIES if f != "shifts-wide"),
+    # `db add --derive`'s presets: the default is every family (since the
+    # second round of issue 16; add @8 for its --derive-min-distance).
+    "compact": ",".join(f for f in FAMILIES if f != "shifts-wide"),
+    "default": ",".join(FAMILIES),
     "all": ",".join(FAMILIES),
     "old": "crops:5/10/15/20,sides:5/10/15/20,corners:10/20,rotations:3/5/7",
 }
@@ -129,8 +140,14 @@ def enroll(binary, names_paths, quality):
         run = lambda *a: subprocess.run([binary, *a], env=env, capture_output=True, text=True, check=True)
         run("db", "init")
         run("db", "list-create", "e")
+        # A binary from before --derive-min-distance kept every value but
+        # exact repeats, which is what 0 asks for.
+        help_text = run("db", "add", "--help").stdout
+        exact = ["--derive-min-distance", "0"] if "--derive-min-distance" in help_text else []
         for n, p in names_paths:
-            run("db", "add", "e", "--no-digests", "--derive", "all", "--label", f"orig:{n}", p)
+            # Every derived value but exact repeats: the sets below drop
+            # near-repeats themselves (set@BITS), as `--derive-min-distance` would.
+            run("db", "add", "e", "--no-digests", "--derive", "all", *exact, "--label", f"orig:{n}", p)
         out = run("db", "export", "e", "--format", "jsonl").stdout
     entries = []
     for line in out.splitlines():
@@ -144,16 +161,56 @@ def enroll(binary, names_paths, quality):
     return entries
 
 
+def hash_views(a, folder):
+    """`hash --views=all` of every file under `folder` (JSON lines). With
+    --hash-cache DIR the output is kept there and read back on the next
+    run: the query side does not depend on the derived sets compared, and
+    hashing 11,800 pictures with every view takes a while on 2 cores.
+    Delete DIR after changing the views."""
+    cache = None
+    if a.hash_cache:
+        Path(a.hash_cache).mkdir(parents=True, exist_ok=True)
+        cache = Path(a.hash_cache) / (str(Path(folder).resolve()).strip("/").replace("/", "_") + ".jsonl")
+        if cache.exists():
+            return cache.read_text()
+    r = subprocess.run([a.bin, "hash", "--views=all", "--threads", str(a.jobs), str(folder)],
+                       capture_output=True, text=True)
+    # 2: some file could not be hashed (said on stderr); the rest are there.
+    if r.returncode not in (0, 2):
+        sys.exit(f"hash {folder} failed ({r.returncode}): {r.stderr[-2000:]}")
+    if r.stderr.strip():
+        print(r.stderr.strip()[-2000:], file=sys.stderr)
+    out = r.stdout
+    if cache:
+        cache.write_text(out)
+    return out
+
+
+def near_dedup(rows, bits):
+    """`db add --derive-min-distance BITS` on the exported entries: per
+    original, in enrollment order (the hash of record first), a derived
+    entry within BITS of one kept before it is dropped."""
+    kept, out = defaultdict(list), []
+    for e in sorted(rows, key=lambda e: e[3] is not None):  # stable: records first
+        h = int(e[1], 16)
+        if e[3] is not None and any(bin(h ^ k).count("1") <= bits for k in kept[e[0]]):
+            continue
+        kept[e[0]].append(h)
+        out.append(e)
+    return out
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--corpus", default="benches/out/eval16b")
     ap.add_argument("--bin", default="target/release/hashsieve")
-    ap.add_argument("--sets", default="old;old,rotations-black;old,shifts;default;all",
+    ap.add_argument("--sets", default="old;compact;default@8;all",
                     help="derived sets to compare, ';'-separated (each a comma list of families)")
     ap.add_argument("--distance", type=int, default=31)
     ap.add_argument("--quality", type=int, default=50)
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--json", help="also write the figures as JSON here")
+    ap.add_argument("--hash-cache", help="keep the query side's `hash --views=all` output in this folder")
     ap.add_argument("--large-distractors", help="also compare the pictures of this distractor set (DIR/images)")
     a = ap.parse_args()
     corpus = Path(a.corpus)
@@ -162,10 +219,8 @@ def main():
     sets = [s for s in a.sets.split(";") if s]
 
     t0 = time.time()
-    out = subprocess.run([a.bin, "hash", "--views=all", "--threads", str(a.jobs), str(corpus)],
-                         capture_output=True, text=True, check=True)
     ours = {}
-    for line in out.stdout.splitlines():
+    for line in hash_views(a, corpus).splitlines():
         r = json.loads(line)
         if r.get("media") == "image" and r.get("pdq"):
             ours[r["path"]] = r
@@ -184,16 +239,31 @@ def main():
     t0 = time.time()
     entries = enroll(a.bin, [(n, origs[n]) for n in listed], a.quality)
     print(f"enrolled {len(listed)} originals with --derive all in {time.time() - t0:.0f}s", file=sys.stderr)
+    # How far PDQ moves when a crop window shifts: the distance between
+    # neighbouring split windows of one original (the window 0 % and 12 %
+    # of a 20 % cut from the left: 2.4 % of the width apart; 0 % and 25 %
+    # of a 10 % cut: 2.5 %), which bounds how sparse a window grid can be.
+    by_label = {(e[0], e[3]): int(e[1], 16) for e in entries if e[3]}
+    for lo, hi, apart in (("crop=split-0-50-20", "crop=split-12-50-20", 2.4),
+                          ("crop=split-0-50-10", "crop=split-25-50-10", 2.5)):
+        ds = sorted(bin(by_label[(n, lo)] ^ by_label[(n, hi)]).count("1") for n in listed
+                    if (n, lo) in by_label and (n, hi) in by_label)
+        if ds:
+            print(f"windows {apart} % apart ({lo} / {hi}): median {ds[len(ds) // 2]} bits, "
+                  f"min {ds[0]}, of {len(ds)} originals", file=sys.stderr)
     for n in listed:
         mine = [e for e in entries if e[0] == n and e[3] is None]
         if [e[1] for e in mine] != [ref[origs[n]][0]]:
             sys.exit(f"{n}: the enrolled hash of record is not the reference's")
-    # The list's quality gate: an entry under it never matches.
-    entries = [e for e in entries if e[2] >= a.quality]
 
     def list_for(derive):
-        keep = (lambda k: False) if derive is None else set_filter(derive)
+        spec, _, bits = (derive or "").partition("@")
+        keep = (lambda k: False) if derive is None else set_filter(spec)
         rows = [e for e in entries if e[3] is None or keep(e[3])]
+        if bits:
+            rows = near_dedup(rows, int(bits))
+        # The list's quality gate: an entry under it never matches.
+        rows = [e for e in rows if e[2] >= a.quality]
         return [e[0] for e in rows], [e[3] or "original" for e in rows], to_bytes([e[1] for e in rows])
 
     def query(path, side):
@@ -293,10 +363,8 @@ def main():
     large = {}
     if a.large_distractors:
         t0 = time.time()
-        out = subprocess.run([a.bin, "hash", "--views=all", "--threads", str(a.jobs),
-                              str(Path(a.large_distractors) / "images")], capture_output=True, text=True, check=True)
         per_file = []
-        for line in out.stdout.splitlines():
+        for line in hash_views(a, Path(a.large_distractors) / "images").splitlines():
             r = json.loads(line)
             if r.get("media") != "image" or not r.get("pdq"):
                 continue

@@ -216,3 +216,107 @@ fn service_export_leaves_derived_entries_out_unless_asked() {
     // jsonl: the digests, the hash of record and every derived entry.
     assert_eq!(lines("format=jsonl"), 3 + 1 + n);
 }
+
+/// The default (`--derive` alone) is every family, the dense windows of
+/// 15 and 20 % cuts split between opposite sides included, and a derived
+/// hash within `--derive-min-distance` bits (8 by default) of the hash of
+/// record or of one already stored for the image is left out: with 0 only
+/// exact repeats go. `compact` is the former default, without the wide
+/// windows.
+#[test]
+fn default_derives_wide_windows_and_leaves_out_near_repeats() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = tmp.path();
+    let db = dir.join("t.db");
+    let pic = photo(480, 360, 11);
+    let orig: RgbImage = ImageBuffer::from_raw(480, 360, pic.rgb).expect("buffer");
+    let orig_path = dir.join("orig.png");
+    orig.save(&orig_path).expect("save png");
+    // A repost with 20 % of the width and of the height cut, 36 of the 96
+    // px on the left and 27 of the 72 on the top: a pixel from the window
+    // split-37-37-20, 2.5 % of a side from any window of `compact`.
+    let crop_path = dir.join("crop20.jpg");
+    save_jpeg(
+        &imageops::crop_imm(&orig, 36, 27, 384, 288).to_image(),
+        &crop_path,
+    );
+    hs(&db, &["db", "init"]);
+    let o = orig_path.to_str().expect("utf-8");
+    let mut counts = Vec::new();
+    for (list, args) in [
+        ("plain", vec![]),
+        ("dflt", vec!["--derive"]),
+        (
+            "all0",
+            vec!["--derive", "all", "--derive-min-distance", "0"],
+        ),
+        (
+            "compact0",
+            vec!["--derive", "compact", "--derive-min-distance", "0"],
+        ),
+    ] {
+        hs(&db, &["db", "list-create", list]);
+        let mut a = vec!["db", "add", list, "--label", "entity:x"];
+        a.extend(args);
+        a.push(o);
+        let (_, out, _) = hs(&db, &a);
+        let added: Value = serde_json::from_str(out.trim()).expect("db add line");
+        counts.push(added["derived"].as_u64().expect("derived count"));
+    }
+    let (default, all0, compact0) = (counts[1], counts[2], counts[3]);
+    assert_eq!(counts[0], 0);
+    // The wide windows are distinct values (120 derivations more than
+    // `compact`'s 95), and near repeats only ever shorten the list.
+    assert!(compact0 <= 95 && all0 <= 215, "{counts:?}");
+    assert!(all0 >= compact0 + 60, "{counts:?}");
+    assert!(default <= all0 && default > 60, "{counts:?}");
+
+    // The stored default: the hash of record and derived hashes, every
+    // two more than 8 bits apart, the wide windows among them.
+    let (_, jsonl, _) = hs(&db, &["db", "export", "dflt", "--format", "jsonl"]);
+    let mut pdq: Vec<(Vec<u8>, bool)> = Vec::new();
+    let mut wide = 0;
+    for line in jsonl.lines() {
+        let e: Value = serde_json::from_str(line).expect("JSON");
+        if e["signal_type"] != "pdq" {
+            continue;
+        }
+        let labels: Vec<&str> = e["labels"]
+            .as_array()
+            .expect("labels")
+            .iter()
+            .filter_map(Value::as_str)
+            .collect();
+        wide += labels
+            .iter()
+            .filter(|l| l.starts_with("derived:crop=split-") && l.ends_with("-20"))
+            .count();
+        let hex = e["value"].as_str().expect("value");
+        let bytes = (0..hex.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).expect("hex"))
+            .collect();
+        pdq.push((bytes, labels.iter().any(|l| l.starts_with("derived:"))));
+    }
+    assert_eq!(
+        pdq.iter().filter(|(_, d)| !d).count(),
+        1,
+        "one hash of record"
+    );
+    assert_eq!(pdq.iter().filter(|(_, d)| *d).count() as u64, default);
+    assert!(wide > 0, "no 20 % split window stored: {jsonl}");
+    for (i, (a, _)) in pdq.iter().enumerate() {
+        for (b, _) in &pdq[..i] {
+            let d: u32 = a.iter().zip(b).map(|(x, y)| (x ^ y).count_ones()).sum();
+            assert!(d > 8, "two stored hashes {d} bits apart");
+        }
+    }
+
+    // The 20 % crop: the plain list misses it, the default finds it.
+    let h = plain_pdq(&db, &crop_path);
+    let (code, _, _) = hs(&db, &["match", "--pdq", &h, "--list", "plain"]);
+    assert_eq!(code, 0, "plain enrollment should not find the 20 % crop");
+    let (code, hits, _) = hs(&db, &["match", "--pdq", &h, "--list", "dflt"]);
+    assert_eq!(code, 1, "the default derived entries should find it");
+    assert!(hits.contains("derived:crop="), "{hits}");
+}

@@ -55,9 +55,12 @@ pub struct AddArgs {
     /// a corner), `rotations` (3 to 7 degrees each way, corners cropped),
     /// `rotations-black` (the same turns, corners left black), `shifts`
     /// (5 and 10 % cuts split between opposite sides on a 2.5 % grid),
-    /// `shifts-wide` (the same for 15 and 20 %, about 120 hashes more),
+    /// `shifts-wide` (the same for 15 and 20 %, 120 hashes more),
     /// comma-separated, or `default` (also what `--derive` alone means;
-    /// every family but `shifts-wide`, 95 hashes an image) or `all` (215).
+    /// every family, 215 hashes an image before `--derive-min-distance`
+    /// drops near repeats), `all` (the same) or `compact` (every family
+    /// but `shifts-wide`, 95: crops of 15-20 % split between opposite
+    /// sides are then mostly missed).
     /// Each entry is labelled `derived:crop=<anchor>-<percent>`,
     /// `derived:rotate=<degrees>` or `derived:rotate-black=<degrees>`: not
     /// a hash of the media as published, so `db export` leaves them out
@@ -69,6 +72,13 @@ pub struct AddArgs {
         default_missing_value = "default"
     )]
     pub derive: Option<DeriveSet>,
+    /// With `--derive`: leave out a derived hash within this many bits of
+    /// the hash of record or of a derived hash already stored for the same
+    /// image (0 keeps every value but exact repeats). Neighbouring crop
+    /// windows of a smooth picture hash to nearly the same value, and the
+    /// second one makes the list longer without finding more.
+    #[arg(long, value_name = "BITS", default_value_t = hashsieve::enroll::DEFAULT_MIN_DISTANCE)]
+    pub derive_min_distance: u32,
 }
 
 impl AddArgs {
@@ -110,7 +120,7 @@ pub fn run(loc: &DbLocation, a: AddArgs) -> anyhow::Result<u8> {
         let edits = match (a.derive, worker.decoded_image(&rec)) {
             (Some(set), Some(img)) if !set.is_empty() => {
                 let hashes = derived_hashes(&img, set, &mut derive_hasher);
-                derived_edit_records(&rec, &hashes, &views, &opts)
+                derived_edit_records(&rec, &hashes, &views, &opts, a.derive_min_distance)
             }
             _ => Vec::new(),
         };
