@@ -22,6 +22,9 @@
 #             target/release/hashsieve)
 #   FILES=n   images (default 32)
 #   REPS=n    runs of each configuration (default 3)
+#   WORKER_ARGS="..."  extra `worker` flags, e.g. "--commit-batch 1
+#             --commit-wait-ms 0" (a transaction and an ack per file, as
+#             before records were committed in batches)
 # Needs nats-server on the PATH; starts its own on a free port, removed at
 # the end. Check `uptime` first: other work on the machine moves these
 # figures.
@@ -57,7 +60,7 @@ nats-server -js -a 127.0.0.1 -p "$PORT" -sd "$WORK/js" >"$WORK/nats.log" 2>&1 &
 NATS_PID=$!
 URL=nats://127.0.0.1:$PORT
 for _ in $(seq 50); do (exec 3<>/dev/tcp/127.0.0.1/$PORT) 2>/dev/null && break; sleep 0.1; done
-echo "files: $n images from $PHOTOS ($(du -sh "$WORK/media" | cut -f1)); binary: $BIN"
+echo "files: $n images from $PHOTOS ($(du -sh "$WORK/media" | cut -f1)); binary: $BIN; worker flags: ${WORKER_ARGS:-(defaults)}"
 echo "load before: $(uptime | sed 's/.*load/load/')"
 
 now() { date +%s.%N; }
@@ -85,8 +88,9 @@ time_workers() {
   "$BIN" scan --queue "$URL" --run "$run" --db "$DB" "$WORK/media" >/dev/null 2>&1
   t0=$(now)
   for i in $(seq "$k"); do
+    # shellcheck disable=SC2086
     "$BIN" worker --queue "$URL" --db "$DB" --allow-empty --threads 1 --name "w$i" \
-      >/dev/null 2>&1 &
+      ${WORKER_ARGS:-} >/dev/null 2>&1 &
     pids+=($!)
   done
   wait_done "$run"

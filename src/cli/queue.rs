@@ -81,6 +81,16 @@ pub struct WorkerArgs {
     #[arg(long, value_name = "SECONDS")]
     pub idle_exit: Option<u64>,
 
+    /// Most jobs whose records one database transaction commits (each
+    /// job is acked once its transaction has committed). 1: a
+    /// transaction per job.
+    #[arg(long, default_value_t = hashsieve::queue::worker::BATCH_JOBS, value_name = "N")]
+    pub commit_batch: usize,
+
+    /// Longest a scanned job waits for more to share its transaction.
+    #[arg(long, default_value_t = hashsieve::queue::worker::BATCH_WAIT.as_millis() as u64, value_name = "MS")]
+    pub commit_wait_ms: u64,
+
     #[command(flatten)]
     pub file: super::scan_args::FileScanArgs,
 
@@ -210,6 +220,11 @@ pub fn run_worker(args: WorkerArgs) -> anyhow::Result<u8> {
     };
     anyhow::ensure!(args.max_tries >= 1, "--max-tries must be at least 1");
     anyhow::ensure!(args.ack_wait >= 1, "--ack-wait must be at least 1 second");
+    anyhow::ensure!(args.commit_batch >= 1, "--commit-batch must be at least 1");
+    anyhow::ensure!(
+        Duration::from_millis(args.commit_wait_ms) < Duration::from_secs(args.ack_wait) / 2,
+        "--commit-wait-ms must be well under the ack wait"
+    );
     let name = args.name.clone().unwrap_or_else(|| {
         let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
         format!("{}-{}", host.trim(), std::process::id())
@@ -222,6 +237,8 @@ pub fn run_worker(args: WorkerArgs) -> anyhow::Result<u8> {
         max_tries: args.max_tries,
         scan,
         idle_exit: args.idle_exit.map(Duration::from_secs),
+        batch_jobs: args.commit_batch,
+        batch_wait: Duration::from_millis(args.commit_wait_ms),
     };
     // Ctrl-C / SIGTERM: finish the jobs in hand, then leave.
     let _ = ctrlc::set_handler(|| {

@@ -10,13 +10,27 @@
 //! ack deadline, so a long video is not redelivered to a second worker
 //! while a killed worker's job is, one deadline after it died.
 //!
+//! Records are committed in batches: a scanned job's records go to the
+//! worker's committing thread, which writes the records of up to
+//! [`BATCH_JOBS`] jobs in one transaction (`--commit-batch`), at the
+//! latest [`BATCH_WAIT`] (`--commit-wait-ms`) after the first of them was
+//! scanned (a transaction and an ack per file
+//! cost more than hashing a small picture). Each job is acked only once
+//! the transaction holding its records has committed, and is reported in
+//! progress while it waits. A redelivered job may be the one that killed
+//! the last worker: before it is scanned the batch is committed, and
+//! while it is scanned every job is committed at once, alone, so a file
+//! that kills its worker takes no other job's finished work down with it
+//! (only the jobs scanned at the same moment, as without batches).
+//!
 //! Outcomes of a delivery:
 //! - the job is already committed (its worker died between commit and
 //!   ack): acked, nothing written;
 //! - delivery number `max_tries + 1` (the file killed or stalled its
 //!   workers every time): an error record of kind `crash` is committed in
 //!   place of a scan, then acked, so a poison file ends instead of looping;
-//! - otherwise scanned, committed (records keyed by run and path), acked;
+//! - otherwise scanned, committed with a batch (records keyed by run and
+//!   path), acked;
 //! - the database unreachable (a PostgreSQL server stopped or restarting,
 //!   the connection cut): the worker keeps the job (still reporting it in
 //!   progress) and tries again with a growing pause until the database is
@@ -25,7 +39,9 @@
 //!   good files into "given up" records. A record matched while the
 //!   database was away (its entries' labels unread) is matched again;
 //! - any other database error: the job is handed back (nak, after a
-//!   delay) and redelivered later, nothing is lost;
+//!   delay) and redelivered later, nothing is lost (a batch that fails so
+//!   is tried again job by job, so one job's error, its run pruned, costs
+//!   only that job);
 //! - a job of a run this database does not have (a producer that used
 //!   another database): terminated, and reported on stderr.
 
@@ -41,14 +57,20 @@ use crate::scan::ScanConfig;
 use async_nats::jetstream::consumer::{pull, PullConsumer};
 use async_nats::jetstream::{AckKind, Message};
 use futures_util::StreamExt;
-use hashdb::store::runs::RunRecord;
+use hashdb::store::runs::{JobCommit, JobState, RunRecord};
 use hashdb::store::Store;
 use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+/// Most jobs whose records one transaction commits.
+pub const BATCH_JOBS: usize = 64;
+/// Longest a scanned job waits for its batch's commit to start (a slow
+/// stream still commits, and acks, promptly).
+pub const BATCH_WAIT: Duration = Duration::from_millis(50);
 
 /// Fault injection for the tests: a worker scanning a file of this name
 /// aborts (as a decoder bug that takes the whole process down would).
@@ -75,6 +97,10 @@ pub struct WorkerConfig {
     pub scan: ScanConfig,
     /// Exit once no job came for this long (`None`: run until stopped).
     pub idle_exit: Option<Duration>,
+    /// Most jobs committed in one transaction ([`BATCH_JOBS`]).
+    pub batch_jobs: usize,
+    /// Longest a scanned job waits for its batch ([`BATCH_WAIT`]).
+    pub batch_wait: Duration,
 }
 
 /// What a worker did (printed when it exits).
@@ -118,8 +144,11 @@ struct Shared {
     started: Instant,
     /// Slots that have asked JetStream for their first job: once all
     /// have, the worker says it is ready (see [`READY`]).
-    pulling: std::sync::atomic::AtomicUsize,
+    pulling: AtomicUsize,
     slots: usize,
+    /// Redelivered jobs being scanned now: while there is one, every job
+    /// is committed at once (see the module docs).
+    suspects: AtomicUsize,
 }
 
 /// The start of the line a worker writes on stderr once every slot has
@@ -137,12 +166,39 @@ struct Job {
     delivered: u64,
 }
 
-/// How a delivery ended, decided on the blocking thread.
+/// How a delivery ended, decided on the blocking threads.
 enum Ended {
     Committed { records: u64, given_up: bool },
     AlreadyDone,
     UnknownRun,
     StoreFailed(String),
+}
+
+/// What the scanning thread says once it is done with a job.
+enum AfterScan {
+    /// Decided without a commit.
+    Ended(Ended),
+    /// The records wait for their batch's commit; its outcome comes here.
+    Queued(tokio::sync::oneshot::Receiver<Ended>),
+}
+
+/// A scanned job's records, waiting for their batch.
+struct Pending {
+    run: String,
+    path: Vec<u8>,
+    delivered: u64,
+    rows: Vec<RunRecord>,
+    given_up: bool,
+    /// Commit at once (a redelivered job).
+    alone: bool,
+    reply: tokio::sync::oneshot::Sender<Ended>,
+}
+
+/// What the committing thread is told.
+enum ToCommit {
+    Job(Pending),
+    /// Commit what waits now, then say so.
+    Flush(std::sync::mpsc::Sender<()>),
 }
 
 /// Run a worker until `stop` is set (or it has been idle for
@@ -177,8 +233,9 @@ pub fn run_worker(
         stop,
         last_job_ms: AtomicU64::new(0),
         started: Instant::now(),
-        pulling: std::sync::atomic::AtomicUsize::new(0),
+        pulling: AtomicUsize::new(0),
         slots,
+        suspects: AtomicUsize::new(0),
         cfg,
     });
     let rt = runtime()?;
@@ -223,11 +280,26 @@ pub fn run_worker(
         shared
             .max_tries
             .store(tries.unwrap_or(u64::MAX), Ordering::Relaxed);
+        // One committing thread for all slots; it ends with the last
+        // scanning thread (each holds a sender).
+        let (commit, commits) = std::sync::mpsc::channel::<ToCommit>();
+        let sh = shared.clone();
+        std::thread::Builder::new()
+            .name("hashsieve-worker-commit".into())
+            .spawn(move || committing_thread(sh, commits))
+            .map_err(QueueError::Runtime)?;
         let mut tasks = Vec::with_capacity(slots);
         for _ in 0..slots {
             let (shared, consumer, client) = (shared.clone(), consumer.clone(), client.clone());
-            tasks.push(tokio::spawn(slot(shared, consumer, client, stop)));
+            tasks.push(tokio::spawn(slot(
+                shared,
+                consumer,
+                client,
+                stop,
+                commit.clone(),
+            )));
         }
+        drop(commit);
         for t in tasks {
             let _ = t.await;
         }
@@ -273,41 +345,142 @@ impl Shared {
 }
 
 /// A job handed to a slot's scanning thread, and where its outcome goes.
-type Task = (Job, tokio::sync::oneshot::Sender<(Ended, Job)>);
+type Task = (Job, tokio::sync::oneshot::Sender<(AfterScan, Job)>);
 
 /// A slot's scanning thread: a plain OS thread, outside the runtime
 /// (the synchronous PostgreSQL client must not run inside one, and
 /// hashing must not hold the runtime's threads). It keeps the slot's
-/// scratch and database connection across jobs.
-fn scanning_thread(sh: Arc<Shared>, rx: std::sync::mpsc::Receiver<Task>) {
+/// scratch and database connection across jobs, and hands the records
+/// to the committing thread.
+fn scanning_thread(
+    sh: Arc<Shared>,
+    rx: std::sync::mpsc::Receiver<Task>,
+    commit: std::sync::mpsc::Sender<ToCommit>,
+) {
     let mut worker = Worker::new();
     let mut store: Option<Store> = None;
     for (job, reply) in rx {
-        let (done, kept) = process(&sh, &job, &mut worker, store.take());
+        let (after, kept) = process(&sh, &job, &mut worker, store.take(), &commit);
         store = kept;
         // The slot waits for every reply; a send fails only once it quit.
-        let _ = reply.send((done, job));
+        let _ = reply.send((after, job));
     }
 }
 
-/// One slot: pull a job, scan it, repeat.
+/// The committing thread: jobs' records in batches of at most
+/// [`WorkerConfig::batch_jobs`], each committed at most
+/// [`WorkerConfig::batch_wait`] after its first job came (at once when asked to flush, for a redelivered job, while a
+/// redelivered job is being scanned, or when the worker stops). It ends
+/// when every scanning thread has.
+fn committing_thread(sh: Arc<Shared>, rx: std::sync::mpsc::Receiver<ToCommit>) {
+    use std::sync::mpsc::RecvTimeoutError;
+    let mut store: Option<Store> = None;
+    let mut batch: Vec<Pending> = Vec::new();
+    let mut first = Instant::now();
+    let mut flushes: Vec<std::sync::mpsc::Sender<()>> = Vec::new();
+    loop {
+        let next = if batch.is_empty() {
+            rx.recv().map_err(|_| RecvTimeoutError::Disconnected)
+        } else {
+            rx.recv_timeout(sh.cfg.batch_wait.saturating_sub(first.elapsed()))
+        };
+        let gone = match next {
+            Ok(ToCommit::Job(p)) => {
+                if batch.is_empty() {
+                    first = Instant::now();
+                }
+                batch.push(p);
+                false
+            }
+            Ok(ToCommit::Flush(done)) => {
+                flushes.push(done);
+                false
+            }
+            Err(RecvTimeoutError::Timeout) => false,
+            Err(RecvTimeoutError::Disconnected) => true,
+        };
+        let due = gone
+            || !flushes.is_empty()
+            || batch.len() >= sh.cfg.batch_jobs
+            || first.elapsed() >= sh.cfg.batch_wait
+            || batch.iter().any(|p| p.alone)
+            || sh.suspects.load(Ordering::SeqCst) > 0
+            || sh.stop.load(Ordering::Relaxed);
+        if due {
+            if !batch.is_empty() {
+                commit_batch(&sh, &mut store, std::mem::take(&mut batch));
+            }
+            for f in flushes.drain(..) {
+                let _ = f.send(());
+            }
+        }
+        if gone {
+            return;
+        }
+    }
+}
+
+/// Commit `batch` in one transaction and tell each job how it ended. A
+/// batch the database refuses (not merely unreachable: that is waited
+/// out) is tried again job by job, so one job's error costs only it.
+fn commit_batch(sh: &Shared, store: &mut Option<Store>, batch: Vec<Pending>) {
+    let res = {
+        let jobs: Vec<JobCommit<'_>> = batch
+            .iter()
+            .map(|p| JobCommit {
+                run: &p.run,
+                job: &p.path,
+                deliveries: p.delivered,
+                records: &p.rows,
+            })
+            .collect();
+        until_reachable(sh, store, |s| s.scan_jobs_commit(&sh.cfg.name, &jobs))
+    };
+    match res {
+        Ok(()) => {
+            for p in batch {
+                let _ = p.reply.send(Ended::Committed {
+                    records: p.rows.len() as u64,
+                    given_up: p.given_up,
+                });
+            }
+        }
+        Err(_) if batch.len() > 1 && !sh.stop.load(Ordering::Relaxed) => {
+            for p in batch {
+                commit_batch(sh, store, vec![p]);
+            }
+        }
+        Err(e) => {
+            for p in batch {
+                let _ = p.reply.send(Ended::StoreFailed(e.clone()));
+            }
+        }
+    }
+}
+
+/// One slot: pull a job, scan it, hand it to a task that acks it once its
+/// batch is committed, repeat.
 async fn slot(
     shared: Arc<Shared>,
     consumer: PullConsumer,
     client: async_nats::Client,
     stop: &'static AtomicBool,
+    commit: std::sync::mpsc::Sender<ToCommit>,
 ) {
     let (tx, rx) = std::sync::mpsc::channel::<Task>();
     let sh = shared.clone();
     let thread = std::thread::Builder::new()
         .name("hashsieve-worker-scan".into())
-        .spawn(move || scanning_thread(sh, rx));
+        .spawn(move || scanning_thread(sh, rx, commit));
     if let Err(e) = thread {
         eprintln!("hashsieve worker: could not start a scanning thread: {e}");
         return;
     }
+    // The jobs scanned and waiting for their commit, each with its task.
+    let mut waiting = tokio::task::JoinSet::new();
     let mut announced = false;
     while !stop.load(Ordering::Relaxed) && !shared.idle_too_long() {
+        while waiting.try_join_next().is_some() {}
         let batch = consumer
             .fetch()
             .max_messages(1)
@@ -343,12 +516,14 @@ async fn slot(
                 }
             };
             shared.touch();
-            handle(&shared, msg, &tx).await;
+            handle(&shared, msg, &tx, &mut waiting).await;
             shared.touch();
         }
     }
+    // The jobs in hand are committed (at once: the worker is stopping or
+    // idle) and acked before the slot ends.
+    while waiting.join_next().await.is_some() {}
 }
-
 /// Parse a delivery; `None` for a message that is not a job.
 fn job_of(msg: &Message) -> Option<Job> {
     let run = msg
@@ -371,12 +546,43 @@ fn job_of(msg: &Message) -> Option<Job> {
     })
 }
 
-async fn handle(shared: &Arc<Shared>, msg: Message, scanner: &std::sync::mpsc::Sender<Task>) {
+/// The heartbeat of a job in hand: JetStream is told it is in progress
+/// every third of the consumer's ack deadline.
+fn heartbeat(shared: &Shared) -> tokio::time::Interval {
+    let ack_wait = Duration::from_millis(shared.ack_wait_ms.load(Ordering::Relaxed));
+    let beat = (ack_wait / 3).max(Duration::from_millis(100));
+    tokio::time::interval_at(tokio::time::Instant::now() + beat, beat)
+}
+
+/// Wait for `outcome`, keeping the job ours meanwhile.
+async fn in_progress<T>(
+    shared: &Shared,
+    msg: &Message,
+    outcome: tokio::sync::oneshot::Receiver<T>,
+) -> Option<T> {
+    let mut outcome = outcome;
+    let mut tick = heartbeat(shared);
+    loop {
+        tokio::select! {
+            r = &mut outcome => return r.ok(),
+            _ = tick.tick() => { let _ = msg.ack_with(AckKind::Progress).await; }
+        }
+    }
+}
+
+/// Scan one delivery (the slot waits for that), then leave its commit
+/// and ack to a task of `waiting`.
+async fn handle(
+    shared: &Arc<Shared>,
+    msg: Message,
+    scanner: &std::sync::mpsc::Sender<Task>,
+    waiting: &mut tokio::task::JoinSet<()>,
+) {
     let Some(job) = job_of(&msg) else {
         let _ = msg.ack_with(AckKind::Term).await;
         return;
     };
-    let (reply, mut outcome) = tokio::sync::oneshot::channel();
+    let (reply, outcome) = tokio::sync::oneshot::channel();
     if scanner.send((job, reply)).is_err() {
         // The scanning thread is gone (it cannot be, short of a bug in
         // `process`, which catches panics): the job goes back.
@@ -386,23 +592,31 @@ async fn handle(shared: &Arc<Shared>, msg: Message, scanner: &std::sync::mpsc::S
         return;
     }
     // Keep the job ours while it is scanned.
-    let ack_wait = Duration::from_millis(shared.ack_wait_ms.load(Ordering::Relaxed));
-    let beat = (ack_wait / 3).max(Duration::from_millis(100));
-    let mut tick = tokio::time::interval(beat);
-    tick.tick().await;
-    let joined = loop {
-        tokio::select! {
-            r = &mut outcome => break r,
-            _ = tick.tick() => { let _ = msg.ack_with(AckKind::Progress).await; }
-        }
-    };
-    let Ok((done, job)) = joined else {
+    let Some((after, job)) = in_progress(shared, &msg, outcome).await else {
         eprintln!("hashsieve worker: the scanning thread died; the job goes back");
         let _ = msg
             .ack_with(AckKind::Nak(Some(Duration::from_secs(5))))
             .await;
         return;
     };
+    match after {
+        AfterScan::Ended(done) => finish(shared, &msg, &job, done).await,
+        AfterScan::Queued(committed) => {
+            let shared = shared.clone();
+            waiting.spawn(async move {
+                // And while its batch waits and commits.
+                let done = in_progress(&shared, &msg, committed)
+                    .await
+                    .unwrap_or_else(|| Ended::StoreFailed("the committing thread died".into()));
+                finish(&shared, &msg, &job, done).await;
+            });
+        }
+    }
+}
+
+/// Count a delivery's outcome and answer JetStream: ack what is
+/// committed, drop a job of an unknown run, hand back the rest.
+async fn finish(shared: &Shared, msg: &Message, job: &Job, done: Ended) {
     match done {
         Ended::Committed { records, given_up } => {
             shared.jobs.fetch_add(1, Ordering::Relaxed);
@@ -410,11 +624,11 @@ async fn handle(shared: &Arc<Shared>, msg: Message, scanner: &std::sync::mpsc::S
             if given_up {
                 shared.given_up.fetch_add(1, Ordering::Relaxed);
             }
-            ack(&msg).await;
+            ack(msg).await;
         }
         Ended::AlreadyDone => {
             shared.already_done.fetch_add(1, Ordering::Relaxed);
-            ack(&msg).await;
+            ack(msg).await;
         }
         Ended::UnknownRun => {
             eprintln!(
@@ -519,28 +733,31 @@ fn until_reachable<T>(
     }
 }
 
-/// The blocking part of a delivery: check, scan, commit.
+/// The blocking part of a delivery: check, scan, queue the records for
+/// their batch's commit.
 fn process(
     sh: &Shared,
     job: &Job,
     worker: &mut Worker,
     store: Option<Store>,
-) -> (Ended, Option<Store>) {
+    commit: &std::sync::mpsc::Sender<ToCommit>,
+) -> (AfterScan, Option<Store>) {
     let mut store = store;
     let path = Path::new(OsStr::from_bytes(&job.path));
     let max_tries = sh.max_tries.load(Ordering::Relaxed);
     let given_up = job.delivered > max_tries;
+    // A redelivery may be of the file that killed the last worker: what
+    // waits for a commit is committed before it is scanned, and nothing
+    // waits while it is (see the module docs).
+    let suspect = job.delivered > 1;
+    let ended = |e| (AfterScan::Ended(e), None);
     let mut rematches = 0;
     let recs = loop {
-        match until_reachable(sh, &mut store, |s| s.scan_run_exists(&job.run)) {
-            Ok(true) => {}
-            Ok(false) => return (Ended::UnknownRun, store),
-            Err(e) => return (Ended::StoreFailed(e), None),
-        }
-        match until_reachable(sh, &mut store, |s| s.scan_job_done(&job.run, &job.path)) {
-            Ok(true) => return (Ended::AlreadyDone, store),
-            Ok(false) => {}
-            Err(e) => return (Ended::StoreFailed(e), None),
+        match until_reachable(sh, &mut store, |s| s.scan_job_state(&job.run, &job.path)) {
+            Ok(JobState::Todo) => {}
+            Ok(JobState::NoRun) => return (AfterScan::Ended(Ended::UnknownRun), store),
+            Ok(JobState::Done) => return (AfterScan::Ended(Ended::AlreadyDone), store),
+            Err(e) => return ended(Ended::StoreFailed(e)),
         }
         if given_up {
             let tries = max_tries;
@@ -553,7 +770,15 @@ fn process(
             )];
         }
         let failures = sh.matcher.as_ref().map(RecordMatcher::meta_read_failures);
-        let recs = scan_job(sh, path, job.size, worker);
+        let recs = if suspect {
+            sh.suspects.fetch_add(1, Ordering::SeqCst);
+            flush(commit);
+            let recs = scan_job(sh, path, job.size, worker);
+            sh.suspects.fetch_sub(1, Ordering::SeqCst);
+            recs
+        } else {
+            scan_job(sh, path, job.size, worker)
+        };
         // A hit's labels could not be read (the database went away
         // mid-scan): match again once it is back, rather than commit a
         // record without them.
@@ -570,27 +795,35 @@ fn process(
         // across a lost connection.)
         sh.cache.clear();
         if sh.stop.load(Ordering::Relaxed) {
-            return (
-                Ended::StoreFailed("stopping with the database away".into()),
-                None,
-            );
+            return ended(Ended::StoreFailed("stopping with the database away".into()));
         }
     };
-    let rows: Vec<RunRecord> = recs.iter().map(row_of).collect();
-    let n = rows.len() as u64;
     // Written and replaced by (run, path): trying again after a lost
     // connection (whose commit may or may not have landed) is safe.
-    match until_reachable(sh, &mut store, |s| {
-        s.scan_job_commit(&job.run, &job.path, &sh.cfg.name, job.delivered, &rows)
-    }) {
-        Ok(()) => (
-            Ended::Committed {
-                records: n,
-                given_up,
-            },
+    let (reply, committed) = tokio::sync::oneshot::channel();
+    let pending = Pending {
+        run: job.run.clone(),
+        path: job.path.clone(),
+        delivered: job.delivered,
+        rows: recs.iter().map(row_of).collect(),
+        given_up,
+        alone: suspect,
+        reply,
+    };
+    if commit.send(ToCommit::Job(pending)).is_err() {
+        return (
+            AfterScan::Ended(Ended::StoreFailed("the committing thread is gone".into())),
             store,
-        ),
-        Err(e) => (Ended::StoreFailed(e), None),
+        );
+    }
+    (AfterScan::Queued(committed), store)
+}
+
+/// Have the committing thread commit what waits, and wait until it has.
+fn flush(commit: &std::sync::mpsc::Sender<ToCommit>) {
+    let (done, flushed) = std::sync::mpsc::channel();
+    if commit.send(ToCommit::Flush(done)).is_ok() {
+        let _ = flushed.recv();
     }
 }
 

@@ -5,9 +5,10 @@
 //! and the database is the one thing they all reach. Writes are idempotent,
 //! keyed by (run, path): a job delivered twice (a worker killed after its
 //! commit but before its ack) replaces its records instead of adding
-//! copies. A job's records and its "done" row are one transaction, so a
-//! worker killed mid-write leaves nothing behind and the redelivered job
-//! writes everything again.
+//! copies. A job's records and its "done" row are in one transaction
+//! (a worker commits several jobs in one: [`Store::scan_jobs_commit`]),
+//! so a worker killed mid-write leaves nothing behind and the redelivered
+//! job writes everything again.
 //!
 //! Paths are stored as bytes (`BLOB`): a location is whatever the file
 //! system or the archive said, not necessarily UTF-8.
@@ -29,6 +30,40 @@ pub struct RunRecord {
     pub error: Option<String>,
     /// The record as the JSON line `scan` prints.
     pub line: String,
+}
+
+/// One job's records, committed with others by [`Store::scan_jobs_commit`].
+#[derive(Debug, Clone, Copy)]
+pub struct JobCommit<'a> {
+    pub run: &'a str,
+    /// The job (input file) as published.
+    pub job: &'a [u8],
+    /// Its delivery number (shown as the job's `deliveries`).
+    pub deliveries: u64,
+    pub records: &'a [RunRecord],
+}
+
+/// Where a job stands, read before it is scanned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JobState {
+    /// The run is not in this database (another `--db`, or pruned).
+    NoRun,
+    /// Committed already (its worker died between commit and ack).
+    Done,
+    /// To scan.
+    Todo,
+}
+
+/// The runs of `jobs` with how many jobs of each, in first-seen order.
+pub(super) fn runs_of<'a>(jobs: &[JobCommit<'a>]) -> Vec<(&'a str, i64)> {
+    let mut runs: Vec<(&str, i64)> = Vec::new();
+    for j in jobs {
+        match runs.iter_mut().find(|r| r.0 == j.run) {
+            Some(r) => r.1 += 1,
+            None => runs.push((j.run, 1)),
+        }
+    }
+    runs
 }
 
 /// A worker that committed jobs of a run.
@@ -196,15 +231,7 @@ impl SqliteStore {
 
     /// Whether the job (input file) `job` of `run` is committed.
     pub fn scan_job_done(&self, run: &str, job: &[u8]) -> Result<bool, StoreError> {
-        Ok(self
-            .conn
-            .query_row(
-                "SELECT 1 FROM scan_jobs WHERE run = ?1 AND path = ?2",
-                params![run, job],
-                |_| Ok(()),
-            )
-            .optional()?
-            .is_some())
+        Ok(self.scan_job_state(run, job)? == JobState::Done)
     }
 
     /// Whether run `name` exists.
@@ -218,6 +245,22 @@ impl SqliteStore {
             )
             .optional()?
             .is_some())
+    }
+
+    /// Whether `run` exists and `job` of it is committed, in one query
+    /// (a worker asks before every scan).
+    pub fn scan_job_state(&self, run: &str, job: &[u8]) -> Result<JobState, StoreError> {
+        let (run_there, done): (bool, bool) = self.conn.query_row(
+            "SELECT EXISTS (SELECT 1 FROM scan_runs WHERE name = ?1),
+                    EXISTS (SELECT 1 FROM scan_jobs WHERE run = ?1 AND path = ?2)",
+            params![run, job],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )?;
+        Ok(match (run_there, done) {
+            (false, _) => JobState::NoRun,
+            (true, true) => JobState::Done,
+            (true, false) => JobState::Todo,
+        })
     }
 
     /// Store the records of job `job` of `run` and mark it done, in one
@@ -234,46 +277,85 @@ impl SqliteStore {
         deliveries: u64,
         records: &[RunRecord],
     ) -> Result<(), StoreError> {
-        let t = now();
-        let tx = self.immediate()?;
-        let exists = tx
-            .query_row("SELECT 1 FROM scan_runs WHERE name = ?1", [run], |_| Ok(()))
-            .optional()?
-            .is_some();
-        if !exists {
-            return Err(StoreError::Invalid {
-                field: "run",
-                message: format!("no scan run named {run:?} in this database"),
-            });
+        self.scan_jobs_commit(
+            worker,
+            &[JobCommit {
+                run,
+                job,
+                deliveries,
+                records,
+            }],
+        )
+    }
+
+    /// [`SqliteStore::scan_job_commit`] for several jobs in one
+    /// transaction (a worker's batch): all of them or none. A job listed
+    /// twice ends as its last listing.
+    ///
+    /// # Errors
+    /// [`StoreError::Invalid`] when a job's run does not exist (nothing
+    /// is written then).
+    pub fn scan_jobs_commit(
+        &mut self,
+        worker: &str,
+        jobs: &[JobCommit<'_>],
+    ) -> Result<(), StoreError> {
+        if jobs.is_empty() {
+            return Ok(());
         }
-        tx.execute(
-            "DELETE FROM scan_records WHERE run = ?1 AND job = ?2",
-            params![run, job],
-        )?;
+        let t = now();
+        let runs = runs_of(jobs);
+        let tx = self.immediate()?;
+        for (run, _) in &runs {
+            let exists = tx
+                .query_row("SELECT 1 FROM scan_runs WHERE name = ?1", [run], |_| Ok(()))
+                .optional()?
+                .is_some();
+            if !exists {
+                return Err(StoreError::Invalid {
+                    field: "run",
+                    message: format!("no scan run named {run:?} in this database"),
+                });
+            }
+        }
         {
+            let mut del =
+                tx.prepare_cached("DELETE FROM scan_records WHERE run = ?1 AND job = ?2")?;
             let mut ins = tx.prepare_cached(
                 "INSERT OR REPLACE INTO scan_records (run, path, job, matches, error, record)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
             )?;
-            for r in records {
-                ins.execute(params![run, r.path, job, r.matches as i64, r.error, r.line])?;
+            let mut done = tx.prepare_cached(
+                "INSERT OR REPLACE INTO scan_jobs (run, path, worker, deliveries, done_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+            )?;
+            for j in jobs {
+                del.execute(params![j.run, j.job])?;
+                for r in j.records {
+                    ins.execute(params![
+                        j.run,
+                        r.path,
+                        j.job,
+                        r.matches as i64,
+                        r.error,
+                        r.line
+                    ])?;
+                }
+                done.execute(params![j.run, j.job, worker, j.deliveries as i64, t])?;
             }
         }
-        tx.execute(
-            "INSERT OR REPLACE INTO scan_jobs (run, path, worker, deliveries, done_at)
-             VALUES (?1, ?2, ?3, ?4, ?5)",
-            params![run, job, worker, deliveries as i64, t],
-        )?;
-        tx.execute(
-            "INSERT INTO scan_workers (run, worker, first_seen, last_seen, jobs)
-             VALUES (?1, ?2, ?3, ?3, 1)
-             ON CONFLICT (run, worker) DO UPDATE SET last_seen = ?3, jobs = jobs + 1",
-            params![run, worker, t],
-        )?;
-        tx.execute(
-            "UPDATE scan_runs SET updated_at = ?2 WHERE name = ?1",
-            params![run, t],
-        )?;
+        for (run, n) in &runs {
+            tx.execute(
+                "INSERT INTO scan_workers (run, worker, first_seen, last_seen, jobs)
+                 VALUES (?1, ?2, ?3, ?3, ?4)
+                 ON CONFLICT (run, worker) DO UPDATE SET last_seen = ?3, jobs = jobs + ?4",
+                params![run, worker, t, n],
+            )?;
+            tx.execute(
+                "UPDATE scan_runs SET updated_at = ?2 WHERE name = ?1",
+                params![run, t],
+            )?;
+        }
         tx.commit()?;
         Ok(())
     }
@@ -497,6 +579,26 @@ impl Store {
         }
     }
 
+    /// Whether `run` exists and its job `job` is committed, in one query.
+    pub fn scan_job_state(&self, run: &str, job: &[u8]) -> Result<JobState, StoreError> {
+        match &self.inner {
+            Inner::Sqlite(s) => s.scan_job_state(run, job),
+            Inner::Postgres(s) => s.scan_job_state(run, job),
+        }
+    }
+
+    /// See [`SqliteStore::scan_jobs_commit`].
+    pub fn scan_jobs_commit(
+        &mut self,
+        worker: &str,
+        jobs: &[JobCommit<'_>],
+    ) -> Result<(), StoreError> {
+        match &mut self.inner {
+            Inner::Sqlite(s) => s.scan_jobs_commit(worker, jobs),
+            Inner::Postgres(s) => s.scan_jobs_commit(worker, jobs),
+        }
+    }
+
     /// See [`SqliteStore::scan_job_commit`].
     pub fn scan_job_commit(
         &mut self,
@@ -619,6 +721,56 @@ mod tests {
         );
         assert!(s.scan_job_done("r", job).unwrap());
         assert!(!s.scan_job_done("r", b"/a/other").unwrap());
+    }
+    }
+
+    crate::store::backend_tests::both! {
+    /// A worker's batch: jobs of two runs in one transaction, counted per
+    /// run and worker; a job listed twice ends as its last listing; a
+    /// batch holding a job of a missing run writes nothing at all.
+    fn runs_batch_commit_is_all_or_nothing(db) {
+        let mut s = db.open();
+        s.scan_run_start("a", &[b"/a"], "q", false).unwrap();
+        s.scan_run_start("b", &[b"/b"], "q", false).unwrap();
+        assert_eq!(s.scan_job_state("a", b"/a/1").unwrap(), JobState::Todo);
+        assert_eq!(s.scan_job_state("zz", b"/a/1").unwrap(), JobState::NoRun);
+        let (r1, r2, r3) = (
+            [rec("/a/1", 1, None)],
+            [rec("/a/2", 0, Some("io"))],
+            [rec("/b/1", 0, None)],
+        );
+        let again = [rec("/a/1", 0, None)];
+        let job = |run, job, records| JobCommit {
+            run,
+            job,
+            deliveries: 1,
+            records,
+        };
+        s.scan_jobs_commit(
+            "w",
+            &[
+                job("a", b"/a/1", &r1),
+                job("a", b"/a/2", &r2),
+                job("b", b"/b/1", &r3),
+                job("a", b"/a/1", &again),
+            ],
+        )
+        .unwrap();
+        let a = s.scan_run("a").unwrap().unwrap();
+        assert_eq!((a.jobs_done, a.records, a.errors, a.records_matched), (2, 2, 1, 0));
+        assert_eq!(s.scan_run("b").unwrap().unwrap().records, 1);
+        assert_eq!(s.scan_job_state("a", b"/a/2").unwrap(), JobState::Done);
+        // Four listings of run a's and b's jobs by one worker.
+        assert_eq!(s.scan_run_workers("a").unwrap()[0].jobs, 3);
+        assert_eq!(s.scan_run_workers("b").unwrap()[0].jobs, 1);
+
+        let r4 = [rec("/b/2", 0, None)];
+        assert!(s
+            .scan_jobs_commit("w", &[job("b", b"/b/2", &r4), job("gone", b"/g/1", &r4)])
+            .is_err());
+        assert_eq!(s.scan_job_state("b", b"/b/2").unwrap(), JobState::Todo);
+        assert_eq!(s.scan_run("b").unwrap().unwrap().records, 1);
+        assert_eq!(s.scan_run_workers("b").unwrap()[0].jobs, 1);
     }
     }
 

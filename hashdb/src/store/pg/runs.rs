@@ -1,9 +1,9 @@
 //! Distributed scan runs on PostgreSQL: the contract of `store/runs.rs`
 //! (schema version 2 here). Not announced to the listening servers (a
 //! scan's records are not list data) and not behind the list writers'
-//! lock: workers on many machines commit jobs at once, each job one
-//! transaction keyed by (run, path), so a redelivered job replaces its
-//! records.
+//! lock: workers on many machines commit jobs at once, a worker's batch
+//! of jobs one transaction, each job keyed by (run, path), so a
+//! redelivered job replaces its records.
 
 use postgres::fallible_iterator::FallibleIterator;
 use postgres::types::ToSql;
@@ -13,8 +13,8 @@ use super::PgStore;
 use crate::error::StoreError;
 use crate::store::now;
 use crate::store::runs::{
-    join_roots, split_roots, RunInfo, RunRecord, RunSelect, RunStart, RunStartError, RunsPruned,
-    WorkerSeen,
+    join_roots, runs_of, split_roots, JobCommit, JobState, RunInfo, RunRecord, RunSelect, RunStart,
+    RunStartError, RunsPruned, WorkerSeen,
 };
 
 fn count(v: i64) -> u64 {
@@ -84,13 +84,7 @@ impl PgStore {
     }
 
     pub fn scan_job_done(&self, run: &str, job: &[u8]) -> Result<bool, StoreError> {
-        Ok(self
-            .client()?
-            .query_opt(
-                "SELECT 1 FROM scan_jobs WHERE run = $1 AND path = $2",
-                &[&run, &job],
-            )?
-            .is_some())
+        Ok(self.scan_job_state(run, job)? == JobState::Done)
     }
 
     pub fn scan_run_exists(&self, name: &str) -> Result<bool, StoreError> {
@@ -98,6 +92,19 @@ impl PgStore {
             .client()?
             .query_opt("SELECT 1 FROM scan_runs WHERE name = $1", &[&name])?
             .is_some())
+    }
+
+    pub fn scan_job_state(&self, run: &str, job: &[u8]) -> Result<JobState, StoreError> {
+        let r = self.client()?.query_one(
+            "SELECT EXISTS (SELECT 1 FROM scan_runs WHERE name = $1),
+                    EXISTS (SELECT 1 FROM scan_jobs WHERE run = $1 AND path = $2)",
+            &[&run, &job],
+        )?;
+        Ok(match (r.try_get(0)?, r.try_get(1)?) {
+            (false, _) => JobState::NoRun,
+            (true, true) => JobState::Done,
+            (true, false) => JobState::Todo,
+        })
     }
 
     pub fn scan_job_commit(
@@ -108,52 +115,90 @@ impl PgStore {
         deliveries: u64,
         records: &[RunRecord],
     ) -> Result<(), StoreError> {
+        self.scan_jobs_commit(
+            worker,
+            &[JobCommit {
+                run,
+                job,
+                deliveries,
+                records,
+            }],
+        )
+    }
+
+    /// See `SqliteStore::scan_jobs_commit`: several jobs, one transaction,
+    /// all or none.
+    pub fn scan_jobs_commit(
+        &mut self,
+        worker: &str,
+        jobs: &[JobCommit<'_>],
+    ) -> Result<(), StoreError> {
+        if jobs.is_empty() {
+            return Ok(());
+        }
         let t = now();
+        let runs = runs_of(jobs);
         let mut c = self.client()?;
         let mut tx = c.transaction()?;
-        if tx
-            .query_opt("SELECT 1 FROM scan_runs WHERE name = $1", &[&run])?
-            .is_none()
-        {
-            return Err(StoreError::Invalid {
-                field: "run",
-                message: format!("no scan run named {run:?} in this database"),
-            });
+        for (run, _) in &runs {
+            if tx
+                .query_opt("SELECT 1 FROM scan_runs WHERE name = $1", &[run])?
+                .is_none()
+            {
+                return Err(StoreError::Invalid {
+                    field: "run",
+                    message: format!("no scan run named {run:?} in this database"),
+                });
+            }
         }
-        tx.execute(
-            "DELETE FROM scan_records WHERE run = $1 AND job = $2",
-            &[&run, &job],
-        )?;
+        let del = tx.prepare("DELETE FROM scan_records WHERE run = $1 AND job = $2")?;
         let ins = tx.prepare(
             "INSERT INTO scan_records (run, path, job, matches, error, record)
              VALUES ($1, $2, $3, $4, $5, $6)
              ON CONFLICT (run, path) DO UPDATE SET job = EXCLUDED.job,
                  matches = EXCLUDED.matches, error = EXCLUDED.error, record = EXCLUDED.record",
         )?;
-        for r in records {
-            tx.execute(
-                &ins,
-                &[&run, &r.path, &job, &(r.matches as i64), &r.error, &r.line],
-            )?;
-        }
-        tx.execute(
+        let done = tx.prepare(
             "INSERT INTO scan_jobs (run, path, worker, deliveries, done_at)
              VALUES ($1, $2, $3, $4, $5)
              ON CONFLICT (run, path) DO UPDATE SET worker = EXCLUDED.worker,
                  deliveries = EXCLUDED.deliveries, done_at = EXCLUDED.done_at",
-            &[&run, &job, &worker, &(deliveries as i64), &t],
         )?;
-        tx.execute(
-            "INSERT INTO scan_workers (run, worker, first_seen, last_seen, jobs)
-             VALUES ($1, $2, $3, $3, 1)
-             ON CONFLICT (run, worker) DO UPDATE SET last_seen = EXCLUDED.last_seen,
-                 jobs = scan_workers.jobs + 1",
-            &[&run, &worker, &t],
-        )?;
-        tx.execute(
-            "UPDATE scan_runs SET updated_at = $2 WHERE name = $1",
-            &[&run, &t],
-        )?;
+        for j in jobs {
+            tx.execute(&del, &[&j.run, &j.job])?;
+            for r in j.records {
+                tx.execute(
+                    &ins,
+                    &[
+                        &j.run,
+                        &r.path,
+                        &j.job,
+                        &(r.matches as i64),
+                        &r.error,
+                        &r.line,
+                    ],
+                )?;
+            }
+            tx.execute(
+                &done,
+                &[&j.run, &j.job, &worker, &(j.deliveries as i64), &t],
+            )?;
+        }
+        // Once per run and batch: these rows are shared by every worker
+        // of the run (scan_runs) and are locked until the commit.
+        for (run, n) in &runs {
+            tx.execute(
+                "INSERT INTO scan_workers (run, worker, first_seen, last_seen, jobs)
+                 VALUES ($1, $2, $3, $3, $4)
+                 ON CONFLICT (run, worker) DO UPDATE SET last_seen = EXCLUDED.last_seen,
+                     jobs = scan_workers.jobs + EXCLUDED.jobs",
+                &[run, &worker, &t, n],
+            )?;
+            tx.execute(
+                "UPDATE scan_runs SET updated_at = $2 WHERE name = $1",
+                &[run, &t],
+            )?;
+        }
         tx.commit()?;
         Ok(())
     }
