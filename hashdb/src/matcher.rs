@@ -195,6 +195,9 @@ impl TmkFiles for StoreTmkFiles {
     }
 }
 
+mod snapshot;
+pub use snapshot::PdqSnapshot;
+
 /// The in-memory matcher.
 #[derive(Default)]
 pub struct Matcher {
@@ -212,6 +215,9 @@ pub struct Matcher {
     /// are read from `tmk_files` when they pass level-1).
     tmk_held: HashMap<EntryId, Arc<TmkHash>>,
     tmk_files: Option<Arc<dyn TmkFiles>>,
+    /// Changes applied at load from the change log over saved rows (see
+    /// [`Matcher::caught_up`]).
+    caught_up: Option<usize>,
 }
 
 impl Matcher {
@@ -307,7 +313,10 @@ impl Matcher {
             // Past a quarter of the rows a full read is cheaper, and saves
             // newer files.
             match store.pdq_changes_since(cursor, (n_rows / 4).max(10_000))? {
-                Some(changes) => m.apply_pdq_changes(&changes),
+                Some(changes) => {
+                    m.apply_pdq_changes(&changes);
+                    m.caught_up = Some(changes.len());
+                }
                 None => {
                     store.forget_saved_index();
                     return Self::load(store);

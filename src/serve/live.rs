@@ -456,6 +456,14 @@ pub async fn run(
     let mut poller = Some(poller);
     st.mark_synced(std::time::Instant::now());
     let _listener = listen(st.clone(), shutdown.clone());
+    // Saves the index files again as changes pile up (PostgreSQL with
+    // $HASHSIEVE_INDEX_DIR); opening its connection blocks.
+    let resave = {
+        let s = st.clone();
+        tokio::task::spawn_blocking(move || super::index_save::Resave::start(&s))
+            .await
+            .unwrap_or_else(|_| super::index_save::Resave::none())
+    };
     loop {
         tokio::select! {
             _ = tokio::time::sleep(interval) => {}
@@ -504,8 +512,7 @@ pub async fn run(
         match res {
             Ok((p, Ok(Synced { ok: true, changed }))) => {
                 st.mark_synced(polled_at);
-                // What the index re-saver (`serve/index_save.rs`) is told.
-                let _ = changed;
+                resave.after_poll(&p.cursor, changed);
                 poller = Some(p);
             }
             Ok((p, Ok(Synced { ok: false, .. }))) => {

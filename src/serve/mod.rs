@@ -20,6 +20,7 @@ mod error;
 mod fetch;
 pub mod fuzzing;
 mod hma;
+mod index_save;
 mod jobs;
 mod listen;
 mod lists;

@@ -391,6 +391,16 @@ impl<T: Copy> PdqIndex<T> {
         &self.items
     }
 
+    /// Every live hash with its item (tombstoned slots skipped), in slot
+    /// order.
+    pub fn for_each_live(&self, mut f: impl FnMut(&[u64; 4], &T)) {
+        for (slot, (h, t)) in self.hashes.iter().zip(&self.items).enumerate() {
+            if !self.is_dead(slot as u32) {
+                f(h, t);
+            }
+        }
+    }
+
     /// Build from `(hash, item)` pairs.
     pub fn from_pairs(pairs: impl IntoIterator<Item = (Pdq, T)>, config: IndexConfig) -> Self {
         let (h, i): (Vec<_>, Vec<_>) = pairs.into_iter().map(|(p, t)| (p.words(), t)).unzip();

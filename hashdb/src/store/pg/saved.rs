@@ -36,11 +36,15 @@
 //!   there), else a full read: the URL can come to name another database
 //!   (a restore, a new server).
 //!
-//! Saving is best effort (a read-only cache folder only costs the speed),
-//! and happens at every full read, so the files are as recent as the last
-//! full read on this machine; the catch-up grows with the changes since,
-//! and a catch-up of more than a quarter of the rows is a full read again
-//! (which saves new files).
+//! Saving is best effort (a read-only cache folder only costs the speed).
+//! It happens at every full read, and a running server saves the files
+//! again from its in-memory index when the catch-up from them has grown
+//! past a bound ([`Store::save_index_snapshot`], driven by
+//! `src/serve/index_save.rs`), so the catch-up of a start stays bounded;
+//! a catch-up of more than a quarter of the rows is a full read again
+//! (which saves new files). Each save also removes stale files of the
+//! folder ([`prune_index_dir`]): temporary files of saves that died, and
+//! other databases' files unused on this machine for 30 days.
 
 use std::path::PathBuf;
 
@@ -50,7 +54,7 @@ use crate::model::{EntryId, ListId};
 use crate::store::changes::STATUS_MARGIN_SECS;
 use crate::store::sealed::{write_sealed, SealedReader};
 use crate::store::snapshot::{read_rows, read_tables, write_rows, write_tables, RowsKey};
-use crate::store::{ChangeCursor, PdqRows, SavedTables};
+use crate::store::{ChangeCursor, Inner, PdqRows, SavedTables, Store};
 use crate::types::Pdq;
 
 /// First bytes of a cursor file.
@@ -242,6 +246,12 @@ impl PgStore {
             let body = encode_cursor(generation, cursor);
             let _ = write_sealed(&cursor_path, &cursor_header(), |w| w.write_all(&body));
         }
+        if let (Some(dir), Some(stem)) = (
+            cursor_path.parent(),
+            cursor_path.file_stem().and_then(|s| s.to_str()),
+        ) {
+            prune_index_dir(dir, stem, abandoned_after());
+        }
     }
 
     pub(super) fn saved_tables(&self, key: &RowsKey, n: usize) -> Option<SavedTables> {
@@ -314,6 +324,322 @@ impl PgStore {
     }
 }
 
+/// The suffixes of one database's saved files.
+const SUFFIXES: [&str; 3] = ["pdq-rows", "pdq-tables", "pdq-cursor"];
+
+/// Files of another database that nothing on this machine used (a start
+/// that read them, a save, or a running server's hourly mark, see
+/// [`Store::mark_saved_index_used`]) for this long are removed by the
+/// next save (`$HASHSIEVE_INDEX_MAX_AGE_DAYS` to change it).
+const ABANDONED_AFTER: std::time::Duration = std::time::Duration::from_secs(30 * 86_400);
+
+/// A temporary file of a save that did not finish (its process died) is
+/// removed after this long; a save under way takes seconds.
+const TEMP_ABANDONED_AFTER: std::time::Duration = std::time::Duration::from_secs(3_600);
+
+/// What [`Store::save_index_snapshot`] did.
+#[derive(Debug, Clone)]
+pub struct SnapshotSaved {
+    /// Rows written.
+    pub rows: usize,
+    /// Bytes of the three files.
+    pub bytes: u64,
+    /// Stale files removed from the folder (see [`prune_index_dir`]).
+    pub removed: Vec<PathBuf>,
+}
+
+/// A generation for rows saved from memory: unique to this save, so that
+/// the cursor file is never paired with rows or tables another process
+/// wrote at the same time (it pairs only with the files of this save).
+fn fresh_generation(cursor: &ChangeCursor) -> i64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static SAVES: AtomicU64 = AtomicU64::new(0);
+    let mut h = blake3::Hasher::new();
+    h.update(b"hashsieve saved index generation\0");
+    h.update(&std::process::id().to_le_bytes());
+    h.update(&SAVES.fetch_add(1, Ordering::Relaxed).to_le_bytes());
+    let t = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    h.update(&t.as_nanos().to_le_bytes());
+    h.update(&encode_cursor(0, cursor));
+    let b = h.finalize();
+    i64::from_le_bytes(b.as_bytes()[..8].try_into().unwrap_or([0; 8]))
+}
+
+/// `pg-<24 hex>` and what follows, for a file name of ours: the stem, the
+/// suffix, and whether it is a temporary file (`.<suffix>.tmp<pid>`).
+fn our_file(name: &str) -> Option<(&str, &str, bool)> {
+    let (stem, rest) = name.split_at_checked(27)?;
+    let hex = stem.strip_prefix("pg-")?;
+    if !hex
+        .bytes()
+        .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
+    {
+        return None;
+    }
+    let rest = rest.strip_prefix('.')?;
+    let (suffix, temp) = match rest.split_once(".tmp") {
+        Some((s, pid)) if !pid.is_empty() && pid.bytes().all(|b| b.is_ascii_digit()) => (s, true),
+        Some(_) => return None,
+        None => (rest, false),
+    };
+    SUFFIXES.contains(&suffix).then_some((stem, suffix, temp))
+}
+
+/// Remove what is stale in the index folder `dir`, for a process whose
+/// files are named `ours` (`pg-<hash>`), and return what went. Only
+/// files named as this module names them are ever looked at:
+/// * temporary files (a save whose process died) older than an hour,
+///   of any database;
+/// * every file of another database when the newest of them is older
+///   than `abandoned_after`: servers of a database in use mark its files
+///   at start, at every save and hourly, so only a database nothing on
+///   this machine used for that long loses its files (and if it comes
+///   back, its next start is a full read that saves them again).
+///
+/// This database's own files are replaced in place by each save (one name
+/// per file), so no older generation of them stays behind.
+pub fn prune_index_dir(
+    dir: &std::path::Path,
+    ours: &str,
+    abandoned_after: std::time::Duration,
+) -> Vec<PathBuf> {
+    use std::collections::HashMap;
+    let now = std::time::SystemTime::now();
+    let age = |m: &std::fs::Metadata| {
+        m.modified()
+            .ok()
+            .and_then(|t| now.duration_since(t).ok())
+            .unwrap_or_default()
+    };
+    let Ok(listing) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut removed = Vec::new();
+    // Other databases' files: the youngest age of each, and the files.
+    let mut others: HashMap<String, (std::time::Duration, Vec<PathBuf>)> = HashMap::new();
+    for e in listing.flatten() {
+        let name = e.file_name();
+        let Some((stem, _, temp)) = name.to_str().and_then(our_file) else {
+            continue;
+        };
+        let Ok(meta) = e.metadata() else { continue };
+        if !meta.is_file() {
+            continue;
+        }
+        let path = e.path();
+        if temp {
+            if age(&meta) >= TEMP_ABANDONED_AFTER && std::fs::remove_file(&path).is_ok() {
+                removed.push(path);
+            }
+            continue;
+        }
+        if stem == ours {
+            continue;
+        }
+        let slot = others
+            .entry(stem.to_string())
+            .or_insert((std::time::Duration::MAX, Vec::new()));
+        slot.0 = slot.0.min(age(&meta));
+        slot.1.push(path);
+    }
+    for (youngest, files) in others.into_values() {
+        if youngest >= abandoned_after {
+            for f in files {
+                if std::fs::remove_file(&f).is_ok() {
+                    removed.push(f);
+                }
+            }
+        }
+    }
+    removed.sort();
+    removed
+}
+
+/// How long another database's files may go unused before a save here
+/// removes them.
+fn abandoned_after() -> std::time::Duration {
+    std::env::var("HASHSIEVE_INDEX_MAX_AGE_DAYS")
+        .ok()
+        .and_then(|d| d.trim().parse::<f64>().ok())
+        .filter(|d| d.is_finite() && *d > 0.0)
+        .map(|d| std::time::Duration::from_secs_f64(d * 86_400.0))
+        .unwrap_or(ABANDONED_AFTER)
+}
+
+impl PgStore {
+    /// `pg-<hash>` for this database (see [`PgStore::saved_path`]).
+    fn saved_stem(&self) -> Option<(PathBuf, String)> {
+        let path = self.saved_path("x")?;
+        let dir = path.parent()?.to_path_buf();
+        let stem = path.file_stem()?.to_str()?.to_string();
+        Some((dir, stem))
+    }
+
+    fn save_snapshot(
+        &self,
+        cursor: &ChangeCursor,
+        gates: &[(ListId, u8)],
+        rows: &PdqRows,
+        tables: Option<(u32, &[(&[u32], &[u32])])>,
+    ) -> std::io::Result<Option<SnapshotSaved>> {
+        let Some((dir, stem)) = self.saved_stem() else {
+            return Ok(None);
+        };
+        let path = |suffix: &str| dir.join(format!("{stem}.{suffix}"));
+        let mut gates = gates.to_vec();
+        gates.sort_unstable();
+        let generation = fresh_generation(cursor);
+        write_rows(&path("pdq-rows"), generation, &gates, rows)?;
+        match tables {
+            Some((bits, t)) => {
+                let key = RowsKey {
+                    generation,
+                    gates: gates.clone(),
+                    catch_up: None,
+                };
+                write_tables(&path("pdq-tables"), &key, rows.len(), bits, t)?;
+            }
+            // Tables of an older save cannot match these rows.
+            None => {
+                let _ = std::fs::remove_file(path("pdq-tables"));
+            }
+        }
+        // Last: until it is replaced, the old cursor names the old
+        // generation, which the new rows do not have, so a start in
+        // between reads the database whole rather than mix the two.
+        let body = encode_cursor(generation, cursor);
+        write_sealed(&path("pdq-cursor"), &cursor_header(), |w| {
+            w.write_all(&body)
+        })?;
+        let bytes = SUFFIXES
+            .iter()
+            .filter_map(|s| std::fs::metadata(path(s)).ok())
+            .map(|m| m.len())
+            .sum();
+        let removed = prune_index_dir(&dir, &stem, abandoned_after());
+        Ok(Some(SnapshotSaved {
+            rows: rows.len(),
+            bytes,
+            removed,
+        }))
+    }
+
+    fn mark_saved_used(&self) {
+        let Some((dir, stem)) = self.saved_stem() else {
+            return;
+        };
+        for s in SUFFIXES {
+            if let Ok(f) = std::fs::File::options()
+                .write(true)
+                .open(dir.join(format!("{stem}.{s}")))
+            {
+                let _ = f.set_modified(std::time::SystemTime::now());
+            }
+        }
+    }
+}
+
+impl Store {
+    /// Save PDQ rows taken from a running matcher (see
+    /// `Matcher::pdq_snapshot`) as this machine's saved index, caught up
+    /// to `cursor`: the matcher held at least every change before it (a
+    /// change after it, held too, is applied again at the next start,
+    /// which is harmless). `tables`: the static tables of an index built
+    /// over exactly these rows, in this order. Each file is written to a
+    /// temporary name and renamed, sealed by its checksum, the cursor
+    /// last; then stale files are removed ([`prune_index_dir`]).
+    /// `Ok(None)` on SQLite (its files follow the database by
+    /// generation) or without `$HASHSIEVE_INDEX_DIR`.
+    ///
+    /// # Errors
+    /// Writing a file failed (the files of the last save stay usable, or
+    /// a start reads the database whole).
+    pub fn save_index_snapshot(
+        &self,
+        cursor: &ChangeCursor,
+        gates: &[(ListId, u8)],
+        rows: &PdqRows,
+        tables: Option<(u32, &[(&[u32], &[u32])])>,
+    ) -> std::io::Result<Option<SnapshotSaved>> {
+        match &self.inner {
+            Inner::Postgres(pg) => pg.save_snapshot(cursor, gates, rows, tables),
+            Inner::Sqlite(_) => Ok(None),
+        }
+    }
+
+    /// Mark this database's saved files as in use (their modification
+    /// time), so that no save for another database on this machine takes
+    /// them for abandoned ([`prune_index_dir`]). A no-op on SQLite.
+    pub fn mark_saved_index_used(&self) {
+        if let Inner::Postgres(pg) = &self.inner {
+            pg.mark_saved_used();
+        }
+    }
+
+    /// Whether this store keeps a saved index in `$HASHSIEVE_INDEX_DIR`
+    /// (PostgreSQL with the variable set).
+    pub fn keeps_saved_index(&self) -> bool {
+        matches!(self.inner, Inner::Postgres(_)) && index_dir().is_some()
+    }
+}
+
+impl PgStore {
+    /// How many PDQ entries a catch-up from `cursor` would apply (see
+    /// [`PgStore::pdq_changes_since`]), counted up to `cap`.
+    fn catch_up_len(&self, cursor: &ChangeCursor, cap: u64) -> Result<u64, StoreError> {
+        let since = cursor.status_since - STATUS_MARGIN_SECS;
+        let cap = i64::try_from(cap).unwrap_or(i64::MAX);
+        let n: i64 = self
+            .client()?
+            .query_one(
+                "SELECT count(*) FROM (SELECT 1 FROM entries
+                 WHERE signal_type = 'pdq' AND (id > $1 OR status_at >= $2) LIMIT $3) AS c",
+                &[&cursor.max_entry, &since, &cap],
+            )?
+            .try_get(0)?;
+        Ok(n.max(0) as u64)
+    }
+
+    /// The saved cursor and when its file was written.
+    fn saved_cursor_at(&self) -> Option<(ChangeCursor, std::time::SystemTime)> {
+        let at = std::fs::metadata(self.saved_path("pdq-cursor")?)
+            .ok()?
+            .modified()
+            .ok()?;
+        Some((self.saved_cursor()?.1, at))
+    }
+}
+
+impl Store {
+    /// Where this machine's saved index of this database stands: its
+    /// cursor and when it was written; `None` without one (or on SQLite).
+    pub fn saved_index_cursor(&self) -> Option<(ChangeCursor, std::time::SystemTime)> {
+        match &self.inner {
+            Inner::Postgres(pg) => pg.saved_cursor_at(),
+            Inner::Sqlite(_) => None,
+        }
+    }
+
+    /// Whether nothing at all was written between cursors `then` and
+    /// `now` (no entry added, no write of any kind): a catch-up from
+    /// `then` would find nothing new.
+    pub fn nothing_written_between(then: &ChangeCursor, now: &ChangeCursor) -> bool {
+        then.data_version == now.data_version && then.max_entry == now.max_entry
+    }
+
+    /// How many PDQ entries a start from saved files at `cursor` would
+    /// catch up, counted up to `cap` (one count on the entries' indexes).
+    /// 0 on SQLite, whose saved files are used only while unchanged.
+    pub fn pdq_catch_up_len(&self, cursor: &ChangeCursor, cap: u64) -> Result<u64, StoreError> {
+        match &self.inner {
+            Inner::Postgres(pg) => pg.catch_up_len(cursor, cap),
+            Inner::Sqlite(_) => Ok(0),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -379,5 +705,59 @@ mod tests {
             *e += 1_000_000;
         }
         assert!(pg.sample_agrees(&few).unwrap());
+    }
+
+    /// Only files named as this module names them are looked at: another
+    /// database's files go when the newest of them is past the age (one
+    /// file in use keeps them all), this database's never, temporary
+    /// files of a dead save after an hour.
+    #[test]
+    fn pruning_removes_only_abandoned_files_named_as_ours() {
+        use std::time::{Duration, SystemTime};
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        let stem = |c: &str| format!("pg-{}", c.repeat(24));
+        let (ours, young, stale, mixed) = (stem("a"), stem("b"), stem("c"), stem("0"));
+        let day = Duration::from_secs(86_400);
+        let now = SystemTime::now();
+        let files = [
+            (format!("{ours}.pdq-rows"), now - 40 * day),
+            (format!("{ours}.pdq-cursor"), now - 40 * day),
+            (format!("{young}.pdq-rows"), now - day),
+            (format!("{stale}.pdq-rows"), now - 31 * day),
+            (format!("{stale}.pdq-tables"), now - 35 * day),
+            (format!("{stale}.pdq-cursor"), now - 31 * day),
+            (format!("{mixed}.pdq-rows"), now - 90 * day),
+            (format!("{mixed}.pdq-cursor"), now),
+            (
+                format!("{young}.pdq-rows.tmp123"),
+                now - Duration::from_secs(7_200),
+            ),
+            (format!("{young}.pdq-tables.tmp124"), now),
+            ("notes.txt".to_string(), now - 90 * day),
+            (format!("{stale}.pdq-rows.bak"), now - 90 * day),
+            (format!("{stale}.pdq-rows.tmp"), now - 90 * day),
+            ("pg-xyz.pdq-rows".to_string(), now - 90 * day),
+            (format!("pg-{}.pdq-rows", "A".repeat(24)), now - 90 * day),
+        ];
+        for (name, at) in &files {
+            let f = std::fs::File::create(d.join(name)).unwrap();
+            f.set_modified(*at).unwrap();
+        }
+        let removed: Vec<String> = prune_index_dir(d, &ours, 30 * day)
+            .iter()
+            .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(
+            removed,
+            [
+                format!("{young}.pdq-rows.tmp123"),
+                format!("{stale}.pdq-cursor"),
+                format!("{stale}.pdq-rows"),
+                format!("{stale}.pdq-tables"),
+            ]
+        );
+        let left = std::fs::read_dir(d).unwrap().count();
+        assert_eq!(left, files.len() - 4);
     }
 }
