@@ -32,7 +32,11 @@ unrelated footage too):
   out of phase with the once-a-second samples), embed (6 s unrelated footage +
   the original + 6 s unrelated footage), grey, and the short excerpts
   clip_2s ... clip_6s (2 to 6 s, each cut out of phase at its own offset;
-  issue 16; the 2 s one is below the target and shows where the rule stops).
+  issue 16; the 2 s one is below the target and shows where the rule stops),
+  bar_bottom (a plain black bar added under the picture, 15% of the final
+  height), bar_left (a plain blue strip added left of it, 15% of the
+  width), pillarbox_band (pillarbox_20, then a caption band under it), and
+  the turns rot90, rot180, rot270, vflip, transpose, transverse.
 
 Layout of OUT (default benches/out/eval-video, git-ignored):
   src/<name>.png                  downscaled photo the pan runs over
@@ -125,6 +129,28 @@ def edit_filters(edit, w, h, rng):
                              text_filter("JOIN US NOW SHARE BEFORE", "(w-text_w)/2", band // 8, size, "black"),
                              text_filter("THEY DELETE THIS", "(w-text_w)/2", band // 8 + size * 13 // 10 + 2,
                                          size, "black"))] + crf
+    if edit == "bar_bottom":
+        # A plain black bar added under the picture (15 % of the final
+        # height), nothing on it: one side only, so not letterboxing.
+        bar = even(h * 0.15 / 0.85)
+        return ["-vf", f"pad={w}:{h + bar}:0:0:black"] + crf
+    if edit == "bar_left":
+        # A plain coloured strip added left of the picture (15 % of the
+        # final width).
+        bar = even(w * 0.15 / 0.85)
+        return ["-vf", f"pad={w + bar}:{h}:{bar}:0:0x1E5AA0"] + crf
+    if edit == "pillarbox_band":
+        # A caption band added under a pillarboxed copy: bars on three
+        # sides, the band on one.
+        nw = even(w / 0.8)
+        band = even(h * 0.2 / 0.8)
+        size = max(10, band // 4)
+        return ["-vf", chain(f"pad={nw}:{h}:{(nw - w) // 2}:0:black", f"pad={nw}:{h + band}:0:0:white",
+                             text_filter("JOIN US NOW SHARE BEFORE", "(w-text_w)/2", h + band // 8, size, "black"),
+                             text_filter("THEY DELETE THIS", "(w-text_w)/2", h + band // 8 + size * 13 // 10 + 2,
+                                         size, "black"))] + crf
+    if edit in TURNS:
+        return ["-vf", TURNS[edit]] + crf
     if edit == "subtitle_box":
         bh = even(h * 0.18)
         size = max(10, bh // 3)
@@ -159,11 +185,15 @@ def edit_filters(edit, w, h, rng):
 # minimum (a short query needs few frames to match).
 SHORT_CLIPS = {"clip_2s": (6.4, 2), "clip_3s": (2.5, 3), "clip_4s": (5.3, 4), "clip_5s": (1.7, 5),
                "clip_6s": (4.6, 6)}
+# The six turns of the picture besides itself and hflip, as ffmpeg filters.
+TURNS = {"rot90": "transpose=clock", "rot180": "hflip,vflip", "rot270": "transpose=cclock", "vflip": "vflip",
+         "transpose": "transpose=cclock_flip", "transverse": "transpose=clock_flip"}
 EDITS = ["reencode_crf35", "scale_50", "letterbox_20", "pillarbox_20", "pad_43", "crop_10", "logo",
          "caption_band", "subtitle_box", "hflip", "fps_15", "speed_125", "clip_3_9", "clip_offset", "embed", "grey",
-         *SHORT_CLIPS]
+         *SHORT_CLIPS, "bar_bottom", "bar_left", "pillarbox_band", *TURNS]
 DISTRACTOR_EDITS = ["letterbox_20", "pillarbox_20", "crop_10", "caption_band", "hflip", "embed",
-                    "clip_2s", "clip_3s", "clip_4s", "clip_5s"]
+                    "clip_2s", "clip_3s", "clip_4s", "clip_5s", "bar_bottom", "bar_left", "pillarbox_band",
+                    "rot90", "vflip"]
 
 
 def run(cmd, out):

@@ -21,7 +21,7 @@ edited copies hitting another original; FP = distractor videos (unedited
 and edited) hitting any original.
 
 Usage: python3 benches/eval/run_tmk_eval.py [--corpus benches/out/eval-video]
-       [--bin target/release/hashsieve] [--jobs 2] [--json FILE]
+       [--bin target/release/hashsieve] [--jobs 2] [--json FILE] [--edits a,b,...]
 """
 import argparse
 import json
@@ -60,6 +60,8 @@ def main():
     ap.add_argument("--bin", default="target/release/hashsieve")
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--json", help="also write the results as JSON here")
+    ap.add_argument("--edits", help="comma-separated edits of the originals to scan (default: all of the "
+                    "corpus's); the distractors are always scanned")
     a = ap.parse_args()
     man = json.loads((Path(a.corpus) / "manifest.json").read_text())
     items = man["items"]
@@ -89,7 +91,10 @@ def main():
     run("db", "--db", str(db), "list-create", "tmk")
     run("db", "--db", str(db), "import", "tmk", str(tmk_dir))
 
-    queries = [it for it in items if it["role"] == "original" and it["edit"] != "none"]
+    edits = man["edits"]
+    if a.edits:
+        edits = [e for e in a.edits.split(",") if e in man["edits"]]
+    queries = [it for it in items if it["role"] == "original" and it["edit"] in edits]
     dists = [it for it in items if it["role"] == "distractor"]
     paths = [it["path"] for it in queries + dists]
     t0 = time.time()
@@ -103,7 +108,6 @@ def main():
           file=sys.stderr)
 
     methods = {"tmk": plain, "tmk+views": views}
-    edits = man["edits"]
     table = {e: {m: [0, 0, 0] for m in methods} for e in edits}
     view_wins = defaultdict(Counter)
     for it in queries:
