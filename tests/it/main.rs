@@ -73,6 +73,7 @@ mod serve_hma_raw;
 mod serve_list_thresholds;
 #[cfg(feature = "serve")]
 mod serve_live;
+#[cfg(feature = "serve")]
 mod serve_live_lists;
 #[cfg(feature = "serve")]
 mod serve_sandbox;

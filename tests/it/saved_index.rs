@@ -263,195 +263,202 @@ fn postgres_saved_index_catches_up_from_the_change_log() {
     assert_ne!(now["pdq-rows"], files["pdq-rows"]);
 }
 
-/// `serve` on `url` with `env`, and the lines it wrote on stderr before
-/// its address (the shared `Server::start` drops them).
-fn serve_pg(url: &str, env: &[(&str, &str)]) -> (crate::serve_support::Server, Vec<String>) {
-    use std::io::BufRead;
-    let mut child = Command::new(bin())
-        .envs(env.iter().copied())
-        .args([
-            "serve",
-            "--db",
-            url,
-            "--listen",
-            "127.0.0.1:0",
-            "--poll-ms",
-            "200",
-        ])
-        .arg("--no-sandbox")
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let err = child.stderr.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in std::io::BufReader::new(err).lines() {
-            let Ok(line) = line else { break };
-            if tx.send(line).is_err() {
-                break;
+/// The re-save needs a running `serve`: only in builds that have it.
+#[cfg(feature = "serve")]
+mod resave {
+    use super::*;
+
+    /// `serve` on `url` with `env`, and the lines it wrote on stderr before
+    /// its address (the shared `Server::start` drops them).
+    fn serve_pg(url: &str, env: &[(&str, &str)]) -> (crate::serve_support::Server, Vec<String>) {
+        use std::io::BufRead;
+        let mut child = Command::new(bin())
+            .envs(env.iter().copied())
+            .args([
+                "serve",
+                "--db",
+                url,
+                "--listen",
+                "127.0.0.1:0",
+                "--poll-ms",
+                "200",
+            ])
+            .arg("--no-sandbox")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let err = child.stderr.take().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(err).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut before = Vec::new();
+        loop {
+            let Ok(line) = rx.recv_timeout(std::time::Duration::from_secs(60)) else {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("serve did not start: {before:?}");
+            };
+            if let Some(a) = line.split("listening on http://").nth(1) {
+                let addr = a.trim().parse().unwrap();
+                let s = crate::serve_support::Server {
+                    child,
+                    addr,
+                    stderr: rx,
+                };
+                return (s, before);
+            }
+            before.push(line);
+        }
+    }
+
+    /// The first line of `s` (`before` its address, or after, within 60 s)
+    /// holding `what`.
+    fn index_line(s: &crate::serve_support::Server, before: &[String], what: &str) -> String {
+        if let Some(l) = before.iter().find(|l| l.contains(what)) {
+            return l.clone();
+        }
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            match s.stderr.recv_timeout(left) {
+                Ok(l) if l.contains(what) => return l,
+                Ok(_) => {}
+                Err(e) => panic!("no line with {what:?} from the server: {e}"),
             }
         }
-    });
-    let mut before = Vec::new();
-    loop {
-        let Ok(line) = rx.recv_timeout(std::time::Duration::from_secs(60)) else {
-            let _ = child.kill();
-            panic!("serve did not start: {before:?}");
+    }
+
+    /// How many changes a server says it caught up from the saved files.
+    fn caught_up((s, before): &(crate::serve_support::Server, Vec<String>)) -> u64 {
+        let l = index_line(s, before, "hashsieve serve: index from the saved files");
+        l.split("caught up ")
+            .nth(1)
+            .and_then(|r| r.split(' ').next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("no count in {l:?}"))
+    }
+
+    /// The lists a PDQ hash hits on a server (HMA's lookup).
+    fn banks(s: &crate::serve_support::Server, pdq: &str) -> usize {
+        let r = s.get(&format!("/m/lookup?signal_type=pdq&signal={pdq}"), None);
+        assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+        let by_bank: serde_json::Map<String, serde_json::Value> =
+            serde_json::from_slice(&r.body).unwrap();
+        by_bank.len()
+    }
+
+    /// A server that started from saved files and then applied changes saves
+    /// the files again from memory once the changes reach the bound
+    /// (`HASHSIEVE_INDEX_RESAVE_CHANGES`): the next server starts from them
+    /// and catches up only what changed after the save (where the old files
+    /// would make it catch up everything), and answers as a full read.
+    #[test]
+    fn postgres_server_resaves_its_index_and_the_next_starts_from_it() {
+        use hashdb::model::{NewList, Record, Status, StatusChange, Value as HValue};
+        let server = match throwaway::Server::start() {
+            throwaway::Start::Running(s) => s,
+            throwaway::Start::Missing(why) => {
+                crate::fixtures::missing(&format!("PostgreSQL: {why}"));
+                return;
+            }
         };
-        if let Some(a) = line.split("listening on http://").nth(1) {
-            let addr = a.trim().parse().unwrap();
-            let s = crate::serve_support::Server {
-                child,
-                addr,
-                stderr: rx,
-            };
-            return (s, before);
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        let url = server.fresh_url();
+        let listed: Vec<String> = (0..FILLER).map(filler).collect();
+        let later: Vec<String> = (FILLER..FILLER + 3).map(filler).collect();
+        let mut store = hashdb::store::Store::open(&url).unwrap();
+        store.create_list(&NewList::new("known")).unwrap();
+        let import = |store: &mut hashdb::store::Store, hashes: &[String]| {
+            let recs: Vec<Result<Record, hashdb::error::ParseError>> = hashes
+                .iter()
+                .map(|h| {
+                    Ok(Record::new(
+                        HValue::parse("pdq".parse().unwrap(), h).unwrap(),
+                    ))
+                })
+                .collect();
+            store
+                .import("known", recs, Path::new("t"), Default::default())
+                .unwrap();
+        };
+        let pause = || std::thread::sleep(std::time::Duration::from_millis(3200));
+        import(&mut store, &listed[..300]);
+        // Past the change log's re-read margin (2 s), so that each catch-up
+        // below counts only what changed after its files.
+        pause();
+        let saved = root.join("saved");
+        std::fs::create_dir_all(&saved).unwrap();
+        match_pg(root, &url, &saved, &listed);
+        let first = saved_files(&saved);
+        // A copy of these first files, to show what a start from them costs.
+        let old = root.join("old");
+        std::fs::create_dir_all(&old).unwrap();
+        for e in std::fs::read_dir(&saved).unwrap() {
+            let p = e.unwrap().path();
+            std::fs::copy(&p, old.join(p.file_name().unwrap())).unwrap();
         }
-        before.push(line);
-    }
-}
-
-/// The first line of `s` (`before` its address, or after, within 60 s)
-/// holding `what`.
-fn index_line(s: &crate::serve_support::Server, before: &[String], what: &str) -> String {
-    if let Some(l) = before.iter().find(|l| l.contains(what)) {
-        return l.clone();
-    }
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    loop {
-        let left = deadline.saturating_duration_since(std::time::Instant::now());
-        match s.stderr.recv_timeout(left) {
-            Ok(l) if l.contains(what) => return l,
-            Ok(_) => {}
-            Err(e) => panic!("no line with {what:?} from the server: {e}"),
+        let dir_s = saved.to_str().unwrap();
+        let env = [
+            ("HASHSIEVE_INDEX_DIR", dir_s),
+            ("HASHSIEVE_INDEX_RESAVE_CHANGES", "50"),
+        ];
+        let a = serve_pg(&url, &env);
+        assert_eq!(caught_up(&a), 0, "nothing changed since the files");
+        // 100 entries added, one disabled, one disputed: past the bound.
+        import(&mut store, &listed[300..]);
+        let ids = store.entry_ids("known").unwrap();
+        for (id, status) in [(ids[5], Status::Disabled), (ids[17], Status::Disputed)] {
+            store
+                .set_status(
+                    id,
+                    &StatusChange {
+                        status,
+                        ..Default::default()
+                    },
+                )
+                .unwrap();
         }
-    }
-}
+        let line = index_line(&a.0, &[], "index saved for the next start");
+        assert!(line.contains(" 398 rows"), "{line}");
+        let resaved = saved_files(&saved);
+        assert_ne!(resaved["pdq-cursor"], first["pdq-cursor"]);
+        assert_ne!(resaved["pdq-rows"], first["pdq-rows"]);
+        // Three more after the save, under the bound: not saved.
+        pause();
+        import(&mut store, &later);
+        std::thread::sleep(std::time::Duration::from_secs(1));
+        drop(a);
+        assert_eq!(saved_files(&saved), resaved);
 
-/// How many changes a server says it caught up from the saved files.
-fn caught_up((s, before): &(crate::serve_support::Server, Vec<String>)) -> u64 {
-    let l = index_line(s, before, "hashsieve serve: index from the saved files");
-    l.split("caught up ")
-        .nth(1)
-        .and_then(|r| r.split(' ').next())
-        .and_then(|n| n.parse().ok())
-        .unwrap_or_else(|| panic!("no count in {l:?}"))
-}
-
-/// The lists a PDQ hash hits on a server (HMA's lookup).
-fn banks(s: &crate::serve_support::Server, pdq: &str) -> usize {
-    let r = s.get(&format!("/m/lookup?signal_type=pdq&signal={pdq}"), None);
-    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
-    let by_bank: serde_json::Map<String, serde_json::Value> =
-        serde_json::from_slice(&r.body).unwrap();
-    by_bank.len()
-}
-
-/// A server that started from saved files and then applied changes saves
-/// the files again from memory once the changes reach the bound
-/// (`HASHSIEVE_INDEX_RESAVE_CHANGES`): the next server starts from them
-/// and catches up only what changed after the save (where the old files
-/// would make it catch up everything), and answers as a full read.
-#[test]
-fn postgres_server_resaves_its_index_and_the_next_starts_from_it() {
-    use hashdb::model::{NewList, Record, Status, StatusChange, Value as HValue};
-    let server = match throwaway::Server::start() {
-        throwaway::Start::Running(s) => s,
-        throwaway::Start::Missing(why) => {
-            crate::fixtures::missing(&format!("PostgreSQL: {why}"));
-            return;
+        let b = serve_pg(&url, &env[..1]);
+        assert_eq!(caught_up(&b), 3, "only the changes after the save");
+        for (hash, lists) in [
+            (&listed[350], 1),
+            (&later[1], 1),
+            (&listed[5], 0),
+            (&listed[17], 0),
+            (&listed[6], 1),
+        ] {
+            assert_eq!(banks(&b.0, hash), lists, "{hash}");
         }
-    };
-    let dir = tempfile::tempdir().unwrap();
-    let root = dir.path();
-    let url = server.fresh_url();
-    let listed: Vec<String> = (0..FILLER).map(filler).collect();
-    let later: Vec<String> = (FILLER..FILLER + 3).map(filler).collect();
-    let mut store = hashdb::store::Store::open(&url).unwrap();
-    store.create_list(&NewList::new("known")).unwrap();
-    let import = |store: &mut hashdb::store::Store, hashes: &[String]| {
-        let recs: Vec<Result<Record, hashdb::error::ParseError>> = hashes
-            .iter()
-            .map(|h| {
-                Ok(Record::new(
-                    HValue::parse("pdq".parse().unwrap(), h).unwrap(),
-                ))
-            })
-            .collect();
-        store
-            .import("known", recs, Path::new("t"), Default::default())
-            .unwrap();
-    };
-    let pause = || std::thread::sleep(std::time::Duration::from_millis(3200));
-    import(&mut store, &listed[..300]);
-    // Past the change log's re-read margin (2 s), so that each catch-up
-    // below counts only what changed after its files.
-    pause();
-    let saved = root.join("saved");
-    std::fs::create_dir_all(&saved).unwrap();
-    match_pg(root, &url, &saved, &listed);
-    let first = saved_files(&saved);
-    // A copy of these first files, to show what a start from them costs.
-    let old = root.join("old");
-    std::fs::create_dir_all(&old).unwrap();
-    for e in std::fs::read_dir(&saved).unwrap() {
-        let p = e.unwrap().path();
-        std::fs::copy(&p, old.join(p.file_name().unwrap())).unwrap();
+        drop(b);
+        let old_s = old.to_str().unwrap();
+        let c = serve_pg(&url, &[("HASHSIEVE_INDEX_DIR", old_s)]);
+        assert_eq!(caught_up(&c), 105, "from the first files: every change");
+        drop(c);
+        // The re-saved files give a full read's answers.
+        let all: Vec<String> = listed.iter().chain(&later).cloned().collect();
+        assert_eq!(
+            match_pg(root, &url, &saved, &all),
+            match_pg(root, &url, &root.join("fresh"), &all)
+        );
     }
-    let dir_s = saved.to_str().unwrap();
-    let env = [
-        ("HASHSIEVE_INDEX_DIR", dir_s),
-        ("HASHSIEVE_INDEX_RESAVE_CHANGES", "50"),
-    ];
-    let a = serve_pg(&url, &env);
-    assert_eq!(caught_up(&a), 0, "nothing changed since the files");
-    // 100 entries added, one disabled, one disputed: past the bound.
-    import(&mut store, &listed[300..]);
-    let ids = store.entry_ids("known").unwrap();
-    for (id, status) in [(ids[5], Status::Disabled), (ids[17], Status::Disputed)] {
-        store
-            .set_status(
-                id,
-                &StatusChange {
-                    status,
-                    ..Default::default()
-                },
-            )
-            .unwrap();
-    }
-    let line = index_line(&a.0, &[], "index saved for the next start");
-    assert!(line.contains(" 398 rows"), "{line}");
-    let resaved = saved_files(&saved);
-    assert_ne!(resaved["pdq-cursor"], first["pdq-cursor"]);
-    assert_ne!(resaved["pdq-rows"], first["pdq-rows"]);
-    // Three more after the save, under the bound: not saved.
-    pause();
-    import(&mut store, &later);
-    std::thread::sleep(std::time::Duration::from_secs(1));
-    drop(a);
-    assert_eq!(saved_files(&saved), resaved);
-
-    let b = serve_pg(&url, &env[..1]);
-    assert_eq!(caught_up(&b), 3, "only the changes after the save");
-    for (hash, lists) in [
-        (&listed[350], 1),
-        (&later[1], 1),
-        (&listed[5], 0),
-        (&listed[17], 0),
-        (&listed[6], 1),
-    ] {
-        assert_eq!(banks(&b.0, hash), lists, "{hash}");
-    }
-    drop(b);
-    let old_s = old.to_str().unwrap();
-    let c = serve_pg(&url, &[("HASHSIEVE_INDEX_DIR", old_s)]);
-    assert_eq!(caught_up(&c), 105, "from the first files: every change");
-    drop(c);
-    // The re-saved files give a full read's answers.
-    let all: Vec<String> = listed.iter().chain(&later).cloned().collect();
-    assert_eq!(
-        match_pg(root, &url, &saved, &all),
-        match_pg(root, &url, &root.join("fresh"), &all)
-    );
 }

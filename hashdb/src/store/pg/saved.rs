@@ -48,6 +48,10 @@
 
 use std::path::PathBuf;
 
+/// An index's static tables as the files hold them: per table, its
+/// offsets and its slots.
+pub type TableParts<'a> = &'a [(&'a [u32], &'a [u32])];
+
 use super::PgStore;
 use crate::error::StoreError;
 use crate::model::{EntryId, ListId};
@@ -482,7 +486,7 @@ impl PgStore {
         cursor: &ChangeCursor,
         gates: &[(ListId, u8)],
         rows: &PdqRows,
-        tables: Option<(u32, &[(&[u32], &[u32])])>,
+        tables: Option<(u32, TableParts<'_>)>,
     ) -> std::io::Result<Option<SnapshotSaved>> {
         let Some((dir, stem)) = self.saved_stem() else {
             return Ok(None);
@@ -561,7 +565,7 @@ impl Store {
         cursor: &ChangeCursor,
         gates: &[(ListId, u8)],
         rows: &PdqRows,
-        tables: Option<(u32, &[(&[u32], &[u32])])>,
+        tables: Option<(u32, TableParts<'_>)>,
     ) -> std::io::Result<Option<SnapshotSaved>> {
         match &self.inner {
             Inner::Postgres(pg) => pg.save_snapshot(cursor, gates, rows, tables),
