@@ -256,9 +256,10 @@ fn default_derives_wide_windows_and_leaves_out_near_repeats() {
         ),
     ] {
         hs(&db, &["db", "list-create", list]);
-        let mut a = vec!["db", "add", list, "--label", "entity:x"];
+        // The picture before the flags: a bare `--derive` would take a
+        // path after it as its value.
+        let mut a = vec!["db", "add", list, "--label", "entity:x", o];
         a.extend(args);
-        a.push(o);
         let (_, out, _) = hs(&db, &a);
         let added: Value = serde_json::from_str(out.trim()).expect("db add line");
         counts.push(added["derived"].as_u64().expect("derived count"));

@@ -439,7 +439,13 @@ mod resave {
         assert_eq!(saved_files(&saved), resaved);
 
         let b = serve_pg(&url, &env[..1]);
-        assert_eq!(caught_up(&b), 3, "only the changes after the save");
+        // The 3 entries added after the save, plus at most the 2 status
+        // changes made just before it, which the change log's re-read
+        // margin (2 s of `status_at`) may hand out again (harmless:
+        // applying a change twice is idempotent); never the 105 a start
+        // from the first files needs (below).
+        let n = caught_up(&b);
+        assert!((3..=5).contains(&n), "only the changes after the save: {n}");
         for (hash, lists) in [
             (&listed[350], 1),
             (&later[1], 1),

@@ -17,7 +17,9 @@ use std::time::{Duration, Instant};
 mod throwaway;
 
 const A: &str = "f8f8f0cee0f4a84f06370a22038f63f0b36e2ed596621e1d33e6b39c4e9c9b22";
-const B: &str = "0707f0cee0f4a84f06370a22038f63f0b36e2ed596621e1d33e6b39c4e9c9b22";
+/// `A` with its last 16 hex digits inverted: 64 bits from `A`, and far
+/// from every `moved(n)` below, so no list answers for the other's hash.
+const B: &str = "f8f8f0cee0f4a84f06370a22038f63f0b36e2ed596621e1dcc194c63b16364dd";
 
 /// More than one page of the service's change log (`serve/live.rs` PAGE).
 const BIG: usize = 60_000;
@@ -74,6 +76,11 @@ fn metric(s: &Server, name: &str) -> f64 {
 
 /// Wait until every server answers `pdq` with `want`; fail past 2 s.
 fn seen_by_all(servers: &[Server], what: &str, pdq: &str, want: &[(&str, bool)]) {
+    seen_within(servers, what, pdq, want, 2);
+}
+
+/// [`seen_by_all`] with its own limit, in seconds.
+fn seen_within(servers: &[Server], what: &str, pdq: &str, want: &[(&str, bool)], secs: u64) {
     let want: Vec<(String, bool)> = want.iter().map(|(l, s)| (l.to_string(), *s)).collect();
     let t0 = Instant::now();
     for (i, s) in servers.iter().enumerate() {
@@ -83,8 +90,8 @@ fn seen_by_all(servers: &[Server], what: &str, pdq: &str, want: &[(&str, bool)])
                 break;
             }
             assert!(
-                t0.elapsed() < Duration::from_secs(2),
-                "server {i}: {what} not matched within 2 s: {got:?}, want {want:?}"
+                t0.elapsed() < Duration::from_secs(secs),
+                "server {i}: {what} not matched within {secs} s: {got:?}, want {want:?}"
             );
             std::thread::sleep(Duration::from_millis(20));
         }
@@ -147,11 +154,20 @@ fn exercise(url: &str, dir: &Path, servers: &[Server]) {
     let text: String = (0..BIG).map(|i| big_hash(i) + "\n").collect();
     std::fs::write(&f, text).unwrap();
     db(url, &["import", "Big", f.to_str().unwrap()]);
-    seen_by_all(
+    // 60,000 entries at once is a bulk load, not "a change": read in pages
+    // and applied in slices (lookups go on), so it takes longer than 2 s
+    // on a test build; what matters here is that it arrives, in place.
+    let t0 = Instant::now();
+    seen_within(
         servers,
         "the big import's last hash",
         &big_hash(BIG - 1),
         &[("Big", false)],
+        60,
+    );
+    eprintln!(
+        "the big import seen by every server after {:?}",
+        t0.elapsed()
     );
     seen_by_all(
         servers,
