@@ -220,6 +220,19 @@ pub struct Matcher {
     caught_up: Option<usize>,
 }
 
+/// How many PDQ index slots `entries` take when added: one for a PDQ
+/// hash, one per frame for a vPDQ video, none for digests and TMK.
+fn pdq_slots(entries: &[Entry]) -> usize {
+    entries
+        .iter()
+        .map(|e| match &e.record.value {
+            Value::Pdq(_) => 1,
+            Value::Vpdq(frames) => frames.len(),
+            _ => 0,
+        })
+        .sum()
+}
+
 impl Matcher {
     /// Load every active entry of every enabled list from `store`.
     pub fn load(store: &Store) -> Result<Matcher, StoreError> {
@@ -469,14 +482,7 @@ impl Matcher {
                 }
             })
             .collect();
-        let adds: usize = entries
-            .iter()
-            .map(|e| match &e.record.value {
-                Value::Pdq(_) => 1,
-                Value::Vpdq(frames) => frames.len(),
-                _ => 0,
-            })
-            .sum();
+        let adds = pdq_slots(entries);
         ChangePlan {
             stamp: self.pdq.stamp(),
             removals,

@@ -15,7 +15,7 @@
 //! app). [`Matcher::apply_list_changes`] does it all at once, for callers
 //! without a lock.
 
-use super::{ChangePlan, Matcher, NO_FRAME};
+use super::{pdq_slots, ChangePlan, Matcher, NO_FRAME};
 use crate::error::StoreError;
 use crate::model::{Entry, EntryId, ListId, ListInfo, Value};
 use crate::store::{AllowChange, Store};
@@ -216,14 +216,7 @@ impl Matcher {
     /// matcher (those of a list just shown): storage grown ahead, nothing
     /// to look up for removal.
     pub fn plan_adds(&self, entries: &[Entry]) -> ChangePlan {
-        let adds: usize = entries
-            .iter()
-            .map(|e| match &e.record.value {
-                Value::Pdq(_) => 1,
-                Value::Vpdq(frames) => frames.len(),
-                _ => 0,
-            })
-            .sum();
+        let adds = pdq_slots(entries);
         ChangePlan {
             stamp: self.pdq.stamp(),
             // No slot to tombstone for any of them.
