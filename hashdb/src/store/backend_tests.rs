@@ -293,3 +293,54 @@ both! {
         assert_eq!(names, vec!["B_EX".to_string()]);
     }
 }
+
+both! {
+    /// A status change is reported once, not again at every look while it
+    /// is inside the change log's re-read margin (a server polled 20 times
+    /// a second applied each one ~50 times); a later change of the same
+    /// entry in the same second, to another status or back, is reported.
+    fn a_status_change_is_reported_once(db) {
+        use crate::model::{NewList, Record, Status, StatusChange, Value};
+        use crate::types::Pdq;
+        let mut w = db.open();
+        w.create_list(&NewList::new("l")).unwrap();
+        let recs = (0..3u8).map(|i| Ok(Record::new(Value::Pdq(Pdq([i; 32])))));
+        w.import("l", recs, std::path::Path::new("t"), Default::default()).unwrap();
+        let ids = w.entry_ids("l").unwrap();
+        let mut reader = db.open();
+        let mut cursor = reader.change_cursor().unwrap();
+        let t = crate::store::now();
+        let mut set = |id, status| {
+            let change = StatusChange { status, at: Some(t), ..StatusChange::default() };
+            w.set_status(id, &change).unwrap();
+        };
+        let mut look = |cursor: &mut crate::store::ChangeCursor| {
+            let ch = reader.changes_since(cursor, 1000).unwrap();
+            *cursor = ch.next;
+            ch.entries.iter().map(|e| (e.id, e.status.status)).collect::<Vec<_>>()
+        };
+        set(ids[0], Status::Disabled);
+        assert_eq!(look(&mut cursor), vec![(ids[0], Status::Disabled)]);
+        // Entry 0 is read again (same second) but not reported again.
+        set(ids[1], Status::Disabled);
+        assert_eq!(look(&mut cursor), vec![(ids[1], Status::Disabled)]);
+        set(ids[2], Status::Disputed);
+        assert_eq!(look(&mut cursor), vec![(ids[2], Status::Disputed)]);
+        // Back and forth within the same second: each change is reported.
+        set(ids[0], Status::Active);
+        assert_eq!(look(&mut cursor), vec![(ids[0], Status::Active)]);
+        set(ids[0], Status::Disabled);
+        assert_eq!(look(&mut cursor), vec![(ids[0], Status::Disabled)]);
+        // Nothing written: nothing.
+        assert!(look(&mut cursor).is_empty());
+        // A reader from an older cursor (another server) still gets all.
+        let mut fresh = db.open();
+        let old = fresh.change_cursor().unwrap();
+        set(ids[1], Status::Active);
+        let ch = fresh.changes_since(&old, 1000).unwrap();
+        assert_eq!(
+            ch.entries.iter().map(|e| (e.id, e.status.status)).collect::<Vec<_>>(),
+            vec![(ids[0], Status::Disabled), (ids[1], Status::Active), (ids[2], Status::Disputed)]
+        );
+    }
+}

@@ -7,8 +7,12 @@
 //!   gets an id above every id committed before it), and a status change
 //!   stamps `status_at`. New entries are the ids above the cursor; status
 //!   changes are the rows whose `status_at` is at or after the cursor's
-//!   time minus a margin (re-reading a row twice is harmless: applying an
-//!   entry is remove-then-add). More than the caller's page (a big
+//!   time minus a margin. A row re-read in the margin with the status
+//!   and stamp it had when last reported is not reported again: the
+//!   cursor remembers the status of every entry reported inside the
+//!   margin ([`ChangeCursor`]'s `recent`), so a server polled 20 times a
+//!   second applies each status change once, not once per poll of the
+//!   margin's 2-3 seconds. More than the caller's page (a big
 //!   import, a mass disable) is read in pages: the cursor remembers the
 //!   pass it is in (its bounds and how far it got) and [`Changes::more`]
 //!   says to ask again at once;
@@ -23,6 +27,8 @@
 //! From the default cursor nothing is reported, only the cursor of now
 //! (what [`SqliteStore::change_cursor`] gives): a process takes it before
 //! it loads its matcher.
+
+use std::collections::BTreeMap;
 
 use rusqlite::{params, Transaction};
 
@@ -48,6 +54,59 @@ pub struct ChangeCursor {
     pub(super) deletion_seq: i64,
     /// A pass over changed entries read in pages, while one is under way.
     pub(super) page: Option<EntryPass>,
+    /// The status (and its stamp) of each entry last reported with a
+    /// `status_at` the next pass may read again (inside the margin): a
+    /// row read again unchanged is not reported twice.
+    pub(super) recent: BTreeMap<EntryId, (String, i64)>,
+}
+
+/// One row of a page of changed entries: its id, status and stamp.
+pub(super) struct PageRow {
+    pub(super) id: i64,
+    pub(super) status: String,
+    pub(super) status_at: Option<i64>,
+}
+
+impl ChangeCursor {
+    /// Where a look that read `pass` leaves the cursor (`self`: the
+    /// cursor of now, `before`: the one looked from): past it when the
+    /// pass is `done`, else still at `before` with the pass to go on with.
+    pub(super) fn finish_pass(&mut self, before: &ChangeCursor, pass: EntryPass, done: bool) {
+        if done {
+            self.max_entry = pass.upto;
+            self.status_since = pass.began;
+            self.prune_recent();
+        } else {
+            self.max_entry = before.max_entry;
+            self.status_since = before.status_since;
+            self.page = Some(pass);
+        }
+    }
+
+    /// Whether entry `row` is to be reported: not if it was reported with
+    /// this same status and stamp (a re-read in the margin); remembered
+    /// otherwise.
+    fn report(&mut self, row: PageRow) -> bool {
+        let Some(at) = row.status_at else {
+            return true;
+        };
+        if self
+            .recent
+            .get(&row.id)
+            .is_some_and(|(st, t)| *t == at && *st == row.status)
+        {
+            return false;
+        }
+        self.recent.insert(row.id, (row.status, at));
+        true
+    }
+
+    /// Forget what the next pass cannot read again (stamped before its
+    /// start, `status_since` minus the margin).
+    fn prune_recent(&mut self) {
+        let since = self.status_since - STATUS_MARGIN_SECS;
+        self.recent.retain(|_, (_, at)| *at >= since);
+    }
 }
 
 impl ChangeCursor {
@@ -95,23 +154,32 @@ impl EntryPass {
         }
     }
 
-    /// Read up to `limit` ids with `page(pass, limit)` (the current
-    /// phase's next ids, in order); returns the ids and whether the pass
-    /// is over.
+    /// Read up to `limit` rows with `page(pass, limit)` (the current
+    /// phase's next rows, in order); returns the ids to report (those
+    /// `next` has not reported unchanged already, see
+    /// [`ChangeCursor::report`]) and whether the pass is over.
     pub(super) fn read(
         &mut self,
         limit: usize,
-        mut page: impl FnMut(&EntryPass, usize) -> Result<Vec<i64>, StoreError>,
+        next: &mut ChangeCursor,
+        mut page: impl FnMut(&EntryPass, usize) -> Result<Vec<PageRow>, StoreError>,
     ) -> Result<(Vec<i64>, bool), StoreError> {
         let mut ids = Vec::new();
+        let mut read = 0;
         loop {
-            let want = limit - ids.len();
+            let want = limit - read;
             let got = page(self, want)?;
             let short = got.len() < want;
-            if let Some(&last) = got.last() {
-                self.after = last;
+            read += got.len();
+            if let Some(last) = got.last() {
+                self.after = last.id;
             }
-            ids.extend(got);
+            for row in got {
+                let id = row.id;
+                if next.report(row) {
+                    ids.push(id);
+                }
+            }
             if !short {
                 return Ok((ids, false));
             }
@@ -120,7 +188,7 @@ impl EntryPass {
             }
             self.new_phase = true;
             self.after = 0;
-            if ids.len() == limit {
+            if read == limit {
                 return Ok((ids, false));
             }
         }
@@ -173,30 +241,40 @@ const LISTS_SIG: &str = "SELECT coalesce(group_concat(id || ':' || enabled || ':
      || ':' || tmk_level1 || ':' || tmk_level2 || ':' || hex(name), ','), '')
      FROM (SELECT * FROM lists ORDER BY id)";
 
-/// The next ids of `pass`'s current phase (SQLite).
-fn page_ids(tx: &Transaction<'_>, pass: &EntryPass, limit: usize) -> Result<Vec<i64>, StoreError> {
+/// The next rows of `pass`'s current phase (SQLite).
+fn page_ids(
+    tx: &Transaction<'_>,
+    pass: &EntryPass,
+    limit: usize,
+) -> Result<Vec<PageRow>, StoreError> {
     let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-    let mut ids = Vec::new();
+    let row = |r: &rusqlite::Row<'_>| {
+        Ok(PageRow {
+            id: r.get(0)?,
+            status: r.get(1)?,
+            status_at: r.get(2)?,
+        })
+    };
+    let mut rows = Vec::new();
     if pass.new_phase {
         let mut st = tx.prepare_cached(
-            "SELECT id FROM entries WHERE id > ?1 AND id <= ?2 ORDER BY id LIMIT ?3",
+            "SELECT id, status, status_at FROM entries WHERE id > ?1 AND id <= ?2
+             ORDER BY id LIMIT ?3",
         )?;
-        for r in st.query_map(params![pass.new_after(), pass.upto, limit], |r| r.get(0))? {
-            ids.push(r?);
+        for r in st.query_map(params![pass.new_after(), pass.upto, limit], row)? {
+            rows.push(r?);
         }
     } else {
         // `+id`: the `status_at` index, never a walk of the ids from 0.
         let mut st = tx.prepare_cached(
-            "SELECT id FROM entries WHERE status_at >= ?1 AND +id > ?2 AND +id <= ?3
-             ORDER BY id LIMIT ?4",
+            "SELECT id, status, status_at FROM entries WHERE status_at >= ?1 AND +id > ?2
+             AND +id <= ?3 ORDER BY id LIMIT ?4",
         )?;
-        for r in st.query_map(params![pass.since, pass.after, pass.lo, limit], |r| {
-            r.get(0)
-        })? {
-            ids.push(r?);
+        for r in st.query_map(params![pass.since, pass.after, pass.lo, limit], row)? {
+            rows.push(r?);
         }
     }
-    Ok(ids)
+    Ok(rows)
 }
 
 impl SqliteStore {
@@ -254,6 +332,7 @@ impl SqliteStore {
             allow_seq,
             deletion_seq,
             page: None,
+            recent: BTreeMap::new(),
         };
         if fresh {
             tx.commit()?;
@@ -291,16 +370,10 @@ impl SqliteStore {
             .page
             .clone()
             .unwrap_or_else(|| EntryPass::begin(cursor, max_entry, t));
-        let (ids, done) = pass.read(max_entries.max(1), |p, n| page_ids(&tx, p, n))?;
+        next.recent = cursor.recent.clone();
+        let (ids, done) = pass.read(max_entries.max(1), &mut next, |p, n| page_ids(&tx, p, n))?;
         tx.commit()?;
-        if done {
-            next.max_entry = pass.upto;
-            next.status_since = pass.began;
-        } else {
-            next.max_entry = cursor.max_entry;
-            next.status_since = cursor.status_since;
-            next.page = Some(pass);
-        }
+        next.finish_pass(cursor, pass, done);
         let lists = if next.lists_sig != cursor.lists_sig || !deleted_lists.is_empty() {
             Some(self.lists()?)
         } else {

@@ -15,7 +15,7 @@ use postgres::{Client, IsolationLevel, Transaction};
 use super::PgStore;
 use crate::error::StoreError;
 use crate::model::{EntryId, ListId};
-use crate::store::changes::{AllowChange, EntryPass};
+use crate::store::changes::{AllowChange, EntryPass, PageRow};
 use crate::store::snapshot::RowsKey;
 use crate::store::{now, ChangeCursor, Changes, PdqRows, SavedTables};
 use crate::types::Pdq;
@@ -28,27 +28,34 @@ fn snapshot(c: &mut Client) -> Result<Transaction<'_>, StoreError> {
         .start()?)
 }
 
-/// The next ids of `pass`'s current phase.
+/// The next rows of `pass`'s current phase.
 fn page_ids(
     tx: &mut Transaction<'_>,
     pass: &EntryPass,
     limit: usize,
-) -> Result<Vec<i64>, StoreError> {
+) -> Result<Vec<PageRow>, StoreError> {
     let limit = i64::try_from(limit).unwrap_or(i64::MAX);
     let rows = if pass.new_phase {
         tx.query(
-            "SELECT id FROM entries WHERE id > $1 AND id <= $2 ORDER BY id LIMIT $3",
+            "SELECT id, status, status_at FROM entries WHERE id > $1 AND id <= $2
+             ORDER BY id LIMIT $3",
             &[&pass.new_after(), &pass.upto, &limit],
         )?
     } else {
         tx.query(
-            "SELECT id FROM entries WHERE status_at >= $1 AND id > $2 AND id <= $3
-             ORDER BY id LIMIT $4",
+            "SELECT id, status, status_at FROM entries WHERE status_at >= $1 AND id > $2
+             AND id <= $3 ORDER BY id LIMIT $4",
             &[&pass.since, &pass.after, &pass.lo, &limit],
         )?
     };
     rows.iter()
-        .map(|r| r.try_get::<_, i64>(0).map_err(StoreError::from))
+        .map(|r| {
+            Ok(PageRow {
+                id: r.try_get(0)?,
+                status: r.try_get(1)?,
+                status_at: r.try_get(2)?,
+            })
+        })
         .collect()
 }
 
@@ -111,6 +118,7 @@ impl PgStore {
                 allow_seq,
                 deletion_seq: 0,
                 page: None,
+                recent: Default::default(),
             };
             if fresh {
                 // A cursor only (`change_cursor`): nothing before it is
@@ -139,16 +147,12 @@ impl PgStore {
                 .page
                 .clone()
                 .unwrap_or_else(|| EntryPass::begin(cursor, max_entry, t));
-            let (ids, done) = pass.read(max_entries.max(1), |p, n| page_ids(&mut tx, p, n))?;
+            next.recent = cursor.recent.clone();
+            let (ids, done) = pass.read(max_entries.max(1), &mut next, |p, n| {
+                page_ids(&mut tx, p, n)
+            })?;
             tx.commit()?;
-            if done {
-                next.max_entry = pass.upto;
-                next.status_since = pass.began;
-            } else {
-                next.max_entry = cursor.max_entry;
-                next.status_since = cursor.status_since;
-                next.page = Some(pass);
-            }
+            next.finish_pass(cursor, pass, done);
             (ids, allow, done, next)
         };
         let lists = if next.lists_sig != cursor.lists_sig {
