@@ -66,6 +66,135 @@ pub(super) fn runs_of<'a>(jobs: &[JobCommit<'a>]) -> Vec<(&'a str, i64)> {
     runs
 }
 
+/// The statements of a batch of job commits in one open transaction, one
+/// implementation per backend (their SQL differs); [`commit_jobs`] is
+/// the order and the checks, shared.
+pub(super) trait JobWrites {
+    fn run_exists(&mut self, run: &str) -> Result<bool, StoreError>;
+    /// Delete the records job `job` wrote on an earlier delivery.
+    fn clear_job(&mut self, run: &str, job: &[u8]) -> Result<(), StoreError>;
+    /// Insert (or replace, by (run, path)) one record.
+    fn put_record(&mut self, run: &str, job: &[u8], r: &RunRecord) -> Result<(), StoreError>;
+    /// Mark job `job` done (or done again) by `worker`.
+    fn mark_done(
+        &mut self,
+        run: &str,
+        job: &[u8],
+        worker: &str,
+        deliveries: i64,
+        t: i64,
+    ) -> Result<(), StoreError>;
+    /// `worker` committed `jobs` more jobs of `run` at `t`: its worker row
+    /// and the run's `updated_at`.
+    fn worker_seen(&mut self, run: &str, worker: &str, t: i64, jobs: i64)
+        -> Result<(), StoreError>;
+}
+
+/// Write `jobs` (see [`Store::scan_jobs_commit`]) through `w`, inside the
+/// caller's transaction, which commits only when this succeeds: every
+/// run checked first (nothing is written for a batch naming a missing
+/// one), then each job's records replaced and the job marked done, then
+/// once per run and batch the rows shared by every worker of the run.
+pub(super) fn commit_jobs(
+    w: &mut impl JobWrites,
+    worker: &str,
+    jobs: &[JobCommit<'_>],
+    t: i64,
+) -> Result<(), StoreError> {
+    let runs = runs_of(jobs);
+    for (run, _) in &runs {
+        if !w.run_exists(run)? {
+            return Err(StoreError::Invalid {
+                field: "run",
+                message: format!("no scan run named {run:?} in this database"),
+            });
+        }
+    }
+    for j in jobs {
+        w.clear_job(j.run, j.job)?;
+        for r in j.records {
+            w.put_record(j.run, j.job, r)?;
+        }
+        w.mark_done(j.run, j.job, worker, j.deliveries as i64, t)?;
+    }
+    // Once per run and batch: these rows are shared by every worker of
+    // the run and are locked until the commit.
+    for (run, n) in &runs {
+        w.worker_seen(run, worker, t, *n)?;
+    }
+    Ok(())
+}
+
+/// [`JobWrites`] on SQLite: cached statements of one transaction.
+struct SqliteJobWrites<'a> {
+    tx: &'a rusqlite::Transaction<'a>,
+}
+
+impl JobWrites for SqliteJobWrites<'_> {
+    fn run_exists(&mut self, run: &str) -> Result<bool, StoreError> {
+        Ok(self
+            .tx
+            .prepare_cached("SELECT 1 FROM scan_runs WHERE name = ?1")?
+            .query_row([run], |_| Ok(()))
+            .optional()?
+            .is_some())
+    }
+
+    fn clear_job(&mut self, run: &str, job: &[u8]) -> Result<(), StoreError> {
+        self.tx
+            .prepare_cached("DELETE FROM scan_records WHERE run = ?1 AND job = ?2")?
+            .execute(params![run, job])?;
+        Ok(())
+    }
+
+    fn put_record(&mut self, run: &str, job: &[u8], r: &RunRecord) -> Result<(), StoreError> {
+        self.tx
+            .prepare_cached(
+                "INSERT OR REPLACE INTO scan_records (run, path, job, matches, error, record)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            )?
+            .execute(params![run, r.path, job, r.matches as i64, r.error, r.line])?;
+        Ok(())
+    }
+
+    fn mark_done(
+        &mut self,
+        run: &str,
+        job: &[u8],
+        worker: &str,
+        deliveries: i64,
+        t: i64,
+    ) -> Result<(), StoreError> {
+        self.tx
+            .prepare_cached(
+                "INSERT OR REPLACE INTO scan_jobs (run, path, worker, deliveries, done_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+            )?
+            .execute(params![run, job, worker, deliveries, t])?;
+        Ok(())
+    }
+
+    fn worker_seen(
+        &mut self,
+        run: &str,
+        worker: &str,
+        t: i64,
+        jobs: i64,
+    ) -> Result<(), StoreError> {
+        self.tx.execute(
+            "INSERT INTO scan_workers (run, worker, first_seen, last_seen, jobs)
+             VALUES (?1, ?2, ?3, ?3, ?4)
+             ON CONFLICT (run, worker) DO UPDATE SET last_seen = ?3, jobs = jobs + ?4",
+            params![run, worker, t, jobs],
+        )?;
+        self.tx.execute(
+            "UPDATE scan_runs SET updated_at = ?2 WHERE name = ?1",
+            params![run, t],
+        )?;
+        Ok(())
+    }
+}
+
 /// A worker that committed jobs of a run.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct WorkerSeen {
@@ -263,38 +392,8 @@ impl SqliteStore {
         })
     }
 
-    /// Store the records of job `job` of `run` and mark it done, in one
-    /// transaction; records the job wrote on an earlier delivery are
-    /// replaced (an archive read again may yield other members).
-    ///
-    /// # Errors
-    /// [`StoreError::Invalid`] when the run does not exist.
-    pub fn scan_job_commit(
-        &mut self,
-        run: &str,
-        job: &[u8],
-        worker: &str,
-        deliveries: u64,
-        records: &[RunRecord],
-    ) -> Result<(), StoreError> {
-        self.scan_jobs_commit(
-            worker,
-            &[JobCommit {
-                run,
-                job,
-                deliveries,
-                records,
-            }],
-        )
-    }
-
-    /// [`SqliteStore::scan_job_commit`] for several jobs in one
-    /// transaction (a worker's batch): all of them or none. A job listed
-    /// twice ends as its last listing.
-    ///
-    /// # Errors
-    /// [`StoreError::Invalid`] when a job's run does not exist (nothing
-    /// is written then).
+    /// Several jobs' records stored and the jobs marked done, in one
+    /// transaction: all of them or none (see [`Store::scan_jobs_commit`]).
     pub fn scan_jobs_commit(
         &mut self,
         worker: &str,
@@ -304,58 +403,8 @@ impl SqliteStore {
             return Ok(());
         }
         let t = now();
-        let runs = runs_of(jobs);
         let tx = self.immediate()?;
-        for (run, _) in &runs {
-            let exists = tx
-                .query_row("SELECT 1 FROM scan_runs WHERE name = ?1", [run], |_| Ok(()))
-                .optional()?
-                .is_some();
-            if !exists {
-                return Err(StoreError::Invalid {
-                    field: "run",
-                    message: format!("no scan run named {run:?} in this database"),
-                });
-            }
-        }
-        {
-            let mut del =
-                tx.prepare_cached("DELETE FROM scan_records WHERE run = ?1 AND job = ?2")?;
-            let mut ins = tx.prepare_cached(
-                "INSERT OR REPLACE INTO scan_records (run, path, job, matches, error, record)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            )?;
-            let mut done = tx.prepare_cached(
-                "INSERT OR REPLACE INTO scan_jobs (run, path, worker, deliveries, done_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5)",
-            )?;
-            for j in jobs {
-                del.execute(params![j.run, j.job])?;
-                for r in j.records {
-                    ins.execute(params![
-                        j.run,
-                        r.path,
-                        j.job,
-                        r.matches as i64,
-                        r.error,
-                        r.line
-                    ])?;
-                }
-                done.execute(params![j.run, j.job, worker, j.deliveries as i64, t])?;
-            }
-        }
-        for (run, n) in &runs {
-            tx.execute(
-                "INSERT INTO scan_workers (run, worker, first_seen, last_seen, jobs)
-                 VALUES (?1, ?2, ?3, ?3, ?4)
-                 ON CONFLICT (run, worker) DO UPDATE SET last_seen = ?3, jobs = jobs + ?4",
-                params![run, worker, t, n],
-            )?;
-            tx.execute(
-                "UPDATE scan_runs SET updated_at = ?2 WHERE name = ?1",
-                params![run, t],
-            )?;
-        }
+        commit_jobs(&mut SqliteJobWrites { tx: &tx }, worker, jobs, t)?;
         tx.commit()?;
         Ok(())
     }
@@ -587,7 +636,15 @@ impl Store {
         }
     }
 
-    /// See [`SqliteStore::scan_jobs_commit`].
+    /// Store the records of several jobs and mark them done, in one
+    /// transaction (a worker's batch): all of them or none. A job listed
+    /// twice ends as its last listing; records a job wrote on an earlier
+    /// delivery are replaced (an archive read again may yield other
+    /// members).
+    ///
+    /// # Errors
+    /// [`StoreError::Invalid`] when a job's run does not exist (nothing
+    /// is written then).
     pub fn scan_jobs_commit(
         &mut self,
         worker: &str,
@@ -599,7 +656,10 @@ impl Store {
         }
     }
 
-    /// See [`SqliteStore::scan_job_commit`].
+    /// [`Store::scan_jobs_commit`] of one job.
+    ///
+    /// # Errors
+    /// [`StoreError::Invalid`] when the run does not exist.
     pub fn scan_job_commit(
         &mut self,
         run: &str,
@@ -608,10 +668,13 @@ impl Store {
         deliveries: u64,
         records: &[RunRecord],
     ) -> Result<(), StoreError> {
-        match &mut self.inner {
-            Inner::Sqlite(s) => s.scan_job_commit(run, job, worker, deliveries, records),
-            Inner::Postgres(s) => s.scan_job_commit(run, job, worker, deliveries, records),
-        }
+        let one = JobCommit {
+            run,
+            job,
+            deliveries,
+            records,
+        };
+        self.scan_jobs_commit(worker, &[one])
     }
 
     /// Every run, newest first.

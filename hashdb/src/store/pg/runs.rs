@@ -13,9 +13,92 @@ use super::PgStore;
 use crate::error::StoreError;
 use crate::store::now;
 use crate::store::runs::{
-    join_roots, runs_of, split_roots, JobCommit, JobState, RunInfo, RunRecord, RunSelect, RunStart,
-    RunStartError, RunsPruned, WorkerSeen,
+    commit_jobs, join_roots, split_roots, JobCommit, JobState, JobWrites, RunInfo, RunRecord,
+    RunSelect, RunStart, RunStartError, RunsPruned, WorkerSeen,
 };
+
+/// `JobWrites` on PostgreSQL: statements prepared once per batch.
+struct PgJobWrites<'a, 'b> {
+    tx: &'a mut postgres::Transaction<'b>,
+    del: postgres::Statement,
+    ins: postgres::Statement,
+    done: postgres::Statement,
+}
+
+impl<'a, 'b> PgJobWrites<'a, 'b> {
+    fn prepare(tx: &'a mut postgres::Transaction<'b>) -> Result<Self, StoreError> {
+        let del = tx.prepare("DELETE FROM scan_records WHERE run = $1 AND job = $2")?;
+        let ins = tx.prepare(
+            "INSERT INTO scan_records (run, path, job, matches, error, record)
+             VALUES ($1, $2, $3, $4, $5, $6)
+             ON CONFLICT (run, path) DO UPDATE SET job = EXCLUDED.job,
+                 matches = EXCLUDED.matches, error = EXCLUDED.error, record = EXCLUDED.record",
+        )?;
+        let done = tx.prepare(
+            "INSERT INTO scan_jobs (run, path, worker, deliveries, done_at)
+             VALUES ($1, $2, $3, $4, $5)
+             ON CONFLICT (run, path) DO UPDATE SET worker = EXCLUDED.worker,
+                 deliveries = EXCLUDED.deliveries, done_at = EXCLUDED.done_at",
+        )?;
+        Ok(PgJobWrites { tx, del, ins, done })
+    }
+}
+
+impl JobWrites for PgJobWrites<'_, '_> {
+    fn run_exists(&mut self, run: &str) -> Result<bool, StoreError> {
+        Ok(self
+            .tx
+            .query_opt("SELECT 1 FROM scan_runs WHERE name = $1", &[&run])?
+            .is_some())
+    }
+
+    fn clear_job(&mut self, run: &str, job: &[u8]) -> Result<(), StoreError> {
+        self.tx.execute(&self.del, &[&run, &job])?;
+        Ok(())
+    }
+
+    fn put_record(&mut self, run: &str, job: &[u8], r: &RunRecord) -> Result<(), StoreError> {
+        self.tx.execute(
+            &self.ins,
+            &[&run, &r.path, &job, &(r.matches as i64), &r.error, &r.line],
+        )?;
+        Ok(())
+    }
+
+    fn mark_done(
+        &mut self,
+        run: &str,
+        job: &[u8],
+        worker: &str,
+        deliveries: i64,
+        t: i64,
+    ) -> Result<(), StoreError> {
+        self.tx
+            .execute(&self.done, &[&run, &job, &worker, &deliveries, &t])?;
+        Ok(())
+    }
+
+    fn worker_seen(
+        &mut self,
+        run: &str,
+        worker: &str,
+        t: i64,
+        jobs: i64,
+    ) -> Result<(), StoreError> {
+        self.tx.execute(
+            "INSERT INTO scan_workers (run, worker, first_seen, last_seen, jobs)
+             VALUES ($1, $2, $3, $3, $4)
+             ON CONFLICT (run, worker) DO UPDATE SET last_seen = EXCLUDED.last_seen,
+                 jobs = scan_workers.jobs + EXCLUDED.jobs",
+            &[&run, &worker, &t, &jobs],
+        )?;
+        self.tx.execute(
+            "UPDATE scan_runs SET updated_at = $2 WHERE name = $1",
+            &[&run, &t],
+        )?;
+        Ok(())
+    }
+}
 
 fn count(v: i64) -> u64 {
     v.max(0) as u64
@@ -107,27 +190,8 @@ impl PgStore {
         })
     }
 
-    pub fn scan_job_commit(
-        &mut self,
-        run: &str,
-        job: &[u8],
-        worker: &str,
-        deliveries: u64,
-        records: &[RunRecord],
-    ) -> Result<(), StoreError> {
-        self.scan_jobs_commit(
-            worker,
-            &[JobCommit {
-                run,
-                job,
-                deliveries,
-                records,
-            }],
-        )
-    }
-
-    /// See `SqliteStore::scan_jobs_commit`: several jobs, one transaction,
-    /// all or none.
+    /// See `Store::scan_jobs_commit`: several jobs, one transaction, all
+    /// or none.
     pub fn scan_jobs_commit(
         &mut self,
         worker: &str,
@@ -137,68 +201,10 @@ impl PgStore {
             return Ok(());
         }
         let t = now();
-        let runs = runs_of(jobs);
         let mut c = self.client()?;
         let mut tx = c.transaction()?;
-        for (run, _) in &runs {
-            if tx
-                .query_opt("SELECT 1 FROM scan_runs WHERE name = $1", &[run])?
-                .is_none()
-            {
-                return Err(StoreError::Invalid {
-                    field: "run",
-                    message: format!("no scan run named {run:?} in this database"),
-                });
-            }
-        }
-        let del = tx.prepare("DELETE FROM scan_records WHERE run = $1 AND job = $2")?;
-        let ins = tx.prepare(
-            "INSERT INTO scan_records (run, path, job, matches, error, record)
-             VALUES ($1, $2, $3, $4, $5, $6)
-             ON CONFLICT (run, path) DO UPDATE SET job = EXCLUDED.job,
-                 matches = EXCLUDED.matches, error = EXCLUDED.error, record = EXCLUDED.record",
-        )?;
-        let done = tx.prepare(
-            "INSERT INTO scan_jobs (run, path, worker, deliveries, done_at)
-             VALUES ($1, $2, $3, $4, $5)
-             ON CONFLICT (run, path) DO UPDATE SET worker = EXCLUDED.worker,
-                 deliveries = EXCLUDED.deliveries, done_at = EXCLUDED.done_at",
-        )?;
-        for j in jobs {
-            tx.execute(&del, &[&j.run, &j.job])?;
-            for r in j.records {
-                tx.execute(
-                    &ins,
-                    &[
-                        &j.run,
-                        &r.path,
-                        &j.job,
-                        &(r.matches as i64),
-                        &r.error,
-                        &r.line,
-                    ],
-                )?;
-            }
-            tx.execute(
-                &done,
-                &[&j.run, &j.job, &worker, &(j.deliveries as i64), &t],
-            )?;
-        }
-        // Once per run and batch: these rows are shared by every worker
-        // of the run (scan_runs) and are locked until the commit.
-        for (run, n) in &runs {
-            tx.execute(
-                "INSERT INTO scan_workers (run, worker, first_seen, last_seen, jobs)
-                 VALUES ($1, $2, $3, $3, $4)
-                 ON CONFLICT (run, worker) DO UPDATE SET last_seen = EXCLUDED.last_seen,
-                     jobs = scan_workers.jobs + EXCLUDED.jobs",
-                &[run, &worker, &t, n],
-            )?;
-            tx.execute(
-                "UPDATE scan_runs SET updated_at = $2 WHERE name = $1",
-                &[run, &t],
-            )?;
-        }
+        let mut w = PgJobWrites::prepare(&mut tx)?;
+        commit_jobs(&mut w, worker, jobs, t)?;
         tx.commit()?;
         Ok(())
     }
