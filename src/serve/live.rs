@@ -28,8 +28,8 @@
 //! Lookups and changes share the matcher behind a read-write lock. What a
 //! change needs only a shared reference for (finding the slots to
 //! tombstone, growing vectors ahead, a compaction of the PDQ index) is done
-//! under the read lock, lookups going on; the write lock is held for
-//! [`APPLY_SLICE`] changes at a time. `/metrics` times every hold
+//! under the read lock, lookups going on; the write lock is held for one
+//! slice of changes at a time, as many as fit in [`HOLD_BUDGET`]. `/metrics` times every hold
 //! (`hashsieve_index_write_lock_hold_seconds`) and every lookup that found
 //! the lock taken (`hashsieve_index_read_lock_wait_seconds`).
 
@@ -79,7 +79,7 @@ fn poll_once(st: &AppState, p: &mut Poller, first: bool) -> Result<Outcome, ApiE
         p.cursor = cursor;
         return Ok(Outcome::Rebuilt(Box::new(m)));
     }
-    let ch = p.store.changes_since(&p.cursor, PAGE)?;
+    let mut ch = p.store.changes_since(&p.cursor, PAGE)?;
     if first {
         // Token uses first (the reload below starts their counters
         // afresh); a failed write loses only a `last_used_at`, never a
@@ -90,7 +90,8 @@ fn poll_once(st: &AppState, p: &mut Poller, first: bool) -> Result<Outcome, ApiE
         }
         st.set_tokens(load_tokens(&p.store)?, p.store.has_any_token()?)?;
     }
-    p.cursor = ch.next.clone();
+    // Moved, not copied: it carries the statuses seen in the margin.
+    p.cursor = std::mem::take(&mut ch.next);
     if ch.entries.is_empty() && ch.lists.is_none() && ch.allow.is_empty() && !ch.touched {
         return Ok(Outcome::Nothing);
     }
@@ -108,18 +109,38 @@ struct Synced {
 
 /// Read and apply every page of changes since the poller's cursor.
 fn sync(st: &AppState, p: &mut Poller) -> Result<Synced, ApiError> {
-    let mut first = true;
     let mut changed = Some(0usize);
+    let mut out = poll_once(st, p, true)?;
     loop {
-        let out = poll_once(st, p, first)?;
-        first = false;
         let more = out.more();
         changed = match (&out, changed) {
             (Outcome::Delta(ch), Some(n)) if ch.lists.is_none() => Some(n + ch.entries.len()),
             (Outcome::Nothing, n) => n,
             _ => None,
         };
-        match apply(st, &p.store, out) {
+        // A page of a big import (or mass disable) with more to come: the
+        // next page is read from the database on this thread while a
+        // thread of its own applies this one, so reading and applying
+        // overlap instead of taking turns. Only entries: a list change
+        // reads the list's entries on the poller's connection.
+        let overlap = more && matches!(&out, Outcome::Delta(ch) if ch.lists.is_none());
+        let (applied, next) = if overlap {
+            let before = p.cursor.clone();
+            let (applied, next) = std::thread::scope(|s| {
+                let applying = s.spawn(|| apply(st, None, out));
+                let next = poll_once(st, p, false);
+                // A panic while applying is a poisoned lock, as below.
+                (applying.join().unwrap_or(Applied::Poisoned), next)
+            });
+            if !matches!(applied, Applied::Done) {
+                // The page read ahead is not applied: read it again.
+                p.cursor = before;
+            }
+            (applied, Some(next))
+        } else {
+            (apply(st, Some(&p.store), out), None)
+        };
+        match applied {
             Applied::Done => {}
             Applied::Poisoned => {
                 // The next poll loads the matcher whole.
@@ -133,8 +154,10 @@ fn sync(st: &AppState, p: &mut Poller) -> Result<Synced, ApiError> {
                 return Ok(Synced { ok: false, changed });
             }
         }
-        if !more {
-            return Ok(Synced { ok: true, changed });
+        match next {
+            Some(next) => out = next?,
+            None if more => out = poll_once(st, p, false)?,
+            None => return Ok(Synced { ok: true, changed }),
         }
     }
 }
@@ -148,9 +171,15 @@ const POLITE_WRITE: Duration = Duration::from_secs(2);
 /// waiting out one long match (a 100,000-frame vPDQ query) would stall
 /// every lookup behind it. Retry `try_write` for a while first; only a
 /// service never free of readers for [`POLITE_WRITE`] makes us queue.
+/// The first retries only yield the core ([`POLITE_YIELDS`]): the gap
+/// between two lookups of a busy client is tens of microseconds, and a
+/// writer asleep through it waits for the next one (pauses that grew to
+/// 5 ms made a 100,000-entry import wait seconds for ~4,000 holds); then
+/// short sleeps, at most [`POLITE_MAX_PAUSE`].
 fn write_politely(st: &AppState) -> Option<std::sync::RwLockWriteGuard<'_, RecordMatcher>> {
     let deadline = std::time::Instant::now() + POLITE_WRITE;
-    let mut pause = Duration::from_micros(50);
+    let mut pause = Duration::from_micros(20);
+    let mut tries = 0u32;
     loop {
         match st.matcher.try_write() {
             Ok(g) => return Some(g),
@@ -160,10 +189,20 @@ fn write_politely(st: &AppState) -> Option<std::sync::RwLockWriteGuard<'_, Recor
         if std::time::Instant::now() >= deadline {
             return st.matcher.write().ok();
         }
+        tries += 1;
+        if tries <= POLITE_YIELDS {
+            std::thread::yield_now();
+            continue;
+        }
         std::thread::sleep(pause);
-        pause = (pause * 2).min(Duration::from_millis(5));
+        pause = (pause * 2).min(POLITE_MAX_PAUSE);
     }
 }
+
+/// Retries of [`write_politely`] that only yield before it sleeps.
+const POLITE_YIELDS: u32 = 200;
+/// The longest sleep between two retries of [`write_politely`].
+const POLITE_MAX_PAUSE: Duration = Duration::from_micros(250);
 
 /// How applying one poll went.
 enum Applied {
@@ -177,7 +216,10 @@ enum Applied {
 /// Apply one poll's outcome: list changes first (a list disabled stops
 /// being reported before anything else), then the allowlist, then the
 /// entries.
-fn apply(st: &AppState, store: &Store, out: Outcome) -> Applied {
+/// `store`: the poller's connection, for a list change (it reads the
+/// list's entries); without it a list change is left for the next look
+/// (`ListsFailed`).
+fn apply(st: &AppState, store: Option<&Store>, out: Outcome) -> Applied {
     match out {
         Outcome::Nothing if st.matcher.is_poisoned() => Applied::Poisoned,
         Outcome::Nothing => Applied::Done,
@@ -210,6 +252,9 @@ fn apply(st: &AppState, store: &Store, out: Outcome) -> Applied {
             let ch = *ch;
             let mut lists_ok = true;
             if let Some(all) = &ch.lists {
+                let Some(store) = store else {
+                    return Applied::ListsFailed;
+                };
                 match apply_lists(st, store, all, &ch.deleted_lists) {
                     Some(ok) => lists_ok = ok,
                     None => return Applied::Poisoned,
@@ -229,8 +274,9 @@ fn apply(st: &AppState, store: &Store, out: Outcome) -> Applied {
                 return Applied::Poisoned;
             }
             st.metrics.live_updates.inc_by(ch.entries.len() as u64);
-            if ch.touched {
-                // Entry details (labels) may have changed: the cache goes.
+            if ch.touched && ch.entries.is_empty() {
+                // Entry details (labels) may have changed: the cache goes
+                // (applying entries above already emptied it).
                 match write_politely(st) {
                     Some(mut g) => {
                         g.matcher_mut();
@@ -247,14 +293,20 @@ fn apply(st: &AppState, store: &Store, out: Outcome) -> Applied {
     }
 }
 
-/// Apply changed entries in slices of [`APPLY_SLICE`]: what can be worked
-/// out from a shared reference (the slots to tombstone, vectors grown
-/// ahead) is, under the read lock, lookups going on; the write lock is
-/// held for one slice at a time. `fresh`: entries of a list just shown,
-/// none of them in the matcher yet (nothing to look up for removal).
-/// False when the matcher's lock is poisoned.
+/// Apply changed entries in slices: what can be worked out from a shared
+/// reference (the slots to tombstone, vectors grown ahead) is, under the
+/// read lock, lookups going on; the write lock is held for one slice at a
+/// time. A slice is as many entries as fit in [`HOLD_BUDGET`] at the cost
+/// per entry the slices before it took (see [`SliceSize`]): a poll of a
+/// few dozen changes is one short hold, a big import thousands of entries
+/// a hold instead of 16. `fresh`: entries of a list just shown, none of
+/// them in the matcher yet (nothing to look up for removal). False when
+/// the matcher's lock is poisoned.
 fn apply_entries(st: &AppState, entries: &[hashdb::model::Entry], fresh: bool) -> bool {
-    for slice in entries.chunks(APPLY_SLICE) {
+    let mut rest = entries;
+    while !rest.is_empty() {
+        let (slice, after) = rest.split_at(APPLY_SLICE.next().min(rest.len()));
+        rest = after;
         // This thread is the matcher's only writer, so nothing changes
         // before the write lock below; the plan's stamp checks it anyway.
         let plan = match st.matcher.read() {
@@ -270,7 +322,9 @@ fn apply_entries(st: &AppState, entries: &[hashdb::model::Entry], fresh: bool) -
         let n = g.matcher().pdq_len();
         let compact = g.matcher().pdq_needs_compaction();
         drop(g);
-        st.metrics.observe_write_hold(held.elapsed());
+        let held = held.elapsed();
+        st.metrics.observe_write_hold(held);
+        APPLY_SLICE.observe(slice.len(), held);
         drop(retired);
         st.metrics.index_pdq_hashes.set(n as i64);
         if compact && !compact_pdq(st) {
@@ -415,11 +469,51 @@ fn add_list_entries(
     Some(true)
 }
 
-/// Changed entries applied per hold of the write lock: lookups wait for
-/// at most one slice (tens of microseconds), not a whole poll's worth.
-/// A lookup between two slices may see part of a poll's changes, as it
-/// could already see one poll's changes before the next poll's.
-const APPLY_SLICE: usize = 16;
+/// How long one hold of the write lock applying changed entries should
+/// last: lookups wait for at most about this (plus the lock's hand-over),
+/// not for a whole poll's worth. A lookup between two slices may see part
+/// of a poll's changes, as it could already see one poll's changes before
+/// the next poll's.
+const HOLD_BUDGET: Duration = Duration::from_micros(100);
+
+/// Bounds of a slice of changed entries, whatever the measured cost: at
+/// least a few (a hold measured long because the thread was preempted
+/// must not shrink slices to one entry), at most what a cheap change
+/// (a tombstone, a delta insert: about a microsecond) fits in a hold.
+const MIN_SLICE: usize = 16;
+const MAX_SLICE: usize = 4096;
+
+/// The size of the next slice of changed entries, learnt from the holds
+/// before it: the entries a [`HOLD_BUDGET`] fits at the last measured cost
+/// per entry, moving by at most a factor of 2 a slice (one preempted or
+/// unusually cheap hold does not swing it). Kept across polls, so a small
+/// poll is sized by what the last ones cost.
+struct SliceSize(std::sync::atomic::AtomicUsize);
+
+/// The process's one: a process serves one matcher (a second one would
+/// only share the estimate of the cost per entry).
+static APPLY_SLICE: SliceSize = SliceSize(std::sync::atomic::AtomicUsize::new(64));
+
+impl SliceSize {
+    fn next(&self) -> usize {
+        self.0.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// `n` entries were applied in one hold of `held`.
+    fn observe(&self, n: usize, held: Duration) {
+        let cur = self.next();
+        // A slice cut short by the end of the poll says little when tiny.
+        if n < MIN_SLICE.min(cur) {
+            return;
+        }
+        let held = held.as_nanos().max(1);
+        let fit = (n as u128 * HOLD_BUDGET.as_nanos() / held) as usize;
+        let next = fit
+            .clamp(cur / 2, cur.saturating_mul(2))
+            .clamp(MIN_SLICE, MAX_SLICE);
+        self.0.store(next, std::sync::atomic::Ordering::Relaxed);
+    }
+}
 
 /// Rebuild the PDQ index's static tables (its delta or tombstones grew
 /// past a quarter) under the read lock, lookups going on, and swap the new

@@ -25,6 +25,8 @@ pub mod rate;
 pub mod sampler;
 #[cfg(feature = "video")]
 pub mod tmk_frames;
+#[cfg(feature = "video")]
+mod tmk_scale;
 
 use crate::error::ItemError;
 use crate::hashing::reader::HashingReader;

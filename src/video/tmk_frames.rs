@@ -32,6 +32,7 @@ use ffmpeg_next::format::Pixel;
 use ffmpeg_next::util::frame::video::Video;
 use hashdb::tmk::TmkHash;
 
+use super::tmk_scale;
 use crate::tmk::{TmkHasher, FRAME_BYTES, FRAME_SIDE};
 use crate::views::Rect;
 
@@ -205,6 +206,9 @@ pub struct CliScaler {
     /// vf_scale's `in_frame_range`: the last range a frame tagged.
     in_frame_range: ffi::AVColorRange,
     out: Video,
+    /// The same scale in Rust for the sources [`tmk_scale`] reproduces
+    /// exactly (8-bit 4:2:0 larger than 64x64), `None` for the others.
+    fast: Option<tmk_scale::Scaler>,
 }
 
 impl Drop for CliScaler {
@@ -224,7 +228,7 @@ fn set_int(ctx: *mut ffi::SwsContext, name: &CStr, v: i64) -> Result<(), String>
 }
 
 impl CliScaler {
-    fn new(f: &Video, in_frame_range: ffi::AVColorRange) -> Result<CliScaler, String> {
+    pub(crate) fn new(f: &Video, in_frame_range: ffi::AVColorRange) -> Result<CliScaler, String> {
         // SAFETY: a fresh context, configured through its AVOptions and
         // initialised once; freed by Drop on every path.
         let ctx = unsafe { ffi::sws_alloc_context() };
@@ -236,6 +240,7 @@ impl CliScaler {
             key: (0, 0, 0),
             in_frame_range,
             out: Video::new(Pixel::RGB24, FRAME_SIDE as u32, FRAME_SIDE as u32),
+            fast: None,
         };
         // SAFETY: reading plain fields of a valid frame.
         let (fmt, w, h) = unsafe {
@@ -276,11 +281,38 @@ impl CliScaler {
                 Pixel::from(unsafe_format(fmt))
             ));
         }
+        // yuvj420p is yuv420p with full range to libswscale (its
+        // handle_jpeg); the range itself comes with each frame's colours.
+        let planar420 = yuv420p || fmt == ffi::AVPixelFormat::AV_PIX_FMT_YUVJ420P as c_int;
+        if planar420 {
+            me.fast = tmk_scale::Scaler::new(w as usize, h as usize);
+        }
         Ok(me)
     }
 
+    /// Whether frames go through [`tmk_scale`] rather than libswscale.
+    #[cfg(test)]
+    pub(crate) fn is_fast(&self) -> bool {
+        self.fast.is_some()
+    }
+
+    /// This scaler with [`tmk_scale`]'s scalar passes only (the tests
+    /// compare them with the AVX2 ones and libswscale).
+    #[cfg(test)]
+    pub(crate) fn scalar_only(mut self) -> CliScaler {
+        self.fast = self.fast.take().map(tmk_scale::Scaler::scalar);
+        self
+    }
+
+    /// This scaler with libswscale for every frame (the tests' reference).
+    #[cfg(test)]
+    pub(crate) fn libswscale_only(mut self) -> CliScaler {
+        self.fast = None;
+        self
+    }
+
     /// Scale one frame to packed 64x64 RGB24 in `rgb`.
-    fn scale(&mut self, f: &Video, rgb: &mut [u8]) -> Result<(), String> {
+    pub(crate) fn scale(&mut self, f: &Video, rgb: &mut [u8]) -> Result<(), String> {
         // SAFETY: plain reads of the frame; the colour-detail calls take
         // pointers to tables swscale owns (sws_getCoefficients returns a
         // static table); sws_scale_frame reads `f` and writes `out`, both
@@ -314,6 +346,25 @@ impl CliScaler {
             ffi::sws_setColorspaceDetails(
                 self.ctx, coeffs, in_full, coeffs, out_full, brightness, contrast, saturation,
             );
+            // Planes with rows upwards (a negative stride) go to libswscale.
+            let linesize = (*p).linesize;
+            let upright = linesize[..3].iter().all(|&l| l > 0);
+            if let Some(fast) = self.fast.as_mut().filter(|_| upright) {
+                // sws_getCoefficients returns a static table of four ints.
+                let inv = std::array::from_fn(|i| *coeffs.add(i));
+                let colours = tmk_scale::Colours {
+                    inv,
+                    full_range: in_full != 0,
+                    brightness,
+                    contrast,
+                    saturation,
+                };
+                let plane = |i: usize| tmk_scale::Plane {
+                    data: f.data(i),
+                    stride: f.stride(i),
+                };
+                return fast.scale(plane(0), plane(1), plane(2), colours, rgb);
+            }
             let r = ffi::sws_scale_frame(self.ctx, self.out.as_mut_ptr(), p);
             if r < 0 {
                 return Err(format!("swscale failed on a frame (error {r})"));

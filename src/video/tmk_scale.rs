@@ -1,0 +1,1108 @@
+//! A bit-exact stand-in for the one libswscale path TMK+PDQF uses on
+//! almost every video: 8-bit 4:2:0 (`yuv420p` / `yuvj420p`), larger than
+//! 64x64 both ways, scaled with `SWS_BICUBIC` (default parameters) to 64x64
+//! RGB24, as FFmpeg 5.1's scale filter sets it up ([`super::tmk_frames`]).
+//!
+//! Why: on short SD clips libswscale's scale was ~90 % of what TMK adds to
+//! hashing a video (callgrind), half of it its scalar C vertical filter and
+//! RGB output (`yuv2rgb24_X_c`). The arithmetic is reproduced here from
+//! reading FFmpeg 5.1.9's `libswscale` (`utils.c` `initFilter`,
+//! `sws_init_context`'s sizes and chroma positions, `swscale.c`
+//! `hScale8To15_c`, `output.c` `yuv2rgb_X_c_template`, `yuv2rgb.c`
+//! `ff_yuv2rgb_c_init_tables`), all integer: the same filters, the same
+//! 15-bit intermediate lines, the same 19-bit vertical sums and the same
+//! lookup tables, so the same bytes. Anything outside that domain (another
+//! format, a small or huge frame, a cascade) goes to libswscale itself;
+//! [`Scaler::new`] says which.
+//!
+//! The tests compare it with libswscale in-process on random frames of
+//! many sizes, both ranges and every colour matrix the CLI can pick.
+
+/// Side of the TMK frame (the CLI's `-s 64:64`).
+const SIDE: usize = 64;
+/// libswscale's `SWS_MAX_FILTER_SIZE`: a filter this long makes it
+/// cascade two contexts instead (not reproduced).
+const MAX_FILTER_SIZE: usize = 256;
+/// libswscale's `SWS_MAX_REDUCE_CUTOFF`.
+const REDUCE_CUTOFF: f64 = 0.002;
+/// `YUVRGB_TABLE_HEADROOM` and `YUVRGB_TABLE_LUMA_HEADROOM`.
+const HEADROOM: i64 = 512;
+
+/// One direction's filter, as `initFilter` leaves it: for each output
+/// sample, the first input sample and `size` coefficients.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Filter {
+    size: usize,
+    pos: Vec<usize>,
+    /// Taps of each output that fall inside the input (`initFilter` may
+    /// leave zero taps past the end, which libswscale reads in padding).
+    len: Vec<usize>,
+    coef: Vec<i16>,
+}
+
+impl Filter {
+    /// Each output's taps zero-padded to `pad` (a multiple of 16), for
+    /// the AVX2 horizontal pass: padded taps multiply whatever follows in
+    /// the (padded) line by zero.
+    fn padded(&self) -> (usize, Vec<i16>) {
+        let pad = self.size.div_ceil(16) * 16;
+        let mut out = vec![0i16; self.pos.len() * pad];
+        for i in 0..self.pos.len() {
+            let n = self.len[i];
+            out[i * pad..i * pad + n].copy_from_slice(&self.coef[i * self.size..i * self.size + n]);
+        }
+        (pad, out)
+    }
+}
+
+/// `get_local_pos`: a chroma sample's position in 1/256 of an input pixel
+/// relative to the ideal left edge (-513 or -1: the default siting).
+fn local_pos(subsample: u32, pos: i32) -> i32 {
+    let pos = if pos == -1 || pos <= -513 {
+        (128 << subsample) - 128
+    } else {
+        pos
+    };
+    (pos + 128) >> subsample
+}
+
+/// `ROUNDED_DIV`.
+fn rounded_div(a: i64, b: i64) -> i64 {
+    if a >= 0 {
+        (a + (b >> 1)) / b
+    } else {
+        (a - (b >> 1)) / b
+    }
+}
+
+/// `av_log2` of a non-negative value (0 for 0).
+fn log2(v: i64) -> i64 {
+    if v <= 0 {
+        0
+    } else {
+        63 - i64::from(v.leading_zeros())
+    }
+}
+
+/// `initFilter` for `SWS_BICUBIC` with the default parameters (B = 0,
+/// C = 0.6), no source or destination filter vectors, on x86 (MMX present:
+/// `align` 4 horizontally, 2 vertically). `None` where libswscale would
+/// cascade or the sizes are degenerate.
+fn init_filter(
+    inc: i64,
+    src_w: usize,
+    dst_w: usize,
+    align: usize,
+    one: i64,
+    src_pos: i32,
+    dst_pos: i32,
+) -> Option<Filter> {
+    if src_w < 4 || dst_w == 0 || src_w > 1 << 20 {
+        return None;
+    }
+    let (sw, dw) = (src_w as i64, dst_w as i64);
+    let fone: i64 = 1 << (54 - log2(sw / dw).min(8));
+    let mut pos = vec![0i64; dst_w];
+    let size: usize;
+    let mut filter: Vec<i64>;
+    if (inc - 0x10000).abs() < 10 && src_pos == dst_pos {
+        // Unscaled: one tap.
+        size = 1;
+        filter = vec![fone; dst_w];
+        for (i, p) in pos.iter_mut().enumerate() {
+            *p = i as i64;
+        }
+    } else {
+        const SIZE_FACTOR: i64 = 4; // bicubic
+        let s = if inc <= 1 << 16 {
+            1 + SIZE_FACTOR
+        } else {
+            1 + (SIZE_FACTOR * sw + dw - 1) / dw
+        };
+        size = s.min(sw - 2).max(1) as usize;
+        filter = vec![0i64; dst_w * size];
+        // B = 0 * 2^24, C = (int64_t)(0.6 * 2^24).
+        let b: i64 = 0;
+        let c: i64 = (0.6f64 * f64::from(1 << 24)) as i64;
+        let mut x_dst_in_src =
+            ((i64::from(dst_pos) * inc) >> 7) - ((i64::from(src_pos) * 0x10000) >> 7);
+        for i in 0..dst_w {
+            let first = (x_dst_in_src - (size as i64 - 2) * (1 << 16)) / (1 << 17);
+            pos[i] = first;
+            for (j, xx) in (first..first + size as i64).enumerate() {
+                let mut d = ((xx * (1 << 17)) - x_dst_in_src).abs() << 13;
+                if inc > 1 << 16 {
+                    d = d * dw / sw;
+                }
+                let mut coeff: i64 = if d >= 1 << 31 {
+                    0
+                } else {
+                    let dd = (d * d) >> 30;
+                    let ddd = (dd * d) >> 30;
+                    if d < 1 << 30 {
+                        (12 * (1 << 24) - 9 * b - 6 * c) * ddd
+                            + (-18 * (1 << 24) + 12 * b + 6 * c) * dd
+                            + (6 * (1 << 24) - 2 * b) * (1 << 30)
+                    } else {
+                        (-b - 6 * c) * ddd
+                            + (6 * b + 30 * c) * dd
+                            + (-12 * b - 48 * c) * d
+                            + (8 * b + 24 * c) * (1 << 30)
+                    }
+                };
+                coeff /= (1i64 << 54) / fone;
+                filter[i * size + j] = coeff;
+            }
+            x_dst_in_src += 2 * inc;
+        }
+    }
+    // No source filter: filter2 is the filter.
+    let f2 = size;
+    let cutoff = REDUCE_CUTOFF * fone as f64;
+    let mut min_size = 0usize;
+    for i in (0..dst_w).rev() {
+        let row = &mut filter[i * f2..(i + 1) * f2];
+        let mut min = f2;
+        let mut cut: i64 = 0;
+        for _ in 0..f2 {
+            cut += row[0].abs();
+            if cut as f64 > cutoff {
+                break;
+            }
+            if i < dst_w - 1 && pos[i] >= pos[i + 1] {
+                break;
+            }
+            row.copy_within(1.., 0);
+            row[f2 - 1] = 0;
+            pos[i] += 1;
+        }
+        cut = 0;
+        for j in (1..f2).rev() {
+            cut += row[j].abs();
+            if cut as f64 > cutoff {
+                break;
+            }
+            min -= 1;
+        }
+        min_size = min_size.max(min);
+    }
+    if min_size == 0 {
+        return None;
+    }
+    let align = if min_size == 1 && align == 2 {
+        1
+    } else {
+        align
+    };
+    let size = (min_size + align - 1) & !(align - 1);
+    if size >= MAX_FILTER_SIZE {
+        return None;
+    }
+    let mut out = vec![0i64; dst_w * size];
+    for i in 0..dst_w {
+        for j in 0..size.min(f2) {
+            out[i * size + j] = filter[i * f2 + j];
+        }
+    }
+    // Borders: fold taps outside the input onto its first or last sample.
+    for i in 0..dst_w {
+        let row = &mut out[i * size..(i + 1) * size];
+        if pos[i] < 0 {
+            for j in 1..size {
+                let left = (j as i64 + pos[i]).max(0) as usize;
+                row[left] += row[j];
+                row[j] = 0;
+            }
+            pos[i] = 0;
+        }
+        if pos[i] + size as i64 > sw {
+            let shift = pos[i] + (size as i64 - sw).min(0);
+            let mut acc = 0i64;
+            for j in (0..size).rev() {
+                if pos[i] + j as i64 >= sw {
+                    acc += row[j];
+                    row[j] = 0;
+                }
+            }
+            for j in (0..size).rev() {
+                row[j] = if (j as i64) < shift {
+                    0
+                } else {
+                    row[(j as i64 - shift) as usize]
+                };
+            }
+            pos[i] -= shift;
+            let at = usize::try_from(sw - 1 - pos[i]).ok()?;
+            *row.get_mut(at)? += acc;
+        }
+        if pos[i] < 0 || pos[i] >= sw {
+            return None;
+        }
+    }
+    // Normalise to `one`, carrying each coefficient's rounding error on.
+    let mut coef = vec![0i16; dst_w * size];
+    for i in 0..dst_w {
+        let row = &out[i * size..(i + 1) * size];
+        let mut sum: i64 = row.iter().sum();
+        sum = (sum + one / 2) / one;
+        if sum == 0 {
+            sum = 1;
+        }
+        let mut error = 0i64;
+        for j in 0..size {
+            let v = row[j] + error;
+            let int_v = rounded_div(v, sum) as i32;
+            coef[i * size + j] = int_v as i16;
+            error = v - i64::from(int_v) * sum;
+        }
+    }
+    // Taps past the input's end must be zero (libswscale asserts it).
+    let mut len = Vec::with_capacity(dst_w);
+    for (i, &p) in pos.iter().enumerate() {
+        let inside = (sw - p).min(size as i64) as usize;
+        if coef[i * size + inside..(i + 1) * size]
+            .iter()
+            .any(|&c| c != 0)
+        {
+            return None;
+        }
+        len.push(inside);
+    }
+    Some(Filter {
+        size,
+        pos: pos.iter().map(|&p| p as usize).collect(),
+        len,
+        coef,
+    })
+}
+
+/// The colour details libswscale's tables are made from
+/// (`sws_setColorspaceDetails`'s arguments).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Colours {
+    /// `sws_getCoefficients` of the matrix: crv, cbu, cgu, cgv.
+    pub inv: [i32; 4],
+    pub full_range: bool,
+    pub brightness: i32,
+    pub contrast: i32,
+    pub saturation: i32,
+}
+
+/// `ff_yuv2rgb_c_init_tables` for 24 bits a pixel, as offsets into one
+/// luma table: a pixel's red is `y[r_v[V] + Y]`, green
+/// `y[g_u[U] + g_v[V] + Y]`, blue `y[b_u[U] + Y]` (U, V indexed with their
+/// headroom).
+struct Tables {
+    colours: Colours,
+    y: Vec<u8>,
+    r_v: Vec<i32>,
+    g_u: Vec<i32>,
+    g_v: Vec<i32>,
+    b_u: Vec<i32>,
+}
+
+impl Tables {
+    fn new(colours: Colours) -> Tables {
+        let full = colours.full_range;
+        let yoffs: i64 = if full { 384 } else { 326 } + HEADROOM;
+        let plane = (1024 + 2 * HEADROOM) as usize;
+        let mut crv = i64::from(colours.inv[0]);
+        let mut cbu = i64::from(colours.inv[1]);
+        let mut cgu = -i64::from(colours.inv[2]);
+        let mut cgv = -i64::from(colours.inv[3]);
+        let mut cy: i64 = 1 << 16;
+        let mut oy: i64 = 0;
+        if !full {
+            cy = (cy * 255) / 219;
+            oy = 16 << 16;
+        } else {
+            crv = (crv * 224) / 255;
+            cbu = (cbu * 224) / 255;
+            cgu = (cgu * 224) / 255;
+            cgv = (cgv * 224) / 255;
+        }
+        let contrast = i64::from(colours.contrast);
+        let saturation = i64::from(colours.saturation);
+        cy = (cy * contrast) >> 16;
+        crv = (crv * contrast * saturation) >> 32;
+        cbu = (cbu * contrast * saturation) >> 32;
+        cgu = (cgu * contrast * saturation) >> 32;
+        cgv = (cgv * contrast * saturation) >> 32;
+        oy -= 256 * i64::from(colours.brightness);
+        // The chroma steps are counted in luma table entries.
+        let per_cy = |v: i64| ((v * (1 << 16)) + 0x8000) / cy.max(1);
+        let (crv, cbu, cgu, cgv) = (per_cy(crv), per_cy(cbu), per_cy(cgu), per_cy(cgv));
+        let mut yb = -(384 << 16) - HEADROOM * cy - oy;
+        let mut y = vec![0u8; plane];
+        for v in y.iter_mut() {
+            *v = ((yb + 0x8000) >> 16).clamp(0, 255) as u8;
+            yb += cy;
+        }
+        let n = (256 + 2 * HEADROOM) as usize;
+        let entry = |inc: i64, base: i64| -> Vec<i32> {
+            (0..n as i64)
+                .map(|i| {
+                    let cb = (i - HEADROOM).clamp(0, 255) * inc;
+                    (base - (inc >> 9) + (cb >> 16)) as i32
+                })
+                .collect()
+        };
+        Tables {
+            colours,
+            y,
+            r_v: entry(crv, yoffs),
+            g_u: entry(cgu, yoffs),
+            g_v: entry(cgv, 0),
+            b_u: entry(cbu, yoffs),
+        }
+    }
+
+    fn lookup(&self, at: i32) -> u8 {
+        // In range for every value the sums can take; clamped so that a
+        // wild value reads the table's end instead of out of bounds.
+        self.y[(at.max(0) as usize).min(self.y.len() - 1)]
+    }
+}
+
+/// Whether the AVX2 passes can run here.
+fn simd_available() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        std::is_x86_feature_detected!("avx2")
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
+}
+
+/// `hScale8To15_c`: one input line through a horizontal filter into
+/// 15-bit samples.
+fn hscale(src: &[u8], f: &Filter, dst: &mut [i16]) {
+    for (i, d) in dst.iter_mut().enumerate() {
+        let (p, n) = (f.pos[i], f.len[i]);
+        let taps = &f.coef[i * f.size..i * f.size + n];
+        let line = &src[p..p + n];
+        let mut val: i32 = 0;
+        for (&s, &c) in line.iter().zip(taps) {
+            val += i32::from(s) * i32::from(c);
+        }
+        *d = (val >> 7).min((1 << 15) - 1) as i16;
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+mod avx2 {
+    use std::arch::x86_64::*;
+
+    /// One output's padded dot product: `16 * N` taps at `c` over the
+    /// bytes at `src`, as 8 partial i32 sums.
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    unsafe fn dot<const N: usize>(src: *const u8, c: *const i16) -> __m256i {
+        let mut acc = _mm256_setzero_si256();
+        for k in 0..N {
+            let s = _mm256_cvtepu8_epi16(_mm_loadu_si128(src.add(16 * k) as *const __m128i));
+            let t = _mm256_loadu_si256(c.add(16 * k) as *const __m256i);
+            acc = _mm256_add_epi32(acc, _mm256_madd_epi16(s, t));
+        }
+        acc
+    }
+
+    /// [`super::hscale`] for outputs of `16 * N` padded taps (see
+    /// [`hscale`]): eight outputs at a time, their partial sums folded
+    /// into one vector.
+    #[target_feature(enable = "avx2")]
+    unsafe fn hscale_n<const N: usize>(line: &[u8], pos: &[usize], coef: &[i16], dst: &mut [i16]) {
+        let (l, c) = (line.as_ptr(), coef.as_ptr());
+        let mut sums = [0i32; 8];
+        for g in (0..dst.len()).step_by(8) {
+            let at = |i: usize| l.add(*pos.get_unchecked(g + i));
+            let tc = |i: usize| c.add((g + i) * 16 * N);
+            let s01 = _mm256_hadd_epi32(dot::<N>(at(0), tc(0)), dot::<N>(at(1), tc(1)));
+            let s23 = _mm256_hadd_epi32(dot::<N>(at(2), tc(2)), dot::<N>(at(3), tc(3)));
+            let s45 = _mm256_hadd_epi32(dot::<N>(at(4), tc(4)), dot::<N>(at(5), tc(5)));
+            let s67 = _mm256_hadd_epi32(dot::<N>(at(6), tc(6)), dot::<N>(at(7), tc(7)));
+            let a = _mm256_hadd_epi32(s01, s23);
+            let b = _mm256_hadd_epi32(s45, s67);
+            let total = _mm256_add_epi32(
+                _mm256_permute2x128_si256(a, b, 0x20),
+                _mm256_permute2x128_si256(a, b, 0x31),
+            );
+            let total = _mm256_min_epi32(_mm256_srai_epi32(total, 7), _mm256_set1_epi32(32767));
+            _mm256_storeu_si256(sums.as_mut_ptr() as *mut __m256i, total);
+            for (d, &v) in dst[g..g + 8].iter_mut().zip(&sums) {
+                *d = v as i16;
+            }
+        }
+    }
+
+    /// [`super::hscale`] on a line copied into `line` with at least `pad`
+    /// bytes readable after each output's first tap; `coef` holds `pad`
+    /// taps an output ([`super::Filter::padded`]). Sums are exact in i32
+    /// (`vpmaddwd` of u8 widened to i16 by i16 taps), so the same values.
+    ///
+    /// # Safety
+    /// AVX2 must be present; `pos[i] + pad <= line.len()` for every `i`,
+    /// `coef.len() >= pos.len() * pad`, `pad` a multiple of 16 and
+    /// `dst.len() == pos.len()` a multiple of 8.
+    #[target_feature(enable = "avx2")]
+    pub unsafe fn hscale(line: &[u8], pos: &[usize], pad: usize, coef: &[i16], dst: &mut [i16]) {
+        debug_assert!(dst.len() % 8 == 0 && dst.len() == pos.len() && pad % 16 == 0);
+        debug_assert!(pos.iter().all(|&p| p + pad <= line.len()));
+        debug_assert!(coef.len() >= pos.len() * pad);
+        // The common sizes unrolled (a 64-wide output takes 16 to 64
+        // taps from 240 to 1920 pixels).
+        match pad / 16 {
+            1 => hscale_n::<1>(line, pos, coef, dst),
+            2 => hscale_n::<2>(line, pos, coef, dst),
+            3 => hscale_n::<3>(line, pos, coef, dst),
+            4 => hscale_n::<4>(line, pos, coef, dst),
+            5 => hscale_n::<5>(line, pos, coef, dst),
+            6 => hscale_n::<6>(line, pos, coef, dst),
+            7 => hscale_n::<7>(line, pos, coef, dst),
+            8 => hscale_n::<8>(line, pos, coef, dst),
+            _ => hscale_any(line, pos, pad, coef, dst),
+        }
+    }
+
+    /// [`hscale`] for any padded length (very wide sources).
+    #[target_feature(enable = "avx2")]
+    unsafe fn hscale_any(line: &[u8], pos: &[usize], pad: usize, coef: &[i16], dst: &mut [i16]) {
+        for (i, d) in dst.iter_mut().enumerate() {
+            let src = line.as_ptr().add(pos[i]);
+            let c = coef.as_ptr().add(i * pad);
+            let mut acc = _mm256_setzero_si256();
+            for k in (0..pad).step_by(16) {
+                let s = _mm256_cvtepu8_epi16(_mm_loadu_si128(src.add(k) as *const __m128i));
+                let t = _mm256_loadu_si256(c.add(k) as *const __m256i);
+                acc = _mm256_add_epi32(acc, _mm256_madd_epi16(s, t));
+            }
+            let mut v = [0i32; 8];
+            _mm256_storeu_si256(v.as_mut_ptr() as *mut __m256i, acc);
+            *d = (v.iter().sum::<i32>() >> 7).min(32767) as i16;
+        }
+    }
+
+    /// The vertical sums of `yuv2rgb_X_c` for one output row: `out[x] =
+    /// (1 << 18) + sum_j lines[(first + j) * width + x] * taps[j]` for
+    /// `width` (a multiple of 16) columns, `taps` of even length (a zero
+    /// tap pads an odd one). Exact: `vpmaddwd` sums pairs in i32.
+    ///
+    /// # Safety
+    /// AVX2 must be present; `lines` holds rows `first..first +
+    /// taps.len()` of `width` samples; `out.len() == width`.
+    #[target_feature(enable = "avx2")]
+    pub unsafe fn vsum(lines: &[i16], width: usize, first: usize, taps: &[i16], out: &mut [i32]) {
+        debug_assert!(width % 16 == 0 && taps.len() % 2 == 0 && out.len() == width);
+        debug_assert!(lines.len() >= (first + taps.len()) * width);
+        let base = lines.as_ptr().add(first * width);
+        for c in (0..width).step_by(16) {
+            let mut lo = _mm256_set1_epi32(1 << 18);
+            let mut hi = lo;
+            for j in (0..taps.len()).step_by(2) {
+                let a = _mm256_loadu_si256(base.add(j * width + c) as *const __m256i);
+                let b = _mm256_loadu_si256(base.add((j + 1) * width + c) as *const __m256i);
+                let pair = (i32::from(taps[j + 1]) << 16) | (i32::from(taps[j]) & 0xffff);
+                let t = _mm256_set1_epi32(pair);
+                lo = _mm256_add_epi32(lo, _mm256_madd_epi16(_mm256_unpacklo_epi16(a, b), t));
+                hi = _mm256_add_epi32(hi, _mm256_madd_epi16(_mm256_unpackhi_epi16(a, b), t));
+            }
+            // unpacklo/hi work within 128-bit lanes: lo holds columns
+            // 0-3 and 8-11, hi 4-7 and 12-15.
+            let (mut l, mut h) = ([0i32; 8], [0i32; 8]);
+            _mm256_storeu_si256(l.as_mut_ptr() as *mut __m256i, lo);
+            _mm256_storeu_si256(h.as_mut_ptr() as *mut __m256i, hi);
+            let o = &mut out[c..c + 16];
+            o[0..4].copy_from_slice(&l[0..4]);
+            o[4..8].copy_from_slice(&h[0..4]);
+            o[8..12].copy_from_slice(&l[4..8]);
+            o[12..16].copy_from_slice(&h[4..8]);
+        }
+    }
+}
+
+/// A borrowed 8-bit plane: rows of at least the plane's width, `stride`
+/// bytes apart.
+#[derive(Clone, Copy)]
+pub struct Plane<'a> {
+    pub data: &'a [u8],
+    pub stride: usize,
+}
+
+/// The scaler for one source size (see the module docs).
+pub struct Scaler {
+    w: usize,
+    h: usize,
+    chr_w: usize,
+    chr_h: usize,
+    h_lum: Filter,
+    h_chr: Filter,
+    v_lum: Filter,
+    v_chr: Filter,
+    /// 15-bit lines after the horizontal pass: luma `h` x 64, chroma
+    /// `chr_h` x 32 each (and one spare zero line).
+    lum: Vec<i16>,
+    cu: Vec<i16>,
+    cv: Vec<i16>,
+    tables: Option<Tables>,
+    /// The AVX2 passes (checked once), with the padded horizontal taps
+    /// and even-length vertical taps they take.
+    simd: Option<Simd>,
+}
+
+struct Simd {
+    h_lum: (usize, Vec<i16>),
+    h_chr: (usize, Vec<i16>),
+    /// Each output row's vertical taps, padded to an even count.
+    v_lum: Vec<Vec<i16>>,
+    v_chr: Vec<Vec<i16>>,
+    /// A source line copied with room for the padded taps.
+    line: Vec<u8>,
+}
+
+impl Simd {
+    fn new(s: &Scaler) -> Simd {
+        let even = |f: &Filter| -> Vec<Vec<i16>> {
+            (0..f.pos.len())
+                .map(|i| {
+                    let mut t = f.coef[i * f.size..i * f.size + f.len[i]].to_vec();
+                    if t.len() % 2 == 1 {
+                        t.push(0);
+                    }
+                    t
+                })
+                .collect()
+        };
+        let (h_lum, h_chr) = (s.h_lum.padded(), s.h_chr.padded());
+        let line = vec![0u8; s.w.max(s.chr_w) + h_lum.0.max(h_chr.0)];
+        Simd {
+            v_lum: even(&s.v_lum),
+            v_chr: even(&s.v_chr),
+            h_lum,
+            h_chr,
+            line,
+        }
+    }
+}
+
+impl Scaler {
+    /// The scaler for `w` x `h` 8-bit 4:2:0 frames, or `None` outside the
+    /// domain it reproduces libswscale on (64 or less either way, or a
+    /// frame so large libswscale would cascade).
+    pub fn new(w: usize, h: usize) -> Option<Scaler> {
+        if w <= SIDE || h <= SIDE || w > 16384 || h > 16384 {
+            return None;
+        }
+        // sws_init_context for 4:2:0 to RGB24 with an even output width:
+        // no full chroma interpolation, so chroma is scaled to 32 wide and
+        // 64 high (RGB24 has no vertical subsampling).
+        let (chr_w, chr_h) = (w.div_ceil(2), h.div_ceil(2));
+        let (chr_dst_w, chr_dst_h) = (SIDE / 2, SIDE);
+        let inc = |s: usize, d: usize| ((s as i64) << 16).wrapping_add((d as i64) >> 1) / d as i64;
+        let lum_pos = local_pos(0, 0);
+        // The scale filter's src_h_chr_pos is -513 (default siting), its
+        // src_v_chr_pos 128 for yuv420p and -513 for yuvj420p: both give
+        // 128 at 4:2:0; the destination's -513 gives 128 too.
+        let chr_h_pos = local_pos(1, -513);
+        let chr_v_src = local_pos(1, 128);
+        debug_assert_eq!(chr_v_src, local_pos(1, -513));
+        let chr_v_dst = local_pos(0, -513);
+        let h_lum = init_filter(inc(w, SIDE), w, SIDE, 4, 1 << 14, lum_pos, lum_pos)?;
+        let h_chr = init_filter(
+            inc(chr_w, chr_dst_w),
+            chr_w,
+            chr_dst_w,
+            4,
+            1 << 14,
+            chr_h_pos,
+            chr_h_pos,
+        )?;
+        let v_lum = init_filter(inc(h, SIDE), h, SIDE, 2, 1 << 12, lum_pos, lum_pos)?;
+        let v_chr = init_filter(
+            inc(chr_h, chr_dst_h),
+            chr_h,
+            chr_dst_h,
+            2,
+            1 << 12,
+            chr_v_src,
+            chr_v_dst,
+        )?;
+        // Vertical filters of one or two taps take libswscale's other
+        // output functions (yuv2rgb24_1/_2): not reproduced.
+        if v_lum.size <= 2 {
+            return None;
+        }
+        Some(Scaler {
+            w,
+            h,
+            chr_w,
+            chr_h,
+            // One spare zero line each: an odd vertical tap count is
+            // padded with a zero tap on the line after the last.
+            lum: vec![0; (h + 1) * SIDE],
+            cu: vec![0; (chr_h + 1) * chr_dst_w],
+            cv: vec![0; (chr_h + 1) * chr_dst_w],
+            h_lum,
+            h_chr,
+            v_lum,
+            v_chr,
+            tables: None,
+            simd: None,
+        })
+        .map(|mut s| {
+            if simd_available() {
+                s.simd = Some(Simd::new(&s));
+            }
+            s
+        })
+    }
+
+    /// This scaler without its AVX2 passes (the tests compare both).
+    #[cfg(test)]
+    pub(crate) fn scalar(mut self) -> Scaler {
+        self.simd = None;
+        self
+    }
+
+    /// Scale one frame's planes to packed 64x64 RGB24 in `rgb`. Planes too
+    /// short for the frame's size are an error (nothing is read out of
+    /// bounds).
+    pub fn scale(
+        &mut self,
+        y: Plane,
+        u: Plane,
+        v: Plane,
+        colours: Colours,
+        rgb: &mut [u8],
+    ) -> Result<(), String> {
+        let fits = |p: &Plane, w: usize, h: usize| {
+            p.stride >= w
+                && (h - 1)
+                    .checked_mul(p.stride)
+                    .and_then(|n| n.checked_add(w))
+                    .is_some_and(|n| p.data.len() >= n)
+        };
+        if !fits(&y, self.w, self.h)
+            || !fits(&u, self.chr_w, self.chr_h)
+            || !fits(&v, self.chr_w, self.chr_h)
+            || rgb.len() < SIDE * SIDE * 3
+        {
+            return Err("frame planes smaller than the frame".into());
+        }
+        if self.tables.as_ref().map(|t| t.colours) != Some(colours) {
+            self.tables = Some(Tables::new(colours));
+        }
+        self.horizontal(&y, &u, &v);
+        self.vertical(rgb);
+        Ok(())
+    }
+
+    /// The horizontal pass of every input line into `lum`, `cu`, `cv`.
+    fn horizontal(&mut self, y: &Plane, u: &Plane, v: &Plane) {
+        let cw = SIDE / 2;
+        #[cfg(target_arch = "x86_64")]
+        if let Some(simd) = self.simd.as_mut() {
+            let planes = [
+                (
+                    y,
+                    self.w,
+                    self.h,
+                    &simd.h_lum,
+                    &self.h_lum,
+                    &mut self.lum,
+                    SIDE,
+                ),
+                (
+                    u,
+                    self.chr_w,
+                    self.chr_h,
+                    &simd.h_chr,
+                    &self.h_chr,
+                    &mut self.cu,
+                    cw,
+                ),
+                (
+                    v,
+                    self.chr_w,
+                    self.chr_h,
+                    &simd.h_chr,
+                    &self.h_chr,
+                    &mut self.cv,
+                    cw,
+                ),
+            ];
+            for (plane, w, h, (pad, taps), f, out, ow) in planes {
+                for r in 0..h {
+                    simd.line[..w]
+                        .copy_from_slice(&plane.data[r * plane.stride..r * plane.stride + w]);
+                    // SAFETY: `simd` exists only where AVX2 was detected;
+                    // `line` is the widest plane's width plus the padded
+                    // tap count (every position is below the width), the
+                    // taps are `pad` an output, and `ow` (64 or 32) is a
+                    // multiple of 8.
+                    unsafe {
+                        avx2::hscale(
+                            &simd.line,
+                            &f.pos,
+                            *pad,
+                            taps,
+                            &mut out[r * ow..(r + 1) * ow],
+                        );
+                    }
+                }
+            }
+            return;
+        }
+        for r in 0..self.h {
+            let line = &y.data[r * y.stride..r * y.stride + self.w];
+            hscale(line, &self.h_lum, &mut self.lum[r * SIDE..(r + 1) * SIDE]);
+        }
+        for r in 0..self.chr_h {
+            let lu = &u.data[r * u.stride..r * u.stride + self.chr_w];
+            hscale(lu, &self.h_chr, &mut self.cu[r * cw..(r + 1) * cw]);
+            let lv = &v.data[r * v.stride..r * v.stride + self.chr_w];
+            hscale(lv, &self.h_chr, &mut self.cv[r * cw..(r + 1) * cw]);
+        }
+    }
+
+    /// The vertical pass and the RGB lookup of every output row.
+    fn vertical(&mut self, rgb: &mut [u8]) {
+        let cw = SIDE / 2;
+        let Some(t) = self.tables.as_ref() else {
+            return;
+        };
+        let (mut ys, mut us, mut vs) = ([0i32; SIDE], [0i32; SIDE / 2], [0i32; SIDE / 2]);
+        for dy in 0..SIDE {
+            let (lp, cp) = (self.v_lum.pos[dy], self.v_chr.pos[dy]);
+            #[cfg(target_arch = "x86_64")]
+            let done = if let Some(simd) = self.simd.as_ref() {
+                // SAFETY: AVX2 detected; the taps of row `dy` cover lines
+                // `lp..lp + len` (`Filter::len`), plus one zero tap on the
+                // next line when the count is odd: the line buffers have
+                // one spare zero line for that. Widths 64 and 32 are
+                // multiples of 16.
+                unsafe {
+                    avx2::vsum(&self.lum, SIDE, lp, &simd.v_lum[dy], &mut ys);
+                    avx2::vsum(&self.cu, cw, cp, &simd.v_chr[dy], &mut us);
+                    avx2::vsum(&self.cv, cw, cp, &simd.v_chr[dy], &mut vs);
+                }
+                true
+            } else {
+                false
+            };
+            #[cfg(not(target_arch = "x86_64"))]
+            let done = false;
+            if !done {
+                let ls = self.v_lum.size;
+                let lf = &self.v_lum.coef[dy * ls..dy * ls + self.v_lum.len[dy]];
+                let cs = self.v_chr.size;
+                let cf = &self.v_chr.coef[dy * cs..dy * cs + self.v_chr.len[dy]];
+                for (x, out) in ys.iter_mut().enumerate() {
+                    *out = 1 << 18;
+                    for (j, &c) in lf.iter().enumerate() {
+                        *out += i32::from(self.lum[(lp + j) * SIDE + x]) * i32::from(c);
+                    }
+                }
+                for x in 0..cw {
+                    let (mut su, mut sv) = (1i32 << 18, 1i32 << 18);
+                    for (j, &c) in cf.iter().enumerate() {
+                        su += i32::from(self.cu[(cp + j) * cw + x]) * i32::from(c);
+                        sv += i32::from(self.cv[(cp + j) * cw + x]) * i32::from(c);
+                    }
+                    us[x] = su;
+                    vs[x] = sv;
+                }
+            }
+            let out = &mut rgb[dy * SIDE * 3..(dy + 1) * SIDE * 3];
+            for i in 0..cw {
+                let (y1, y2) = (ys[2 * i] >> 19, ys[2 * i + 1] >> 19);
+                let chroma = |s: i32| ((s >> 19) + HEADROOM as i32).clamp(0, 1279) as usize;
+                let (cu, cv) = (chroma(us[i]), chroma(vs[i]));
+                let (r, g, b) = (t.r_v[cv], t.g_u[cu] + t.g_v[cv], t.b_u[cu]);
+                let px = &mut out[i * 6..i * 6 + 6];
+                px[0] = t.lookup(r + y1);
+                px[1] = t.lookup(g + y1);
+                px[2] = t.lookup(b + y1);
+                px[3] = t.lookup(r + y2);
+                px[4] = t.lookup(g + y2);
+                px[5] = t.lookup(b + y2);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use ffmpeg_next::ffi;
+    use ffmpeg_next::format::Pixel;
+    use ffmpeg_next::util::frame::video::Video;
+
+    use super::super::tmk_frames::CliScaler;
+
+    /// xorshift64*: reproducible noise without a dependency.
+    struct Rng(u64);
+    impl Rng {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 >> 12;
+            self.0 ^= self.0 << 25;
+            self.0 ^= self.0 >> 27;
+            self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+        }
+        fn below(&mut self, n: u64) -> u64 {
+            self.next() % n
+        }
+    }
+
+    /// A `w` x `h` frame of `fmt` whose planes are noise, smooth
+    /// gradients or flat extremes (`kind`), with the frame's colour tags.
+    fn frame(
+        fmt: Pixel,
+        w: u32,
+        h: u32,
+        kind: u64,
+        rng: &mut Rng,
+        range: ffi::AVColorRange,
+        space: ffi::AVColorSpace,
+    ) -> Video {
+        let mut f = Video::new(fmt, w, h);
+        for p in 0..3 {
+            let stride = f.stride(p);
+            let (pw, ph) = if p == 0 {
+                (w as usize, h as usize)
+            } else {
+                (w.div_ceil(2) as usize, h.div_ceil(2) as usize)
+            };
+            let (a, b) = (rng.below(256), rng.below(256));
+            let d = f.data_mut(p);
+            for y in 0..ph {
+                for x in 0..pw {
+                    d[y * stride + x] = match kind % 4 {
+                        0 => rng.below(256) as u8,
+                        1 => ((x as u64 * a / pw as u64 + y as u64 * b / ph as u64) % 256) as u8,
+                        2 => [0u8, 255][(x / 3 + y / 5 + p) % 2],
+                        _ => (rng.below(40) + if p == 0 { 200 } else { 10 }) as u8,
+                    };
+                }
+            }
+        }
+        // SAFETY: plain field writes on an owned frame.
+        unsafe {
+            (*f.as_mut_ptr()).color_range = range;
+            (*f.as_mut_ptr()).colorspace = space;
+        }
+        f
+    }
+
+    /// The first difference between ours and libswscale's bytes.
+    fn first_diff(a: &[u8], b: &[u8]) -> Option<(usize, u8, u8)> {
+        a.iter()
+            .zip(b)
+            .enumerate()
+            .find(|(_, (x, y))| x != y)
+            .map(|(i, (x, y))| (i, *x, *y))
+    }
+
+    fn check(f: &Video, range: ffi::AVColorRange) -> bool {
+        let mut ours = CliScaler::new(f, range).unwrap();
+        let mut scalar = CliScaler::new(f, range).unwrap().scalar_only();
+        let mut theirs = CliScaler::new(f, range).unwrap().libswscale_only();
+        if !ours.is_fast() {
+            return false;
+        }
+        let (mut a, mut b) = (vec![0u8; 64 * 64 * 3], vec![0u8; 64 * 64 * 3]);
+        let mut s = vec![0u8; 64 * 64 * 3];
+        ours.scale(f, &mut a).unwrap();
+        scalar.scale(f, &mut s).unwrap();
+        theirs.scale(f, &mut b).unwrap();
+        assert_eq!(first_diff(&s, &b), None, "scalar path");
+        if let Some((i, x, y)) = first_diff(&a, &b) {
+            panic!(
+                "{}x{} {:?}: byte {i} (row {}, col {}, channel {}): ours {x}, libswscale {y}; {} bytes differ",
+                f.width(),
+                f.height(),
+                f.format(),
+                i / 192,
+                i % 192 / 3,
+                i % 3,
+                a.iter().zip(&b).filter(|(x, y)| x != y).count()
+            );
+        }
+        true
+    }
+
+    /// `f` cropped by `left` / `top` pixels on each side (even, so that
+    /// chroma starts with luma): planes that start mid-row, with a stride
+    /// much wider than the picture, as the letterbox view hands over.
+    fn cropped(f: &Video, left: usize, top: usize) -> Video {
+        // SAFETY: a new reference to `f`'s buffers, cropped within them
+        // (the callers keep 2 * left < width and 2 * top < height).
+        unsafe {
+            let c = ffi::av_frame_clone(f.as_ptr());
+            assert!(!c.is_null());
+            (*c).crop_left = left;
+            (*c).crop_right = left;
+            (*c).crop_top = top;
+            (*c).crop_bottom = top;
+            let mut v = Video::wrap(c);
+            let r = ffi::av_frame_apply_cropping(
+                v.as_mut_ptr(),
+                ffi::AV_FRAME_CROP_UNALIGNED as std::ffi::c_int,
+            );
+            assert!(r >= 0);
+            v
+        }
+    }
+
+    const RANGES: [ffi::AVColorRange; 3] = [
+        ffi::AVColorRange::AVCOL_RANGE_UNSPECIFIED,
+        ffi::AVColorRange::AVCOL_RANGE_MPEG,
+        ffi::AVColorRange::AVCOL_RANGE_JPEG,
+    ];
+
+    /// Every matrix the scale filter can pick (`in_color_matrix=auto`),
+    /// and values it maps to the default.
+    const SPACES: [ffi::AVColorSpace; 11] = [
+        ffi::AVColorSpace::AVCOL_SPC_RGB,
+        ffi::AVColorSpace::AVCOL_SPC_BT709,
+        ffi::AVColorSpace::AVCOL_SPC_UNSPECIFIED,
+        ffi::AVColorSpace::AVCOL_SPC_FCC,
+        ffi::AVColorSpace::AVCOL_SPC_BT470BG,
+        ffi::AVColorSpace::AVCOL_SPC_SMPTE170M,
+        ffi::AVColorSpace::AVCOL_SPC_SMPTE240M,
+        ffi::AVColorSpace::AVCOL_SPC_YCGCO,
+        ffi::AVColorSpace::AVCOL_SPC_BT2020_NCL,
+        ffi::AVColorSpace::AVCOL_SPC_BT2020_CL,
+        ffi::AVColorSpace::AVCOL_SPC_ICTCP,
+    ];
+
+    #[test]
+    fn the_sample_videos_size_matches_libswscale() {
+        let mut rng = Rng(7);
+        for kind in 0..4 {
+            let f = frame(
+                Pixel::YUV420P,
+                480,
+                720,
+                kind,
+                &mut rng,
+                ffi::AVColorRange::AVCOL_RANGE_UNSPECIFIED,
+                ffi::AVColorSpace::AVCOL_SPC_UNSPECIFIED,
+            );
+            assert!(check(&f, ffi::AVColorRange::AVCOL_RANGE_UNSPECIFIED));
+        }
+    }
+
+    /// Random frames of random sizes (odd, tiny, extreme aspect ratios, up
+    /// to 1920x1080 and a few larger), both formats, every range tag and
+    /// colour matrix, whole and cropped: the same bytes as libswscale on
+    /// every one that takes the Rust path, and that path taken by every
+    /// size it claims.
+    #[test]
+    fn random_frames_match_libswscale() {
+        let mut rng = Rng(0x5eed_1234_abcd_0001);
+        let mut fast = 0;
+        let mut sizes = vec![
+            (65, 65),
+            (66, 67),
+            (67, 1000),
+            (1000, 67),
+            (64, 480),
+            (480, 64),
+            (129, 129),
+            (128, 128),
+            (640, 360),
+            (1280, 720),
+            (1920, 1080),
+            (1080, 1920),
+            (3840, 2160),
+            (4032, 100),
+            (4100, 100),
+            (100, 4100),
+            (2, 2),
+            (7, 300),
+        ];
+        for _ in 0..250 {
+            let w = match rng.below(4) {
+                0 => 65 + rng.below(60),
+                1 => 65 + rng.below(700),
+                _ => 2 + rng.below(1919),
+            };
+            let h = match rng.below(4) {
+                0 => 65 + rng.below(60),
+                1 => 65 + rng.below(700),
+                _ => 2 + rng.below(1079),
+            };
+            sizes.push((w as u32, h as u32));
+        }
+        for (n, &(w, h)) in sizes.iter().enumerate() {
+            let fmt = if n % 3 == 2 {
+                Pixel::YUVJ420P
+            } else {
+                Pixel::YUV420P
+            };
+            let range = RANGES[n % 3];
+            let space = SPACES[rng.below(SPACES.len() as u64) as usize];
+            // The context's range is the first tagged one; later frames
+            // may tag another matrix (a new table, same context).
+            let first = frame(fmt, w, h, rng.below(4), &mut rng, range, space);
+            let claims = super::Scaler::new(w as usize, h as usize).is_some();
+            let mut ours = CliScaler::new(&first, range).unwrap();
+            let mut scalar = CliScaler::new(&first, range).unwrap().scalar_only();
+            let mut theirs = CliScaler::new(&first, range).unwrap().libswscale_only();
+            assert_eq!(ours.is_fast(), claims, "{w}x{h}");
+            if !claims {
+                continue;
+            }
+            fast += 1;
+            let (mut a, mut b) = (vec![0u8; 64 * 64 * 3], vec![0u8; 64 * 64 * 3]);
+            let mut sc = vec![0u8; 64 * 64 * 3];
+            for k in 0..3 {
+                let space = SPACES[rng.below(SPACES.len() as u64) as usize];
+                let f = if k == 0 {
+                    first.clone()
+                } else {
+                    frame(fmt, w, h, rng.below(4), &mut rng, range, space)
+                };
+                ours.scale(&f, &mut a).unwrap();
+                scalar.scale(&f, &mut sc).unwrap();
+                theirs.scale(&f, &mut b).unwrap();
+                if let Some((i, x, y)) = first_diff(&a, &b) {
+                    panic!(
+                        "{w}x{h} {fmt:?} {range:?} {space:?}: byte {i}: ours {x}, libswscale {y}"
+                    );
+                }
+                if let Some((i, x, y)) = first_diff(&sc, &b) {
+                    panic!(
+                        "{w}x{h} {fmt:?} {range:?} {space:?}: byte {i}: scalar {x}, libswscale {y}"
+                    );
+                }
+            }
+            // The same picture cropped out of a wider frame.
+            let (l, t) = (
+                2 * (1 + rng.below(40)) as u32,
+                2 * (1 + rng.below(40)) as u32,
+            );
+            let big = frame(
+                fmt,
+                w + 2 * l,
+                h + 2 * t,
+                rng.below(4),
+                &mut rng,
+                range,
+                space,
+            );
+            let c = cropped(&big, l as usize, t as usize);
+            assert_eq!((c.width(), c.height()), (w, h));
+            let mut ours = CliScaler::new(&c, range).unwrap();
+            let mut theirs = CliScaler::new(&c, range).unwrap().libswscale_only();
+            ours.scale(&c, &mut a).unwrap();
+            theirs.scale(&c, &mut b).unwrap();
+            if let Some((i, x, y)) = first_diff(&a, &b) {
+                panic!("{w}x{h} cropped by {l},{t}: byte {i}: ours {x}, libswscale {y}");
+            }
+        }
+        // Most sizes drawn are in the Rust path's domain.
+        assert!(fast > 200, "{fast} sizes took the Rust path");
+    }
+}
