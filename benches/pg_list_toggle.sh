@@ -28,42 +28,11 @@ if [ -z "${BIN:-}" ]; then
   cargo build --release --bin hashsieve 2>&1 | tail -1
   BIN=$PWD/target/release/hashsieve
 fi
-PGBIN=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)
-[ -x "$PGBIN/initdb" ] || { echo "PostgreSQL is not installed (apt-get install postgresql)" >&2; exit 2; }
-WORK=$(mktemp -d /tmp/hashsieve-pg-toggle.XXXXXX)
-PG_PID=
-cleanup() {
-  if [ -n "$PG_PID" ]; then kill -INT "$PG_PID" 2>/dev/null; wait "$PG_PID" 2>/dev/null || true; fi
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
-AS=()
-if [ "$(id -u)" = 0 ]; then
-  chown nobody "$WORK"
-  AS=(setpriv --reuid=65534 --regid=65534 --clear-groups)
-fi
-"${AS[@]}" "$PGBIN/initdb" -A trust -U hashsieve --no-sync -E UTF8 --locale=C -D "$WORK/data" >/dev/null
-PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-"${AS[@]}" "$PGBIN/postgres" -D "$WORK/data" -h 127.0.0.1 -p "$PORT" -k "$WORK" \
-  -c fsync=off -c synchronous_commit=off -c full_page_writes=off \
-  -c shared_buffers=512MB -c max_wal_size=4GB >"$WORK/pg.log" 2>&1 &
-PG_PID=$!
-for _ in $(seq 100); do
-  "$PGBIN/pg_isready" -q -h 127.0.0.1 -p "$PORT" && break
-  sleep 0.2
-done
-URL=postgresql://hashsieve@127.0.0.1:$PORT/postgres
+. benches/lib/pg.sh
+pg_start hashsieve-pg-toggle shared_buffers=512MB max_wal_size=4GB
 "$BIN" db list-create big --db "$URL" >/dev/null
 echo "machine: $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg); binary: $BIN"
-psql -X -q -h 127.0.0.1 -p "$PORT" -U hashsieve postgres -v ON_ERROR_STOP=1 <<SQL
-INSERT INTO entries (list_id, signal_type, value, quality, added_at, status)
-  SELECT 1, 'pdq', decode(md5(i::text) || md5((i::bigint * 7919)::text || 'x'), 'hex'), 100,
-         extract(epoch FROM now())::bigint, 'active'
-  FROM generate_series(1, $ENTRIES) AS i;
-UPDATE store_state SET data_version = data_version + 1,
-  generation = ('x' || md5(random()::text))::bit(64)::bigint WHERE id = 1;
-ANALYZE entries;
-SQL
+pg_fill 1 "$ENTRIES"
 BIN="$BIN" URL="$URL" WORK="$WORK" ENTRIES="$ENTRIES" TOGGLES="$TOGGLES" python3 -u - <<'PY'
 import hashlib, http.client, json, multiprocessing, os, random, re, socket, statistics, subprocess, time
 

@@ -51,46 +51,12 @@ if [ -z "${BIN:-}" ]; then
   cargo build --release --bin hashsieve 2>&1 | tail -1
   BIN=$PWD/target/release/hashsieve
 fi
-PGBIN=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)
-[ -x "$PGBIN/initdb" ] || { echo "PostgreSQL is not installed (apt-get install postgresql)" >&2; exit 2; }
-WORK=$(mktemp -d /tmp/hashsieve-pg-bench.XXXXXX)
-PG_PID=
-cleanup() {
-  # Fast shutdown, and wait for it: the folder goes only once it is down.
-  if [ -n "$PG_PID" ]; then kill -INT "$PG_PID" 2>/dev/null; wait "$PG_PID" 2>/dev/null || true; fi
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
-# initdb refuses root: run the server as nobody then.
-AS=()
-if [ "$(id -u)" = 0 ]; then
-  chown nobody "$WORK"
-  AS=(setpriv --reuid=65534 --regid=65534 --clear-groups)
-fi
-"${AS[@]}" "$PGBIN/initdb" -A trust -U hashsieve --no-sync -E UTF8 --locale=C -D "$WORK/data" >/dev/null
-PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-"${AS[@]}" "$PGBIN/postgres" -D "$WORK/data" -h 127.0.0.1 -p "$PORT" -k "$WORK" \
-  -c fsync=off -c synchronous_commit=off -c full_page_writes=off \
-  -c shared_buffers=1GB -c max_wal_size=8GB -c maintenance_work_mem=1GB \
-  >"$WORK/pg.log" 2>&1 &
-PG_PID=$!
-for _ in $(seq 100); do
-  "$PGBIN/pg_isready" -q -h 127.0.0.1 -p "$PORT" && break
-  sleep 0.2
-done
-URL=postgresql://hashsieve@127.0.0.1:$PORT/postgres
+. benches/lib/pg.sh
+pg_start hashsieve-pg-bench shared_buffers=1GB max_wal_size=8GB maintenance_work_mem=1GB
 "$BIN" db list-create bench --db "$URL" >/dev/null
 echo "machine: $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg); binary: $BIN"
 t0=$(date +%s.%N)
-psql -X -q -h 127.0.0.1 -p "$PORT" -U hashsieve postgres -v ON_ERROR_STOP=1 <<SQL
-INSERT INTO entries (list_id, signal_type, value, quality, added_at, status)
-  SELECT 1, 'pdq', decode(md5(i::text) || md5((i::bigint * 7919)::text || 'x'), 'hex'), 100,
-         extract(epoch FROM now())::bigint, 'active'
-  FROM generate_series(1, $ENTRIES) AS i;
-UPDATE store_state SET data_version = data_version + 1,
-  generation = ('x' || md5(random()::text))::bit(64)::bigint WHERE id = 1;
-ANALYZE entries;
-SQL
+pg_fill 1 "$ENTRIES"
 t1=$(date +%s.%N)
 echo "loaded $ENTRIES entries in $(python3 -c "print(f'{$t1-$t0:.0f}')") s ($(psql -X -At -h 127.0.0.1 -p "$PORT" -U hashsieve postgres -c "SELECT pg_size_pretty(pg_database_size('postgres'))"))"
 
