@@ -182,6 +182,9 @@ fn row_pass(inp: &[f32], n: usize, w: usize, window: usize, out: &mut RowOut, sc
     if n == GROUP && simd_box::rows(inp, w, window, out, &mut sc.il) {
         return;
     }
+    if n > 0 && n < GROUP && padded_simd(inp, n, w, window, out, sc) {
+        return;
+    }
     sc.sums.clear();
     sc.sums.resize(n * w, 0.0);
     if n == GROUP {
@@ -192,6 +195,70 @@ fn row_pass(inp: &[f32], n: usize, w: usize, window: usize, out: &mut RowOut, sc
     out.write_sums(&sc.sums, n, w);
 }
 
+/// A picture's last, partial group of rows (`0 < n < GROUP`: any height
+/// not a multiple of GROUP, in every pass along rows) through the SIMD
+/// path instead of one scalar running sum per row, which is latency-bound
+/// and costs as much as a whole SIMD group per row. The group is padded to
+/// GROUP rows with copies of its last row; each row's sums are its own
+/// lanes (no value crosses between rows), so the real rows get exactly the
+/// bits they would get alone, and the copies' outputs go nowhere: their
+/// `Divided` slots are the last real row's (rewritten with the same
+/// values), their `Sampled` rows land in a scratch that is not copied.
+/// Returns false (doing nothing) when the CPU lacks the SIMD path.
+fn padded_simd(
+    inp: &[f32],
+    n: usize,
+    w: usize,
+    window: usize,
+    out: &mut RowOut,
+    sc: &mut RowScratch,
+) -> bool {
+    if !crate::divide::simd() {
+        return false;
+    }
+    let RowScratch {
+        il, pad, sampled, ..
+    } = sc;
+    if pad.len() < GROUP * w {
+        pad.resize(GROUP * w, 0.0);
+    }
+    pad[..n * w].copy_from_slice(&inp[..n * w]);
+    let (real, copies) = pad[..GROUP * w].split_at_mut(n * w);
+    let last = &real[(n - 1) * w..];
+    for row in copies.chunks_exact_mut(w) {
+        row.copy_from_slice(last);
+    }
+    match out {
+        RowOut::Divided {
+            counts,
+            recips,
+            buf,
+            offsets,
+        } => {
+            let mut padded = RowOut::Divided {
+                counts,
+                recips: *recips,
+                buf,
+                offsets: std::array::from_fn(|r| offsets[r.min(n - 1)]),
+            };
+            simd_box::rows(pad, w, window, &mut padded, il)
+        }
+        RowOut::Sampled { counts, cols, out } => {
+            sampled.resize(GROUP * 64, 0.0);
+            let mut padded = RowOut::Sampled {
+                counts,
+                cols,
+                out: sampled,
+            };
+            if !simd_box::rows(pad, w, window, &mut padded, il) {
+                return false;
+            }
+            out[..n * 64].copy_from_slice(&sampled[..n * 64]);
+            true
+        }
+    }
+}
+
 /// Scratch of the row passes (kept across images).
 #[derive(Default)]
 struct RowScratch {
@@ -199,6 +266,10 @@ struct RowScratch {
     il: Vec<f32>,
     /// Row-major sums for the scalar path.
     sums: Vec<f32>,
+    /// A partial group padded to a whole one (`padded_simd`).
+    pad: Vec<f32>,
+    /// The padded group's sampled outputs (`padded_simd`).
+    sampled: Vec<f32>,
 }
 
 /// The group's running sums with AVX2: the rows are transposed (8x8
@@ -1152,6 +1223,57 @@ mod tests {
                 let scalar = run(false, sampled, &mut il).unwrap();
                 if let Some(simd) = run(true, sampled, &mut il) {
                     assert_eq!(scalar, simd, "w={w} window={window} sampled={sampled}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn padded_partial_groups_equal_scalar_rows() {
+        // The last, partial group of a picture (1..GROUP rows) through the
+        // padded SIMD path against one scalar running sum per row, both
+        // output modes; each real row must get exactly its own bits, and no
+        // slot but the real rows' may be written.
+        for &(w, window) in &[(13usize, 2usize), (100, 7), (517, 5)] {
+            let counts = window_counts(w, window);
+            let recips = crate::divide::reciprocals(&counts);
+            let cols = sample_positions(w);
+            for n in 1..GROUP {
+                let inp = noise(w, n, (w * 31 + n) as u64);
+                let mut sums = vec![0f32; n * w];
+                box_sums_rows_dyn(&inp, &mut sums, n, w, window);
+                let offsets: [usize; GROUP] = std::array::from_fn(|r| (n - 1 - r.min(n - 1)) * w);
+                for sampled in [false, true] {
+                    let mut results = Vec::new();
+                    for padded in [false, true] {
+                        let mut buf = vec![-1f32; n * w];
+                        let mut smp = vec![-1f32; n * 64];
+                        let mut out = if sampled {
+                            RowOut::Sampled {
+                                counts: &counts,
+                                cols: &cols,
+                                out: &mut smp,
+                            }
+                        } else {
+                            RowOut::Divided {
+                                counts: &counts,
+                                recips: recips.as_deref(),
+                                buf: &mut buf,
+                                offsets,
+                            }
+                        };
+                        if padded {
+                            let mut sc = RowScratch::default();
+                            if !padded_simd(&inp, n, w, window, &mut out, &mut sc) {
+                                return; // no SIMD on this CPU: nothing to compare
+                            }
+                        } else {
+                            out.write_sums(&sums, n, w);
+                        }
+                        let v = if sampled { smp } else { buf };
+                        results.push(v.iter().map(|x| x.to_bits()).collect::<Vec<u32>>());
+                    }
+                    assert_eq!(results[0], results[1], "w={w} n={n} sampled={sampled}");
                 }
             }
         }
