@@ -344,3 +344,37 @@ both! {
         );
     }
 }
+
+both! {
+    /// Entries read in a batch (runs of close ids by range, scattered ones
+    /// one by one, ids asked for twice or missing) are exactly the
+    /// entries read one at a time, labels included, in id order.
+    fn entries_by_id_equals_one_at_a_time(db) {
+        use crate::model::{NewList, Record, Value};
+        use crate::types::Pdq;
+        let mut w = db.open();
+        w.create_list(&NewList::new("l")).unwrap();
+        let recs = (0..40u8).map(|i| {
+            let mut r = Record::new(Value::Pdq(Pdq([i; 32])));
+            if i % 3 == 0 {
+                r.labels.insert(format!("label-{i}"));
+                r.labels.insert("common".to_string());
+            }
+            Ok(r)
+        });
+        w.import("l", recs, std::path::Path::new("t"), Default::default()).unwrap();
+        let all = w.entry_ids("l").unwrap();
+        // A run with holes (every 3rd id skipped), a scattered few, one
+        // id twice and one that does not exist.
+        let mut ask: Vec<i64> = all[..24].iter().copied().filter(|id| id % 3 != 0).collect();
+        ask.extend([all[30], all[35], all[35], all[39] + 1000]);
+        let got = w.entries_by_id(&ask).unwrap();
+        let mut want_ids = ask.clone();
+        want_ids.sort_unstable();
+        want_ids.dedup();
+        want_ids.retain(|id| all.contains(id));
+        let want: Vec<_> = want_ids.iter().map(|&id| w.entry(id).unwrap()).collect();
+        assert_eq!(got, want);
+        assert!(got.iter().any(|e| e.record.labels.contains("common")));
+    }
+}

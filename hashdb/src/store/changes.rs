@@ -36,6 +36,12 @@ use super::{now, SqliteStore};
 use crate::error::StoreError;
 use crate::model::{Entry, EntryId, ListId, ListInfo, Value};
 
+/// Ids at most this far apart are read by one range query (rows between
+/// them that were not asked for are read and skipped)...
+const RANGE_GAP: EntryId = 4;
+/// ... when the run has at least this many ids (else one query each).
+const RANGE_MIN: usize = 8;
+
 /// Seconds of overlap when re-reading status changes (clock granularity
 /// of `status_at` plus commits that landed while we read).
 pub(super) const STATUS_MARGIN_SECS: i64 = 2;
@@ -393,13 +399,26 @@ impl SqliteStore {
 
     /// The entries of `ids` that still exist (an entry deleted since was
     /// in a list deleted since: the lists' change says so).
+    /// In id order; runs of close ids (an import's) are read by range,
+    /// two queries a run, scattered ones one by one.
     pub fn entries_by_id(&self, ids: &[EntryId]) -> Result<Vec<Entry>, StoreError> {
-        let mut entries = Vec::with_capacity(ids.len());
-        for &id in ids {
-            match self.entry(id) {
-                Ok(e) => entries.push(e),
-                Err(StoreError::NoSuchEntry(_)) => {}
-                Err(e) => return Err(e),
+        let mut sorted = ids.to_vec();
+        sorted.sort_unstable();
+        sorted.dedup();
+        let mut entries = Vec::with_capacity(sorted.len());
+        for run in sorted.chunk_by(|a, b| b - a <= RANGE_GAP) {
+            if run.len() >= RANGE_MIN {
+                let (lo, hi) = (run[0], run[run.len() - 1]);
+                let keep = |id: EntryId| run.binary_search(&id).is_ok();
+                entries.extend(self.entries_in_range(lo, hi, keep)?);
+                continue;
+            }
+            for &id in run {
+                match self.entry(id) {
+                    Ok(e) => entries.push(e),
+                    Err(StoreError::NoSuchEntry(_)) => {}
+                    Err(e) => return Err(e),
+                }
             }
         }
         Ok(entries)
