@@ -35,51 +35,14 @@ echo "machine: $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg); binary: $B
 pg_fill 1 "$ENTRIES"
 BIN="$BIN" URL="$URL" WORK="$WORK" ENTRIES="$ENTRIES" TOGGLES="$TOGGLES" python3 -u - <<'PY'
 import hashlib, http.client, json, multiprocessing, os, random, re, socket, statistics, subprocess, time
+import sys
+sys.path.insert(0, "benches/lib")
+from serve_client import Probe, free_port, get, scrape, hist_q, hits, start_timer, p99
 
 BIN, URL, WORK = os.environ["BIN"], os.environ["URL"], os.environ["WORK"]
 ENTRIES, TOGGLES = int(os.environ["ENTRIES"]), int(os.environ["TOGGLES"])
 
-def free_port():
-    s = socket.socket(); s.bind(("127.0.0.1", 0)); p = s.getsockname()[1]; s.close(); return p
-
-def get(port, path):
-    c = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-    c.request("GET", path); r = c.getresponse(); return r.status, r.read()
-
-def scrape(port):
-    out = {}
-    for line in get(port, "/metrics")[1].decode().splitlines():
-        m = re.match(r'^([a-zA-Z_:][\w:]*)(?:\{(.*)\})?\s+(\S+)', line)
-        if m and not line.startswith("#"):
-            out[(m.group(1), m.group(2) or "")] = float(m.group(3))
-    return out
-
-def hist_q(before, after, name, q):
-    bs = sorted((float(re.search(r'le="([^"]+)"', l).group(1)), v - before.get((n, l), 0.0))
-                for (n, l), v in after.items() if n == name + "_bucket")
-    if not bs or bs[-1][1] <= 0:
-        return None
-    return next(le for le, n in bs if n >= q * bs[-1][1])
-
-def hits(c, h):
-    c.request("GET", f"/v1/match?signal_type=pdq&signal={h}")
-    r = c.getresponse(); return json.loads(r.read())["matches"]
-
-def timer_main(conn):
-    while True:
-        msg = conn.recv()
-        if msg is None:
-            return
-        port, stop_file = msg
-        c, out = http.client.HTTPConnection("127.0.0.1", port, timeout=30), []
-        while not os.path.exists(stop_file):
-            h = "%064x" % random.getrandbits(256); t = time.perf_counter(); hits(c, h)
-            out.append(time.perf_counter() - t)
-        conn.send(out)
-
-ctx = multiprocessing.get_context("fork")
-parent, child = ctx.Pipe()
-ctx.Process(target=timer_main, args=(child,), daemon=True).start()
+parent = start_timer()
 
 port = free_port()
 t = time.monotonic()
@@ -94,11 +57,8 @@ while True:
     time.sleep(0.05)
 print(f"server ready in {time.monotonic() - t:.1f} s with {ENTRIES} entries")
 listed = hashlib.md5(b"1").hexdigest() + hashlib.md5(b"7919x").hexdigest()
-probe = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-assert hits(probe, listed), "the listed hash does not match"
-
-def p99(xs):
-    xs = sorted(xs); return xs[min(len(xs) - 1, int(0.99 * len(xs)))]
+probe = Probe(port)
+assert probe.hits(listed), "the listed hash does not match"
 
 def phase(action):
     """Lookups timed while `action` runs; the server's figures."""
@@ -120,7 +80,7 @@ def toggle(on):
         subprocess.run([BIN, "db", "disable" if not on else "enable", "big", "--db", URL],
                        check=True, stdout=subprocess.DEVNULL)
         t1 = time.monotonic()
-        while bool(hits(probe, listed)) != on:
+        while bool(probe.hits(listed)) != on:
             time.sleep(0.005)
         effect = time.monotonic() - t1
         # Until every entry has left / is back in the index.
