@@ -14,7 +14,11 @@
 //!   the filter sets the colour details: the matrix of the frame's
 //!   `colorspace` (`in_color_matrix=auto`; untagged is BT.601), its range
 //!   when tagged, the rest as the context has them. [`CliScaler`] makes
-//!   the same calls into the same libswscale, so the bytes are the same.
+//!   the same calls into the same libswscale, so the bytes are the same;
+//!   for 8-bit 4:2:0 frames larger than 64x64 it computes them with
+//!   `tmk_scale`, a bit-exact Rust/AVX2 copy of that one path
+//!   (about a third of libswscale's instructions), and keeps the context
+//!   for every other frame.
 //! * Autorotate: a display matrix (the frame's, else the stream's) inserts
 //!   `transpose`, `hflip` or `vflip` before the scaler. These move pixels
 //!   without changing them; [`Orientation`] does the same moves. An angle
