@@ -562,7 +562,7 @@ mod tests {
         let mut v = Vec::with_capacity(w * h * 3);
         for y in 0..h {
             for x in 0..w {
-                let blob = if (x * 5 / w + y * 3 / h) % 2 == 0 {
+                let blob = if (x * 5 / w + y * 3 / h).is_multiple_of(2) {
                     200
                 } else {
                     30

@@ -140,7 +140,7 @@ pub fn produce(
                         }
                     }
                     out.published += 1;
-                    if out.published % 1024 == 0 {
+                    if out.published.is_multiple_of(1024) {
                         store.scan_run_published(&cfg.run, out.published, false)?;
                     }
                 }

@@ -45,7 +45,7 @@ impl EveryNth {
 
     /// Whether decoded frame `n` (0-based) is hashed.
     pub fn wants(&self, n: u64) -> bool {
-        n % self.modulus == 0
+        n.is_multiple_of(self.modulus)
     }
 
     /// Whether frame `n` is one of the frames between two hashed frames
@@ -62,7 +62,7 @@ impl EveryNth {
         }
         let step = self.modulus.div_ceil(per_period + 1).max(1);
         let r = n % self.modulus;
-        r != 0 && r % step == 0
+        r != 0 && r.is_multiple_of(step)
     }
 
     /// The timestamp the reference reports for frame `n`: computed in `f32`.

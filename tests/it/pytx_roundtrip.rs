@@ -164,7 +164,7 @@ fn pytx_dataset_lines_and_csv_import() {
 fn png(path: &Path, seed: u32) {
     let img = image::RgbImage::from_fn(320, 240, |x, y| {
         let v = ((x * 7 + y * 3 + seed * 50) % 256) as u8;
-        let s = if ((x / 16) + (y / 16) + seed) % 2 == 0 {
+        let s = if ((x / 16) + (y / 16) + seed).is_multiple_of(2) {
             40
         } else {
             200

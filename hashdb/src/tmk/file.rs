@@ -99,7 +99,7 @@ impl TmkHash {
         fn flip(f: &Feature) -> Feature {
             let mut out = *f;
             for (n, v) in out.iter_mut().enumerate() {
-                if (n % DCT_SIDE) % 2 == 0 {
+                if (n % DCT_SIDE).is_multiple_of(2) {
                     *v = -*v;
                 }
             }

@@ -139,7 +139,7 @@ fn decode(text: &str, offset: usize, form: TmkTextForm) -> Result<Vec<u8>, TmkTe
         ch: char_at(text, pos),
         pos: offset + pos,
     };
-    if b.len() % 4 != 0 {
+    if !b.len().is_multiple_of(4) {
         return Err(TmkTextError::Length {
             form,
             len: text.chars().count(),

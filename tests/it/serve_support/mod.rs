@@ -254,7 +254,7 @@ pub fn multipart_type() -> String {
 pub fn test_png(w: u32, h: u32, seed: u32) -> Vec<u8> {
     let img = image::RgbImage::from_fn(w, h, |x, y| {
         let v = ((x * 7 + y * 3 + seed * 50) % 256) as u8;
-        let s = if ((x / 16) + (y / 16) + seed) % 2 == 0 {
+        let s = if ((x / 16) + (y / 16) + seed).is_multiple_of(2) {
             40
         } else {
             200

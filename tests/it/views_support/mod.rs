@@ -95,7 +95,7 @@ pub fn text(img: &mut Img, x0: usize, y0: usize, w: usize, size: usize, r: &mut 
         );
         img.fill(x, y0, size / 5 + 1, size, c);
         x += gw + size / 3;
-        if r.next() % 5 == 0 {
+        if r.next().is_multiple_of(5) {
             x += size;
         }
     }
