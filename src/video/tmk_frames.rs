@@ -308,6 +308,22 @@ impl CliScaler {
         self
     }
 
+    /// This scaler with [`tmk_scale`]'s AVX2 horizontal pass even where
+    /// AVX-512 VNNI runs.
+    #[cfg(test)]
+    pub(crate) fn avx2_only(mut self) -> CliScaler {
+        self.fast = self.fast.take().map(tmk_scale::Scaler::avx2);
+        self
+    }
+
+    /// Whether the AVX-512 VNNI horizontal pass runs.
+    #[cfg(test)]
+    pub(crate) fn uses_avx512(&self) -> bool {
+        self.fast
+            .as_ref()
+            .is_some_and(tmk_scale::Scaler::uses_avx512)
+    }
+
     /// This scaler with libswscale for every frame (the tests' reference).
     #[cfg(test)]
     pub(crate) fn libswscale_only(mut self) -> CliScaler {

@@ -364,15 +364,34 @@ impl Tables {
     }
 }
 
-/// Whether the AVX2 passes can run here.
-fn simd_available() -> bool {
+/// Which SIMD horizontal pass runs (the vertical pass is AVX2 in both).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kernel {
+    Avx2,
+    /// AVX-512 VNNI (256-bit), eight rows at a time ([`vnni`]).
+    Avx512Vnni,
+}
+
+/// The best SIMD passes this CPU runs, if any.
+fn simd_kernel() -> Option<Kernel> {
     #[cfg(target_arch = "x86_64")]
     {
-        std::is_x86_feature_detected!("avx2")
+        if !std::is_x86_feature_detected!("avx2") {
+            return None;
+        }
+        let vnni = std::is_x86_feature_detected!("avx512f")
+            && std::is_x86_feature_detected!("avx512bw")
+            && std::is_x86_feature_detected!("avx512vl")
+            && std::is_x86_feature_detected!("avx512vnni");
+        Some(if vnni {
+            Kernel::Avx512Vnni
+        } else {
+            Kernel::Avx2
+        })
     }
     #[cfg(not(target_arch = "x86_64"))]
     {
-        false
+        None
     }
 }
 
@@ -448,7 +467,9 @@ mod avx2 {
     /// `dst.len() == pos.len()` a multiple of 8.
     #[target_feature(enable = "avx2")]
     pub unsafe fn hscale(line: &[u8], pos: &[usize], pad: usize, coef: &[i16], dst: &mut [i16]) {
-        debug_assert!(dst.len() % 8 == 0 && dst.len() == pos.len() && pad % 16 == 0);
+        debug_assert!(
+            dst.len().is_multiple_of(8) && dst.len() == pos.len() && pad.is_multiple_of(16)
+        );
         debug_assert!(pos.iter().all(|&p| p + pad <= line.len()));
         debug_assert!(coef.len() >= pos.len() * pad);
         // The common sizes unrolled (a 64-wide output takes 16 to 64
@@ -494,7 +515,9 @@ mod avx2 {
     /// taps.len()` of `width` samples; `out.len() == width`.
     #[target_feature(enable = "avx2")]
     pub unsafe fn vsum(lines: &[i16], width: usize, first: usize, taps: &[i16], out: &mut [i32]) {
-        debug_assert!(width % 16 == 0 && taps.len() % 2 == 0 && out.len() == width);
+        debug_assert!(
+            width.is_multiple_of(16) && taps.len().is_multiple_of(2) && out.len() == width
+        );
         debug_assert!(lines.len() >= (first + taps.len()) * width);
         let base = lines.as_ptr().add(first * width);
         for c in (0..width).step_by(16) {
@@ -521,6 +544,9 @@ mod avx2 {
         }
     }
 }
+
+#[cfg(target_arch = "x86_64")]
+mod vnni;
 
 /// A borrowed 8-bit plane: rows of at least the plane's width, `stride`
 /// bytes apart.
@@ -554,6 +580,11 @@ pub struct Scaler {
 struct Simd {
     h_lum: (usize, Vec<i16>),
     h_chr: (usize, Vec<i16>),
+    /// The same taps laid out for the AVX-512 VNNI pass, where that runs
+    /// (and they fit, [`vnni::Quads::new`]), with its transposed block and
+    /// room for eight output rows.
+    #[cfg(target_arch = "x86_64")]
+    vnni: Option<Vnni>,
     /// Each output row's vertical taps, padded to an even count.
     v_lum: Vec<Vec<i16>>,
     v_chr: Vec<Vec<i16>>,
@@ -561,8 +592,41 @@ struct Simd {
     line: Vec<u8>,
 }
 
+/// What the AVX-512 VNNI pass needs besides the taps.
+#[cfg(target_arch = "x86_64")]
+struct Vnni {
+    lum: vnni::Quads,
+    chr: vnni::Quads,
+    block: Vec<std::arch::x86_64::__m256i>,
+    /// Copies of the last rows of a plane (or zeros past its end), with
+    /// room for the reach of the taps.
+    rows: Vec<Vec<u8>>,
+    /// Eight output rows, for a plane's last partial block.
+    out: Vec<i16>,
+}
+
+#[cfg(target_arch = "x86_64")]
+impl Vnni {
+    fn new(lum: &Filter, chr: &Filter) -> Option<Vnni> {
+        let quads = |f: &Filter| vnni::Quads::new(&f.pos, &f.len, &f.coef, f.size);
+        let (lum, chr) = (quads(lum)?, quads(chr)?);
+        let span = lum.reach().max(chr.reach());
+        Some(Vnni {
+            block: if lum.reach() >= chr.reach() {
+                lum.block()
+            } else {
+                chr.block()
+            },
+            rows: vec![vec![0u8; span]; vnni::ROWS],
+            out: vec![0; vnni::ROWS * SIDE],
+            lum,
+            chr,
+        })
+    }
+}
+
 impl Simd {
-    fn new(s: &Scaler) -> Simd {
+    fn new(s: &Scaler, kernel: Kernel) -> Simd {
         let even = |f: &Filter| -> Vec<Vec<i16>> {
             (0..f.pos.len())
                 .map(|i| {
@@ -575,8 +639,15 @@ impl Simd {
                 .collect()
         };
         let (h_lum, h_chr) = (s.h_lum.padded(), s.h_chr.padded());
+        #[cfg(target_arch = "x86_64")]
+        let vnni = match kernel {
+            Kernel::Avx512Vnni => Vnni::new(&s.h_lum, &s.h_chr),
+            Kernel::Avx2 => None,
+        };
         let line = vec![0u8; s.w.max(s.chr_w) + h_lum.0.max(h_chr.0)];
         Simd {
+            #[cfg(target_arch = "x86_64")]
+            vnni,
             v_lum: even(&s.v_lum),
             v_chr: even(&s.v_chr),
             h_lum,
@@ -651,8 +722,8 @@ impl Scaler {
             simd: None,
         })
         .map(|mut s| {
-            if simd_available() {
-                s.simd = Some(Simd::new(&s));
+            if let Some(kernel) = simd_kernel() {
+                s.simd = Some(Simd::new(&s, kernel));
             }
             s
         })
@@ -663,6 +734,26 @@ impl Scaler {
     pub(crate) fn scalar(mut self) -> Scaler {
         self.simd = None;
         self
+    }
+
+    /// This scaler with the AVX2 horizontal pass even where AVX-512 VNNI
+    /// runs (the tests compare both).
+    #[cfg(test)]
+    pub(crate) fn avx2(mut self) -> Scaler {
+        if let Some(simd) = self.simd.as_mut() {
+            #[cfg(target_arch = "x86_64")]
+            {
+                simd.vnni = None;
+            }
+        }
+        self
+    }
+
+    /// Whether the AVX-512 VNNI pass runs on luma (the tests count the
+    /// sizes they compared it on).
+    #[cfg(test)]
+    pub(crate) fn uses_avx512(&self) -> bool {
+        self.simd.as_ref().is_some_and(|s| s.vnni.is_some())
     }
 
     /// Scale one frame's planes to packed 64x64 RGB24 in `rgb`. Planes too
@@ -702,6 +793,58 @@ impl Scaler {
     fn horizontal(&mut self, y: &Plane, u: &Plane, v: &Plane) {
         let cw = SIDE / 2;
         #[cfg(target_arch = "x86_64")]
+        if let Some(vn) = self.simd.as_mut().and_then(|s| s.vnni.as_mut()) {
+            let planes = [
+                (y, self.w, self.h, &vn.lum, &mut self.lum, SIDE),
+                (u, self.chr_w, self.chr_h, &vn.chr, &mut self.cu, cw),
+                (v, self.chr_w, self.chr_h, &vn.chr, &mut self.cv, cw),
+            ];
+            for (plane, w, h, quads, out, ow) in planes {
+                let reach = quads.reach();
+                for r0 in (0..h).step_by(vnni::ROWS) {
+                    let n = vnni::ROWS.min(h - r0);
+                    // The frame's own rows where the reach stays inside
+                    // the plane (it may run into the next row, times zero
+                    // taps); copies of the last ones, zeros past the end.
+                    let mut direct = [true; vnni::ROWS];
+                    for (l, copy) in vn.rows.iter_mut().enumerate() {
+                        let start = (r0 + l) * plane.stride;
+                        if l >= n {
+                            direct[l] = false;
+                            copy[..w].fill(0);
+                        } else if plane.data.len() < start + reach {
+                            direct[l] = false;
+                            copy[..w].copy_from_slice(&plane.data[start..start + w]);
+                        }
+                    }
+                    let rows: [&[u8]; vnni::ROWS] = std::array::from_fn(|l| {
+                        if direct[l] {
+                            &plane.data[(r0 + l) * plane.stride..]
+                        } else {
+                            &vn.rows[l][..]
+                        }
+                    });
+                    // A whole block writes its rows in place; a partial one
+                    // goes through `vn.out`, to leave the spare zero line.
+                    let dst = if n == vnni::ROWS {
+                        &mut out[r0 * ow..(r0 + vnni::ROWS) * ow]
+                    } else {
+                        &mut vn.out[..vnni::ROWS * ow]
+                    };
+                    // SAFETY: `vnni` exists only where AVX2, AVX-512 VL and
+                    // VNNI were detected; every row holds `reach` bytes
+                    // (the plane's rest was checked, the copies are that
+                    // long); the block is the larger filter's; `ow` is the
+                    // filter's output count (64 or 32) and `dst` 8 rows.
+                    unsafe { vnni::hscale(rows, quads, &mut vn.block, dst) };
+                    if n < vnni::ROWS {
+                        out[r0 * ow..(r0 + n) * ow].copy_from_slice(&vn.out[..n * ow]);
+                    }
+                }
+            }
+            return;
+        }
+        #[cfg(target_arch = "x86_64")]
         if let Some(simd) = self.simd.as_mut() {
             let planes = [
                 (
@@ -733,23 +876,25 @@ impl Scaler {
                 ),
             ];
             for (plane, w, h, (pad, taps), f, out, ow) in planes {
+                // How far the last output's taps read past its first.
+                let reach = f.pos.iter().max().map_or(0, |&p| p + pad);
                 for r in 0..h {
-                    simd.line[..w]
-                        .copy_from_slice(&plane.data[r * plane.stride..r * plane.stride + w]);
+                    let start = r * plane.stride;
+                    let line = match plane.data.get(start..) {
+                        Some(rest) if rest.len() >= reach => rest,
+                        _ => {
+                            simd.line[..w].copy_from_slice(&plane.data[start..start + w]);
+                            &simd.line[..]
+                        }
+                    };
+                    let dst = &mut out[r * ow..(r + 1) * ow];
                     // SAFETY: `simd` exists only where AVX2 was detected;
-                    // `line` is the widest plane's width plus the padded
-                    // tap count (every position is below the width), the
-                    // taps are `pad` an output, and `ow` (64 or 32) is a
-                    // multiple of 8.
-                    unsafe {
-                        avx2::hscale(
-                            &simd.line,
-                            &f.pos,
-                            *pad,
-                            taps,
-                            &mut out[r * ow..(r + 1) * ow],
-                        );
-                    }
+                    // `line` holds `reach` bytes (the frame's row and what
+                    // follows, or the copy, which is the widest plane's
+                    // width plus the largest padded tap count, every
+                    // position being below the width), the taps are `pad`
+                    // an output, and `ow` (64 or 32) is a multiple of 8.
+                    unsafe { avx2::hscale(line, &f.pos, *pad, taps, dst) };
                 }
             }
             return;
@@ -1002,6 +1147,8 @@ mod tests {
     fn random_frames_match_libswscale() {
         let mut rng = Rng(0x5eed_1234_abcd_0001);
         let mut fast = 0;
+        // Sizes that ran the AVX-512 VNNI pass (none on a CPU without it).
+        let mut wide = 0;
         let mut sizes = vec![
             (65, 65),
             (66, 67),
@@ -1049,6 +1196,8 @@ mod tests {
             let claims = super::Scaler::new(w as usize, h as usize).is_some();
             let mut ours = CliScaler::new(&first, range).unwrap();
             let mut scalar = CliScaler::new(&first, range).unwrap().scalar_only();
+            let mut avx2 = CliScaler::new(&first, range).unwrap().avx2_only();
+            wide += usize::from(ours.uses_avx512());
             let mut theirs = CliScaler::new(&first, range).unwrap().libswscale_only();
             assert_eq!(ours.is_fast(), claims, "{w}x{h}");
             if !claims {
@@ -1057,6 +1206,7 @@ mod tests {
             fast += 1;
             let (mut a, mut b) = (vec![0u8; 64 * 64 * 3], vec![0u8; 64 * 64 * 3]);
             let mut sc = vec![0u8; 64 * 64 * 3];
+            let mut a2 = vec![0u8; 64 * 64 * 3];
             for k in 0..3 {
                 let space = SPACES[rng.below(SPACES.len() as u64) as usize];
                 let f = if k == 0 {
@@ -1066,10 +1216,16 @@ mod tests {
                 };
                 ours.scale(&f, &mut a).unwrap();
                 scalar.scale(&f, &mut sc).unwrap();
+                avx2.scale(&f, &mut a2).unwrap();
                 theirs.scale(&f, &mut b).unwrap();
                 if let Some((i, x, y)) = first_diff(&a, &b) {
                     panic!(
                         "{w}x{h} {fmt:?} {range:?} {space:?}: byte {i}: ours {x}, libswscale {y}"
+                    );
+                }
+                if let Some((i, x, y)) = first_diff(&a2, &b) {
+                    panic!(
+                        "{w}x{h} {fmt:?} {range:?} {space:?}: byte {i}: AVX2 {x}, libswscale {y}"
                     );
                 }
                 if let Some((i, x, y)) = first_diff(&sc, &b) {
@@ -1104,5 +1260,15 @@ mod tests {
         }
         // Most sizes drawn are in the Rust path's domain.
         assert!(fast > 200, "{fast} sizes took the Rust path");
+        if super::simd_kernel() == Some(super::Kernel::Avx512Vnni) {
+            eprintln!("{wide} of {fast} sizes ran the AVX-512 VNNI pass on luma");
+            // Only filters near 1:1 could have taps too large to split.
+            assert!(
+                wide * 10 > fast * 8,
+                "{wide} of {fast} sizes ran the AVX-512 pass"
+            );
+        } else {
+            eprintln!("no AVX-512 VNNI here: compared the AVX2 and scalar passes only");
+        }
     }
 }
