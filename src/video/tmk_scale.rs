@@ -607,10 +607,12 @@ struct Vnni {
 
 #[cfg(target_arch = "x86_64")]
 impl Vnni {
-    fn new(lum: &Filter, chr: &Filter) -> Option<Vnni> {
+    /// For a source `w` wide (its chroma planes are narrower).
+    fn new(lum: &Filter, chr: &Filter, w: usize) -> Option<Vnni> {
         let quads = |f: &Filter| vnni::Quads::new(&f.pos, &f.len, &f.coef, f.size);
         let (lum, chr) = (quads(lum)?, quads(chr)?);
-        let span = lum.reach().max(chr.reach());
+        // A copy takes a whole row, and the taps read up to the reach.
+        let span = lum.reach().max(chr.reach()).max(w);
         Some(Vnni {
             block: if lum.reach() >= chr.reach() {
                 lum.block()
@@ -641,7 +643,7 @@ impl Simd {
         let (h_lum, h_chr) = (s.h_lum.padded(), s.h_chr.padded());
         #[cfg(target_arch = "x86_64")]
         let vnni = match kernel {
-            Kernel::Avx512Vnni => Vnni::new(&s.h_lum, &s.h_chr),
+            Kernel::Avx512Vnni => Vnni::new(&s.h_lum, &s.h_chr, s.w),
             Kernel::Avx2 => None,
         };
         let line = vec![0u8; s.w.max(s.chr_w) + h_lum.0.max(h_chr.0)];
