@@ -15,9 +15,11 @@
 //! `256 * high + low` (`low` -128 to 127): two products, summed exactly in
 //! i32 (four u8 by i8 products per lane and step, no saturation), so the
 //! values are those of `hScale8To15_c`. Only the middle of a filter has
-//! taps outside -128..128, so the high products run over a few quads. 256-bit on purpose: the 512-bit
-//! forms can lower the clock of the whole core, which the decoder on the
-//! same thread pays for.
+//! taps outside -128..128, so the high products run over a few quads.
+//!
+//! 256-bit on purpose: the 512-bit form was only about 10 % faster alone,
+//! and on CPUs with AVX-512 frequency licences it can lower the clock of
+//! the whole core, which the decoder on the same thread pays for.
 
 use std::arch::x86_64::*;
 
@@ -107,9 +109,10 @@ impl Quads {
 /// filter's output count, as `hScale8To15_c` would (15-bit, clamped).
 ///
 /// # Safety
-/// AVX2, AVX-512 VL and AVX-512 VNNI must be present. `block` comes from
-/// `quads.block()`, `ow == quads.first.len()` is a multiple of 8 and `dst`
-/// holds `8 * ow` samples.
+/// AVX2, AVX-512 VL and AVX-512 VNNI must be present. `block` holds at
+/// least `quads.span` vectors (a block of this filter's or a wider one's),
+/// `ow == quads.first.len()` is a multiple of 8 and `dst` holds `8 * ow`
+/// samples.
 #[target_feature(enable = "avx2,avx512f,avx512vl,avx512vnni")]
 pub(super) unsafe fn hscale(
     rows: [&[u8]; ROWS],
