@@ -640,7 +640,7 @@ impl Matcher {
         let mut hits = match value {
             Value::Pdq(p) => self.match_pdq(p, quality, opts, &by_id),
             Value::Vpdq(frames) => self.match_vpdq(frames, opts, &by_id),
-            Value::Tmk(h) => self.match_tmk(h, opts, &by_id),
+            Value::Tmk(h) => self.match_tmk(h, quality, opts, &by_id),
             v => {
                 let items: &[ItemRef] = match v {
                     Value::Md5(h) => self.md5.get(&h.0),
@@ -868,12 +868,34 @@ impl Matcher {
     /// whole `.tmk` of each video that passed, read only then. A hit passes
     /// both of its list's thresholds (or `opts.tmk`). Exact: the same hits
     /// as scoring every listed video (a test checks it).
+    /// `quality`, when known, is the best PDQ quality among the query
+    /// video's sampled frames: a list whose PDQ quality gate no frame
+    /// reaches is not searched. Why: such a video is blank, dark or
+    /// featureless throughout (vPDQ compares none of its frames), and its
+    /// TMK features are then mostly the low frequencies that any smooth
+    /// picture shares, so it can pass 0.7 / 0.7 against an unrelated
+    /// listed video (a snowy-sky pan did, in the distractor evaluation).
+    /// Meta's reference has no such gate: a list whose gate is 0 gets its
+    /// verdicts, and a bare TMK value (no frames) is never gated.
     fn match_tmk(
         &self,
         q: &TmkHash,
+        quality: Option<u8>,
         opts: &MatchOptions,
         lists: &HashMap<ListId, &ListInfo>,
     ) -> Vec<Hit> {
+        let gated;
+        let lists = match quality {
+            Some(best) if lists.values().any(|l| best < l.pdq_quality) => {
+                gated = lists
+                    .iter()
+                    .filter(|(_, l)| best >= l.pdq_quality)
+                    .map(|(id, l)| (*id, *l))
+                    .collect::<HashMap<_, _>>();
+                &gated
+            }
+            _ => lists,
+        };
         let thresholds = |l: &ListInfo| opts.tmk.unwrap_or_else(|| l.tmk_thresholds());
         let floor = lists
             .values()
@@ -1581,6 +1603,69 @@ mod tests {
             ..MatchOptions::default()
         };
         assert_eq!(db.match_value(&v, None, &all).unwrap().len(), 71);
+    }
+
+    /// A video's best frame quality gates its TMK per list, at the list's
+    /// own PDQ quality gate; a value with no quality is never gated.
+    #[test]
+    fn tmk_queries_are_gated_by_each_lists_quality() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut db = HashDb::open(dir.path().join("t.db"), OpenOptions::default()).unwrap();
+        for (name, gate) in [("default", None), ("low", Some(10u8)), ("any", Some(0))] {
+            db.store
+                .create_list(&crate::model::NewList {
+                    pdq_quality: gate.unwrap_or(crate::model::DEFAULT_PDQ_QUALITY),
+                    ..crate::model::NewList::new(name)
+                })
+                .unwrap();
+        }
+        db = HashDb::from_store(db.store).unwrap();
+        let mut seed = 0x9e37_79b9_u64;
+        let scene: Vec<crate::tmk::Feature> = (0..6)
+            .map(|_| {
+                std::array::from_fn(|_| {
+                    seed ^= seed << 13;
+                    seed ^= seed >> 7;
+                    seed ^= seed << 17;
+                    (seed % 2001) as f32 / 10.0 - 100.0
+                })
+            })
+            .collect();
+        let listed = Arc::new(tmk_video(&scene, 0.05, &mut seed));
+        for name in ["default", "low", "any"] {
+            db.import(
+                name,
+                vec![Ok(Record::new(Value::Tmk(listed.clone())))],
+                Path::new("t"),
+                ImportOptions::default(),
+            )
+            .unwrap();
+        }
+        let names: HashMap<ListId, String> = db
+            .store
+            .lists()
+            .unwrap()
+            .into_iter()
+            .map(|l| (l.id, l.name))
+            .collect();
+        let v = Value::Tmk(listed);
+        let hit_lists = |quality: Option<u8>| -> Vec<String> {
+            let mut l: Vec<String> = db
+                .match_value(&v, quality, &MatchOptions::default())
+                .unwrap()
+                .iter()
+                .map(|h| names[&h.list].clone())
+                .collect();
+            l.sort();
+            l
+        };
+        assert_eq!(hit_lists(None), ["any", "default", "low"]);
+        assert_eq!(hit_lists(Some(100)), ["any", "default", "low"]);
+        assert_eq!(hit_lists(Some(50)), ["any", "default", "low"]);
+        assert_eq!(hit_lists(Some(49)), ["any", "low"]);
+        assert_eq!(hit_lists(Some(10)), ["any", "low"]);
+        assert_eq!(hit_lists(Some(9)), ["any"]);
+        assert_eq!(hit_lists(Some(0)), ["any"]);
     }
 
     /// The service's way of applying changes (planned from a shared

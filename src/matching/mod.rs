@@ -28,7 +28,10 @@
 //!   ours both reach its list's thresholds (0.7 / 0.7 by default), found
 //!   exactly (level-1 over every listed video's average feature, level-2
 //!   for those that pass; see `hashdb::tmk::TmkIndex`); reported with
-//!   `hit_by: "tmk_pdqf"` and both scores.
+//!   `hit_by: "tmk_pdqf"` and both scores. A video none of whose sampled
+//!   frames reaches a list's PDQ quality gate is not matched against that
+//!   list by TMK (see `hashdb::matcher::Matcher::match_value`); a bare
+//!   TMK value is.
 //! - a hit hashdb marks as allowlisted is reported with `"suppressed":
 //!   true`; disabled or disputed entries and disabled lists are not loaded,
 //!   so they never hit.
@@ -214,6 +217,12 @@ pub struct Query<'a> {
     pub cancel: Option<&'a hashdb::matcher::CancelFlag>,
 }
 
+/// The best PDQ quality among a video's sampled frames: what gates its
+/// TMK+PDQF against a list (`None` without frames: not gated).
+pub(crate) fn best_frame_quality(frames: &[VpdqFrame]) -> Option<u8> {
+    frames.iter().map(|f| f.quality).max()
+}
+
 #[derive(Clone)]
 struct EntryMeta {
     labels: Vec<String>,
@@ -337,7 +346,8 @@ impl RecordMatcher {
                 cancel: q.cancel.cloned(),
                 ..self.opts.clone()
             };
-            for hit in self.hits(&Value::Tmk(h.clone()), None, &opts) {
+            let quality = best_frame_quality(q.video_frames);
+            for hit in self.hits(&Value::Tmk(h.clone()), quality, &opts) {
                 out.push(self.record(&hit, HitBy::TmkPdqf));
             }
         }

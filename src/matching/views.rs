@@ -139,9 +139,10 @@ impl RecordMatcher {
     /// not already in `out`.
     fn tmk_view_hits(&self, rec: &FileRecord, out: &mut Vec<MatchRecord>) {
         let views = tmk_views(rec);
+        let quality = super::best_frame_quality(&rec.vpdq_frames());
         for (view, hash) in views {
             let value = Value::Tmk(hash);
-            for hit in self.hits(&value, None, &self.opts) {
+            for hit in self.hits(&value, quality, &self.opts) {
                 if out.iter().any(|o| o.entry == hit.entry) {
                     continue;
                 }

@@ -614,3 +614,87 @@ fn a_repost_with_a_caption_band_is_found_by_the_band_tmk_view() {
     // floor (0.8) and above.
     copy.is_found_only_by_crop_view("band", 0.8);
 }
+
+/// A video with no detail anywhere (every sampled frame below PDQ quality
+/// 50) is not matched by TMK+PDQF against a list with the default quality
+/// gate, as vPDQ compares none of its frames; a list whose gate is 0 gets
+/// the reference's verdict, and so does a bare `.tmk` (no frames to judge).
+#[test]
+fn a_featureless_video_is_matched_by_tmk_only_where_the_list_takes_low_quality() {
+    if !ffmpeg_support::require_ffmpeg() {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path();
+    // A slow, low-contrast grey gradient: PDQ quality about 16.
+    ffmpeg_support::ffmpeg(
+        d,
+        &[
+            "-f",
+            "lavfi",
+            "-i",
+            "gradients=s=320x240:d=4:r=10:c0=0x606060:c1=0xc0c0c0:speed=0.02,format=yuv420p",
+            "low.mp4",
+        ],
+    );
+    let video = d.join("low.mp4");
+    let db = d.join("h.db");
+    let hash = |args: &[&str]| -> String {
+        let o = Command::new(BIN)
+            .arg("hash")
+            .args(args)
+            .arg(&video)
+            .output()
+            .expect("hash");
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        String::from_utf8(o.stdout).expect("utf-8")
+    };
+    let qualities: Vec<u8> = hash(&["--format", "vpdq"])
+        .lines()
+        .map(|l| l.split(',').nth(1).expect("quality").parse().expect("u8"))
+        .collect();
+    assert!(
+        !qualities.is_empty() && qualities.iter().all(|&q| q < 50),
+        "{qualities:?}"
+    );
+    let tmk_dir = d.join("tmk");
+    hash(&["--format", "tmk", "--output-dir", tmk_dir.to_str().unwrap()]);
+    let tmk = tmk_dir.join("low.tmk");
+    ok(&db, &["db", "list-create", "gated"]);
+    ok(&db, &["db", "list-create", "open", "--quality", "0"]);
+    for list in ["gated", "open"] {
+        ok(&db, &["db", "import", list, tmk.to_str().unwrap()]);
+    }
+    let tmk_lists = |args: &[&str]| -> BTreeSet<String> {
+        lines(&ok(&db, args))
+            .iter()
+            .filter(|h| h["hit_by"] == "tmk_pdqf")
+            .map(|h| h["list"].as_str().expect("list").to_string())
+            .collect()
+    };
+    let file = ["match", "--file", video.to_str().unwrap()];
+    assert_eq!(tmk_lists(&file), BTreeSet::from(["open".to_string()]));
+    // `scan` judges it the same way.
+    let out = Command::new(BIN)
+        .args(["scan", "--no-state", "--format", "jsonl", "--db"])
+        .arg(&db)
+        .arg(&video)
+        .env_remove("HASHSIEVE_DB")
+        .output()
+        .expect("scan");
+    let recs = lines(&String::from_utf8_lossy(&out.stdout));
+    let scanned: BTreeSet<String> = recs[0]["matches"]
+        .as_array()
+        .expect("matches")
+        .iter()
+        .filter(|h| h["hit_by"] == "tmk_pdqf")
+        .map(|h| h["list"].as_str().expect("list").to_string())
+        .collect();
+    assert_eq!(scanned, BTreeSet::from(["open".to_string()]), "{recs:?}");
+    // The bare hash carries no frame quality: both lists, as the reference.
+    let both = BTreeSet::from(["gated".to_string(), "open".to_string()]);
+    assert_eq!(tmk_lists(&["match", "--tmk", tmk.to_str().unwrap()]), both);
+    // Lowering the list's gate lets the video match it.
+    ok(&db, &["db", "list-update", "gated", "--quality", "0"]);
+    assert_eq!(tmk_lists(&file), both);
+}

@@ -19,7 +19,9 @@ pub struct ListCreateArgs {
     /// PDQ hashes within this Hamming distance match (0..=256).
     #[arg(long, default_value_t = DEFAULT_PDQ_THRESHOLD)]
     pub threshold: u32,
-    /// PDQ hashes below this quality (0..=100) are ignored.
+    /// PDQ hashes below this quality (0..=100) are ignored; a video none
+    /// of whose sampled frames reaches it is not matched by TMK+PDQF
+    /// either (0: every video, as Meta's reference).
     #[arg(long, default_value_t = DEFAULT_PDQ_QUALITY)]
     pub quality: u8,
     /// Where the list comes from: local, gifct, tcap, ncmec, threatexchange, file, ...
@@ -57,7 +59,9 @@ pub struct ListUpdateArgs {
     /// PDQ hashes within this Hamming distance match (0..=256).
     #[arg(long)]
     pub threshold: Option<u32>,
-    /// PDQ hashes below this quality (0..=100) are ignored.
+    /// PDQ hashes below this quality (0..=100) are ignored; a video none
+    /// of whose sampled frames reaches it is not matched by TMK+PDQF
+    /// either (0: every video, as Meta's reference).
     #[arg(long)]
     pub quality: Option<u8>,
     /// Where the list comes from.
