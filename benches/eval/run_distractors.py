@@ -12,9 +12,13 @@ listed originals of the two evaluation corpora, the way a user would:
                      originals of the image corpus (quality >= 50)
              videos  Meta's reference vPDQ (PyPI vpdq, one frame a second)
                      of the listed originals of the video corpus
-             tmk     their TMK+PDQF (`hashsieve hash --format tmk`)
+             tmk     their TMK+PDQF (`hashsieve hash --format tmk`), with the
+                     quality gate of --tmk-list-quality (50, the default:
+                     a video none of whose sampled frames reaches it is
+                     not matched by TMK; 0 = Meta's verdicts)
            plus two probe lists that hold the same videos with every rule
-           relaxed (any frame within 31 bits; TMK level-1 and level-2 >= 0),
+           relaxed (any frame within 31 bits; TMK level-1 and level-2 >= 0,
+           the tmk list's quality gate),
            only to read how close the nearest distractor comes (a probe
            pair is scored once, by the first view that reaches it: the
            mirrored or letterbox TMK only where the plain one scored below
@@ -34,7 +38,7 @@ listed originals of the two evaluation corpora, the way a user would:
 Usage: python3 benches/eval/run_distractors.py [--distractors benches/out/distractors]
        [--image-corpus benches/out/eval16] [--video-corpus benches/out/eval-video]
        [--bin target/release/hashsieve] [--jobs 2] [--json FILE] [--skip-images] [--skip-videos]
-       [--skip-scan-none] [--tmk-every-original]
+       [--skip-scan-none] [--tmk-every-original] [--tmk-list-quality 50]
 """
 import argparse
 import json
@@ -146,6 +150,9 @@ def main():
     ap.add_argument("--tmk-every-original", action="store_true",
                     help="list the TMK+PDQF of every original of the video corpus, not only of those with "
                          "vPDQ frames of quality >= 50 (TMK has no quality gate, so a list may carry them)")
+    ap.add_argument("--tmk-list-quality", type=int, default=QUALITY,
+                    help="quality gate of the tmk lists (default 50, a new list's: a video none of whose sampled "
+                         "frames reaches it is not matched by TMK; 0 = no gate, Meta's reference verdicts)")
     ap.add_argument("--skip-scan-none", action="store_true",
                     help="no `scan --views none` (the no-views figures then come from the hashes alone)")
     a = ap.parse_args()
@@ -188,10 +195,11 @@ def main():
     hs(b, "db", "--db", str(db), "init")
     hs(b, "db", "--db", str(db), "list-create", "images")
     hs(b, "db", "--db", str(db), "list-create", "videos")
-    hs(b, "db", "--db", str(db), "list-create", "tmk")
+    hs(b, "db", "--db", str(db), "list-create", "tmk", "--quality", str(a.tmk_list_quality))
     hs(b, "db", "--db", str(db), "list-create", "probe-videos", "--vpdq-target-percent", "0",
        "--vpdq-query-percent", "0", "--min-clip-frames", "1")
-    hs(b, "db", "--db", str(db), "list-create", "probe-tmk", "--tmk-level1", "0", "--tmk-level2", "0")
+    hs(b, "db", "--db", str(db), "list-create", "probe-tmk", "--tmk-level1", "0", "--tmk-level2", "0",
+       "--quality", str(a.tmk_list_quality))
     for n, h in listed_img.items():
         f = t / f"{n}.pdq"
         f.write_text(h + "\n")

@@ -8,7 +8,9 @@ Reads the corpus of build_video_corpus.py. The "list" is the TMK+PDQF of
 the originals as `hashsieve hash --format tmk` writes it (byte-identical to
 Meta's tmk-hash-video on the conformance videos), imported from the `.tmk`
 files into a list that holds nothing else, with the default thresholds
-(level-1 and level-2 >= 0.7). Every edited copy and every distractor is
+(level-1 and level-2 >= 0.7) and the list quality gate of --list-quality
+(50 by default, a new list's: a video none of whose sampled frames reaches
+it is not matched by TMK; 0 gives Meta's verdicts). Every edited copy and every distractor is
 scanned twice by the product path:
 
   tmk           `hashsieve scan --views none`: the plain TMK only
@@ -22,6 +24,7 @@ and edited) hitting any original.
 
 Usage: python3 benches/eval/run_tmk_eval.py [--corpus benches/out/eval-video]
        [--bin target/release/hashsieve] [--jobs 2] [--json FILE] [--edits a,b,...]
+       [--list-quality 50]
 """
 import argparse
 import json
@@ -60,6 +63,9 @@ def main():
     ap.add_argument("--bin", default="target/release/hashsieve")
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--json", help="also write the results as JSON here")
+    ap.add_argument("--list-quality", type=int, default=50,
+                    help="the list's PDQ quality gate (default 50, a new list's): a video none of whose sampled "
+                         "frames reaches it is not matched by TMK; 0 = no gate, Meta's reference verdicts")
     ap.add_argument("--edits", help="comma-separated edits of the originals to scan (default: all of the "
                     "corpus's); the distractors are always scanned")
     a = ap.parse_args()
@@ -88,7 +94,7 @@ def main():
         (next(d.glob("*.tmk"))).rename(tmk_dir / f"{n}.tmk")
         d.rmdir()
     run("db", "--db", str(db), "init")
-    run("db", "--db", str(db), "list-create", "tmk")
+    run("db", "--db", str(db), "list-create", "tmk", "--quality", str(a.list_quality))
     run("db", "--db", str(db), "import", "tmk", str(tmk_dir))
 
     edits = man["edits"]
@@ -126,7 +132,8 @@ def main():
     fp = {m: [f"{it['edit']}/{Path(it['path']).stem}->{res[it['path']][0][0]} ({res[it['path']][0][1]})"
               for it in dists if res.get(it["path"])] for m, res in methods.items()}
 
-    print(f"\n{len(origs)} listed originals (TMK+PDQF, level-1 and level-2 >= 0.7); "
+    print(f"\n{len(origs)} listed originals (TMK+PDQF, level-1 and level-2 >= 0.7, list quality gate "
+          f"{a.list_quality}); "
           f"{len(dists)} distractor videos\n")
     print("| edit | TMK (--views none) | TMK + views (--views all) | which view hit |")
     print("|---|---:|---:|---|")

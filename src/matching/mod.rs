@@ -219,7 +219,7 @@ pub struct Query<'a> {
 
 /// The best PDQ quality among a video's sampled frames: what gates its
 /// TMK+PDQF against a list (`None` without frames: not gated).
-pub(crate) fn best_frame_quality(frames: &[VpdqFrame]) -> Option<u8> {
+pub fn best_frame_quality(frames: &[VpdqFrame]) -> Option<u8> {
     frames.iter().map(|f| f.quality).max()
 }
 

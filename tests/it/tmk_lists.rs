@@ -697,4 +697,13 @@ fn a_featureless_video_is_matched_by_tmk_only_where_the_list_takes_low_quality()
     // Lowering the list's gate lets the video match it.
     ok(&db, &["db", "list-update", "gated", "--quality", "0"]);
     assert_eq!(tmk_lists(&file), both);
+    // Enrolling such a video says that its copies will not match there.
+    ok(&db, &["db", "list-create", "mine"]);
+    let added = cmd(&db, &["db", "add", "mine", video.to_str().unwrap()]);
+    let err = String::from_utf8_lossy(&added.stderr);
+    assert!(
+        added.status.success()
+            && err.contains("no sampled frame reaches the list's quality gate 50"),
+        "{err}"
+    );
 }

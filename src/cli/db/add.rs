@@ -155,6 +155,17 @@ pub fn run(loc: &DbLocation, a: AddArgs) -> anyhow::Result<u8> {
                         );
                     }
                 }
+                // A video with no frame at the gate: vPDQ compares none,
+                // and a copy as featureless is not matched by TMK either.
+                if let Value::Vpdq(frames) = &r.value {
+                    let best = hashsieve::matching::best_frame_quality(frames);
+                    if let Some(q) = best.filter(|&q| q < list.pdq_quality) {
+                        eprintln!(
+                            "hashsieve: warning: {shown}: no sampled frame reaches the list's quality gate {} (best {q}); vPDQ will compare none of them, and a copy as featureless will not match by TMK+PDQF",
+                            list.pdq_quality
+                        );
+                    }
+                }
             }
         }
         let sum = store
