@@ -11,7 +11,8 @@
 //!
 //! Usage: cargo run --release --example tmk_view_scores -- LISTED_TMK_DIR VIDEO...
 //! Prints one JSON line per video and view: {"path", "view", "scores":
-//! {"<listed name>": [level1, level2], ...}}. (benches/eval/run_tmk_views.py
+//! {"<listed name>": [level1, level2], ...}, "best_quality": the video's
+//! best sampled frame's PDQ quality, which gates its TMK}. (benches/eval/run_tmk_views.py
 //! reads it.)
 
 use hashdb::tmk::{scores, TmkHash};
@@ -77,6 +78,9 @@ fn main() -> anyhow::Result<()> {
                         views.push(("band", (**b).clone()));
                         views.push(("band+flipx", b.mirrored()));
                     }
+                    // What gates the video's TMK against a list (its
+                    // best sampled frame's PDQ quality).
+                    let best_quality = hashsieve::matching::best_frame_quality(&rec.vpdq_frames());
                     for (view, h) in views {
                         let s: serde_json::Map<String, serde_json::Value> = listed
                             .iter()
@@ -85,7 +89,8 @@ fn main() -> anyhow::Result<()> {
                                 (n.clone(), serde_json::json!([s.level1, s.level2]))
                             })
                             .collect();
-                        let line = serde_json::json!({"path": p, "view": view, "scores": s});
+                        let line = serde_json::json!({"path": p, "view": view, "scores": s,
+                            "best_quality": best_quality});
                         if let Ok(mut o) = out.lock() {
                             use std::io::Write;
                             let _ = writeln!(o, "{line}");

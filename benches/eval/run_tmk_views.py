@@ -63,15 +63,19 @@ def main():
         subprocess.run([a.bin, "hash", "--format", "tmk", "--output-dir", str(d), "--threads", "1", p],
                        check=True, capture_output=True)
         next(d.glob("*.tmk")).rename(tmk_dir / f"{n}.tmk")
-    paths = [it["path"] for it in copies] + list(dists)
+    # The originals too, only for their own best frame quality.
+    paths = [it["path"] for it in copies] + list(dists) + list(origs.values())
     r = subprocess.run([a.scores, str(tmk_dir)] + paths, capture_output=True, text=True,
                        env={**os.environ, "THREADS": str(a.jobs)})
     if r.returncode != 0:
         sys.exit(f"{a.scores} failed:\n{r.stderr[-3000:]}")
     sc = defaultdict(dict)  # path -> view -> {name: (l1, l2)}
+    best_q = {}  # path -> best sampled frame's PDQ quality (what gates its TMK)
     for line in r.stdout.splitlines():
         j = json.loads(line)
-        sc[str(Path(j["path"]).resolve())][j["view"]] = {k: tuple(v) for k, v in j["scores"].items()}
+        path = str(Path(j["path"]).resolve())
+        sc[path][j["view"]] = {k: tuple(v) for k, v in j["scores"].items()}
+        best_q[path] = j.get("best_quality")
 
     # ---- true copies ----
     edit_of = {}
@@ -118,7 +122,7 @@ def main():
         print(f"| {v} | {len(best)} | " + (f"{top[0]:.3f} ({top[3]} vs {top[4]}, {top[1]:.3f} / {top[2]:.3f})"
                                           if top else "-")
               + " | " + " | ".join(str(sum(b[0] >= c for b in best)) for c in CUTS) + " |")
-    # ---- what a list threshold t would do, views at max(t, FLOOR) ----
+
     def found(views, want, t):
         """Names among `want` reached by some view of `views` at its gate."""
         hit = set()
@@ -126,6 +130,31 @@ def main():
             g = t if v == "original" else max(t, FLOOR)
             hit |= {k for k, (l1, l2) in s.items() if k in want and l1 >= g and l2 >= g}
         return hit
+
+    # ---- what a query quality gate g would do (list thresholds 0.7) ----
+    print("\nQUERY QUALITY GATE (a video whose best sampled frame is below g is not matched by TMK; plain "
+          f"TMK at 0.7, views at {FLOOR}); originals' best quality: "
+          + ", ".join(f"{n} {best_q.get(p)}" for n, p in sorted(origs.items(), key=lambda x: best_q.get(x[1]) or 0)))
+    print("| g | copies found (all edits) | copies lost to the gate, by original | distractor videos matched |")
+    print("|---|---:|---|---:|")
+    gates = {}
+    for g in (0, 10, 20, 25, 30, 35, 40, 50):
+        passes = lambda p: (best_q.get(p) or 0) >= g  # noqa: E731
+        lost = defaultdict(int)
+        n = 0
+        for it in copies:
+            hit = bool(found(sc.get(it["path"], {}), {it["original"]}, 0.7))
+            n += hit and passes(it["path"])
+            if hit and not passes(it["path"]):
+                lost[it["original"]] += 1
+        fp = [name for p, name in dists.items() if passes(p) and found(sc.get(p, {}), set(origs), 0.7)]
+        gates[g] = {"copies": n, "lost": dict(lost), "fp": sorted(fp)}
+        print(f"| {g} | {n}/{len(copies)} | " + (", ".join(f"{k} {v}" for k, v in sorted(lost.items())) or "-")
+              + f" | {len(fp)}/{len(dists)} ({', '.join(sorted(fp))}) |")
+    fp_q = sorted((best_q.get(p), name) for p, name in dists.items() if found(sc.get(p, {}), set(origs), 0.7))
+    print("distractors matched at 0.7 and their best quality: " + ", ".join(f"{n} {q}" for q, n in fp_q))
+
+    # ---- what a list threshold t would do, views at max(t, FLOOR) ----
     print(f"\nLIST THRESHOLDS (level-1 = level-2 = t for the plain TMK, views at max(t, {FLOOR})), "
           "from the scores above")
     print("| t | copies found (all edits) | hflip, letterbox_20, pillarbox_20, pad_43 | distractor videos matched |")
@@ -142,7 +171,8 @@ def main():
     for v in VIEWS:
         print(f"  {v}: " + "; ".join(f"{m:.3f} ({l1:.3f}/{l2:.3f}) {n}->{k}" for m, l1, l2, n, k in dres[v][:5]))
     if a.json:
-        Path(a.json).write_text(json.dumps({"true": {e: dict(vv) for e, vv in true.items()}, "distractors": dres},
+        Path(a.json).write_text(json.dumps({"true": {e: dict(vv) for e, vv in true.items()}, "distractors": dres,
+                                           "quality_gates": gates, "best_quality": best_q},
                                            indent=1))
 
 

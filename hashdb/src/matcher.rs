@@ -869,13 +869,10 @@ impl Matcher {
     /// both of its list's thresholds (or `opts.tmk`). Exact: the same hits
     /// as scoring every listed video (a test checks it).
     /// `quality`, when known, is the best PDQ quality among the query
-    /// video's sampled frames: a list whose PDQ quality gate no frame
-    /// reaches is not searched. Why: such a video is blank, dark or
-    /// featureless throughout (vPDQ compares none of its frames), and its
-    /// TMK features are then mostly the low frequencies that any smooth
-    /// picture shares, so it can pass 0.7 / 0.7 against an unrelated
-    /// listed video (a snowy-sky pan did, in the distractor evaluation).
-    /// Meta's reference has no such gate: a list whose gate is 0 gets its
+    /// video's sampled frames: a list whose TMK quality gate
+    /// ([`ListInfo::tmk_quality_gate`], half its PDQ gate) no frame reaches
+    /// is not searched, as such a video is featureless throughout. Meta's
+    /// reference has no such gate: a list whose PDQ gate is 0 gets its
     /// verdicts, and a bare TMK value (no frames) is never gated.
     fn match_tmk(
         &self,
@@ -886,10 +883,10 @@ impl Matcher {
     ) -> Vec<Hit> {
         let gated;
         let lists = match quality {
-            Some(best) if lists.values().any(|l| best < l.pdq_quality) => {
+            Some(best) if lists.values().any(|l| best < l.tmk_quality_gate()) => {
                 gated = lists
                     .iter()
-                    .filter(|(_, l)| best >= l.pdq_quality)
+                    .filter(|(_, l)| best >= l.tmk_quality_gate())
                     .map(|(id, l)| (*id, *l))
                     .collect::<HashMap<_, _>>();
                 &gated
@@ -1605,8 +1602,8 @@ mod tests {
         assert_eq!(db.match_value(&v, None, &all).unwrap().len(), 71);
     }
 
-    /// A video's best frame quality gates its TMK per list, at the list's
-    /// own PDQ quality gate; a value with no quality is never gated.
+    /// A video's best frame quality gates its TMK per list, at half the
+    /// list's own PDQ quality gate; a value with no quality is never gated.
     #[test]
     fn tmk_queries_are_gated_by_each_lists_quality() {
         let dir = tempfile::tempdir().unwrap();
@@ -1661,10 +1658,10 @@ mod tests {
         };
         assert_eq!(hit_lists(None), ["any", "default", "low"]);
         assert_eq!(hit_lists(Some(100)), ["any", "default", "low"]);
-        assert_eq!(hit_lists(Some(50)), ["any", "default", "low"]);
-        assert_eq!(hit_lists(Some(49)), ["any", "low"]);
-        assert_eq!(hit_lists(Some(10)), ["any", "low"]);
-        assert_eq!(hit_lists(Some(9)), ["any"]);
+        assert_eq!(hit_lists(Some(25)), ["any", "default", "low"]);
+        assert_eq!(hit_lists(Some(24)), ["any", "low"]);
+        assert_eq!(hit_lists(Some(5)), ["any", "low"]);
+        assert_eq!(hit_lists(Some(4)), ["any"]);
         assert_eq!(hit_lists(Some(0)), ["any"]);
     }
 

@@ -79,6 +79,24 @@ impl ListInfo {
             level2: self.tmk_level2,
         }
     }
+
+    /// The least PDQ quality that some sampled frame of a video must reach
+    /// for its TMK+PDQF to be matched against this list: half the list's
+    /// PDQ gate (25 by default; 0 with a gate of 0 or 1, Meta's reference
+    /// verdicts, which have no such gate).
+    ///
+    /// Why half: a video with no frame at even half the gate is blank or
+    /// featureless throughout, and its TMK features are then mostly the low
+    /// frequencies every smooth picture shares, so it passes 0.7 / 0.7
+    /// against unrelated videos (a snowy-sky pan, best frame 20, did in the
+    /// distractor evaluation). TMK sums every frame, so a dark but real
+    /// video still matches by it where vPDQ's per-frame gate drops every
+    /// frame: at the full gate (50), the copies of two dark listed videos
+    /// (best frames 28 to 42) were lost, 29 of 480, for no further false
+    /// positive removed (`benches/eval/run_tmk_views.py`).
+    pub fn tmk_quality_gate(&self) -> u8 {
+        self.pdq_quality / 2
+    }
 }
 
 /// What `create_list` needs.

@@ -29,9 +29,9 @@
 //!   exactly (level-1 over every listed video's average feature, level-2
 //!   for those that pass; see `hashdb::tmk::TmkIndex`); reported with
 //!   `hit_by: "tmk_pdqf"` and both scores. A video none of whose sampled
-//!   frames reaches a list's PDQ quality gate is not matched against that
-//!   list by TMK (see `hashdb::matcher::Matcher::match_value`); a bare
-//!   TMK value is.
+//!   frames reaches half a list's PDQ quality gate (featureless throughout)
+//!   is not matched against that list by TMK (see
+//!   `hashdb::model::ListInfo::tmk_quality_gate`); a bare TMK value is.
 //! - a hit hashdb marks as allowlisted is reported with `"suppressed":
 //!   true`; disabled or disputed entries and disabled lists are not loaded,
 //!   so they never hit.

@@ -616,9 +616,11 @@ fn a_repost_with_a_caption_band_is_found_by_the_band_tmk_view() {
 }
 
 /// A video with no detail anywhere (every sampled frame below PDQ quality
-/// 50) is not matched by TMK+PDQF against a list with the default quality
-/// gate, as vPDQ compares none of its frames; a list whose gate is 0 gets
-/// the reference's verdict, and so does a bare `.tmk` (no frames to judge).
+/// 25, half the default gate) is not matched by TMK+PDQF against a list
+/// with the default quality gate; a list whose gate is 0 gets the
+/// reference's verdict, and so does a bare `.tmk` (no frames to judge). A
+/// dark but real video (frames between 25 and 50: vPDQ drops them all)
+/// still matches by TMK.
 #[test]
 fn a_featureless_video_is_matched_by_tmk_only_where_the_list_takes_low_quality() {
     if !ffmpeg_support::require_ffmpeg() {
@@ -626,55 +628,82 @@ fn a_featureless_video_is_matched_by_tmk_only_where_the_list_takes_low_quality()
     }
     let dir = tempfile::tempdir().expect("tempdir");
     let d = dir.path();
-    // A slow, low-contrast grey gradient: PDQ quality about 16.
-    ffmpeg_support::ffmpeg(
-        d,
-        &[
-            "-f",
-            "lavfi",
-            "-i",
-            "gradients=s=320x240:d=4:r=10:c0=0x606060:c1=0xc0c0c0:speed=0.02,format=yuv420p",
-            "low.mp4",
-        ],
-    );
-    let video = d.join("low.mp4");
+    // Slow grey gradients (their seeds fixed: the filter picks colours'
+    // layout at random): low contrast (PDQ quality 8 to 13) and a little
+    // more (32 to 40).
+    for (name, args) in [
+        ("low", "c0=0x707070:c1=0xa0a0a0:seed=2"),
+        ("dim", "c0=0x585858:c1=0xc8c8c8:seed=3"),
+    ] {
+        let src = format!("gradients=s=320x240:d=4:r=10:{args}:speed=0.02,format=yuv420p");
+        ffmpeg_support::ffmpeg(d, &["-f", "lavfi", "-i", &src, &format!("{name}.mp4")]);
+    }
     let db = d.join("h.db");
-    let hash = |args: &[&str]| -> String {
+    let tmk_dir = d.join("tmk");
+    let hash = |args: &[&str], video: &Path| -> String {
         let o = Command::new(BIN)
             .arg("hash")
             .args(args)
-            .arg(&video)
+            .arg(video)
             .output()
             .expect("hash");
         assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
         String::from_utf8(o.stdout).expect("utf-8")
     };
-    let qualities: Vec<u8> = hash(&["--format", "vpdq"])
-        .lines()
-        .map(|l| l.split(',').nth(1).expect("quality").parse().expect("u8"))
-        .collect();
+    let qualities = |video: &Path| -> Vec<u8> {
+        hash(&["--format", "vpdq"], video)
+            .lines()
+            .map(|l| l.split(',').nth(1).expect("quality").parse().expect("u8"))
+            .collect()
+    };
+    let (video, dim) = (d.join("low.mp4"), d.join("dim.mp4"));
+    let q = qualities(&video);
+    assert!(!q.is_empty() && q.iter().all(|&q| q < 25), "{q:?}");
+    let q = qualities(&dim);
     assert!(
-        !qualities.is_empty() && qualities.iter().all(|&q| q < 50),
-        "{qualities:?}"
+        !q.is_empty() && q.iter().all(|&q| (25..50).contains(&q)),
+        "{q:?}"
     );
-    let tmk_dir = d.join("tmk");
-    hash(&["--format", "tmk", "--output-dir", tmk_dir.to_str().unwrap()]);
+    for v in [&video, &dim] {
+        hash(
+            &["--format", "tmk", "--output-dir", tmk_dir.to_str().unwrap()],
+            v,
+        );
+    }
     let tmk = tmk_dir.join("low.tmk");
     ok(&db, &["db", "list-create", "gated"]);
     ok(&db, &["db", "list-create", "open", "--quality", "0"]);
     for list in ["gated", "open"] {
         ok(&db, &["db", "import", list, tmk.to_str().unwrap()]);
     }
-    let tmk_lists = |args: &[&str]| -> BTreeSet<String> {
+    ok(
+        &db,
+        &[
+            "db",
+            "import",
+            "gated",
+            tmk_dir.join("dim.tmk").to_str().unwrap(),
+        ],
+    );
+    let tmk_hits = |args: &[&str]| -> BTreeSet<(String, String)> {
         lines(&ok(&db, args))
             .iter()
             .filter(|h| h["hit_by"] == "tmk_pdqf")
-            .map(|h| h["list"].as_str().expect("list").to_string())
+            .map(|h| {
+                let s = |k: &str| h[k].as_str().expect(k).to_string();
+                (s("list"), s("external_id"))
+            })
             .collect()
     };
+    let hit = |list: &str, id: &str| (list.to_string(), id.to_string());
     let file = ["match", "--file", video.to_str().unwrap()];
-    assert_eq!(tmk_lists(&file), BTreeSet::from(["open".to_string()]));
-    // `scan` judges it the same way.
+    assert_eq!(tmk_hits(&file), BTreeSet::from([hit("open", "low")]));
+    // The dim video is matched on the gated list.
+    assert_eq!(
+        tmk_hits(&["match", "--file", dim.to_str().unwrap()]),
+        BTreeSet::from([hit("gated", "dim")])
+    );
+    // `scan` judges the featureless one the same way.
     let out = Command::new(BIN)
         .args(["scan", "--no-state", "--format", "jsonl", "--db"])
         .arg(&db)
@@ -692,18 +721,19 @@ fn a_featureless_video_is_matched_by_tmk_only_where_the_list_takes_low_quality()
         .collect();
     assert_eq!(scanned, BTreeSet::from(["open".to_string()]), "{recs:?}");
     // The bare hash carries no frame quality: both lists, as the reference.
-    let both = BTreeSet::from(["gated".to_string(), "open".to_string()]);
-    assert_eq!(tmk_lists(&["match", "--tmk", tmk.to_str().unwrap()]), both);
+    let both = BTreeSet::from([hit("gated", "low"), hit("open", "low")]);
+    assert_eq!(tmk_hits(&["match", "--tmk", tmk.to_str().unwrap()]), both);
     // Lowering the list's gate lets the video match it.
     ok(&db, &["db", "list-update", "gated", "--quality", "0"]);
-    assert_eq!(tmk_lists(&file), both);
+    assert_eq!(tmk_hits(&file), both);
     // Enrolling such a video says that its copies will not match there.
     ok(&db, &["db", "list-create", "mine"]);
     let added = cmd(&db, &["db", "add", "mine", video.to_str().unwrap()]);
     let err = String::from_utf8_lossy(&added.stderr);
     assert!(
         added.status.success()
-            && err.contains("no sampled frame reaches the list's quality gate 50"),
+            && err.contains("no sampled frame reaches the list's quality gate 50")
+            && err.contains("will not match by TMK+PDQF"),
         "{err}"
     );
 }

@@ -155,13 +155,19 @@ pub fn run(loc: &DbLocation, a: AddArgs) -> anyhow::Result<u8> {
                         );
                     }
                 }
-                // A video with no frame at the gate: vPDQ compares none,
-                // and a copy as featureless is not matched by TMK either.
+                // A video with no frame at the gate: vPDQ compares none;
+                // below half of it, a copy as featureless is not matched
+                // by TMK either.
                 if let Value::Vpdq(frames) = &r.value {
                     let best = hashsieve::matching::best_frame_quality(frames);
                     if let Some(q) = best.filter(|&q| q < list.pdq_quality) {
+                        let tmk = if q < list.tmk_quality_gate() {
+                            format!(", and a copy as featureless will not match by TMK+PDQF either (below {})", list.tmk_quality_gate())
+                        } else {
+                            String::from(" (TMK+PDQF still matches)")
+                        };
                         eprintln!(
-                            "hashsieve: warning: {shown}: no sampled frame reaches the list's quality gate {} (best {q}); vPDQ will compare none of them, and a copy as featureless will not match by TMK+PDQF",
+                            "hashsieve: warning: {shown}: no sampled frame reaches the list's quality gate {} (best {q}); vPDQ will compare none of them{tmk}",
                             list.pdq_quality
                         );
                     }

@@ -20,8 +20,8 @@ pub struct ListCreateArgs {
     #[arg(long, default_value_t = DEFAULT_PDQ_THRESHOLD)]
     pub threshold: u32,
     /// PDQ hashes below this quality (0..=100) are ignored; a video none
-    /// of whose sampled frames reaches it is not matched by TMK+PDQF
-    /// either (0: every video, as Meta's reference).
+    /// of whose sampled frames reaches half of it (featureless throughout)
+    /// is not matched by TMK+PDQF (0 or 1: every video, as Meta's reference).
     #[arg(long, default_value_t = DEFAULT_PDQ_QUALITY)]
     pub quality: u8,
     /// Where the list comes from: local, gifct, tcap, ncmec, threatexchange, file, ...
@@ -60,8 +60,8 @@ pub struct ListUpdateArgs {
     #[arg(long)]
     pub threshold: Option<u32>,
     /// PDQ hashes below this quality (0..=100) are ignored; a video none
-    /// of whose sampled frames reaches it is not matched by TMK+PDQF
-    /// either (0: every video, as Meta's reference).
+    /// of whose sampled frames reaches half of it (featureless throughout)
+    /// is not matched by TMK+PDQF (0 or 1: every video, as Meta's reference).
     #[arg(long)]
     pub quality: Option<u8>,
     /// Where the list comes from.
