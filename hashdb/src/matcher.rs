@@ -868,6 +868,7 @@ impl Matcher {
     /// whole `.tmk` of each video that passed, read only then. A hit passes
     /// both of its list's thresholds (or `opts.tmk`). Exact: the same hits
     /// as scoring every listed video (a test checks it).
+    ///
     /// `quality`, when known, is the best PDQ quality among the query
     /// video's sampled frames: a list whose TMK quality gate
     /// ([`ListInfo::tmk_quality_gate`], half its PDQ gate) no frame reaches
