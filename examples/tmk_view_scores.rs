@@ -81,6 +81,12 @@ fn main() -> anyhow::Result<()> {
                     // What gates the video's TMK against a list (its
                     // best sampled frame's PDQ quality).
                     let best_quality = hashsieve::matching::best_frame_quality(&rec.vpdq_frames());
+                    // The six other turns of the whole video (`TmkHash::turned`).
+                    for kind in &pdq::DihedralKind::ALL[1..] {
+                        if *kind != pdq::DihedralKind::FlipX {
+                            views.push((kind.name(), t.turned(*kind)));
+                        }
+                    }
                     for (view, h) in views {
                         let s: serde_json::Map<String, serde_json::Value> = listed
                             .iter()

@@ -28,9 +28,12 @@ import tempfile
 from collections import defaultdict
 from pathlib import Path
 
-VIEWS = ("original", "flipx", "letterbox", "letterbox+flipx", "band", "band+flipx")
+VIEWS = ("original", "flipx", "letterbox", "letterbox+flipx", "band", "band+flipx",
+         "rotate90", "rotate180", "rotate270", "flipy", "flipplus1", "flipminus1")
 CUTS = (0.7, 0.75, 0.8, 0.85, 0.9)
 FLOOR = 0.8  # TMK_VIEW_FLOOR in src/matching/views.rs
+TURN_FLOOR = 0.85  # TMK_TURN_FLOOR there: the six turns other than the mirror
+TURNS = ("rotate90", "rotate180", "rotate270", "flipy", "flipplus1", "flipminus1")
 
 
 def main():
@@ -127,7 +130,7 @@ def main():
         """Names among `want` reached by some view of `views` at its gate."""
         hit = set()
         for v, s in views.items():
-            g = t if v == "original" else max(t, FLOOR)
+            g = t if v == "original" else max(t, TURN_FLOOR if v in TURNS else FLOOR)
             hit |= {k for k, (l1, l2) in s.items() if k in want and l1 >= g and l2 >= g}
         return hit
 

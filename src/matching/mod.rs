@@ -43,7 +43,7 @@
 mod video;
 mod views;
 
-pub use views::{tmk_view_thresholds, tmk_views, TMK_VIEW_FLOOR};
+pub use views::{tmk_view_floor, tmk_view_thresholds, tmk_views, TMK_TURN_FLOOR, TMK_VIEW_FLOOR};
 
 use crate::record::{FileRecord, PdqItem};
 use crate::views::View;

@@ -737,3 +737,40 @@ fn a_featureless_video_is_matched_by_tmk_only_where_the_list_takes_low_quality()
         "{err}"
     );
 }
+
+#[test]
+fn turned_reposts_are_found_by_the_turned_tmk_views() {
+    // Each turn made by the ffmpeg CLI, hashed by our pipeline: the plain
+    // TMK misses, the sign changes and transposes of the plain hash
+    // (`TmkHash::turned`) find it, by the turn's name, at the turns' floor
+    // (0.85) and above (so the table of turns agrees with real turned frames,
+    // not only with itself). The names are the TMK block's, as the
+    // mirror's (`flipx` is the left-right mirror): the frame views that
+    // find the same copies swap flipx / flipy and rotate90 / rotate270.
+    for (vf, view) in [
+        ("transpose=clock", "rotate270"),
+        ("hflip,vflip", "rotate180"),
+        ("transpose=cclock", "rotate90"),
+        ("vflip", "flipy"),
+        ("transpose=cclock_flip", "flipplus1"),
+        ("transpose=clock_flip", "flipminus1"),
+    ] {
+        let Some(copy) = EditedCopy::make(vf) else {
+            return;
+        };
+        let none = copy.hits("none");
+        assert!(none.is_empty(), "{vf}: {none:?}");
+        let found = copy.hits("dihedral");
+        assert_eq!(found.len(), 1, "{vf}: {found:?}");
+        assert_eq!(
+            (found[0]["hit_by"].as_str(), found[0]["view"].as_str()),
+            (Some("tmk_pdqf"), Some(view)),
+            "{vf}: {found:?}"
+        );
+        assert!(
+            found[0]["level1"].as_f64().unwrap() >= 0.85
+                && found[0]["level2"].as_f64().unwrap() >= 0.85,
+            "{vf}: {found:?}"
+        );
+    }
+}

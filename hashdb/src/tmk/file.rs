@@ -113,6 +113,53 @@ impl TmkHash {
         }
     }
 
+    /// The hash of the same video turned by `kind` (rotated by 90, 180 or
+    /// 270 degrees, mirrored, flipped upside down or transposed), without
+    /// its frames, as [`TmkHash::mirrored`] does for the mirror: a turn of
+    /// the 64x64 frame only transposes PDQ's DCT block and changes the
+    /// signs of its odd or even frequencies (`cos(pi k (2(63-x)+1)/128) =
+    /// (-1)^k cos(pi k (2x+1)/128)`, and the 2-D DCT of a transposed frame
+    /// is the transposed DCT). The table is PDQ's own
+    /// (`pdq::DihedralKind`'s transforms of its block), whose block is
+    /// indexed [horizontal][vertical] where ours is row-major
+    /// [vertical][horizontal]; `FlipX` is [`TmkHash::mirrored`]. Exact as
+    /// accumulating the turned features would be (sign changes and
+    /// permutations round nothing); the frames themselves are turned after
+    /// the 64x64 scale here, not before, so a turned file's own hash is
+    /// close to this, not equal (`tests/it/tmk_lists.rs` measures it on
+    /// videos turned by the `ffmpeg` CLI).
+    pub fn turned(&self, kind: pdq::DihedralKind) -> TmkHash {
+        use pdq::DihedralKind as K;
+        let turn = |f: &Feature| -> Feature {
+            let mut out = [0f32; FEATURE_DIM];
+            for r in 0..DCT_SIDE {
+                for c in 0..DCT_SIDE {
+                    // PDQ's block index: i horizontal, j vertical.
+                    let (i, j, v) = (c, r, f[r * DCT_SIDE + c]);
+                    let neg = |odd_keeps: bool| if odd_keeps { v } else { -v };
+                    let (bi, bj, w) = match kind {
+                        K::Original => (i, j, v),
+                        K::Rotate90 => (j, i, neg(j & 1 == 1)),
+                        K::Rotate180 => (i, j, neg((i + j) & 1 == 0)),
+                        K::Rotate270 => (j, i, neg(i & 1 == 1)),
+                        K::FlipX => (i, j, neg(i & 1 == 1)),
+                        K::FlipY => (i, j, neg(j & 1 == 1)),
+                        K::FlipPlus1 => (j, i, v),
+                        K::FlipMinus1 => (j, i, neg((i + j) & 1 == 0)),
+                    };
+                    out[bj * DCT_SIDE + bi] = w;
+                }
+            }
+            out
+        };
+        TmkHash {
+            frame_count: self.frame_count,
+            pure_average: turn(&self.pure_average),
+            cos: self.cos.iter().map(turn).collect(),
+            sin: self.sin.iter().map(turn).collect(),
+        }
+    }
+
     /// How many 15 fps frames were hashed (informational: scores ignore it).
     pub fn frame_count(&self) -> u32 {
         self.frame_count.unsigned_abs()
@@ -359,4 +406,54 @@ fn read_vectors(bytes: &[u8], at: usize, section: Section) -> Result<Vec<Feature
     (0..VECTORS)
         .map(|i| read_feature(bytes, at + 4 * FEATURE_DIM * i, section, FEATURE_DIM * i))
         .collect()
+}
+
+#[cfg(test)]
+mod turn_tests {
+    use super::*;
+    use pdq::DihedralKind as K;
+
+    /// A hash with every value distinct (so a wrong permutation shows).
+    fn numbered() -> TmkHash {
+        let feature = |s: f32| -> Feature { std::array::from_fn(|n| s + n as f32 - 128.0) };
+        TmkHash {
+            frame_count: 9,
+            pure_average: feature(0.5),
+            cos: (0..VECTORS).map(|v| feature(v as f32 * 0.25)).collect(),
+            sin: (0..VECTORS).map(|v| feature(-(v as f32) * 0.125)).collect(),
+        }
+    }
+
+    #[test]
+    fn turns_compose_as_the_dihedral_group_and_flipx_is_the_mirror() {
+        let h = numbered();
+        assert_eq!(h.turned(K::Original), h);
+        assert_eq!(h.turned(K::FlipX), h.mirrored());
+        let r90 = h.turned(K::Rotate90);
+        assert_ne!(r90, h);
+        assert_eq!(r90.turned(K::Rotate90), h.turned(K::Rotate180));
+        assert_eq!(
+            h.turned(K::Rotate180).turned(K::Rotate90),
+            h.turned(K::Rotate270)
+        );
+        assert_eq!(h.turned(K::Rotate270).turned(K::Rotate90), h);
+        for k in [
+            K::FlipX,
+            K::FlipY,
+            K::FlipPlus1,
+            K::FlipMinus1,
+            K::Rotate180,
+        ] {
+            assert_eq!(h.turned(k).turned(k), h, "{k:?}");
+        }
+        // The eight are eight different hashes.
+        let all: Vec<TmkHash> = K::ALL.iter().map(|&k| h.turned(k)).collect();
+        for a in 0..8 {
+            for b in a + 1..8 {
+                assert_ne!(all[a], all[b], "{:?} {:?}", K::ALL[a], K::ALL[b]);
+            }
+        }
+        // A vertical flip then a mirror is a half turn.
+        assert_eq!(h.turned(K::FlipY).mirrored(), h.turned(K::Rotate180));
+    }
 }

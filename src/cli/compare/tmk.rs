@@ -123,10 +123,9 @@ pub(super) fn run(
     let by_view = if is_match {
         None
     } else {
-        let gate = tmk_view_thresholds(t);
         a_views.iter().find_map(|(v, h)| {
             let vs = scores(h, &hb);
-            gate.is_match(vs).then_some((*v, vs))
+            tmk_view_thresholds(*v, t).is_match(vs).then_some((*v, vs))
         })
     };
     is_match |= by_view.is_some();
