@@ -33,6 +33,7 @@ VIEWS = ("original", "flipx", "letterbox", "letterbox+flipx", "band", "band+flip
 CUTS = (0.7, 0.75, 0.8, 0.85, 0.9)
 FLOOR = 0.8  # TMK_VIEW_FLOOR in src/matching/views.rs
 TURN_FLOOR = 0.85  # TMK_TURN_FLOOR there: the six turns other than the mirror
+DEFAULT_GATE = 25  # ListInfo::tmk_quality_gate of a list with the default PDQ gate (50)
 TURNS = ("rotate90", "rotate180", "rotate270", "flipy", "flipplus1", "flipminus1")
 
 
@@ -136,7 +137,7 @@ def main():
 
     # ---- what a query quality gate g would do (list thresholds 0.7) ----
     print("\nQUERY QUALITY GATE (a video whose best sampled frame is below g is not matched by TMK; plain "
-          f"TMK at 0.7, views at {FLOOR}); originals' best quality: "
+          f"TMK at 0.7, views at {FLOOR}, the six other turns at {TURN_FLOOR}); originals' best quality: "
           + ", ".join(f"{n} {best_q.get(p)}" for n, p in sorted(origs.items(), key=lambda x: best_q.get(x[1]) or 0)))
     print("| g | copies found (all edits) | copies lost to the gate, by original | distractor videos matched |")
     print("|---|---:|---|---:|")
@@ -157,16 +158,20 @@ def main():
     fp_q = sorted((best_q.get(p), name) for p, name in dists.items() if found(sc.get(p, {}), set(origs), 0.7))
     print("distractors matched at 0.7 and their best quality: " + ", ".join(f"{n} {q}" for q, n in fp_q))
 
-    # ---- what a list threshold t would do, views at max(t, FLOOR) ----
-    print(f"\nLIST THRESHOLDS (level-1 = level-2 = t for the plain TMK, views at max(t, {FLOOR})), "
+    # ---- what a list threshold t would do, views at max(t, their floor) ----
+    print(f"\nLIST THRESHOLDS (level-1 = level-2 = t for the plain TMK, views at max(t, {FLOOR}), the six "
+          f"other turns at max(t, {TURN_FLOOR}); the default quality gate, {DEFAULT_GATE}), "
           "from the scores above")
     print("| t | copies found (all edits) | hflip, letterbox_20, pillarbox_20, pad_43 | distractor videos matched |")
     print("|---|---:|---|---:|")
+    def gated(p):
+        return (best_q.get(p) or 0) >= DEFAULT_GATE
+
     for t in CUTS:
         per = defaultdict(int)
         for it in copies:
-            per[it["edit"]] += bool(found(sc.get(it["path"], {}), {it["original"]}, t))
-        fp = [name for p, name in dists.items() if found(sc.get(p, {}), set(origs), t)]
+            per[it["edit"]] += gated(it["path"]) and bool(found(sc.get(it["path"], {}), {it["original"]}, t))
+        fp = [name for p, name in dists.items() if gated(p) and found(sc.get(p, {}), set(origs), t)]
         print(f"| {t} | {sum(per.values())}/{len(copies)} | "
               + ", ".join(str(per[e]) for e in ("hflip", "letterbox_20", "pillarbox_20", "pad_43"))
               + f" | {len(fp)}/{len(dists)} ({', '.join(sorted(fp))}) |")

@@ -92,7 +92,7 @@ impl ListInfo {
     /// distractor evaluation). TMK sums every frame, so a dark but real
     /// video still matches by it where vPDQ's per-frame gate drops every
     /// frame: at the full gate (50), the copies of two dark listed videos
-    /// (best frames 28 to 42) were lost, 29 of 480, for no further false
+    /// (best frames 28 to 42) were lost, 39 of 480, for no further false
     /// positive removed (`benches/eval/run_tmk_views.py`).
     pub fn tmk_quality_gate(&self) -> u8 {
         self.pdq_quality / 2
