@@ -27,13 +27,13 @@
 //! hit, say `"hit_by": "tmk_pdqf", "view": "flipx"` (or the view's name).
 //! The TMK views are named by the turn of the hash's DCT block, whose axes
 //! are the transpose of the frame views' (named as PIL's transposes, see
-//! the `pdq` crate's `oriented` module): the TMK `flipx` is a left-right mirror, the frame view
-//! that finds the same repost `flipy`, and likewise rotate90 / rotate270
-//! swap (a test turns videos with the ffmpeg CLI and checks each name).
-//! A view hit needs level-1 and level-2 of at least [`TMK_VIEW_FLOOR`]
-//! ([`TMK_TURN_FLOOR`] for the six other turns; or the list's thresholds
-//! when higher): the plain TMK alone is judged as
-//! the reference judges it.
+//! the `pdq` crate's `oriented` module): the TMK `flipx` is a left-right
+//! mirror, the frame view that finds the same repost `flipy`, and likewise
+//! rotate90 / rotate270 swap (a test turns videos with the ffmpeg CLI and
+//! checks each name). A view hit needs level-1 and level-2 of at least
+//! [`TMK_VIEW_FLOOR`] ([`TMK_TURN_FLOOR`] for the six other turns; or the
+//! list's thresholds when higher): the plain TMK alone is judged as the
+//! reference judges it.
 
 use super::{HitBy, MatchRecord, RecordMatcher};
 use crate::record::FileRecord;
@@ -78,9 +78,11 @@ pub const TMK_VIEW_FLOOR: f32 = 0.8;
 /// the corpus now has the six turns among its edits) found every turned
 /// copy through its turn at 0.934 at the least (min(level-1, level-2), 96
 /// of 96), while one distractor video reached 0.818 through `flipplus1` (a
-/// 5 s clip of a pan over `PastelHills` against `gnome-wood`; the highest
-/// of the other turns below the quality gate: 0.769). 0.85 sits 0.03
-/// above it and 0.08 below the weakest copy.
+/// 5 s clip of a pan over `PastelHills` against `gnome-wood`, best frame
+/// 25; next, 0.792, `pan/0150` against `gnome-adwaita`; a 3 s clip of the
+/// same pan, 0.794, and a featureless pan, 0.838 through `rotate180`, are
+/// below the quality gate). 0.85 sits 0.03 above the highest and 0.08
+/// below the weakest copy.
 pub const TMK_TURN_FLOOR: f32 = 0.85;
 
 /// The floor of `view`: [`TMK_TURN_FLOOR`] for the six turns other than
