@@ -1465,6 +1465,21 @@ mod tests {
         acc.finish()
     }
 
+    /// `frames` random PDQF features (xorshift from `seed`, values in
+    /// -100..=100): a scene that [`tmk_video`] makes noisy copies of.
+    fn tmk_scene(frames: usize, seed: &mut u64) -> Vec<crate::tmk::Feature> {
+        (0..frames)
+            .map(|_| {
+                std::array::from_fn(|_| {
+                    *seed ^= *seed << 13;
+                    *seed ^= *seed >> 7;
+                    *seed ^= *seed << 17;
+                    (*seed % 2001) as f32 / 10.0 - 100.0
+                })
+            })
+            .collect()
+    }
+
     #[test]
     fn tmk_matches_equal_brute_force_scoring_in_both_lists() {
         use crate::tmk::{level1, level2, TmkThresholds};
@@ -1486,20 +1501,8 @@ mod tests {
         let mut seed = 0x2545_f491_4f6c_dd1du64;
         // Six "scenes" of six frames each; videos are noisy copies, so
         // their scores spread across both lists' thresholds.
-        let bases: Vec<Vec<crate::tmk::Feature>> = (0..6)
-            .map(|_| {
-                (0..6)
-                    .map(|_| {
-                        std::array::from_fn(|_| {
-                            seed ^= seed << 13;
-                            seed ^= seed >> 7;
-                            seed ^= seed << 17;
-                            (seed % 2001) as f32 / 10.0 - 100.0
-                        })
-                    })
-                    .collect()
-            })
-            .collect();
+        let bases: Vec<Vec<crate::tmk::Feature>> =
+            (0..6).map(|_| tmk_scene(6, &mut seed)).collect();
         let noises = [0.02f32, 0.2, 0.5, 0.8, 1.2, 2.0];
         let mut listed = Vec::new();
         for (i, list) in ["loose", "strict"].iter().enumerate() {
@@ -1619,16 +1622,7 @@ mod tests {
         }
         db = HashDb::from_store(db.store).unwrap();
         let mut seed = 0x9e37_79b9_u64;
-        let scene: Vec<crate::tmk::Feature> = (0..6)
-            .map(|_| {
-                std::array::from_fn(|_| {
-                    seed ^= seed << 13;
-                    seed ^= seed >> 7;
-                    seed ^= seed << 17;
-                    (seed % 2001) as f32 / 10.0 - 100.0
-                })
-            })
-            .collect();
+        let scene = tmk_scene(6, &mut seed);
         let listed = Arc::new(tmk_video(&scene, 0.05, &mut seed));
         for name in ["default", "low", "any"] {
             db.import(

@@ -105,11 +105,18 @@ impl TmkHash {
             }
             out
         }
+        self.map_features(flip)
+    }
+
+    /// The same hash with `f` applied to each of its feature vectors (the
+    /// pure average and every cos / sin vector), as the mirror and the
+    /// turns change them.
+    fn map_features(&self, f: impl Fn(&Feature) -> Feature) -> TmkHash {
         TmkHash {
             frame_count: self.frame_count,
-            pure_average: flip(&self.pure_average),
-            cos: self.cos.iter().map(flip).collect(),
-            sin: self.sin.iter().map(flip).collect(),
+            pure_average: f(&self.pure_average),
+            cos: self.cos.iter().map(&f).collect(),
+            sin: self.sin.iter().map(&f).collect(),
         }
     }
 
@@ -152,12 +159,7 @@ impl TmkHash {
             }
             out
         };
-        TmkHash {
-            frame_count: self.frame_count,
-            pure_average: turn(&self.pure_average),
-            cos: self.cos.iter().map(turn).collect(),
-            sin: self.sin.iter().map(turn).collect(),
-        }
+        self.map_features(turn)
     }
 
     /// How many 15 fps frames were hashed (informational: scores ignore it).
