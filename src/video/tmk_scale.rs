@@ -833,12 +833,17 @@ impl Scaler {
                     } else {
                         &mut vn.out[..vnni::ROWS * ow]
                     };
+                    // The next block's rows are prefetched meanwhile.
+                    let next = ((r0 + vnni::ROWS) * plane.stride).min(plane.data.len());
+                    let end = (next + vnni::ROWS * plane.stride).min(plane.data.len());
                     // SAFETY: `vnni` exists only where AVX2, AVX-512 VL and
                     // VNNI were detected; every row holds `reach` bytes
                     // (the plane's rest was checked, the copies are that
                     // long); the block is the larger filter's; `ow` is the
                     // filter's output count (64 or 32) and `dst` 8 rows.
-                    unsafe { vnni::hscale(rows, quads, &mut vn.block, dst) };
+                    unsafe {
+                        vnni::hscale(rows, quads, &mut vn.block, dst, &plane.data[next..end])
+                    };
                     if n < vnni::ROWS {
                         out[r0 * ow..(r0 + n) * ow].copy_from_slice(&vn.out[..n * ow]);
                     }
