@@ -210,6 +210,10 @@ pub struct CliScaler {
     /// vf_scale's `in_frame_range`: the last range a frame tagged.
     in_frame_range: ffi::AVColorRange,
     out: Video,
+    /// The matrix table and input range last given to
+    /// `sws_setColorspaceDetails`: setting the same again rebuilds
+    /// libswscale's tables for nothing (about 20 us a frame).
+    colours_set: Option<(*const c_int, c_int)>,
     /// The same scale in Rust for the sources [`tmk_scale`] reproduces
     /// exactly (8-bit 4:2:0 larger than 64x64), `None` for the others.
     fast: Option<tmk_scale::Scaler>,
@@ -244,6 +248,7 @@ impl CliScaler {
             key: (0, 0, 0),
             in_frame_range,
             out: Video::new(Pixel::RGB24, FRAME_SIDE as u32, FRAME_SIDE as u32),
+            colours_set: None,
             fast: None,
         };
         // SAFETY: reading plain fields of a valid frame.
@@ -363,9 +368,14 @@ impl CliScaler {
             if range != ffi::AVColorRange::AVCOL_RANGE_UNSPECIFIED {
                 in_full = c_int::from(range == ffi::AVColorRange::AVCOL_RANGE_JPEG);
             }
-            ffi::sws_setColorspaceDetails(
-                self.ctx, coeffs, in_full, coeffs, out_full, brightness, contrast, saturation,
-            );
+            // The rest comes back as it was set, so the same matrix and
+            // range would set the same state.
+            if self.colours_set != Some((coeffs, in_full)) {
+                ffi::sws_setColorspaceDetails(
+                    self.ctx, coeffs, in_full, coeffs, out_full, brightness, contrast, saturation,
+                );
+                self.colours_set = Some((coeffs, in_full));
+            }
             // Planes with rows upwards (a negative stride) go to libswscale.
             let linesize = (*p).linesize;
             let upright = linesize[..3].iter().all(|&l| l > 0);

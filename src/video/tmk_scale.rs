@@ -505,38 +505,48 @@ mod avx2 {
         }
     }
 
-    /// The vertical sums of `yuv2rgb_X_c` for one output row: `out[x] =
-    /// (1 << 18) + sum_j lines[(first + j) * width + x] * taps[j]` for
-    /// `width` (a multiple of 16) columns, `taps` of even length (a zero
-    /// tap pads an odd one). Exact: `vpmaddwd` sums pairs in i32.
+    /// The vertical sums of `yuv2rgb_X_c` for one output row, over four
+    /// chunks of 16 columns: `out[k][x] = (1 << 18) + sum_j chunks[k][j *
+    /// width + x] * tap_j`, the taps given in pairs (`pairs[i]` packs taps
+    /// `2i` and `2i + 1`, low half first; a zero tap pads an odd count).
+    /// Exact: `vpmaddwd` sums pairs in i32.
+    ///
+    /// Why four at once: one chunk's sum is a chain of dependent adds, 34
+    /// pairs long on 1080-line frames; four chains (a luma row, or both
+    /// chroma rows) keep the multiplier busy instead of waiting on each.
     ///
     /// # Safety
-    /// AVX2 must be present; `lines` holds rows `first..first +
-    /// taps.len()` of `width` samples; `out.len() == width`.
+    /// AVX2 must be present; each chunk holds `2 * pairs.len() - 1` rows of
+    /// `width` samples and 16 more.
     #[target_feature(enable = "avx2")]
-    pub unsafe fn vsum(lines: &[i16], width: usize, first: usize, taps: &[i16], out: &mut [i32]) {
-        debug_assert!(
-            width.is_multiple_of(16) && taps.len().is_multiple_of(2) && out.len() == width
-        );
-        debug_assert!(lines.len() >= (first + taps.len()) * width);
-        let base = lines.as_ptr().add(first * width);
-        for c in (0..width).step_by(16) {
-            let mut lo = _mm256_set1_epi32(1 << 18);
-            let mut hi = lo;
-            for j in (0..taps.len()).step_by(2) {
-                let a = _mm256_loadu_si256(base.add(j * width + c) as *const __m256i);
-                let b = _mm256_loadu_si256(base.add((j + 1) * width + c) as *const __m256i);
-                let pair = (i32::from(taps[j + 1]) << 16) | (i32::from(taps[j]) & 0xffff);
-                let t = _mm256_set1_epi32(pair);
-                lo = _mm256_add_epi32(lo, _mm256_madd_epi16(_mm256_unpacklo_epi16(a, b), t));
-                hi = _mm256_add_epi32(hi, _mm256_madd_epi16(_mm256_unpackhi_epi16(a, b), t));
+    pub unsafe fn vsum4(
+        chunks: [&[i16]; 4],
+        width: usize,
+        pairs: &[i32],
+        out: &mut [[i32; 16]; 4],
+    ) {
+        debug_assert!(chunks
+            .iter()
+            .all(|c| c.len() >= (2 * pairs.len()).saturating_sub(1) * width + 16));
+        let base: [*const i16; 4] = std::array::from_fn(|k| chunks[k].as_ptr());
+        let mut lo = [_mm256_set1_epi32(1 << 18); 4];
+        let mut hi = lo;
+        for (j, &pair) in pairs.iter().enumerate() {
+            let t = _mm256_set1_epi32(pair);
+            for k in 0..4 {
+                let a = _mm256_loadu_si256(base[k].add(2 * j * width) as *const __m256i);
+                let b = _mm256_loadu_si256(base[k].add((2 * j + 1) * width) as *const __m256i);
+                lo[k] = _mm256_add_epi32(lo[k], _mm256_madd_epi16(_mm256_unpacklo_epi16(a, b), t));
+                hi[k] = _mm256_add_epi32(hi[k], _mm256_madd_epi16(_mm256_unpackhi_epi16(a, b), t));
             }
-            // unpacklo/hi work within 128-bit lanes: lo holds columns
-            // 0-3 and 8-11, hi 4-7 and 12-15.
+        }
+        // unpacklo/hi work within 128-bit lanes: lo holds columns 0-3 and
+        // 8-11, hi 4-7 and 12-15.
+        for k in 0..4 {
             let (mut l, mut h) = ([0i32; 8], [0i32; 8]);
-            _mm256_storeu_si256(l.as_mut_ptr() as *mut __m256i, lo);
-            _mm256_storeu_si256(h.as_mut_ptr() as *mut __m256i, hi);
-            let o = &mut out[c..c + 16];
+            _mm256_storeu_si256(l.as_mut_ptr() as *mut __m256i, lo[k]);
+            _mm256_storeu_si256(h.as_mut_ptr() as *mut __m256i, hi[k]);
+            let o = &mut out[k];
             o[0..4].copy_from_slice(&l[0..4]);
             o[4..8].copy_from_slice(&h[0..4]);
             o[8..12].copy_from_slice(&l[4..8]);
@@ -585,9 +595,9 @@ struct Simd {
     /// room for eight output rows.
     #[cfg(target_arch = "x86_64")]
     vnni: Option<Vnni>,
-    /// Each output row's vertical taps, padded to an even count.
-    v_lum: Vec<Vec<i16>>,
-    v_chr: Vec<Vec<i16>>,
+    /// Each output row's vertical taps in pairs ([`avx2::vsum4`]).
+    v_lum: Vec<Vec<i32>>,
+    v_chr: Vec<Vec<i32>>,
     /// A source line copied with room for the padded taps.
     line: Vec<u8>,
 }
@@ -629,14 +639,16 @@ impl Vnni {
 
 impl Simd {
     fn new(s: &Scaler, kernel: Kernel) -> Simd {
-        let even = |f: &Filter| -> Vec<Vec<i16>> {
+        let even = |f: &Filter| -> Vec<Vec<i32>> {
             (0..f.pos.len())
                 .map(|i| {
-                    let mut t = f.coef[i * f.size..i * f.size + f.len[i]].to_vec();
-                    if t.len() % 2 == 1 {
-                        t.push(0);
-                    }
-                    t
+                    f.coef[i * f.size..i * f.size + f.len[i]]
+                        .chunks(2)
+                        .map(|p| {
+                            let second = p.get(1).copied().unwrap_or(0);
+                            (i32::from(second) << 16) | (i32::from(p[0]) & 0xffff)
+                        })
+                        .collect()
                 })
                 .collect()
         };
@@ -929,15 +941,30 @@ impl Scaler {
             let (lp, cp) = (self.v_lum.pos[dy], self.v_chr.pos[dy]);
             #[cfg(target_arch = "x86_64")]
             let done = if let Some(simd) = self.simd.as_ref() {
+                let (l, c) = (&self.lum[lp * SIDE..], cp * cw);
+                let (u, v) = (&self.cu[c..], &self.cv[c..]);
+                let mut sums = [[0i32; 16]; 4];
                 // SAFETY: AVX2 detected; the taps of row `dy` cover lines
                 // `lp..lp + len` (`Filter::len`), plus one zero tap on the
                 // next line when the count is odd: the line buffers have
-                // one spare zero line for that. Widths 64 and 32 are
-                // multiples of 16.
+                // one spare zero line for that. Each chunk starts 16
+                // columns further into those lines (64 luma columns; 32
+                // of each chroma plane).
                 unsafe {
-                    avx2::vsum(&self.lum, SIDE, lp, &simd.v_lum[dy], &mut ys);
-                    avx2::vsum(&self.cu, cw, cp, &simd.v_chr[dy], &mut us);
-                    avx2::vsum(&self.cv, cw, cp, &simd.v_chr[dy], &mut vs);
+                    avx2::vsum4(
+                        [l, &l[16..], &l[32..], &l[48..]],
+                        SIDE,
+                        &simd.v_lum[dy],
+                        &mut sums,
+                    );
+                    for (k, chunk) in sums.iter().enumerate() {
+                        ys[16 * k..16 * k + 16].copy_from_slice(chunk);
+                    }
+                    avx2::vsum4([u, &u[16..], v, &v[16..]], cw, &simd.v_chr[dy], &mut sums);
+                    us[..16].copy_from_slice(&sums[0]);
+                    us[16..].copy_from_slice(&sums[1]);
+                    vs[..16].copy_from_slice(&sums[2]);
+                    vs[16..].copy_from_slice(&sums[3]);
                 }
                 true
             } else {
