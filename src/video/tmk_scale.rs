@@ -299,13 +299,42 @@ struct Tables {
     g_u: Vec<i32>,
     g_v: Vec<i32>,
     b_u: Vec<i32>,
+    /// The same tables as i32 arithmetic, for the AVX2 RGB row: present
+    /// only when every entry was checked equal (so the SIMD row gives the
+    /// tables' bytes by construction, whatever the colours).
+    arith: Option<Arith>,
 }
+
+/// The tables as formulas (each an exact integer identity of how
+/// [`Tables::new`] fills them): the luma table's entry `i` is
+/// `clamp((y0 + i * cy + 0x8000) >> 16, 0, 255)`, and a chroma entry for
+/// a sample `c` (0 to 255 after the clamp) is `base + ((c * step) >> 16)`.
+#[derive(Clone, Copy)]
+struct Arith {
+    y0: i32,
+    cy: i32,
+    /// `(base, step)` of r_v, g_u, g_v and b_u.
+    r_v: (i32, i32),
+    g_u: (i32, i32),
+    g_v: (i32, i32),
+    b_u: (i32, i32),
+}
+
+impl Arith {
+    fn luma(&self, at: i32) -> u8 {
+        let i = at.clamp(0, LUMA_ENTRIES as i32 - 1);
+        ((self.y0 + i * self.cy + 0x8000) >> 16).clamp(0, 255) as u8
+    }
+}
+
+/// Entries of the luma table: 1024 plus the headroom both sides.
+const LUMA_ENTRIES: usize = (1024 + 2 * HEADROOM) as usize;
 
 impl Tables {
     fn new(colours: Colours) -> Tables {
         let full = colours.full_range;
         let yoffs: i64 = if full { 384 } else { 326 } + HEADROOM;
-        let plane = (1024 + 2 * HEADROOM) as usize;
+        let plane = LUMA_ENTRIES;
         let mut crv = i64::from(colours.inv[0]);
         let mut cbu = i64::from(colours.inv[1]);
         let mut cgu = -i64::from(colours.inv[2]);
@@ -332,7 +361,8 @@ impl Tables {
         // The chroma steps are counted in luma table entries.
         let per_cy = |v: i64| ((v * (1 << 16)) + 0x8000) / cy.max(1);
         let (crv, cbu, cgu, cgv) = (per_cy(crv), per_cy(cbu), per_cy(cgu), per_cy(cgv));
-        let mut yb = -(384 << 16) - HEADROOM * cy - oy;
+        let y0 = -(384 << 16) - HEADROOM * cy - oy;
+        let mut yb = y0;
         let mut y = vec![0u8; plane];
         for v in y.iter_mut() {
             *v = ((yb + 0x8000) >> 16).clamp(0, 255) as u8;
@@ -347,14 +377,68 @@ impl Tables {
                 })
                 .collect()
         };
-        Tables {
+        let mut t = Tables {
             colours,
             y,
             r_v: entry(crv, yoffs),
             g_u: entry(cgu, yoffs),
             g_v: entry(cgv, 0),
             b_u: entry(cbu, yoffs),
-        }
+            arith: None,
+        };
+        // The formulas in i32 (None when a value leaves it), kept only if
+        // they give every entry.
+        let i32s =
+            |v: &[i64]| -> Option<Vec<i32>> { v.iter().map(|&x| i32::try_from(x).ok()).collect() };
+        let arith = i32s(&[
+            y0,
+            cy,
+            yoffs - (crv >> 9),
+            crv,
+            yoffs - (cgu >> 9),
+            cgu,
+            -(cgv >> 9),
+            cgv,
+            yoffs - (cbu >> 9),
+            cbu,
+        ])
+        .map(|v| Arith {
+            y0: v[0],
+            cy: v[1],
+            r_v: (v[2], v[3]),
+            g_u: (v[4], v[5]),
+            g_v: (v[6], v[7]),
+            b_u: (v[8], v[9]),
+        });
+        t.arith = arith.filter(|a| t.agrees(a));
+        t
+    }
+
+    /// Whether `a` gives every entry of the tables, with no i32 overflow
+    /// on the way (checked in i64).
+    fn agrees(&self, a: &Arith) -> bool {
+        let fits = |v: i64| i32::try_from(v).is_ok();
+        let luma_ok = self.y.iter().enumerate().all(|(i, &want)| {
+            let v = i64::from(a.y0) + i as i64 * i64::from(a.cy) + 0x8000;
+            fits(v) && a.luma(i as i32) == want
+        });
+        let chroma_ok = |table: &[i32], (base, step): (i32, i32)| {
+            table.iter().enumerate().all(|(i, &want)| {
+                let c = (i as i64 - HEADROOM).clamp(0, 255);
+                let v = i64::from(base) + ((c * i64::from(step)) >> 16);
+                fits(c * i64::from(step)) && v == i64::from(want)
+            })
+        };
+        luma_ok
+            && chroma_ok(&self.r_v, a.r_v)
+            && chroma_ok(&self.g_u, a.g_u)
+            && chroma_ok(&self.g_v, a.g_v)
+            && chroma_ok(&self.b_u, a.b_u)
+            // The row adds two entries and a luma sum (under 2^13): far
+            // from overflowing while the entries stay this small.
+            && [&self.r_v, &self.g_u, &self.g_v, &self.b_u]
+                .iter()
+                .all(|t| t.iter().all(|v| v.abs() < 1 << 28))
     }
 
     fn lookup(&self, at: i32) -> u8 {
@@ -502,6 +586,68 @@ mod avx2 {
             let mut v = [0i32; 8];
             _mm256_storeu_si256(v.as_mut_ptr() as *mut __m256i, acc);
             *d = (v.iter().sum::<i32>() >> 7).min(32767) as i16;
+        }
+    }
+
+    /// One output row's RGB24 bytes from its vertical sums (`ys` 64 luma,
+    /// `us`, `vs` 32 chroma), as [`super::Scaler::vertical`]'s table
+    /// lookups give them, computed with the tables' formulas
+    /// ([`super::Arith`], checked equal to every entry).
+    ///
+    /// # Safety
+    /// AVX2 must be present.
+    #[target_feature(enable = "avx2")]
+    pub unsafe fn rgb_row(
+        a: &super::Arith,
+        ys: &[i32; 64],
+        us: &[i32; 32],
+        vs: &[i32; 32],
+        out: &mut [u8; 192],
+    ) {
+        let zero = _mm256_setzero_si256();
+        let top = _mm256_set1_epi32(255);
+        let last = _mm256_set1_epi32(super::LUMA_ENTRIES as i32 - 1);
+        let (y0, cy) = (_mm256_set1_epi32(a.y0), _mm256_set1_epi32(a.cy));
+        let half = _mm256_set1_epi32(0x8000);
+        let luma = |at: __m256i| {
+            let i = _mm256_min_epi32(_mm256_max_epi32(at, zero), last);
+            let v = _mm256_add_epi32(_mm256_add_epi32(y0, _mm256_mullo_epi32(i, cy)), half);
+            _mm256_min_epi32(_mm256_max_epi32(_mm256_srai_epi32::<16>(v), zero), top)
+        };
+        let entry = |c: __m256i, (base, step): (i32, i32)| {
+            let p = _mm256_mullo_epi32(c, _mm256_set1_epi32(step));
+            _mm256_add_epi32(_mm256_set1_epi32(base), _mm256_srai_epi32::<16>(p))
+        };
+        let sample =
+            |s: __m256i| _mm256_min_epi32(_mm256_max_epi32(_mm256_srai_epi32::<19>(s), zero), top);
+        // Each chroma lane serves two pixels.
+        let pairs = [
+            _mm256_setr_epi32(0, 0, 1, 1, 2, 2, 3, 3),
+            _mm256_setr_epi32(4, 4, 5, 5, 6, 6, 7, 7),
+        ];
+        let (mut r, mut g, mut b) = ([0i32; 8], [0i32; 8], [0i32; 8]);
+        for c in 0..4 {
+            let cu = sample(_mm256_loadu_si256(us.as_ptr().add(8 * c) as *const __m256i));
+            let cv = sample(_mm256_loadu_si256(vs.as_ptr().add(8 * c) as *const __m256i));
+            let ro = entry(cv, a.r_v);
+            let go = _mm256_add_epi32(entry(cu, a.g_u), entry(cv, a.g_v));
+            let bo = entry(cu, a.b_u);
+            for (h, idx) in pairs.iter().enumerate() {
+                let px = 16 * c + 8 * h;
+                let y = _mm256_srai_epi32::<19>(_mm256_loadu_si256(
+                    ys.as_ptr().add(px) as *const __m256i
+                ));
+                let at = |o: __m256i| _mm256_add_epi32(_mm256_permutevar8x32_epi32(o, *idx), y);
+                _mm256_storeu_si256(r.as_mut_ptr() as *mut __m256i, luma(at(ro)));
+                _mm256_storeu_si256(g.as_mut_ptr() as *mut __m256i, luma(at(go)));
+                _mm256_storeu_si256(b.as_mut_ptr() as *mut __m256i, luma(at(bo)));
+                for k in 0..8 {
+                    let o = &mut out[3 * (px + k)..3 * (px + k) + 3];
+                    o[0] = r[k] as u8;
+                    o[1] = g[k] as u8;
+                    o[2] = b[k] as u8;
+                }
+            }
         }
     }
 
@@ -813,7 +959,13 @@ impl Scaler {
                 (u, self.chr_w, self.chr_h, &vn.chr, &mut self.cu, cw),
                 (v, self.chr_w, self.chr_h, &vn.chr, &mut self.cv, cw),
             ];
-            for (plane, w, h, quads, out, ow) in planes {
+            // Each plane's last block prefetches the next plane's first.
+            let firsts = [Some(u), Some(v), None].map(|p| {
+                p.map_or(&[][..], |p| {
+                    &p.data[..(vnni::ROWS * p.stride).min(p.data.len())]
+                })
+            });
+            for ((plane, w, h, quads, out, ow), next_first) in planes.into_iter().zip(firsts) {
                 let reach = quads.reach();
                 for r0 in (0..h).step_by(vnni::ROWS) {
                     let n = vnni::ROWS.min(h - r0);
@@ -848,14 +1000,17 @@ impl Scaler {
                     // The next block's rows are prefetched meanwhile.
                     let next = ((r0 + vnni::ROWS) * plane.stride).min(plane.data.len());
                     let end = (next + vnni::ROWS * plane.stride).min(plane.data.len());
+                    let ahead = if r0 + vnni::ROWS < h {
+                        &plane.data[next..end]
+                    } else {
+                        next_first
+                    };
                     // SAFETY: `vnni` exists only where AVX2, AVX-512 VL and
                     // VNNI were detected; every row holds `reach` bytes
                     // (the plane's rest was checked, the copies are that
                     // long); the block is the larger filter's; `ow` is the
                     // filter's output count (64 or 32) and `dst` 8 rows.
-                    unsafe {
-                        vnni::hscale(rows, quads, &mut vn.block, dst, &plane.data[next..end])
-                    };
+                    unsafe { vnni::hscale(rows, quads, &mut vn.block, dst, ahead) };
                     if n < vnni::ROWS {
                         out[r0 * ow..(r0 + n) * ow].copy_from_slice(&vn.out[..n * ow]);
                     }
@@ -994,6 +1149,16 @@ impl Scaler {
                 }
             }
             let out = &mut rgb[dy * SIDE * 3..(dy + 1) * SIDE * 3];
+            #[cfg(target_arch = "x86_64")]
+            if let (Some(a), true, Ok(row)) = (
+                t.arith.as_ref(),
+                self.simd.is_some(),
+                <&mut [u8; 192]>::try_from(&mut *out),
+            ) {
+                // SAFETY: AVX2 detected (`simd` exists only then).
+                unsafe { avx2::rgb_row(a, &ys, &us, &vs, row) };
+                continue;
+            }
             for i in 0..cw {
                 let (y1, y2) = (ys[2 * i] >> 19, ys[2 * i + 1] >> 19);
                 let chroma = |s: i32| ((s >> 19) + HEADROOM as i32).clamp(0, 1279) as usize;
@@ -1177,6 +1342,32 @@ mod tests {
     /// colour matrix, whole and cropped: the same bytes as libswscale on
     /// every one that takes the Rust path, and that path taken by every
     /// size it claims.
+    /// The AVX2 RGB row runs only where the tables' formulas were checked
+    /// equal to every entry: they must be, for every matrix the CLI can
+    /// pick and both ranges, or that row would never run on real video
+    /// (and `random_frames_match_libswscale` would compare the fallback).
+    #[test]
+    fn the_rgb_formulas_hold_for_every_matrix_and_range() {
+        for cs in (1..=10).filter(|&cs| cs != 8) {
+            // SAFETY: sws_getCoefficients returns a static table of four
+            // ints for any colour space number.
+            let inv = unsafe {
+                let p = ffi::sws_getCoefficients(cs);
+                std::array::from_fn(|i| *p.add(i))
+            };
+            for full_range in [false, true] {
+                let t = super::Tables::new(super::Colours {
+                    inv,
+                    full_range,
+                    brightness: 0,
+                    contrast: 1 << 16,
+                    saturation: 1 << 16,
+                });
+                assert!(t.arith.is_some(), "matrix {cs}, full range {full_range}");
+            }
+        }
+    }
+
     #[test]
     fn random_frames_match_libswscale() {
         let mut rng = Rng(0x5eed_1234_abcd_0001);
