@@ -236,7 +236,9 @@ fn set_int(ctx: *mut ffi::SwsContext, name: &CStr, v: i64) -> Result<(), String>
 }
 
 impl CliScaler {
-    pub(crate) fn new(f: &Video, in_frame_range: ffi::AVColorRange) -> Result<CliScaler, String> {
+    /// The scaler for frames of `f`'s format and size; `in_frame_range`
+    /// is the range the video's first tagged frame gave (vf_scale's).
+    pub fn new(f: &Video, in_frame_range: ffi::AVColorRange) -> Result<CliScaler, String> {
         // SAFETY: a fresh context, configured through its AVOptions and
         // initialised once; freed by Drop on every path.
         let ctx = unsafe { ffi::sws_alloc_context() };
@@ -329,15 +331,15 @@ impl CliScaler {
             .is_some_and(tmk_scale::Scaler::uses_avx512)
     }
 
-    /// This scaler with libswscale for every frame (the tests' reference).
-    #[cfg(test)]
-    pub(crate) fn libswscale_only(mut self) -> CliScaler {
+    /// This scaler with libswscale for every frame (the tests' reference,
+    /// and the other side of `cargo bench --bench tmk_scale`).
+    pub fn libswscale_only(mut self) -> CliScaler {
         self.fast = None;
         self
     }
 
     /// Scale one frame to packed 64x64 RGB24 in `rgb`.
-    pub(crate) fn scale(&mut self, f: &Video, rgb: &mut [u8]) -> Result<(), String> {
+    pub fn scale(&mut self, f: &Video, rgb: &mut [u8]) -> Result<(), String> {
         // SAFETY: plain reads of the frame; the colour-detail calls take
         // pointers to tables swscale owns (sws_getCoefficients returns a
         // static table); sws_scale_frame reads `f` and writes `out`, both
