@@ -321,9 +321,12 @@ struct Arith {
 }
 
 impl Arith {
+    /// Wrapping, as the SIMD row's i32 lanes are: equal to the exact value
+    /// wherever that fits in i32, which [`Tables::agrees`] checks.
     fn luma(&self, at: i32) -> u8 {
         let i = at.clamp(0, LUMA_ENTRIES as i32 - 1);
-        ((self.y0 + i * self.cy + 0x8000) >> 16).clamp(0, 255) as u8
+        let v = self.y0.wrapping_add(i.wrapping_mul(self.cy)).wrapping_add(0x8000);
+        (v >> 16).clamp(0, 255) as u8
     }
 }
 
@@ -1366,6 +1369,39 @@ mod tests {
                 assert!(t.arith.is_some(), "matrix {cs}, full range {full_range}");
             }
         }
+    }
+
+    /// Colour settings the CLI never makes (contrast up to 32 times
+    /// libswscale's default, which puts the luma formula past i32,
+    /// saturation up to 16 times, large brightness) keep the formulas
+    /// only where they give the table's luma.
+    #[test]
+    fn wild_colour_settings_keep_the_formulas_only_where_they_hold() {
+        let mut kept = 0;
+        let mut dropped = 0;
+        for contrast in [0, 1, 1 << 16, 1 << 20, 1 << 21] {
+            for saturation in [0, 1 << 16, 1 << 20] {
+                for brightness in [-1 << 20, 0, 1 << 20] {
+                    let t = super::Tables::new(super::Colours {
+                        inv: [117_489, 138_438, 13_975, 34_925],
+                        full_range: contrast % 2 == 0,
+                        brightness,
+                        contrast,
+                        saturation,
+                    });
+                    if let Some(a) = t.arith {
+                        kept += 1;
+                        for at in (-3000..5000).step_by(7) {
+                            assert_eq!(a.luma(at), t.lookup(at), "entry {at}");
+                        }
+                    } else {
+                        dropped += 1;
+                    }
+                }
+            }
+        }
+        // Both outcomes met: the check is not vacuous either way.
+        assert!(kept > 0 && dropped > 0, "kept {kept}, dropped {dropped}");
     }
 
     #[test]
