@@ -325,7 +325,10 @@ impl Arith {
     /// wherever that fits in i32, which [`Tables::agrees`] checks.
     fn luma(&self, at: i32) -> u8 {
         let i = at.clamp(0, LUMA_ENTRIES as i32 - 1);
-        let v = self.y0.wrapping_add(i.wrapping_mul(self.cy)).wrapping_add(0x8000);
+        let v = self
+            .y0
+            .wrapping_add(i.wrapping_mul(self.cy))
+            .wrapping_add(0x8000);
         (v >> 16).clamp(0, 255) as u8
     }
 }
