@@ -718,6 +718,14 @@ pub struct Plane<'a> {
     pub stride: usize,
 }
 
+impl<'a> Plane<'a> {
+    /// The bytes of the first `n` rows (fewer if the plane is shorter).
+    #[cfg(target_arch = "x86_64")]
+    fn first_rows(&self, n: usize) -> &'a [u8] {
+        &self.data[..(n * self.stride).min(self.data.len())]
+    }
+}
+
 /// The scaler for one source size (see the module docs).
 pub struct Scaler {
     w: usize,
@@ -966,11 +974,7 @@ impl Scaler {
                 (v, self.chr_w, self.chr_h, &vn.chr, &mut self.cv, cw),
             ];
             // Each plane's last block prefetches the next plane's first.
-            let firsts = [Some(u), Some(v), None].map(|p| {
-                p.map_or(&[][..], |p| {
-                    &p.data[..(vnni::ROWS * p.stride).min(p.data.len())]
-                })
-            });
+            let firsts = [u.first_rows(vnni::ROWS), v.first_rows(vnni::ROWS), &[]];
             for ((plane, w, h, quads, out, ow), next_first) in planes.into_iter().zip(firsts) {
                 let reach = quads.reach();
                 for r0 in (0..h).step_by(vnni::ROWS) {
