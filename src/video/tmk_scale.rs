@@ -15,6 +15,13 @@
 //! format, a small or huge frame, a cascade) goes to libswscale itself;
 //! [`Scaler::new`] says which.
 //!
+//! A source row equal to the row above it gives the same horizontal
+//! output, so it is copied instead of computed ([`Plane::repeats`]): bars,
+//! flat graphics and title cards repeat rows for long stretches, and on a
+//! 1080x1080 test pattern (`test-padded-dimensions`) more than half of the
+//! blocks of eight rows are repeats. The copy is exact by construction (the
+//! same bytes in, the same integer arithmetic).
+//!
 //! The tests compare it with libswscale in-process on random frames of
 //! many sizes, both ranges and every colour matrix the CLI can pick.
 
@@ -719,6 +726,27 @@ pub struct Plane<'a> {
 }
 
 impl<'a> Plane<'a> {
+    /// Whether rows `r0..r0 + n` all hold the same first `w` bytes as row
+    /// `r0 - 1` (false for the first row): their horizontal pass would
+    /// give that row's output again.
+    ///
+    /// Why it pays: bars, flat title cards, fades and graphics repeat rows
+    /// for long stretches, and an equal row costs a compare of its bytes
+    /// instead of every tap of every output. On natural video rows differ
+    /// within their first bytes, so the check costs next to nothing.
+    fn repeats(&self, w: usize, r0: usize, n: usize) -> bool {
+        let Some(prev) = r0.checked_sub(1) else {
+            return false;
+        };
+        let row = |r: usize| self.data.get(r * self.stride..r * self.stride + w);
+        let Some(last) = row(prev) else {
+            return false;
+        };
+        // Last row first: a block that is not a repeat mostly ends in a
+        // row that differs, and then one compare settles it.
+        (r0..r0 + n).rev().all(|r| row(r) == Some(last))
+    }
+
     /// The bytes of the first `n` rows (fewer if the plane is shorter).
     #[cfg(target_arch = "x86_64")]
     fn first_rows(&self, n: usize) -> &'a [u8] {
@@ -979,6 +1007,13 @@ impl Scaler {
                 let reach = quads.reach();
                 for r0 in (0..h).step_by(vnni::ROWS) {
                     let n = vnni::ROWS.min(h - r0);
+                    if plane.repeats(w, r0, n) {
+                        let from = (r0 - 1) * ow;
+                        for r in r0..r0 + n {
+                            out.copy_within(from..from + ow, r * ow);
+                        }
+                        continue;
+                    }
                     // The frame's own rows where the reach stays inside
                     // the plane (it may run into the next row, times zero
                     // taps); copies of the last ones, zeros past the end.
@@ -1063,6 +1098,10 @@ impl Scaler {
                 // How far the last output's taps read past its first.
                 let reach = f.pos.iter().max().map_or(0, |&p| p + pad);
                 for r in 0..h {
+                    if plane.repeats(w, r, 1) {
+                        out.copy_within((r - 1) * ow..r * ow, r * ow);
+                        continue;
+                    }
                     let start = r * plane.stride;
                     let line = match plane.data.get(start..) {
                         Some(rest) if rest.len() >= reach => rest,
@@ -1083,15 +1122,20 @@ impl Scaler {
             }
             return;
         }
-        for r in 0..self.h {
-            let line = &y.data[r * y.stride..r * y.stride + self.w];
-            hscale(line, &self.h_lum, &mut self.lum[r * SIDE..(r + 1) * SIDE]);
-        }
-        for r in 0..self.chr_h {
-            let lu = &u.data[r * u.stride..r * u.stride + self.chr_w];
-            hscale(lu, &self.h_chr, &mut self.cu[r * cw..(r + 1) * cw]);
-            let lv = &v.data[r * v.stride..r * v.stride + self.chr_w];
-            hscale(lv, &self.h_chr, &mut self.cv[r * cw..(r + 1) * cw]);
+        let planes = [
+            (y, self.w, self.h, &self.h_lum, &mut self.lum, SIDE),
+            (u, self.chr_w, self.chr_h, &self.h_chr, &mut self.cu, cw),
+            (v, self.chr_w, self.chr_h, &self.h_chr, &mut self.cv, cw),
+        ];
+        for (plane, w, h, f, out, ow) in planes {
+            for r in 0..h {
+                if plane.repeats(w, r, 1) {
+                    out.copy_within((r - 1) * ow..r * ow, r * ow);
+                } else {
+                    let line = &plane.data[r * plane.stride..r * plane.stride + w];
+                    hscale(line, f, &mut out[r * ow..(r + 1) * ow]);
+                }
+            }
         }
     }
 
@@ -1209,7 +1253,8 @@ mod tests {
     }
 
     /// A `w` x `h` frame of `fmt` whose planes are noise, smooth
-    /// gradients or flat extremes (`kind`), with the frame's colour tags.
+    /// gradients, flat extremes or runs of equal rows (`kind`), with the
+    /// frame's colour tags.
     fn frame(
         fmt: Pixel,
         w: u32,
@@ -1229,9 +1274,34 @@ mod tests {
             };
             let (a, b) = (rng.below(256), rng.below(256));
             let d = f.data_mut(p);
+            if kind % 5 == 4 {
+                // Runs of equal rows (bars, stripes, flat areas) of 1 to 40
+                // rows, a run now and then differing only in its last byte.
+                let mut y = 0;
+                while y < ph {
+                    let run = (1 + rng.below(40) as usize).min(ph - y);
+                    let row = &mut d[y * stride..y * stride + pw];
+                    match rng.below(3) {
+                        0 => row.fill(rng.below(256) as u8),
+                        1 => row.iter_mut().enumerate().for_each(|(x, v)| {
+                            *v = [16u8, 235][(x * 8 / pw + p) % 2];
+                        }),
+                        _ => row.iter_mut().for_each(|v| *v = rng.below(256) as u8),
+                    }
+                    if y > 0 && rng.below(4) == 0 {
+                        d.copy_within((y - 1) * stride..(y - 1) * stride + pw, y * stride);
+                        d[y * stride + pw - 1] ^= 1;
+                    }
+                    for r in y + 1..y + run {
+                        d.copy_within(y * stride..y * stride + pw, r * stride);
+                    }
+                    y += run;
+                }
+                continue;
+            }
             for y in 0..ph {
                 for x in 0..pw {
-                    d[y * stride + x] = match kind % 4 {
+                    d[y * stride + x] = match kind % 5 {
                         0 => rng.below(256) as u8,
                         1 => ((x as u64 * a / pw as u64 + y as u64 * b / ph as u64) % 256) as u8,
                         2 => [0u8, 255][(x / 3 + y / 5 + p) % 2],
@@ -1333,7 +1403,7 @@ mod tests {
     #[test]
     fn the_sample_videos_size_matches_libswscale() {
         let mut rng = Rng(7);
-        for kind in 0..4 {
+        for kind in 0..5 {
             let f = frame(
                 Pixel::YUV420P,
                 480,
@@ -1411,6 +1481,46 @@ mod tests {
         assert!(kept > 0 && dropped > 0, "kept {kept}, dropped {dropped}");
     }
 
+    /// Frames made of runs of equal rows, where the horizontal pass copies
+    /// a row's output instead of computing it (whole blocks of eight on
+    /// the AVX-512 pass, single rows on the others): the same bytes as
+    /// libswscale on every path, runs starting and ending anywhere in a
+    /// block, on sizes whose planes end in partial blocks.
+    #[test]
+    fn runs_of_equal_rows_match_libswscale() {
+        let mut rng = Rng(0x0dd5_eed5_0000_0004);
+        for (n, (w, h)) in [
+            (1080, 1080),
+            (1920, 1080),
+            (720, 480),
+            (641, 363),
+            (99, 1001),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            for k in 0..4 {
+                let range = RANGES[(n + k) % 3];
+                let f = frame(
+                    Pixel::YUV420P,
+                    w,
+                    h,
+                    4,
+                    &mut rng,
+                    range,
+                    ffi::AVColorSpace::AVCOL_SPC_BT709,
+                );
+                assert!(check(&f, range), "{w}x{h} takes the Rust path");
+                let mut avx2 = CliScaler::new(&f, range).unwrap().avx2_only();
+                let mut theirs = CliScaler::new(&f, range).unwrap().libswscale_only();
+                let (mut a, mut b) = (vec![0u8; 64 * 64 * 3], vec![0u8; 64 * 64 * 3]);
+                avx2.scale(&f, &mut a).unwrap();
+                theirs.scale(&f, &mut b).unwrap();
+                assert_eq!(first_diff(&a, &b), None, "{w}x{h}: AVX2 pass");
+            }
+        }
+    }
+
     #[test]
     fn random_frames_match_libswscale() {
         let mut rng = Rng(0x5eed_1234_abcd_0001);
@@ -1460,7 +1570,7 @@ mod tests {
             let space = SPACES[rng.below(SPACES.len() as u64) as usize];
             // The context's range is the first tagged one; later frames
             // may tag another matrix (a new table, same context).
-            let first = frame(fmt, w, h, rng.below(4), &mut rng, range, space);
+            let first = frame(fmt, w, h, rng.below(5), &mut rng, range, space);
             let claims = super::Scaler::new(w as usize, h as usize).is_some();
             let mut ours = CliScaler::new(&first, range).unwrap();
             let mut scalar = CliScaler::new(&first, range).unwrap().scalar_only();
@@ -1480,7 +1590,7 @@ mod tests {
                 let f = if k == 0 {
                     first.clone()
                 } else {
-                    frame(fmt, w, h, rng.below(4), &mut rng, range, space)
+                    frame(fmt, w, h, rng.below(5), &mut rng, range, space)
                 };
                 ours.scale(&f, &mut a).unwrap();
                 scalar.scale(&f, &mut sc).unwrap();
@@ -1511,7 +1621,7 @@ mod tests {
                 fmt,
                 w + 2 * l,
                 h + 2 * t,
-                rng.below(4),
+                rng.below(5),
                 &mut rng,
                 range,
                 space,
