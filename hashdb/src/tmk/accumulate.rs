@@ -131,12 +131,19 @@ impl TmkAccumulator {
 /// Adds `g` to every `C[p][0]` and `g cos`, `g sin` of `rot` to every
 /// `C[p][j]`, `S[p][j]`: the per-frame bulk of TMK (64 K products).
 ///
-/// Why two builds of one body: with AVX2 the compiler works on four
-/// doubles at a time instead of two. Each lane still does exactly what the
-/// scalar code does, an IEEE float32 to double, a double product, a double
-/// sum and one rounding to float32 (Rust never fuses a multiply and an add
-/// into an FMA unasked), so both give the same bits.
+/// Why three builds of one body: with AVX2 the compiler works on four
+/// doubles at a time instead of two, with AVX-512 on eight. Each lane
+/// still does exactly what the scalar code does, an IEEE float32 to
+/// double, a double product, a double sum and one rounding to float32
+/// (Rust never fuses a multiply and an add into an FMA unasked), so all
+/// give the same bits.
 fn add_rotated(cos: &mut [Feature], sin: &mut [Feature], g: &Feature, rot: &[(f64, f64); VECTORS]) {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx512f") {
+        // SAFETY: the CPU has AVX-512F (checked just above).
+        unsafe { add_rotated_avx512(cos, sin, g, rot) };
+        return;
+    }
     #[cfg(target_arch = "x86_64")]
     if std::arch::is_x86_feature_detected!("avx2") {
         // SAFETY: the CPU has AVX2 (checked just above).
@@ -149,6 +156,17 @@ fn add_rotated(cos: &mut [Feature], sin: &mut [Feature], g: &Feature, rot: &[(f6
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
 unsafe fn add_rotated_avx2(
+    cos: &mut [Feature],
+    sin: &mut [Feature],
+    g: &Feature,
+    rot: &[(f64, f64); VECTORS],
+) {
+    add_rotated_body(cos, sin, g, rot);
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn add_rotated_avx512(
     cos: &mut [Feature],
     sin: &mut [Feature],
     g: &Feature,
@@ -193,9 +211,10 @@ mod tests {
     }
 
     #[test]
-    fn the_avx2_build_adds_the_same_bits_as_the_plain_one() {
-        // `add_rotated` takes the AVX2 build where the CPU has it; the
-        // plain body here is the SSE2 build. Awkward values on purpose:
+    fn every_build_adds_the_same_bits_as_the_plain_one() {
+        // `add_rotated` takes the AVX-512 or AVX2 build where the CPU has
+        // it, the AVX2 one is also run on its own; the plain body here is
+        // the SSE2 build. Awkward values on purpose:
         // sums that round differently if any step were fused or reordered.
         let g: Feature = std::array::from_fn(|k| ((k * 37 % 101) as f32 - 50.3) / 7.1);
         let start = |i: usize| -> Vec<Feature> {
@@ -208,14 +227,28 @@ mod tests {
             *r = ((i as f64 * 0.731).cos(), (i as f64 * 0.731).sin());
         }
         let (mut c1, mut s1, mut c2, mut s2) = (start(3), start(5), start(3), start(5));
+        let (mut c3, mut s3) = (start(3), start(5));
+        #[cfg(target_arch = "x86_64")]
+        let avx2 = std::arch::is_x86_feature_detected!("avx2");
+        #[cfg(not(target_arch = "x86_64"))]
+        let avx2 = false;
         for _ in 0..50 {
             add_rotated(&mut c1, &mut s1, &g, &rot);
             add_rotated_body(&mut c2, &mut s2, &g, &rot);
+            #[cfg(target_arch = "x86_64")]
+            if avx2 {
+                // SAFETY: the CPU has AVX2 (checked above).
+                unsafe { add_rotated_avx2(&mut c3, &mut s3, &g, &rot) };
+            }
         }
         let bits =
             |v: &[Feature]| -> Vec<u32> { v.iter().flatten().map(|x| x.to_bits()).collect() };
         assert_eq!(bits(&c1), bits(&c2));
         assert_eq!(bits(&s1), bits(&s2));
+        if avx2 {
+            assert_eq!(bits(&c3), bits(&c2));
+            assert_eq!(bits(&s3), bits(&s2));
+        }
     }
 
     #[test]
