@@ -747,10 +747,12 @@ impl<'a> Plane<'a> {
         (r0..r0 + n).rev().all(|r| row(r) == Some(last))
     }
 
-    /// The bytes of the first `n` rows (fewer if the plane is shorter).
+    /// The bytes of rows `r0..r0 + n` (fewer, or none, past the plane's
+    /// end): what the VNNI pass prefetches.
     #[cfg(target_arch = "x86_64")]
-    fn first_rows(&self, n: usize) -> &'a [u8] {
-        &self.data[..(n * self.stride).min(self.data.len())]
+    fn rows(&self, r0: usize, n: usize) -> &'a [u8] {
+        let at = |r: usize| r.saturating_mul(self.stride).min(self.data.len());
+        &self.data[at(r0)..at(r0.saturating_add(n))]
     }
 }
 
@@ -1002,7 +1004,7 @@ impl Scaler {
                 (v, self.chr_w, self.chr_h, &vn.chr, &mut self.cv, cw),
             ];
             // Each plane's last block prefetches the next plane's first.
-            let firsts = [u.first_rows(vnni::ROWS), v.first_rows(vnni::ROWS), &[]];
+            let firsts = [u.rows(0, vnni::ROWS), v.rows(0, vnni::ROWS), &[]];
             for ((plane, w, h, quads, out, ow), next_first) in planes.into_iter().zip(firsts) {
                 let reach = quads.reach();
                 for r0 in (0..h).step_by(vnni::ROWS) {
@@ -1043,10 +1045,8 @@ impl Scaler {
                         &mut vn.out[..vnni::ROWS * ow]
                     };
                     // The next block's rows are prefetched meanwhile.
-                    let next = ((r0 + vnni::ROWS) * plane.stride).min(plane.data.len());
-                    let end = (next + vnni::ROWS * plane.stride).min(plane.data.len());
                     let ahead = if r0 + vnni::ROWS < h {
-                        &plane.data[next..end]
+                        plane.rows(r0 + vnni::ROWS, vnni::ROWS)
                     } else {
                         next_first
                     };
