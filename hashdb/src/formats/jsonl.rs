@@ -228,6 +228,48 @@ mod tests {
         assert_eq!(back[0].as_ref().unwrap(), &rec);
     }
 
+    /// Timestamps the default serde_json parser reads one ulp off (the
+    /// first found by the list_formats fuzz target): every one imports
+    /// back to the bits that were exported.
+    #[test]
+    fn every_timestamp_round_trips_bit_for_bit() {
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut stamps = vec![1.0000555555555557, 1.0000555555555555, 0.1, 1e-300];
+        for _ in 0..2000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            stamps.push((x >> 11) as f64 / (1u64 << 53) as f64 * 86_400.0);
+        }
+        for t in stamps {
+            let rec = Record::new(Value::Vpdq(vec![VpdqFrame {
+                frame: 0,
+                hash: "a".repeat(64).parse().unwrap(),
+                quality: 100,
+                timestamp: t,
+            }]));
+            let e = Entry {
+                id: 1,
+                list_id: 1,
+                record: rec,
+                added_at: 1,
+                status: StatusChange {
+                    status: Status::Active,
+                    by: None,
+                    reason: None,
+                    at: None,
+                },
+            };
+            let mut buf = Vec::new();
+            write(&mut buf, &e, "l").unwrap();
+            let back: Vec<_> = read(buf.as_slice()).collect();
+            let Value::Vpdq(f) = &back[0].as_ref().unwrap().value else {
+                panic!("not vPDQ");
+            };
+            assert_eq!(f[0].timestamp.to_bits(), t.to_bits(), "{t}");
+        }
+    }
+
     #[test]
     fn frames_follow_the_vpdq_text_rules() {
         let h = "a".repeat(64);
