@@ -21,15 +21,36 @@ use super::vecmath::normalize;
 /// finite for any number of frames a video can have.
 pub const MAX_FEATURE_ABS: f32 = 1e9;
 
+/// Frames whose rotations are added to `C`, `S` together.
+///
+/// Why: the `C`, `S` sums are 256 KB of float32, read and written once per
+/// frame, which does not stay in L2 beside a video decoder: the step was
+/// limited by memory, and each pass pushed the decoder's own data out of
+/// the cache. Eight frames a pass keep each sum in a register across
+/// them. Every element still takes its frames in order, one rounding
+/// each, so the bits are those of adding one frame at a time.
+const BATCH: usize = 8;
+
+/// A frame waiting for the next pass: its normalised feature and its
+/// rotations.
+#[derive(Clone)]
+struct Pending {
+    g: Feature,
+    rot: [(f64, f64); VECTORS],
+}
+
 /// Sums of a video's frame features so far. Not `Sync`-bound; one per
 /// video being hashed.
 #[derive(Clone)]
 pub struct TmkAccumulator {
     frames: u64,
     pure_average: Feature,
-    /// Index `period * NUM_COEFFICIENTS + j`, as in [`TmkHash`].
+    /// Index `period * NUM_COEFFICIENTS + j`, as in [`TmkHash`]: the sums
+    /// of the frames before `pending`.
     cos: Vec<Feature>,
     sin: Vec<Feature>,
+    /// Up to [`BATCH`] frames not yet in `cos`, `sin`, oldest first.
+    pending: Vec<Pending>,
 }
 
 impl Default for TmkAccumulator {
@@ -45,6 +66,7 @@ impl TmkAccumulator {
             pure_average: [0.0; FEATURE_DIM],
             cos: vec![[0.0; FEATURE_DIM]; VECTORS],
             sin: vec![[0.0; FEATURE_DIM]; VECTORS],
+            pending: Vec::with_capacity(BATCH),
         }
     }
 
@@ -95,14 +117,26 @@ impl TmkAccumulator {
                 rot[p * NUM_COEFFICIENTS + j] = (cos_arg, sin_arg);
             }
         }
-        add_rotated(&mut self.cos, &mut self.sin, &g, &rot);
+        self.pending.push(Pending { g, rot });
+        if self.pending.len() == BATCH {
+            self.flush();
+        }
         self.frames += 1;
         Ok(())
+    }
+
+    /// Add the pending frames to `cos`, `sin`.
+    fn flush(&mut self) {
+        if !self.pending.is_empty() {
+            add_rotated(&mut self.cos, &mut self.sin, &self.pending);
+            self.pending.clear();
+        }
     }
 
     /// The hash of the frames added. With no frame at all everything is
     /// zero (as the reference writes it).
     pub fn finish(mut self) -> TmkHash {
+        self.flush();
         if self.frames > 0 {
             // float32(N), then one float32 division per element.
             let n = self.frames as f32;
@@ -128,8 +162,9 @@ impl TmkAccumulator {
     }
 }
 
-/// Adds `g` to every `C[p][0]` and `g cos`, `g sin` of `rot` to every
-/// `C[p][j]`, `S[p][j]`: the per-frame bulk of TMK (64 K products).
+/// Adds each frame of `frames`, in order, to the sums: its `g` to every
+/// `C[p][0]`, its `g cos`, `g sin` to every `C[p][j]`, `S[p][j]`: the bulk
+/// of TMK (64 K products a frame).
 ///
 /// Why three builds of one body: with AVX2 the compiler works on four
 /// doubles at a time instead of two, with AVX-512 on eight. Each lane
@@ -137,67 +172,66 @@ impl TmkAccumulator {
 /// double, a double product, a double sum and one rounding to float32
 /// (Rust never fuses a multiply and an add into an FMA unasked), so all
 /// give the same bits.
-fn add_rotated(cos: &mut [Feature], sin: &mut [Feature], g: &Feature, rot: &[(f64, f64); VECTORS]) {
+fn add_rotated(cos: &mut [Feature], sin: &mut [Feature], frames: &[Pending]) {
     #[cfg(target_arch = "x86_64")]
     if std::arch::is_x86_feature_detected!("avx512f") {
         // SAFETY: the CPU has AVX-512F (checked just above).
-        unsafe { add_rotated_avx512(cos, sin, g, rot) };
+        unsafe { add_rotated_avx512(cos, sin, frames) };
         return;
     }
     #[cfg(target_arch = "x86_64")]
     if std::arch::is_x86_feature_detected!("avx2") {
         // SAFETY: the CPU has AVX2 (checked just above).
-        unsafe { add_rotated_avx2(cos, sin, g, rot) };
+        unsafe { add_rotated_avx2(cos, sin, frames) };
         return;
     }
-    add_rotated_body(cos, sin, g, rot);
+    add_rotated_body(cos, sin, frames);
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
-unsafe fn add_rotated_avx2(
-    cos: &mut [Feature],
-    sin: &mut [Feature],
-    g: &Feature,
-    rot: &[(f64, f64); VECTORS],
-) {
-    add_rotated_body(cos, sin, g, rot);
+unsafe fn add_rotated_avx2(cos: &mut [Feature], sin: &mut [Feature], frames: &[Pending]) {
+    add_rotated_body(cos, sin, frames);
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
-unsafe fn add_rotated_avx512(
-    cos: &mut [Feature],
-    sin: &mut [Feature],
-    g: &Feature,
-    rot: &[(f64, f64); VECTORS],
-) {
-    add_rotated_body(cos, sin, g, rot);
+unsafe fn add_rotated_avx512(cos: &mut [Feature], sin: &mut [Feature], frames: &[Pending]) {
+    add_rotated_body(cos, sin, frames);
 }
 
+/// Elements of a sum kept in registers across the frames of a batch.
+const LANES: usize = 16;
+const _: () = assert!(FEATURE_DIM.is_multiple_of(LANES));
+
 #[inline(always)]
-fn add_rotated_body(
-    cos: &mut [Feature],
-    sin: &mut [Feature],
-    g: &Feature,
-    rot: &[(f64, f64); VECTORS],
-) {
-    for (i, ((cos_v, sin_v), &(cos_arg, sin_arg))) in
-        cos.iter_mut().zip(sin.iter_mut()).zip(rot).enumerate()
-    {
+fn add_rotated_body(cos: &mut [Feature], sin: &mut [Feature], frames: &[Pending]) {
+    for (i, (cos_v, sin_v)) in cos.iter_mut().zip(sin.iter_mut()).enumerate() {
         if i % NUM_COEFFICIENTS == 0 {
             // j = 0: a plain float32 sum, the same for every period.
-            for (c, &x) in cos_v.iter_mut().zip(g) {
-                *c += x;
+            for f in frames {
+                for (c, &x) in cos_v.iter_mut().zip(&f.g) {
+                    *c += x;
+                }
             }
             continue;
         }
-        for k in 0..FEATURE_DIM {
-            // The reference adds `float * double` to a float: the sum is
-            // formed in double and rounded to float32 every frame.
-            let x = f64::from(g[k]);
-            cos_v[k] = (f64::from(cos_v[k]) + x * cos_arg) as f32;
-            sin_v[k] = (f64::from(sin_v[k]) + x * sin_arg) as f32;
+        for at in (0..FEATURE_DIM).step_by(LANES) {
+            let mut c: [f32; LANES] = std::array::from_fn(|l| cos_v[at + l]);
+            let mut s: [f32; LANES] = std::array::from_fn(|l| sin_v[at + l]);
+            for f in frames {
+                let (cos_arg, sin_arg) = f.rot[i];
+                for l in 0..LANES {
+                    // The reference adds `float * double` to a float: the
+                    // sum is formed in double and rounded to float32 every
+                    // frame.
+                    let x = f64::from(f.g[at + l]);
+                    c[l] = (f64::from(c[l]) + x * cos_arg) as f32;
+                    s[l] = (f64::from(s[l]) + x * sin_arg) as f32;
+                }
+            }
+            cos_v[at..at + LANES].copy_from_slice(&c);
+            sin_v[at..at + LANES].copy_from_slice(&s);
         }
     }
 }
@@ -210,44 +244,124 @@ mod tests {
         std::array::from_fn(|k| ((k * 7 + t * 13) % 31) as f32 - 15.0)
     }
 
+    /// Frames of awkward values: sums that round differently if any step
+    /// were fused or reordered.
+    fn pending(n: usize) -> Vec<Pending> {
+        (0..n)
+            .map(|f| {
+                let g = std::array::from_fn(|k| ((k * 37 + f * 11) % 101) as f32 / 7.1 - 7.3);
+                let mut rot = [(0f64, 0f64); VECTORS];
+                for (i, r) in rot.iter_mut().enumerate() {
+                    let a = (i * 3 + f * 17) as f64 * 0.731;
+                    *r = (a.cos(), a.sin());
+                }
+                Pending { g, rot }
+            })
+            .collect()
+    }
+
+    fn sums(seed: usize) -> Vec<Feature> {
+        (0..VECTORS)
+            .map(|v| std::array::from_fn(|k| ((v * 13 + k * seed) % 97) as f32 * 1.0e-3 + 0.1))
+            .collect()
+    }
+
+    fn bits(v: &[Feature]) -> Vec<u32> {
+        v.iter().flatten().map(|x| x.to_bits()).collect()
+    }
+
+    /// What every build and batch must equal: each frame added to each
+    /// element in turn, written plainly.
+    fn one_frame_at_a_time(cos: &mut [Feature], sin: &mut [Feature], frames: &[Pending]) {
+        for f in frames {
+            for i in 0..VECTORS {
+                for k in 0..FEATURE_DIM {
+                    if i % NUM_COEFFICIENTS == 0 {
+                        cos[i][k] += f.g[k];
+                    } else {
+                        let x = f64::from(f.g[k]);
+                        cos[i][k] = (f64::from(cos[i][k]) + x * f.rot[i].0) as f32;
+                        sin[i][k] = (f64::from(sin[i][k]) + x * f.rot[i].1) as f32;
+                    }
+                }
+            }
+        }
+    }
+
     #[test]
-    fn every_build_adds_the_same_bits_as_the_plain_one() {
+    fn every_build_and_batch_adds_the_same_bits_as_one_frame_at_a_time() {
         // `add_rotated` takes the AVX-512 or AVX2 build where the CPU has
         // it, the AVX2 one is also run on its own; the plain body here is
-        // the SSE2 build. Awkward values on purpose:
-        // sums that round differently if any step were fused or reordered.
-        let g: Feature = std::array::from_fn(|k| ((k * 37 % 101) as f32 - 50.3) / 7.1);
-        let start = |i: usize| -> Vec<Feature> {
-            (0..VECTORS)
-                .map(|v| std::array::from_fn(|k| ((v * 13 + k * i) % 97) as f32 * 1.0e-3 + 0.1))
-                .collect()
-        };
-        let mut rot = [(0f64, 0f64); VECTORS];
-        for (i, r) in rot.iter_mut().enumerate() {
-            *r = ((i as f64 * 0.731).cos(), (i as f64 * 0.731).sin());
-        }
-        let (mut c1, mut s1, mut c2, mut s2) = (start(3), start(5), start(3), start(5));
-        let (mut c3, mut s3) = (start(3), start(5));
+        // the SSE2 build.
         #[cfg(target_arch = "x86_64")]
         let avx2 = std::arch::is_x86_feature_detected!("avx2");
         #[cfg(not(target_arch = "x86_64"))]
         let avx2 = false;
-        for _ in 0..50 {
-            add_rotated(&mut c1, &mut s1, &g, &rot);
-            add_rotated_body(&mut c2, &mut s2, &g, &rot);
-            #[cfg(target_arch = "x86_64")]
+        let frames = pending(3 * BATCH + 3);
+        let (mut c0, mut s0) = (sums(3), sums(5));
+        one_frame_at_a_time(&mut c0, &mut s0, &frames);
+        // Batches of every size up to BATCH, and one frame at a time.
+        for size in 1..=BATCH {
+            let (mut c1, mut s1, mut c2, mut s2) = (sums(3), sums(5), sums(3), sums(5));
+            let (mut c3, mut s3) = (sums(3), sums(5));
+            for batch in frames.chunks(size) {
+                add_rotated(&mut c1, &mut s1, batch);
+                add_rotated_body(&mut c2, &mut s2, batch);
+                #[cfg(target_arch = "x86_64")]
+                if avx2 {
+                    // SAFETY: the CPU has AVX2 (checked above).
+                    unsafe { add_rotated_avx2(&mut c3, &mut s3, batch) };
+                }
+            }
+            for (c, s) in [(&c1, &s1), (&c2, &s2)] {
+                assert_eq!(bits(c), bits(&c0), "batches of {size}");
+                assert_eq!(bits(s), bits(&s0), "batches of {size}");
+            }
             if avx2 {
-                // SAFETY: the CPU has AVX2 (checked above).
-                unsafe { add_rotated_avx2(&mut c3, &mut s3, &g, &rot) };
+                assert_eq!(bits(&c3), bits(&c0), "AVX2, batches of {size}");
+                assert_eq!(bits(&s3), bits(&s0), "AVX2, batches of {size}");
             }
         }
-        let bits =
-            |v: &[Feature]| -> Vec<u32> { v.iter().flatten().map(|x| x.to_bits()).collect() };
-        assert_eq!(bits(&c1), bits(&c2));
-        assert_eq!(bits(&s1), bits(&s2));
-        if avx2 {
-            assert_eq!(bits(&c3), bits(&c2));
-            assert_eq!(bits(&s3), bits(&s2));
+        // The sums moved: the comparison was not of untouched vectors.
+        assert_ne!(bits(&c0), bits(&sums(3)));
+    }
+
+    /// Frames wait in batches; whatever the count when the hash is taken,
+    /// a clone is made or frames are skipped, the hash is that of adding
+    /// every frame at once.
+    #[test]
+    fn batching_never_shows_in_the_hash() {
+        for n in [0, 1, BATCH - 1, BATCH, BATCH + 1, 3 * BATCH + 5] {
+            let (mut batched, mut each) = (TmkAccumulator::new(), TmkAccumulator::new());
+            let mut clone = None;
+            for t in 0..n {
+                if t == n / 2 {
+                    clone = Some(batched.clone());
+                    batched.skip(2);
+                    each.skip(2);
+                }
+                batched.push(&feature(t)).unwrap();
+                each.push(&feature(t)).unwrap();
+                each.flush();
+                assert!(each.pending.is_empty());
+            }
+            assert_eq!(batched.frames(), each.frames());
+            assert_eq!(
+                batched.finish().to_bytes(),
+                each.finish().to_bytes(),
+                "{n} frames"
+            );
+            // The clone taken mid-batch goes on by itself.
+            if let Some(mut c) = clone {
+                let mut plain = TmkAccumulator::new();
+                for t in 0..n / 2 {
+                    plain.push(&feature(t)).unwrap();
+                    plain.flush();
+                }
+                c.push(&feature(99)).unwrap();
+                plain.push(&feature(99)).unwrap();
+                assert_eq!(c.finish().to_bytes(), plain.finish().to_bytes());
+            }
         }
     }
 
