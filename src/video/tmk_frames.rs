@@ -204,25 +204,94 @@ const SWS_PARAM_DEFAULT: i64 = 123456;
 /// A libswscale context set up as FFmpeg 5.1's scale filter sets it up for
 /// the CLI's `-s 64:64 -pix_fmt rgb24` (see the module docs).
 pub struct CliScaler {
-    ctx: *mut ffi::SwsContext,
-    /// Source format, width and height the context was made for.
+    /// Opened on the first frame that needs libswscale: most videos never
+    /// do ([`tmk_scale`] takes their frames), and opening one costs about
+    /// 0.6 ms, half a percent of hashing a short clip.
+    ctx: Option<Context>,
+    /// Source format, width and height the context is for.
     key: (c_int, c_int, c_int),
     /// vf_scale's `in_frame_range`: the last range a frame tagged.
     in_frame_range: ffi::AVColorRange,
     out: Video,
-    /// The matrix table and input range last given to
-    /// `sws_setColorspaceDetails`: setting the same again rebuilds
-    /// libswscale's tables for nothing (about 20 us a frame).
-    colours_set: Option<(*const c_int, c_int)>,
+    /// The colour state the context has (or would have, had it been
+    /// opened): what vf_scale reads back and sets again for each frame.
+    details: Details,
     /// The same scale in Rust for the sources [`tmk_scale`] reproduces
     /// exactly (8-bit 4:2:0 larger than 64x64), `None` for the others.
     fast: Option<tmk_scale::Scaler>,
 }
 
-impl Drop for CliScaler {
+/// An open libswscale context, freed on drop.
+struct Context {
+    ptr: *mut ffi::SwsContext,
+    /// The matrix table and input range last given to
+    /// `sws_setColorspaceDetails`: setting the same again rebuilds
+    /// libswscale's tables for nothing (about 20 us a frame).
+    colours_set: Option<(*const c_int, c_int)>,
+}
+
+impl Drop for Context {
     fn drop(&mut self) {
-        // SAFETY: `ctx` came from sws_alloc_context and is freed once.
-        unsafe { ffi::sws_freeContext(self.ctx) };
+        // SAFETY: `ptr` came from sws_alloc_context and is freed once.
+        unsafe { ffi::sws_freeContext(self.ptr) };
+    }
+}
+
+/// What `sws_getColorspaceDetails` reports besides the matrix tables.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Details {
+    in_full: c_int,
+    out_full: c_int,
+    brightness: c_int,
+    contrast: c_int,
+    saturation: c_int,
+}
+
+impl Details {
+    /// A freshly initialised context's for a 4:2:0 source (`yuv420p` or
+    /// `yuvj420p`, the formats [`tmk_scale`] takes), with vf_scale's
+    /// `src_range` option from `in_frame_range`: libswscale's defaults
+    /// (no brightness change, unit contrast and saturation, full-range
+    /// output, as RGB is), and a full-range input when the option says so or the
+    /// format is `yuvj420p` (its `handle_jpeg`). The tests check this
+    /// against opened contexts.
+    fn fresh_420(fmt: c_int, in_frame_range: ffi::AVColorRange) -> Details {
+        let jpeg = fmt == ffi::AVPixelFormat::AV_PIX_FMT_YUVJ420P as c_int;
+        Details {
+            in_full: c_int::from(in_frame_range == ffi::AVColorRange::AVCOL_RANGE_JPEG || jpeg),
+            out_full: 1,
+            brightness: 0,
+            contrast: 1 << 16,
+            saturation: 1 << 16,
+        }
+    }
+
+    /// An opened context's.
+    fn of(ctx: &Context) -> Details {
+        let (mut inv, mut table): (*mut c_int, *mut c_int) =
+            (std::ptr::null_mut(), std::ptr::null_mut());
+        let mut d = Details {
+            in_full: 0,
+            out_full: 0,
+            brightness: 0,
+            contrast: 0,
+            saturation: 0,
+        };
+        // SAFETY: `ctx` is an initialised context; every pointer is to a
+        // local.
+        unsafe {
+            ffi::sws_getColorspaceDetails(
+                ctx.ptr,
+                &mut inv,
+                &mut d.in_full,
+                &mut table,
+                &mut d.out_full,
+                &mut d.brightness,
+                &mut d.contrast,
+                &mut d.saturation,
+            );
+        }
+        d
     }
 }
 
@@ -235,70 +304,96 @@ fn set_int(ctx: *mut ffi::SwsContext, name: &CStr, v: i64) -> Result<(), String>
     Ok(())
 }
 
+/// A context for `key` (format, width, height) configured as vf_scale
+/// configures it, with its `src_range` from `in_frame_range`.
+fn open_context(
+    (fmt, w, h): (c_int, c_int, c_int),
+    in_frame_range: ffi::AVColorRange,
+) -> Result<Context, String> {
+    // SAFETY: a fresh context, configured through its AVOptions and
+    // initialised once; freed by Context's Drop on every path.
+    let ptr = unsafe { ffi::sws_alloc_context() };
+    if ptr.is_null() {
+        return Err("out of memory for a swscale context".into());
+    }
+    let ctx = Context {
+        ptr,
+        colours_set: None,
+    };
+    set_int(ptr, c"srcw", i64::from(w))?;
+    set_int(ptr, c"srch", i64::from(h))?;
+    set_int(ptr, c"src_format", i64::from(fmt))?;
+    set_int(ptr, c"dstw", FRAME_SIDE as i64)?;
+    set_int(ptr, c"dsth", FRAME_SIDE as i64)?;
+    set_int(
+        ptr,
+        c"dst_format",
+        ffi::AVPixelFormat::AV_PIX_FMT_RGB24 as i64,
+    )?;
+    set_int(ptr, c"sws_flags", ffi::SWS_BICUBIC as i64)?;
+    set_int(ptr, c"param0", SWS_PARAM_DEFAULT)?;
+    set_int(ptr, c"param1", SWS_PARAM_DEFAULT)?;
+    // The CLI's filter threads split the output into bands that are
+    // computed exactly as one would be; one thread here.
+    set_int(ptr, c"threads", 1)?;
+    if in_frame_range != ffi::AVColorRange::AVCOL_RANGE_UNSPECIFIED {
+        let full = in_frame_range == ffi::AVColorRange::AVCOL_RANGE_JPEG;
+        set_int(ptr, c"src_range", i64::from(full))?;
+    }
+    let yuv420p = fmt == ffi::AVPixelFormat::AV_PIX_FMT_YUV420P as c_int;
+    set_int(ptr, c"src_h_chr_pos", -513)?;
+    set_int(ptr, c"src_v_chr_pos", if yuv420p { 128 } else { -513 })?;
+    set_int(ptr, c"dst_h_chr_pos", -513)?;
+    set_int(ptr, c"dst_v_chr_pos", -513)?;
+    // SAFETY: the context is configured; no filters.
+    let r = unsafe { ffi::sws_init_context(ptr, std::ptr::null_mut(), std::ptr::null_mut()) };
+    if r < 0 {
+        return Err(format!(
+            "swscale cannot convert {:?} {w}x{h} to 64x64 rgb24",
+            Pixel::from(unsafe_format(fmt))
+        ));
+    }
+    Ok(ctx)
+}
+
 impl CliScaler {
     /// The scaler for frames of `f`'s format and size; `in_frame_range`
     /// is the range the video's first tagged frame gave (vf_scale's).
     pub fn new(f: &Video, in_frame_range: ffi::AVColorRange) -> Result<CliScaler, String> {
-        // SAFETY: a fresh context, configured through its AVOptions and
-        // initialised once; freed by Drop on every path.
-        let ctx = unsafe { ffi::sws_alloc_context() };
-        if ctx.is_null() {
-            return Err("out of memory for a swscale context".into());
-        }
-        let mut me = CliScaler {
-            ctx,
-            key: (0, 0, 0),
-            in_frame_range,
-            out: Video::new(Pixel::RGB24, FRAME_SIDE as u32, FRAME_SIDE as u32),
-            colours_set: None,
-            fast: None,
-        };
         // SAFETY: reading plain fields of a valid frame.
         let (fmt, w, h) = unsafe {
             let p = f.as_ptr();
             ((*p).format, (*p).width, (*p).height)
         };
-        me.key = (fmt, w, h);
-        set_int(ctx, c"srcw", i64::from(w))?;
-        set_int(ctx, c"srch", i64::from(h))?;
-        set_int(ctx, c"src_format", i64::from(fmt))?;
-        set_int(ctx, c"dstw", FRAME_SIDE as i64)?;
-        set_int(ctx, c"dsth", FRAME_SIDE as i64)?;
-        set_int(
-            ctx,
-            c"dst_format",
-            ffi::AVPixelFormat::AV_PIX_FMT_RGB24 as i64,
-        )?;
-        set_int(ctx, c"sws_flags", ffi::SWS_BICUBIC as i64)?;
-        set_int(ctx, c"param0", SWS_PARAM_DEFAULT)?;
-        set_int(ctx, c"param1", SWS_PARAM_DEFAULT)?;
-        // The CLI's filter threads split the output into bands that are
-        // computed exactly as one would be; one thread here.
-        set_int(ctx, c"threads", 1)?;
-        if in_frame_range != ffi::AVColorRange::AVCOL_RANGE_UNSPECIFIED {
-            let full = in_frame_range == ffi::AVColorRange::AVCOL_RANGE_JPEG;
-            set_int(ctx, c"src_range", i64::from(full))?;
-        }
-        let yuv420p = fmt == ffi::AVPixelFormat::AV_PIX_FMT_YUV420P as c_int;
-        set_int(ctx, c"src_h_chr_pos", -513)?;
-        set_int(ctx, c"src_v_chr_pos", if yuv420p { 128 } else { -513 })?;
-        set_int(ctx, c"dst_h_chr_pos", -513)?;
-        set_int(ctx, c"dst_v_chr_pos", -513)?;
-        // SAFETY: the context is configured; no filters.
-        let r = unsafe { ffi::sws_init_context(ctx, std::ptr::null_mut(), std::ptr::null_mut()) };
-        if r < 0 {
-            return Err(format!(
-                "swscale cannot convert {:?} {w}x{h} to 64x64 rgb24",
-                Pixel::from(unsafe_format(fmt))
-            ));
-        }
         // yuvj420p is yuv420p with full range to libswscale (its
         // handle_jpeg); the range itself comes with each frame's colours.
-        let planar420 = yuv420p || fmt == ffi::AVPixelFormat::AV_PIX_FMT_YUVJ420P as c_int;
-        if planar420 {
-            me.fast = tmk_scale::Scaler::new(w as usize, h as usize);
-        }
-        Ok(me)
+        let planar420 = fmt == ffi::AVPixelFormat::AV_PIX_FMT_YUV420P as c_int
+            || fmt == ffi::AVPixelFormat::AV_PIX_FMT_YUVJ420P as c_int;
+        let fast = if planar420 {
+            tmk_scale::Scaler::new(w as usize, h as usize)
+        } else {
+            None
+        };
+        let key = (fmt, w, h);
+        // Without the Rust path every frame needs the context: open it
+        // now, so that a format it cannot convert fails here, and take
+        // its colour state as it reports it.
+        let (ctx, details) = match fast {
+            Some(_) => (None, Details::fresh_420(fmt, in_frame_range)),
+            None => {
+                let ctx = open_context(key, in_frame_range)?;
+                let details = Details::of(&ctx);
+                (Some(ctx), details)
+            }
+        };
+        Ok(CliScaler {
+            ctx,
+            key,
+            in_frame_range,
+            out: Video::new(Pixel::RGB24, FRAME_SIDE as u32, FRAME_SIDE as u32),
+            details,
+            fast,
+        })
     }
 
     /// Whether frames go through [`tmk_scale`] rather than libswscale.
@@ -338,66 +433,78 @@ impl CliScaler {
         self
     }
 
+    /// The context, opened if it is not yet.
+    fn context(&mut self) -> Result<&mut Context, String> {
+        if self.ctx.is_none() {
+            self.ctx = Some(open_context(self.key, self.in_frame_range)?);
+        }
+        match &mut self.ctx {
+            Some(c) => Ok(c),
+            None => unreachable!("opened above"),
+        }
+    }
+
     /// Scale one frame to packed 64x64 RGB24 in `rgb`.
     pub fn scale(&mut self, f: &Video, rgb: &mut [u8]) -> Result<(), String> {
-        // SAFETY: plain reads of the frame; the colour-detail calls take
-        // pointers to tables swscale owns (sws_getCoefficients returns a
-        // static table); sws_scale_frame reads `f` and writes `out`, both
-        // valid frames of the sizes the context was made for.
-        unsafe {
+        // SAFETY: plain reads of the frame; sws_getCoefficients returns a
+        // static table of four ints for any colour space number.
+        let (coeffs, upright) = unsafe {
             let p = f.as_ptr();
-            let range = (*p).color_range;
-            let mut inv: *mut c_int = std::ptr::null_mut();
-            let mut table: *mut c_int = std::ptr::null_mut();
-            let (mut in_full, mut out_full) = (0, 0);
-            let (mut brightness, mut contrast, mut saturation) = (0, 0, 0);
-            ffi::sws_getColorspaceDetails(
-                self.ctx,
-                &mut inv,
-                &mut in_full,
-                &mut table,
-                &mut out_full,
-                &mut brightness,
-                &mut contrast,
-                &mut saturation,
-            );
             // in_color_matrix=auto: the frame's matrix; out follows in.
             let mut cs = (*p).colorspace as c_int;
             if !(1..=10).contains(&cs) || cs == 8 {
                 cs = ffi::AVColorSpace::AVCOL_SPC_BT470BG as c_int;
             }
-            let coeffs = ffi::sws_getCoefficients(cs);
+            let range = (*p).color_range;
+            // vf_scale reads the details back and sets them again with
+            // the frame's range when it tags one: the context keeps the
+            // last range set.
             if range != ffi::AVColorRange::AVCOL_RANGE_UNSPECIFIED {
-                in_full = c_int::from(range == ffi::AVColorRange::AVCOL_RANGE_JPEG);
-            }
-            // The rest comes back as it was set, so the same matrix and
-            // range would set the same state.
-            if self.colours_set != Some((coeffs, in_full)) {
-                ffi::sws_setColorspaceDetails(
-                    self.ctx, coeffs, in_full, coeffs, out_full, brightness, contrast, saturation,
-                );
-                self.colours_set = Some((coeffs, in_full));
+                self.details.in_full = c_int::from(range == ffi::AVColorRange::AVCOL_RANGE_JPEG);
             }
             // Planes with rows upwards (a negative stride) go to libswscale.
             let linesize = (*p).linesize;
             let upright = linesize[..3].iter().all(|&l| l > 0);
-            if let Some(fast) = self.fast.as_mut().filter(|_| upright) {
-                // sws_getCoefficients returns a static table of four ints.
-                let inv = std::array::from_fn(|i| *coeffs.add(i));
-                let colours = tmk_scale::Colours {
-                    inv,
-                    full_range: in_full != 0,
-                    brightness,
-                    contrast,
-                    saturation,
-                };
-                let plane = |i: usize| tmk_scale::Plane {
-                    data: f.data(i),
-                    stride: f.stride(i),
-                };
-                return fast.scale(plane(0), plane(1), plane(2), colours, rgb);
+            (ffi::sws_getCoefficients(cs), upright)
+        };
+        let d = self.details;
+        if let Some(fast) = self.fast.as_mut().filter(|_| upright) {
+            // SAFETY: sws_getCoefficients returns a static table of four
+            // ints.
+            let inv = std::array::from_fn(|i| unsafe { *coeffs.add(i) });
+            let colours = tmk_scale::Colours {
+                inv,
+                full_range: d.in_full != 0,
+                brightness: d.brightness,
+                contrast: d.contrast,
+                saturation: d.saturation,
+            };
+            let plane = |i: usize| tmk_scale::Plane {
+                data: f.data(i),
+                stride: f.stride(i),
+            };
+            return fast.scale(plane(0), plane(1), plane(2), colours, rgb);
+        }
+        let ctx = self.context()?;
+        // SAFETY: the colour-detail call takes the static matrix table;
+        // sws_scale_frame reads `f` and writes `out`, both valid frames of
+        // the sizes the context was made for.
+        unsafe {
+            // The same matrix and range would set the same state.
+            if ctx.colours_set != Some((coeffs, d.in_full)) {
+                ffi::sws_setColorspaceDetails(
+                    ctx.ptr,
+                    coeffs,
+                    d.in_full,
+                    coeffs,
+                    d.out_full,
+                    d.brightness,
+                    d.contrast,
+                    d.saturation,
+                );
+                ctx.colours_set = Some((coeffs, d.in_full));
             }
-            let r = ffi::sws_scale_frame(self.ctx, self.out.as_mut_ptr(), p);
+            let r = ffi::sws_scale_frame(ctx.ptr, self.out.as_mut_ptr(), f.as_ptr());
             if r < 0 {
                 return Err(format!("swscale failed on a frame (error {r})"));
             }
@@ -825,6 +932,36 @@ mod tests {
         m
     }
 
+    /// The context is opened only when a frame needs libswscale, so the
+    /// colour state of a 4:2:0 source is written down instead of read
+    /// back: it must be what an opened context reports, for both formats
+    /// and every range the first tagged frame can give.
+    #[test]
+    fn unopened_colour_state_is_an_opened_contexts() {
+        let ranges = [
+            ffi::AVColorRange::AVCOL_RANGE_UNSPECIFIED,
+            ffi::AVColorRange::AVCOL_RANGE_MPEG,
+            ffi::AVColorRange::AVCOL_RANGE_JPEG,
+        ];
+        let mut full = 0;
+        for fmt in [
+            ffi::AVPixelFormat::AV_PIX_FMT_YUV420P,
+            ffi::AVPixelFormat::AV_PIX_FMT_YUVJ420P,
+        ] {
+            for range in ranges {
+                for (w, h) in [(640, 360), (1920, 1080), (65, 65)] {
+                    let key = (fmt as c_int, w, h);
+                    let opened = Details::of(&open_context(key, range).unwrap());
+                    let written = Details::fresh_420(fmt as c_int, range);
+                    assert_eq!(written, opened, "{fmt:?} {range:?} {w}x{h}");
+                    full += opened.in_full;
+                }
+            }
+        }
+        // Both input ranges were met (yuvj420p or a JPEG tag: full).
+        assert_eq!(full, 3 * 4);
+    }
+
     #[test]
     fn display_matrices_map_to_the_clis_filters() {
         assert_eq!(Orientation::from_display_matrix(None), Orientation::Upright);
@@ -870,6 +1007,83 @@ mod tests {
             }
         }
         f
+    }
+
+    /// `f` stored bottom-up: its rows in reverse order in a buffer of its
+    /// own, handed over with each plane's pointer on the last row and a
+    /// negative stride (as some decoders and filters hand frames over).
+    fn bottom_up(f: &Video) -> Video {
+        let (w, h) = (f.width(), f.height());
+        let mut rev = Video::new(f.format(), w, h);
+        for p in 0..3 {
+            let ph = if p == 0 {
+                h as usize
+            } else {
+                h.div_ceil(2) as usize
+            };
+            let (ss, ds) = (f.stride(p), rev.stride(p));
+            for y in 0..ph {
+                let row = f.data(p)[y * ss..y * ss + ss.min(ds)].to_vec();
+                let at = (ph - 1 - y) * ds;
+                rev.data_mut(p)[at..at + row.len()].copy_from_slice(&row);
+            }
+        }
+        // SAFETY: a new reference to `rev`'s buffers whose pointers move to
+        // each plane's last row (inside the buffer) with the stride negated,
+        // so that the frame reads the rows back in their first order.
+        unsafe {
+            let c = ffi::av_frame_clone(rev.as_ptr());
+            assert!(!c.is_null());
+            for p in 0..3 {
+                let ph = if p == 0 {
+                    h as usize
+                } else {
+                    h.div_ceil(2) as usize
+                };
+                let stride = (*c).linesize[p];
+                (*c).data[p] = (*c).data[p].add((ph - 1) * stride as usize);
+                (*c).linesize[p] = -stride;
+            }
+            (*c).color_range = ffi::AVColorRange::AVCOL_RANGE_UNSPECIFIED;
+            Video::wrap(c)
+        }
+    }
+
+    /// A frame stored bottom-up goes to libswscale, whose context is
+    /// opened only then: it must scale with the colour state the frames
+    /// before it left (here the full range the first one tagged), as one
+    /// context kept from the start would.
+    #[test]
+    fn a_late_bottom_up_frame_keeps_the_colour_state() {
+        let mut first = planar(320, 240);
+        let mut again = planar(320, 240);
+        for f in [&mut first, &mut again] {
+            // SAFETY: a plain field write on an owned frame.
+            unsafe { (*f.as_mut_ptr()).color_range = ffi::AVColorRange::AVCOL_RANGE_JPEG };
+        }
+        let unspecified = ffi::AVColorRange::AVCOL_RANGE_UNSPECIFIED;
+        let mut ours = CliScaler::new(&first, unspecified).unwrap();
+        assert!(ours.is_fast() && ours.ctx.is_none());
+        let mut theirs = CliScaler::new(&first, unspecified)
+            .unwrap()
+            .libswscale_only();
+        let (mut a, mut b) = (vec![0u8; FRAME_BYTES], vec![0u8; FRAME_BYTES]);
+        ours.scale(&first, &mut a).unwrap();
+        theirs.scale(&first, &mut b).unwrap();
+        assert_eq!(a, b);
+        assert!(ours.ctx.is_none(), "the Rust path opened no context");
+        // The same picture bottom-up and untagged, against it upright and
+        // tagged full range.
+        ours.scale(&bottom_up(&again), &mut a).unwrap();
+        assert!(ours.ctx.is_some());
+        theirs.scale(&again, &mut b).unwrap();
+        assert_eq!(a, b);
+        // Limited range would give other bytes: the state mattered.
+        let mut limited = CliScaler::new(&first, unspecified)
+            .unwrap()
+            .libswscale_only();
+        limited.scale(&bottom_up(&again), &mut b).unwrap();
+        assert_ne!(a, b);
     }
 
     /// A yuv420p frame of a moving texture, `w` x `h` inside black bars
