@@ -252,9 +252,9 @@ impl Details {
     /// `yuvj420p`, the formats [`tmk_scale`] takes), with vf_scale's
     /// `src_range` option from `in_frame_range`: libswscale's defaults
     /// (no brightness change, unit contrast and saturation, full-range
-    /// output, as RGB is), and a full-range input when the option says so or the
-    /// format is `yuvj420p` (its `handle_jpeg`). The tests check this
-    /// against opened contexts.
+    /// output, as RGB is), and a full-range input when the option says
+    /// so or the format is `yuvj420p` (its `handle_jpeg`). The tests
+    /// check this against opened contexts.
     fn fresh_420(fmt: c_int, in_frame_range: ffi::AVColorRange) -> Details {
         let jpeg = fmt == ffi::AVPixelFormat::AV_PIX_FMT_YUVJ420P as c_int;
         Details {
