@@ -187,6 +187,13 @@ pub fn write<W: Write>(out: &mut W, e: &Entry, list: &str) -> std::io::Result<bo
 mod tests {
     use super::*;
 
+    /// `e` exported and read back.
+    fn round_trip(e: &Entry) -> Vec<Result<Record, ParseError>> {
+        let mut buf = Vec::new();
+        write(&mut buf, e, "l").unwrap();
+        read(buf.as_slice()).collect()
+    }
+
     #[test]
     fn round_trip_is_exact() {
         let frames = vec![
@@ -221,9 +228,7 @@ mod tests {
             added_at: 99,
             status,
         };
-        let mut buf = Vec::new();
-        write(&mut buf, &e, "l").unwrap();
-        let back: Vec<_> = read(buf.as_slice()).collect();
+        let back = round_trip(&e);
         assert_eq!(back.len(), 1);
         assert_eq!(back[0].as_ref().unwrap(), &rec);
     }
@@ -260,9 +265,7 @@ mod tests {
                     at: None,
                 },
             };
-            let mut buf = Vec::new();
-            write(&mut buf, &e, "l").unwrap();
-            let back: Vec<_> = read(buf.as_slice()).collect();
+            let back = round_trip(&e);
             let Value::Vpdq(f) = &back[0].as_ref().unwrap().value else {
                 panic!("not vPDQ");
             };
