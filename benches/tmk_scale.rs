@@ -1,8 +1,10 @@
 //! The one step that decides TMK+PDQF's cost on HD video: a decoded frame
 //! scaled to the 64x64 RGB24 the ffmpeg CLI pipes out (bicubic, FFmpeg
-//! 5.1's bytes), ours (`src/video/tmk_scale.rs`: AVX-512 VNNI or AVX2
-//! horizontal pass, AVX2 vertical pass and RGB row) beside libswscale's
-//! (the same context with the Rust path off), one thread.
+//! 5.1's bytes), ours (`src/video/tmk_scale.rs`: AMX, AVX-512 VNNI or AVX2
+//! horizontal pass, whichever is the best this CPU runs, then the AVX2
+//! vertical pass and RGB row; `vnni` is the same with the VNNI horizontal
+//! pass even where AMX runs) beside libswscale's (the same context with the
+//! Rust path off), one thread.
 //!
 //!     cargo bench --bench tmk_scale
 //!
@@ -53,12 +55,14 @@ fn scale(c: &mut Criterion) {
         let frames: Vec<Video> = (0..8).map(|s| frame(w, h, s)).collect();
         let size = format!("{w}x{h}");
         let mut rgb = vec![0u8; 64 * 64 * 3];
-        for (side, libswscale) in [("ours", false), ("libswscale", true)] {
+        for side in ["ours", "vnni", "libswscale"] {
             let mut s = CliScaler::new(&frames[0], ffi::AVColorRange::AVCOL_RANGE_MPEG)
                 .expect("a scaler for yuv420p");
-            if libswscale {
-                s = s.libswscale_only();
-            }
+            s = match side {
+                "vnni" => s.vnni_only(),
+                "libswscale" => s.libswscale_only(),
+                _ => s,
+            };
             group.bench_function(BenchmarkId::new(format!("{side}/hot"), &size), |b| {
                 b.iter(|| s.scale(&frames[0], &mut rgb).expect("scaled"))
             });

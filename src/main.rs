@@ -16,5 +16,8 @@ fn main() -> std::process::ExitCode {
             .collect();
         hashsieve::sandbox::worker::main(&rest);
     }
+    // Before any worker thread: the kernel grants the tile state only if
+    // every thread's signal stack can hold it.
+    hashsieve::video::prepare_cpu();
     cli::main()
 }

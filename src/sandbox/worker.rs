@@ -69,6 +69,8 @@ pub fn main(args: &[String]) -> ! {
     if let Err(e) = policy::apply_limits(&limits) {
         fail_start(&sock, "resource limits", &e);
     }
+    // The tile state must be granted before the filter forbids asking.
+    crate::video::prepare_cpu();
     if let Err(e) = policy::apply_seccomp() {
         fail_start(&sock, "seccomp filter", &e);
     }

@@ -35,6 +35,20 @@ use crate::record::FileRecord;
 use std::io::{Read, Seek};
 use std::time::Duration;
 
+/// Ask the operating system, once, for what the fastest TMK scaling pass
+/// needs: on Linux the AMX tile state, which a process must request
+/// (`arch_prctl`) and which is refused once a seccomp filter forbids the
+/// call or a thread's signal stack is too small for it. Call it early, on
+/// the main thread (the decoder workers call it before their filter);
+/// without it the first video asks, and a refusal only means the AVX-512
+/// pass. Idempotent and cheap.
+pub fn prepare_cpu() {
+    #[cfg(all(feature = "video", target_arch = "x86_64"))]
+    {
+        tmk_scale::amx::available();
+    }
+}
+
 /// A triage mode: decode less, hash the decoded frame nearest each
 /// sampling time. Not the reference's frames: for triage, never for lists.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

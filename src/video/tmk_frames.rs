@@ -221,6 +221,15 @@ pub struct CliScaler {
     fast: Option<tmk_scale::Scaler>,
 }
 
+impl Drop for CliScaler {
+    /// The Rust scaler is kept for the thread's next video of this size.
+    fn drop(&mut self) {
+        if let Some(s) = self.fast.take() {
+            s.recycle();
+        }
+    }
+}
+
 /// An open libswscale context, freed on drop.
 struct Context {
     ptr: *mut ffi::SwsContext,
@@ -424,6 +433,26 @@ impl CliScaler {
         self.fast
             .as_ref()
             .is_some_and(tmk_scale::Scaler::uses_avx512)
+    }
+
+    /// This scaler with the AVX-512 VNNI horizontal pass even where the
+    /// AMX one runs (the tests compare both; `cargo bench --bench
+    /// tmk_scale` times both).
+    pub fn vnni_only(mut self) -> CliScaler {
+        self.fast = self.fast.take().map(tmk_scale::Scaler::vnni);
+        self
+    }
+
+    /// The Rust scaler's identity ([`tmk_scale::Scaler::identity`]).
+    #[cfg(test)]
+    pub(crate) fn identity(&self) -> Option<(*const i16, bool)> {
+        self.fast.as_ref().map(tmk_scale::Scaler::identity)
+    }
+
+    /// Whether the AMX horizontal pass runs.
+    #[cfg(test)]
+    pub(crate) fn uses_amx(&self) -> bool {
+        self.fast.as_ref().is_some_and(tmk_scale::Scaler::uses_amx)
     }
 
     /// This scaler with libswscale for every frame (the tests' reference,

@@ -715,6 +715,8 @@ mod avx2 {
 }
 
 #[cfg(target_arch = "x86_64")]
+pub mod amx;
+#[cfg(target_arch = "x86_64")]
 mod vnni;
 
 /// A borrowed 8-bit plane: rows of at least the plane's width, `stride`
@@ -775,6 +777,18 @@ pub struct Scaler {
     /// The AVX2 passes (checked once), with the padded horizontal taps
     /// and even-length vertical taps they take.
     simd: Option<Simd>,
+    /// Made with the best passes this CPU runs (false once a test has
+    /// taken one away): only such a scaler is kept for the next video.
+    full: bool,
+}
+
+thread_local! {
+    /// The scaler this thread's last video left ([`Scaler::recycle`]): a
+    /// worker hashes video after video, mostly of a few sizes, and making
+    /// one (four filters, the taps laid out for each pass, the line
+    /// buffers) costs about 0.2 ms at 1080x1080, 0.2 % of hashing a
+    /// five-second clip of that size.
+    static SPARE: std::cell::RefCell<Option<Scaler>> = const { std::cell::RefCell::new(None) };
 }
 
 struct Simd {
@@ -785,6 +799,11 @@ struct Simd {
     /// room for eight output rows.
     #[cfg(target_arch = "x86_64")]
     vnni: Option<Vnni>,
+    /// The taps laid out for the AMX pass, where that runs (the tile unit
+    /// is there and granted, and both planes are at least a chunk wide and
+    /// a call's rows high): it takes the place of the VNNI pass.
+    #[cfg(target_arch = "x86_64")]
+    amx: Option<Amx>,
     /// Each output row's vertical taps in pairs ([`avx2::vsum4`]).
     v_lum: Vec<Vec<i32>>,
     v_chr: Vec<Vec<i32>>,
@@ -803,6 +822,27 @@ struct Vnni {
     rows: Vec<Vec<u8>>,
     /// Eight output rows, for a plane's last partial block.
     out: Vec<i16>,
+}
+
+/// Both planes' taps for the AMX pass.
+#[cfg(target_arch = "x86_64")]
+struct Amx {
+    lum: amx::Tiles,
+    chr: amx::Tiles,
+}
+
+#[cfg(target_arch = "x86_64")]
+impl Amx {
+    fn new(s: &Scaler) -> Option<Amx> {
+        if !amx::available() || s.h < amx::ROWS || s.chr_h < amx::ROWS {
+            return None;
+        }
+        let tiles = |f: &Filter, w: usize| amx::Tiles::new(&f.pos, &f.len, &f.coef, f.size, w);
+        Some(Amx {
+            lum: tiles(&s.h_lum, s.w)?,
+            chr: tiles(&s.h_chr, s.chr_w)?,
+        })
+    }
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -848,10 +888,17 @@ impl Simd {
             Kernel::Avx512Vnni => Vnni::new(&s.h_lum, &s.h_chr, s.w),
             Kernel::Avx2 => None,
         };
+        #[cfg(target_arch = "x86_64")]
+        let amx = match kernel {
+            Kernel::Avx512Vnni => Amx::new(s),
+            Kernel::Avx2 => None,
+        };
         let line = vec![0u8; s.w.max(s.chr_w) + h_lum.0.max(h_chr.0)];
         Simd {
             #[cfg(target_arch = "x86_64")]
             vnni,
+            #[cfg(target_arch = "x86_64")]
+            amx,
             v_lum: even(&s.v_lum),
             v_chr: even(&s.v_chr),
             h_lum,
@@ -868,6 +915,17 @@ impl Scaler {
     pub fn new(w: usize, h: usize) -> Option<Scaler> {
         if w <= SIDE || h <= SIDE || w > 16384 || h > 16384 {
             return None;
+        }
+        let spare = SPARE.try_with(|c| {
+            let mut c = c.borrow_mut();
+            if c.as_ref().is_some_and(|s| s.w == w && s.h == h) {
+                c.take()
+            } else {
+                None
+            }
+        });
+        if let Ok(Some(s)) = spare {
+            return Some(s);
         }
         // sws_init_context for 4:2:0 to RGB24 with an even output width:
         // no full chroma interpolation, so chroma is scaled to 32 wide and
@@ -924,6 +982,7 @@ impl Scaler {
             v_chr,
             tables: None,
             simd: None,
+            full: true,
         })
         .map(|mut s| {
             if let Some(kernel) = simd_kernel() {
@@ -933,24 +992,65 @@ impl Scaler {
         })
     }
 
+    /// Keep this scaler for the next one this thread makes of its size
+    /// (it replaces the one kept before). Every buffer it holds is written
+    /// before it is read on each frame (the line after the last, which
+    /// stays zero, excepted), so it scales as a new one would.
+    pub fn recycle(self) {
+        if self.full {
+            // A thread being torn down keeps nothing.
+            let _ = SPARE.try_with(|c| *c.borrow_mut() = Some(self));
+        }
+    }
+
     /// This scaler without its AVX2 passes (the tests compare both).
     #[cfg(test)]
     pub(crate) fn scalar(mut self) -> Scaler {
         self.simd = None;
+        self.full = false;
         self
     }
 
     /// This scaler with the AVX2 horizontal pass even where AVX-512 VNNI
-    /// runs (the tests compare both).
+    /// or AMX runs (the tests compare both).
     #[cfg(test)]
     pub(crate) fn avx2(mut self) -> Scaler {
+        self.full = false;
         if let Some(simd) = self.simd.as_mut() {
             #[cfg(target_arch = "x86_64")]
             {
                 simd.vnni = None;
+                simd.amx = None;
             }
         }
         self
+    }
+
+    /// This scaler with the VNNI horizontal pass even where AMX runs (the
+    /// tests and `cargo bench --bench tmk_scale` compare both).
+    pub(crate) fn vnni(mut self) -> Scaler {
+        self.full = false;
+        if let Some(simd) = self.simd.as_mut() {
+            #[cfg(target_arch = "x86_64")]
+            {
+                simd.amx = None;
+            }
+        }
+        self
+    }
+
+    /// Which scaler this is (its line buffer's address), and whether it
+    /// has the best passes: the tests follow a recycled one.
+    #[cfg(test)]
+    pub(crate) fn identity(&self) -> (*const i16, bool) {
+        (self.lum.as_ptr(), self.full)
+    }
+
+    /// Whether the AMX pass runs (the tests count the sizes they compared
+    /// it on).
+    #[cfg(test)]
+    pub(crate) fn uses_amx(&self) -> bool {
+        self.simd.as_ref().is_some_and(|s| s.amx.is_some())
     }
 
     /// Whether the AVX-512 VNNI pass runs on luma (the tests count the
@@ -996,6 +1096,47 @@ impl Scaler {
     /// The horizontal pass of every input line into `lum`, `cu`, `cv`.
     fn horizontal(&mut self, y: &Plane, u: &Plane, v: &Plane) {
         let cw = SIDE / 2;
+        #[cfg(target_arch = "x86_64")]
+        if let Some(tiles) = self.simd.as_ref().and_then(|s| s.amx.as_ref()) {
+            let planes = [
+                (y, self.w, self.h, &tiles.lum, &mut self.lum, SIDE),
+                (u, self.chr_w, self.chr_h, &tiles.chr, &mut self.cu, cw),
+                (v, self.chr_w, self.chr_h, &tiles.chr, &mut self.cv, cw),
+            ];
+            // SAFETY: `amx` exists only where `amx::available` said yes.
+            let session = unsafe { amx::Session::start() };
+            for (plane, w, h, taps, out, ow) in planes {
+                for r in (0..h).step_by(amx::ROWS) {
+                    // The last block moves up to end at the last row (its
+                    // first rows are computed twice, to the same values).
+                    let r0 = r.min(h - amx::ROWS);
+                    if r0 == r && plane.repeats(w, r0, amx::ROWS) {
+                        let from = (r0 - 1) * ow;
+                        for r in r0..r0 + amx::ROWS {
+                            out.copy_within(from..from + ow, r * ow);
+                        }
+                        continue;
+                    }
+                    let dst = &mut out[r0 * ow..(r0 + amx::ROWS) * ow];
+                    // SAFETY: the session is this thread's; `Amx` exists
+                    // only with AVX-512 F and BW (checked by `available`)
+                    // and planes at least `ROWS` high; `scale` checked that
+                    // rows up to `h - 1` hold `w` bytes at `stride` apart
+                    // (`w` is the width the taps were laid out for), and
+                    // `r0 + ROWS <= h`; `dst` is ROWS rows of `ow`.
+                    unsafe {
+                        amx::hscale(
+                            &session,
+                            taps,
+                            plane.data.as_ptr().add(r0 * plane.stride),
+                            plane.stride,
+                            dst,
+                        )
+                    };
+                }
+            }
+            return;
+        }
         #[cfg(target_arch = "x86_64")]
         if let Some(vn) = self.simd.as_mut().and_then(|s| s.vnni.as_mut()) {
             let planes = [
@@ -1482,10 +1623,11 @@ mod tests {
     }
 
     /// Frames made of runs of equal rows, where the horizontal pass copies
-    /// a row's output instead of computing it (whole blocks of eight on
-    /// the AVX-512 pass, single rows on the others): the same bytes as
-    /// libswscale on every path, runs starting and ending anywhere in a
-    /// block, on sizes whose planes end in partial blocks.
+    /// a row's output instead of computing it (whole blocks of 32 on the
+    /// AMX pass, of eight on the AVX-512 VNNI pass, single rows on the
+    /// others): the same bytes as libswscale on every path, runs starting
+    /// and ending anywhere in a block, on sizes whose planes end in partial
+    /// blocks (the AMX pass moves its last block up over rows it did).
     #[test]
     fn runs_of_equal_rows_match_libswscale() {
         let mut rng = Rng(0x0dd5_eed5_0000_0004);
@@ -1511,13 +1653,51 @@ mod tests {
                     ffi::AVColorSpace::AVCOL_SPC_BT709,
                 );
                 assert!(check(&f, range), "{w}x{h} takes the Rust path");
-                let mut avx2 = CliScaler::new(&f, range).unwrap().avx2_only();
                 let mut theirs = CliScaler::new(&f, range).unwrap().libswscale_only();
-                let (mut a, mut b) = (vec![0u8; 64 * 64 * 3], vec![0u8; 64 * 64 * 3]);
-                avx2.scale(&f, &mut a).unwrap();
+                let mut b = vec![0u8; 64 * 64 * 3];
                 theirs.scale(&f, &mut b).unwrap();
-                assert_eq!(first_diff(&a, &b), None, "{w}x{h}: AVX2 pass");
+                let paths = [
+                    ("best", CliScaler::new(&f, range).unwrap()),
+                    ("VNNI", CliScaler::new(&f, range).unwrap().vnni_only()),
+                    ("AVX2", CliScaler::new(&f, range).unwrap().avx2_only()),
+                ];
+                for (name, mut ours) in paths {
+                    let mut a = vec![0u8; 64 * 64 * 3];
+                    ours.scale(&f, &mut a).unwrap();
+                    assert_eq!(first_diff(&a, &b), None, "{w}x{h}: {name} pass");
+                }
             }
+        }
+    }
+
+    /// A scaler dropped by its video is the one the thread's next video of
+    /// that size gets, and it scales as a new one would: the same bytes as
+    /// libswscale on a frame of another range and matrix. A scaler a test
+    /// took a pass from is not kept.
+    #[test]
+    fn a_recycled_scaler_scales_as_a_new_one() {
+        let mut rng = Rng(0x0dd5_eed5_0000_0005);
+        let mut rgb = vec![0u8; 64 * 64 * 3];
+        let mut want = vec![0u8; 64 * 64 * 3];
+        for (w, h) in [(720, 480), (1080, 1080), (641, 363)] {
+            let a = frame(Pixel::YUV420P, w, h, 3, &mut rng, RANGES[0], SPACES[0]);
+            let b = frame(Pixel::YUV420P, w, h, 0, &mut rng, RANGES[1], SPACES[1]);
+            let kept = {
+                let mut first = CliScaler::new(&a, RANGES[0]).unwrap();
+                first.scale(&a, &mut rgb).unwrap();
+                first.identity().expect("the Rust path")
+            };
+            let mut second = CliScaler::new(&b, RANGES[1]).unwrap();
+            assert_eq!(second.identity(), Some(kept), "{w}x{h}: the kept scaler");
+            second.scale(&b, &mut rgb).unwrap();
+            let mut theirs = CliScaler::new(&b, RANGES[1]).unwrap().libswscale_only();
+            theirs.scale(&b, &mut want).unwrap();
+            assert_eq!(first_diff(&rgb, &want), None, "{w}x{h}: recycled");
+            drop(second);
+            // The kept one, made scalar: dropped, not kept.
+            drop(CliScaler::new(&b, RANGES[1]).unwrap().scalar_only());
+            let next = super::Scaler::new(w as usize, h as usize).unwrap();
+            assert!(next.identity().1, "{w}x{h}: a scaler with every pass");
         }
     }
 
@@ -1525,8 +1705,10 @@ mod tests {
     fn random_frames_match_libswscale() {
         let mut rng = Rng(0x5eed_1234_abcd_0001);
         let mut fast = 0;
-        // Sizes that ran the AVX-512 VNNI pass (none on a CPU without it).
+        // Sizes that ran the AVX-512 VNNI pass, and the AMX one (none on a
+        // CPU without them).
         let mut wide = 0;
+        let mut tiled = 0;
         let mut sizes = vec![
             (65, 65),
             (66, 67),
@@ -1575,7 +1757,9 @@ mod tests {
             let mut ours = CliScaler::new(&first, range).unwrap();
             let mut scalar = CliScaler::new(&first, range).unwrap().scalar_only();
             let mut avx2 = CliScaler::new(&first, range).unwrap().avx2_only();
+            let mut vnni = CliScaler::new(&first, range).unwrap().vnni_only();
             wide += usize::from(ours.uses_avx512());
+            tiled += usize::from(ours.uses_amx());
             let mut theirs = CliScaler::new(&first, range).unwrap().libswscale_only();
             assert_eq!(ours.is_fast(), claims, "{w}x{h}");
             if !claims {
@@ -1585,6 +1769,7 @@ mod tests {
             let (mut a, mut b) = (vec![0u8; 64 * 64 * 3], vec![0u8; 64 * 64 * 3]);
             let mut sc = vec![0u8; 64 * 64 * 3];
             let mut a2 = vec![0u8; 64 * 64 * 3];
+            let mut a3 = vec![0u8; 64 * 64 * 3];
             for k in 0..3 {
                 let space = SPACES[rng.below(SPACES.len() as u64) as usize];
                 let f = if k == 0 {
@@ -1595,6 +1780,7 @@ mod tests {
                 ours.scale(&f, &mut a).unwrap();
                 scalar.scale(&f, &mut sc).unwrap();
                 avx2.scale(&f, &mut a2).unwrap();
+                vnni.scale(&f, &mut a3).unwrap();
                 theirs.scale(&f, &mut b).unwrap();
                 if let Some((i, x, y)) = first_diff(&a, &b) {
                     panic!(
@@ -1604,6 +1790,11 @@ mod tests {
                 if let Some((i, x, y)) = first_diff(&a2, &b) {
                     panic!(
                         "{w}x{h} {fmt:?} {range:?} {space:?}: byte {i}: AVX2 {x}, libswscale {y}"
+                    );
+                }
+                if let Some((i, x, y)) = first_diff(&a3, &b) {
+                    panic!(
+                        "{w}x{h} {fmt:?} {range:?} {space:?}: byte {i}: VNNI {x}, libswscale {y}"
                     );
                 }
                 if let Some((i, x, y)) = first_diff(&sc, &b) {
@@ -1647,6 +1838,26 @@ mod tests {
             );
         } else {
             eprintln!("no AVX-512 VNNI here: compared the AVX2 and scalar passes only");
+        }
+        #[cfg(target_arch = "x86_64")]
+        let amx_here = super::amx::available();
+        #[cfg(not(target_arch = "x86_64"))]
+        let amx_here = false;
+        if amx_here {
+            // Every size in the domain whose chroma planes are a chunk (64)
+            // wide: the domain's frames are at least 65 high, so every
+            // plane has a call's 32 rows.
+            let eligible = sizes
+                .iter()
+                .filter(|&&(w, h)| super::Scaler::new(w as usize, h as usize).is_some() && w >= 127)
+                .count();
+            eprintln!("{tiled} of {fast} sizes ran the AMX pass ({eligible} eligible)");
+            assert!(
+                tiled == eligible && tiled > 100,
+                "{tiled} of {eligible} eligible sizes ran the AMX pass"
+            );
+        } else {
+            eprintln!("no AMX here: the AMX pass was not compared");
         }
     }
 }
