@@ -782,14 +782,15 @@ pub struct Scaler {
     full: bool,
 }
 
-thread_local! {
-    /// The scaler this thread's last video left ([`Scaler::recycle`]): a
-    /// worker hashes video after video, mostly of a few sizes, and making
-    /// one (four filters, the taps laid out for each pass, the line
-    /// buffers) costs about 0.2 ms at 1080x1080, 0.2 % of hashing a
-    /// five-second clip of that size.
-    static SPARE: std::cell::RefCell<Option<Scaler>> = const { std::cell::RefCell::new(None) };
-}
+/// Scalers the last videos left ([`Scaler::recycle`]), newest last: a
+/// worker hashes video after video, mostly of a few sizes, and making one
+/// (four filters, the taps laid out for each pass, the line buffers) costs
+/// about 0.2 ms at 1080x1080, 0.2 % of hashing a five-second clip of that
+/// size. Process-wide, not per thread: a video hashed on several threads
+/// scales on a hashing thread of its own.
+static SPARES: std::sync::Mutex<Vec<Scaler>> = std::sync::Mutex::new(Vec::new());
+/// At most this many kept (about 0.3 MB each at 1080p, 1.2 MB at 4K).
+const MAX_SPARES: usize = 8;
 
 struct Simd {
     h_lum: (usize, Vec<i16>),
@@ -916,17 +917,13 @@ impl Scaler {
         if w <= SIDE || h <= SIDE || w > 16384 || h > 16384 {
             return None;
         }
-        let spare = SPARE.try_with(|c| {
-            let mut c = c.borrow_mut();
-            if c.as_ref().is_some_and(|s| s.w == w && s.h == h) {
-                c.take()
-            } else {
-                None
-            }
-        });
-        if let Ok(Some(s)) = spare {
-            return Some(s);
+        // A poisoned lock only means a panic elsewhere: the scalers in it
+        // are whole (each is pushed or taken in one step).
+        let mut spares = SPARES.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(i) = spares.iter().rposition(|s| s.w == w && s.h == h) {
+            return Some(spares.remove(i));
         }
+        drop(spares);
         // sws_init_context for 4:2:0 to RGB24 with an even output width:
         // no full chroma interpolation, so chroma is scaled to 32 wide and
         // 64 high (RGB24 has no vertical subsampling).
@@ -992,14 +989,17 @@ impl Scaler {
         })
     }
 
-    /// Keep this scaler for the next one this thread makes of its size
-    /// (it replaces the one kept before). Every buffer it holds is written
+    /// Keep this scaler for the next one made of its size (the oldest
+    /// kept goes past [`MAX_SPARES`]). Every buffer it holds is written
     /// before it is read on each frame (the line after the last, which
     /// stays zero, excepted), so it scales as a new one would.
     pub fn recycle(self) {
         if self.full {
-            // A thread being torn down keeps nothing.
-            let _ = SPARE.try_with(|c| *c.borrow_mut() = Some(self));
+            let mut spares = SPARES.lock().unwrap_or_else(|e| e.into_inner());
+            if spares.len() == MAX_SPARES {
+                spares.remove(0);
+            }
+            spares.push(self);
         }
     }
 
@@ -1670,16 +1670,17 @@ mod tests {
         }
     }
 
-    /// A scaler dropped by its video is the one the thread's next video of
-    /// that size gets, and it scales as a new one would: the same bytes as
+    /// A scaler dropped by its video is the one the next video of that
+    /// size gets, and it scales as a new one would: the same bytes as
     /// libswscale on a frame of another range and matrix. A scaler a test
-    /// took a pass from is not kept.
+    /// took a pass from is not kept. (Heights over 1080, which no other
+    /// test uses: the kept scalers are shared by the test threads.)
     #[test]
     fn a_recycled_scaler_scales_as_a_new_one() {
         let mut rng = Rng(0x0dd5_eed5_0000_0005);
         let mut rgb = vec![0u8; 64 * 64 * 3];
         let mut want = vec![0u8; 64 * 64 * 3];
-        for (w, h) in [(720, 480), (1080, 1080), (641, 363)] {
+        for (w, h) in [(722, 1094), (1082, 1098), (643, 1090)] {
             let a = frame(Pixel::YUV420P, w, h, 3, &mut rng, RANGES[0], SPACES[0]);
             let b = frame(Pixel::YUV420P, w, h, 0, &mut rng, RANGES[1], SPACES[1]);
             let kept = {
