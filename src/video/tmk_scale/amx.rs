@@ -44,8 +44,10 @@ const GROUP: usize = 16;
 /// Whether this CPU has AMX-INT8 and Linux lets this process use the tile
 /// data: asked once (`ARCH_REQ_XCOMP_PERM`), the answer kept. The kernel
 /// refuses when a thread's signal stack is too small for the tile state,
-/// and a seccomp filter may refuse the call: then the VNNI pass runs.
-/// Call it before starting threads or a sandbox (the decoder worker does).
+/// and a seccomp filter may refuse the call: then the VNNI pass runs, as
+/// it does when `HASHSIEVE_NO_AMX` is set (to compare the two, or to keep
+/// a shared core off the tile unit). Call it before starting threads or a
+/// sandbox (the decoder worker does).
 pub fn available() -> bool {
     static ANSWER: OnceLock<bool> = OnceLock::new();
     *ANSWER.get_or_init(|| {
@@ -54,7 +56,8 @@ pub fn available() -> bool {
             /// `ARCH_REQ_XCOMP_PERM` and `XFEATURE_XTILEDATA`.
             const REQ_XCOMP_PERM: libc::c_long = 0x1023;
             const XTILEDATA: libc::c_long = 18;
-            if !std::is_x86_feature_detected!("avx512f")
+            if std::env::var_os("HASHSIEVE_NO_AMX").is_some()
+                || !std::is_x86_feature_detected!("avx512f")
                 || !std::is_x86_feature_detected!("avx512bw")
             {
                 return false;
@@ -216,7 +219,7 @@ impl Drop for Session {
 /// `session` was started on this thread; AVX-512 F and BW are present;
 /// each of the `ROWS` rows is readable for the `width` bytes `tiles` was
 /// made for; `dst` holds `ROWS * ow` samples.
-#[target_feature(enable = "avx512f,avx512bw,avx512vl")]
+#[target_feature(enable = "avx512f,avx512bw")]
 pub(super) unsafe fn hscale(
     _session: &Session,
     tiles: &Tiles,
@@ -234,6 +237,10 @@ pub(super) unsafe fn hscale(
         Tile([0; 1024]),
         Tile([0; 1024]),
     ];
+    // 512-bit here, unlike the VNNI pass: the core runs the tile unit
+    // anyway, and the same combine in 256-bit halves made the whole of
+    // TMK slower (test-padded-dimensions +10.1/10.5/11.0 % against
+    // +8.5/9.7/8.9 %, bench binaries alternating).
     let max = _mm512_set1_epi32((1 << 15) - 1);
     for (g, chunks) in tiles.groups.iter().enumerate() {
         asm!(
