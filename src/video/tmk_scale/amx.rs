@@ -62,7 +62,8 @@ pub fn available() -> bool {
             {
                 return false;
             }
-            // CPUID leaf 7: EDX bit 24 AMX-TILE, bit 25 AMX-INT8.
+            // CPUID leaf 7 (which AVX-512 F, found above, proves exists):
+            // EDX bit 24 AMX-TILE, bit 25 AMX-INT8.
             let leaf = __cpuid_count(7, 0);
             if leaf.edx & (1 << 24) == 0 || leaf.edx & (1 << 25) == 0 {
                 return false;
