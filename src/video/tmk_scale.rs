@@ -714,6 +714,52 @@ mod avx2 {
     }
 }
 
+/// Random horizontal filters for the SIMD passes' own tests ([`vnni`],
+/// [`amx`]), which compare them with the plain sum on filters libswscale
+/// would not make.
+#[cfg(test)]
+mod random_taps {
+    /// A small deterministic generator (xorshift).
+    pub(super) struct Rng(pub u64);
+    impl Rng {
+        pub(super) fn below(&mut self, n: u64) -> u64 {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            self.0 % n
+        }
+    }
+
+    /// `pos`, `len` and `coef` of `ow` outputs with room for `size` taps
+    /// each over a source `w` wide: random positions and lengths, and taps
+    /// over the whole range the high/low split takes (`big`, -32,768 to
+    /// 32,639) or small ones.
+    pub(super) fn taps(
+        rng: &mut Rng,
+        ow: usize,
+        size: usize,
+        w: usize,
+        big: bool,
+    ) -> (Vec<usize>, Vec<usize>, Vec<i16>) {
+        let pos = (0..ow)
+            .map(|_| rng.below((w - size + 1) as u64) as usize)
+            .collect();
+        let len = (0..ow)
+            .map(|_| 1 + rng.below(size as u64) as usize)
+            .collect();
+        let coef = (0..ow * size)
+            .map(|_| {
+                if big {
+                    (rng.below(65_408) as i32 - 32_768) as i16
+                } else {
+                    (rng.below(2_000) as i32 - 400) as i16
+                }
+            })
+            .collect();
+        (pos, len, coef)
+    }
+}
+
 #[cfg(target_arch = "x86_64")]
 pub mod amx;
 #[cfg(target_arch = "x86_64")]

@@ -308,16 +308,7 @@ pub(super) unsafe fn hscale(
 mod tests {
     use super::*;
 
-    /// A small deterministic generator (xorshift).
-    struct Rng(u64);
-    impl Rng {
-        fn below(&mut self, n: u64) -> u64 {
-            self.0 ^= self.0 << 13;
-            self.0 ^= self.0 >> 7;
-            self.0 ^= self.0 << 17;
-            self.0 % n
-        }
-    }
+    use crate::video::tmk_scale::random_taps::{taps, Rng};
 
     /// The pass against `hScale8To15_c`'s arithmetic written plainly, on
     /// filters libswscale would not make: random taps over the whole range
@@ -338,22 +329,7 @@ mod tests {
             let ow = GROUP * (1 + rng.below(4) as usize);
             let size = 1 + rng.below(120) as usize;
             let width = (size + rng.below(700) as usize).max(CHUNK);
-            let pos: Vec<usize> = (0..ow)
-                .map(|_| rng.below((width - size + 1) as u64) as usize)
-                .collect();
-            let len: Vec<usize> = (0..ow)
-                .map(|_| 1 + rng.below(size as u64) as usize)
-                .collect();
-            let big = round % 2 == 0;
-            let coef: Vec<i16> = (0..ow * size)
-                .map(|_| {
-                    if big {
-                        (rng.below(65_408) as i32 - 32_768) as i16
-                    } else {
-                        (rng.below(2_000) as i32 - 400) as i16
-                    }
-                })
-                .collect();
+            let (pos, len, coef) = taps(&mut rng, ow, size, width, round % 2 == 0);
             let tiles = Tiles::new(&pos, &len, &coef, size, width).expect("taps in range");
             let stride = width + rng.below(3) as usize * 32;
             let mut data = vec![255u8; stride * ROWS + 64];

@@ -247,16 +247,7 @@ unsafe fn transpose8(v: [__m256i; 8]) -> [__m256i; 8] {
 mod tests {
     use super::*;
 
-    /// A small deterministic generator (xorshift).
-    struct Rng(u64);
-    impl Rng {
-        fn below(&mut self, n: u64) -> u64 {
-            self.0 ^= self.0 << 13;
-            self.0 ^= self.0 >> 7;
-            self.0 ^= self.0 << 17;
-            self.0 % n
-        }
-    }
+    use crate::video::tmk_scale::random_taps::{taps, Rng};
 
     fn available() -> bool {
         std::is_x86_feature_detected!("avx2")
@@ -280,22 +271,7 @@ mod tests {
             let ow = 8 * (1 + rng.below(8) as usize);
             let size = 1 + rng.below(90) as usize;
             let w = size + rng.below(400) as usize;
-            let pos: Vec<usize> = (0..ow)
-                .map(|_| rng.below((w - size + 1) as u64) as usize)
-                .collect();
-            let len: Vec<usize> = (0..ow)
-                .map(|_| 1 + rng.below(size as u64) as usize)
-                .collect();
-            let big = round % 2 == 0;
-            let coef: Vec<i16> = (0..ow * size)
-                .map(|_| {
-                    if big {
-                        (rng.below(65_408) as i32 - 32_768) as i16
-                    } else {
-                        (rng.below(2_000) as i32 - 400) as i16
-                    }
-                })
-                .collect();
+            let (pos, len, coef) = taps(&mut rng, ow, size, w, round % 2 == 0);
             let quads = Quads::new(&pos, &len, &coef, size).expect("taps in range");
             let rows: Vec<Vec<u8>> = (0..ROWS)
                 .map(|_| {
