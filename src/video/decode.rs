@@ -15,6 +15,7 @@
 
 use super::avio::{CustomInput, OpenError, ReadSeek};
 use super::frames::{FrameHasher, HashedFrames, Sampled};
+use super::huge_frames::HugeFrames;
 use super::rate::{self, CliRate};
 use super::sampler::{self, ByTime, EveryNth};
 use super::tmk_frames;
@@ -139,6 +140,10 @@ enum Sampler {
 struct Decode<'i, 'a> {
     input: &'i mut CustomInput<'a>,
     decoder: codec::decoder::Video,
+    /// The decoder's frame buffers, when in huge pages. Declared after
+    /// `decoder` so that it is dropped after it: the codec context calls
+    /// into it until it is freed.
+    _huge_frames: Option<Box<HugeFrames>>,
     stream: usize,
     time_base: Rational,
     start: f64,
@@ -467,6 +472,9 @@ pub fn hash_video_tapped(
         count: opts.threads,
         ..threading::Config::default()
     });
+    // SAFETY: the context is not open yet and nothing else sets its
+    // `opaque` or `get_buffer2`; `Decode` drops the state after it.
+    let huge_frames = unsafe { HugeFrames::install(ctx.as_mut_ptr(), decoder_codec.as_ptr()) };
     let mut decoder = ctx.decoder();
     match opts.fast {
         Some(FastMode::Keyframes) => decoder.skip_frame(Discard::NonKey),
@@ -498,6 +506,7 @@ pub fn hash_video_tapped(
     let mut run = Decode {
         input: &mut input,
         decoder,
+        _huge_frames: huge_frames,
         stream: index,
         time_base,
         start,

@@ -20,6 +20,8 @@ mod decode;
 #[cfg(feature = "video")]
 mod frames;
 #[cfg(feature = "video")]
+mod huge_frames;
+#[cfg(feature = "video")]
 mod motion;
 pub mod rate;
 pub mod sampler;
