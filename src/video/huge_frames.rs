@@ -302,7 +302,7 @@ unsafe fn plan(frame: *const ffi::AVFrame) -> Option<([usize; 8], usize)> {
         }
         offsets[i] = size;
         size = size
-            .checked_add((**b).size as usize)?
+            .checked_add((**b).size)?
             .checked_next_multiple_of(ALIGN)?;
     }
     // Every plane must lie inside one of the buffers we move.
@@ -319,7 +319,7 @@ fn holder(f: &ffi::AVFrame, d: *mut u8) -> Option<(usize, usize)> {
             return None;
         }
         // SAFETY: a live buffer reference of the frame.
-        let (start, len) = unsafe { ((*b).data as usize, (*b).size as usize) };
+        let (start, len) = unsafe { ((*b).data as usize, (*b).size) };
         let at = (d as usize).checked_sub(start)?;
         (at < len).then_some((i, at))
     })
@@ -410,7 +410,7 @@ mod tests {
             assert!(f.buf[1..].iter().all(|b| b.is_null()), "one buffer");
             (
                 (*f.buf[0]).data as usize,
-                (*f.buf[0]).size as usize,
+                (*f.buf[0]).size,
                 ffi::av_frame_is_writable(v.as_ptr() as *mut _) == 1,
             )
         };
@@ -490,7 +490,7 @@ mod tests {
                 // SAFETY: plain reads of a decoded frame.
                 let in_slab = unsafe {
                     let b = (*f.as_ptr()).buf;
-                    b[1].is_null() && (*b[0]).data as usize % HUGE_PAGE == 0
+                    b[1].is_null() && ((*b[0]).data as usize).is_multiple_of(HUGE_PAGE)
                 };
                 assert_eq!(in_slab, huge);
                 out.push(planes(&f));
