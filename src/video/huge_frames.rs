@@ -5,17 +5,19 @@
 //! it. With 4 KiB pages a 1080x1080 frame spans about 440 pages, and the
 //! page walks of that one pass were a measurable part of what TMK adds to
 //! hashing: the same benchmark binary with glibc's huge-page tunable took
-//! about 1.5 points off it (see the README). A 2 MiB page holds all three
-//! planes of such a frame.
+//! one to two points off it on `test-padded-dimensions`, and this module
+//! 0.3 to 1.5 (see the README). A 2 MiB page holds all three planes of
+//! such a frame.
 //!
 //! How: FFmpeg's own `get_buffer2` still decides the layout (linesizes,
 //! padding and alignment, which each codec and FFmpeg version sets its own
 //! way); we take the frame it made, put each of its buffers at the same
 //! place in one slab of ours, and give its buffers straight back to its
 //! pool. Slabs come from one `AVBufferPool` per slab size, so after the
-//! first frames nothing is mapped any more; each is mapped 2 MiB-aligned
-//! and advised `MADV_HUGEPAGE` (transparent huge pages are commonly set to
-//! `madvise`). One buffer for all planes is what FFmpeg allows ("there
+//! first frames nothing is mapped any more, and the slabs of a finished
+//! decoder are kept for the next one ([`SPARE`]); each is mapped 2
+//! MiB-aligned and advised `MADV_HUGEPAGE` (transparent huge pages are
+//! commonly set to `madvise`). One buffer for all planes is what FFmpeg allows ("there
 //! may be a single buffer for all the data") and keeps the frame writable.
 //!
 //! Small frames keep FFmpeg's buffers: they fit in cache, their pages are
@@ -38,9 +40,9 @@ const MIN_FRAME: usize = 1 << 20;
 /// Where each buffer starts in a slab (av_malloc's alignment with AVX-512).
 const ALIGN: usize = 64;
 
-/// Slab sizes kept at once. A stream that changes size mid-way gets a new
-/// pool each time; the oldest is let go (its slabs are unmapped as the
-/// frames holding them are freed).
+/// Slab sizes a decoder keeps pools for. A stream that changes size
+/// mid-way gets a new pool each time; the oldest is let go (its slabs go
+/// to [`SPARE`] as the frames holding them are freed).
 const MAX_POOLS: usize = 4;
 
 /// Whether decoders get huge-page frames in this process.
