@@ -288,30 +288,31 @@ unsafe extern "C" fn get_buffer(
     r
 }
 
-/// Where `frame`'s buffers go in a slab: each buffer's offset, and the
-/// slab's size; `None` when the frame is not one we move (small, or a
-/// plane outside its buffers).
-unsafe fn plan(frame: *const ffi::AVFrame) -> Option<([usize; 8], usize)> {
+/// Where `frame`'s planes go in a slab (each plane's offset in it, its
+/// buffers laid one after the other), and the slab's size; `None` when the
+/// frame is not one we move (small, or a plane outside its buffers).
+unsafe fn plan(frame: *const ffi::AVFrame) -> Option<([Option<usize>; 8], usize)> {
     let f = &*frame;
     if !f.extended_buf.is_null() || f.nb_extended_buf != 0 || f.buf[0].is_null() {
         return None;
     }
-    let mut offsets = [0usize; 8];
+    let mut starts = [0usize; 8];
     let mut size = 0usize;
     for (i, b) in f.buf.iter().enumerate() {
         if b.is_null() {
             continue;
         }
-        offsets[i] = size;
+        starts[i] = size;
         size = size
             .checked_add((**b).size)?
             .checked_next_multiple_of(ALIGN)?;
     }
-    // Every plane must lie inside one of the buffers we move.
-    for &d in f.data.iter().filter(|d| !d.is_null()) {
-        holder(f, d)?;
+    let mut planes = [None; 8];
+    for (p, &d) in f.data.iter().enumerate().filter(|(_, d)| !d.is_null()) {
+        let (i, at) = holder(f, d)?;
+        planes[p] = Some(starts[i] + at);
     }
-    (size >= MIN_FRAME).then_some((offsets, size))
+    (size >= MIN_FRAME).then_some((planes, size))
 }
 
 /// The buffer of `f` that holds `d`, and `d`'s offset in it.
@@ -331,7 +332,7 @@ fn holder(f: &ffi::AVFrame, d: *mut u8) -> Option<(usize, usize)> {
 /// buffers go; leaves the frame as it is when it is not one we move or no
 /// slab can be had.
 unsafe fn move_to_slab(state: &HugeFrames, frame: *mut ffi::AVFrame) {
-    let Some((offsets, size)) = plan(frame) else {
+    let Some((planes, size)) = plan(frame) else {
         return;
     };
     let slab = state.slab(size);
@@ -340,14 +341,9 @@ unsafe fn move_to_slab(state: &HugeFrames, frame: *mut ffi::AVFrame) {
     }
     let f = &mut *frame;
     let base = (*slab).data;
-    for p in 0..f.data.len() {
-        let d = f.data[p];
-        if d.is_null() {
-            continue;
-        }
-        // `plan` checked every plane has a holder.
-        if let Some((i, at)) = holder(f, d) {
-            f.data[p] = base.add(offsets[i] + at);
+    for (d, at) in f.data.iter_mut().zip(planes) {
+        if let Some(at) = at {
+            *d = base.add(at);
         }
     }
     for b in f.buf.iter_mut() {
