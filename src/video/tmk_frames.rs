@@ -219,6 +219,11 @@ pub struct CliScaler {
     /// The same scale in Rust for the sources [`tmk_scale`] reproduces
     /// exactly (8-bit 4:2:0 larger than 64x64), `None` for the others.
     fast: Option<tmk_scale::Scaler>,
+    /// A reference to the decoded frame `fast` took last through
+    /// [`CliScaler::scale_decoded`]: the next frame's rows equal to its
+    /// rows keep their horizontal pass (see `tmk_scale::Plane::same_as`).
+    /// Holding it keeps one more frame buffer out of the decoder's pool.
+    prev: Option<Video>,
 }
 
 impl Drop for CliScaler {
@@ -402,6 +407,7 @@ impl CliScaler {
             out: Video::new(Pixel::RGB24, FRAME_SIDE as u32, FRAME_SIDE as u32),
             details,
             fast,
+            prev: None,
         })
     }
 
@@ -443,6 +449,12 @@ impl CliScaler {
         self
     }
 
+    /// Rows the Rust scaler kept from the frame before, `None` without it.
+    #[cfg(test)]
+    pub(crate) fn kept_rows(&self) -> Option<usize> {
+        self.fast.as_ref().map(tmk_scale::Scaler::kept_rows)
+    }
+
     /// The Rust scaler's identity ([`tmk_scale::Scaler::identity`]).
     #[cfg(test)]
     pub(crate) fn identity(&self) -> Option<(*const i16, bool)> {
@@ -475,6 +487,24 @@ impl CliScaler {
 
     /// Scale one frame to packed 64x64 RGB24 in `rgb`.
     pub fn scale(&mut self, f: &Video, rgb: &mut [u8]) -> Result<(), String> {
+        self.scale_frame(f, false, rgb)
+    }
+
+    /// [`CliScaler::scale`] for a frame as the decoder gave it (or a
+    /// cropped reference to one), whose pixels nobody writes again: a
+    /// reference to it is kept, and the next frame's rows that equal its
+    /// rows are not scaled again. Never for a frame the caller reuses (such
+    /// as a reoriented copy): its "previous" pixels would be the new ones.
+    pub fn scale_decoded(&mut self, f: &Video, rgb: &mut [u8]) -> Result<(), String> {
+        static OFF: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+        let off = *OFF.get_or_init(|| std::env::var_os("HASHSIEVE_TMK_NO_REUSE").is_some());
+        self.scale_frame(f, !off, rgb)
+    }
+
+    fn scale_frame(&mut self, f: &Video, decoded: bool, rgb: &mut [u8]) -> Result<(), String> {
+        // Whatever this call does, the lines left in `fast` are no longer
+        // the held frame's unless it ends by holding this one.
+        let prev = self.prev.take();
         // SAFETY: plain reads of the frame; sws_getCoefficients returns a
         // static table of four ints for any colour space number.
         let (coeffs, upright) = unsafe {
@@ -508,11 +538,21 @@ impl CliScaler {
                 contrast: d.contrast,
                 saturation: d.saturation,
             };
-            let plane = |i: usize| tmk_scale::Plane {
-                data: f.data(i),
-                stride: f.stride(i),
-            };
-            return fast.scale(plane(0), plane(1), plane(2), colours, rgb);
+            fn planes(f: &Video) -> [tmk_scale::Plane<'_>; 3] {
+                std::array::from_fn(|i| tmk_scale::Plane {
+                    data: f.data(i),
+                    stride: f.stride(i),
+                })
+            }
+            // The held frame is this scaler's size (a new size is a new
+            // `CliScaler`); `fast.scale` checks its planes fit anyway.
+            fast.scale(planes(f), prev.as_ref().map(planes), colours, rgb)?;
+            // Only a reference-counted frame can be held without a copy.
+            // SAFETY: reads a field of a valid frame.
+            if decoded && unsafe { !(*f.as_ptr()).buf[0].is_null() } {
+                self.prev = frame_ref(f);
+            }
+            return Ok(());
         }
         let ctx = self.context()?;
         // SAFETY: the colour-detail call takes the static matrix table;
@@ -546,6 +586,16 @@ impl CliScaler {
         }
         Ok(())
     }
+}
+
+/// A new reference to `f`'s buffers, `None` when there is no memory for it
+/// (the next frame is then scaled whole).
+fn frame_ref(f: &Video) -> Option<Video> {
+    let mut v = Video::empty();
+    // SAFETY: both frames are valid; av_frame_ref only adds references
+    // (and on failure leaves `v` empty, which it frees).
+    let r = unsafe { ffi::av_frame_ref(v.as_mut_ptr(), f.as_ptr()) };
+    (r >= 0).then_some(v)
 }
 
 /// A pixel format number as ffmpeg-next's enum (for messages).
@@ -600,8 +650,8 @@ fn to_rgb(
 ) -> Result<(), String> {
     let matrix = frame_display_matrix(f).or(stream_matrix);
     let orient = Orientation::from_display_matrix(matrix.as_ref());
-    let src = match orient {
-        Orientation::Upright => f,
+    let (src, decoded) = match orient {
+        Orientation::Upright => (f, true),
         Orientation::Other(deg) => {
             return Err(format!(
                 "the video is displayed rotated by {deg} degrees, which the ffmpeg CLI \
@@ -610,10 +660,18 @@ fn to_rgb(
         }
         o => {
             reorient(f, o, turned)?;
-            &*turned
+            (&*turned, false)
         }
     };
-    scaler_for(scaler, src)?.scale(src, &mut rgb[..])
+    let scaler = scaler_for(scaler, src)?;
+    if decoded {
+        // The callers' frames are decoded frames or cropped references to
+        // them (see `TmkFrames::push`): never written again.
+        scaler.scale_decoded(src, &mut rgb[..])
+    } else {
+        // `turned` is written again for the next frame.
+        scaler.scale(src, &mut rgb[..])
+    }
 }
 
 /// Every 15 fps frame as it is hashed (packed 64x64 RGB24), for tests
@@ -659,7 +717,9 @@ impl TmkFrames {
     }
 
     /// Add `f` as the next `copies` 15 fps frames. After a failure nothing
-    /// more is added (the hash of a video with a hole is not Meta's).
+    /// more is added (the hash of a video with a hole is not Meta's). `f`
+    /// is a decoded frame, whose pixels nobody writes again: a reference
+    /// to it may be kept until the next frame.
     pub fn push(&mut self, f: &Video, copies: u64) {
         if copies == 0 || self.failed.is_some() {
             return;
@@ -799,7 +859,7 @@ impl TrimmedTmk {
     /// Add `f` as the next `copies` 15 fps frames, cropped to `bars` (the
     /// bars agreed on so far; `None`: no bars, nothing to hash). A crop
     /// that fails ends the view (it is a query-side extra, never an error
-    /// of the file).
+    /// of the file). `f` is a decoded frame, as for [`TmkFrames::push`].
     pub fn push(&mut self, f: &Video, copies: u64, bars: Option<Rect>) {
         let at = self.frames;
         self.frames += copies;

@@ -795,6 +795,25 @@ impl<'a> Plane<'a> {
         (r0..r0 + n).rev().all(|r| row(r) == Some(last))
     }
 
+    /// Whether rows `r0..r0 + n` hold the same first `w` bytes as those
+    /// rows of `prev`, the plane of the frame this scaler took last: their
+    /// horizontal pass is then still in the scaler's lines.
+    ///
+    /// Why it pays: a still picture, a title card or the static part of a
+    /// frame (a test pattern, a logo, a slide) repeats from frame to frame
+    /// where its rows do not repeat down the frame. On natural video rows
+    /// differ from the last frame's within their first bytes, so the check
+    /// costs one compare of a cache line a block.
+    fn same_as(&self, prev: &Plane, w: usize, r0: usize, n: usize) -> bool {
+        fn row<'p>(p: &Plane<'p>, r: usize, w: usize) -> Option<&'p [u8]> {
+            p.data.get(r * p.stride..r * p.stride + w)
+        }
+        (r0..r0 + n).all(|r| match (row(self, r, w), row(prev, r, w)) {
+            (Some(now), Some(then)) => now == then,
+            _ => false,
+        })
+    }
+
     /// The bytes of rows `r0..r0 + n` (fewer, or none, past the plane's
     /// end): what the VNNI pass prefetches.
     #[cfg(target_arch = "x86_64")]
@@ -826,6 +845,14 @@ pub struct Scaler {
     /// Made with the best passes this CPU runs (false once a test has
     /// taken one away): only such a scaler is kept for the next video.
     full: bool,
+    /// `lum`, `cu`, `cv` hold the horizontal pass of every row of the
+    /// frame scaled last (false when new, recycled, or after a call that
+    /// stopped before its pass).
+    lines_whole: bool,
+    /// Rows whose horizontal pass was kept from the last frame (the tests
+    /// check that they exercise it).
+    #[cfg(test)]
+    kept: usize,
 }
 
 /// Scalers the last videos left ([`Scaler::recycle`]), newest last: a
@@ -1026,6 +1053,9 @@ impl Scaler {
             tables: None,
             simd: None,
             full: true,
+            lines_whole: false,
+            #[cfg(test)]
+            kept: 0,
         })
         .map(|mut s| {
             if let Some(kernel) = simd_kernel() {
@@ -1039,7 +1069,8 @@ impl Scaler {
     /// kept goes past [`MAX_SPARES`]). Every buffer it holds is written
     /// before it is read on each frame (the line after the last, which
     /// stays zero, excepted), so it scales as a new one would.
-    pub fn recycle(self) {
+    pub fn recycle(mut self) {
+        self.lines_whole = false;
         if self.full {
             let mut spares = SPARES.lock().unwrap_or_else(|e| e.into_inner());
             if spares.len() == MAX_SPARES {
@@ -1085,6 +1116,12 @@ impl Scaler {
         self
     }
 
+    /// Rows whose horizontal pass was kept from the frame before.
+    #[cfg(test)]
+    pub(crate) fn kept_rows(&self) -> usize {
+        self.kept
+    }
+
     /// Which scaler this is (its line buffer's address), and whether it
     /// has the best passes: the tests follow a recycled one.
     #[cfg(test)]
@@ -1109,11 +1146,15 @@ impl Scaler {
     /// Scale one frame's planes to packed 64x64 RGB24 in `rgb`. Planes too
     /// short for the frame's size are an error (nothing is read out of
     /// bounds).
+    ///
+    /// `prev`: the planes of the frame this scaler took in its last call,
+    /// unchanged since (the caller holds a reference to a decoded frame);
+    /// rows equal to theirs keep the horizontal pass that call left
+    /// ([`Plane::same_as`]). `None` computes every row.
     pub fn scale(
         &mut self,
-        y: Plane,
-        u: Plane,
-        v: Plane,
+        [y, u, v]: [Plane; 3],
+        prev: Option<[Plane; 3]>,
         colours: Colours,
         rgb: &mut [u8],
     ) -> Result<(), String> {
@@ -1129,29 +1170,65 @@ impl Scaler {
             || !fits(&v, self.chr_w, self.chr_h)
             || rgb.len() < SIDE * SIDE * 3
         {
+            self.lines_whole = false;
             return Err("frame planes smaller than the frame".into());
         }
+        // The last call's lines stand for `prev` only when that call made
+        // them whole, and its planes must fit the size as these do.
+        let prev = prev.filter(|[py, pu, pv]| {
+            self.lines_whole
+                && fits(py, self.w, self.h)
+                && fits(pu, self.chr_w, self.chr_h)
+                && fits(pv, self.chr_w, self.chr_h)
+        });
         if self.tables.as_ref().map(|t| t.colours) != Some(colours) {
             self.tables = Some(Tables::new(colours));
         }
-        self.horizontal(&y, &u, &v);
+        self.horizontal(&y, &u, &v, prev.as_ref());
+        self.lines_whole = true;
         self.vertical(rgb);
         Ok(())
     }
 
-    /// The horizontal pass of every input line into `lum`, `cu`, `cv`.
-    fn horizontal(&mut self, y: &Plane, u: &Plane, v: &Plane) {
+    /// The horizontal pass of every input line into `lum`, `cu`, `cv`,
+    /// except lines equal to those of `prev` (see [`Scaler::scale`]).
+    fn horizontal(&mut self, y: &Plane, u: &Plane, v: &Plane, prev: Option<&[Plane; 3]>) {
         let cw = SIDE / 2;
+        let before = |i: usize| prev.map(|p| p[i]);
         #[cfg(target_arch = "x86_64")]
         if let Some(tiles) = self.simd.as_ref().and_then(|s| s.amx.as_ref()) {
             let planes = [
-                (y, self.w, self.h, &tiles.lum, &mut self.lum, SIDE),
-                (u, self.chr_w, self.chr_h, &tiles.chr, &mut self.cu, cw),
-                (v, self.chr_w, self.chr_h, &tiles.chr, &mut self.cv, cw),
+                (
+                    y,
+                    before(0),
+                    self.w,
+                    self.h,
+                    &tiles.lum,
+                    &mut self.lum,
+                    SIDE,
+                ),
+                (
+                    u,
+                    before(1),
+                    self.chr_w,
+                    self.chr_h,
+                    &tiles.chr,
+                    &mut self.cu,
+                    cw,
+                ),
+                (
+                    v,
+                    before(2),
+                    self.chr_w,
+                    self.chr_h,
+                    &tiles.chr,
+                    &mut self.cv,
+                    cw,
+                ),
             ];
             // SAFETY: `amx` exists only where `amx::available` said yes.
             let session = unsafe { amx::Session::start() };
-            for (plane, w, h, taps, out, ow) in planes {
+            for (plane, prev, w, h, taps, out, ow) in planes {
                 for r in (0..h).step_by(amx::ROWS) {
                     // The last block moves up to end at the last row (its
                     // first rows are computed twice, to the same values).
@@ -1160,6 +1237,13 @@ impl Scaler {
                         let from = (r0 - 1) * ow;
                         for r in r0..r0 + amx::ROWS {
                             out.copy_within(from..from + ow, r * ow);
+                        }
+                        continue;
+                    }
+                    if prev.is_some_and(|p| plane.same_as(&p, w, r0, amx::ROWS)) {
+                        #[cfg(test)]
+                        {
+                            self.kept += amx::ROWS;
                         }
                         continue;
                     }
@@ -1186,13 +1270,30 @@ impl Scaler {
         #[cfg(target_arch = "x86_64")]
         if let Some(vn) = self.simd.as_mut().and_then(|s| s.vnni.as_mut()) {
             let planes = [
-                (y, self.w, self.h, &vn.lum, &mut self.lum, SIDE),
-                (u, self.chr_w, self.chr_h, &vn.chr, &mut self.cu, cw),
-                (v, self.chr_w, self.chr_h, &vn.chr, &mut self.cv, cw),
+                (y, before(0), self.w, self.h, &vn.lum, &mut self.lum, SIDE),
+                (
+                    u,
+                    before(1),
+                    self.chr_w,
+                    self.chr_h,
+                    &vn.chr,
+                    &mut self.cu,
+                    cw,
+                ),
+                (
+                    v,
+                    before(2),
+                    self.chr_w,
+                    self.chr_h,
+                    &vn.chr,
+                    &mut self.cv,
+                    cw,
+                ),
             ];
             // Each plane's last block prefetches the next plane's first.
             let firsts = [u.rows(0, vnni::ROWS), v.rows(0, vnni::ROWS), &[]];
-            for ((plane, w, h, quads, out, ow), next_first) in planes.into_iter().zip(firsts) {
+            for ((plane, prev, w, h, quads, out, ow), next_first) in planes.into_iter().zip(firsts)
+            {
                 let reach = quads.reach();
                 for r0 in (0..h).step_by(vnni::ROWS) {
                     let n = vnni::ROWS.min(h - r0);
@@ -1200,6 +1301,13 @@ impl Scaler {
                         let from = (r0 - 1) * ow;
                         for r in r0..r0 + n {
                             out.copy_within(from..from + ow, r * ow);
+                        }
+                        continue;
+                    }
+                    if prev.is_some_and(|p| plane.same_as(&p, w, r0, n)) {
+                        #[cfg(test)]
+                        {
+                            self.kept += n;
                         }
                         continue;
                     }
@@ -1255,6 +1363,7 @@ impl Scaler {
             let planes = [
                 (
                     y,
+                    before(0),
                     self.w,
                     self.h,
                     &simd.h_lum,
@@ -1264,6 +1373,7 @@ impl Scaler {
                 ),
                 (
                     u,
+                    before(1),
                     self.chr_w,
                     self.chr_h,
                     &simd.h_chr,
@@ -1273,6 +1383,7 @@ impl Scaler {
                 ),
                 (
                     v,
+                    before(2),
                     self.chr_w,
                     self.chr_h,
                     &simd.h_chr,
@@ -1281,12 +1392,19 @@ impl Scaler {
                     cw,
                 ),
             ];
-            for (plane, w, h, (pad, taps), f, out, ow) in planes {
+            for (plane, prev, w, h, (pad, taps), f, out, ow) in planes {
                 // How far the last output's taps read past its first.
                 let reach = f.pos.iter().max().map_or(0, |&p| p + pad);
                 for r in 0..h {
                     if plane.repeats(w, r, 1) {
                         out.copy_within((r - 1) * ow..r * ow, r * ow);
+                        continue;
+                    }
+                    if prev.is_some_and(|p| plane.same_as(&p, w, r, 1)) {
+                        #[cfg(test)]
+                        {
+                            self.kept += 1;
+                        }
                         continue;
                     }
                     let start = r * plane.stride;
@@ -1310,14 +1428,44 @@ impl Scaler {
             return;
         }
         let planes = [
-            (y, self.w, self.h, &self.h_lum, &mut self.lum, SIDE),
-            (u, self.chr_w, self.chr_h, &self.h_chr, &mut self.cu, cw),
-            (v, self.chr_w, self.chr_h, &self.h_chr, &mut self.cv, cw),
+            (
+                y,
+                before(0),
+                self.w,
+                self.h,
+                &self.h_lum,
+                &mut self.lum,
+                SIDE,
+            ),
+            (
+                u,
+                before(1),
+                self.chr_w,
+                self.chr_h,
+                &self.h_chr,
+                &mut self.cu,
+                cw,
+            ),
+            (
+                v,
+                before(2),
+                self.chr_w,
+                self.chr_h,
+                &self.h_chr,
+                &mut self.cv,
+                cw,
+            ),
         ];
-        for (plane, w, h, f, out, ow) in planes {
+        for (plane, prev, w, h, f, out, ow) in planes {
             for r in 0..h {
                 if plane.repeats(w, r, 1) {
                     out.copy_within((r - 1) * ow..r * ow, r * ow);
+                } else if prev.is_some_and(|p| plane.same_as(&p, w, r, 1)) {
+                    // Still there from the last frame.
+                    #[cfg(test)]
+                    {
+                        self.kept += 1;
+                    }
                 } else {
                     let line = &plane.data[r * plane.stride..r * plane.stride + w];
                     hscale(line, f, &mut out[r * ow..(r + 1) * ow]);
@@ -1712,6 +1860,119 @@ mod tests {
                     ours.scale(&f, &mut a).unwrap();
                     assert_eq!(first_diff(&a, &b), None, "{w}x{h}: {name} pass");
                 }
+            }
+        }
+    }
+
+    /// A copy of `f` in a buffer of its own (the scaler may hold `f`).
+    fn copied(f: &Video) -> Video {
+        let mut c = Video::new(f.format(), f.width(), f.height());
+        let (w, h) = (f.width() as usize, f.height() as usize);
+        for p in 0..3 {
+            let (pw, ph) = if p == 0 {
+                (w, h)
+            } else {
+                (w.div_ceil(2), h.div_ceil(2))
+            };
+            let (ss, ds) = (f.stride(p), c.stride(p));
+            for r in 0..ph {
+                let row = &f.data(p)[r * ss..r * ss + pw];
+                c.data_mut(p)[r * ds..r * ds + pw].copy_from_slice(row);
+            }
+        }
+        // SAFETY: copies the colour tags only.
+        unsafe { ffi::av_frame_copy_props(c.as_mut_ptr(), f.as_ptr()) };
+        c
+    }
+
+    /// Frames that repeat the one before in part (a still picture, a
+    /// band that changes, single bytes that change, none or all of it) go
+    /// through `scale_decoded`, which keeps the horizontal pass of the rows
+    /// equal to the last frame's: every pass still gives libswscale's bytes
+    /// of each frame, and rows were kept.
+    #[test]
+    fn rows_kept_from_the_last_frame_match_libswscale() {
+        let mut rng = Rng(0x0dd5_eed5_0000_0007);
+        let range = ffi::AVColorRange::AVCOL_RANGE_MPEG;
+        let space = ffi::AVColorSpace::AVCOL_SPC_BT709;
+        for (w, h) in [(1080, 1080), (1920, 1080), (641, 363), (99, 1001)] {
+            let first = frame(Pixel::YUV420P, w, h, 4, &mut rng, range, space);
+            let mut frames = vec![first];
+            for step in 0..10u64 {
+                let last = frames.last().expect("a first frame");
+                let mut f = copied(last);
+                match step % 5 {
+                    // The same picture again.
+                    0 => {}
+                    // A band of rows of one plane changes.
+                    1 | 2 => {
+                        let p = rng.below(3) as usize;
+                        let (pw, ph) = if p == 0 {
+                            (w as usize, h as usize)
+                        } else {
+                            (w.div_ceil(2) as usize, h.div_ceil(2) as usize)
+                        };
+                        let top = rng.below(ph as u64) as usize;
+                        let rows = (1 + rng.below(40) as usize).min(ph - top);
+                        let stride = f.stride(p);
+                        for r in top..top + rows {
+                            for x in 0..pw {
+                                f.data_mut(p)[r * stride + x] = rng.below(256) as u8;
+                            }
+                        }
+                    }
+                    // Single bytes change, anywhere in a row (its last
+                    // byte too).
+                    3 => {
+                        for _ in 0..3 {
+                            let p = rng.below(3) as usize;
+                            let (pw, ph) = if p == 0 {
+                                (w as usize, h as usize)
+                            } else {
+                                (w.div_ceil(2) as usize, h.div_ceil(2) as usize)
+                            };
+                            let r = rng.below(ph as u64) as usize;
+                            let x = if rng.below(2) == 0 {
+                                pw - 1
+                            } else {
+                                rng.below(pw as u64) as usize
+                            };
+                            let stride = f.stride(p);
+                            f.data_mut(p)[r * stride + x] ^= 1 + rng.below(255) as u8;
+                        }
+                    }
+                    // A new picture.
+                    _ => f = frame(Pixel::YUV420P, w, h, rng.below(5), &mut rng, range, space),
+                }
+                frames.push(f);
+            }
+            let paths = [
+                ("best", CliScaler::new(&frames[0], range).unwrap()),
+                (
+                    "VNNI",
+                    CliScaler::new(&frames[0], range).unwrap().vnni_only(),
+                ),
+                (
+                    "AVX2",
+                    CliScaler::new(&frames[0], range).unwrap().avx2_only(),
+                ),
+                (
+                    "scalar",
+                    CliScaler::new(&frames[0], range).unwrap().scalar_only(),
+                ),
+            ];
+            for (name, mut ours) in paths {
+                for (i, f) in frames.iter().enumerate() {
+                    let mut theirs = CliScaler::new(f, range).unwrap().libswscale_only();
+                    let (mut a, mut b) = (vec![0u8; 64 * 64 * 3], vec![0u8; 64 * 64 * 3]);
+                    ours.scale_decoded(f, &mut a).unwrap();
+                    theirs.scale(f, &mut b).unwrap();
+                    assert_eq!(first_diff(&a, &b), None, "{w}x{h} frame {i}: {name} pass");
+                }
+                let kept = ours.kept_rows().expect("the Rust path");
+                // Five of the ten frames after the first repeat most or
+                // all of their rows.
+                assert!(kept > 2 * h as usize, "{w}x{h} {name}: {kept} rows kept");
             }
         }
     }
