@@ -4,7 +4,10 @@
 //! decoding and piping 64x64 rgb24 frames at 15 fps, as `tmk-hash-video`
 //! runs it, into the same hasher), on the 14 sample videos of
 //! `../shared/conformance/vpdq/videos` and a generated 5-minute 1080p video
-//! (made once with the ffmpeg CLI into `target/tmk-speed/`). Views are off
+//! (made once with the ffmpeg CLI into `target/tmk-speed/`), and a generated
+//! 20-second 1080p video of one still picture (a Mandelbrot frame: the
+//! slideshow or still-image-over-audio shape of much propaganda, where the
+//! decoder has little to do and TMK's share is largest). Views are off
 //! (`hash`'s default): the TMK views are query-side extras, not part of
 //! what TMK costs a hash.
 //!
@@ -13,6 +16,8 @@
 //!     HASHSIEVE_BENCH_LONG=0 cargo bench --bench tmk_speed   # samples only
 //!     HASHSIEVE_BENCH_LONG_RUNS=3 ...   # runs of the long video (1)
 //!     HASHSIEVE_BENCH_CLI=0 ...         # without Meta's route
+//!     HASHSIEVE_BENCH_STILL=0 ...       # without the still-picture video
+//!                                       # (HASHSIEVE_BENCH_ONLY=still: it alone)
 //!     HASHSIEVE_BENCH_ONLY=chair ...    # videos whose name holds this
 //!
 //! Why it is shaped like this: the machine it runs on is often shared, so
@@ -155,6 +160,49 @@ fn long_video() -> Option<PathBuf> {
         .ok()?
         .success();
     if !ok {
+        return None;
+    }
+    std::fs::rename(&tmp, &path).ok()?;
+    Some(path)
+}
+
+/// The 20-second 1080p video of one still picture, made once: a
+/// Mandelbrot frame (detail everywhere, few rows that repeat down the
+/// frame) looped and encoded with x264's defaults.
+fn still_video() -> Option<PathBuf> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/tmk-speed");
+    let path = dir.join("still-1080p-20s.mp4");
+    if path.is_file() {
+        return Some(path);
+    }
+    std::fs::create_dir_all(&dir).ok()?;
+    let (png, tmp) = (dir.join("still.png"), dir.join("making-still.mp4"));
+    println!("making {} (once) ...", path.display());
+    let run = |args: &[&str], out: &Path| {
+        Command::new("ffmpeg")
+            .args(["-v", "error", "-y"])
+            .args(args)
+            .arg(out)
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    let picture = [
+        "-f",
+        "lavfi",
+        "-i",
+        "mandelbrot=size=1920x1080",
+        "-frames:v",
+        "1",
+    ];
+    if !run(&picture, &png) {
+        return None;
+    }
+    let png_arg = png.to_string_lossy().into_owned();
+    let video = [
+        "-loop", "1", "-i", &png_arg, "-t", "20", "-r", "30", "-c:v", "libx264", "-pix_fmt",
+        "yuv420p",
+    ];
+    if !run(&video, &tmp) {
         return None;
     }
     std::fs::rename(&tmp, &path).ok()?;
@@ -327,6 +375,23 @@ fn main() {
             pct(together.plain.wall, together.tmk.wall),
             pct(together.plain.cpu, together.tmk.cpu)
         );
+    }
+    // HASHSIEVE_BENCH_ONLY=still runs it alone.
+    if std::env::var("HASHSIEVE_BENCH_STILL").as_deref() != Ok("0")
+        && "still-1080p".contains(only.as_str())
+    {
+        match still_video() {
+            Some(v) => {
+                let row = measure("20 s 1080p still picture".into(), &v, runs, true, have_cli);
+                print_row(&row);
+                println!(
+                    "TMK adds to the still-picture video: {:.1}% wall, {:.1}% CPU",
+                    pct(row.plain.wall, row.tmk.wall),
+                    pct(row.plain.cpu, row.tmk.cpu)
+                );
+            }
+            None => println!("could not make the still-picture video (no ffmpeg CLI?): skipped"),
+        }
     }
     if std::env::var("HASHSIEVE_BENCH_LONG").as_deref() != Ok("0") {
         match long_video() {
