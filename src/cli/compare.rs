@@ -2,7 +2,7 @@
 //! same content? The vPDQ rule for videos, the PDQ distance for images.
 
 use hashdb::vpdq::VpdqThresholds;
-use hashsieve::compare::{images, load, videos, Side};
+use hashsieve::compare::{images, is_vpdq_text, load, videos, Side};
 use hashsieve::hashing::HashConfig;
 use hashsieve::views::View;
 use std::path::PathBuf;
@@ -91,7 +91,7 @@ pub fn run(args: CompareArgs) -> anyhow::Result<u8> {
         level1: args.tmk_level1,
         level2: args.tmk_level2,
     };
-    let cfg = HashConfig {
+    let mut cfg = HashConfig {
         video: args.video.to_options()?,
         ..HashConfig::default()
     };
@@ -107,6 +107,15 @@ pub fn run(args: CompareArgs) -> anyhow::Result<u8> {
         return tmk::run(&args.a, &args.b, &a_cfg, &cfg, tmk_t, args.json);
     }
     tmk::check_thresholds(tmk_t)?;
+    // TMK+PDQF is reported only for two media files: against a vPDQ text
+    // file the media side's would be computed for nothing (a file that
+    // cannot be read fails in `load` below, with its own message).
+    if [&args.a, &args.b]
+        .iter()
+        .any(|p| is_vpdq_text(p).unwrap_or(false))
+    {
+        cfg.video.tmk = false;
+    }
     anyhow::ensure!(
         (0.0..=100.0).contains(&args.target_percent) && (0.0..=100.0).contains(&args.query_percent),
         "--target-percent and --query-percent must be between 0 and 100"

@@ -72,7 +72,7 @@ pub struct Loaded {
 }
 
 /// Whether the file starts like vPDQ text (checked on its first 4 KiB).
-fn is_vpdq_text(path: &Path) -> Result<bool, CompareError> {
+pub fn is_vpdq_text(path: &Path) -> Result<bool, CompareError> {
     let io = |source| CompareError::Io {
         path: path.to_path_buf(),
         source,
