@@ -209,6 +209,29 @@ fn still_video() -> Option<PathBuf> {
     Some(path)
 }
 
+/// Measure and print one generated video (`None`: it could not be made).
+fn generated(
+    label: &str,
+    what: &str,
+    video: Option<PathBuf>,
+    runs: usize,
+    warm_up: bool,
+    cli: bool,
+) {
+    match video {
+        Some(v) => {
+            let row = measure(label.into(), &v, runs, warm_up, cli);
+            print_row(&row);
+            println!(
+                "TMK adds to {what}: {:.1}% wall, {:.1}% CPU",
+                pct(row.plain.wall, row.tmk.wall),
+                pct(row.plain.cpu, row.tmk.cpu)
+            );
+        }
+        None => println!("could not make {what} (no ffmpeg CLI?): skipped"),
+    }
+}
+
 /// One video's medians.
 struct Row {
     name: String,
@@ -380,37 +403,25 @@ fn main() {
     if std::env::var("HASHSIEVE_BENCH_STILL").as_deref() != Ok("0")
         && "still-1080p".contains(only.as_str())
     {
-        match still_video() {
-            Some(v) => {
-                let row = measure("20 s 1080p still picture".into(), &v, runs, true, have_cli);
-                print_row(&row);
-                println!(
-                    "TMK adds to the still-picture video: {:.1}% wall, {:.1}% CPU",
-                    pct(row.plain.wall, row.tmk.wall),
-                    pct(row.plain.cpu, row.tmk.cpu)
-                );
-            }
-            None => println!("could not make the still-picture video (no ffmpeg CLI?): skipped"),
-        }
+        let label = "20 s 1080p still picture";
+        generated(
+            label,
+            "the still-picture video",
+            still_video(),
+            runs,
+            true,
+            have_cli,
+        );
     }
     if std::env::var("HASHSIEVE_BENCH_LONG").as_deref() != Ok("0") {
-        match long_video() {
-            Some(v) => {
-                let row = measure(
-                    "5-minute 1080p (testsrc2, x264)".into(),
-                    &v,
-                    long_runs,
-                    false,
-                    have_cli,
-                );
-                print_row(&row);
-                println!(
-                    "TMK adds to the 5-minute 1080p video: {:.1}% wall, {:.1}% CPU",
-                    pct(row.plain.wall, row.tmk.wall),
-                    pct(row.plain.cpu, row.tmk.cpu)
-                );
-            }
-            None => println!("could not make the 5-minute 1080p video (no ffmpeg CLI?): skipped"),
-        }
+        let label = "5-minute 1080p (testsrc2, x264)";
+        generated(
+            label,
+            "the 5-minute 1080p video",
+            long_video(),
+            long_runs,
+            false,
+            have_cli,
+        );
     }
 }

@@ -40,6 +40,11 @@ fn bin() -> Command {
 
 /// The record `hashsieve hash [flags] FILE` prints.
 fn hash(file: &Path, flags: &[&str]) -> Value {
+    serde_json::from_slice(&hash_output(file, flags)).expect("one JSON line")
+}
+
+/// What `hashsieve hash [flags] FILE` prints (it must succeed).
+fn hash_output(file: &Path, flags: &[&str]) -> Vec<u8> {
     let out = bin()
         .arg("hash")
         .args(flags)
@@ -52,7 +57,7 @@ fn hash(file: &Path, flags: &[&str]) -> Value {
         file.display(),
         String::from_utf8_lossy(&out.stderr)
     );
-    serde_json::from_slice(&out.stdout).expect("one JSON line")
+    out.stdout
 }
 
 /// (frame, hash, quality) of every pdq item: the hash of record.
@@ -116,18 +121,9 @@ fn conformance_letterboxed_copies_match_by_view() {
     // comparison: 56 comparisons decode the query side only.
     let tmp = tempfile::tempdir().expect("tempdir");
     let listed = |video: &Path| {
-        let out = bin()
-            .args(["hash", "--format", "vpdq"])
-            .arg(video)
-            .output()
-            .expect("run hashsieve");
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
         let text = tmp.path().join(format!("{}.txt", name(video)));
-        std::fs::write(&text, &out.stdout).expect("write the vPDQ text");
+        std::fs::write(&text, hash_output(video, &["--format", "vpdq"]))
+            .expect("write the vPDQ text");
         text
     };
     let (pattern_text, chair_text) = (listed(&pattern), listed(&chair));
