@@ -449,9 +449,10 @@ impl CliScaler {
         self
     }
 
-    /// Rows the Rust scaler kept from the frame before, `None` without it.
+    /// Source and output rows the Rust scaler kept from the frame before,
+    /// `None` without it.
     #[cfg(test)]
-    pub(crate) fn kept_rows(&self) -> Option<usize> {
+    pub(crate) fn kept_rows(&self) -> Option<(usize, usize)> {
         self.fast.as_ref().map(tmk_scale::Scaler::kept_rows)
     }
 

@@ -22,6 +22,10 @@
 //! blocks of eight rows are repeats. The copy is exact by construction (the
 //! same bytes in, the same integer arithmetic).
 //!
+//! Likewise an output row whose vertical taps read only lines that are
+//! as the last frame left them is that frame's row again
+//! ([`Scaler::dirty`]): a copy, not a sum.
+//!
 //! The tests compare it with libswscale in-process on random frames of
 //! many sizes, both ranges and every colour matrix the CLI can pick.
 
@@ -765,6 +769,17 @@ pub mod amx;
 #[cfg(target_arch = "x86_64")]
 mod vnni;
 
+/// Copy line `from`'s horizontal output to line `to` (`ow` samples a
+/// line, `from < to`), marking `to` changed only where its samples do.
+fn copy_line(out: &mut [i16], dirty: &mut [bool], from: usize, to: usize, ow: usize) {
+    let (before, at) = out.split_at_mut(to * ow);
+    let (src, dst) = (&before[from * ow..from * ow + ow], &mut at[..ow]);
+    if dst != src {
+        dst.copy_from_slice(src);
+        dirty[to] = true;
+    }
+}
+
 /// A borrowed 8-bit plane: rows of at least the plane's width, `stride`
 /// bytes apart.
 #[derive(Clone, Copy)]
@@ -849,6 +864,24 @@ pub struct Scaler {
     /// frame scaled last (false when new, recycled, or after a call that
     /// stopped before its pass).
     lines_whole: bool,
+    /// Which of `lum`, `cu`, `cv`'s lines this call's horizontal pass
+    /// changed (a computed line counts as changed): an output row whose
+    /// taps read none of them is the last call's row again.
+    ///
+    /// Why: where most of a frame stays (a still picture, a slide, a test
+    /// pattern with a moving part) most output rows do, and their vertical
+    /// sums and RGB lookups were a sixth of what TMK's own code took on
+    /// `test-padded-dimensions`.
+    dirty: [Vec<bool>; 3],
+    /// The last call's RGB rows ...
+    last_rgb: Vec<u8>,
+    /// ... which stand for the lines as that call left them (false when
+    /// new, recycled, after a failed call or new colour tables).
+    rgb_whole: bool,
+    /// Output rows taken from the last call (the tests check that they
+    /// exercise it).
+    #[cfg(test)]
+    kept_out: usize,
     /// Rows whose horizontal pass was kept from the last frame (the tests
     /// check that they exercise it).
     #[cfg(test)]
@@ -1054,6 +1087,11 @@ impl Scaler {
             simd: None,
             full: true,
             lines_whole: false,
+            dirty: [vec![false; h], vec![false; chr_h], vec![false; chr_h]],
+            last_rgb: vec![0; SIDE * SIDE * 3],
+            rgb_whole: false,
+            #[cfg(test)]
+            kept_out: 0,
             #[cfg(test)]
             kept: 0,
         })
@@ -1071,6 +1109,7 @@ impl Scaler {
     /// stays zero, excepted), so it scales as a new one would.
     pub fn recycle(mut self) {
         self.lines_whole = false;
+        self.rgb_whole = false;
         if self.full {
             let mut spares = SPARES.lock().unwrap_or_else(|e| e.into_inner());
             if spares.len() == MAX_SPARES {
@@ -1116,10 +1155,11 @@ impl Scaler {
         self
     }
 
-    /// Rows whose horizontal pass was kept from the frame before.
+    /// Source rows whose horizontal pass was kept from the frame before,
+    /// and output rows kept from it.
     #[cfg(test)]
-    pub(crate) fn kept_rows(&self) -> usize {
-        self.kept
+    pub(crate) fn kept_rows(&self) -> (usize, usize) {
+        (self.kept, self.kept_out)
     }
 
     /// Which scaler this is (its line buffer's address), and whether it
@@ -1171,6 +1211,7 @@ impl Scaler {
             || rgb.len() < SIDE * SIDE * 3
         {
             self.lines_whole = false;
+            self.rgb_whole = false;
             return Err("frame planes smaller than the frame".into());
         }
         // The last call's lines stand for `prev` only when that call made
@@ -1183,6 +1224,7 @@ impl Scaler {
         });
         if self.tables.as_ref().map(|t| t.colours) != Some(colours) {
             self.tables = Some(Tables::new(colours));
+            self.rgb_whole = false;
         }
         self.horizontal(&y, &u, &v, prev.as_ref());
         self.lines_whole = true;
@@ -1195,6 +1237,10 @@ impl Scaler {
     fn horizontal(&mut self, y: &Plane, u: &Plane, v: &Plane, prev: Option<&[Plane; 3]>) {
         let cw = SIDE / 2;
         let before = |i: usize| prev.map(|p| p[i]);
+        for d in &mut self.dirty {
+            d.fill(false);
+        }
+        let [d_lum, d_cu, d_cv] = &mut self.dirty;
         #[cfg(target_arch = "x86_64")]
         if let Some(tiles) = self.simd.as_ref().and_then(|s| s.amx.as_ref()) {
             let planes = [
@@ -1205,6 +1251,7 @@ impl Scaler {
                     self.h,
                     &tiles.lum,
                     &mut self.lum,
+                    &mut *d_lum,
                     SIDE,
                 ),
                 (
@@ -1214,6 +1261,7 @@ impl Scaler {
                     self.chr_h,
                     &tiles.chr,
                     &mut self.cu,
+                    &mut *d_cu,
                     cw,
                 ),
                 (
@@ -1223,20 +1271,20 @@ impl Scaler {
                     self.chr_h,
                     &tiles.chr,
                     &mut self.cv,
+                    &mut *d_cv,
                     cw,
                 ),
             ];
             // SAFETY: `amx` exists only where `amx::available` said yes.
             let session = unsafe { amx::Session::start() };
-            for (plane, prev, w, h, taps, out, ow) in planes {
+            for (plane, prev, w, h, taps, out, dirty, ow) in planes {
                 for r in (0..h).step_by(amx::ROWS) {
                     // The last block moves up to end at the last row (its
                     // first rows are computed twice, to the same values).
                     let r0 = r.min(h - amx::ROWS);
                     if r0 == r && plane.repeats(w, r0, amx::ROWS) {
-                        let from = (r0 - 1) * ow;
                         for r in r0..r0 + amx::ROWS {
-                            out.copy_within(from..from + ow, r * ow);
+                            copy_line(out, dirty, r0 - 1, r, ow);
                         }
                         continue;
                     }
@@ -1247,6 +1295,7 @@ impl Scaler {
                         }
                         continue;
                     }
+                    dirty[r0..r0 + amx::ROWS].fill(true);
                     let dst = &mut out[r0 * ow..(r0 + amx::ROWS) * ow];
                     // SAFETY: the session is this thread's; `Amx` exists
                     // only with AVX-512 F and BW (checked by `available`)
@@ -1270,7 +1319,16 @@ impl Scaler {
         #[cfg(target_arch = "x86_64")]
         if let Some(vn) = self.simd.as_mut().and_then(|s| s.vnni.as_mut()) {
             let planes = [
-                (y, before(0), self.w, self.h, &vn.lum, &mut self.lum, SIDE),
+                (
+                    y,
+                    before(0),
+                    self.w,
+                    self.h,
+                    &vn.lum,
+                    &mut self.lum,
+                    &mut *d_lum,
+                    SIDE,
+                ),
                 (
                     u,
                     before(1),
@@ -1278,6 +1336,7 @@ impl Scaler {
                     self.chr_h,
                     &vn.chr,
                     &mut self.cu,
+                    &mut *d_cu,
                     cw,
                 ),
                 (
@@ -1287,20 +1346,21 @@ impl Scaler {
                     self.chr_h,
                     &vn.chr,
                     &mut self.cv,
+                    &mut *d_cv,
                     cw,
                 ),
             ];
             // Each plane's last block prefetches the next plane's first.
             let firsts = [u.rows(0, vnni::ROWS), v.rows(0, vnni::ROWS), &[]];
-            for ((plane, prev, w, h, quads, out, ow), next_first) in planes.into_iter().zip(firsts)
+            for ((plane, prev, w, h, quads, out, dirty, ow), next_first) in
+                planes.into_iter().zip(firsts)
             {
                 let reach = quads.reach();
                 for r0 in (0..h).step_by(vnni::ROWS) {
                     let n = vnni::ROWS.min(h - r0);
                     if plane.repeats(w, r0, n) {
-                        let from = (r0 - 1) * ow;
                         for r in r0..r0 + n {
-                            out.copy_within(from..from + ow, r * ow);
+                            copy_line(out, dirty, r0 - 1, r, ow);
                         }
                         continue;
                     }
@@ -1311,6 +1371,7 @@ impl Scaler {
                         }
                         continue;
                     }
+                    dirty[r0..r0 + n].fill(true);
                     // The frame's own rows where the reach stays inside
                     // the plane (it may run into the next row, times zero
                     // taps); copies of the last ones, zeros past the end.
@@ -1369,6 +1430,7 @@ impl Scaler {
                     &simd.h_lum,
                     &self.h_lum,
                     &mut self.lum,
+                    &mut *d_lum,
                     SIDE,
                 ),
                 (
@@ -1379,6 +1441,7 @@ impl Scaler {
                     &simd.h_chr,
                     &self.h_chr,
                     &mut self.cu,
+                    &mut *d_cu,
                     cw,
                 ),
                 (
@@ -1389,15 +1452,16 @@ impl Scaler {
                     &simd.h_chr,
                     &self.h_chr,
                     &mut self.cv,
+                    &mut *d_cv,
                     cw,
                 ),
             ];
-            for (plane, prev, w, h, (pad, taps), f, out, ow) in planes {
+            for (plane, prev, w, h, (pad, taps), f, out, dirty, ow) in planes {
                 // How far the last output's taps read past its first.
                 let reach = f.pos.iter().max().map_or(0, |&p| p + pad);
                 for r in 0..h {
                     if plane.repeats(w, r, 1) {
-                        out.copy_within((r - 1) * ow..r * ow, r * ow);
+                        copy_line(out, dirty, r - 1, r, ow);
                         continue;
                     }
                     if prev.is_some_and(|p| plane.same_as(&p, w, r, 1)) {
@@ -1407,6 +1471,7 @@ impl Scaler {
                         }
                         continue;
                     }
+                    dirty[r] = true;
                     let start = r * plane.stride;
                     let line = match plane.data.get(start..) {
                         Some(rest) if rest.len() >= reach => rest,
@@ -1435,6 +1500,7 @@ impl Scaler {
                 self.h,
                 &self.h_lum,
                 &mut self.lum,
+                &mut *d_lum,
                 SIDE,
             ),
             (
@@ -1444,6 +1510,7 @@ impl Scaler {
                 self.chr_h,
                 &self.h_chr,
                 &mut self.cu,
+                &mut *d_cu,
                 cw,
             ),
             (
@@ -1453,13 +1520,14 @@ impl Scaler {
                 self.chr_h,
                 &self.h_chr,
                 &mut self.cv,
+                &mut *d_cv,
                 cw,
             ),
         ];
-        for (plane, prev, w, h, f, out, ow) in planes {
+        for (plane, prev, w, h, f, out, dirty, ow) in planes {
             for r in 0..h {
                 if plane.repeats(w, r, 1) {
-                    out.copy_within((r - 1) * ow..r * ow, r * ow);
+                    copy_line(out, dirty, r - 1, r, ow);
                 } else if prev.is_some_and(|p| plane.same_as(&p, w, r, 1)) {
                     // Still there from the last frame.
                     #[cfg(test)]
@@ -1467,6 +1535,7 @@ impl Scaler {
                         self.kept += 1;
                     }
                 } else {
+                    dirty[r] = true;
                     let line = &plane.data[r * plane.stride..r * plane.stride + w];
                     hscale(line, f, &mut out[r * ow..(r + 1) * ow]);
                 }
@@ -1474,15 +1543,36 @@ impl Scaler {
         }
     }
 
-    /// The vertical pass and the RGB lookup of every output row.
+    /// The vertical pass and the RGB lookup of every output row, except
+    /// rows whose taps read no line the horizontal pass changed (see
+    /// [`Scaler::dirty`]): those are the last call's.
     fn vertical(&mut self, rgb: &mut [u8]) {
         let cw = SIDE / 2;
+        let reuse = std::mem::replace(&mut self.rgb_whole, false);
         let Some(t) = self.tables.as_ref() else {
             return;
         };
         let (mut ys, mut us, mut vs) = ([0i32; SIDE], [0i32; SIDE / 2], [0i32; SIDE / 2]);
+        let changed = |d: &[bool], from: usize, n: usize| {
+            d.get(from..from + n).is_none_or(|l| l.contains(&true))
+        };
+        let row_bytes = SIDE * 3;
         for dy in 0..SIDE {
             let (lp, cp) = (self.v_lum.pos[dy], self.v_chr.pos[dy]);
+            let (ln, cn) = (self.v_lum.len[dy], self.v_chr.len[dy]);
+            let out = &mut rgb[dy * row_bytes..(dy + 1) * row_bytes];
+            let last = &mut self.last_rgb[dy * row_bytes..(dy + 1) * row_bytes];
+            let [d_lum, d_cu, d_cv] = &self.dirty;
+            // The taps past `len` are zero (or read the spare zero line).
+            if reuse && !changed(d_lum, lp, ln) && !changed(d_cu, cp, cn) && !changed(d_cv, cp, cn)
+            {
+                out.copy_from_slice(last);
+                #[cfg(test)]
+                {
+                    self.kept_out += 1;
+                }
+                continue;
+            }
             #[cfg(target_arch = "x86_64")]
             let done = if let Some(simd) = self.simd.as_ref() {
                 let (l, c) = (&self.lum[lp * SIDE..], cp * cw);
@@ -1537,7 +1627,6 @@ impl Scaler {
                     vs[x] = sv;
                 }
             }
-            let out = &mut rgb[dy * SIDE * 3..(dy + 1) * SIDE * 3];
             #[cfg(target_arch = "x86_64")]
             if let (Some(a), true, Ok(row)) = (
                 t.arith.as_ref(),
@@ -1546,6 +1635,7 @@ impl Scaler {
             ) {
                 // SAFETY: AVX2 detected (`simd` exists only then).
                 unsafe { avx2::rgb_row(a, &ys, &us, &vs, row) };
+                last.copy_from_slice(out);
                 continue;
             }
             for i in 0..cw {
@@ -1561,7 +1651,9 @@ impl Scaler {
                 px[4] = t.lookup(g + y2);
                 px[5] = t.lookup(b + y2);
             }
+            last.copy_from_slice(out);
         }
+        self.rgb_whole = true;
     }
 }
 
@@ -1969,10 +2061,15 @@ mod tests {
                     theirs.scale(f, &mut b).unwrap();
                     assert_eq!(first_diff(&a, &b), None, "{w}x{h} frame {i}: {name} pass");
                 }
-                let kept = ours.kept_rows().expect("the Rust path");
+                let (kept, kept_out) = ours.kept_rows().expect("the Rust path");
                 // Five of the ten frames after the first repeat most or
-                // all of their rows.
+                // all of their rows (the first of them all, so all its
+                // output rows too).
                 assert!(kept > 2 * h as usize, "{w}x{h} {name}: {kept} rows kept");
+                assert!(
+                    kept_out >= 64,
+                    "{w}x{h} {name}: {kept_out} output rows kept"
+                );
             }
         }
     }
