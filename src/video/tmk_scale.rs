@@ -24,7 +24,7 @@
 //!
 //! Likewise an output row whose vertical taps read only lines that are
 //! as the last frame left them is that frame's row again
-//! ([`Scaler::dirty`]): a copy, not a sum.
+//! ([`Scaler::marks`]): a copy, not a sum.
 //!
 //! The tests compare it with libswscale in-process on random frames of
 //! many sizes, both ranges and every colour matrix the CLI can pick.
@@ -769,14 +769,58 @@ pub mod amx;
 #[cfg(target_arch = "x86_64")]
 mod vnni;
 
-/// Copy line `from`'s horizontal output to line `to` (`ow` samples a
-/// line, `from < to`), marking `to` changed only where its samples do.
-fn copy_line(out: &mut [i16], dirty: &mut [bool], from: usize, to: usize, ow: usize) {
-    let (before, at) = out.split_at_mut(to * ow);
-    let (src, dst) = (&before[from * ow..from * ow + ow], &mut at[..ow]);
-    if dst != src {
-        dst.copy_from_slice(src);
-        dirty[to] = true;
+/// What one plane's horizontal pass did to its lines (see
+/// [`Scaler::marks`]).
+struct Marks {
+    /// Lines this call changed (a computed line counts as changed).
+    dirty: Vec<bool>,
+    /// Lines that, when the last call ended, held a copy of the line
+    /// above (as a repeated source row's line does).
+    copied: Vec<bool>,
+}
+
+impl Marks {
+    fn new(h: usize) -> Marks {
+        Marks {
+            dirty: vec![false; h],
+            copied: vec![false; h],
+        }
+    }
+
+    /// Lines `r0..r0 + n` (`ow` samples each, `r0 > 0`) repeat line
+    /// `r0 - 1`. `whole`: the lines hold the last call's pass.
+    ///
+    /// Nothing is written where they already are its copies (they were
+    /// when the last call ended, and it is unchanged since): on a padded
+    /// or barred frame most lines are such repeats, frame after frame.
+    fn repeat(&mut self, out: &mut [i16], r0: usize, n: usize, ow: usize, whole: bool) {
+        let rows = r0..r0 + n;
+        if whole && !self.dirty[r0 - 1] && self.copied[rows.clone()].iter().all(|&c| c) {
+            return;
+        }
+        let (before, rest) = out.split_at_mut(r0 * ow);
+        let src = &before[(r0 - 1) * ow..];
+        for (r, dst) in rows.clone().zip(rest.chunks_exact_mut(ow)) {
+            if dst != src {
+                dst.copy_from_slice(src);
+                self.dirty[r] = true;
+            }
+        }
+        self.copied[rows].fill(true);
+    }
+
+    /// Lines `r0..r0 + n` are kept from the last call: the first still
+    /// copies the line above only if that one is unchanged.
+    fn kept(&mut self, r0: usize) {
+        if let Some(above) = r0.checked_sub(1) {
+            self.copied[r0] &= !self.dirty[above];
+        }
+    }
+
+    /// Lines `r0..r0 + n` were computed.
+    fn computed(&mut self, r0: usize, n: usize) {
+        self.dirty[r0..r0 + n].fill(true);
+        self.copied[r0..r0 + n].fill(false);
     }
 }
 
@@ -864,15 +908,17 @@ pub struct Scaler {
     /// frame scaled last (false when new, recycled, or after a call that
     /// stopped before its pass).
     lines_whole: bool,
-    /// Which of `lum`, `cu`, `cv`'s lines this call's horizontal pass
-    /// changed (a computed line counts as changed): an output row whose
-    /// taps read none of them is the last call's row again.
+    /// For each of `lum`, `cu`, `cv`: which lines this call's horizontal
+    /// pass changed (a computed line counts as changed), so that an output
+    /// row whose taps read none of them is the last call's row again; and
+    /// which lines are copies of the line above, so that a repeat need not
+    /// be copied again.
     ///
     /// Why: where most of a frame stays (a still picture, a slide, a test
     /// pattern with a moving part) most output rows do, and their vertical
     /// sums and RGB lookups were a sixth of what TMK's own code took on
     /// `test-padded-dimensions`.
-    dirty: [Vec<bool>; 3],
+    marks: [Marks; 3],
     /// The last call's RGB rows ...
     last_rgb: Vec<u8>,
     /// ... which stand for the lines as that call left them (false when
@@ -1087,7 +1133,7 @@ impl Scaler {
             simd: None,
             full: true,
             lines_whole: false,
-            dirty: [vec![false; h], vec![false; chr_h], vec![false; chr_h]],
+            marks: [Marks::new(h), Marks::new(chr_h), Marks::new(chr_h)],
             last_rgb: vec![0; SIDE * SIDE * 3],
             rgb_whole: false,
             #[cfg(test)]
@@ -1237,10 +1283,11 @@ impl Scaler {
     fn horizontal(&mut self, y: &Plane, u: &Plane, v: &Plane, prev: Option<&[Plane; 3]>) {
         let cw = SIDE / 2;
         let before = |i: usize| prev.map(|p| p[i]);
-        for d in &mut self.dirty {
-            d.fill(false);
+        let whole = self.lines_whole;
+        for m in &mut self.marks {
+            m.dirty.fill(false);
         }
-        let [d_lum, d_cu, d_cv] = &mut self.dirty;
+        let [m_lum, m_cu, m_cv] = &mut self.marks;
         #[cfg(target_arch = "x86_64")]
         if let Some(tiles) = self.simd.as_ref().and_then(|s| s.amx.as_ref()) {
             let planes = [
@@ -1251,7 +1298,7 @@ impl Scaler {
                     self.h,
                     &tiles.lum,
                     &mut self.lum,
-                    &mut *d_lum,
+                    &mut *m_lum,
                     SIDE,
                 ),
                 (
@@ -1261,7 +1308,7 @@ impl Scaler {
                     self.chr_h,
                     &tiles.chr,
                     &mut self.cu,
-                    &mut *d_cu,
+                    &mut *m_cu,
                     cw,
                 ),
                 (
@@ -1271,31 +1318,30 @@ impl Scaler {
                     self.chr_h,
                     &tiles.chr,
                     &mut self.cv,
-                    &mut *d_cv,
+                    &mut *m_cv,
                     cw,
                 ),
             ];
             // SAFETY: `amx` exists only where `amx::available` said yes.
             let session = unsafe { amx::Session::start() };
-            for (plane, prev, w, h, taps, out, dirty, ow) in planes {
+            for (plane, prev, w, h, taps, out, marks, ow) in planes {
                 for r in (0..h).step_by(amx::ROWS) {
                     // The last block moves up to end at the last row (its
                     // first rows are computed twice, to the same values).
                     let r0 = r.min(h - amx::ROWS);
                     if r0 == r && plane.repeats(w, r0, amx::ROWS) {
-                        for r in r0..r0 + amx::ROWS {
-                            copy_line(out, dirty, r0 - 1, r, ow);
-                        }
+                        marks.repeat(out, r0, amx::ROWS, ow, whole);
                         continue;
                     }
                     if prev.is_some_and(|p| plane.same_as(&p, w, r0, amx::ROWS)) {
+                        marks.kept(r0);
                         #[cfg(test)]
                         {
                             self.kept += amx::ROWS;
                         }
                         continue;
                     }
-                    dirty[r0..r0 + amx::ROWS].fill(true);
+                    marks.computed(r0, amx::ROWS);
                     let dst = &mut out[r0 * ow..(r0 + amx::ROWS) * ow];
                     // SAFETY: the session is this thread's; `Amx` exists
                     // only with AVX-512 F and BW (checked by `available`)
@@ -1326,7 +1372,7 @@ impl Scaler {
                     self.h,
                     &vn.lum,
                     &mut self.lum,
-                    &mut *d_lum,
+                    &mut *m_lum,
                     SIDE,
                 ),
                 (
@@ -1336,7 +1382,7 @@ impl Scaler {
                     self.chr_h,
                     &vn.chr,
                     &mut self.cu,
-                    &mut *d_cu,
+                    &mut *m_cu,
                     cw,
                 ),
                 (
@@ -1346,32 +1392,31 @@ impl Scaler {
                     self.chr_h,
                     &vn.chr,
                     &mut self.cv,
-                    &mut *d_cv,
+                    &mut *m_cv,
                     cw,
                 ),
             ];
             // Each plane's last block prefetches the next plane's first.
             let firsts = [u.rows(0, vnni::ROWS), v.rows(0, vnni::ROWS), &[]];
-            for ((plane, prev, w, h, quads, out, dirty, ow), next_first) in
+            for ((plane, prev, w, h, quads, out, marks, ow), next_first) in
                 planes.into_iter().zip(firsts)
             {
                 let reach = quads.reach();
                 for r0 in (0..h).step_by(vnni::ROWS) {
                     let n = vnni::ROWS.min(h - r0);
                     if plane.repeats(w, r0, n) {
-                        for r in r0..r0 + n {
-                            copy_line(out, dirty, r0 - 1, r, ow);
-                        }
+                        marks.repeat(out, r0, n, ow, whole);
                         continue;
                     }
                     if prev.is_some_and(|p| plane.same_as(&p, w, r0, n)) {
+                        marks.kept(r0);
                         #[cfg(test)]
                         {
                             self.kept += n;
                         }
                         continue;
                     }
-                    dirty[r0..r0 + n].fill(true);
+                    marks.computed(r0, n);
                     // The frame's own rows where the reach stays inside
                     // the plane (it may run into the next row, times zero
                     // taps); copies of the last ones, zeros past the end.
@@ -1430,7 +1475,7 @@ impl Scaler {
                     &simd.h_lum,
                     &self.h_lum,
                     &mut self.lum,
-                    &mut *d_lum,
+                    &mut *m_lum,
                     SIDE,
                 ),
                 (
@@ -1441,7 +1486,7 @@ impl Scaler {
                     &simd.h_chr,
                     &self.h_chr,
                     &mut self.cu,
-                    &mut *d_cu,
+                    &mut *m_cu,
                     cw,
                 ),
                 (
@@ -1452,26 +1497,27 @@ impl Scaler {
                     &simd.h_chr,
                     &self.h_chr,
                     &mut self.cv,
-                    &mut *d_cv,
+                    &mut *m_cv,
                     cw,
                 ),
             ];
-            for (plane, prev, w, h, (pad, taps), f, out, dirty, ow) in planes {
+            for (plane, prev, w, h, (pad, taps), f, out, marks, ow) in planes {
                 // How far the last output's taps read past its first.
                 let reach = f.pos.iter().max().map_or(0, |&p| p + pad);
                 for r in 0..h {
                     if plane.repeats(w, r, 1) {
-                        copy_line(out, dirty, r - 1, r, ow);
+                        marks.repeat(out, r, 1, ow, whole);
                         continue;
                     }
                     if prev.is_some_and(|p| plane.same_as(&p, w, r, 1)) {
+                        marks.kept(r);
                         #[cfg(test)]
                         {
                             self.kept += 1;
                         }
                         continue;
                     }
-                    dirty[r] = true;
+                    marks.computed(r, 1);
                     let start = r * plane.stride;
                     let line = match plane.data.get(start..) {
                         Some(rest) if rest.len() >= reach => rest,
@@ -1500,7 +1546,7 @@ impl Scaler {
                 self.h,
                 &self.h_lum,
                 &mut self.lum,
-                &mut *d_lum,
+                &mut *m_lum,
                 SIDE,
             ),
             (
@@ -1510,7 +1556,7 @@ impl Scaler {
                 self.chr_h,
                 &self.h_chr,
                 &mut self.cu,
-                &mut *d_cu,
+                &mut *m_cu,
                 cw,
             ),
             (
@@ -1520,22 +1566,23 @@ impl Scaler {
                 self.chr_h,
                 &self.h_chr,
                 &mut self.cv,
-                &mut *d_cv,
+                &mut *m_cv,
                 cw,
             ),
         ];
-        for (plane, prev, w, h, f, out, dirty, ow) in planes {
+        for (plane, prev, w, h, f, out, marks, ow) in planes {
             for r in 0..h {
                 if plane.repeats(w, r, 1) {
-                    copy_line(out, dirty, r - 1, r, ow);
+                    marks.repeat(out, r, 1, ow, whole);
                 } else if prev.is_some_and(|p| plane.same_as(&p, w, r, 1)) {
                     // Still there from the last frame.
+                    marks.kept(r);
                     #[cfg(test)]
                     {
                         self.kept += 1;
                     }
                 } else {
-                    dirty[r] = true;
+                    marks.computed(r, 1);
                     let line = &plane.data[r * plane.stride..r * plane.stride + w];
                     hscale(line, f, &mut out[r * ow..(r + 1) * ow]);
                 }
@@ -1545,7 +1592,7 @@ impl Scaler {
 
     /// The vertical pass and the RGB lookup of every output row, except
     /// rows whose taps read no line the horizontal pass changed (see
-    /// [`Scaler::dirty`]): those are the last call's.
+    /// [`Scaler::marks`]): those are the last call's.
     fn vertical(&mut self, rgb: &mut [u8]) {
         let cw = SIDE / 2;
         let reuse = std::mem::replace(&mut self.rgb_whole, false);
@@ -1562,7 +1609,7 @@ impl Scaler {
             let (ln, cn) = (self.v_lum.len[dy], self.v_chr.len[dy]);
             let out = &mut rgb[dy * row_bytes..(dy + 1) * row_bytes];
             let last = &mut self.last_rgb[dy * row_bytes..(dy + 1) * row_bytes];
-            let [d_lum, d_cu, d_cv] = &self.dirty;
+            let [d_lum, d_cu, d_cv] = [0, 1, 2].map(|i| &self.marks[i].dirty[..]);
             // The taps past `len` are zero (or read the spare zero line).
             if reuse && !changed(d_lum, lp, ln) && !changed(d_cu, cp, cn) && !changed(d_cv, cp, cn)
             {
