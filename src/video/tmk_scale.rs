@@ -809,8 +809,9 @@ impl Marks {
         self.copied[rows].fill(true);
     }
 
-    /// Lines `r0..r0 + n` are kept from the last call: the first still
-    /// copies the line above only if that one is unchanged.
+    /// The lines of a block starting at `r0` are kept from the last call:
+    /// each still copies the line above where it did, except the first,
+    /// whose line above may have changed.
     fn kept(&mut self, r0: usize) {
         if let Some(above) = r0.checked_sub(1) {
             self.copied[r0] &= !self.dirty[above];
