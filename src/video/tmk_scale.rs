@@ -920,11 +920,9 @@ pub struct Scaler {
     /// sums and RGB lookups were a sixth of what TMK's own code took on
     /// `test-padded-dimensions`.
     marks: [Marks; 3],
-    /// The last call's RGB rows ...
+    /// The last call's RGB rows: they stand for the lines as that call
+    /// left them when `lines_whole` (and the colour tables are the same).
     last_rgb: Vec<u8>,
-    /// ... which stand for the lines as that call left them (false when
-    /// new, recycled, after a failed call or new colour tables).
-    rgb_whole: bool,
     /// Output rows taken from the last call (the tests check that they
     /// exercise it).
     #[cfg(test)]
@@ -1136,7 +1134,6 @@ impl Scaler {
             lines_whole: false,
             marks: [Marks::new(h), Marks::new(chr_h), Marks::new(chr_h)],
             last_rgb: vec![0; SIDE * SIDE * 3],
-            rgb_whole: false,
             #[cfg(test)]
             kept_out: 0,
             #[cfg(test)]
@@ -1156,7 +1153,6 @@ impl Scaler {
     /// stays zero, excepted), so it scales as a new one would.
     pub fn recycle(mut self) {
         self.lines_whole = false;
-        self.rgb_whole = false;
         if self.full {
             let mut spares = SPARES.lock().unwrap_or_else(|e| e.into_inner());
             if spares.len() == MAX_SPARES {
@@ -1258,7 +1254,6 @@ impl Scaler {
             || rgb.len() < SIDE * SIDE * 3
         {
             self.lines_whole = false;
-            self.rgb_whole = false;
             return Err("frame planes smaller than the frame".into());
         }
         // The last call's lines stand for `prev` only when that call made
@@ -1269,13 +1264,15 @@ impl Scaler {
                 && fits(pu, self.chr_w, self.chr_h)
                 && fits(pv, self.chr_w, self.chr_h)
         });
+        // The last call's RGB rows are of its lines and its tables.
+        let mut rgb_whole = self.lines_whole;
         if self.tables.as_ref().map(|t| t.colours) != Some(colours) {
             self.tables = Some(Tables::new(colours));
-            self.rgb_whole = false;
+            rgb_whole = false;
         }
         self.horizontal(&y, &u, &v, prev.as_ref());
         self.lines_whole = true;
-        self.vertical(rgb);
+        self.vertical(rgb, rgb_whole);
         Ok(())
     }
 
@@ -1593,10 +1590,10 @@ impl Scaler {
 
     /// The vertical pass and the RGB lookup of every output row, except
     /// rows whose taps read no line the horizontal pass changed (see
-    /// [`Scaler::marks`]): those are the last call's.
-    fn vertical(&mut self, rgb: &mut [u8]) {
+    /// [`Scaler::marks`]): those are the last call's, when `reuse` (its
+    /// RGB rows are of the lines it left, with these colour tables).
+    fn vertical(&mut self, rgb: &mut [u8], reuse: bool) {
         let cw = SIDE / 2;
-        let reuse = std::mem::replace(&mut self.rgb_whole, false);
         let Some(t) = self.tables.as_ref() else {
             return;
         };
@@ -1605,12 +1602,12 @@ impl Scaler {
             d.get(from..from + n).is_none_or(|l| l.contains(&true))
         };
         let row_bytes = SIDE * 3;
+        let [d_lum, d_cu, d_cv] = [0, 1, 2].map(|i| &self.marks[i].dirty[..]);
         for dy in 0..SIDE {
             let (lp, cp) = (self.v_lum.pos[dy], self.v_chr.pos[dy]);
             let (ln, cn) = (self.v_lum.len[dy], self.v_chr.len[dy]);
             let out = &mut rgb[dy * row_bytes..(dy + 1) * row_bytes];
             let last = &mut self.last_rgb[dy * row_bytes..(dy + 1) * row_bytes];
-            let [d_lum, d_cu, d_cv] = [0, 1, 2].map(|i| &self.marks[i].dirty[..]);
             // The taps past `len` are zero (or read the spare zero line).
             if reuse && !changed(d_lum, lp, ln) && !changed(d_cu, cp, cn) && !changed(d_cv, cp, cn)
             {
@@ -1701,7 +1698,6 @@ impl Scaler {
             }
             last.copy_from_slice(out);
         }
-        self.rgb_whole = true;
     }
 }
 
